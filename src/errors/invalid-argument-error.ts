@@ -1,0 +1,51 @@
+import { type z } from "zod";
+import { createErrorGuard, HaspError } from "./hasp-error.js";
+
+/**
+ * A setting or argument was rejected before any work started. The message names the
+ * offending field (`retry settings: maxAttempts: must be at least 1`); `issues` keeps each
+ * problem as a path and a message.
+ */
+export class InvalidArgumentError extends HaspError {
+  override name = "InvalidArgumentError" as const;
+
+  constructor(
+    message: string,
+    readonly issues: ReadonlyArray<{ readonly path: string; readonly message: string }> = [],
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+
+  /** Turns a zod failure into one error whose message names every offending field. */
+  static fromZodError(subject: string, error: z.ZodError): InvalidArgumentError {
+    const issues = error.issues.map((issue) => ({
+      path: issue.path.length === 0 ? "(value)" : issue.path.map(String).join("."),
+      message: issue.message,
+    }));
+    const details = issues.map((issue) => `${issue.path}: ${issue.message}`).join("; ");
+    return new InvalidArgumentError(`Invalid ${subject}: ${details}`, issues, { cause: error });
+  }
+}
+
+export const isInvalidArgumentError = createErrorGuard(
+  InvalidArgumentError,
+  "InvalidArgumentError",
+);
+
+/**
+ * Parses `input` with `schema`, throwing an {@link InvalidArgumentError} that names the field
+ * on failure. The result is frozen: settings are read once and never change afterwards.
+ */
+export function parseSettings<TSchema extends z.ZodType>(
+  subject: string,
+  schema: TSchema,
+  input: unknown,
+): Readonly<z.output<TSchema>> {
+  const result = schema.safeParse(input);
+  if (!result.success) {
+    throw InvalidArgumentError.fromZodError(subject, result.error);
+  }
+  const value = result.data;
+  return typeof value === "object" && value !== null ? Object.freeze(value) : value;
+}

@@ -1,0 +1,1 @@
+export { type IKey, Namespace, type NamespaceSettings } from "./namespace.js";

@@ -1,0 +1,84 @@
+import { parseSettings } from "../errors/invalid-argument-error.js";
+import { type ITimeSpan, TimeSpan } from "../time-span/time-span.js";
+import {
+  constantBackoffSchema,
+  exponentialBackoffSchema,
+  linearBackoffSchema,
+} from "./resilience-settings.js";
+
+/**
+ * Decides how long `retry` waits after a failed attempt. Asked afresh for every delay, with
+ * the number of the attempt that just failed (1 for the first) and its error (`undefined`
+ * when the attempt returned `false`).
+ */
+export type BackoffPolicy = (attempt: number, error: unknown) => ITimeSpan;
+
+export type ConstantBackoffSettings = {
+  /** @default 1 second */
+  delay?: ITimeSpan;
+  /**
+   * Full jitter: wait a random time between 0 and the computed delay, so that clients that
+   * failed together do not retry together.
+   * @default false
+   */
+  jitter?: boolean;
+};
+
+export type LinearBackoffSettings = {
+  /** The first delay; the n-th delay is `n × minDelay`. @default 1 second */
+  minDelay?: ITimeSpan;
+  /** @default 1 minute */
+  maxDelay?: ITimeSpan;
+  /** See {@link ConstantBackoffSettings.jitter}. @default false */
+  jitter?: boolean;
+};
+
+export type ExponentialBackoffSettings = {
+  /** The first delay; the n-th delay is `minDelay × multiplier^(n-1)`. @default 100 ms */
+  minDelay?: ITimeSpan;
+  /** The cap. @default 1 minute */
+  maxDelay?: ITimeSpan;
+  /** @default 2 */
+  multiplier?: number;
+  /** See {@link ConstantBackoffSettings.jitter}. @default false */
+  jitter?: boolean;
+};
+
+function withJitter(milliseconds: number, jitter: boolean): TimeSpan {
+  return TimeSpan.fromMilliseconds(jitter ? Math.random() * milliseconds : milliseconds);
+}
+
+/** The same delay after every attempt. */
+export function constantBackoff(settings: ConstantBackoffSettings = {}): BackoffPolicy {
+  const { delay, jitter } = parseSettings(
+    "constantBackoff settings",
+    constantBackoffSchema,
+    settings,
+  );
+  return () => withJitter(delay.toMilliseconds(), jitter);
+}
+
+/** A delay that grows by `minDelay` after each attempt, up to `maxDelay`. */
+export function linearBackoff(settings: LinearBackoffSettings = {}): BackoffPolicy {
+  const { minDelay, maxDelay, jitter } = parseSettings(
+    "linearBackoff settings",
+    linearBackoffSchema,
+    settings,
+  );
+  return (attempt) =>
+    withJitter(Math.min(maxDelay.toMilliseconds(), minDelay.toMilliseconds() * attempt), jitter);
+}
+
+/** A delay that is multiplied by `multiplier` after each attempt, up to `maxDelay`. */
+export function exponentialBackoff(settings: ExponentialBackoffSettings = {}): BackoffPolicy {
+  const { minDelay, maxDelay, multiplier, jitter } = parseSettings(
+    "exponentialBackoff settings",
+    exponentialBackoffSchema,
+    settings,
+  );
+  return (attempt) =>
+    withJitter(
+      Math.min(maxDelay.toMilliseconds(), minDelay.toMilliseconds() * multiplier ** (attempt - 1)),
+      jitter,
+    );
+}

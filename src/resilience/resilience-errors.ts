@@ -1,0 +1,37 @@
+import { createErrorGuard, HaspError } from "../errors/hasp-error.js";
+import { type TimeSpan } from "../time-span/time-span.js";
+
+/**
+ * Thrown by `timeout` when the wrapped work did not finish in time. The run's signal is
+ * aborted with this error as its reason, so the work can tell a timeout from other aborts.
+ */
+export class TimeoutError extends HaspError {
+  override name = "TimeoutError" as const;
+
+  constructor(
+    readonly waitTime: TimeSpan,
+    options?: ErrorOptions,
+  ) {
+    super(`Timed out after ${waitTime.toString()}`, options);
+  }
+}
+
+/**
+ * Thrown by `retry` with `throwRetryError: true` once every attempt failed. `errors` holds
+ * each attempt's error in order (`undefined` for an attempt that returned `false`); `cause`
+ * is the last one.
+ */
+export class RetryError extends HaspError {
+  override name = "RetryError" as const;
+
+  constructor(
+    readonly attempts: number,
+    readonly errors: readonly unknown[],
+  ) {
+    super(`All ${attempts} attempts failed`, { cause: errors.at(-1) });
+  }
+}
+
+export const isTimeoutError = createErrorGuard(TimeoutError, "TimeoutError");
+
+export const isRetryError = createErrorGuard(RetryError, "RetryError");

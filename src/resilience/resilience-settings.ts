@@ -1,0 +1,83 @@
+import { z } from "zod";
+import { type ITimeSpan, TimeSpan } from "../time-span/time-span.js";
+import { type BackoffPolicy } from "./backoff-policies.js";
+import { type ErrorPolicy } from "./error-policy.js";
+
+const timeSpan = z
+  .custom<ITimeSpan>(
+    (value) => TimeSpan.isTimeSpan(value) && Number.isFinite(value.toMilliseconds()),
+    "must be a TimeSpan of finite length",
+  )
+  .transform((value) => TimeSpan.from(value));
+
+const duration = (fallback: TimeSpan) =>
+  timeSpan.refine((value) => !value.isNegative(), "must not be negative").default(fallback);
+
+const callable = <T>(what: string) =>
+  z.custom<T>((value) => typeof value === "function", `must be ${what}`);
+
+const jitter = z.boolean().default(false);
+
+export const constantBackoffSchema = z.object({
+  delay: duration(TimeSpan.fromSeconds(1)),
+  jitter,
+});
+
+export const linearBackoffSchema = z
+  .object({
+    minDelay: duration(TimeSpan.fromSeconds(1)),
+    maxDelay: duration(TimeSpan.fromMinutes(1)),
+    jitter,
+  })
+  .refine((value) => !value.maxDelay.isShorterThan(value.minDelay), {
+    message: "must not be shorter than minDelay",
+    path: ["maxDelay"],
+  });
+
+export const exponentialBackoffSchema = z
+  .object({
+    minDelay: duration(TimeSpan.fromMilliseconds(100)),
+    maxDelay: duration(TimeSpan.fromMinutes(1)),
+    multiplier: z.number().min(1, "must be at least 1").finite().default(2),
+    jitter,
+  })
+  .refine((value) => !value.maxDelay.isShorterThan(value.minDelay), {
+    message: "must not be shorter than minDelay",
+    path: ["maxDelay"],
+  });
+
+const errorMatcher = z.union([
+  callable<ErrorPolicy>("an error class or a predicate"),
+  z.array(callable<ErrorPolicy>("an error class")),
+]);
+
+const errorPolicy = z
+  .union([
+    errorMatcher,
+    z.object({ treatFalseAsError: z.literal(true), errors: errorMatcher.optional() }).strict(),
+  ])
+  .optional();
+
+export const retrySchema = z
+  .object({
+    maxAttempts: z.number().int("must be an integer").min(1, "must be at least 1").default(4),
+    backoffPolicy: callable<BackoffPolicy>("a backoff policy function").optional(),
+    errorPolicy,
+    onRetry: callable<(event: never) => void>("a function").optional(),
+    throwRetryError: z.boolean().default(false),
+  })
+  .strict();
+
+export const timeoutSchema = z
+  .object({
+    waitTime: timeSpan.refine((value) => value.toMilliseconds() > 0, "must be positive"),
+  })
+  .strict();
+
+export const fallbackSchema = z
+  .object({
+    fallbackValue: z.unknown(),
+    errorPolicy,
+    onFallback: callable<(event: never) => void>("a function").optional(),
+  })
+  .strict();

@@ -1,0 +1,8 @@
+export type {
+  GenericMiddleware,
+  Middleware,
+  MiddlewareContext,
+  Middlewares,
+  TaskWork,
+} from "./middleware.js";
+export { type DetachedErrorHandler, type ITask, Task } from "./task.js";

@@ -1,0 +1,1 @@
+export { type ITimeSpan, TimeSpan } from "./time-span.js";

@@ -1,0 +1,195 @@
+/**
+ * Anything that can say how long it lasts in milliseconds. Every hasp API that takes a
+ * duration takes an `ITimeSpan`, so a {@link TimeSpan} or any compatible object works.
+ */
+export type ITimeSpan = {
+  toMilliseconds(): number;
+};
+
+const MS_PER_SECOND = 1_000;
+const MS_PER_MINUTE = 60 * MS_PER_SECOND;
+const MS_PER_HOUR = 60 * MS_PER_MINUTE;
+const MS_PER_DAY = 24 * MS_PER_HOUR;
+
+const UNITS = [
+  ["d", MS_PER_DAY],
+  ["h", MS_PER_HOUR],
+  ["m", MS_PER_MINUTE],
+  ["s", MS_PER_SECOND],
+  ["ms", 1],
+] as const;
+
+function finite(value: number, what: string): number {
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    throw new RangeError(`TimeSpan: ${what} must be a finite number, got ${String(value)}`);
+  }
+  return value;
+}
+
+/**
+ * An immutable duration, stored in milliseconds (fractions allowed). Negative spans are
+ * representable (the result of `subtract`); APIs that need a positive duration check it.
+ *
+ * @example
+ * const ttl = TimeSpan.fromSeconds(30);
+ * ttl.add(TimeSpan.fromMilliseconds(500)).toMilliseconds(); // 30500
+ */
+export class TimeSpan implements ITimeSpan {
+  readonly #milliseconds: number;
+
+  private constructor(milliseconds: number) {
+    // Normalise -0 so that equality and printing never surprise.
+    this.#milliseconds = milliseconds === 0 ? 0 : milliseconds;
+  }
+
+  static readonly ZERO = new TimeSpan(0);
+
+  static fromMilliseconds(milliseconds: number): TimeSpan {
+    return new TimeSpan(finite(milliseconds, "milliseconds"));
+  }
+
+  static fromSeconds(seconds: number): TimeSpan {
+    return new TimeSpan(finite(seconds, "seconds") * MS_PER_SECOND);
+  }
+
+  static fromMinutes(minutes: number): TimeSpan {
+    return new TimeSpan(finite(minutes, "minutes") * MS_PER_MINUTE);
+  }
+
+  static fromHours(hours: number): TimeSpan {
+    return new TimeSpan(finite(hours, "hours") * MS_PER_HOUR);
+  }
+
+  static fromDays(days: number): TimeSpan {
+    return new TimeSpan(finite(days, "days") * MS_PER_DAY);
+  }
+
+  /** Converts any {@link ITimeSpan} (returned as is when it already is a `TimeSpan`). */
+  static from(timeSpan: ITimeSpan): TimeSpan {
+    if (timeSpan instanceof TimeSpan) {
+      return timeSpan;
+    }
+    return new TimeSpan(finite(timeSpan.toMilliseconds(), "toMilliseconds()"));
+  }
+
+  /** Whether `value` is an object with a callable `toMilliseconds`. */
+  static isTimeSpan(value: unknown): value is ITimeSpan {
+    return (
+      typeof value === "object" &&
+      value !== null &&
+      typeof (value as { toMilliseconds?: unknown }).toMilliseconds === "function"
+    );
+  }
+
+  toMilliseconds(): number {
+    return this.#milliseconds;
+  }
+
+  toSeconds(): number {
+    return this.#milliseconds / MS_PER_SECOND;
+  }
+
+  toMinutes(): number {
+    return this.#milliseconds / MS_PER_MINUTE;
+  }
+
+  toHours(): number {
+    return this.#milliseconds / MS_PER_HOUR;
+  }
+
+  toDays(): number {
+    return this.#milliseconds / MS_PER_DAY;
+  }
+
+  add(other: ITimeSpan): TimeSpan {
+    return TimeSpan.fromMilliseconds(this.#milliseconds + TimeSpan.from(other).#milliseconds);
+  }
+
+  subtract(other: ITimeSpan): TimeSpan {
+    return TimeSpan.fromMilliseconds(this.#milliseconds - TimeSpan.from(other).#milliseconds);
+  }
+
+  multiply(factor: number): TimeSpan {
+    return TimeSpan.fromMilliseconds(this.#milliseconds * finite(factor, "factor"));
+  }
+
+  /** @throws RangeError when `divisor` is 0, NaN or infinite. */
+  divide(divisor: number): TimeSpan {
+    if (finite(divisor, "divisor") === 0) {
+      throw new RangeError("TimeSpan: divisor must not be 0");
+    }
+    return TimeSpan.fromMilliseconds(this.#milliseconds / divisor);
+  }
+
+  /** Negative when this span is shorter than `other`, 0 when equal, positive when longer. */
+  compare(other: ITimeSpan): number {
+    return Math.sign(this.#milliseconds - TimeSpan.from(other).#milliseconds);
+  }
+
+  equals(other: ITimeSpan): boolean {
+    return this.compare(other) === 0;
+  }
+
+  isLongerThan(other: ITimeSpan): boolean {
+    return this.compare(other) > 0;
+  }
+
+  isShorterThan(other: ITimeSpan): boolean {
+    return this.compare(other) < 0;
+  }
+
+  isZero(): boolean {
+    return this.#milliseconds === 0;
+  }
+
+  isNegative(): boolean {
+    return this.#milliseconds < 0;
+  }
+
+  static min(first: ITimeSpan, ...rest: ITimeSpan[]): TimeSpan {
+    return rest.reduce<TimeSpan>(
+      (min, next) => (min.compare(next) <= 0 ? min : TimeSpan.from(next)),
+      TimeSpan.from(first),
+    );
+  }
+
+  static max(first: ITimeSpan, ...rest: ITimeSpan[]): TimeSpan {
+    return rest.reduce<TimeSpan>(
+      (max, next) => (max.compare(next) >= 0 ? max : TimeSpan.from(next)),
+      TimeSpan.from(first),
+    );
+  }
+
+  /** Human readable, largest unit first: `1h 30m`, `2s 500ms`, `0.25ms`, `-5s`, `0ms`. */
+  toString(): string {
+    if (this.#milliseconds === 0) {
+      return "0ms";
+    }
+    const sign = this.#milliseconds < 0 ? "-" : "";
+    let rest = Math.abs(this.#milliseconds);
+    const parts: string[] = [];
+    for (const [unit, size] of UNITS) {
+      if (unit === "ms") {
+        if (rest > 0) {
+          parts.push(`${Number(rest.toFixed(3))}ms`);
+        }
+        break;
+      }
+      const count = Math.floor(rest / size);
+      if (count > 0) {
+        parts.push(`${count}${unit}`);
+        rest -= count * size;
+      }
+    }
+    return sign + parts.join(" ");
+  }
+
+  /** Serialises as the number of milliseconds. */
+  toJSON(): number {
+    return this.#milliseconds;
+  }
+
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return `TimeSpan(${this.toString()})`;
+  }
+}
