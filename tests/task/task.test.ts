@@ -394,6 +394,7 @@ describe("Task", () => {
     test("isTask", () => {
       expect(Task.isTask(Task.resolve(1))).toBe(true);
       expect(Task.isTask(Promise.resolve(1))).toBe(false);
+      // biome-ignore lint/suspicious/noThenProperty: a foreign thenable is the point here.
       expect(Task.isTask({ then() {} })).toBe(false);
     });
   });
