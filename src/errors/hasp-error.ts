@@ -18,9 +18,12 @@ export class HaspError extends Error {
 
 /** Whether `value` is an error thrown by hasp (any copy of it). */
 export function isHaspError(value: unknown): value is HaspError {
+  // The brand, not `instanceof Error`: an error from another realm has another `Error`.
   return (
     value instanceof HaspError ||
-    (value instanceof Error && (value as unknown as Record<symbol, unknown>)[HASP_ERROR] === true)
+    (typeof value === "object" &&
+      value !== null &&
+      (value as Record<symbol, unknown>)[HASP_ERROR] === true)
   );
 }
 

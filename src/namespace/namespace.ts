@@ -19,11 +19,17 @@ export type NamespaceSettings = {
   delimiter?: string;
 };
 
+function describe(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return `a ${typeof value}`;
+  }
+}
+
 function checkPart(value: unknown, what: string): string {
   if (typeof value !== "string" || value.length === 0) {
-    throw new InvalidArgumentError(
-      `${what} must be a non-empty string, got ${JSON.stringify(value)}`,
-    );
+    throw new InvalidArgumentError(`${what} must be a non-empty string, got ${describe(value)}`);
   }
   return value;
 }
@@ -57,6 +63,12 @@ class Key implements IKey {
 /**
  * A prefix that keeps one group's keys apart from another's on a shared backend.
  *
+ * Parts may not contain the delimiter's characters, so two namespaces never share a prefix;
+ * keys may (`"order:42"`), so keep a namespace's keys from spelling another namespace's parts.
+ *
+ * Parts may not contain the delimiter's characters, so two namespaces never share a prefix;
+ * keys may (`"order:42"`), so keep a namespace's keys from spelling another namespace's parts.
+ *
  * @example
  * const namespace = new Namespace(["billing", "locks"]);
  * const key = namespace.create("order:42");
@@ -70,14 +82,31 @@ export class Namespace {
 
   /** @throws InvalidArgumentError when a part or the delimiter is empty. */
   constructor(root: string | readonly string[], settings: NamespaceSettings = {}) {
-    const parts = typeof root === "string" ? [root] : [...root];
+    if (typeof root !== "string" && !Array.isArray(root)) {
+      throw new InvalidArgumentError(
+        `Namespace root must be a string or an array of strings, got ${describe(root)}`,
+      );
+    }
+    const parts: readonly unknown[] = typeof root === "string" ? [root] : root;
     if (parts.length === 0) {
       throw new InvalidArgumentError("Namespace needs at least one part, got []");
     }
+    const delimiter = checkPart(settings.delimiter ?? ":", "Namespace delimiter");
+    // A part holding a character of the delimiter could be split two ways (["a:b"] and
+    // ["a", "b"] would share every key), so it is refused.
+    const reserved = new Set(delimiter);
     this.#parts = Object.freeze(
-      parts.map((part, index) => checkPart(part, `Namespace part ${index}`)),
+      parts.map((part, index) => {
+        const checked = checkPart(part, `Namespace part ${index}`);
+        if ([...checked].some((char) => reserved.has(char))) {
+          throw new InvalidArgumentError(
+            `Namespace part ${index} (${JSON.stringify(checked)}) must not contain the delimiter ${JSON.stringify(delimiter)}; give the parts as an array instead`,
+          );
+        }
+        return checked;
+      }),
     );
-    this.#delimiter = checkPart(settings.delimiter ?? ":", "Namespace delimiter");
+    this.#delimiter = delimiter;
     this.#prefix = this.#parts.join(this.#delimiter);
   }
 

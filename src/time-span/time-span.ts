@@ -49,19 +49,19 @@ export class TimeSpan implements ITimeSpan {
   }
 
   static fromSeconds(seconds: number): TimeSpan {
-    return new TimeSpan(finite(seconds, "seconds") * MS_PER_SECOND);
+    return TimeSpan.fromMilliseconds(finite(seconds, "seconds") * MS_PER_SECOND);
   }
 
   static fromMinutes(minutes: number): TimeSpan {
-    return new TimeSpan(finite(minutes, "minutes") * MS_PER_MINUTE);
+    return TimeSpan.fromMilliseconds(finite(minutes, "minutes") * MS_PER_MINUTE);
   }
 
   static fromHours(hours: number): TimeSpan {
-    return new TimeSpan(finite(hours, "hours") * MS_PER_HOUR);
+    return TimeSpan.fromMilliseconds(finite(hours, "hours") * MS_PER_HOUR);
   }
 
   static fromDays(days: number): TimeSpan {
-    return new TimeSpan(finite(days, "days") * MS_PER_DAY);
+    return TimeSpan.fromMilliseconds(finite(days, "days") * MS_PER_DAY);
   }
 
   /** Converts any {@link ITimeSpan} (returned as is when it already is a `TimeSpan`). */
@@ -162,11 +162,12 @@ export class TimeSpan implements ITimeSpan {
 
   /** Human readable, largest unit first: `1h 30m`, `2s 500ms`, `0.25ms`, `-5s`, `0ms`. */
   toString(): string {
-    if (this.#milliseconds === 0) {
+    // Rounded to the microsecond first, so that 1.1 hours (3960000.0000000005 ms) prints "1h 6m".
+    let rest = Math.round(Math.abs(this.#milliseconds) * 1_000) / 1_000;
+    if (rest === 0) {
       return "0ms";
     }
     const sign = this.#milliseconds < 0 ? "-" : "";
-    let rest = Math.abs(this.#milliseconds);
     const parts: string[] = [];
     for (const [unit, size] of UNITS) {
       if (unit === "ms") {
