@@ -1,0 +1,1 @@
+export { SuperJsonSerdeAdapter } from "./super-json-serde-adapter.js";
