@@ -1,0 +1,1 @@
+export { MemoryEventBusAdapter } from "./memory-event-bus-adapter.js";

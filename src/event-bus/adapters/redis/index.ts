@@ -1,0 +1,4 @@
+export {
+  RedisPubSubEventBusAdapter,
+  type RedisPubSubEventBusAdapterSettings,
+} from "./redis-pub-sub-event-bus-adapter.js";

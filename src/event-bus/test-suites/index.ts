@@ -1,0 +1,4 @@
+export {
+  type EventBusAdapterTestSuiteSettings,
+  eventBusAdapterTestSuite,
+} from "./event-bus-adapter-test-suite.js";
