@@ -138,6 +138,41 @@ describeWithBackend("redis", (url) => {
     }
   });
 
+  test("a class with a registered transformer arrives as a working instance", async () => {
+    class Coupon {
+      constructor(readonly code: string) {}
+      describe(): string {
+        return `coupon ${this.code}`;
+      }
+    }
+    const serde = newSerde();
+    serde.registerCustom<Coupon, string>({
+      name: "coupon",
+      isApplicable: (value): value is Coupon => value instanceof Coupon,
+      serialize: (coupon) => coupon.code,
+      deserialize: (data) => {
+        if (typeof data !== "string" || data === "") throw new Error("a coupon code is a string");
+        return new Coupon(data);
+      },
+    });
+    const adapter = new RedisPubSubEventBusAdapter({ client, serde });
+    const bus = new EventBus<{ issued: { coupons: Map<string, Coupon> } }>({
+      adapter,
+      namespace: new Namespace(uniqueName("coupon")),
+    });
+    try {
+      const received = bus.asPromise("issued");
+      await bus.addListener("issued", () => {});
+      await bus.dispatch("issued", { coupons: new Map([["a", new Coupon("SAVE10")]]) });
+      const coupon = (await received).coupons.get("a");
+      expect(coupon).toBeInstanceOf(Coupon);
+      expect(coupon?.describe()).toBe("coupon SAVE10");
+    } finally {
+      await bus.close();
+      await adapter.close();
+    }
+  });
+
   test("a dispatch through a closed client rejects with the driver's error", async () => {
     const closed = createRedisClient(url);
     await closed.quit();
