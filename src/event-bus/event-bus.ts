@@ -1,11 +1,11 @@
 import { Namespace } from "../namespace/namespace.js";
-import {
-  type AdapterListener,
-  type BaseEventMap,
-  type EventListener,
-  type IEventBus,
-  type IEventBusAdapter,
-  type Unsubscribe,
+import type {
+  AdapterListener,
+  BaseEventMap,
+  EventListener,
+  IEventBus,
+  IEventBusAdapter,
+  Unsubscribe,
 } from "./event-bus-contracts.js";
 
 /** Receives the failure of a listener, with the event it was hearing. */

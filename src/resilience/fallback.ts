@@ -1,5 +1,5 @@
 import { parseSettings } from "../errors/invalid-argument-error.js";
-import { type Middleware } from "../task/middleware.js";
+import type { Middleware } from "../task/middleware.js";
 import { type ErrorPolicy, toFailureTest } from "./error-policy.js";
 import { fallbackSchema } from "./resilience-settings.js";
 

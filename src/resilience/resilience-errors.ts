@@ -1,5 +1,5 @@
 import { createErrorGuard, HaspError } from "../errors/hasp-error.js";
-import { type TimeSpan } from "../time-span/time-span.js";
+import type { TimeSpan } from "../time-span/time-span.js";
 
 /**
  * Thrown by `timeout` when the wrapped work did not finish in time. The run's signal is

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { type ITimeSpan, TimeSpan } from "../time-span/time-span.js";
-import { type BackoffPolicy } from "./backoff-policies.js";
-import { type ErrorPolicy } from "./error-policy.js";
+import type { BackoffPolicy } from "./backoff-policies.js";
+import type { ErrorPolicy } from "./error-policy.js";
 
 const timeSpan = z
   .custom<ITimeSpan>(

@@ -1,5 +1,5 @@
 import { parseSettings } from "../errors/invalid-argument-error.js";
-import { type GenericMiddleware, type MiddlewareContext } from "../task/middleware.js";
+import type { GenericMiddleware, MiddlewareContext } from "../task/middleware.js";
 import { Task } from "../task/task.js";
 import { TimeSpan } from "../time-span/time-span.js";
 import { type BackoffPolicy, exponentialBackoff } from "./backoff-policies.js";

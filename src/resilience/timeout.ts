@@ -1,6 +1,6 @@
 import { parseSettings } from "../errors/invalid-argument-error.js";
-import { type GenericMiddleware, type MiddlewareContext } from "../task/middleware.js";
-import { type ITimeSpan } from "../time-span/time-span.js";
+import type { GenericMiddleware, MiddlewareContext } from "../task/middleware.js";
+import type { ITimeSpan } from "../time-span/time-span.js";
 import { TimeoutError } from "./resilience-errors.js";
 import { timeoutSchema } from "./resilience-settings.js";
 

@@ -1,9 +1,9 @@
-import {
-  type ISerde,
-  type ISerdeAdapter,
-  type ISerdeRegister,
-  type ISerdeTransformer,
-  type JsonValue,
+import type {
+  ISerde,
+  ISerdeAdapter,
+  ISerdeRegister,
+  ISerdeTransformer,
+  JsonValue,
 } from "./serde-contracts.js";
 import { SerdeError } from "./serde-error.js";
 

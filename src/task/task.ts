@@ -1,5 +1,6 @@
-import { type ITimeSpan } from "../time-span/time-span.js";
-import { type Middleware, type Middlewares, type TaskWork } from "./middleware.js";
+import type { ITimeSpan } from "../time-span/time-span.js";
+import type { Middleware, Middlewares, TaskWork } from "./middleware.js";
+import { delay } from "./timers.js";
 
 /**
  * A lazy, awaitable unit of work. See {@link Task}.
@@ -157,24 +158,7 @@ export class Task<TValue> implements ITask<TValue> {
    * or the run's signal aborts (its timer is cleared either way).
    */
   static delay(timeSpan: ITimeSpan, signal?: AbortSignal): Task<void> {
-    return new Task<void>(
-      (runSignal) =>
-        new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(
-            () => {
-              runSignal.removeEventListener("abort", onAbort);
-              resolve();
-            },
-            Math.max(0, timeSpan.toMilliseconds()),
-          );
-          const onAbort = () => {
-            clearTimeout(timer);
-            reject(runSignal.reason);
-          };
-          runSignal.addEventListener("abort", onAbort, { once: true });
-        }),
-      signal,
-    );
+    return new Task<void>((runSignal) => delay(timeSpan, runSignal), signal);
   }
 
   /**

@@ -1,9 +1,9 @@
 import { expectTypeOf, test } from "vitest";
 import { MemoryEventBusAdapter } from "../../src/event-bus/adapters/memory/memory-event-bus-adapter.js";
 import { EventBus } from "../../src/event-bus/event-bus.js";
-import {
-  type IEventDispatcher,
-  type IEventListenable,
+import type {
+  IEventDispatcher,
+  IEventListenable,
 } from "../../src/event-bus/event-bus-contracts.js";
 
 type Events = { paid: { orderId: string }; shipped: { orderId: string; carrier: string } };

@@ -14,7 +14,7 @@ import { Redis } from "ioredis";
 import mysql from "mysql2/promise";
 import pg from "pg";
 import { describe, inject, test } from "vitest";
-import { type BackendName, type ProvidedService } from "./services.js";
+import type { BackendName, ProvidedService } from "./services.js";
 
 export type { BackendName } from "./services.js";
 

@@ -3,7 +3,7 @@
  * be skipped, fails the run under `CI=true` when a required backend is missing, and hands the URLs
  * to the test files (read them through `backends.ts`).
  */
-import { type TestProject } from "vitest/node";
+import type { TestProject } from "vitest/node";
 import {
   BACKENDS,
   type BackendName,

@@ -1,4 +1,4 @@
-import { type Reporter, type TestModule } from "vitest/node";
+import type { Reporter, TestModule } from "vitest/node";
 
 /**
  * Prints one plain closing line, `tests: N passed, N failed, N skipped`, that any CI reading

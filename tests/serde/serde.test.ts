@@ -2,7 +2,7 @@ import { describe, expect, test } from "vitest";
 import { z } from "zod";
 import { SuperJsonSerdeAdapter } from "../../src/serde/adapters/super-json/super-json-serde-adapter.js";
 import { SERDE_FORMAT_VERSION, Serde } from "../../src/serde/serde.js";
-import { type ISerdeTransformer } from "../../src/serde/serde-contracts.js";
+import type { ISerdeTransformer } from "../../src/serde/serde-contracts.js";
 import { isSerdeError, SerdeError } from "../../src/serde/serde-error.js";
 
 class Money {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test, vi } from "vitest";
-import { type Middleware } from "../../src/task/middleware.js";
+import type { Middleware } from "../../src/task/middleware.js";
 import { Task } from "../../src/task/task.js";
 import { TimeSpan } from "../../src/time-span/time-span.js";
 

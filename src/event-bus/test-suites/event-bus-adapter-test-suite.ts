@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import { Namespace } from "../../namespace/namespace.js";
 import { EventBus, type ListenerErrorHandler } from "../event-bus.js";
-import { type IEventBusAdapter } from "../event-bus-contracts.js";
+import type { IEventBusAdapter } from "../event-bus-contracts.js";
 
 export type EventBusAdapterTestSuiteSettings = {
   /** A fresh adapter (or one shared by the suite) for each test. */

@@ -1,4 +1,4 @@
-import { type AdapterListener, type IEventBusAdapter } from "../../event-bus-contracts.js";
+import type { AdapterListener, IEventBusAdapter } from "../../event-bus-contracts.js";
 
 /**
  * An in-process event bus transport. Payloads are handed over by reference: listeners see

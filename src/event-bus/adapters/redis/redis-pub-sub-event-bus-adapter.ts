@@ -1,6 +1,6 @@
-import { type Redis } from "ioredis";
-import { type ISerde } from "../../../serde/serde-contracts.js";
-import { type AdapterListener, type IEventBusAdapter } from "../../event-bus-contracts.js";
+import type { Redis } from "ioredis";
+import type { ISerde } from "../../../serde/serde-contracts.js";
+import type { AdapterListener, IEventBusAdapter } from "../../event-bus-contracts.js";
 
 export type RedisPubSubEventBusAdapterSettings = {
   /** Publishes events. The adapter never closes it: it is yours. */

@@ -1,9 +1,5 @@
 import { SuperJSON, type SuperJSONResult } from "superjson";
-import {
-  type ISerdeAdapter,
-  type ISerdeTransformer,
-  type JsonValue,
-} from "../../serde-contracts.js";
+import type { ISerdeAdapter, ISerdeTransformer, JsonValue } from "../../serde-contracts.js";
 
 /**
  * A serde adapter built on superjson: Date, Map, Set, BigInt, RegExp, URL, Error, `undefined`,
