@@ -413,6 +413,21 @@ describe("Task", () => {
       expect(done).toBe(true);
     });
 
+    test("waits past the 2^31 ms timer limit instead of firing at once", async () => {
+      vi.useFakeTimers();
+      let done = false;
+      const waiting = Task.delay(TimeSpan.fromDays(30)).then(() => {
+        done = true;
+      });
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(done).toBe(false);
+      await vi.advanceTimersByTimeAsync(2 ** 31);
+      expect(done).toBe(false);
+      await vi.advanceTimersByTimeAsync(TimeSpan.fromDays(30).toMilliseconds() - 2 ** 31 - 1_000);
+      await waiting;
+      expect(done).toBe(true);
+    });
+
     test("is abortable through its signal and clears its timer", async () => {
       vi.useFakeTimers();
       const controller = new AbortController();
