@@ -35,17 +35,25 @@ export const isInvalidArgumentError = createErrorGuard(
 
 /**
  * Parses `input` with `schema`, throwing an {@link InvalidArgumentError} that names the field
- * on failure. The result is frozen: settings are read once and never change afterwards.
+ * on failure. A resulting object is frozen: settings are read once and never change afterwards.
  */
 export function parseSettings<TSchema extends z.ZodType>(
   subject: string,
   schema: TSchema,
   input: unknown,
-): Readonly<z.output<TSchema>> {
+): z.output<TSchema> {
   const result = schema.safeParse(input);
   if (!result.success) {
     throw InvalidArgumentError.fromZodError(subject, result.error);
   }
-  const value = result.data;
-  return typeof value === "object" && value !== null ? Object.freeze(value) : value;
+  const value: z.output<TSchema> = result.data;
+  // Only plain objects zod built: a class instance passed through (an adapter) stays the caller's.
+  if (
+    typeof value === "object" &&
+    value !== null &&
+    Object.getPrototypeOf(value) === Object.prototype
+  ) {
+    Object.freeze(value);
+  }
+  return value;
 }

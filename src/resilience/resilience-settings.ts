@@ -1,17 +1,11 @@
 import { z } from "zod";
-import { type ITimeSpan, TimeSpan } from "../time-span/time-span.js";
+import { TimeSpan } from "../time-span/time-span.js";
+import { positiveTimeSpanSchema, timeSpanSchema } from "../time-span/time-span-schema.js";
 import type { BackoffPolicy } from "./backoff-policies.js";
 import type { ErrorPolicy } from "./error-policy.js";
 
-const timeSpan = z
-  .custom<ITimeSpan>(
-    (value) => TimeSpan.isTimeSpan(value) && Number.isFinite(value.toMilliseconds()),
-    "must be a TimeSpan of finite length",
-  )
-  .transform((value) => TimeSpan.from(value));
-
 const duration = (fallback: TimeSpan) =>
-  timeSpan.refine((value) => !value.isNegative(), "must not be negative").default(fallback);
+  timeSpanSchema.refine((value) => !value.isNegative(), "must not be negative").default(fallback);
 
 const callable = <T>(what: string) =>
   z.custom<T>((value) => typeof value === "function", `must be ${what}`);
@@ -70,7 +64,7 @@ export const retrySchema = z
 
 export const timeoutSchema = z
   .object({
-    waitTime: timeSpan.refine((value) => value.toMilliseconds() > 0, "must be positive"),
+    waitTime: positiveTimeSpanSchema,
   })
   .strict();
 

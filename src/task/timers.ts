@@ -1,7 +1,7 @@
 import type { ITimeSpan } from "../time-span/time-span.js";
 
 /** setTimeout fires at once for delays beyond 2^31 - 1 ms; longer waits are chained. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Waits `timeSpan` (any length), rejecting with the signal's reason as soon as `signal`

@@ -1,0 +1,1 @@
+export { MemoryLockAdapter } from "./memory-lock-adapter.js";

@@ -1,0 +1,139 @@
+import { delay } from "../../../task/timers.js";
+import { TimeSpan } from "../../../time-span/time-span.js";
+import type {
+  ILockAdapter,
+  LockAcquireResult,
+  LockAdapterState,
+} from "../../contracts/lock-adapter.js";
+
+type Hold = { owner: string; expiresAt: number | null; fencingToken: number };
+
+/**
+ * Locks in this process's memory: the embedded default, and the adapter for tests of code that
+ * uses hasp. Expiry is lazy (no timer per lock) on the monotonic clock; a release wakes the
+ * waiters of its key in arrival order; entries of free keys are swept as the map is written, so
+ * nothing stays behind. Tokens come from one counter for the whole adapter, so they increase
+ * per key without keeping state for free keys.
+ */
+export class MemoryLockAdapter implements ILockAdapter {
+  readonly #holds = new Map<string, Hold>();
+  readonly #waiters = new Map<string, Set<() => void>>();
+  #lastToken = 0;
+  #writesSinceSweep = 0;
+
+  async acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<LockAcquireResult> {
+    const now = performance.now();
+    const hold = this.#live(key, now);
+    const expiresAt = ttl === null ? null : now + ttl.toMilliseconds();
+    if (hold !== undefined) {
+      if (hold.owner !== lockId) {
+        return { acquired: false, owner: hold.owner, remainingTime: remaining(hold, now) };
+      }
+      hold.expiresAt = expiresAt;
+      return { acquired: true, fencingToken: hold.fencingToken };
+    }
+    this.#lastToken += 1;
+    this.#holds.set(key, { owner: lockId, expiresAt, fencingToken: this.#lastToken });
+    this.#sweepNowAndThen(now);
+    return { acquired: true, fencingToken: this.#lastToken };
+  }
+
+  async release(key: string, lockId: string): Promise<boolean> {
+    const hold = this.#live(key, performance.now());
+    if (hold?.owner !== lockId) {
+      return false;
+    }
+    this.#free(key);
+    return true;
+  }
+
+  async forceRelease(key: string): Promise<boolean> {
+    if (this.#live(key, performance.now()) === undefined) {
+      return false;
+    }
+    this.#free(key);
+    return true;
+  }
+
+  async refresh(key: string, lockId: string, ttl: TimeSpan): Promise<boolean> {
+    const now = performance.now();
+    const hold = this.#live(key, now);
+    if (hold?.owner !== lockId || hold.expiresAt === null) {
+      return false;
+    }
+    hold.expiresAt = now + ttl.toMilliseconds();
+    return true;
+  }
+
+  async getState(key: string): Promise<LockAdapterState | null> {
+    const now = performance.now();
+    const hold = this.#live(key, now);
+    return hold === undefined
+      ? null
+      : { owner: hold.owner, remainingTime: remaining(hold, now), fencingToken: hold.fencingToken };
+  }
+
+  async waitForRelease(key: string, maxWait: TimeSpan, signal: AbortSignal): Promise<void> {
+    let waiters = this.#waiters.get(key);
+    if (waiters === undefined) {
+      waiters = new Set();
+      this.#waiters.set(key, waiters);
+    }
+    const wake = new AbortController();
+    const onRelease = () => wake.abort();
+    waiters.add(onRelease);
+    try {
+      await delay(maxWait, AbortSignal.any([signal, wake.signal]));
+    } catch (error) {
+      if (!wake.signal.aborted || signal.aborted) {
+        throw signal.aborted ? signal.reason : error;
+      }
+    } finally {
+      waiters.delete(onRelease);
+      if (waiters.size === 0 && this.#waiters.get(key) === waiters) {
+        this.#waiters.delete(key);
+      }
+    }
+  }
+
+  /** The key's hold if it is live; an expired one is dropped on the way. */
+  #live(key: string, now: number): Hold | undefined {
+    const hold = this.#holds.get(key);
+    if (hold !== undefined && hold.expiresAt !== null && hold.expiresAt <= now) {
+      this.#holds.delete(key);
+      return undefined;
+    }
+    return hold;
+  }
+
+  #free(key: string): void {
+    this.#holds.delete(key);
+    // Every waiter retries, in arrival order: the first to ask wins, the others wait again.
+    for (const wake of [...(this.#waiters.get(key) ?? [])]) {
+      wake();
+    }
+  }
+
+  /** Drops expired holds after about as many writes as there are holds: O(1) amortised. */
+  #sweepNowAndThen(now: number): void {
+    this.#writesSinceSweep += 1;
+    if (this.#writesSinceSweep < Math.max(64, this.#holds.size)) {
+      return;
+    }
+    this.#writesSinceSweep = 0;
+    for (const [key, hold] of this.#holds) {
+      if (hold.expiresAt !== null && hold.expiresAt <= now) {
+        this.#holds.delete(key);
+      }
+    }
+  }
+
+  /** How many keys have an entry (live or not yet swept): for tests of leaks. */
+  get size(): number {
+    return this.#holds.size;
+  }
+}
+
+function remaining(hold: Hold, now: number): TimeSpan | null {
+  return hold.expiresAt === null ? null : TimeSpan.fromMilliseconds(hold.expiresAt - now);
+}

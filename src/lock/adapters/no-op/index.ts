@@ -1,0 +1,1 @@
+export { NoOpLockAdapter } from "./no-op-lock-adapter.js";

@@ -1,0 +1,51 @@
+export type {
+  ILock,
+  ILockListenable,
+  ILockProvider,
+  ILockProviderBase,
+  LockAutoRefreshSettings,
+  LockBlockingSettings,
+  LockCreateSettings,
+  LockRunBlockingSettings,
+  LockRunContext,
+  LockRunnable,
+  LockRunResult,
+  LockRunSettings,
+} from "./lock.js";
+export type { ILockAdapter, LockAcquireResult, LockAdapterState } from "./lock-adapter.js";
+export {
+  FailedAcquireLockError,
+  FailedRefreshLockError,
+  FailedReleaseLockError,
+  isFailedAcquireLockError,
+  isFailedRefreshLockError,
+  isFailedReleaseLockError,
+  isLockBackendError,
+  isLockError,
+  isLockLostError,
+  LockBackendError,
+  LockError,
+  LockLostError,
+} from "./lock-errors.js";
+export {
+  LOCK_EVENTS,
+  type LockAcquiredEvent,
+  type LockEventBase,
+  type LockEventMap,
+  type LockEventName,
+  type LockFailedRefreshEvent,
+  type LockFailedReleaseEvent,
+  type LockForceReleasedEvent,
+  type LockRefreshedEvent,
+  type LockReleasedEvent,
+  type LockUnavailableEvent,
+  type LockUnexpectedErrorEvent,
+} from "./lock-events.js";
+export {
+  type ILockAcquiredState,
+  type ILockExpiredState,
+  type ILockState,
+  type ILockUnavailableState,
+  LOCK_STATE,
+  type LockStateType,
+} from "./lock-state.js";

@@ -1,0 +1,126 @@
+import { createErrorGuard, HaspError, isHaspError } from "../../errors/hasp-error.js";
+
+/** The base of the lock errors; `key` is the key as the caller wrote it. */
+export class LockError extends HaspError {
+  override name: string = "LockError";
+
+  constructor(
+    message: string,
+    readonly key: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/** The lock is held by someone else (`owner`, when the backend said). */
+export class FailedAcquireLockError extends LockError {
+  override name = "FailedAcquireLockError" as const;
+
+  constructor(
+    key: string,
+    readonly lockId: string,
+    readonly owner: string | undefined,
+    options?: ErrorOptions,
+  ) {
+    super(
+      owner === undefined
+        ? `Lock "${key}" could not be acquired by "${lockId}"`
+        : `Lock "${key}" could not be acquired by "${lockId}": held by "${owner}"`,
+      key,
+      options,
+    );
+  }
+}
+
+/** This lock does not hold the key (never acquired, expired, released, or taken over). */
+export class FailedReleaseLockError extends LockError {
+  override name = "FailedReleaseLockError" as const;
+
+  constructor(
+    key: string,
+    readonly lockId: string,
+    options?: ErrorOptions,
+  ) {
+    super(`Lock "${key}" could not be released by "${lockId}": it does not hold it`, key, options);
+  }
+}
+
+/** This lock does not hold the key, or its hold never expires. */
+export class FailedRefreshLockError extends LockError {
+  override name = "FailedRefreshLockError" as const;
+
+  constructor(
+    key: string,
+    readonly lockId: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `Lock "${key}" could not be refreshed by "${lockId}": it does not hold it, or the hold never expires`,
+      key,
+      options,
+    );
+  }
+}
+
+/**
+ * The backend failed (connection lost, timeout, server error): not the same thing as the lock
+ * being held by someone else. `cause` is the driver's error; `operation` what was attempted.
+ */
+export class LockBackendError extends LockError {
+  override name = "LockBackendError" as const;
+
+  constructor(
+    key: string,
+    readonly operation: string,
+    options: ErrorOptions & { cause: unknown },
+  ) {
+    const reason = options.cause instanceof Error ? options.cause.message : String(options.cause);
+    super(`Lock "${key}": ${operation} failed in the backend: ${reason}`, key, options);
+  }
+}
+
+/**
+ * A lock held by `run*` was lost while the function ran (a refresh failed): the reason the
+ * function's signal is aborted with.
+ */
+export class LockLostError extends LockError {
+  override name = "LockLostError" as const;
+
+  constructor(
+    key: string,
+    readonly lockId: string,
+    options?: ErrorOptions,
+  ) {
+    super(`Lock "${key}" held by "${lockId}" was lost while its function ran`, key, options);
+  }
+}
+
+export const isFailedAcquireLockError = createErrorGuard(
+  FailedAcquireLockError,
+  "FailedAcquireLockError",
+);
+export const isFailedReleaseLockError = createErrorGuard(
+  FailedReleaseLockError,
+  "FailedReleaseLockError",
+);
+export const isFailedRefreshLockError = createErrorGuard(
+  FailedRefreshLockError,
+  "FailedRefreshLockError",
+);
+export const isLockBackendError = createErrorGuard(LockBackendError, "LockBackendError");
+export const isLockLostError = createErrorGuard(LockLostError, "LockLostError");
+
+const LOCK_ERROR_NAMES = new Set([
+  "LockError",
+  "FailedAcquireLockError",
+  "FailedReleaseLockError",
+  "FailedRefreshLockError",
+  "LockBackendError",
+  "LockLostError",
+]);
+
+/** Whether `value` is any lock error, from this or another copy of hasp. */
+export function isLockError(value: unknown): value is LockError {
+  return value instanceof LockError || (isHaspError(value) && LOCK_ERROR_NAMES.has(value.name));
+}

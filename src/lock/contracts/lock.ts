@@ -1,0 +1,155 @@
+import type { IEventListenable } from "../../event-bus/event-bus-contracts.js";
+import type { ITask } from "../../task/task.js";
+import type { ITimeSpan, TimeSpan } from "../../time-span/time-span.js";
+import type { LockEventMap } from "./lock-events.js";
+import type { ILockState } from "./lock-state.js";
+
+/** How long and how often a blocking acquire tries. */
+export type LockBlockingSettings = {
+  /**
+   * How long to keep trying before giving up.
+   * @default the provider's `defaultBlockingTime` (1 minute)
+   */
+  time?: ITimeSpan;
+  /**
+   * The pause between attempts when the adapter cannot signal a release. Never longer than the
+   * holder's remaining time. With a signalling adapter a release wakes the waiter at once.
+   * @default the provider's `defaultBlockingInterval` (100 ms)
+   */
+  interval?: ITimeSpan;
+};
+
+/** Keeping the lock alive while `run*` runs its function. */
+export type LockAutoRefreshSettings = {
+  /**
+   * How often to refresh.
+   * @default a third of the lock's TTL
+   */
+  interval?: ITimeSpan;
+  /**
+   * Stop refreshing after this long in total; the hold then expires one TTL later, and the
+   * function's signal is aborted when it does.
+   * @default no cap
+   */
+  maxHoldTime?: ITimeSpan;
+};
+
+export type LockRunSettings = {
+  /**
+   * Refresh the lock while the function runs (only for a lock with a TTL). When a refresh
+   * fails the function's signal is aborted with a `LockLostError` and `FAILED_REFRESH` is sent.
+   * `false` turns it off.
+   * @default true (every third of the TTL)
+   */
+  autoRefresh?: boolean | LockAutoRefreshSettings;
+};
+
+export type LockRunBlockingSettings = LockRunSettings & LockBlockingSettings;
+
+/** What the function given to `run*` receives. */
+export type LockRunContext = {
+  /** Aborted when the run is aborted, or when the lock is lost (reason: `LockLostError`). */
+  signal: AbortSignal;
+  /** The fencing token of this hold: pass it to the resource the lock protects. */
+  fencingToken: number;
+};
+
+/** A function (sync or async) or a `Task`, run while the lock is held. */
+export type LockRunnable<TValue> =
+  | ((context: LockRunContext) => TValue | PromiseLike<TValue>)
+  | ITask<TValue>;
+
+/** The outcome of `run`/`runBlocking`: whether the lock was taken, and the function's value. */
+export type LockRunResult<TValue> =
+  | [acquired: true, value: TValue]
+  | [acquired: false, value: null];
+
+/**
+ * A lock on one key, owned by one id. Every method returns a lazy `Task`: await it (or
+ * `detach()` it) to run it, and compose it with `pipe` (`retry`, `timeout`).
+ *
+ * "Held by someone else" is a `false` (or a `Failed…LockError` from the `…OrFail` forms); a
+ * backend failure is a `LockBackendError`, never a `false`.
+ */
+export type ILock = {
+  /** The key as the caller wrote it (without the namespace). */
+  readonly key: string;
+  /** The owner id: random and unguessable unless given. */
+  readonly id: string;
+  /** `null`: holds never expire. */
+  readonly ttl: TimeSpan | null;
+  /**
+   * The fencing token of this instance's latest successful acquire, or `null` before one (and
+   * after a release).
+   */
+  readonly fencingToken: number | null;
+
+  /** `true` when taken (or re-taken by this owner: the TTL restarts), `false` when held by another. */
+  acquire(): ITask<boolean>;
+  /**
+   * Resolves to the fencing token.
+   * @throws FailedAcquireLockError when held by another.
+   */
+  acquireOrFail(): ITask<number>;
+  /** Tries until taken or `time` runs out; waits for a release signal where the adapter has one. */
+  acquireBlocking(settings?: LockBlockingSettings): ITask<boolean>;
+  /** @throws FailedAcquireLockError when `time` ran out. */
+  acquireBlockingOrFail(settings?: LockBlockingSettings): ITask<number>;
+  /** `false`: this lock did not hold the key; nothing changed. Releasing twice is harmless. */
+  release(): ITask<boolean>;
+  /** @throws FailedReleaseLockError when this lock did not hold the key. */
+  releaseOrFail(): ITask<void>;
+  /** Frees the key whoever holds it; `false` when nobody did. */
+  forceRelease(): ITask<boolean>;
+  /**
+   * Restarts the TTL (with `ttl`, or the lock's own). `false`: this lock does not hold the key,
+   * or the lock never expires (`ttl: null`); nothing changed.
+   */
+  refresh(ttl?: ITimeSpan): ITask<boolean>;
+  /** @throws FailedRefreshLockError in the `false` cases of `refresh`. */
+  refreshOrFail(ttl?: ITimeSpan): ITask<void>;
+  getState(): ITask<ILockState>;
+  /**
+   * Acquires (or throws `FailedAcquireLockError`), runs `fn`, and releases in a `finally`. The
+   * release never replaces `fn`'s result or error.
+   */
+  runOrFail<TValue>(fn: LockRunnable<TValue>, settings?: LockRunSettings): ITask<TValue>;
+  /** `runOrFail` with a blocking acquire. */
+  runBlockingOrFail<TValue>(
+    fn: LockRunnable<TValue>,
+    settings?: LockRunBlockingSettings,
+  ): ITask<TValue>;
+  /** `[true, value]` when the lock was taken and `fn` ran, `[false, null]` when it was held. */
+  run<TValue>(fn: LockRunnable<TValue>, settings?: LockRunSettings): ITask<LockRunResult<TValue>>;
+  /** `run` with a blocking acquire. */
+  runBlocking<TValue>(
+    fn: LockRunnable<TValue>,
+    settings?: LockRunBlockingSettings,
+  ): ITask<LockRunResult<TValue>>;
+};
+
+export type LockCreateSettings = {
+  /**
+   * How long a hold lasts unless refreshed; `null`: until released.
+   * @default the provider's `defaultTtl` (5 minutes)
+   */
+  ttl?: ITimeSpan | null;
+  /**
+   * The owner id. Give one only to act for an owner across processes (a job id); two workers
+   * sharing an id share the lock.
+   * @default a random id
+   */
+  lockId?: string;
+};
+
+/** Creating locks only. */
+export type ILockProviderBase = {
+  /** @throws InvalidArgumentError on an empty key or bad settings. */
+  create(key: string, settings?: LockCreateSettings): ILock;
+};
+
+/** Listening to lock events only. */
+export type ILockListenable = IEventListenable<LockEventMap>;
+
+/** Creating locks and listening to their events. */
+export type ILockProvider = ILockProviderBase & ILockListenable;

@@ -1,0 +1,18 @@
+export {
+  FailedAcquireLockError,
+  FailedRefreshLockError,
+  FailedReleaseLockError,
+  isFailedAcquireLockError,
+  isFailedRefreshLockError,
+  isFailedReleaseLockError,
+  isLockBackendError,
+  isLockError,
+  isLockLostError,
+  LockBackendError,
+  LockError,
+  LockLostError,
+} from "./contracts/lock-errors.js";
+export { LOCK_EVENTS, type LockEventMap } from "./contracts/lock-events.js";
+export { type ILockState, LOCK_STATE } from "./contracts/lock-state.js";
+export { LockProvider, type LockProviderSettings } from "./lock-provider.js";
+export { LockProviderFactory, type LockProviderFactorySettings } from "./lock-provider-factory.js";

@@ -1,0 +1,158 @@
+import { randomUUID } from "node:crypto";
+import { InvalidArgumentError, parseSettings } from "../errors/invalid-argument-error.js";
+import { MemoryEventBusAdapter } from "../event-bus/adapters/memory/memory-event-bus-adapter.js";
+import { EventBus } from "../event-bus/event-bus.js";
+import type { EventListener, IEventBus, Unsubscribe } from "../event-bus/event-bus-contracts.js";
+import type { Namespace } from "../namespace/namespace.js";
+import type { ISerdeRegister } from "../serde/serde-contracts.js";
+import { isSerdeError } from "../serde/serde-error.js";
+import type { ITimeSpan, TimeSpan } from "../time-span/time-span.js";
+import type { ILock, ILockProvider, LockCreateSettings } from "./contracts/lock.js";
+import type { ILockAdapter } from "./contracts/lock-adapter.js";
+import type { LockEventMap } from "./contracts/lock-events.js";
+import { Lock, type LockContext } from "./lock.js";
+import { createLockSerdeTransformer } from "./lock-serde-transformer.js";
+import { lockCreateSettingsSchema, lockProviderSettingsSchema } from "./lock-settings.js";
+
+export type LockProviderSettings = {
+  /** Where locks live: `MemoryLockAdapter`, `RedisLockAdapter`, `KyselyLockAdapter`, … */
+  adapter: ILockAdapter;
+  /**
+   * Prefixes every key, so that providers with different namespaces never contend.
+   * @default new Namespace(["hasp", "lock"])
+   */
+  namespace?: Namespace;
+  /**
+   * The TTL of locks created without one; `null`: they never expire.
+   * @default 5 minutes
+   */
+  defaultTtl?: ITimeSpan | null;
+  /**
+   * How long blocking acquires keep trying when not told.
+   * @default 1 minute
+   */
+  defaultBlockingTime?: ITimeSpan;
+  /**
+   * The pause between blocking attempts when the adapter cannot signal a release.
+   * @default 100 ms
+   */
+  defaultBlockingInterval?: ITimeSpan;
+  /**
+   * Serdes on which to register this provider's locks, so `serde.serialize(lock)` and a lock
+   * inside an event payload cross process boundaries. Give every process the same settings.
+   */
+  serde?: ISerdeRegister | ISerdeRegister[];
+  /**
+   * Where lock events are dispatched and listened to.
+   * @default an in-process bus (`MemoryEventBusAdapter`)
+   */
+  eventBus?: IEventBus<LockEventMap>;
+  /**
+   * Tells this provider's locks apart from another provider's on a shared serde. Processes
+   * that hand locks to each other must agree on it.
+   * @default the namespace, as a string
+   */
+  providerId?: string;
+};
+
+/**
+ * Creates locks on one adapter, and is the place to listen to their events.
+ *
+ * @example
+ * const provider = new LockProvider({ adapter: new MemoryLockAdapter(), defaultTtl: TimeSpan.fromSeconds(30) });
+ * const lock = provider.create("order:42");
+ * await lock.runOrFail(async ({ fencingToken }) => chargeOrder(42, fencingToken));
+ */
+export class LockProvider implements ILockProvider {
+  readonly #context: LockContext;
+  readonly #namespace: Namespace;
+  readonly #defaultTtl: TimeSpan | null;
+  readonly #eventBus: IEventBus<LockEventMap>;
+  readonly #providerId: string;
+
+  /** @throws InvalidArgumentError on bad settings, or a provider id already taken on a serde. */
+  constructor(settings: LockProviderSettings) {
+    const parsed = parseSettings("LockProvider settings", lockProviderSettingsSchema, settings);
+    this.#namespace = parsed.namespace;
+    this.#defaultTtl = parsed.defaultTtl;
+    this.#providerId = parsed.providerId ?? parsed.namespace.toString();
+    this.#eventBus =
+      parsed.eventBus ??
+      new EventBus<LockEventMap>({
+        adapter: new MemoryEventBusAdapter(),
+        namespace: parsed.namespace.append("events"),
+      });
+    this.#context = {
+      adapter: parsed.adapter,
+      blockingTime: parsed.defaultBlockingTime,
+      blockingInterval: parsed.defaultBlockingInterval,
+      events: this.#eventBus,
+    };
+    const serdes = parsed.serde === undefined ? [] : [parsed.serde].flat();
+    const transformer = createLockSerdeTransformer(
+      this.#providerId,
+      this.#context,
+      this.#namespace,
+    );
+    for (const serde of serdes) {
+      try {
+        serde.registerCustom(transformer);
+      } catch (error) {
+        if (!isSerdeError(error)) {
+          throw error;
+        }
+        throw new InvalidArgumentError(
+          `LockProvider settings: providerId: "${this.#providerId}" is already registered on this serde; give each provider sharing a serde its own namespace or providerId`,
+          [{ path: "providerId", message: "already registered on this serde" }],
+          { cause: error },
+        );
+      }
+    }
+  }
+
+  /** The id under which this provider's locks are serialized. */
+  get providerId(): string {
+    return this.#providerId;
+  }
+
+  create(key: string, settings: LockCreateSettings = {}): ILock {
+    const parsed = parseSettings("lock settings", lockCreateSettingsSchema, settings);
+    const ttl = parsed.ttl === undefined ? this.#defaultTtl : parsed.ttl;
+    return new Lock(this.#context, this.#namespace.create(key), parsed.lockId ?? randomUUID(), ttl);
+  }
+
+  addListener<TName extends keyof LockEventMap & string>(
+    event: TName,
+    listener: EventListener<LockEventMap[TName]>,
+  ): Promise<void> {
+    return this.#eventBus.addListener(event, listener);
+  }
+
+  removeListener<TName extends keyof LockEventMap & string>(
+    event: TName,
+    listener: EventListener<LockEventMap[TName]>,
+  ): Promise<void> {
+    return this.#eventBus.removeListener(event, listener);
+  }
+
+  listenOnce<TName extends keyof LockEventMap & string>(
+    event: TName,
+    listener: EventListener<LockEventMap[TName]>,
+  ): Promise<void> {
+    return this.#eventBus.listenOnce(event, listener);
+  }
+
+  subscribe<TName extends keyof LockEventMap & string>(
+    event: TName,
+    listener: EventListener<LockEventMap[TName]>,
+  ): Promise<Unsubscribe> {
+    return this.#eventBus.subscribe(event, listener);
+  }
+
+  asPromise<TName extends keyof LockEventMap & string>(
+    event: TName,
+    options?: { signal?: AbortSignal },
+  ): Promise<LockEventMap[TName]> {
+    return this.#eventBus.asPromise(event, options);
+  }
+}

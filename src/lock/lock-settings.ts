@@ -1,0 +1,119 @@
+import { z } from "zod";
+import type { IEventBus } from "../event-bus/event-bus-contracts.js";
+import { Namespace } from "../namespace/namespace.js";
+import type { ISerdeRegister } from "../serde/serde-contracts.js";
+import { TimeSpan } from "../time-span/time-span.js";
+import {
+  nonNegativeTimeSpanSchema,
+  positiveTimeSpanSchema,
+} from "../time-span/time-span-schema.js";
+import type { ILockAdapter } from "./contracts/lock-adapter.js";
+import type { LockEventMap } from "./contracts/lock-events.js";
+
+export const LOCK_DEFAULTS = Object.freeze({
+  namespace: new Namespace(["hasp", "lock"]),
+  ttl: TimeSpan.fromMinutes(5),
+  blockingTime: TimeSpan.fromMinutes(1),
+  blockingInterval: TimeSpan.fromMilliseconds(100),
+  /** Auto-refresh runs at this fraction of the TTL. */
+  refreshFraction: 1 / 3,
+});
+
+const ADAPTER_METHODS = ["acquire", "release", "forceRelease", "refresh", "getState"] as const;
+
+const adapterSchema = z.custom<ILockAdapter>(
+  (value) =>
+    typeof value === "object" &&
+    value !== null &&
+    ADAPTER_METHODS.every(
+      (method) => typeof (value as Record<string, unknown>)[method] === "function",
+    ),
+  `must be a lock adapter (with ${ADAPTER_METHODS.join(", ")})`,
+);
+
+const namespaceSchema = z.custom<Namespace>(
+  (value) => value instanceof Namespace,
+  "must be a Namespace",
+);
+
+const serdeSchema = z.custom<ISerdeRegister>(
+  (value) =>
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as ISerdeRegister).registerCustom === "function",
+  "must be a Serde (with registerCustom)",
+);
+
+const eventBusSchema = z.custom<IEventBus<LockEventMap>>(
+  (value) =>
+    typeof value === "object" &&
+    value !== null &&
+    ["addListener", "removeListener", "dispatch"].every(
+      (method) => typeof (value as Record<string, unknown>)[method] === "function",
+    ),
+  "must be an EventBus",
+);
+
+const ttlSchema = positiveTimeSpanSchema.nullable();
+
+const lockIdSchema = z
+  .string("must be a string")
+  .min(1, "must not be empty")
+  .max(255, "must be at most 255 characters");
+
+export const lockProviderSettingsSchema = z
+  .object({
+    adapter: adapterSchema,
+    namespace: namespaceSchema.default(LOCK_DEFAULTS.namespace),
+    defaultTtl: ttlSchema.default(LOCK_DEFAULTS.ttl),
+    defaultBlockingTime: nonNegativeTimeSpanSchema.default(LOCK_DEFAULTS.blockingTime),
+    defaultBlockingInterval: positiveTimeSpanSchema.default(LOCK_DEFAULTS.blockingInterval),
+    serde: z.union([serdeSchema, z.array(serdeSchema)]).optional(),
+    eventBus: eventBusSchema.optional(),
+    providerId: z.string().min(1, "must not be empty").optional(),
+  })
+  .strict();
+
+export const lockCreateSettingsSchema = z
+  .object({ ttl: ttlSchema.optional(), lockId: lockIdSchema.optional() })
+  .strict();
+
+export const lockBlockingSettingsSchema = z
+  .object({
+    time: nonNegativeTimeSpanSchema.optional(),
+    interval: positiveTimeSpanSchema.optional(),
+  })
+  .strict();
+
+const autoRefreshSchema = z.union([
+  z.boolean(),
+  z
+    .object({
+      interval: positiveTimeSpanSchema.optional(),
+      maxHoldTime: positiveTimeSpanSchema.optional(),
+    })
+    .strict(),
+]);
+
+export const lockRunSettingsSchema = z
+  .object({ autoRefresh: autoRefreshSchema.default(true) })
+  .strict();
+
+export const lockRunBlockingSettingsSchema = z
+  .object({
+    autoRefresh: autoRefreshSchema.default(true),
+    time: nonNegativeTimeSpanSchema.optional(),
+    interval: positiveTimeSpanSchema.optional(),
+  })
+  .strict();
+
+export const refreshTtlSchema = positiveTimeSpanSchema.optional();
+
+export const lockSerializedSchema = z
+  .object({
+    key: z.string().min(1),
+    id: lockIdSchema,
+    ttl: z.number().positive().finite().nullable(),
+    fencingToken: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).nullable(),
+  })
+  .strict();
