@@ -277,13 +277,25 @@ export class Lock implements ILock {
       if (adapter.waitForRelease === undefined) {
         await delay(TimeSpan.fromMilliseconds(Math.min(wait, interval)), signal);
       } else {
-        const waitForRelease = adapter.waitForRelease.bind(adapter);
-        await this.#call("waitForRelease", (_adapter, key) =>
-          waitForRelease(key, TimeSpan.fromMilliseconds(wait), signal),
-        ).catch((error: unknown) => {
-          throw signal.aborted ? signal.reason : error;
-        });
+        await this.#waitForRelease(adapter.waitForRelease.bind(adapter), wait, signal);
       }
+    }
+  }
+
+  /** An abort is the caller giving up, not a backend failure: it is neither wrapped nor reported. */
+  async #waitForRelease(
+    waitForRelease: NonNullable<ILockAdapter["waitForRelease"]>,
+    wait: number,
+    signal: AbortSignal,
+  ): Promise<void> {
+    try {
+      await waitForRelease(this.#key.toString(), TimeSpan.fromMilliseconds(wait), signal);
+    } catch (error) {
+      if (signal.aborted) {
+        throw signal.reason;
+      }
+      this.#emit(LOCK_EVENTS.UNEXPECTED_ERROR, { operation: "waitForRelease", error });
+      throw new LockBackendError(this.key, "waitForRelease", { cause: error });
     }
   }
 
@@ -368,8 +380,19 @@ export class Lock implements ILock {
         return;
       }
       if (performance.now() >= stopAt) {
-        // The cap is reached: the hold runs out one TTL after the last refresh.
-        schedule(untilExpiry(), loseHold);
+        // The cap is reached: the hold runs out one TTL after the last refresh (re-armed past
+        // the timer range).
+        const expire = () => {
+          if (stopped) {
+            return;
+          }
+          if (untilExpiry() > MAX_TIMER_MS) {
+            schedule(MAX_TIMER_MS, expire);
+          } else {
+            schedule(untilExpiry(), loseHold);
+          }
+        };
+        expire();
         return;
       }
       let refreshed: boolean | "error";

@@ -64,9 +64,10 @@ export type ILockAdapter = {
 
   /**
    * Optional: resolves when the key is released (a signal from the backend), or after
-   * `maxWait`, whichever comes first; rejects with the signal's reason when `signal` aborts,
-   * leaving nothing behind. Waiting never acquires. Without it, blocking acquires poll at their
-   * interval.
+   * `maxWait`, whichever comes first; resolves at once when the key is already free (a release
+   * may land between the caller's failed attempt and this call, and must not be missed); rejects
+   * with the signal's reason when `signal` aborts, leaving nothing behind. Waiting never
+   * acquires. Without it, blocking acquires poll at their interval.
    */
   waitForRelease?(key: string, maxWait: TimeSpan, signal: AbortSignal): Promise<void>;
 };

@@ -1,0 +1,1519 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { describe, type TestContext, test, vi } from "vitest";
+import { InvalidArgumentError } from "../../errors/invalid-argument-error.js";
+import { MemoryEventBusAdapter } from "../../event-bus/adapters/memory/memory-event-bus-adapter.js";
+import { EventBus } from "../../event-bus/event-bus.js";
+import { Namespace } from "../../namespace/namespace.js";
+import { TimeoutError } from "../../resilience/resilience-errors.js";
+import { timeout } from "../../resilience/timeout.js";
+import { Task } from "../../task/task.js";
+import { type ITimeSpan, TimeSpan } from "../../time-span/time-span.js";
+import type {
+  ILock,
+  LockCreateSettings,
+  LockRunBlockingSettings,
+  LockRunnable,
+} from "../contracts/lock.js";
+import type {
+  ILockAdapter,
+  LockAcquireResult,
+  LockAdapterState,
+} from "../contracts/lock-adapter.js";
+import {
+  FailedAcquireLockError,
+  FailedRefreshLockError,
+  FailedReleaseLockError,
+  LockBackendError,
+  LockLostError,
+} from "../contracts/lock-errors.js";
+import { LOCK_EVENTS, type LockEventMap, type LockEventName } from "../contracts/lock-events.js";
+import { type ILockState, LOCK_STATE } from "../contracts/lock-state.js";
+import { LockProvider, type LockProviderSettings } from "../lock-provider.js";
+
+export type LockProviderTestSuiteSettings = {
+  /** A fresh adapter (or one shared by the suite) for each test. */
+  createAdapter: () => ILockAdapter | Promise<ILockAdapter>;
+  /** Called after each test with what `createAdapter` returned. */
+  destroyAdapter?: (adapter: ILockAdapter) => void | Promise<void>;
+};
+
+type AdapterMethod = keyof Required<ILockAdapter>;
+
+/** Sees every adapter call; returns what the adapter should answer (usually `call()`). */
+type Interceptor = (
+  method: AdapterMethod,
+  args: readonly unknown[],
+  call: () => Promise<unknown>,
+) => Promise<unknown>;
+
+type RecordedEvent = {
+  [TName in LockEventName]: { name: TName; payload: LockEventMap[TName] };
+}[LockEventName];
+
+type World = {
+  /** The adapter as created: bypasses interception, for arranging and inspecting state. */
+  adapter: ILockAdapter;
+  provider: LockProvider;
+  namespace: Namespace;
+  /** Every event of `provider`, in the order heard. */
+  events: RecordedEvent[];
+  /** Adapter methods called through the provider, in order. */
+  calls: AdapterMethod[];
+  create(settings?: LockCreateSettings, key?: string): ILock;
+  /** Another provider on the same adapter. */
+  newProvider(settings?: Partial<Omit<LockProviderSettings, "adapter">>): LockProvider;
+  /** The stored key of a user key, for calls on `adapter`. */
+  storedKey(key?: string): string;
+};
+
+type SetupOptions = {
+  intercept?: Interceptor;
+  provider?: Partial<Omit<LockProviderSettings, "adapter" | "namespace">>;
+};
+
+const KEY = "resource";
+const ms = (milliseconds: number) => TimeSpan.fromMilliseconds(milliseconds);
+const LONG = TimeSpan.fromSeconds(10);
+const DAY_MS = 24 * 60 * 60 * 1_000;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** An ITimeSpan that says what it is told, even what TimeSpan refuses to hold. */
+const rawSpan = (milliseconds: number): ITimeSpan => ({ toMilliseconds: () => milliseconds });
+
+let namespaceCounter = 0;
+
+function uniqueNamespace(): Namespace {
+  namespaceCounter += 1;
+  return new Namespace([
+    "hasp-provider-suite",
+    `${process.pid}-${Date.now().toString(36)}-${namespaceCounter}`,
+  ]);
+}
+
+/** Routes every call of `adapter` through `interceptor`; keeps `waitForRelease` optional. */
+function instrument(adapter: ILockAdapter, interceptor: Interceptor): ILockAdapter {
+  const through = <T>(method: AdapterMethod, args: unknown[], call: () => Promise<T>) =>
+    interceptor(method, args, call) as Promise<T>;
+  const instrumented: ILockAdapter = {
+    acquire: (key, lockId, ttl) =>
+      through<LockAcquireResult>("acquire", [key, lockId, ttl], () =>
+        adapter.acquire(key, lockId, ttl),
+      ),
+    release: (key, lockId) =>
+      through<boolean>("release", [key, lockId], () => adapter.release(key, lockId)),
+    forceRelease: (key) => through<boolean>("forceRelease", [key], () => adapter.forceRelease(key)),
+    refresh: (key, lockId, ttl) =>
+      through<boolean>("refresh", [key, lockId, ttl], () => adapter.refresh(key, lockId, ttl)),
+    getState: (key) =>
+      through<LockAdapterState | null>("getState", [key], () => adapter.getState(key)),
+  };
+  const { waitForRelease } = adapter;
+  if (waitForRelease !== undefined) {
+    instrumented.waitForRelease = (key, maxWait, signal) =>
+      through<void>("waitForRelease", [key, maxWait, signal], () =>
+        waitForRelease.call(adapter, key, maxWait, signal),
+      );
+  }
+  return instrumented;
+}
+
+async function recordEvents(provider: LockProvider, into: RecordedEvent[]): Promise<void> {
+  for (const name of Object.values(LOCK_EVENTS)) {
+    await provider.addListener(name, (payload) => {
+      into.push({ name, payload } as RecordedEvent);
+    });
+  }
+}
+
+function eventsOf<TName extends LockEventName>(
+  events: readonly RecordedEvent[],
+  name: TName,
+  lockId?: string,
+): LockEventMap[TName][] {
+  return events
+    .filter((event) => event.name === name)
+    .map((event) => event.payload as LockEventMap[TName])
+    .filter((payload) => lockId === undefined || payload.lockId === lockId);
+}
+
+/** Resolves when `signal` aborts, or after `limit` ms (so a broken lock fails, not hangs). */
+async function abortedWithin(signal: AbortSignal, limit = 3_000): Promise<boolean> {
+  if (!signal.aborted) {
+    await Promise.race([
+      new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true })),
+      sleep(limit),
+    ]);
+  }
+  return signal.aborted;
+}
+
+/** The remaining time of a held state in ms (`null`: never expires; `undefined`: free). */
+function remainingMs(state: ILockState): number | null | undefined {
+  return state.type === LOCK_STATE.EXPIRED
+    ? undefined
+    : (state.remainingTime?.toMilliseconds() ?? null);
+}
+
+function isStrictlyIncreasing(values: readonly number[]): boolean {
+  return values.every((value, index) => index === 0 || value > (values[index - 1] ?? value));
+}
+
+/** Lets queued event dispatches run (they go out after the operation, one by one). */
+const flushEvents = () => sleep(30);
+
+const RUN_VARIANTS = ["runOrFail", "runBlockingOrFail", "run", "runBlocking"] as const;
+type RunVariant = (typeof RUN_VARIANTS)[number];
+
+/** Runs `fn` through the variant and returns fn's value (unwrapping `[true, value]`). */
+async function runThrough<TValue>(
+  lock: ILock,
+  variant: RunVariant,
+  fn: LockRunnable<TValue>,
+  settings: LockRunBlockingSettings = {},
+): Promise<TValue> {
+  const { time, interval, ...runSettings } = settings;
+  const blocking = { ...runSettings, time: time ?? LONG, interval: interval ?? ms(50) };
+  switch (variant) {
+    case "runOrFail":
+      return lock.runOrFail(fn, runSettings);
+    case "runBlockingOrFail":
+      return lock.runBlockingOrFail(fn, blocking);
+    case "run": {
+      const [acquired, value] = await lock.run(fn, runSettings);
+      if (!acquired) throw new Error("run: not acquired");
+      return value;
+    }
+    case "runBlocking": {
+      const [acquired, value] = await lock.runBlocking(fn, blocking);
+      if (!acquired) throw new Error("runBlocking: not acquired");
+      return value;
+    }
+  }
+}
+
+/**
+ * The behaviour of `LockProvider` and `Lock` on top of an adapter, specified once: identity,
+ * exclusion and ownership, expiry, fencing, blocking, `run*`, events, backend failures and
+ * validation. Every test makes its own provider under a unique namespace, so tests never share
+ * keys and run concurrently. It uses real time, with TTLs of 100 ms and more and no tight upper
+ * bounds on durations. Tests of the release signal are skipped when the adapter has no
+ * `waitForRelease`.
+ *
+ * @example
+ * lockProviderTestSuite({ createAdapter: () => new MemoryLockAdapter() });
+ */
+export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): void {
+  const { createAdapter, destroyAdapter } = settings;
+
+  async function setup(context: TestContext, options: SetupOptions = {}): Promise<World> {
+    const adapter = await createAdapter();
+    const calls: AdapterMethod[] = [];
+    const intercept: Interceptor = options.intercept ?? ((_method, _args, call) => call());
+    const providerAdapter = instrument(adapter, (method, args, call) => {
+      calls.push(method);
+      return intercept(method, args, call);
+    });
+    const namespace = uniqueNamespace();
+    const storedKeys = new Set<string>();
+    const newProvider = (overrides: Partial<Omit<LockProviderSettings, "adapter">> = {}) => {
+      const provider = new LockProvider({
+        namespace,
+        ...options.provider,
+        ...overrides,
+        adapter: providerAdapter,
+      });
+      const providerNamespace = overrides.namespace ?? namespace;
+      // Every key this provider may have touched in a test: freed after it.
+      storedKeys.add(providerNamespace.create(KEY).toString());
+      return provider;
+    };
+    const provider = newProvider();
+    const events: RecordedEvent[] = [];
+    await recordEvents(provider, events);
+    context.onTestFinished(async () => {
+      await Promise.all([...storedKeys].map((key) => adapter.forceRelease(key).catch(() => {})));
+      await destroyAdapter?.(adapter);
+    });
+    return {
+      adapter,
+      provider,
+      namespace,
+      events,
+      calls,
+      newProvider,
+      create: (lockSettings, key = KEY) => {
+        storedKeys.add(namespace.create(key).toString());
+        return provider.create(key, lockSettings);
+      },
+      storedKey: (key = KEY) => namespace.create(key).toString(),
+    };
+  }
+
+  describe.concurrent("lock provider conformance", () => {
+    describe("a lock's identity", () => {
+      test("key is the user key, ttl the TimeSpan, id given or random and unguessable", async (context) => {
+        const { expect } = context;
+        const { create, newProvider } = await setup(context);
+        const lock = create({ ttl: ms(1_500) }, "order:42");
+        expect(lock.key).toBe("order:42");
+        expect(lock.ttl).toBeInstanceOf(TimeSpan);
+        expect(lock.ttl?.toMilliseconds()).toBe(1_500);
+        expect(lock.fencingToken).toBeNull();
+        expect(create({ lockId: "job-7" }).id).toBe("job-7");
+        expect(create({ ttl: null }).ttl).toBeNull();
+
+        const ids = Array.from({ length: 500 }, () => create().id);
+        expect(new Set(ids).size).toBe(ids.length);
+        for (const id of ids) {
+          expect(UUID.test(id) || id.length >= 32, `id "${id}" is guessable`).toBe(true);
+        }
+
+        expect(create().ttl?.toMilliseconds()).toBe(5 * 60 * 1_000);
+        expect(
+          newProvider({ defaultTtl: ms(750) })
+            .create(KEY)
+            .ttl?.toMilliseconds(),
+        ).toBe(750);
+        expect(newProvider({ defaultTtl: null }).create(KEY).ttl).toBeNull();
+      });
+
+      test("methods are lazy: nothing reaches the adapter until awaited, and once only", async (context) => {
+        const { expect } = context;
+        const { create, calls } = await setup(context);
+        const lock = create({ ttl: LONG });
+        const acquiring = lock.acquire();
+        const releasing = lock.release();
+        const forcing = lock.forceRelease();
+        await sleep(20);
+        expect(calls).toEqual([]);
+        expect(await acquiring).toBe(true);
+        expect(await acquiring).toBe(true);
+        expect(calls).toEqual(["acquire"]);
+        expect((await lock.getState()).type).toBe(LOCK_STATE.ACQUIRED);
+        // Never awaited, so never run.
+        expect([releasing, forcing].every((task) => task instanceof Task)).toBe(true);
+      });
+    });
+
+    describe("exclusion and ownership", () => {
+      test("one owner at a time: of 20 concurrent acquirers exactly one wins, the others see its owner", async (context) => {
+        const { expect } = context;
+        const { create } = await setup(context);
+        const locks = Array.from({ length: 20 }, () => create({ ttl: LONG }));
+        const results = await Promise.all(locks.map((lock) => lock.acquire()));
+        expect(results.filter(Boolean)).toHaveLength(1);
+        const winner = locks[results.indexOf(true)];
+        expect(winner).toBeDefined();
+        for (const lock of locks) {
+          const state = await lock.getState();
+          if (lock === winner) {
+            expect(state.type).toBe(LOCK_STATE.ACQUIRED);
+          } else {
+            expect(state).toMatchObject({ type: LOCK_STATE.UNAVAILABLE, owner: winner?.id });
+          }
+        }
+      });
+
+      test("a same-owner re-acquire of a live hold succeeds, keeps the token and restarts the TTL", async (context) => {
+        const { expect } = context;
+        const { create } = await setup(context);
+        const lock = create({ ttl: ms(400) });
+        expect(await lock.acquire()).toBe(true);
+        const token = lock.fencingToken;
+        await sleep(250);
+        expect(await lock.acquire()).toBe(true);
+        expect(lock.fencingToken).toBe(token);
+        const state = await lock.getState();
+        expect(state).toMatchObject({ type: LOCK_STATE.ACQUIRED, fencingToken: token });
+        // Restarted: had it not been, at most ~150 ms would be left.
+        expect(remainingMs(state)).toBeGreaterThan(250);
+        expect(await lock.acquireOrFail()).toBe(token);
+      });
+
+      test("a same-owner re-acquire after expiry is a new hold: fresh TTL, new token", async (context) => {
+        const { expect } = context;
+        const { create } = await setup(context);
+        const lock = create({ ttl: ms(100) });
+        const first = await lock.acquireOrFail();
+        await sleep(200);
+        expect(await lock.getState()).toEqual({ type: LOCK_STATE.EXPIRED });
+        expect(await lock.acquire()).toBe(true);
+        const second = lock.fencingToken;
+        expect(second).toBeGreaterThan(first);
+        const state = await lock.getState();
+        expect(state).toMatchObject({ type: LOCK_STATE.ACQUIRED, fencingToken: second });
+        expect(remainingMs(state)).toBeGreaterThan(50);
+      });
+
+      test("a stranger's release and refresh return false and change nothing", async (context) => {
+        const { expect } = context;
+        const { create } = await setup(context);
+        const owner = create({ ttl: ms(1_000) });
+        const stranger = create({ ttl: ms(1_000) });
+        await owner.acquire();
+        const token = owner.fencingToken;
+        expect(await stranger.release()).toBe(false);
+        expect(await stranger.refresh(TimeSpan.fromHours(1))).toBe(false);
+        expect(await stranger.refresh()).toBe(false);
+        const state = await owner.getState();
+        expect(state).toMatchObject({ type: LOCK_STATE.ACQUIRED, fencingToken: token });
+        expect(remainingMs(state)).toBeLessThanOrEqual(1_000);
+        expect(await stranger.getState()).toMatchObject({
+          type: LOCK_STATE.UNAVAILABLE,
+          owner: owner.id,
+        });
+      });
+
+      test("a stale holder whose hold expired and was taken over cannot release, refresh or re-take it", async (context) => {
+        const { expect } = context;
+        const { create } = await setup(context);
+        const stale = create({ ttl: ms(100) });
+        const next = create({ ttl: ms(2_000) });
+        await stale.acquire();
+        await sleep(200);
+        expect(await next.acquire()).toBe(true);
+        const token = next.fencingToken;
+        expect(await stale.release()).toBe(false);
+        expect(await stale.refresh(TimeSpan.fromHours(1))).toBe(false);
+        expect(await stale.acquire()).toBe(false);
+        await expect(stale.releaseOrFail()).rejects.toBeInstanceOf(FailedReleaseLockError);
+        const state = await next.getState();
+        expect(state).toMatchObject({ type: LOCK_STATE.ACQUIRED, fencingToken: token });
+        const left = remainingMs(state);
+        expect(left).toBeGreaterThan(1_000);
+        expect(left).toBeLessThanOrEqual(2_000);
+        expect(await stale.getState()).toMatchObject({
+          type: LOCK_STATE.UNAVAILABLE,
+          owner: next.id,
+        });
+      });
+
+      test("the …OrFail forms throw the matching error and acquireOrFail resolves the token", async (context) => {
+        const { expect } = context;
+        const { create } = await setup(context);
+        const owner = create({ ttl: LONG }, "order:42");
+        const other = create({ ttl: LONG }, "order:42");
+        const token = await owner.acquireOrFail();
+        expect(Number.isSafeInteger(token)).toBe(true);
+        expect(token).toBe(owner.fencingToken);
+
+        const acquireError = await other.acquireOrFail().then(
+          () => null,
+          (error: unknown) => error,
+        );
+        expect(acquireError).toBeInstanceOf(FailedAcquireLockError);
+        expect(acquireError).toMatchObject({ key: "order:42", lockId: other.id, owner: owner.id });
+        const releaseError = await other.releaseOrFail().then(
+          () => null,
+          (error: unknown) => error,
+        );
+        expect(releaseError).toBeInstanceOf(FailedReleaseLockError);
+        expect(releaseError).toMatchObject({ key: "order:42", lockId: other.id });
+        const refreshError = await other.refreshOrFail().then(
+          () => null,
+          (error: unknown) => error,
+        );
+        expect(refreshError).toBeInstanceOf(FailedRefreshLockError);
+        expect(refreshError).toMatchObject({ key: "order:42", lockId: other.id });
+
+        await expect(owner.refreshOrFail(ms(5_000))).resolves.toBeUndefined();
+        await expect(owner.releaseOrFail()).resolves.toBeUndefined();
+        await expect(owner.releaseOrFail()).rejects.toBeInstanceOf(FailedReleaseLockError);
+        await expect(owner.refreshOrFail()).rejects.toBeInstanceOf(FailedRefreshLockError);
+      });
+
+      test("a failed acquire leaves the holder's TTL, and a never-expiring hold, untouched", async (context) => {
+        const { expect } = context;
+        const { create } = await setup(context);
+        const holder = create({ ttl: ms(600) });
+        await holder.acquire();
+        await sleep(150);
+        expect(await create({ ttl: TimeSpan.fromHours(1) }).acquire()).toBe(false);
+        expect(await create({ ttl: null }).acquire()).toBe(false);
+        const state = await holder.getState();
+        expect(state.type).toBe(LOCK_STATE.ACQUIRED);
+        expect(remainingMs(state)).toBeLessThanOrEqual(500);
+
+        const forever = create({ ttl: null }, "forever");
+        await forever.acquire();
+        expect(await create({ ttl: ms(100) }, "forever").acquire()).toBe(false);
+        await sleep(150);
+        expect(await forever.getState()).toMatchObject({
+          type: LOCK_STATE.ACQUIRED,
+          remainingTime: null,
+        });
+      });
+
+      test("forceRelease frees the key whoever holds it, and returns whether someone did", async (context) => {
+        const { expect } = context;
+        const { create, events } = await setup(context);
+        const holder = create({ ttl: LONG });
+        const admin = create();
+        expect(await admin.forceRelease()).toBe(false);
+        await holder.acquire();
+        expect(await admin.forceRelease()).toBe(true);
+        expect(await holder.getState()).toEqual({ type: LOCK_STATE.EXPIRED });
+        expect(await holder.release()).toBe(false);
+        expect(await admin.forceRelease()).toBe(false);
+        await flushEvents();
+        expect(eventsOf(events, LOCK_EVENTS.FORCE_RELEASED).map((event) => event.existed)).toEqual([
+          false,
+          true,
+          false,
+        ]);
+      });
+
+      test("a lock with ttl: null never expires and cannot be refreshed", async (context) => {
+        const { expect } = context;
+        const { create } = await setup(context);
+        const lock = create({ ttl: null });
+        expect(await lock.acquire()).toBe(true);
+        const token = lock.fencingToken;
+        expect(await lock.refresh()).toBe(false);
+        expect(await lock.refresh(ms(200))).toBe(false);
+        await expect(lock.refreshOrFail()).rejects.toBeInstanceOf(FailedRefreshLockError);
+        await sleep(250);
+        expect(await lock.getState()).toEqual({
+          type: LOCK_STATE.ACQUIRED,
+          remainingTime: null,
+          fencingToken: token,
+        });
+        expect(await create({ ttl: LONG }).getState()).toEqual({
+          type: LOCK_STATE.UNAVAILABLE,
+          owner: lock.id,
+          remainingTime: null,
+        });
+        expect(await lock.release()).toBe(true);
+        expect(await lock.getState()).toEqual({ type: LOCK_STATE.EXPIRED });
+      });
+
+      test("getState reports EXPIRED, UNAVAILABLE with the owner, and ACQUIRED with the remaining time and token", async (context) => {
+        const { expect } = context;
+        const { create } = await setup(context);
+        const owner = create({ ttl: ms(2_000) });
+        const other = create({ ttl: LONG });
+        expect(await owner.getState()).toEqual({ type: LOCK_STATE.EXPIRED });
+        await owner.acquire();
+        const mine = await owner.getState();
+        expect(Object.keys(mine).sort()).toEqual(["fencingToken", "remainingTime", "type"]);
+        expect(mine).toMatchObject({ type: LOCK_STATE.ACQUIRED, fencingToken: owner.fencingToken });
+        const left = mine.type === LOCK_STATE.ACQUIRED ? mine.remainingTime : null;
+        expect(left).toBeInstanceOf(TimeSpan);
+        expect(left?.toMilliseconds()).toBeGreaterThan(1_000);
+        expect(left?.toMilliseconds()).toBeLessThanOrEqual(2_000);
+
+        const theirs = await other.getState();
+        expect(Object.keys(theirs).sort()).toEqual(["owner", "remainingTime", "type"]);
+        expect(theirs).toMatchObject({ type: LOCK_STATE.UNAVAILABLE, owner: owner.id });
+        const theirLeft = theirs.type === LOCK_STATE.UNAVAILABLE ? theirs.remainingTime : null;
+        expect(theirLeft?.toMilliseconds()).toBeGreaterThan(1_000);
+        expect(theirLeft?.toMilliseconds()).toBeLessThanOrEqual(2_000);
+
+        await owner.release();
+        expect(await owner.getState()).toEqual({ type: LOCK_STATE.EXPIRED });
+        expect(await other.getState()).toEqual({ type: LOCK_STATE.EXPIRED });
+      });
+
+      test("getState reports the backend's remaining time and owner as they are", async (context) => {
+        const { expect } = context;
+        const backendSays: LockAdapterState = {
+          owner: "someone",
+          remainingTime: ms(12_345),
+          fencingToken: 77,
+        };
+        const { create } = await setup(context, {
+          intercept: async (method, _args, call) => (method === "getState" ? backendSays : call()),
+        });
+        const lock = create({ ttl: ms(500) });
+        const state = await lock.getState();
+        expect(state).toMatchObject({ type: LOCK_STATE.UNAVAILABLE, owner: "someone" });
+        expect(remainingMs(state)).toBe(12_345);
+        const mine = await create({ ttl: ms(500), lockId: "someone" }).getState();
+        expect(mine).toMatchObject({ type: LOCK_STATE.ACQUIRED, fencingToken: 77 });
+        expect(remainingMs(mine)).toBe(12_345);
+      });
+
+      test("refresh() without an argument restarts the lock's own TTL; with one, that TTL", async (context) => {
+        const { expect } = context;
+        const { create, events } = await setup(context);
+        const lock = create({ ttl: ms(3_000) });
+        await lock.acquire();
+        expect(await lock.refresh(ms(300))).toBe(true);
+        let state = await lock.getState();
+        expect(remainingMs(state)).toBeLessThanOrEqual(300);
+        expect(await lock.refresh()).toBe(true);
+        state = await lock.getState();
+        expect(remainingMs(state)).toBeGreaterThan(2_000);
+        await flushEvents();
+        expect(
+          eventsOf(events, LOCK_EVENTS.REFRESHED).map((event) => event.ttl.toMilliseconds()),
+        ).toEqual([300, 3_000]);
+      });
+
+      test("release is idempotent: a second release is false, harmless, and frees nobody else", async (context) => {
+        const { expect } = context;
+        const { create } = await setup(context);
+        const lock = create({ ttl: LONG });
+        await lock.acquire();
+        expect(await lock.release()).toBe(true);
+        expect(lock.fencingToken).toBeNull();
+        expect(await lock.release()).toBe(false);
+        expect(await lock.getState()).toEqual({ type: LOCK_STATE.EXPIRED });
+        const next = create({ ttl: LONG });
+        await next.acquire();
+        expect(await lock.release()).toBe(false);
+        expect(await next.getState()).toMatchObject({ type: LOCK_STATE.ACQUIRED });
+      });
+
+      test("two locks given the same lockId share one hold", async (context) => {
+        const { expect } = context;
+        const { create } = await setup(context);
+        const first = create({ ttl: LONG, lockId: "job-7" });
+        const second = create({ ttl: LONG, lockId: "job-7" });
+        await first.acquire();
+        expect(await second.acquire()).toBe(true);
+        expect(second.fencingToken).toBe(first.fencingToken);
+        expect(await second.release()).toBe(true);
+        expect(await first.getState()).toEqual({ type: LOCK_STATE.EXPIRED });
+      });
+
+      test("providers with different namespaces never contend; with the same one they do", async (context) => {
+        const { expect } = context;
+        const { create, newProvider, namespace } = await setup(context);
+        const lock = create({ ttl: LONG });
+        await lock.acquire();
+        const sameNamespace = newProvider().create(KEY, { ttl: LONG });
+        expect(await sameNamespace.acquire()).toBe(false);
+        const elsewhere = newProvider({ namespace: namespace.append("elsewhere") }).create(KEY, {
+          ttl: LONG,
+        });
+        expect(await elsewhere.acquire()).toBe(true);
+        expect(await elsewhere.getState()).toMatchObject({ type: LOCK_STATE.ACQUIRED });
+        expect(await lock.getState()).toMatchObject({ type: LOCK_STATE.ACQUIRED });
+      });
+
+      test("a TTL of 30 days works: no timer fires at once, the remaining time is about 30 days", async (context) => {
+        const { expect } = context;
+        const { create, events } = await setup(context);
+        const ttl = TimeSpan.fromDays(30);
+        const lock = create({ ttl });
+        await lock.acquire();
+        await sleep(50);
+        const state = await lock.getState();
+        expect(state.type).toBe(LOCK_STATE.ACQUIRED);
+        const left = remainingMs(state);
+        expect(left).toBeGreaterThan(30 * DAY_MS - 60_000);
+        expect(left).toBeLessThanOrEqual(30 * DAY_MS);
+        expect(await lock.refresh()).toBe(true);
+
+        const start = performance.now();
+        expect(await create({ ttl }).acquireBlocking({ time: ms(150), interval: ms(50) })).toBe(
+          false,
+        );
+        expect(performance.now() - start).toBeGreaterThanOrEqual(140);
+
+        await lock.release();
+        const value = await lock.runOrFail(async () => {
+          await sleep(150);
+          return (await lock.getState()).type;
+        });
+        expect(value).toBe(LOCK_STATE.ACQUIRED);
+        await flushEvents();
+        // Only the manual refresh above: the run's auto-refresh timer did not fire early.
+        expect(eventsOf(events, LOCK_EVENTS.REFRESHED, lock.id)).toHaveLength(1);
+        expect(eventsOf(events, LOCK_EVENTS.FAILED_REFRESH)).toHaveLength(0);
+      });
+    });
+
+    describe("fencing tokens", () => {
+      test("the token is on the lock after acquire, in getState and in the ACQUIRED event", async (context) => {
+        const { expect } = context;
+        const { create, events } = await setup(context);
+        const lock = create({ ttl: LONG });
+        expect(await lock.acquire()).toBe(true);
+        const token = lock.fencingToken;
+        expect(Number.isSafeInteger(token)).toBe(true);
+        expect(await lock.getState()).toMatchObject({ fencingToken: token });
+        await vi.waitFor(() =>
+          expect(eventsOf(events, LOCK_EVENTS.ACQUIRED, lock.id)).toEqual([
+            expect.objectContaining({ fencingToken: token }),
+          ]),
+        );
+        expect(await lock.acquireOrFail()).toBe(token);
+      });
+
+      test("tokens strictly increase across release, expiry, force-release and take-over", async (context) => {
+        const { expect } = context;
+        const { create } = await setup(context);
+        const a = create({ ttl: LONG });
+        const b = create({ ttl: ms(100) });
+        const tokens: number[] = [];
+        tokens.push(await a.acquireOrFail());
+        await a.release();
+        tokens.push(await a.acquireOrFail());
+        await b.forceRelease();
+        tokens.push(await b.acquireOrFail());
+        await sleep(200);
+        tokens.push(await a.acquireOrFail());
+        await a.release();
+        expect(await b.acquire()).toBe(true);
+        tokens.push(b.fencingToken ?? Number.NaN);
+        for (const token of tokens) {
+          expect(Number.isSafeInteger(token)).toBe(true);
+        }
+        expect(isStrictlyIncreasing(tokens), tokens.join(", ")).toBe(true);
+      });
+    });
+
+    describe("blocking acquire", () => {
+      test("gets the lock soon after the holder releases, well before its time runs out", async (context) => {
+        const { expect } = context;
+        const { create } = await setup(context);
+        const holder = create({ ttl: LONG });
+        const waiter = create({ ttl: LONG });
+        await holder.acquire();
+        const start = performance.now();
+        setTimeout(() => void holder.release().catch(() => {}), 100);
+        expect(await waiter.acquireBlocking({ time: ms(5_000), interval: ms(50) })).toBe(true);
+        const elapsed = performance.now() - start;
+        expect(elapsed).toBeGreaterThanOrEqual(90);
+        expect(elapsed).toBeLessThan(2_500);
+        expect(await waiter.getState()).toMatchObject({ type: LOCK_STATE.ACQUIRED });
+      });
+
+      test("gives up when its time runs out: false, or FailedAcquireLockError, and is never granted later", async (context) => {
+        const { expect } = context;
+        const { create } = await setup(context);
+        const holder = create({ ttl: LONG });
+        const waiter = create({ ttl: LONG });
+        await holder.acquire();
+        let start = performance.now();
+        expect(await waiter.acquireBlocking({ time: ms(200), interval: ms(50) })).toBe(false);
+        let elapsed = performance.now() - start;
+        expect(elapsed).toBeGreaterThanOrEqual(190);
+        expect(elapsed).toBeLessThan(3_000);
+
+        start = performance.now();
+        const error = await waiter.acquireBlockingOrFail({ time: ms(200), interval: ms(50) }).then(
+          () => null,
+          (thrown: unknown) => thrown,
+        );
+        elapsed = performance.now() - start;
+        expect(error).toBeInstanceOf(FailedAcquireLockError);
+        expect(error).toMatchObject({ owner: holder.id, lockId: waiter.id });
+        expect(elapsed).toBeGreaterThanOrEqual(190);
+
+        expect(await holder.getState()).toMatchObject({ type: LOCK_STATE.ACQUIRED });
+        await holder.release();
+        await sleep(150);
+        expect(await waiter.getState()).toEqual({ type: LOCK_STATE.EXPIRED });
+      });
+
+      test("time 0 tries exactly once; without settings the provider's defaults apply", async (context) => {
+        const { expect } = context;
+        const { create, newProvider, calls } = await setup(context);
+        const holder = create({ ttl: LONG });
+        await holder.acquire();
+        calls.length = 0;
+        expect(await create().acquireBlocking({ time: TimeSpan.ZERO })).toBe(false);
+        expect(calls).toEqual(["acquire"]);
+
+        const provider = newProvider({
+          defaultBlockingTime: ms(200),
+          defaultBlockingInterval: ms(50),
+        });
+        const start = performance.now();
+        expect(await provider.create(KEY).acquireBlocking()).toBe(false);
+        const elapsed = performance.now() - start;
+        expect(elapsed).toBeGreaterThanOrEqual(190);
+        expect(elapsed).toBeLessThan(5_000);
+      });
+
+      test("never sleeps past the holder's expiry, even with a long interval", async (context) => {
+        const { expect } = context;
+        const { create } = await setup(context);
+        const holder = create({ ttl: ms(150) });
+        const waiter = create({ ttl: LONG });
+        const holderToken = await holder.acquireOrFail();
+        const start = performance.now();
+        expect(await waiter.acquireBlocking({ time: ms(5_000), interval: ms(10_000) })).toBe(true);
+        expect(performance.now() - start).toBeLessThan(3_000);
+        expect(waiter.fencingToken).toBeGreaterThan(holderToken);
+      });
+
+      test("is abortable through the task's signal, and an aborted waiter is never granted the lock", async (context) => {
+        const { expect } = context;
+        const { create } = await setup(context);
+        const holder = create({ ttl: LONG });
+        const waiter = create({ ttl: LONG });
+        await holder.acquire();
+        const controller = new AbortController();
+        const reason = new Error("caller gave up");
+        setTimeout(() => controller.abort(reason), 100);
+        const start = performance.now();
+        await expect(
+          waiter
+            .acquireBlocking({ time: ms(5_000), interval: ms(50) })
+            .withSignal(controller.signal),
+        ).rejects.toBe(reason);
+        expect(performance.now() - start).toBeLessThan(2_500);
+        expect(waiter.fencingToken).toBeNull();
+        await holder.release();
+        await sleep(150);
+        expect(await waiter.getState()).toEqual({ type: LOCK_STATE.EXPIRED });
+        expect(await create({ ttl: LONG }).acquire()).toBe(true);
+      });
+
+      test("is abortable with the timeout middleware, and a timed-out waiter is never granted the lock", async (context) => {
+        const { expect } = context;
+        const { create } = await setup(context);
+        const holder = create({ ttl: LONG });
+        const waiter = create({ ttl: LONG });
+        await holder.acquire();
+        const start = performance.now();
+        await expect(
+          waiter
+            .acquireBlockingOrFail({ time: ms(5_000), interval: ms(50) })
+            .pipe(timeout({ waitTime: ms(100) })),
+        ).rejects.toBeInstanceOf(TimeoutError);
+        await expect(
+          waiter
+            .acquireBlocking({ time: ms(5_000), interval: ms(50) })
+            .pipe(timeout({ waitTime: ms(100) })),
+        ).rejects.toBeInstanceOf(TimeoutError);
+        expect(performance.now() - start).toBeLessThan(3_000);
+        await holder.release();
+        await sleep(150);
+        expect(await waiter.getState()).toEqual({ type: LOCK_STATE.EXPIRED });
+      });
+
+      // An abort is the caller giving up: no UNEXPECTED_ERROR (operation "waitForRelease").
+      test("an aborted wait is not reported as a backend failure", async (context) => {
+        const { expect } = context;
+        const { create, adapter, events } = await setup(context);
+        if (adapter.waitForRelease === undefined) {
+          context.skip("the adapter has no waitForRelease");
+        }
+        const holder = create({ ttl: LONG });
+        const waiter = create({ ttl: LONG });
+        await holder.acquire();
+        const controller = new AbortController();
+        setTimeout(() => controller.abort(new Error("caller gave up")), 100);
+        await expect(
+          waiter.acquireBlocking({ time: ms(5_000) }).withSignal(controller.signal),
+        ).rejects.toThrow("caller gave up");
+        await expect(
+          waiter.acquireBlocking({ time: ms(5_000) }).pipe(timeout({ waitTime: ms(100) })),
+        ).rejects.toBeInstanceOf(TimeoutError);
+        await flushEvents();
+        expect(eventsOf(events, LOCK_EVENTS.UNEXPECTED_ERROR)).toEqual([]);
+      });
+
+      // A release landing between a failed attempt and waitForRelease must not be missed.
+      test("a release that lands between a failed attempt and the wait still wakes the waiter", async (context) => {
+        const { expect } = context;
+        let releaseOnce = true;
+        let adapter: ILockAdapter | undefined;
+        const world = await setup(context, {
+          intercept: async (method, args, call) => {
+            const result = await call();
+            if (method === "acquire" && releaseOnce && !(result as LockAcquireResult).acquired) {
+              // The holder releases just after the waiter's attempt was answered.
+              releaseOnce = false;
+              await adapter?.release(args[0] as string, (result as { owner: string }).owner);
+            }
+            return result;
+          },
+        });
+        adapter = world.adapter;
+        if (adapter.waitForRelease === undefined) {
+          context.skip("the adapter has no waitForRelease (polling cannot miss a release)");
+        }
+        const holder = world.create({ ttl: LONG });
+        const waiter = world.create({ ttl: LONG });
+        await holder.acquire();
+        const start = performance.now();
+        expect(await waiter.acquireBlocking({ time: ms(2_000), interval: ms(50) })).toBe(true);
+        expect(performance.now() - start).toBeLessThan(1_000);
+      });
+
+      test("an acquire aborted while its request is in flight releases the hold granted late", async (context) => {
+        const { expect } = context;
+        const { create, adapter, storedKey, events } = await setup(context, {
+          intercept: async (method, _args, call) => {
+            if (method === "acquire") {
+              // The request is on the wire: the backend grants it after the caller gave up.
+              await sleep(200);
+            }
+            return call();
+          },
+        });
+        const plain = create({ ttl: LONG });
+        const blocking = create({ ttl: LONG });
+        const controller = new AbortController();
+        setTimeout(() => controller.abort(new Error("gave up")), 50);
+        await expect(plain.acquire().withSignal(controller.signal)).rejects.toThrow("gave up");
+        await expect(
+          blocking.acquireBlocking({ time: ms(5_000) }).pipe(timeout({ waitTime: ms(50) })),
+        ).rejects.toBeInstanceOf(TimeoutError);
+        // Both late grants (at ~200 ms and ~250 ms) have come and gone.
+        await sleep(400);
+        expect(await adapter.getState(storedKey())).toBeNull();
+        expect(plain.fencingToken).toBeNull();
+        expect(blocking.fencingToken).toBeNull();
+        expect(eventsOf(events, LOCK_EVENTS.ACQUIRED)).toEqual([]);
+      });
+
+      test("contending workers take turns: no lost update, tokens increase in turn order", async (context) => {
+        const { expect } = context;
+        const { create } = await setup(context);
+        let counter = 0;
+        const tokens: number[] = [];
+        const worker = async () => {
+          for (let i = 0; i < 3; i++) {
+            await create({ ttl: ms(2_000) }).runBlockingOrFail(
+              async ({ fencingToken }) => {
+                tokens.push(fencingToken);
+                const seen = counter;
+                await sleep(2);
+                counter = seen + 1;
+              },
+              { time: ms(10_000), interval: ms(10) },
+            );
+          }
+        };
+        await Promise.all(Array.from({ length: 6 }, worker));
+        expect(counter).toBe(18);
+        expect(isStrictlyIncreasing(tokens), tokens.join(", ")).toBe(true);
+      });
+    });
+
+    describe("run, runOrFail, runBlocking, runBlockingOrFail", () => {
+      for (const variant of RUN_VARIANTS) {
+        test(`${variant}: a sync fn, an async fn and a Task run while held, get the signal and token, and the lock is released after`, async (context) => {
+          const { expect } = context;
+          const { create } = await setup(context);
+          const lock = create({ ttl: LONG });
+          const contexts: Array<{ signal: AbortSignal; fencingToken: number }> = [];
+
+          const syncValue = await runThrough<string>(lock, variant, (runContext) => {
+            contexts.push(runContext);
+            return "sync";
+          });
+          expect(syncValue).toBe("sync");
+          expect(await lock.getState()).toEqual({ type: LOCK_STATE.EXPIRED });
+
+          const asyncValue = await runThrough<string>(lock, variant, async (runContext) => {
+            contexts.push(runContext);
+            await sleep(10);
+            const state = await lock.getState();
+            expect(state).toMatchObject({
+              type: LOCK_STATE.ACQUIRED,
+              fencingToken: runContext.fencingToken,
+            });
+            return "async";
+          });
+          expect(asyncValue).toBe("async");
+          expect(await lock.getState()).toEqual({ type: LOCK_STATE.EXPIRED });
+
+          let taskSignal: AbortSignal | undefined;
+          let taskState: unknown;
+          const taskValue = await runThrough<string>(
+            lock,
+            variant,
+            new Task(async (signal) => {
+              taskSignal = signal;
+              taskState = await lock.getState();
+              return "task";
+            }),
+          );
+          expect(taskValue).toBe("task");
+          expect(taskState).toMatchObject({ type: LOCK_STATE.ACQUIRED });
+          expect(taskSignal).toBeInstanceOf(AbortSignal);
+          expect(await lock.getState()).toEqual({ type: LOCK_STATE.EXPIRED });
+          expect(lock.fencingToken).toBeNull();
+
+          expect(contexts).toHaveLength(2);
+          for (const runContext of contexts) {
+            expect(runContext.signal).toBeInstanceOf(AbortSignal);
+            expect(runContext.signal.aborted).toBe(false);
+            expect(Number.isSafeInteger(runContext.fencingToken)).toBe(true);
+          }
+          expect(isStrictlyIncreasing(contexts.map((runContext) => runContext.fencingToken))).toBe(
+            true,
+          );
+        });
+
+        test(`${variant}: the fn's error surfaces unchanged and the lock is still released`, async (context) => {
+          const { expect } = context;
+          const { create, events } = await setup(context);
+          const lock = create({ ttl: LONG });
+          const thrown = new Error("sync failure");
+          const rejected = new Error("async failure");
+          const taskError = new Error("task failure");
+          await expect(
+            runThrough(lock, variant, () => {
+              throw thrown;
+            }),
+          ).rejects.toBe(thrown);
+          expect(await lock.getState()).toEqual({ type: LOCK_STATE.EXPIRED });
+          await expect(
+            runThrough(lock, variant, async () => {
+              await sleep(5);
+              throw rejected;
+            }),
+          ).rejects.toBe(rejected);
+          expect(await lock.getState()).toEqual({ type: LOCK_STATE.EXPIRED });
+          await expect(runThrough(lock, variant, Task.reject(taskError))).rejects.toBe(taskError);
+          expect(await lock.getState()).toEqual({ type: LOCK_STATE.EXPIRED });
+          await flushEvents();
+          expect(eventsOf(events, LOCK_EVENTS.RELEASED, lock.id)).toHaveLength(3);
+          expect(eventsOf(events, LOCK_EVENTS.FAILED_RELEASE)).toEqual([]);
+        });
+      }
+
+      test("run resolves [false, null] and runOrFail throws when held; fn never runs; the holder's hold is untouched", async (context) => {
+        const { expect } = context;
+        const { create, calls } = await setup(context);
+        const holder = create({ ttl: ms(5_000) });
+        await holder.acquire();
+        const token = holder.fencingToken;
+        const fn = vi.fn(() => "ran");
+        calls.length = 0;
+        const other = create({ ttl: LONG });
+        expect(await other.run(fn)).toEqual([false, null]);
+        await expect(other.runOrFail(fn)).rejects.toBeInstanceOf(FailedAcquireLockError);
+        expect(fn).not.toHaveBeenCalled();
+        // Only acquires: nothing was released on the holder's behalf or the loser's.
+        expect(calls).toEqual(["acquire", "acquire"]);
+        const state = await holder.getState();
+        expect(state).toMatchObject({ type: LOCK_STATE.ACQUIRED, fencingToken: token });
+        expect(remainingMs(state)).toBeLessThanOrEqual(5_000);
+      });
+
+      test("runBlocking resolves [false, null] and runBlockingOrFail throws when time runs out; fn never runs", async (context) => {
+        const { expect } = context;
+        const { create } = await setup(context);
+        const holder = create({ ttl: LONG });
+        await holder.acquire();
+        const fn = vi.fn(() => "ran");
+        const other = create({ ttl: LONG });
+        const settings = { time: ms(150), interval: ms(50) };
+        expect(await other.runBlocking(fn, settings)).toEqual([false, null]);
+        await expect(other.runBlockingOrFail(fn, settings)).rejects.toBeInstanceOf(
+          FailedAcquireLockError,
+        );
+        expect(fn).not.toHaveBeenCalled();
+        expect(await holder.getState()).toMatchObject({
+          type: LOCK_STATE.ACQUIRED,
+          fencingToken: holder.fencingToken,
+        });
+      });
+
+      test("runBlocking waits for the holder, then runs", async (context) => {
+        const { expect } = context;
+        const { create } = await setup(context);
+        const holder = create({ ttl: LONG });
+        await holder.acquire();
+        setTimeout(() => void holder.release().catch(() => {}), 100);
+        const result = await create({ ttl: LONG }).runBlocking(() => "after the holder", {
+          time: ms(5_000),
+          interval: ms(50),
+        });
+        expect(result).toEqual([true, "after the holder"]);
+      });
+
+      test("auto-refresh keeps a 150 ms lock alive through a 500 ms fn", async (context) => {
+        const { expect } = context;
+        const { create, events } = await setup(context);
+        const lock = create({ ttl: ms(150) });
+        const competitor = create({ ttl: LONG });
+        const seen = await lock.runOrFail(async ({ signal }) => {
+          const attempts: boolean[] = [];
+          for (let i = 0; i < 5; i++) {
+            await sleep(100);
+            attempts.push(await competitor.acquire());
+          }
+          return { attempts, state: await lock.getState(), aborted: signal.aborted };
+        });
+        expect(seen.attempts).toEqual([false, false, false, false, false]);
+        expect(seen.state).toMatchObject({ type: LOCK_STATE.ACQUIRED });
+        expect(seen.aborted).toBe(false);
+        await flushEvents();
+        expect(eventsOf(events, LOCK_EVENTS.REFRESHED, lock.id).length).toBeGreaterThanOrEqual(2);
+        expect(await lock.getState()).toEqual({ type: LOCK_STATE.EXPIRED });
+      });
+
+      test("autoRefresh: false lets the lock expire while fn runs, and the late release frees nobody else", async (context) => {
+        const { expect } = context;
+        const { create, events } = await setup(context);
+        const lock = create({ ttl: ms(150) });
+        const competitor = create({ ttl: LONG });
+        const value = await lock.runOrFail(
+          async () => {
+            await sleep(300);
+            return competitor.acquire();
+          },
+          { autoRefresh: false },
+        );
+        expect(value).toBe(true);
+        expect(await competitor.getState()).toMatchObject({ type: LOCK_STATE.ACQUIRED });
+        await flushEvents();
+        expect(eventsOf(events, LOCK_EVENTS.REFRESHED)).toEqual([]);
+        expect(eventsOf(events, LOCK_EVENTS.FAILED_RELEASE, lock.id)).toHaveLength(1);
+      });
+
+      test("a lock lost mid-run aborts fn's signal with LockLostError and sends FAILED_REFRESH; a completed fn still returns", async (context) => {
+        const { expect } = context;
+        const { create, events } = await setup(context);
+        const lock = create({ ttl: ms(300) });
+        const usurper = create({ ttl: LONG });
+        let reason: unknown;
+        const value = await lock.runOrFail(async ({ signal }) => {
+          await sleep(30);
+          await usurper.forceRelease();
+          await usurper.acquire();
+          expect(await abortedWithin(signal)).toBe(true);
+          reason = signal.reason;
+          return "completed";
+        });
+        expect(value).toBe("completed");
+        expect(reason).toBeInstanceOf(LockLostError);
+        expect(reason).toMatchObject({ key: KEY, lockId: lock.id });
+        await flushEvents();
+        expect(eventsOf(events, LOCK_EVENTS.FAILED_REFRESH, lock.id)).toHaveLength(1);
+        expect(await usurper.getState()).toMatchObject({
+          type: LOCK_STATE.ACQUIRED,
+          fencingToken: usurper.fencingToken,
+        });
+
+        // A Task that honours its signal stops with the LockLostError.
+        await usurper.release();
+        const task = new Task<string>(async (signal) => {
+          await sleep(30);
+          await usurper.forceRelease();
+          await sleep(3_000, undefined, { signal });
+          return "not reached";
+        });
+        await expect(lock.runOrFail(task)).rejects.toBeInstanceOf(LockLostError);
+      });
+
+      test("autoRefresh.maxHoldTime caps the refreshing: the hold then runs out and fn's signal aborts", async (context) => {
+        const { expect } = context;
+        const { create } = await setup(context);
+        const lock = create({ ttl: ms(150) });
+        const start = performance.now();
+        const result = await lock.runOrFail(
+          async ({ signal }) => {
+            const aborted = await abortedWithin(signal, 4_000);
+            return { aborted, reason: signal.reason, at: performance.now() - start };
+          },
+          { autoRefresh: { maxHoldTime: ms(300) } },
+        );
+        expect(result.aborted).toBe(true);
+        expect(result.reason).toBeInstanceOf(LockLostError);
+        expect(result.at).toBeGreaterThanOrEqual(300);
+        expect(result.at).toBeLessThan(3_000);
+        expect(await lock.getState()).toEqual({ type: LOCK_STATE.EXPIRED });
+      });
+
+      test("the hold's expiry is measured from before the acquire request was sent", async (context) => {
+        const { expect } = context;
+        const { create } = await setup(context, {
+          intercept: async (method, _args, call) => {
+            const result = await call();
+            if (method === "acquire") {
+              // A slow answer: the backend's TTL has been running all along.
+              await sleep(300);
+            }
+            return result;
+          },
+        });
+        const lock = create({ ttl: ms(400) });
+        const start = performance.now();
+        const abortedAt = await lock.runOrFail(
+          async ({ signal }) => {
+            await abortedWithin(signal);
+            return performance.now() - start;
+          },
+          { autoRefresh: { interval: ms(20), maxHoldTime: ms(1) } },
+        );
+        // At ~400 ms, when the backend lets go; measured from the answer it would be ~700 ms.
+        expect(abortedAt).toBeLessThan(550);
+      });
+
+      test("a run cut short by timeout aborts fn's signal and releases the lock", async (context) => {
+        const { expect } = context;
+        const { create } = await setup(context);
+        const lock = create({ ttl: LONG });
+        let fnSignal: AbortSignal | undefined;
+        await expect(
+          lock
+            .runOrFail(async ({ signal }) => {
+              fnSignal = signal;
+              await sleep(3_000, undefined, { signal });
+            })
+            .pipe(timeout({ waitTime: ms(100) })),
+        ).rejects.toBeInstanceOf(TimeoutError);
+        expect(fnSignal?.aborted).toBe(true);
+        await vi.waitFor(async () =>
+          expect(await lock.getState()).toEqual({ type: LOCK_STATE.EXPIRED }),
+        );
+      });
+
+      test("a failing release never turns a completed run, or fn's own error, into another failure", async (context) => {
+        const { expect } = context;
+        const driverError = new Error("connection reset");
+        const { create, events } = await setup(context, {
+          intercept: (method, _args, call) =>
+            method === "release" ? Promise.reject(driverError) : call(),
+        });
+        const lock = create({ ttl: LONG });
+        expect(await lock.runOrFail(() => "done")).toBe("done");
+        await lock.forceRelease();
+        expect(await lock.run(() => "done")).toEqual([true, "done"]);
+        await lock.forceRelease();
+        const fnError = new Error("fn failed");
+        await expect(
+          lock.runOrFail(() => {
+            throw fnError;
+          }),
+        ).rejects.toBe(fnError);
+        await vi.waitFor(() =>
+          expect(eventsOf(events, LOCK_EVENTS.UNEXPECTED_ERROR, lock.id)).toHaveLength(3),
+        );
+        expect(
+          eventsOf(events, LOCK_EVENTS.UNEXPECTED_ERROR).every(
+            (event) => event.operation === "release" && event.error === driverError,
+          ),
+        ).toBe(true);
+      });
+
+      test("a passing backend failure of an auto-refresh does not lose the lock", async (context) => {
+        const { expect } = context;
+        let failures = 1;
+        const { create, events } = await setup(context, {
+          intercept: (method, _args, call) => {
+            if (method === "refresh" && failures > 0) {
+              failures -= 1;
+              return Promise.reject(new Error("timeout talking to the backend"));
+            }
+            return call();
+          },
+        });
+        const lock = create({ ttl: ms(300) });
+        const result = await lock.runOrFail(async ({ signal }) => {
+          await sleep(500);
+          return { aborted: signal.aborted, state: await lock.getState() };
+        });
+        expect(result.aborted).toBe(false);
+        expect(result.state).toMatchObject({ type: LOCK_STATE.ACQUIRED });
+        await flushEvents();
+        expect(eventsOf(events, LOCK_EVENTS.UNEXPECTED_ERROR, lock.id)).toEqual([
+          expect.objectContaining({ operation: "refresh" }),
+        ]);
+      });
+    });
+
+    describe("events", () => {
+      test("each event carries the lock, the user key, the lock id, the time and its own fields", async (context) => {
+        const { expect } = context;
+        const { create, events } = await setup(context);
+        const owner = create({ ttl: ms(2_000) }, KEY);
+        const other = create({ ttl: LONG }, KEY);
+        const before = new Date();
+        const token = await owner.acquireOrFail();
+        await other.acquire();
+        await owner.refresh(ms(1_500));
+        await other.release();
+        await other.refresh();
+        await owner.release();
+        await other.forceRelease();
+        await flushEvents();
+        const after = new Date();
+
+        const byName = (name: LockEventName) => events.filter((event) => event.name === name);
+        for (const { payload } of events) {
+          expect(payload.key).toBe(KEY);
+          expect(payload.at).toBeInstanceOf(Date);
+          expect(payload.at.getTime()).toBeGreaterThanOrEqual(before.getTime());
+          expect(payload.at.getTime()).toBeLessThanOrEqual(after.getTime());
+          expect(payload.lock.id).toBe(payload.lockId);
+        }
+        const [acquired] = eventsOf(events, LOCK_EVENTS.ACQUIRED);
+        expect(acquired?.lock).toBe(owner);
+        expect(acquired).toMatchObject({ lockId: owner.id, fencingToken: token });
+        expect(acquired?.ttl?.toMilliseconds()).toBe(2_000);
+        const [unavailable] = eventsOf(events, LOCK_EVENTS.UNAVAILABLE);
+        expect(unavailable?.lock).toBe(other);
+        expect(unavailable).toMatchObject({ lockId: other.id, owner: owner.id });
+        expect(unavailable?.remainingTime?.toMilliseconds()).toBeGreaterThan(1_000);
+        const [refreshed] = eventsOf(events, LOCK_EVENTS.REFRESHED);
+        expect(refreshed).toMatchObject({ lockId: owner.id });
+        expect(refreshed?.ttl.toMilliseconds()).toBe(1_500);
+        expect(eventsOf(events, LOCK_EVENTS.FAILED_RELEASE)).toEqual([
+          expect.objectContaining({ lockId: other.id, lock: other }),
+        ]);
+        expect(eventsOf(events, LOCK_EVENTS.FAILED_REFRESH)).toEqual([
+          expect.objectContaining({ lockId: other.id, lock: other }),
+        ]);
+        expect(eventsOf(events, LOCK_EVENTS.RELEASED)).toEqual([
+          expect.objectContaining({ lockId: owner.id, lock: owner }),
+        ]);
+        expect(eventsOf(events, LOCK_EVENTS.FORCE_RELEASED)).toEqual([
+          expect.objectContaining({ lockId: other.id, existed: false }),
+        ]);
+        expect(byName(LOCK_EVENTS.UNEXPECTED_ERROR)).toEqual([]);
+      });
+
+      test("events arrive after the operation resolved, in order per lock", async (context) => {
+        const { expect } = context;
+        const { create, provider } = await setup(context);
+        const lock = create({ ttl: LONG });
+        let settled = 0;
+        const heard: Array<{ name: string; settled: number }> = [];
+        for (const name of Object.values(LOCK_EVENTS)) {
+          await provider.addListener(name, (payload) => {
+            if (payload.lockId === lock.id) heard.push({ name, settled });
+          });
+        }
+        await lock.acquire();
+        settled = 1;
+        await lock.refresh();
+        settled = 2;
+        await lock.refresh(ms(5_000));
+        settled = 3;
+        await lock.release();
+        settled = 4;
+        await lock.release();
+        settled = 5;
+        await vi.waitFor(() => expect(heard).toHaveLength(5));
+        expect(heard).toEqual([
+          { name: LOCK_EVENTS.ACQUIRED, settled: expect.any(Number) },
+          { name: LOCK_EVENTS.REFRESHED, settled: expect.any(Number) },
+          { name: LOCK_EVENTS.REFRESHED, settled: expect.any(Number) },
+          { name: LOCK_EVENTS.RELEASED, settled: expect.any(Number) },
+          { name: LOCK_EVENTS.FAILED_RELEASE, settled: expect.any(Number) },
+        ]);
+        // Each was heard no earlier than its own operation resolved.
+        heard.forEach((event, index) => {
+          expect(event.settled).toBeGreaterThanOrEqual(index + 1);
+        });
+      });
+
+      test("a throwing or never-settling listener neither delays nor fails the operation", async (context) => {
+        const { expect } = context;
+        const listenerErrors: unknown[] = [];
+        const eventBus = new EventBus<LockEventMap>({
+          adapter: new MemoryEventBusAdapter(),
+          namespace: uniqueNamespace(),
+          onListenerError: (error) => listenerErrors.push(error),
+        });
+        const { create, provider } = await setup(context, { provider: { eventBus } });
+        const boom = new Error("listener threw");
+        await provider.addListener(LOCK_EVENTS.ACQUIRED, () => {
+          throw boom;
+        });
+        await provider.addListener(LOCK_EVENTS.ACQUIRED, () => new Promise<void>(() => {}));
+        await provider.addListener(LOCK_EVENTS.RELEASED, () => new Promise<void>(() => {}));
+        const released = vi.fn();
+        await provider.addListener(LOCK_EVENTS.RELEASED, released);
+        const lock = create({ ttl: LONG });
+        const start = performance.now();
+        expect(await lock.acquire()).toBe(true);
+        expect(await lock.release()).toBe(true);
+        expect(await lock.acquire()).toBe(true);
+        expect(await lock.release()).toBe(true);
+        expect(performance.now() - start).toBeLessThan(1_000);
+        await vi.waitFor(() => expect(released).toHaveBeenCalledTimes(2));
+        expect(listenerErrors).toEqual([boom, boom]);
+      });
+
+      test("the provider is listenable: listenOnce, subscribe/unsubscribe, removeListener, asPromise", async (context) => {
+        const { expect } = context;
+        const { create, provider } = await setup(context);
+        const lock = create({ ttl: LONG });
+        const once = vi.fn();
+        const always = vi.fn();
+        const removed = vi.fn();
+        await provider.listenOnce(LOCK_EVENTS.ACQUIRED, once);
+        const unsubscribe = await provider.subscribe(LOCK_EVENTS.ACQUIRED, always);
+        await provider.addListener(LOCK_EVENTS.ACQUIRED, removed);
+        await provider.removeListener(LOCK_EVENTS.ACQUIRED, removed);
+        const next = provider.asPromise(LOCK_EVENTS.ACQUIRED);
+        await lock.acquire();
+        expect((await next).lock).toBe(lock);
+        await lock.acquire();
+        await vi.waitFor(() => expect(always).toHaveBeenCalledTimes(2));
+        await unsubscribe();
+        await lock.acquire();
+        await flushEvents();
+        expect(once).toHaveBeenCalledTimes(1);
+        expect(always).toHaveBeenCalledTimes(2);
+        expect(removed).not.toHaveBeenCalled();
+      });
+    });
+
+    describe("backend failures", () => {
+      const OPERATIONS = [
+        ["acquire", (lock: ILock) => lock.acquire()],
+        ["release", (lock: ILock) => lock.release()],
+        ["refresh", (lock: ILock) => lock.refresh()],
+        ["forceRelease", (lock: ILock) => lock.forceRelease()],
+        ["getState", (lock: ILock) => lock.getState()],
+      ] as const;
+
+      for (const [operation, call] of OPERATIONS) {
+        test(`${operation}: a throwing adapter gives the caller a LockBackendError with the driver's error as cause, and UNEXPECTED_ERROR`, async (context) => {
+          const { expect } = context;
+          const driverError = new Error(`${operation} failed: connection refused`);
+          const { create, events } = await setup(context, {
+            intercept: (method, _args, next) =>
+              method === operation ? Promise.reject(driverError) : next(),
+          });
+          const lock = create({ ttl: LONG }, "order:42");
+          if (operation !== "acquire") {
+            await lock.acquire();
+          }
+          const error = await call(lock).then(
+            () => null,
+            (thrown: unknown) => thrown,
+          );
+          expect(error).toBeInstanceOf(LockBackendError);
+          expect(error).toMatchObject({ key: "order:42", operation, cause: driverError });
+          await vi.waitFor(() =>
+            expect(eventsOf(events, LOCK_EVENTS.UNEXPECTED_ERROR)).toEqual([
+              expect.objectContaining({
+                lock,
+                key: "order:42",
+                lockId: lock.id,
+                operation,
+                error: driverError,
+              }),
+            ]),
+          );
+        });
+      }
+
+      test('"held by someone else" and "the backend failed" are always distinguishable', async (context) => {
+        const { expect } = context;
+        const driverError = new Error("ECONNRESET");
+        let failing = false;
+        const { create } = await setup(context, {
+          intercept: (_method, _args, call) => (failing ? Promise.reject(driverError) : call()),
+        });
+        const holder = create({ ttl: LONG });
+        const other = create({ ttl: LONG });
+        await holder.acquire();
+
+        expect(await other.acquire()).toBe(false);
+        expect(await other.run(() => "ran")).toEqual([false, null]);
+        await expect(other.acquireOrFail()).rejects.toBeInstanceOf(FailedAcquireLockError);
+        await expect(other.runOrFail(() => "ran")).rejects.toBeInstanceOf(FailedAcquireLockError);
+
+        failing = true;
+        const fn = vi.fn();
+        for (const task of [
+          other.acquire(),
+          other.acquireOrFail(),
+          other.run(fn),
+          other.runOrFail(fn),
+          other.acquireBlocking({ time: ms(5_000), interval: ms(50) }),
+          other.runBlocking(fn, { time: ms(5_000), interval: ms(50) }),
+        ]) {
+          const start = performance.now();
+          const error = await Promise.resolve(task).then(
+            () => null,
+            (thrown: unknown) => thrown,
+          );
+          expect(error).toBeInstanceOf(LockBackendError);
+          expect(error).not.toBeInstanceOf(FailedAcquireLockError);
+          expect((error as LockBackendError).cause).toBe(driverError);
+          // A backend failure is not waited out like a held lock.
+          expect(performance.now() - start).toBeLessThan(2_500);
+        }
+        expect(fn).not.toHaveBeenCalled();
+      });
+    });
+
+    describe("validation", () => {
+      test("create rejects an empty key and bad settings, naming the field, before anything reaches the adapter", async (context) => {
+        const { expect } = context;
+        const { provider, calls } = await setup(context);
+        const cases: Array<[key: string, settings: unknown, field: RegExp]> = [
+          ["", {}, /key/i],
+          [KEY, { ttl: ms(-1) }, /ttl/],
+          [KEY, { ttl: TimeSpan.ZERO }, /ttl/],
+          [KEY, { ttl: rawSpan(Number.NaN) }, /ttl/],
+          [KEY, { ttl: rawSpan(Number.POSITIVE_INFINITY) }, /ttl/],
+          [KEY, { ttl: 1_000 }, /ttl/],
+          [KEY, { lockId: "" }, /lockId/],
+          [KEY, { lockId: 42 }, /lockId/],
+          [KEY, { lockId: "x".repeat(256) }, /lockId/],
+          [KEY, { tll: ms(1_000) }, /tll/],
+        ];
+        for (const [key, settings, field] of cases) {
+          const attempt = () => provider.create(key, settings as LockCreateSettings);
+          expect(attempt, JSON.stringify(settings)).toThrow(InvalidArgumentError);
+          expect(attempt).toThrow(field);
+        }
+        expect(() => provider.create(undefined as unknown as string)).toThrow(InvalidArgumentError);
+        expect(calls).toEqual([]);
+      });
+
+      test("methods reject bad settings when called, not when awaited, and nothing reaches the adapter", async (context) => {
+        const { expect } = context;
+        const { create, calls } = await setup(context);
+        const lock = create({ ttl: LONG });
+        const fn = vi.fn();
+        const cases: Array<[call: () => unknown, field: RegExp]> = [
+          [() => lock.acquireBlocking({ time: ms(-1) }), /time/],
+          [() => lock.acquireBlocking({ time: rawSpan(Number.NaN) }), /time/],
+          [() => lock.acquireBlocking({ interval: TimeSpan.ZERO }), /interval/],
+          [() => lock.acquireBlocking({ interval: rawSpan(Number.POSITIVE_INFINITY) }), /interval/],
+          [() => lock.acquireBlockingOrFail({ time: ms(-5) }), /time/],
+          [() => lock.acquireBlocking({ wait: ms(5) } as never), /wait/],
+          [() => lock.refresh(ms(-1)), /ttl/],
+          [() => lock.refresh(TimeSpan.ZERO), /ttl/],
+          [() => lock.refreshOrFail(rawSpan(Number.NaN)), /ttl/],
+          [() => lock.runOrFail(fn, { autoRefresh: { interval: TimeSpan.ZERO } }), /interval/],
+          [() => lock.run(fn, { autoRefresh: { maxHoldTime: ms(-1) } }), /maxHoldTime/],
+          [() => lock.run(fn, { autoRefresh: "yes" } as never), /autoRefresh/],
+          [() => lock.runOrFail(fn, { ttl: ms(5) } as never), /ttl/],
+          [() => lock.runBlocking(fn, { time: ms(-1) }), /time/],
+          [() => lock.runBlockingOrFail(fn, { interval: rawSpan(Number.NaN) }), /interval/],
+        ];
+        for (const [call, field] of cases) {
+          expect(call).toThrow(InvalidArgumentError);
+          expect(call).toThrow(field);
+        }
+        expect(fn).not.toHaveBeenCalled();
+        expect(calls).toEqual([]);
+      });
+
+      test("the provider rejects bad settings at construction, naming the field", async (context) => {
+        const { expect } = context;
+        const { adapter } = await setup(context);
+        const cases: Array<[settings: unknown, field: RegExp]> = [
+          [{}, /adapter/],
+          [{ adapter: {} }, /adapter/],
+          [{ adapter, defaultTtl: ms(-1) }, /defaultTtl/],
+          [{ adapter, defaultTtl: TimeSpan.ZERO }, /defaultTtl/],
+          [{ adapter, defaultTtl: rawSpan(Number.NaN) }, /defaultTtl/],
+          [{ adapter, defaultBlockingTime: ms(-1) }, /defaultBlockingTime/],
+          [{ adapter, defaultBlockingInterval: TimeSpan.ZERO }, /defaultBlockingInterval/],
+          [{ adapter, namespace: "locks" }, /namespace/],
+          [{ adapter, serde: {} }, /serde/],
+          [{ adapter, eventBus: {} }, /eventBus/],
+          [{ adapter, providerId: "" }, /providerId/],
+          [{ adapter, defaultTTL: ms(1_000) }, /defaultTTL/],
+        ];
+        for (const [providerSettings, field] of cases) {
+          const attempt = () => new LockProvider(providerSettings as LockProviderSettings);
+          expect(attempt).toThrow(InvalidArgumentError);
+          expect(attempt).toThrow(field);
+        }
+      });
+    });
+  });
+}

@@ -1,0 +1,150 @@
+import { describe, expect, test } from "vitest";
+import { InvalidArgumentError } from "../../src/errors/invalid-argument-error.js";
+import { MemoryLockAdapter } from "../../src/lock/adapters/memory/memory-lock-adapter.js";
+import type { ILock } from "../../src/lock/contracts/lock.js";
+import { LockProvider } from "../../src/lock/lock-provider.js";
+import { LockProviderFactory } from "../../src/lock/lock-provider-factory.js";
+import { Namespace } from "../../src/namespace/namespace.js";
+import { SuperJsonSerdeAdapter } from "../../src/serde/adapters/super-json/super-json-serde-adapter.js";
+import { Serde } from "../../src/serde/serde.js";
+import { TimeSpan } from "../../src/time-span/time-span.js";
+
+function stores() {
+  return { memory: new MemoryLockAdapter(), redis: new MemoryLockAdapter() };
+}
+
+/** What `new LockProviderFactory(settings)` throws, or null. */
+function constructionError(
+  settings: ConstructorParameters<typeof LockProviderFactory<string>>[0],
+): unknown {
+  try {
+    new LockProviderFactory(settings);
+    return null;
+  } catch (error) {
+    return error;
+  }
+}
+
+describe("LockProviderFactory", () => {
+  test("use(name) returns that adapter's provider, the same one every time", async () => {
+    const adapters = stores();
+    const factory = new LockProviderFactory({ adapters, defaultAdapter: "memory" });
+    const memory = factory.use("memory");
+    expect(memory).toBeInstanceOf(LockProvider);
+    expect(factory.use("memory")).toBe(memory);
+    expect(factory.use("redis")).toBe(factory.use("redis"));
+    expect(factory.use("redis")).not.toBe(memory);
+
+    await factory.use("redis").create("k").acquire();
+    expect(await adapters.redis.getState("hasp:lock:k")).not.toBeNull();
+    expect(await adapters.memory.getState("hasp:lock:k")).toBeNull();
+  });
+
+  test("use() without a name returns the default adapter's provider", () => {
+    const factory = new LockProviderFactory({ adapters: stores(), defaultAdapter: "redis" });
+    expect(factory.use()).toBe(factory.use("redis"));
+  });
+
+  test("the only adapter is the default", () => {
+    const factory = new LockProviderFactory({ adapters: { memory: new MemoryLockAdapter() } });
+    expect(factory.use()).toBe(factory.use("memory"));
+  });
+
+  test("several adapters and no default: use() without a name fails, naming the choices", () => {
+    const factory = new LockProviderFactory({ adapters: stores() });
+    expect(() => factory.use()).toThrow(InvalidArgumentError);
+    expect(() => factory.use()).toThrow(/"memory", "redis"/);
+    expect(factory.use("memory")).toBeInstanceOf(LockProvider);
+  });
+
+  test("an unknown defaultAdapter (a mistyped LOCK_STORE) fails at construction, naming the valid names", () => {
+    const error = constructionError({ adapters: stores(), defaultAdapter: "reddis" });
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect(String((error as Error).message)).toMatch(/defaultAdapter/);
+    expect(String((error as Error).message)).toMatch(/"reddis"/);
+    expect(String((error as Error).message)).toMatch(/"memory", "redis"/);
+    expect(constructionError({ adapters: stores(), defaultAdapter: "" })).toBeInstanceOf(
+      InvalidArgumentError,
+    );
+  });
+
+  test("an unknown use(name) fails the same way", () => {
+    const factory = new LockProviderFactory({ adapters: stores(), defaultAdapter: "memory" });
+    expect(() => factory.use("mongodb")).toThrow(InvalidArgumentError);
+    expect(() => factory.use("mongodb")).toThrow(/"mongodb".*"memory", "redis"/);
+  });
+
+  test("no adapters fails at construction", () => {
+    expect(constructionError({ adapters: {} })).toBeInstanceOf(InvalidArgumentError);
+    expect(String((constructionError({ adapters: {} }) as Error).message)).toMatch(/adapters/);
+    expect(
+      constructionError({ adapters: undefined as unknown as Record<string, MemoryLockAdapter> }),
+    ).toBeInstanceOf(InvalidArgumentError);
+  });
+
+  test("bad shared provider settings, or a bad adapter, fail at construction naming the field", () => {
+    const bad: Array<[settings: unknown, field: RegExp]> = [
+      [{ adapters: stores(), defaultTtl: TimeSpan.fromMilliseconds(-1) }, /defaultTtl/],
+      [{ adapters: { memory: {} } }, /adapter/],
+      [{ adapters: stores(), defaultTTL: TimeSpan.fromSeconds(1) }, /defaultTTL/],
+    ];
+    for (const [settings, field] of bad) {
+      const error = constructionError(
+        settings as ConstructorParameters<typeof LockProviderFactory<string>>[0],
+      );
+      expect(error).toBeInstanceOf(InvalidArgumentError);
+      expect(String((error as Error).message)).toMatch(field);
+    }
+  });
+
+  test("providers of different adapters are independent: the same key is held on each at once", async () => {
+    const factory = new LockProviderFactory({ adapters: stores(), defaultAdapter: "memory" });
+    const onMemory = factory.use("memory").create("invoice:1");
+    const onRedis = factory.use("redis").create("invoice:1");
+    expect(await onMemory.acquire()).toBe(true);
+    expect(await onRedis.acquire()).toBe(true);
+    expect(await factory.use("memory").create("invoice:1").acquire()).toBe(false);
+    expect(await onRedis.release()).toBe(true);
+    expect((await onMemory.getState()).type).toBe("ACQUIRED");
+
+    const heard: string[] = [];
+    await factory.use("memory").addListener("RELEASED", ({ lockId }) => {
+      heard.push(lockId);
+    });
+    await onRedis.acquire();
+    await onRedis.release();
+    await onMemory.release();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(heard).toEqual([onMemory.id]);
+  });
+
+  test("shared settings reach every provider: namespace and default TTL", async () => {
+    const adapters = stores();
+    const factory = new LockProviderFactory({
+      adapters,
+      defaultAdapter: "memory",
+      namespace: new Namespace(["billing", "locks"]),
+      defaultTtl: TimeSpan.fromSeconds(7),
+    });
+    for (const name of ["memory", "redis"] as const) {
+      const lock = factory.use(name).create("order:42");
+      expect(lock.ttl?.toMilliseconds()).toBe(7_000);
+      await lock.acquire();
+      expect(await adapters[name].getState("billing:locks:order:42")).not.toBeNull();
+    }
+  });
+
+  test("with a serde, each adapter's locks round-trip to their own provider", async () => {
+    const serde = new Serde(new SuperJsonSerdeAdapter());
+    const adapters = stores();
+    const factory = new LockProviderFactory({ adapters, defaultAdapter: "memory", serde });
+    for (const name of ["memory", "redis"] as const) {
+      const lock = factory.use(name).create("report");
+      await lock.acquire();
+      const revived = serde.deserialize<ILock>(serde.serialize(lock));
+      expect(revived.id).toBe(lock.id);
+      expect(await revived.release()).toBe(true);
+      expect(await adapters[name].getState("hasp:lock:report")).toBeNull();
+    }
+  });
+});
