@@ -6,6 +6,8 @@ import type {
   LockAdapterState,
 } from "../../contracts/lock-adapter.js";
 
+const MIN_WRITES_BETWEEN_SWEEPS = 64;
+
 type Hold = { owner: string; expiresAt: number | null; fencingToken: number };
 
 /**
@@ -20,6 +22,7 @@ export class MemoryLockAdapter implements ILockAdapter {
   readonly #waiters = new Map<string, Set<() => void>>();
   #lastToken = 0;
   #writesSinceSweep = 0;
+  #writesBetweenSweeps = MIN_WRITES_BETWEEN_SWEEPS;
 
   async acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<LockAcquireResult> {
     const now = performance.now();
@@ -74,21 +77,37 @@ export class MemoryLockAdapter implements ILockAdapter {
   }
 
   async waitForRelease(key: string, maxWait: TimeSpan, signal: AbortSignal): Promise<void> {
+    // Freed since the caller's last attempt: a release it would otherwise never hear about.
+    if (this.#live(key, performance.now()) === undefined) {
+      return;
+    }
+    if (signal.aborted) {
+      throw signal.reason;
+    }
     let waiters = this.#waiters.get(key);
     if (waiters === undefined) {
       waiters = new Set();
       this.#waiters.set(key, waiters);
     }
+    // One controller ended by a release or by the caller, rather than AbortSignal.any: on
+    // Node 20 every `any` over a long-lived caller signal stays referenced by it (nodejs/node
+    // #55351), so each wait would leave a trace behind.
     const wake = new AbortController();
     const onRelease = () => wake.abort();
+    const onAbort = () => wake.abort(signal.reason);
     waiters.add(onRelease);
+    signal.addEventListener("abort", onAbort, { once: true });
     try {
-      await delay(maxWait, AbortSignal.any([signal, wake.signal]));
+      await delay(maxWait, wake.signal);
     } catch (error) {
-      if (!wake.signal.aborted || signal.aborted) {
-        throw signal.aborted ? signal.reason : error;
+      if (signal.aborted) {
+        throw signal.reason;
+      }
+      if (!wake.signal.aborted) {
+        throw error;
       }
     } finally {
+      signal.removeEventListener("abort", onAbort);
       waiters.delete(onRelease);
       if (waiters.size === 0 && this.#waiters.get(key) === waiters) {
         this.#waiters.delete(key);
@@ -117,7 +136,7 @@ export class MemoryLockAdapter implements ILockAdapter {
   /** Drops expired holds after about as many writes as there are holds: O(1) amortised. */
   #sweepNowAndThen(now: number): void {
     this.#writesSinceSweep += 1;
-    if (this.#writesSinceSweep < Math.max(64, this.#holds.size)) {
+    if (this.#writesSinceSweep < this.#writesBetweenSweeps) {
       return;
     }
     this.#writesSinceSweep = 0;
@@ -126,6 +145,10 @@ export class MemoryLockAdapter implements ILockAdapter {
         this.#holds.delete(key);
       }
     }
+    // Fixed at the sweep, not compared with the live size: writes to new keys grow the map as
+    // fast as the count, so a moving target would never be reached and expired entries of keys
+    // nobody touches again would pile up.
+    this.#writesBetweenSweeps = Math.max(MIN_WRITES_BETWEEN_SWEEPS, this.#holds.size);
   }
 
   /** How many keys have an entry (live or not yet swept): for tests of leaks. */

@@ -1,0 +1,689 @@
+import { randomBytes } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterEach, beforeEach, describe, expect, type TestContext, test } from "vitest";
+import { TimeSpan } from "../../time-span/time-span.js";
+import type { ILockAdapter, LockAdapterState } from "../contracts/lock-adapter.js";
+
+export type LockAdapterTestSuiteSettings = {
+  /** A fresh adapter (or one shared by the suite) for each test. */
+  createAdapter: () => ILockAdapter | Promise<ILockAdapter>;
+  /** Called after each test, once the test's keys are force-released. */
+  destroyAdapter?: (adapter: ILockAdapter) => void | Promise<void>;
+  /**
+   * Put in front of every key the suite uses, so that runs sharing a server never meet.
+   * @default a random prefix per call of the suite
+   */
+  keyPrefix?: string;
+};
+
+// Real time, on purpose: the backend's clock decides expiry, so no fake timer can stand in
+// for it. Every margin below is generous, because remote servers and loaded CI hosts are slow;
+// no test asserts that something is fast, only that it is not slower than a wide bound.
+
+/** A hold this short is surely gone after `PAST_SHORT_TTL`. */
+const SHORT_TTL = TimeSpan.fromMilliseconds(100);
+const PAST_SHORT_TTL = 300;
+/**
+ * To tell a restarted TTL from one left alone: `RESTART_TTL` into a hold, after `ELAPSED` ms a
+ * restarted hold has about `RESTART_TTL` left and an untouched one at most `RESTART_TTL -
+ * ELAPSED`. `MIDPOINT` splits the two with 250 ms to spare on either side.
+ */
+const RESTART_TTL = TimeSpan.fromMilliseconds(1_000);
+const ELAPSED = 500;
+const MIDPOINT = 750;
+/** Long enough never to run out during a test. */
+const LONG_TTL = TimeSpan.fromSeconds(60);
+/** What a stranger offers when trying to extend a hold: any extension would show. */
+const EXTENSION = TimeSpan.fromMinutes(10);
+/** Time given to a waiter to subscribe (a round trip on a remote backend) before a release. */
+const SUBSCRIBE_GRACE = 100;
+/** "Soon": far below the waits, far above any honest latency. */
+const PROMPTLY = 2_000;
+
+type Outcome = { resolved: boolean; reason: unknown; at: number };
+
+/** Watches a promise without letting its rejection go unhandled in the meantime. */
+function observe(promise: Promise<unknown>): {
+  isSettled: () => boolean;
+  outcome: Promise<Outcome>;
+} {
+  let settled = false;
+  const settle = (resolved: boolean, reason: unknown): Outcome => {
+    settled = true;
+    return { resolved, reason, at: performance.now() };
+  };
+  return {
+    isSettled: () => settled,
+    outcome: promise.then(
+      () => settle(true, undefined),
+      (reason: unknown) => settle(false, reason),
+    ),
+  };
+}
+
+function milliseconds(remainingTime: TimeSpan | null): number {
+  expect(remainingTime, "a hold with a TTL has a remaining time").not.toBeNull();
+  return remainingTime?.toMilliseconds() ?? Number.NaN;
+}
+
+let suiteCounter = 0;
+
+/**
+ * The behaviour every `ILockAdapter` must have, specified once; run it in a vitest file against
+ * each implementation. It uses real time with TTLs of 100 ms to a few seconds, so it suits any
+ * backend, remote ones included. The `waitForRelease` tests are skipped for adapters without it.
+ *
+ * @example
+ * lockAdapterTestSuite({ createAdapter: () => new MemoryLockAdapter() });
+ *
+ * @example
+ * lockAdapterTestSuite({
+ *   createAdapter: () => new RedisLockAdapter(client),
+ *   keyPrefix: "my-app-tests:",
+ * });
+ */
+export function lockAdapterTestSuite(settings: LockAdapterTestSuiteSettings): void {
+  suiteCounter += 1;
+  const {
+    createAdapter,
+    destroyAdapter,
+    keyPrefix = `hasp-suite:${randomBytes(6).toString("hex")}-${suiteCounter}:`,
+  } = settings;
+
+  describe("lock adapter conformance", () => {
+    let adapter: ILockAdapter;
+    let usedKeys: string[];
+    let keyCounter = 0;
+
+    /** A key no other test (or run) has used; force-released after the test. */
+    function freshKey(label = "key"): string {
+      keyCounter += 1;
+      return track(`${keyPrefix}${keyCounter}:${label}`);
+    }
+
+    function track(key: string): string {
+      usedKeys.push(key);
+      return key;
+    }
+
+    /** Acquires and returns the fencing token, failing the test when the key was taken. */
+    async function acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<number> {
+      const result = await adapter.acquire(key, lockId, ttl);
+      expect(result, `${lockId} acquires ${key}`).toMatchObject({ acquired: true });
+      return result.acquired ? result.fencingToken : Number.NaN;
+    }
+
+    /** The live hold of the key, failing the test when the key is free. */
+    async function held(key: string): Promise<LockAdapterState> {
+      const state = await adapter.getState(key);
+      expect(state, `${key} is held`).not.toBeNull();
+      return state ?? { owner: "", remainingTime: null, fencingToken: Number.NaN };
+    }
+
+    function waitForReleaseOf(context: TestContext): NonNullable<ILockAdapter["waitForRelease"]> {
+      const waitForRelease = adapter.waitForRelease;
+      if (waitForRelease === undefined) {
+        return context.skip("the adapter has no waitForRelease");
+      }
+      return waitForRelease.bind(adapter);
+    }
+
+    beforeEach(async () => {
+      adapter = await createAdapter();
+      usedKeys = [];
+    });
+
+    afterEach(async () => {
+      // Holds without expiry (or of 30 days) would otherwise stay on a shared server.
+      await Promise.all(usedKeys.map((key) => adapter.forceRelease(key)));
+      await destroyAdapter?.(adapter);
+    });
+
+    describe("acquire", () => {
+      test("a free key is acquired; getState shows the owner, the same token and the TTL", async () => {
+        const key = freshKey();
+        const ttl = TimeSpan.fromSeconds(10);
+        const result = await adapter.acquire(key, "alice", ttl);
+        expect(result).toEqual({ acquired: true, fencingToken: expect.any(Number) });
+        const state = await held(key);
+        expect(state.owner).toBe("alice");
+        expect(state.fencingToken).toBe(result.acquired && result.fencingToken);
+        const remaining = milliseconds(state.remainingTime);
+        expect(remaining).toBeGreaterThan(ttl.toMilliseconds() / 2);
+        expect(remaining).toBeLessThanOrEqual(ttl.toMilliseconds());
+      });
+
+      test("50 ids acquire one key at once: exactly one wins, the others are told who holds it", async () => {
+        const key = freshKey();
+        const ttl = TimeSpan.fromSeconds(10);
+        const ids = Array.from({ length: 50 }, (_, i) => `contender-${i}`);
+        const results = await Promise.all(ids.map((id) => adapter.acquire(key, id, ttl)));
+
+        expect(results.filter((result) => result.acquired)).toHaveLength(1);
+        const winnerIndex = results.findIndex((result) => result.acquired);
+        const winner = ids[winnerIndex];
+        const winning = results[winnerIndex];
+        for (const result of results) {
+          if (!result.acquired) {
+            expect(result.owner).toBe(winner);
+            const remaining = milliseconds(result.remainingTime);
+            expect(remaining).toBeGreaterThan(0);
+            expect(remaining).toBeLessThanOrEqual(ttl.toMilliseconds());
+          }
+        }
+        const state = await held(key);
+        expect(state.owner).toBe(winner);
+        expect(state.fencingToken).toBe(winning?.acquired && winning.fencingToken);
+      });
+
+      test("50 ids take over an expired hold at once: exactly one wins, with a greater token", async () => {
+        const key = freshKey();
+        const expiredToken = await acquire(key, "gone", SHORT_TTL);
+        await sleep(PAST_SHORT_TTL);
+        const ids = Array.from({ length: 50 }, (_, i) => `contender-${i}`);
+        const results = await Promise.all(ids.map((id) => adapter.acquire(key, id, LONG_TTL)));
+
+        expect(results.filter((result) => result.acquired)).toHaveLength(1);
+        const winnerIndex = results.findIndex((result) => result.acquired);
+        const winning = results[winnerIndex];
+        expect(winning?.acquired && winning.fencingToken).toBeGreaterThan(expiredToken);
+        const state = await held(key);
+        expect(state.owner).toBe(ids[winnerIndex]);
+        expect(state.fencingToken).toBe(winning?.acquired && winning.fencingToken);
+        for (const result of results) {
+          if (!result.acquired) {
+            expect(result.owner).toBe(state.owner);
+          }
+        }
+      });
+
+      test("the owner acquires its live hold again: same token, TTL restarted", async () => {
+        const key = freshKey();
+        const token = await acquire(key, "alice", RESTART_TTL);
+        await sleep(ELAPSED);
+        expect(await acquire(key, "alice", RESTART_TTL)).toBe(token);
+        const state = await held(key);
+        expect(state.owner).toBe("alice");
+        expect(state.fencingToken).toBe(token);
+        expect(milliseconds(state.remainingTime)).toBeGreaterThan(MIDPOINT);
+        expect(milliseconds(state.remainingTime)).toBeLessThanOrEqual(RESTART_TTL.toMilliseconds());
+      });
+
+      test("the owner acquires again after its hold expired: a new, greater token", async () => {
+        const key = freshKey();
+        const first = await acquire(key, "alice", SHORT_TTL);
+        await sleep(PAST_SHORT_TTL);
+        const second = await acquire(key, "alice", LONG_TTL);
+        expect(second).toBeGreaterThan(first);
+        expect((await held(key)).fencingToken).toBe(second);
+      });
+
+      test("ttl null: the hold never expires and cannot be refreshed", async () => {
+        const key = freshKey();
+        const token = await acquire(key, "alice", null);
+        expect(await held(key)).toEqual({
+          owner: "alice",
+          remainingTime: null,
+          fencingToken: token,
+        });
+        await sleep(PAST_SHORT_TTL);
+        expect(await held(key)).toEqual({
+          owner: "alice",
+          remainingTime: null,
+          fencingToken: token,
+        });
+
+        expect(await adapter.refresh(key, "alice", SHORT_TTL)).toBe(false);
+        expect((await held(key)).remainingTime).toBeNull();
+        // Had the refresh given it SHORT_TTL, it would be gone by now.
+        await sleep(PAST_SHORT_TTL);
+        expect(await held(key)).toEqual({
+          owner: "alice",
+          remainingTime: null,
+          fencingToken: token,
+        });
+      });
+
+      test("a failed acquire leaves the holder's TTL alone: neither reset nor extended", async () => {
+        const key = freshKey();
+        const token = await acquire(key, "alice", RESTART_TTL);
+        await sleep(ELAPSED);
+        const result = await adapter.acquire(key, "bob", EXTENSION);
+        expect(result).toMatchObject({ acquired: false, owner: "alice" });
+        expect(milliseconds(result.acquired ? null : result.remainingTime)).toBeLessThan(MIDPOINT);
+        const state = await held(key);
+        expect(state.owner).toBe("alice");
+        expect(state.fencingToken).toBe(token);
+        expect(milliseconds(state.remainingTime)).toBeLessThan(MIDPOINT);
+      });
+
+      test("a failed acquire leaves a never-expiring hold never-expiring", async () => {
+        const key = freshKey();
+        const token = await acquire(key, "alice", null);
+        const result = await adapter.acquire(key, "bob", SHORT_TTL);
+        expect(result).toEqual({ acquired: false, owner: "alice", remainingTime: null });
+        expect(await held(key)).toEqual({
+          owner: "alice",
+          remainingTime: null,
+          fencingToken: token,
+        });
+        await sleep(PAST_SHORT_TTL);
+        expect(await held(key)).toEqual({
+          owner: "alice",
+          remainingTime: null,
+          fencingToken: token,
+        });
+      });
+
+      test("a TTL beyond the 2^31 ms timer range (30 days) holds, and can be refreshed to", async () => {
+        const key = freshKey();
+        const thirtyDays = TimeSpan.fromDays(30);
+        const slack = TimeSpan.fromMinutes(1).toMilliseconds();
+        await acquire(key, "alice", thirtyDays);
+        await sleep(50);
+        let state = await held(key);
+        expect(state.owner).toBe("alice");
+        expect(milliseconds(state.remainingTime)).toBeGreaterThan(
+          thirtyDays.toMilliseconds() - slack,
+        );
+        expect(milliseconds(state.remainingTime)).toBeLessThanOrEqual(thirtyDays.toMilliseconds());
+
+        const other = freshKey();
+        await acquire(other, "alice", SHORT_TTL);
+        expect(await adapter.refresh(other, "alice", thirtyDays)).toBe(true);
+        await sleep(PAST_SHORT_TTL);
+        state = await held(other);
+        expect(milliseconds(state.remainingTime)).toBeGreaterThan(
+          thirtyDays.toMilliseconds() - slack,
+        );
+      });
+    });
+
+    describe("release", () => {
+      test("by the owner: true, and the key is free for anyone", async () => {
+        const key = freshKey();
+        await acquire(key, "alice", LONG_TTL);
+        expect(await adapter.release(key, "alice")).toBe(true);
+        expect(await adapter.getState(key)).toBeNull();
+        await acquire(key, "bob", LONG_TTL);
+      });
+
+      test("by a stranger: false, and the hold is untouched", async () => {
+        const key = freshKey();
+        const token = await acquire(key, "alice", RESTART_TTL);
+        await sleep(ELAPSED);
+        expect(await adapter.release(key, "bob")).toBe(false);
+        const state = await held(key);
+        expect(state.owner).toBe("alice");
+        expect(state.fencingToken).toBe(token);
+        expect(milliseconds(state.remainingTime)).toBeLessThan(MIDPOINT);
+        expect(await adapter.release(key, "alice")).toBe(true);
+      });
+
+      test("twice: the second answers false", async () => {
+        const key = freshKey();
+        await acquire(key, "alice", LONG_TTL);
+        expect(await adapter.release(key, "alice")).toBe(true);
+        expect(await adapter.release(key, "alice")).toBe(false);
+        expect(await adapter.getState(key)).toBeNull();
+      });
+
+      test("of a free key: false", async () => {
+        const key = freshKey();
+        expect(await adapter.release(key, "alice")).toBe(false);
+        expect(await adapter.getState(key)).toBeNull();
+      });
+
+      test("of the owner's expired hold: false, and the key stays free", async () => {
+        const key = freshKey();
+        await acquire(key, "alice", SHORT_TTL);
+        await sleep(PAST_SHORT_TTL);
+        expect(await adapter.release(key, "alice")).toBe(false);
+        expect(await adapter.getState(key)).toBeNull();
+      });
+    });
+
+    describe("refresh", () => {
+      test("by the owner: true, and the TTL restarts with the given span", async () => {
+        const key = freshKey();
+        const token = await acquire(key, "alice", RESTART_TTL);
+        await sleep(ELAPSED);
+        expect(await adapter.refresh(key, "alice", RESTART_TTL)).toBe(true);
+        let state = await held(key);
+        expect(state.owner).toBe("alice");
+        expect(state.fencingToken).toBe(token);
+        expect(milliseconds(state.remainingTime)).toBeGreaterThan(MIDPOINT);
+        expect(milliseconds(state.remainingTime)).toBeLessThanOrEqual(RESTART_TTL.toMilliseconds());
+
+        const longer = TimeSpan.fromSeconds(10);
+        expect(await adapter.refresh(key, "alice", longer)).toBe(true);
+        state = await held(key);
+        expect(state.fencingToken).toBe(token);
+        expect(milliseconds(state.remainingTime)).toBeGreaterThan(longer.toMilliseconds() / 2);
+        expect(milliseconds(state.remainingTime)).toBeLessThanOrEqual(longer.toMilliseconds());
+      });
+
+      test("by a stranger: false, and nothing is extended", async () => {
+        const key = freshKey();
+        const token = await acquire(key, "alice", RESTART_TTL);
+        await sleep(ELAPSED);
+        expect(await adapter.refresh(key, "bob", EXTENSION)).toBe(false);
+        const state = await held(key);
+        expect(state.owner).toBe("alice");
+        expect(state.fencingToken).toBe(token);
+        expect(milliseconds(state.remainingTime)).toBeLessThan(MIDPOINT);
+      });
+
+      test("after the hold expired: false, and the key stays free", async () => {
+        const key = freshKey();
+        await acquire(key, "alice", SHORT_TTL);
+        await sleep(PAST_SHORT_TTL);
+        expect(await adapter.refresh(key, "alice", EXTENSION)).toBe(false);
+        expect(await adapter.getState(key)).toBeNull();
+        await acquire(key, "bob", LONG_TTL);
+      });
+
+      test("of a free key: false, and it stays free", async () => {
+        const key = freshKey();
+        expect(await adapter.refresh(key, "alice", EXTENSION)).toBe(false);
+        expect(await adapter.getState(key)).toBeNull();
+      });
+    });
+
+    describe("takeover after expiry", () => {
+      test("the stale holder can neither release nor refresh the new owner's hold", async () => {
+        const key = freshKey();
+        const staleToken = await acquire(key, "alice", SHORT_TTL);
+        await sleep(PAST_SHORT_TTL);
+        const token = await acquire(key, "bob", RESTART_TTL);
+        expect(token).toBeGreaterThan(staleToken);
+
+        expect(await adapter.release(key, "alice")).toBe(false);
+        expect(await adapter.refresh(key, "alice", EXTENSION)).toBe(false);
+        expect(await adapter.acquire(key, "alice", EXTENSION)).toMatchObject({
+          acquired: false,
+          owner: "bob",
+        });
+        const state = await held(key);
+        expect(state.owner).toBe("bob");
+        expect(state.fencingToken).toBe(token);
+        expect(milliseconds(state.remainingTime)).toBeLessThanOrEqual(RESTART_TTL.toMilliseconds());
+      });
+    });
+
+    describe("forceRelease", () => {
+      test("of a held key: true, and the key is free for anyone", async () => {
+        const key = freshKey();
+        await acquire(key, "alice", LONG_TTL);
+        expect(await adapter.forceRelease(key)).toBe(true);
+        expect(await adapter.getState(key)).toBeNull();
+        expect(await adapter.release(key, "alice")).toBe(false);
+        await acquire(key, "bob", LONG_TTL);
+      });
+
+      test("of a never-expiring hold: true, and the key is free", async () => {
+        const key = freshKey();
+        await acquire(key, "alice", null);
+        expect(await adapter.forceRelease(key)).toBe(true);
+        expect(await adapter.getState(key)).toBeNull();
+      });
+
+      test("of a free key: false", async () => {
+        const key = freshKey();
+        expect(await adapter.forceRelease(key)).toBe(false);
+        expect(await adapter.getState(key)).toBeNull();
+      });
+
+      test("of an expired hold: false", async () => {
+        const key = freshKey();
+        await acquire(key, "alice", SHORT_TTL);
+        await sleep(PAST_SHORT_TTL);
+        expect(await adapter.forceRelease(key)).toBe(false);
+        expect(await adapter.getState(key)).toBeNull();
+      });
+    });
+
+    describe("getState", () => {
+      test("of a free key: null", async () => {
+        expect(await adapter.getState(freshKey())).toBeNull();
+      });
+
+      test("after the hold expired: null", async () => {
+        const key = freshKey();
+        await acquire(key, "alice", SHORT_TTL);
+        expect((await held(key)).owner).toBe("alice");
+        await sleep(PAST_SHORT_TTL);
+        expect(await adapter.getState(key)).toBeNull();
+      });
+    });
+
+    describe("fencing tokens", () => {
+      test("are safe integers that increase across release, forceRelease and owners", async () => {
+        const key = freshKey();
+        const tokens: number[] = [];
+        tokens.push(await acquire(key, "alice", LONG_TTL));
+        await adapter.release(key, "alice");
+        tokens.push(await acquire(key, "alice", LONG_TTL));
+        await adapter.release(key, "alice");
+        tokens.push(await acquire(key, "bob", LONG_TTL));
+        await adapter.forceRelease(key);
+        tokens.push(await acquire(key, "bob", null));
+        await adapter.forceRelease(key);
+        tokens.push(await acquire(key, "alice", LONG_TTL));
+        expect((await held(key)).fencingToken).toBe(tokens.at(-1));
+
+        for (const [i, token] of tokens.entries()) {
+          expect(Number.isSafeInteger(token), `token ${token} is a safe integer`).toBe(true);
+          if (i > 0) {
+            expect(token).toBeGreaterThan(tokens[i - 1] ?? Number.POSITIVE_INFINITY);
+          }
+        }
+      });
+
+      test("increase across expiry, whoever takes the key next", async () => {
+        const key = freshKey();
+        const first = await acquire(key, "alice", SHORT_TTL);
+        await sleep(PAST_SHORT_TTL);
+        const second = await acquire(key, "bob", SHORT_TTL);
+        await sleep(PAST_SHORT_TTL);
+        const third = await acquire(key, "bob", LONG_TTL);
+        expect(Number.isSafeInteger(first)).toBe(true);
+        expect(second).toBeGreaterThan(first);
+        expect(third).toBeGreaterThan(second);
+        expect(Number.isSafeInteger(third)).toBe(true);
+      });
+    });
+
+    describe("keys", () => {
+      test("holding one key does not affect another", async () => {
+        const a = freshKey("a");
+        const b = freshKey("b");
+        await acquire(a, "alice", LONG_TTL);
+        expect(await adapter.getState(b)).toBeNull();
+        const tokenB = await acquire(b, "bob", LONG_TTL);
+
+        expect(await adapter.release(a, "alice")).toBe(true);
+        expect(await held(b)).toMatchObject({ owner: "bob", fencingToken: tokenB });
+        await acquire(a, "carol", LONG_TTL);
+        expect(await adapter.forceRelease(b)).toBe(true);
+        expect((await held(a)).owner).toBe("carol");
+        expect(await adapter.getState(b)).toBeNull();
+      });
+
+      test("a key that is a prefix of another is a different key", async () => {
+        const parent = freshKey("order");
+        const children = [track(`${parent}:1`), track(`${parent}1`), track(`${parent}*`)];
+        await acquire(parent, "alice", LONG_TTL);
+        for (const child of children) {
+          expect(await adapter.getState(child)).toBeNull();
+          await acquire(child, "bob", LONG_TTL);
+        }
+        expect(await adapter.release(parent, "alice")).toBe(true);
+        for (const child of children) {
+          expect((await held(child)).owner).toBe("bob");
+        }
+        expect(await adapter.forceRelease(children[0] ?? "")).toBe(true);
+        await acquire(parent, "carol", LONG_TTL);
+        expect(await adapter.forceRelease(parent)).toBe(true);
+        expect((await held(children[1] ?? "")).owner).toBe("bob");
+      });
+    });
+
+    describe("waitForRelease", () => {
+      test("resolves soon after a release, and waiting does not acquire", async (context) => {
+        const waitForRelease = waitForReleaseOf(context);
+        const key = freshKey();
+        await acquire(key, "alice", LONG_TTL);
+        const waiting = observe(
+          waitForRelease(key, TimeSpan.fromSeconds(5), new AbortController().signal),
+        );
+        await sleep(SUBSCRIBE_GRACE);
+        expect(waiting.isSettled(), "no wake-up before the release").toBe(false);
+        const releasedAt = performance.now();
+        expect(await adapter.release(key, "alice")).toBe(true);
+        const outcome = await waiting.outcome;
+        expect(outcome.resolved).toBe(true);
+        expect(outcome.at - releasedAt).toBeLessThan(PROMPTLY);
+        expect(await adapter.getState(key)).toBeNull();
+      });
+
+      test("resolves at once when the key is already free or its hold expired", async (context) => {
+        const waitForRelease = waitForReleaseOf(context);
+        const free = freshKey("free");
+        const expired = freshKey("expired");
+        await acquire(expired, "alice", SHORT_TTL);
+        await sleep(PAST_SHORT_TTL);
+        for (const key of [free, expired]) {
+          const startedAt = performance.now();
+          const outcome = await observe(
+            waitForRelease(key, TimeSpan.fromSeconds(10), new AbortController().signal),
+          ).outcome;
+          expect(outcome.resolved).toBe(true);
+          expect(outcome.at - startedAt).toBeLessThan(PROMPTLY);
+          expect(await adapter.getState(key)).toBeNull();
+        }
+      });
+
+      test("a release right after the call is not missed, subscribed or not", async (context) => {
+        const waitForRelease = waitForReleaseOf(context);
+        const key = freshKey();
+        await acquire(key, "alice", LONG_TTL);
+        const waiting = observe(
+          waitForRelease(key, TimeSpan.fromSeconds(10), new AbortController().signal),
+        );
+        const releasedAt = performance.now();
+        expect(await adapter.release(key, "alice")).toBe(true);
+        const outcome = await waiting.outcome;
+        expect(outcome.resolved).toBe(true);
+        expect(outcome.at - releasedAt).toBeLessThan(PROMPTLY);
+      });
+
+      test("resolves soon after a forceRelease", async (context) => {
+        const waitForRelease = waitForReleaseOf(context);
+        const key = freshKey();
+        await acquire(key, "alice", null);
+        const waiting = observe(
+          waitForRelease(key, TimeSpan.fromSeconds(5), new AbortController().signal),
+        );
+        await sleep(SUBSCRIBE_GRACE);
+        expect(waiting.isSettled()).toBe(false);
+        const releasedAt = performance.now();
+        expect(await adapter.forceRelease(key)).toBe(true);
+        const outcome = await waiting.outcome;
+        expect(outcome.resolved).toBe(true);
+        expect(outcome.at - releasedAt).toBeLessThan(PROMPTLY);
+      });
+
+      test("resolves after maxWait when nothing is released, leaving the hold alone", async (context) => {
+        const waitForRelease = waitForReleaseOf(context);
+        const key = freshKey();
+        const token = await acquire(key, "alice", LONG_TTL);
+        const maxWait = 300;
+        const startedAt = performance.now();
+        const outcome = await observe(
+          waitForRelease(key, TimeSpan.fromMilliseconds(maxWait), new AbortController().signal),
+        ).outcome;
+        expect(outcome.resolved).toBe(true);
+        // Timers may round a millisecond or two down; nothing else should end the wait early.
+        expect(outcome.at - startedAt).toBeGreaterThanOrEqual(maxWait - 20);
+        expect(await held(key)).toMatchObject({ owner: "alice", fencingToken: token });
+      });
+
+      test("rejects with the signal's reason soon after an abort, leaving the hold alone", async (context) => {
+        const waitForRelease = waitForReleaseOf(context);
+        const key = freshKey();
+        const token = await acquire(key, "alice", LONG_TTL);
+        const controller = new AbortController();
+        const waiting = observe(waitForRelease(key, TimeSpan.fromSeconds(10), controller.signal));
+        await sleep(SUBSCRIBE_GRACE);
+        const reason = new Error("the caller gave up");
+        const abortedAt = performance.now();
+        controller.abort(reason);
+        const outcome = await waiting.outcome;
+        expect(outcome.resolved).toBe(false);
+        expect(outcome.reason).toBe(reason);
+        expect(outcome.at - abortedAt).toBeLessThan(PROMPTLY);
+        expect(await held(key)).toMatchObject({ owner: "alice", fencingToken: token });
+        // A release after the waiter left must not trip over it.
+        expect(await adapter.release(key, "alice")).toBe(true);
+      });
+
+      test("rejects at once with the reason of a signal aborted beforehand", async (context) => {
+        const waitForRelease = waitForReleaseOf(context);
+        const key = freshKey();
+        await acquire(key, "alice", LONG_TTL);
+        const reason = new Error("aborted before the call");
+        const startedAt = performance.now();
+        const outcome = await observe(
+          waitForRelease(key, TimeSpan.fromSeconds(10), AbortSignal.abort(reason)),
+        ).outcome;
+        expect(outcome).toMatchObject({ resolved: false, reason });
+        expect(outcome.at - startedAt).toBeLessThan(PROMPTLY);
+      });
+
+      test("one release wakes every waiter of the key", async (context) => {
+        const waitForRelease = waitForReleaseOf(context);
+        const key = freshKey();
+        await acquire(key, "alice", LONG_TTL);
+        const waiters = Array.from({ length: 5 }, () =>
+          observe(waitForRelease(key, TimeSpan.fromSeconds(5), new AbortController().signal)),
+        );
+        await sleep(SUBSCRIBE_GRACE);
+        const releasedAt = performance.now();
+        expect(await adapter.release(key, "alice")).toBe(true);
+        const outcomes = await Promise.all(waiters.map((waiter) => waiter.outcome));
+        for (const outcome of outcomes) {
+          expect(outcome.resolved).toBe(true);
+          expect(outcome.at - releasedAt).toBeLessThan(PROMPTLY);
+        }
+      });
+
+      test("a release of another key, even one it is a prefix of, wakes no one", async (context) => {
+        const waitForRelease = waitForReleaseOf(context);
+        const parent = freshKey("order");
+        const child = track(`${parent}:1`);
+        await acquire(parent, "alice", LONG_TTL);
+        await acquire(child, "bob", LONG_TTL);
+        const maxWait = 600;
+        const startedAt = performance.now();
+        const parentWaiter = observe(
+          waitForRelease(parent, TimeSpan.fromMilliseconds(maxWait), new AbortController().signal),
+        );
+        const childWaiter = observe(
+          waitForRelease(child, TimeSpan.fromSeconds(5), new AbortController().signal),
+        );
+        await sleep(SUBSCRIBE_GRACE);
+        const releasedAt = performance.now();
+        expect(await adapter.release(child, "bob")).toBe(true);
+
+        const childOutcome = await childWaiter.outcome;
+        expect(childOutcome.resolved).toBe(true);
+        expect(childOutcome.at - releasedAt).toBeLessThan(PROMPTLY);
+        const parentOutcome = await parentWaiter.outcome;
+        expect(parentOutcome.resolved).toBe(true);
+        expect(parentOutcome.at - startedAt).toBeGreaterThanOrEqual(maxWait - 20);
+        expect((await held(parent)).owner).toBe("alice");
+      });
+    });
+  });
+}

@@ -1,0 +1,114 @@
+import { getEventListeners } from "node:events";
+import { setTimeout as sleep } from "node:timers/promises";
+import { describe, expect, test } from "vitest";
+import { MemoryLockAdapter } from "../../src/lock/adapters/memory/memory-lock-adapter.js";
+import { lockAdapterTestSuite } from "../../src/lock/test-suites/lock-adapter-test-suite.js";
+import { TimeSpan } from "../../src/time-span/time-span.js";
+
+lockAdapterTestSuite({ createAdapter: () => new MemoryLockAdapter() });
+
+const SHORT_TTL = TimeSpan.fromMilliseconds(50);
+const PAST_SHORT_TTL = 200;
+const LONG_TTL = TimeSpan.fromMinutes(1);
+const never = () => new AbortController().signal;
+
+describe("MemoryLockAdapter", () => {
+  test("a released key leaves no entry behind", async () => {
+    const adapter = new MemoryLockAdapter();
+    await adapter.acquire("a", "alice", LONG_TTL);
+    await adapter.acquire("b", "bob", null);
+    expect(adapter.size).toBe(2);
+    await adapter.release("a", "alice");
+    await adapter.release("b", "bob");
+    expect(adapter.size).toBe(0);
+  });
+
+  test("a force-released key leaves no entry behind", async () => {
+    const adapter = new MemoryLockAdapter();
+    await adapter.acquire("a", "alice", LONG_TTL);
+    await adapter.acquire("b", "bob", null);
+    await adapter.forceRelease("a");
+    await adapter.forceRelease("b");
+    expect(adapter.size).toBe(0);
+  });
+
+  test("an expired hold is dropped when its key is next touched", async () => {
+    const adapter = new MemoryLockAdapter();
+    await adapter.acquire("a", "alice", SHORT_TTL);
+    await sleep(PAST_SHORT_TTL);
+    expect(await adapter.getState("a")).toBeNull();
+    expect(adapter.size).toBe(0);
+  });
+
+  test("expired holds of keys nobody touches again are swept as other keys are written", async () => {
+    const adapter = new MemoryLockAdapter();
+    const expiring = 500;
+    for (let i = 0; i < expiring; i += 1) {
+      await adapter.acquire(`request:${i}`, "worker", SHORT_TTL);
+    }
+    await sleep(PAST_SHORT_TTL);
+    // Each new key grows the map; a sweep must still come after about as many writes as there
+    // are entries, or unique keys (one per request, say) would pile up forever.
+    const live = 2 * expiring + 64;
+    for (let i = 0; i < live; i += 1) {
+      await adapter.acquire(`job:${i}`, "worker", LONG_TTL);
+    }
+    expect(adapter.size).toBe(live);
+    for (let i = 0; i < live; i += 1) {
+      await adapter.release(`job:${i}`, "worker");
+    }
+    expect(adapter.size).toBe(0);
+  });
+
+  test("a waiter that timed out or was aborted is gone: later releases do not reach it", async () => {
+    // Checked by behaviour: the adapter exposes no count of waiters.
+    const adapter = new MemoryLockAdapter();
+    await adapter.acquire("a", "alice", LONG_TTL);
+    await adapter.waitForRelease("a", TimeSpan.fromMilliseconds(20), never());
+    const controller = new AbortController();
+    const aborted = adapter.waitForRelease("a", LONG_TTL, controller.signal);
+    controller.abort(new Error("gave up"));
+    await expect(aborted).rejects.toThrow("gave up");
+
+    expect(await adapter.release("a", "alice")).toBe(true);
+    expect(adapter.size).toBe(0);
+    await adapter.acquire("a", "alice", LONG_TTL);
+    const waiting = adapter.waitForRelease("a", LONG_TTL, never());
+    expect(await adapter.release("a", "alice")).toBe(true);
+    await expect(waiting).resolves.toBeUndefined();
+  });
+
+  test("a waiter leaves nothing on the caller's signal, however it ends", async () => {
+    // A caller may pass one long-lived signal (a process-wide shutdown signal) to every wait.
+    const adapter = new MemoryLockAdapter();
+    const shutdown = new AbortController();
+    await adapter.acquire("a", "alice", LONG_TTL);
+    await adapter.waitForRelease("a", TimeSpan.fromMilliseconds(1), shutdown.signal);
+    const woken = adapter.waitForRelease("a", LONG_TTL, shutdown.signal);
+    expect(getEventListeners(shutdown.signal, "abort").length).toBeLessThanOrEqual(1);
+    await adapter.release("a", "alice");
+    await woken;
+    expect(getEventListeners(shutdown.signal, "abort")).toHaveLength(0);
+  });
+
+  test("a release wakes the waiters of its key in arrival order", async () => {
+    const adapter = new MemoryLockAdapter();
+    await adapter.acquire("a", "alice", LONG_TTL);
+    const woken: number[] = [];
+    const waiters = [0, 1, 2, 3].map((i) =>
+      adapter.waitForRelease("a", LONG_TTL, never()).then(() => woken.push(i)),
+    );
+    await adapter.release("a", "alice");
+    await Promise.all(waiters);
+    expect(woken).toEqual([0, 1, 2, 3]);
+  });
+
+  test("two adapters share nothing", async () => {
+    const first = new MemoryLockAdapter();
+    const second = new MemoryLockAdapter();
+    await first.acquire("a", "alice", LONG_TTL);
+    expect(await second.getState("a")).toBeNull();
+    expect(await second.acquire("a", "bob", LONG_TTL)).toMatchObject({ acquired: true });
+    expect((await first.getState("a"))?.owner).toBe("alice");
+  });
+});
