@@ -10,8 +10,9 @@ export type LockAdapterTestSuiteSettings = {
   /** Called after each test, once the test's keys are force-released. */
   destroyAdapter?: (adapter: ILockAdapter) => void | Promise<void>;
   /**
-   * Put in front of every key the suite uses, so that runs sharing a server never meet.
-   * @default a random prefix per call of the suite
+   * Put in front of every key the suite uses. A random part per call of the suite always
+   * follows it, so runs sharing a server never meet, even with the same prefix.
+   * @default "hasp-suite:"
    */
   keyPrefix?: string;
 };
@@ -84,11 +85,8 @@ let suiteCounter = 0;
  */
 export function lockAdapterTestSuite(settings: LockAdapterTestSuiteSettings): void {
   suiteCounter += 1;
-  const {
-    createAdapter,
-    destroyAdapter,
-    keyPrefix = `hasp-suite:${randomBytes(6).toString("hex")}-${suiteCounter}:`,
-  } = settings;
+  const { createAdapter, destroyAdapter, keyPrefix = "hasp-suite:" } = settings;
+  const runPrefix = `${keyPrefix}${randomBytes(6).toString("hex")}-${suiteCounter}:`;
 
   describe("lock adapter conformance", () => {
     let adapter: ILockAdapter;
@@ -98,7 +96,7 @@ export function lockAdapterTestSuite(settings: LockAdapterTestSuiteSettings): vo
     /** A key no other test (or run) has used; force-released after the test. */
     function freshKey(label = "key"): string {
       keyCounter += 1;
-      return track(`${keyPrefix}${keyCounter}:${label}`);
+      return track(`${runPrefix}${keyCounter}:${label}`);
     }
 
     function track(key: string): string {

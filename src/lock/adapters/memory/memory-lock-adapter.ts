@@ -77,12 +77,12 @@ export class MemoryLockAdapter implements ILockAdapter {
   }
 
   async waitForRelease(key: string, maxWait: TimeSpan, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) {
+      throw signal.reason;
+    }
     // Freed since the caller's last attempt: a release it would otherwise never hear about.
     if (this.#live(key, performance.now()) === undefined) {
       return;
-    }
-    if (signal.aborted) {
-      throw signal.reason;
     }
     let waiters = this.#waiters.get(key);
     if (waiters === undefined) {
