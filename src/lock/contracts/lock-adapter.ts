@@ -67,7 +67,9 @@ export type ILockAdapter = {
    * `maxWait`, whichever comes first; resolves at once when the key is already free (a release
    * may land between the caller's failed attempt and this call, and must not be missed); rejects
    * with the signal's reason when `signal` aborts, leaving nothing behind. Waiting never
-   * acquires. Without it, blocking acquires poll at their interval.
+   * acquires. A release must wake at least one waiter of the key; it may wake only one (only
+   * one can take the key), as long as the next release wakes the next. Without this method,
+   * blocking acquires poll at their interval.
    */
   waitForRelease?(key: string, maxWait: TimeSpan, signal: AbortSignal): Promise<void>;
 };

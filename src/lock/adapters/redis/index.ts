@@ -1,0 +1,5 @@
+export {
+  RedisLockAdapter,
+  type RedisLockAdapterSettings,
+  type RedisLockClient,
+} from "./redis-lock-adapter.js";

@@ -1,0 +1,296 @@
+import type { Cluster, Redis } from "ioredis";
+import { InvalidArgumentError } from "../../../errors/invalid-argument-error.js";
+import { delay } from "../../../task/timers.js";
+import { TimeSpan } from "../../../time-span/time-span.js";
+import type {
+  ILockAdapter,
+  LockAcquireResult,
+  LockAdapterState,
+} from "../../contracts/lock-adapter.js";
+import {
+  ACQUIRE_SCRIPT,
+  FENCE_GRACE_MS,
+  FORCE_RELEASE_SCRIPT,
+  GET_STATE_SCRIPT,
+  REFRESH_SCRIPT,
+  RELEASE_SCRIPT,
+} from "./redis-lock-scripts.js";
+
+/** A standalone, Sentinel or Cluster ioredis client. */
+export type RedisLockClient = Redis | Cluster;
+
+export type RedisLockAdapterSettings = {
+  /** The client that runs the scripts. The adapter never closes it: it is yours. */
+  database: RedisLockClient;
+  /**
+   * How long a key's release subscription is kept after its last waiter left, so that a
+   * steady stream of waiters does not subscribe and unsubscribe on every hand-off.
+   * @default 5 seconds
+   */
+  subscriptionLinger?: TimeSpan;
+};
+
+type ScriptReply = [number, string, number?] | [number, string];
+
+/** The scripts as ioredis commands on the client, once `defineCommand` registered them. */
+type HaspLockCommands = {
+  hasp_lock_acquire(
+    hold: string,
+    fence: string,
+    owner: string,
+    ttl: string,
+    grace: number,
+  ): Promise<ScriptReply>;
+  hasp_lock_release(
+    hold: string,
+    fence: string,
+    owner: string,
+    channel: string,
+    grace: number,
+  ): Promise<number>;
+  hasp_lock_force_release(
+    hold: string,
+    fence: string,
+    channel: string,
+    grace: number,
+  ): Promise<number>;
+  hasp_lock_refresh(
+    hold: string,
+    fence: string,
+    owner: string,
+    ttl: number,
+    grace: number,
+  ): Promise<number>;
+  hasp_lock_get_state(hold: string): Promise<[string, string, number] | null>;
+};
+
+const COMMANDS = {
+  hasp_lock_acquire: { numberOfKeys: 2, lua: ACQUIRE_SCRIPT },
+  hasp_lock_release: { numberOfKeys: 2, lua: RELEASE_SCRIPT },
+  hasp_lock_force_release: { numberOfKeys: 2, lua: FORCE_RELEASE_SCRIPT },
+  hasp_lock_refresh: { numberOfKeys: 2, lua: REFRESH_SCRIPT },
+  hasp_lock_get_state: { numberOfKeys: 1, lua: GET_STATE_SCRIPT },
+} as const;
+
+type ChannelWaiters = {
+  /** Waiters in arrival order; a release message wakes the first one. */
+  readonly queue: Array<() => void>;
+  readonly subscribed: Promise<unknown>;
+  linger: ReturnType<typeof setTimeout> | undefined;
+};
+
+function isClient(value: unknown): value is RedisLockClient {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as RedisLockClient).defineCommand === "function"
+  );
+}
+
+/** The Redis key of a lock's hold: the whole namespaced key is the hash tag. */
+export function redisHoldKey(key: string): string {
+  return `{${key}}`;
+}
+
+/**
+ * Locks in Redis: each operation is one script call (one round trip), expiry is Redis's own
+ * (`PEXPIRE`/`PTTL`), and the keys of a lock share a hash tag so it works on Redis Cluster.
+ *
+ * Fencing tokens are `max(last token + 1, server time in µs)`: they grow across release,
+ * expiry and forceRelease, and across a restart of a Redis that keeps nothing, as long as the
+ * server's clock does not go back. A failover to a replica that missed the last writes can hand
+ * a key to a second owner (Redis replication is asynchronous); the fencing token is what lets
+ * the protected resource refuse the stale one.
+ *
+ * Blocking acquires wait for a release message (`PUBLISH` in the release scripts) on one
+ * subscriber connection per adapter, duplicated from the client when first needed and closed by
+ * {@link close}; a message wakes the longest waiting waiter of this process for that key.
+ *
+ * @example
+ * const adapter = new RedisLockAdapter(new Redis("redis://127.0.0.1:6379"));
+ */
+export class RedisLockAdapter implements ILockAdapter {
+  readonly #client: RedisLockClient;
+  readonly #commands: HaspLockCommands;
+  readonly #lingerMs: number;
+  readonly #channels = new Map<string, ChannelWaiters>();
+  #subscriber: RedisLockClient | undefined;
+
+  /** @throws InvalidArgumentError when no ioredis client is given. */
+  constructor(settings: RedisLockClient | RedisLockAdapterSettings) {
+    const { database, subscriptionLinger } = isClient(settings)
+      ? { database: settings, subscriptionLinger: undefined }
+      : settings;
+    if (!isClient(database)) {
+      throw new InvalidArgumentError(
+        "RedisLockAdapter settings: database: must be an ioredis client (Redis or Cluster)",
+      );
+    }
+    this.#client = database;
+    this.#lingerMs = subscriptionLinger?.toMilliseconds() ?? 5_000;
+    for (const [name, definition] of Object.entries(COMMANDS)) {
+      database.defineCommand(name, definition);
+    }
+    this.#commands = database as unknown as HaspLockCommands;
+  }
+
+  async acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<LockAcquireResult> {
+    const hold = redisHoldKey(key);
+    const reply = await this.#commands.hasp_lock_acquire(
+      hold,
+      `${hold}:fence`,
+      lockId,
+      ttl === null ? "" : String(Math.max(1, Math.ceil(ttl.toMilliseconds()))),
+      FENCE_GRACE_MS,
+    );
+    if (reply[0] === 1) {
+      return { acquired: true, fencingToken: Number(reply[1]) };
+    }
+    return { acquired: false, owner: reply[1], remainingTime: fromPttl(reply[2] ?? -1) };
+  }
+
+  async release(key: string, lockId: string): Promise<boolean> {
+    const hold = redisHoldKey(key);
+    const released = await this.#commands.hasp_lock_release(
+      hold,
+      `${hold}:fence`,
+      lockId,
+      `${hold}:released`,
+      FENCE_GRACE_MS,
+    );
+    return released === 1;
+  }
+
+  async forceRelease(key: string): Promise<boolean> {
+    const hold = redisHoldKey(key);
+    const released = await this.#commands.hasp_lock_force_release(
+      hold,
+      `${hold}:fence`,
+      `${hold}:released`,
+      FENCE_GRACE_MS,
+    );
+    return released === 1;
+  }
+
+  async refresh(key: string, lockId: string, ttl: TimeSpan): Promise<boolean> {
+    const hold = redisHoldKey(key);
+    const refreshed = await this.#commands.hasp_lock_refresh(
+      hold,
+      `${hold}:fence`,
+      lockId,
+      Math.max(1, Math.ceil(ttl.toMilliseconds())),
+      FENCE_GRACE_MS,
+    );
+    return refreshed === 1;
+  }
+
+  async getState(key: string): Promise<LockAdapterState | null> {
+    const reply = await this.#commands.hasp_lock_get_state(redisHoldKey(key));
+    if (reply === null) {
+      return null;
+    }
+    const [owner, token, pttl] = reply;
+    return { owner, fencingToken: Number(token), remainingTime: fromPttl(pttl) };
+  }
+
+  async waitForRelease(key: string, maxWait: TimeSpan, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) {
+      throw signal.reason;
+    }
+    const hold = redisHoldKey(key);
+    const channel = `${hold}:released`;
+    const waiters = this.#waitersOf(channel);
+    const woken = new AbortController();
+    const wake = () => woken.abort();
+    const onAbort = () => woken.abort(signal.reason);
+    waiters.queue.push(wake);
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      await waiters.subscribed;
+      // A release that landed before the subscription (or before this waiter queued) sent its
+      // message to nobody: look at the key itself once.
+      if ((await this.#client.exists(hold)) === 0) {
+        return;
+      }
+      await delay(maxWait, woken.signal).catch((error: unknown) => {
+        if (signal.aborted || !woken.signal.aborted) {
+          throw signal.aborted ? signal.reason : error;
+        }
+      });
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      this.#leave(channel, waiters, wake);
+    }
+  }
+
+  /** Closes the subscriber connection (waiters then wait out their time). The client stays open. */
+  async close(): Promise<void> {
+    const subscriber = this.#subscriber;
+    this.#subscriber = undefined;
+    for (const waiters of this.#channels.values()) {
+      clearTimeout(waiters.linger);
+    }
+    this.#channels.clear();
+    if (subscriber !== undefined) {
+      await subscriber.quit().catch(() => subscriber.disconnect());
+    }
+  }
+
+  #waitersOf(channel: string): ChannelWaiters {
+    const existing = this.#channels.get(channel);
+    if (existing !== undefined) {
+      clearTimeout(existing.linger);
+      existing.linger = undefined;
+      return existing;
+    }
+    const subscriber = this.#subscriberConnection();
+    const waiters: ChannelWaiters = {
+      queue: [],
+      subscribed: subscriber.subscribe(channel),
+      linger: undefined,
+    };
+    // A failed SUBSCRIBE is seen by the waiters awaiting it; the entry goes with them.
+    waiters.subscribed.catch(() => {
+      if (this.#channels.get(channel) === waiters) {
+        this.#channels.delete(channel);
+      }
+    });
+    this.#channels.set(channel, waiters);
+    return waiters;
+  }
+
+  #leave(channel: string, waiters: ChannelWaiters, wake: () => void): void {
+    const index = waiters.queue.indexOf(wake);
+    if (index !== -1) {
+      waiters.queue.splice(index, 1);
+    }
+    if (waiters.queue.length > 0 || this.#channels.get(channel) !== waiters) {
+      return;
+    }
+    waiters.linger = setTimeout(() => {
+      if (waiters.queue.length === 0 && this.#channels.get(channel) === waiters) {
+        this.#channels.delete(channel);
+        this.#subscriber?.unsubscribe(channel).catch(() => {});
+      }
+    }, this.#lingerMs);
+    waiters.linger.unref();
+  }
+
+  #subscriberConnection(): RedisLockClient {
+    if (this.#subscriber === undefined) {
+      const subscriber = this.#client.duplicate();
+      subscriber.on("message", (channel: string) => {
+        // One release, one waiter of this process: the others stay queued for the next one.
+        this.#channels.get(channel)?.queue.shift()?.();
+      });
+      // ioredis reconnects and resubscribes by itself; without a handler it prints each error.
+      subscriber.on("error", () => {});
+      this.#subscriber = subscriber;
+    }
+    return this.#subscriber;
+  }
+}
+
+function fromPttl(pttl: number): TimeSpan | null {
+  return pttl < 0 ? null : TimeSpan.fromMilliseconds(pttl);
+}

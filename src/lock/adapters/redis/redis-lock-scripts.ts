@@ -1,0 +1,101 @@
+// The Lua scripts of RedisLockAdapter. Each is one atomic step on the server, registered once
+// per client with defineCommand (EVALSHA, with EVAL as ioredis's fallback). All the keys of one
+// script share a hash tag, so they live in one slot and the scripts run on Redis Cluster.
+//
+// Layout per lock key K (namespaced):
+//   {K}          hash  owner, token   expires with the hold (PEXPIRE), or never (ttl null)
+//   {K}:fence    string last token    outlives the hold by FENCE_GRACE_MS, so a new hold's token is
+//                                     always above it; after that the server clock takes over
+//   {K}:released channel              PUBLISHed by release and forceRelease
+
+/** How long the fence counter outlives a hold, in ms. */
+export const FENCE_GRACE_MS = 60_000;
+
+/**
+ * KEYS[1] hold, KEYS[2] fence
+ * ARGV[1] owner id, ARGV[2] ttl in ms ("" = never expires), ARGV[3] fence grace in ms
+ * Returns {1, token} when acquired or re-acquired by the same owner (the token is kept and the
+ * TTL restarts), {0, owner, pttl} when held by another (pttl -1: it never expires).
+ * A new token is max(last token + 1, server time in µs): it grows even after the fence key
+ * expired or a restart of a Redis without persistence emptied it.
+ */
+export const ACQUIRE_SCRIPT = `
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if owner and owner ~= ARGV[1] then
+  return {0, owner, redis.call('PTTL', KEYS[1])}
+end
+local token
+if owner then
+  token = redis.call('HGET', KEYS[1], 'token')
+else
+  local time = redis.call('TIME')
+  local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+  local last = tonumber(redis.call('GET', KEYS[2]) or '0')
+  token = string.format('%.0f', math.max(last + 1, now))
+  redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'token', token)
+end
+if ARGV[2] == '' then
+  redis.call('PERSIST', KEYS[1])
+  redis.call('SET', KEYS[2], token)
+else
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('SET', KEYS[2], token, 'PX', tonumber(ARGV[2]) + tonumber(ARGV[3]))
+end
+return {1, token}
+`;
+
+/**
+ * KEYS[1] hold, KEYS[2] fence
+ * ARGV[1] owner id, ARGV[2] release channel, ARGV[3] fence grace in ms
+ * Returns 1 when the owner's hold was deleted (and the release published), 0 otherwise.
+ */
+export const RELEASE_SCRIPT = `
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then
+  return 0
+end
+redis.call('DEL', KEYS[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('PUBLISH', ARGV[2], '1')
+return 1
+`;
+
+/**
+ * KEYS[1] hold, KEYS[2] fence
+ * ARGV[1] release channel, ARGV[2] fence grace in ms
+ * Returns 1 when a hold was deleted (and the release published), 0 when the key was free.
+ */
+export const FORCE_RELEASE_SCRIPT = `
+if redis.call('DEL', KEYS[1]) == 0 then
+  return 0
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('PUBLISH', ARGV[1], '1')
+return 1
+`;
+
+/**
+ * KEYS[1] hold, KEYS[2] fence
+ * ARGV[1] owner id, ARGV[2] ttl in ms, ARGV[3] fence grace in ms
+ * Returns 1 when the owner's expiring hold got a new TTL; 0 when not the owner, free, or a
+ * hold that never expires (which stays as it is).
+ */
+export const REFRESH_SCRIPT = `
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] or redis.call('PTTL', KEYS[1]) < 0 then
+  return 0
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) + tonumber(ARGV[3]))
+return 1
+`;
+
+/**
+ * KEYS[1] hold
+ * Returns {owner, token, pttl} of the live hold (pttl -1: never expires), or nil when free.
+ */
+export const GET_STATE_SCRIPT = `
+local hold = redis.call('HMGET', KEYS[1], 'owner', 'token')
+if not hold[1] then
+  return false
+end
+return {hold[1], hold[2], redis.call('PTTL', KEYS[1])}
+`;
