@@ -2,6 +2,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
   RedisLockAdapter,
+  RedisReplicaAckError,
   redisHoldKey,
 } from "../../src/lock/adapters/redis/redis-lock-adapter.js";
 import { lockAdapterTestSuite } from "../../src/lock/test-suites/lock-adapter-test-suite.js";
@@ -134,6 +135,45 @@ describeWithBackend("redis", (url) => {
         expect(Number.isSafeInteger(second.fencingToken)).toBe(true);
       }
       await adapter.forceRelease(key);
+    });
+
+    test("waitForReplicas: a grant no replica acknowledged is undone and fails with RedisReplicaAckError", async () => {
+      // This server has no replicas, so WAIT 1 answers 0 after its timeout.
+      const adapter = new RedisLockAdapter({
+        database: client,
+        waitForReplicas: { count: 1, timeout: TimeSpan.fromMilliseconds(20) },
+      });
+      const key = uniqueName("replicas");
+      const error = await adapter
+        .acquire(key, "a", TimeSpan.fromSeconds(5))
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RedisReplicaAckError);
+      expect((error as RedisReplicaAckError).message).toBe(
+        `Redis lock "${key}": the acquire reached 0 of 1 replicas in time and was undone`,
+      );
+      expect(await adapter.getState(key)).toBeNull();
+      // Held by someone else: an answer, not a replication failure.
+      await newAdapter().acquire(key, "b", TimeSpan.fromSeconds(5));
+      const held = await adapter.acquire(key, "a", TimeSpan.fromSeconds(5));
+      expect(held).toMatchObject({ acquired: false, owner: "b" });
+      await expect(adapter.refresh(key, "b", TimeSpan.fromSeconds(5))).rejects.toBeInstanceOf(
+        RedisReplicaAckError,
+      );
+      await adapter.forceRelease(key);
+      await adapter.close();
+    });
+
+    test("bad settings are refused", () => {
+      expect(() => new RedisLockAdapter({} as never)).toThrow(
+        /database: must be an ioredis client/,
+      );
+      expect(
+        () =>
+          new RedisLockAdapter({
+            database: client,
+            waitForReplicas: { count: 0, timeout: TimeSpan.fromMilliseconds(1) },
+          }),
+      ).toThrow(/waitForReplicas/);
     });
 
     test("8 blocked waiters: a release wakes one of them, so attempts stay close to hand-offs", async () => {

@@ -2,4 +2,5 @@ export {
   RedisLockAdapter,
   type RedisLockAdapterSettings,
   type RedisLockClient,
+  RedisReplicaAckError,
 } from "./redis-lock-adapter.js";

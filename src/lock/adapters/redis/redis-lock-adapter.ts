@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from "ioredis";
+import { HaspError } from "../../../errors/hasp-error.js";
 import { InvalidArgumentError } from "../../../errors/invalid-argument-error.js";
 import { delay } from "../../../task/timers.js";
 import { TimeSpan } from "../../../time-span/time-span.js";
@@ -28,7 +29,33 @@ export type RedisLockAdapterSettings = {
    * @default 5 seconds
    */
   subscriptionLinger?: TimeSpan;
+  /**
+   * Make every grant (acquire, refresh) wait until `count` replicas acknowledged it, within
+   * `timeout`, with `WAIT` in the same round trip (a pipeline). A grant that did not reach them
+   * is undone and the call fails with a `RedisReplicaAckError`, so a failover cannot hand the
+   * key to a second owner because the grant never reached the new primary. Costs the
+   * replication delay on every acquire and refresh; releases do not wait (a lost release only
+   * delays the next owner until the TTL).
+   * @default off
+   */
+  waitForReplicas?: { count: number; timeout: TimeSpan };
 };
+
+/** A grant did not reach the replicas `waitForReplicas` asks for; it was undone. */
+export class RedisReplicaAckError extends HaspError {
+  override name = "RedisReplicaAckError" as const;
+
+  constructor(
+    readonly key: string,
+    readonly operation: "acquire" | "refresh",
+    readonly acknowledged: number,
+    readonly required: number,
+  ) {
+    super(
+      `Redis lock "${key}": the ${operation} reached ${acknowledged} of ${required} replicas in time and was undone`,
+    );
+  }
+}
 
 type ScriptReply = [number, string, number?] | [number, string];
 
@@ -113,13 +140,14 @@ export class RedisLockAdapter implements ILockAdapter {
   readonly #client: RedisLockClient;
   readonly #commands: HaspLockCommands;
   readonly #lingerMs: number;
+  readonly #replicas: { count: number; timeoutMs: number } | undefined;
   readonly #channels = new Map<string, ChannelWaiters>();
   #subscriber: RedisLockClient | undefined;
 
   /** @throws InvalidArgumentError when no ioredis client is given. */
   constructor(settings: RedisLockClient | RedisLockAdapterSettings) {
-    const { database, subscriptionLinger } = isClient(settings)
-      ? { database: settings, subscriptionLinger: undefined }
+    const { database, subscriptionLinger, waitForReplicas } = isClient(settings)
+      ? { database: settings, subscriptionLinger: undefined, waitForReplicas: undefined }
       : settings;
     if (!isClient(database)) {
       throw new InvalidArgumentError(
@@ -128,6 +156,15 @@ export class RedisLockAdapter implements ILockAdapter {
     }
     this.#client = database;
     this.#lingerMs = subscriptionLinger?.toMilliseconds() ?? 5_000;
+    if (waitForReplicas !== undefined) {
+      const { count, timeout } = waitForReplicas;
+      if (!Number.isInteger(count) || count < 1 || !(timeout?.toMilliseconds() >= 0)) {
+        throw new InvalidArgumentError(
+          "RedisLockAdapter settings: waitForReplicas: count must be an integer of at least 1 and timeout a TimeSpan",
+        );
+      }
+      this.#replicas = { count, timeoutMs: Math.ceil(timeout.toMilliseconds()) };
+    }
     for (const [name, definition] of Object.entries(COMMANDS)) {
       database.defineCommand(name, definition);
     }
@@ -136,12 +173,22 @@ export class RedisLockAdapter implements ILockAdapter {
 
   async acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<LockAcquireResult> {
     const hold = redisHoldKey(key);
-    const reply = await this.#commands.hasp_lock_acquire(
+    const args = [
       hold,
       `${hold}:fence`,
       lockId,
       ttl === null ? "" : String(Math.max(1, Math.ceil(ttl.toMilliseconds()))),
       FENCE_GRACE_MS,
+    ] as const;
+    const reply = await this.#withReplicas<ScriptReply>(
+      "hasp_lock_acquire",
+      args,
+      (reply) => reply[0] === 1,
+      async () => {
+        await this.release(key, lockId);
+        return "acquire";
+      },
+      key,
     );
     if (reply[0] === 1) {
       return { acquired: true, fencingToken: Number(reply[1]) };
@@ -174,12 +221,20 @@ export class RedisLockAdapter implements ILockAdapter {
 
   async refresh(key: string, lockId: string, ttl: TimeSpan): Promise<boolean> {
     const hold = redisHoldKey(key);
-    const refreshed = await this.#commands.hasp_lock_refresh(
+    const args = [
       hold,
       `${hold}:fence`,
       lockId,
       Math.max(1, Math.ceil(ttl.toMilliseconds())),
       FENCE_GRACE_MS,
+    ] as const;
+    const refreshed = await this.#withReplicas<number>(
+      "hasp_lock_refresh",
+      args,
+      (reply) => reply === 1,
+      // A refresh that may be lost in a failover: the holder must not count on it.
+      async () => "refresh",
+      key,
     );
     return refreshed === 1;
   }
@@ -221,6 +276,42 @@ export class RedisLockAdapter implements ILockAdapter {
       signal.removeEventListener("abort", onAbort);
       this.#leave(channel, waiters, wake);
     }
+  }
+
+  /**
+   * Runs one script; with `waitForReplicas`, pipelines `WAIT` behind it (one round trip) and,
+   * when a grant did not reach enough replicas, undoes it and throws.
+   */
+  async #withReplicas<T>(
+    script: "hasp_lock_acquire" | "hasp_lock_refresh",
+    args: ReadonlyArray<string | number>,
+    granted: (reply: T) => boolean,
+    undo: () => Promise<"acquire" | "refresh">,
+    key: string,
+  ): Promise<T> {
+    const replicas = this.#replicas;
+    if (replicas === undefined) {
+      const command = this.#commands[script] as (...args: unknown[]) => Promise<T>;
+      return command.apply(this.#commands, [...args]);
+    }
+    const pipeline = this.#client.pipeline();
+    // On a pipeline a defined command queues itself (and returns the pipeline).
+    (pipeline as unknown as Record<string, (...args: unknown[]) => unknown>)[script]?.(...args);
+    pipeline.wait(replicas.count, replicas.timeoutMs);
+    const results = (await pipeline.exec()) ?? [];
+    const [scriptError, reply] = results[0] ?? [new Error("empty pipeline reply"), undefined];
+    if (scriptError) {
+      throw scriptError;
+    }
+    const [waitError, acknowledged] = results[1] ?? [undefined, 0];
+    if (waitError) {
+      throw waitError;
+    }
+    if (granted(reply as T) && Number(acknowledged) < replicas.count) {
+      const operation = await undo();
+      throw new RedisReplicaAckError(key, operation, Number(acknowledged), replicas.count);
+    }
+    return reply as T;
   }
 
   /** Closes the subscriber connection (waiters then wait out their time). The client stays open. */
