@@ -5,7 +5,7 @@
  * DEVELOPERS.md, "Docs examples".
  */
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, sep } from "node:path";
 import { beforeAll, describe, expect, inject, test } from "vitest";
 import { serviceUrl } from "../harness/backends.js";
 import {
@@ -35,7 +35,8 @@ type PagePlan = {
 
 const pageNames = [
   "README.md",
-  ...readdirSync(join(root, "docs"))
+  ...readdirSync(join(root, "docs"), { recursive: true, encoding: "utf8" })
+    .map((name) => name.split(sep).join("/"))
     .filter((name) => name.endsWith(".md"))
     .sort()
     .map((name) => `docs/${name}`),
