@@ -143,6 +143,7 @@ export class RedisLockAdapter implements ILockAdapter {
   readonly #replicas: { count: number; timeoutMs: number } | undefined;
   readonly #channels = new Map<string, ChannelWaiters>();
   #subscriber: RedisLockClient | undefined;
+  #closed = false;
 
   /** @throws InvalidArgumentError when no ioredis client is given. */
   constructor(settings: RedisLockClient | RedisLockAdapterSettings) {
@@ -252,6 +253,10 @@ export class RedisLockAdapter implements ILockAdapter {
     if (signal.aborted) {
       throw signal.reason;
     }
+    if (this.#closed) {
+      // No new subscriber after close(): a waiter left over waits out its time.
+      return delay(maxWait, signal);
+    }
     const hold = redisHoldKey(key);
     const channel = `${hold}:released`;
     const waiters = this.#waitersOf(channel);
@@ -316,6 +321,7 @@ export class RedisLockAdapter implements ILockAdapter {
 
   /** Closes the subscriber connection (waiters then wait out their time). The client stays open. */
   async close(): Promise<void> {
+    this.#closed = true;
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
     for (const waiters of this.#channels.values()) {
