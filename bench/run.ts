@@ -1,4 +1,308 @@
-// `npm run bench` entry point. The benchmark harness (acquire/release cycles per adapter beside
-// the raw driver baselines and peer libraries) arrives with the adapters; until then this says so
-// instead of pretending to measure.
-console.log("hasp bench: no subjects yet (the lock adapters are not built). Nothing measured.");
+// `npm run bench`: forks one child per (round, scenario, subject), subjects interleaved and
+// their order rotated each round, then prints the table (stdout), progress (stderr), and
+// writes bench/results/latest.json. See bench/README.md.
+
+import { type ChildProcess, fork, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
+import { cpus, loadavg, platform } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { OptionsError, parseOptions, USAGE } from "./options.js";
+import { deleteKeysContaining, probeRedis } from "./redis.js";
+import {
+  checkTargets,
+  type RunRecord,
+  renderScenario,
+  renderTargets,
+  summarize,
+} from "./report.js";
+import { SCENARIOS, type ScenarioDefinition } from "./scenarios.js";
+import { SUBJECTS } from "./subjects.js";
+import type { BackendName, Job, JobResult, SubjectDefinition } from "./types.js";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const CHILD = fileURLToPath(new URL("./child.ts", import.meta.url));
+const OUTPUT = fileURLToPath(new URL("./results/latest.json", import.meta.url));
+const WARMUP_MS = { full: 250, quick: 100 };
+/** Beyond warm-up and window: start-up, a blocked acquire's bound (10 s), closing (15 s). */
+const CHILD_GRACE_MS = 45_000;
+/** Above this CPU share used by other work, the figures are flagged as noisy. */
+const BUSY_WARNING = 0.2;
+
+const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+const print = (text: string) => process.stdout.write(`${text}\n`);
+
+function runChild(job: Job, timeoutMs: number): Promise<JobResult> {
+  return new Promise((resolve) => {
+    let child: ChildProcess;
+    try {
+      child = fork(CHILD, [], {
+        cwd: ROOT,
+        execArgv: ["--import", "tsx"],
+        stdio: ["ignore", "ignore", "pipe", "ipc"],
+        serialization: "json",
+      });
+    } catch (error) {
+      resolve({ status: "error", error: `could not start the child: ${String(error)}` });
+      return;
+    }
+    let stderr = "";
+    let result: JobResult | undefined;
+    let timedOut = false;
+    child.stderr?.on("data", (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-4_000);
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGKILL");
+    }, timeoutMs);
+    child.on("message", (message) => {
+      result = message as JobResult;
+    });
+    child.on("error", (error) => {
+      stderr += `\n${error.message}`;
+    });
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      if (result !== undefined) {
+        resolve(result);
+        return;
+      }
+      const tail = stderr.trim().split("\n").slice(-3).join(" | ");
+      resolve({
+        status: "error",
+        error: timedOut
+          ? `killed: no answer within ${Math.round(timeoutMs / 1000)} s`
+          : `the child died (code ${code}, signal ${signal})${tail === "" ? "" : `: ${tail}`}`,
+      });
+    });
+    child.send(job);
+  });
+}
+
+/** The share of all cores busy over `ms` while the bench itself is idle: other work's noise. */
+async function machineBusy(ms = 500): Promise<number> {
+  const sum = (times: Record<string, number>) => Object.values(times).reduce((a, b) => a + b, 0);
+  const before = cpus();
+  await sleep(ms);
+  let busy = 0;
+  let all = 0;
+  cpus().forEach((cpu, index) => {
+    const earlier = before[index];
+    if (earlier !== undefined) {
+      const total = sum(cpu.times) - sum(earlier.times);
+      busy += total - (cpu.times.idle - earlier.times.idle);
+      all += total;
+    }
+  });
+  return all === 0 ? 0 : busy / all;
+}
+
+function gitCommit(): string | null {
+  const git = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" });
+  return git.status === 0 ? git.stdout.trim() : null;
+}
+
+/** The subjects asked for, plus the raw baseline of each of their backends. */
+function selectSubjects(names: readonly string[], backends: readonly BackendName[]) {
+  const wanted = SUBJECTS.filter(
+    (subject) =>
+      (backends.length === 0 || backends.includes(subject.backend)) &&
+      (names.length === 0 || names.includes(subject.name)),
+  );
+  return SUBJECTS.filter(
+    (subject) =>
+      wanted.includes(subject) ||
+      (subject.baseline && wanted.some((other) => other.backend === subject.backend)),
+  );
+}
+
+function rotate<T>(items: readonly T[], by: number): T[] {
+  const shift = items.length === 0 ? 0 : by % items.length;
+  return [...items.slice(shift), ...items.slice(0, shift)];
+}
+
+async function main(): Promise<number> {
+  const options = parseOptions(
+    process.argv.slice(2),
+    SUBJECTS.map((subject) => subject.name),
+  );
+  if (options.help) {
+    print(USAGE);
+    return 0;
+  }
+  const mode = options.quick ? "quick" : "full";
+  const scenarios = SCENARIOS.filter((scenario) => options.scenarios.includes(scenario.name));
+  let subjects: SubjectDefinition[] = selectSubjects(options.subjects, options.backends);
+
+  let redis: { url: string; version: string } | null = null;
+  if (subjects.some((subject) => subject.backend === "redis")) {
+    const probe = await probeRedis();
+    if (probe.found) {
+      redis = { url: probe.url, version: probe.version };
+    } else {
+      say(`SKIPPING the redis subjects: ${probe.url}: ${probe.reason}`);
+      subjects = subjects.filter((subject) => subject.backend !== "redis");
+    }
+  }
+  if (subjects.length === 0 || scenarios.length === 0) {
+    say("nothing to run");
+    return 1;
+  }
+
+  const runId = randomBytes(3).toString("hex");
+  const warmupMs = WARMUP_MS[mode];
+  const jobs: Array<{ job: Job; subject: SubjectDefinition; scenario: ScenarioDefinition }> = [];
+  for (let round = 1; round <= options.rounds; round += 1) {
+    for (const scenario of scenarios) {
+      for (const subject of rotate(subjects, round - 1)) {
+        jobs.push({
+          subject,
+          scenario,
+          job: {
+            subject: subject.name,
+            scenario: scenario.name,
+            round,
+            redisUrl: subject.backend === "redis" ? redis?.url : undefined,
+            prefix: `hasp_bench_${runId}_${jobs.length + 1}`,
+            warmupMs,
+            windowMs: scenario.windowMs[mode],
+            sharedClient: options.sharedClient,
+          },
+        });
+      }
+    }
+  }
+  say(
+    `${jobs.length} runs: ${subjects.map((s) => s.name).join(", ")} × ${scenarios.map((s) => s.name).join(", ")} × ${options.rounds} round(s)${options.quick ? " (quick: a smoke run, not a measurement)" : ""}`,
+  );
+
+  const busyBefore = await machineBusy();
+  if (busyBefore > BUSY_WARNING) {
+    say(`other work keeps ${(busyBefore * 100).toFixed(0)}% of the CPU busy: expect noisy figures`);
+  }
+  const startedAt = new Date();
+  const records: RunRecord[] = [];
+  const nameWidth = Math.max(...subjects.map((subject) => subject.name.length));
+  for (const { job, subject, scenario } of jobs) {
+    const began = performance.now();
+    const result = await runChild(job, job.warmupMs + job.windowMs + CHILD_GRACE_MS);
+    const seconds = (performance.now() - began) / 1000;
+    if (result.status === "error" && job.redisUrl !== undefined) {
+      // A child that died or was killed could not clean up after itself.
+      await deleteKeysContaining(job.redisUrl, job.prefix).catch(() => 0);
+    }
+    records.push({
+      round: job.round,
+      scenario: scenario.name,
+      subject: subject.name,
+      backend: subject.backend,
+      seconds,
+      result,
+    });
+    const figure =
+      result.status === "ok"
+        ? `${Math.round(result.measurement.cyclesPerSecond).toLocaleString("en-US")} /s`
+        : `FAILED: ${result.error}`;
+    say(
+      `round ${job.round}/${options.rounds}  ${scenario.name.padEnd(15)} ${subject.name.padEnd(nameWidth)} ${figure}  (${seconds.toFixed(1)} s)`,
+    );
+  }
+  const finishedAt = new Date();
+  const busyAfter = await machineBusy();
+
+  const summaries = summarize(records, subjects, scenarios);
+  const targets = checkTargets(summaries);
+  const cpu = cpus();
+  const environment = {
+    node: process.version,
+    platform: platform(),
+    cpu: cpu[0]?.model ?? "unknown",
+    cores: cpu.length,
+    redis,
+    commit: gitCommit(),
+    /** CPU share other work used just before and after the run (the bench idle): noise. */
+    busy: { before: busyBefore, after: busyAfter },
+    loadAverage: loadavg(),
+  };
+
+  const blocks: string[] = [
+    `hasp bench · ${startedAt.toISOString()} · node ${environment.node} · ${environment.cores} × ${environment.cpu}` +
+      (redis === null ? "" : ` · redis ${redis.version} at ${redis.url}`) +
+      ` · other CPU load ${(busyBefore * 100).toFixed(0)}% before, ${(busyAfter * 100).toFixed(0)}% after` +
+      (options.quick ? " · QUICK (smoke run)" : ""),
+    "Figures: median over rounds (min–max); vs raw: median of each round's ratio to the raw baseline of the same backend.",
+  ];
+  const backends = [...new Set(subjects.map((subject) => subject.backend))];
+  for (const backend of backends) {
+    for (const scenario of scenarios) {
+      const rows = summaries.filter(
+        (summary) => summary.backend === backend && summary.scenario === scenario.name,
+      );
+      if (rows.length > 0) {
+        blocks.push(
+          renderScenario(scenario, backend, rows, {
+            windowMs: scenario.windowMs[mode],
+            sharedClient: options.sharedClient,
+          }),
+        );
+      }
+    }
+  }
+  const targetText = renderTargets(targets, options.sharedClient);
+  if (targetText !== "") {
+    blocks.push(targetText);
+  }
+  print(blocks.join("\n\n"));
+
+  await mkdir(fileURLToPath(new URL("./results/", import.meta.url)), { recursive: true });
+  const report = {
+    version: 1,
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    seconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
+    environment,
+    options: { ...options, warmupMs, mode },
+    subjects: subjects.map(({ name, backend, baseline, description }) => ({
+      name,
+      backend,
+      baseline,
+      description,
+    })),
+    scenarios: scenarios.map(({ name, description, contended, windowMs }) => ({
+      name,
+      description,
+      contended,
+      windowMs: windowMs[mode],
+    })),
+    summary: summaries,
+    targets,
+    runs: records,
+  };
+  await writeFile(OUTPUT, `${JSON.stringify(report, null, 2)}\n`);
+  say(`wrote ${OUTPUT} (${report.seconds.toFixed(0)} s in all)`);
+
+  // The run itself never crashes on a subject; hasp failing or breaking exclusion fails it.
+  const broken = summaries.filter(
+    (summary) =>
+      summary.subject.startsWith("hasp-") &&
+      (summary.status === "violation" || summary.status === "error"),
+  );
+  return broken.length > 0 ? 1 : 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof OptionsError) {
+      process.stderr.write(`bench: ${error.message}\n\n${USAGE}`);
+      process.exitCode = 2;
+      return;
+    }
+    console.error(error);
+    process.exitCode = 1;
+  },
+);

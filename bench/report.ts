@@ -1,0 +1,349 @@
+// Turns the children's answers into the summary (medians, min–max, paired ratios to the raw
+// baseline), the stdout table, and the target checks.
+
+import type { ScenarioDefinition } from "./scenarios.js";
+import { median, type Spread, spread } from "./stats.js";
+import type {
+  BackendName,
+  JobResult,
+  Measurement,
+  ScenarioName,
+  SubjectDefinition,
+} from "./types.js";
+
+/** One child's outcome. */
+export type RunRecord = {
+  readonly round: number;
+  readonly scenario: ScenarioName;
+  readonly subject: string;
+  readonly backend: BackendName;
+  readonly seconds: number;
+  readonly result: JobResult;
+};
+
+const METRICS = [
+  "cyclesPerSecond",
+  "handoffP50Ms",
+  "handoffP99Ms",
+  "attemptsPerCycle",
+  "commandsPerCycle",
+] as const;
+type MetricName = (typeof METRICS)[number];
+
+/** A figure over the rounds, and its ratio to the baseline: the median of per-round ratios. */
+export type MetricSummary = Spread & { ratio: number | null };
+
+export type SummaryStatus = "ok" | "violation" | "error" | "starved";
+
+export type SubjectSummary = {
+  backend: BackendName;
+  scenario: ScenarioName;
+  subject: string;
+  baseline: boolean;
+  rounds: number;
+  roundsOk: number;
+  status: SummaryStatus;
+  statusText: string;
+  errors: string[];
+  metrics: Partial<Record<MetricName, MetricSummary>>;
+  /** Contended: median over rounds of the fewest / most sections of one worker. */
+  fewest?: number;
+  most?: number;
+  starvedRounds?: number;
+  lostUpdates?: number;
+  overlaps?: number;
+};
+
+function measurementOf(record: RunRecord | undefined): Measurement | undefined {
+  return record?.result.status === "ok" ? record.result.measurement : undefined;
+}
+
+function metricOf(measurement: Measurement | undefined, metric: MetricName): number | null {
+  const value = measurement?.[metric];
+  return typeof value === "number" && Number.isFinite(value) ? value : null;
+}
+
+export function summarize(
+  records: readonly RunRecord[],
+  subjects: readonly SubjectDefinition[],
+  scenarios: readonly ScenarioDefinition[],
+): SubjectSummary[] {
+  const summaries: SubjectSummary[] = [];
+  for (const scenario of scenarios) {
+    for (const subject of subjects) {
+      const own = records.filter(
+        (record) => record.scenario === scenario.name && record.subject === subject.name,
+      );
+      if (own.length === 0) {
+        continue;
+      }
+      const baseline = subjects.find(
+        (candidate) => candidate.backend === subject.backend && candidate.baseline,
+      );
+      const baselineOf = (round: number) =>
+        measurementOf(
+          records.find(
+            (record) =>
+              record.round === round &&
+              record.scenario === scenario.name &&
+              record.subject === baseline?.name,
+          ),
+        );
+      const ok = own.filter((record) => record.result.status === "ok");
+      const measurements = ok.map((record) => measurementOf(record)).filter((m) => m !== undefined);
+      const metrics: SubjectSummary["metrics"] = {};
+      for (const metric of METRICS) {
+        const values = spread(measurements.map((measurement) => metricOf(measurement, metric)));
+        if (values === null) {
+          continue;
+        }
+        const ratios = ok
+          .map((record) => {
+            const mine = metricOf(measurementOf(record), metric);
+            const theirs = metricOf(baselineOf(record.round), metric);
+            return mine === null || theirs === null || theirs === 0 ? null : mine / theirs;
+          })
+          .filter((ratio): ratio is number => ratio !== null);
+        metrics[metric] = { ...values, ratio: median(ratios) };
+      }
+      const errors = own.flatMap((record) =>
+        record.result.status === "error" ? [`round ${record.round}: ${record.result.error}`] : [],
+      );
+      const summary: SubjectSummary = {
+        backend: subject.backend,
+        scenario: scenario.name,
+        subject: subject.name,
+        baseline: subject.baseline,
+        rounds: own.length,
+        roundsOk: ok.length,
+        status: "ok",
+        statusText: "ok",
+        errors,
+        metrics,
+      };
+      if (scenario.contended) {
+        const perWorker = measurements.map((measurement) => measurement.perWorker ?? []);
+        summary.fewest = median(perWorker.map((counts) => Math.min(...counts))) ?? undefined;
+        summary.most = median(perWorker.map((counts) => Math.max(...counts))) ?? undefined;
+        summary.starvedRounds = perWorker.filter((counts) => counts.some((n) => n === 0)).length;
+        summary.lostUpdates = measurements.reduce((sum, m) => sum + (m.lostUpdates ?? 0), 0);
+        summary.overlaps = measurements.reduce((sum, m) => sum + (m.overlaps ?? 0), 0);
+      }
+      if ((summary.lostUpdates ?? 0) > 0 || (summary.overlaps ?? 0) > 0) {
+        summary.status = "violation";
+        summary.statusText = `EXCLUSION VIOLATED: ${summary.lostUpdates} lost updates, ${summary.overlaps} overlapping holds`;
+      } else if (errors.length > 0) {
+        summary.status = "error";
+        const first = errors[0]?.replace(/^round \d+: /, "") ?? "";
+        summary.statusText = `FAILED in ${errors.length}/${own.length} rounds: ${first}`;
+      } else if ((summary.starvedRounds ?? 0) > 0) {
+        summary.status = "starved";
+        summary.statusText = `STARVED: a worker got no section in ${summary.starvedRounds}/${own.length} rounds`;
+      }
+      summaries.push(summary);
+    }
+  }
+  return summaries;
+}
+
+const integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+
+function formatMs(value: number): string {
+  return value < 10 ? value.toFixed(2) : value.toFixed(1);
+}
+
+function formatCount(value: number): string {
+  return value.toFixed(2);
+}
+
+function cell(summary: MetricSummary | undefined, format: (value: number) => string): string {
+  if (summary === undefined) {
+    return "–";
+  }
+  if (summary.min === summary.max) {
+    return format(summary.median);
+  }
+  return `${format(summary.median)} (${format(summary.min)}–${format(summary.max)})`;
+}
+
+function ratioCell(summary: MetricSummary | undefined): string {
+  return summary?.ratio === null || summary?.ratio === undefined
+    ? "–"
+    : `×${summary.ratio.toFixed(2)}`;
+}
+
+/** Columns are right-aligned (figures) except the first and the last, and those in `left`. */
+function renderTable(
+  headers: readonly string[],
+  rows: readonly string[][],
+  left: readonly number[] = [],
+): string {
+  const widths = headers.map((header, column) =>
+    Math.max(header.length, ...rows.map((row) => (row[column] ?? "").length)),
+  );
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((text, column) => {
+        if (column === cells.length - 1) {
+          return text;
+        }
+        const width = widths[column] ?? 0;
+        return column === 0 || left.includes(column) ? text.padEnd(width) : text.padStart(width);
+      })
+      .join("  ")
+      .trimEnd();
+  return [line(headers), ...rows.map(line)].join("\n");
+}
+
+export function renderScenario(
+  scenario: ScenarioDefinition,
+  backend: BackendName,
+  summaries: readonly SubjectSummary[],
+  settings: { windowMs: number; sharedClient: boolean },
+): string {
+  const rounds = Math.max(...summaries.map((summary) => summary.rounds));
+  const clients = scenario.contended
+    ? settings.sharedClient
+      ? "; one client shared by the workers"
+      : "; one client per worker"
+    : "";
+  const title = `${backend} · ${scenario.name}: ${scenario.description}${clients} (${rounds} round${rounds === 1 ? "" : "s"}, ${settings.windowMs} ms window)`;
+  const headers = scenario.contended
+    ? [
+        "subject",
+        "sections/s",
+        "vs raw",
+        "hand-off p50 ms",
+        "vs raw",
+        "hand-off p99 ms",
+        "vs raw",
+        "attempts/section",
+        "vs raw",
+        "cmds/section",
+        "fewest–most",
+        "lost",
+        "overlaps",
+        "status",
+      ]
+    : ["subject", "cycles/s", "vs raw", "attempts/cycle", "cmds/cycle", "status"];
+  const rows = summaries.map((summary) => {
+    const { metrics } = summary;
+    const commands = cell(metrics.commandsPerCycle, formatCount);
+    if (!scenario.contended) {
+      return [
+        summary.subject,
+        cell(metrics.cyclesPerSecond, (value) => integer.format(value)),
+        ratioCell(metrics.cyclesPerSecond),
+        cell(metrics.attemptsPerCycle, formatCount),
+        commands,
+        summary.statusText,
+      ];
+    }
+    return [
+      summary.subject,
+      cell(metrics.cyclesPerSecond, (value) => integer.format(value)),
+      ratioCell(metrics.cyclesPerSecond),
+      cell(metrics.handoffP50Ms, formatMs),
+      ratioCell(metrics.handoffP50Ms),
+      cell(metrics.handoffP99Ms, formatMs),
+      ratioCell(metrics.handoffP99Ms),
+      cell(metrics.attemptsPerCycle, formatCount),
+      ratioCell(metrics.attemptsPerCycle),
+      commands,
+      summary.fewest === undefined ? "–" : `${summary.fewest}–${summary.most}`,
+      summary.roundsOk === 0 ? "–" : String(summary.lostUpdates ?? 0),
+      summary.roundsOk === 0 ? "–" : String(summary.overlaps ?? 0),
+      summary.statusText,
+    ];
+  });
+  return `${title}\n${renderTable(headers, rows)}`;
+}
+
+/** A claim about one subject on one scenario, checked against the summary. */
+export type Target = {
+  readonly label: string;
+  readonly subject: string;
+  readonly scenario: ScenarioName;
+  check(summary: SubjectSummary): { measured: string; pass: boolean };
+};
+
+const atLeastRatio =
+  (minimum: number) =>
+  (summary: SubjectSummary): { measured: string; pass: boolean } => {
+    const ratio = summary.metrics.cyclesPerSecond?.ratio;
+    return ratio === null || ratio === undefined || summary.status !== "ok"
+      ? { measured: summary.statusText, pass: false }
+      : { measured: `×${ratio.toFixed(2)}`, pass: ratio >= minimum };
+  };
+
+/** Issue 5's targets for the Redis adapter. */
+export const TARGETS: readonly Target[] = [
+  {
+    label: "seq cycles/s within 10% of raw (≥ ×0.90)",
+    subject: "hasp-redis",
+    scenario: "seq",
+    check: atLeastRatio(0.9),
+  },
+  {
+    label: "par64 cycles/s within 10% of raw (≥ ×0.90)",
+    subject: "hasp-redis",
+    scenario: "par64",
+    check: atLeastRatio(0.9),
+  },
+  {
+    label: "contended8think sections/s ≥ 3× raw polling",
+    subject: "hasp-redis",
+    scenario: "contended8think",
+    check: atLeastRatio(3),
+  },
+  {
+    label: "contended8think hand-off p50 < 0.5 ms",
+    subject: "hasp-redis",
+    scenario: "contended8think",
+    check: (summary) => {
+      const p50 = summary.metrics.handoffP50Ms;
+      return p50 === undefined || summary.status !== "ok"
+        ? { measured: summary.statusText, pass: false }
+        : {
+            measured: `${formatMs(p50.median)} ms (worst round ${formatMs(p50.max)} ms)`,
+            pass: p50.median < 0.5,
+          };
+    },
+  },
+  {
+    label: "contended8think every worker served, no violation",
+    subject: "hasp-redis",
+    scenario: "contended8think",
+    check: (summary) => ({
+      measured: `fewest ${summary.fewest ?? "–"} sections/worker, ${summary.statusText}`,
+      pass: summary.status === "ok" && (summary.fewest ?? 0) > 0,
+    }),
+  },
+];
+
+export type TargetResult = { label: string; subject: string; measured: string; pass: boolean };
+
+export function checkTargets(summaries: readonly SubjectSummary[]): TargetResult[] {
+  return TARGETS.flatMap((target) => {
+    const summary = summaries.find(
+      (candidate) => candidate.subject === target.subject && candidate.scenario === target.scenario,
+    );
+    return summary === undefined
+      ? []
+      : [{ label: target.label, subject: target.subject, ...target.check(summary) }];
+  });
+}
+
+export function renderTargets(results: readonly TargetResult[], sharedClient: boolean): string {
+  if (results.length === 0) {
+    return "";
+  }
+  const topology = sharedClient ? "one client shared by the workers" : "one client per worker";
+  const rows = results.map((result) => [
+    result.subject,
+    result.label,
+    result.measured,
+    result.pass ? "PASS" : "MISS",
+  ]);
+  return `targets (issue 5; contended: ${topology})\n${renderTable(["subject", "target", "measured", "result"], rows, [1, 2])}`;
+}

@@ -1,0 +1,267 @@
+// The scenarios: what every subject is made to do. A scenario only sees the `LockClient`
+// contract, so a new subject runs all of them unchanged. Every loop stops on time and on count.
+
+import { setImmediate as nextMacrotask, setTimeout as sleep } from "node:timers/promises";
+import { quantile } from "./stats.js";
+import type {
+  Counters,
+  Measurement,
+  ScenarioName,
+  SubjectEnvironment,
+  SubjectFixture,
+} from "./types.js";
+
+export type ScenarioTiming = {
+  readonly warmupMs: number;
+  readonly windowMs: number;
+  /** Contended: one client for all workers (one process) instead of one each (processes). */
+  readonly sharedClient: boolean;
+};
+
+export type ScenarioDefinition = {
+  readonly name: ScenarioName;
+  readonly description: string;
+  /** Whether the table shows hand-off, fairness and correctness columns. */
+  readonly contended: boolean;
+  /** The measured window of a full run and of `--quick`, ms. */
+  readonly windowMs: { readonly full: number; readonly quick: number };
+  run(
+    fixture: SubjectFixture,
+    env: SubjectEnvironment,
+    timing: ScenarioTiming,
+  ): Promise<Measurement>;
+};
+
+/** No phase runs more cycles than this, whatever the time left. */
+const MAX_CYCLES = 2_000_000;
+const PARALLEL_LOOPS = 64;
+const CONTENDERS = 8;
+const THINK_MS = 2;
+
+type Snapshot = { readonly attempts: number; readonly commands: number };
+
+function snapshot(counters: Counters): Snapshot {
+  return { attempts: counters.attempts, commands: counters.commands };
+}
+
+function perCycle(
+  before: Snapshot,
+  after: Snapshot,
+  cycles: number,
+): Pick<Measurement, "attemptsPerCycle" | "commandsPerCycle"> {
+  const counted = before.commands >= 0 && after.commands >= 0;
+  return {
+    attemptsPerCycle: cycles === 0 ? 0 : (after.attempts - before.attempts) / cycles,
+    commandsPerCycle: !counted || cycles === 0 ? null : (after.commands - before.commands) / cycles,
+  };
+}
+
+/**
+ * Acquire+release on fresh keys (each must be free), in `loops` concurrent loops over one
+ * client: a warm-up phase, then the measured phase. Keys never repeat within a child.
+ */
+async function runCycles(
+  fixture: SubjectFixture,
+  env: SubjectEnvironment,
+  timing: ScenarioTiming,
+  loops: number,
+): Promise<Measurement> {
+  const client = await fixture.connect();
+  let keys = 0;
+  const cycle = async () => {
+    keys += 1;
+    const key = `c${keys}`;
+    const held = await client.tryAcquire(key);
+    if (held === null) {
+      throw new Error(`the fresh key "${key}" was reported held`);
+    }
+    if (!(await held.release())) {
+      throw new Error(`releasing the fresh key "${key}" answered false`);
+    }
+  };
+  const phase = async (ms: number): Promise<number> => {
+    const end = performance.now() + ms;
+    const cap = Math.ceil(MAX_CYCLES / loops);
+    const loop = async () => {
+      let done = 0;
+      while (done < cap && performance.now() < end) {
+        await cycle();
+        done += 1;
+      }
+      return done;
+    };
+    const counts = await Promise.all(Array.from({ length: loops }, loop));
+    return counts.reduce((sum, count) => sum + count, 0);
+  };
+  await phase(timing.warmupMs);
+  const before = snapshot(env.counters);
+  const started = performance.now();
+  const cycles = await phase(timing.windowMs);
+  const elapsed = performance.now() - started;
+  return {
+    windowMs: elapsed,
+    cycles,
+    cyclesPerSecond: (cycles / elapsed) * 1000,
+    ...perCycle(before, snapshot(env.counters), cycles),
+  };
+}
+
+/**
+ * Eight workers, each with its own client (as eight processes would have; or one shared client
+ * with `sharedClient`), take one key in turn: blocking acquire, read-modify-write of a shared
+ * counter with an await in between, release, then `thinkMs` outside the lock. Runs warm-up
+ * plus window without a break; only sections wholly inside the window are measured, so the
+ * stopping tail does not count.
+ */
+async function runContended(
+  fixture: SubjectFixture,
+  env: SubjectEnvironment,
+  timing: ScenarioTiming,
+  thinkMs: number,
+): Promise<Measurement> {
+  const shared = timing.sharedClient ? await fixture.connect() : undefined;
+  const clients = await Promise.all(
+    Array.from({ length: CONTENDERS }, () => shared ?? fixture.connect()),
+  );
+  const key = "contended";
+  const starts: number[] = [];
+  const ends: number[] = [];
+  const owners: number[] = [];
+  let inside = 0;
+  let overlaps = 0;
+  let counter = 0;
+  let total = 0;
+  let stopped = false;
+
+  const begin = performance.now();
+  const windowStart = begin + timing.warmupMs;
+  const windowEnd = windowStart + timing.windowMs;
+  let atStart: Snapshot | undefined;
+  let atEnd: Snapshot | undefined;
+  const startTimer = setTimeout(() => {
+    atStart = snapshot(env.counters);
+  }, timing.warmupMs);
+  const endTimer = setTimeout(() => {
+    atEnd = snapshot(env.counters);
+  }, timing.warmupMs + timing.windowMs);
+
+  const worker = async (index: number) => {
+    const client = clients[index];
+    if (client === undefined) {
+      throw new Error(`no client for worker ${index}`);
+    }
+    while (!stopped && total < MAX_CYCLES && performance.now() < windowEnd) {
+      let ran = false;
+      await client.runExclusive(key, async () => {
+        ran = true;
+        const start = performance.now();
+        inside += 1;
+        if (inside > 1) {
+          overlaps += 1;
+        }
+        const read = counter;
+        await nextMacrotask();
+        counter = read + 1;
+        inside -= 1;
+        total += 1;
+        starts.push(start);
+        ends.push(performance.now());
+        owners.push(index);
+      });
+      if (!ran) {
+        throw new Error("runExclusive resolved without running the section");
+      }
+      if (thinkMs > 0) {
+        await sleep(thinkMs);
+      }
+    }
+  };
+  const settled = await Promise.allSettled(
+    clients.map((_, index) =>
+      worker(index).catch((error: unknown) => {
+        stopped = true;
+        throw error;
+      }),
+    ),
+  );
+  clearTimeout(startTimer);
+  clearTimeout(endTimer);
+  const failure = settled.find((outcome) => outcome.status === "rejected");
+  if (failure !== undefined) {
+    throw failure.reason;
+  }
+
+  // Sections never overlap when the lock works, so start order is hold order.
+  const order = starts.map((_, index) => index).sort((a, b) => (starts[a] ?? 0) - (starts[b] ?? 0));
+  const perWorker = Array.from({ length: CONTENDERS }, () => 0);
+  const gaps: number[] = [];
+  let sections = 0;
+  let handoffs = 0;
+  let retakes = 0;
+  let previous: number | undefined;
+  for (const index of order) {
+    const start = starts[index] ?? 0;
+    const end = ends[index] ?? 0;
+    const owner = owners[index] ?? 0;
+    const inWindow = start >= windowStart && end <= windowEnd;
+    if (inWindow) {
+      sections += 1;
+      perWorker[owner] = (perWorker[owner] ?? 0) + 1;
+      if (previous !== undefined && (starts[previous] ?? 0) >= windowStart) {
+        if (owners[previous] === owner) {
+          retakes += 1;
+        } else {
+          handoffs += 1;
+          gaps.push(start - (ends[previous] ?? 0));
+        }
+      }
+    }
+    previous = index;
+  }
+  const fallback = snapshot(env.counters);
+  return {
+    windowMs: timing.windowMs,
+    cycles: sections,
+    cyclesPerSecond: (sections / timing.windowMs) * 1000,
+    ...perCycle(atStart ?? fallback, atEnd ?? fallback, sections),
+    handoffP50Ms: quantile(gaps, 0.5),
+    handoffP99Ms: quantile(gaps, 0.99),
+    handoffs,
+    retakes,
+    perWorker,
+    lostUpdates: total - counter,
+    overlaps,
+    totalSections: total,
+  };
+}
+
+export const SCENARIOS: readonly ScenarioDefinition[] = [
+  {
+    name: "seq",
+    description: "one client, acquire+release on fresh keys, one after another",
+    contended: false,
+    windowMs: { full: 800, quick: 200 },
+    run: (fixture, env, timing) => runCycles(fixture, env, timing, 1),
+  },
+  {
+    name: "par64",
+    description: `${PARALLEL_LOOPS} concurrent acquire+release loops on distinct fresh keys, one client`,
+    contended: false,
+    windowMs: { full: 800, quick: 200 },
+    run: (fixture, env, timing) => runCycles(fixture, env, timing, PARALLEL_LOOPS),
+  },
+  {
+    name: "contended8",
+    description: `${CONTENDERS} workers on one key: blocking acquire, read-modify-write with an await, release`,
+    contended: true,
+    windowMs: { full: 1500, quick: 400 },
+    run: (fixture, env, timing) => runContended(fixture, env, timing, 0),
+  },
+  {
+    name: "contended8think",
+    description: `contended8, plus ${THINK_MS} ms outside the lock after each section (the release must go to a waiter)`,
+    contended: true,
+    windowMs: { full: 1500, quick: 400 },
+    run: (fixture, env, timing) => runContended(fixture, env, timing, THINK_MS),
+  },
+];

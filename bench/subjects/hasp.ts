@@ -1,0 +1,101 @@
+// hasp through its public API: `LockProvider.create`, `acquire`/`release` for the cycle
+// scenarios, `runBlockingOrFail` for the contended ones. The adapter is wrapped only to count
+// acquire attempts (the wrapper adds no await).
+
+import type { Redis } from "ioredis";
+import { MemoryLockAdapter } from "../../src/lock/adapters/memory/index.js";
+import { RedisLockAdapter } from "../../src/lock/adapters/redis/index.js";
+import type { ILockAdapter } from "../../src/lock/contracts/index.js";
+import { LockProvider } from "../../src/lock/index.js";
+import { Namespace } from "../../src/namespace/index.js";
+import { TimeSpan } from "../../src/time-span/index.js";
+import { countCommands, createRedisClient, deleteKeysContaining } from "../redis.js";
+import type { Counters, LockClient, SubjectDefinition, SubjectEnvironment } from "../types.js";
+
+function countingAdapter(adapter: ILockAdapter, counters: Counters): ILockAdapter {
+  const counting: ILockAdapter = {
+    acquire: (key, lockId, ttl) => {
+      counters.attempts += 1;
+      return adapter.acquire(key, lockId, ttl);
+    },
+    release: (key, lockId) => adapter.release(key, lockId),
+    forceRelease: (key) => adapter.forceRelease(key),
+    refresh: (key, lockId, ttl) => adapter.refresh(key, lockId, ttl),
+    getState: (key) => adapter.getState(key),
+  };
+  if (adapter.waitForRelease !== undefined) {
+    counting.waitForRelease = adapter.waitForRelease.bind(adapter);
+  }
+  return counting;
+}
+
+function haspClient(adapter: ILockAdapter, env: SubjectEnvironment): LockClient {
+  const provider = new LockProvider({
+    adapter: countingAdapter(adapter, env.counters),
+    namespace: new Namespace([env.prefix]),
+    defaultTtl: TimeSpan.fromMilliseconds(env.ttlMs),
+    defaultBlockingTime: TimeSpan.fromMilliseconds(env.blockingTimeMs),
+  });
+  return {
+    async tryAcquire(key) {
+      const lock = provider.create(key);
+      return (await lock.acquire()) ? { release: () => lock.release() } : null;
+    },
+    async runExclusive(key, section) {
+      // A lock (an owner id) per section: workers sharing a client must not share an owner,
+      // since an owner's acquire of its own live hold succeeds again.
+      await provider.create(key).runBlockingOrFail(() => section());
+    },
+  };
+}
+
+export const haspRedis: SubjectDefinition = {
+  name: "hasp-redis",
+  backend: "redis",
+  baseline: false,
+  description:
+    "LockProvider + RedisLockAdapter, one ioredis client (and its subscriber) per client",
+  async setup(env) {
+    const url = env.redisUrl;
+    if (url === undefined) {
+      throw new Error("hasp-redis needs Redis");
+    }
+    const opened: Array<{ client: Redis; adapter: RedisLockAdapter }> = [];
+    return {
+      async connect() {
+        const client = createRedisClient(url);
+        const adapter = new RedisLockAdapter(client);
+        opened.push({ client, adapter });
+        await client.ping();
+        countCommands(client, env.counters);
+        return haspClient(adapter, env);
+      },
+      async close() {
+        await Promise.all(
+          opened.map(async ({ client, adapter }) => {
+            await adapter.close();
+            await client.quit();
+          }),
+        );
+        await deleteKeysContaining(url, env.prefix);
+      },
+    };
+  },
+};
+
+export const haspMemory: SubjectDefinition = {
+  name: "hasp-memory",
+  backend: "memory",
+  baseline: false,
+  description: "LockProvider + MemoryLockAdapter, one adapter shared by the child's clients",
+  async setup(env) {
+    env.counters.commands = -1;
+    const adapter = new MemoryLockAdapter();
+    return {
+      async connect() {
+        return haspClient(adapter, env);
+      },
+      async close() {},
+    };
+  },
+};

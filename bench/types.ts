@@ -1,0 +1,114 @@
+// The contracts of the bench: what a subject (a lock library on one backend) provides, what a
+// child process is asked to run, and what it answers. Subjects and scenarios only meet here.
+
+/** A backend. Ratios compare a subject with the raw baseline of its own backend. */
+export type BackendName = "redis" | "memory";
+
+export const SCENARIO_NAMES = ["seq", "par64", "contended8", "contended8think"] as const;
+export type ScenarioName = (typeof SCENARIO_NAMES)[number];
+
+/** What a subject's setup receives in the child process. */
+export type SubjectEnvironment = {
+  /** Set for Redis subjects: where the server is (loopback). */
+  readonly redisUrl: string | undefined;
+  /** Unique to this child: every key (and namespace) the subject writes starts with it. */
+  readonly prefix: string;
+  /** TTL of every hold (long enough never to expire during a run). */
+  readonly ttlMs: number;
+  /** Longest blocking acquire before it counts as a failure. */
+  readonly blockingTimeMs: number;
+  /** The subject increments these; the scenario reads them. */
+  readonly counters: Counters;
+};
+
+export type Counters = {
+  /** Acquire attempts that reached the backend (hasp: adapter.acquire calls; raw: SET NX). */
+  attempts: number;
+  /** Commands sent on the subject's command connections (Redis), or -1 when not counted. */
+  commands: number;
+};
+
+/** A held key, from `tryAcquire`. */
+export type Held = {
+  /** Resolves to whether the hold was still ours and is now released. */
+  release(): PromiseLike<boolean>;
+};
+
+/**
+ * One client of the library, as one process would have it (its own connections). Scenarios
+ * that need one client per worker call `connect` once per worker.
+ */
+export type LockClient = {
+  /** One attempt without waiting: the release handle, or null when the key is held. */
+  tryAcquire(key: string): Promise<Held | null>;
+  /**
+   * Waits for the key with the library's own waiting mechanism (bounded by `blockingTimeMs`,
+   * then it throws), runs `section` while holding it, then releases (also when it throws).
+   * Each call is its own owner: workers may share a client.
+   */
+  runExclusive(key: string, section: () => Promise<void>): Promise<void>;
+};
+
+/** A subject set up in a child process. */
+export type SubjectFixture = {
+  connect(): Promise<LockClient>;
+  /** Closes every client and connection, and deletes what the run left in the backend. */
+  close(): Promise<void>;
+};
+
+/** A lock library on one backend: one row per scenario in the table. */
+export type SubjectDefinition = {
+  /** `<library>-<backend>`, as given to `--subject`. */
+  readonly name: string;
+  readonly backend: BackendName;
+  /** The raw driver baseline of its backend: the denominator of that backend's ratios. */
+  readonly baseline: boolean;
+  /** One line for the README and the JSON. */
+  readonly description: string;
+  setup(env: SubjectEnvironment): Promise<SubjectFixture>;
+};
+
+/** What the parent asks one child to run. */
+export type Job = {
+  readonly subject: string;
+  readonly scenario: ScenarioName;
+  readonly round: number;
+  readonly redisUrl: string | undefined;
+  readonly prefix: string;
+  readonly warmupMs: number;
+  readonly windowMs: number;
+  /** Contended scenarios: the workers share one client instead of having one each. */
+  readonly sharedClient: boolean;
+};
+
+/** Measured in a scenario's window. Contended-only fields are absent for seq and par64. */
+export type Measurement = {
+  /** Length of the measured window, ms. */
+  windowMs: number;
+  /** Acquire+release cycles (sections, for contended scenarios) completed in the window. */
+  cycles: number;
+  cyclesPerSecond: number;
+  /** Acquire attempts per completed cycle or section (1 = no wasted attempt). */
+  attemptsPerCycle: number;
+  /** Commands per cycle or section on the command connections; null when not counted. */
+  commandsPerCycle: number | null;
+  /** Contended: start of a section minus end of the previous one by another worker, ms. */
+  handoffP50Ms?: number | null;
+  handoffP99Ms?: number | null;
+  /** Contended: sections followed by one of another worker / by the same worker again. */
+  handoffs?: number;
+  retakes?: number;
+  /** Contended: sections per worker in the window. */
+  perWorker?: number[];
+  /** Contended, whole run: sections whose counter increment was lost. */
+  lostUpdates?: number;
+  /** Contended, whole run: sections entered while another was inside. */
+  overlaps?: number;
+  /** Contended, whole run: sections completed (warm-up and tail included). */
+  totalSections?: number;
+};
+
+/** A child's answer. */
+export type JobResult =
+  | { status: "ok"; measurement: Measurement }
+  | { status: "error"; error: string; measurement?: Measurement };
