@@ -42,6 +42,33 @@ export function parseSettings<TSchema extends z.ZodType>(
   schema: TSchema,
   input: unknown,
 ): z.output<TSchema> {
+  // The common call passes no settings: parse those once per schema (the result is frozen).
+  const isEmpty =
+    input === undefined ||
+    (typeof input === "object" &&
+      input !== null &&
+      Object.getPrototypeOf(input) === Object.prototype &&
+      Object.keys(input).length === 0);
+  if (isEmpty) {
+    const cache = input === undefined ? parsedUndefined : parsedEmpty;
+    if (cache.has(schema)) {
+      return cache.get(schema) as z.output<TSchema>;
+    }
+    const value = parseSettingsOnce(subject, schema, input);
+    cache.set(schema, value);
+    return value;
+  }
+  return parseSettingsOnce(subject, schema, input);
+}
+
+const parsedEmpty = new WeakMap<z.ZodType, unknown>();
+const parsedUndefined = new WeakMap<z.ZodType, unknown>();
+
+function parseSettingsOnce<TSchema extends z.ZodType>(
+  subject: string,
+  schema: TSchema,
+  input: unknown,
+): z.output<TSchema> {
   const result = schema.safeParse(input);
   if (!result.success) {
     throw InvalidArgumentError.fromZodError(subject, result.error);

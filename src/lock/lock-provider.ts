@@ -69,6 +69,8 @@ export class LockProvider implements ILockProvider {
   readonly #defaultTtl: TimeSpan | null;
   readonly #eventBus: IEventBus<LockEventMap>;
   readonly #providerId: string;
+  /** Whether anyone can hear events: a given bus always; the default one once listened to. */
+  #listened: boolean;
 
   /** @throws InvalidArgumentError on bad settings, or a provider id already taken on a serde. */
   constructor(settings: LockProviderSettings) {
@@ -82,7 +84,9 @@ export class LockProvider implements ILockProvider {
         adapter: new MemoryEventBusAdapter(),
         namespace: parsed.namespace.append("events"),
       });
+    this.#listened = parsed.eventBus !== undefined;
     this.#context = {
+      isListened: () => this.#listened,
       adapter: parsed.adapter,
       blockingTime: parsed.defaultBlockingTime,
       blockingInterval: parsed.defaultBlockingInterval,
@@ -125,6 +129,7 @@ export class LockProvider implements ILockProvider {
     event: TName,
     listener: EventListener<LockEventMap[TName]>,
   ): Promise<void> {
+    this.#listened = true;
     return this.#eventBus.addListener(event, listener);
   }
 
@@ -139,6 +144,7 @@ export class LockProvider implements ILockProvider {
     event: TName,
     listener: EventListener<LockEventMap[TName]>,
   ): Promise<void> {
+    this.#listened = true;
     return this.#eventBus.listenOnce(event, listener);
   }
 
@@ -146,6 +152,7 @@ export class LockProvider implements ILockProvider {
     event: TName,
     listener: EventListener<LockEventMap[TName]>,
   ): Promise<Unsubscribe> {
+    this.#listened = true;
     return this.#eventBus.subscribe(event, listener);
   }
 
@@ -153,6 +160,7 @@ export class LockProvider implements ILockProvider {
     event: TName,
     options?: { signal?: AbortSignal },
   ): Promise<LockEventMap[TName]> {
+    this.#listened = true;
     return this.#eventBus.asPromise(event, options);
   }
 }

@@ -33,6 +33,8 @@ import {
 
 /** What a provider shares with its locks. */
 export type LockContext = {
+  /** `false` while nobody can hear events: emitting is then skipped (it is most of a cycle's CPU). */
+  readonly isListened: () => boolean;
   readonly adapter: ILockAdapter;
   readonly blockingTime: TimeSpan;
   readonly blockingInterval: TimeSpan;
@@ -459,6 +461,9 @@ export class Lock implements ILock {
 
   /** Dispatches after the operation resolved, in order per lock, never failing the operation. */
   #emit<TName extends LockEventName>(event: TName, data: EventData<TName>): void {
+    if (!this.#context.isListened()) {
+      return;
+    }
     const payload = {
       ...data,
       lock: this,

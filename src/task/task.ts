@@ -48,6 +48,9 @@ function reportDetachedError(error: unknown): void {
   }
 }
 
+/** The signal of runs nobody can abort. */
+const NEVER_ABORTED = new AbortController().signal;
+
 /**
  * Calls `work` with `signal`, and settles with the signal's reason as soon as the signal
  * aborts, whether or not the work notices. The work keeps its signal to stop side effects.
@@ -55,6 +58,14 @@ function reportDetachedError(error: unknown): void {
 function runWork<TValue>(work: TaskWork<TValue>, signal: AbortSignal): Promise<TValue> {
   if (signal.aborted) {
     return Promise.reject(signal.reason);
+  }
+  if (signal === NEVER_ABORTED) {
+    // Nothing can abort this run: no listener (on a signal every such run shares).
+    try {
+      return Promise.resolve(work(signal));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
   return new Promise<TValue>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
@@ -92,8 +103,6 @@ function compose<TValue>(middlewares: Middlewares<TValue>, inner: Run<TValue>): 
     inner,
   );
 }
-
-const NEVER_ABORTED = new AbortController().signal;
 
 function linkSignals(signals: ReadonlyArray<AbortSignal | undefined>): AbortSignal | undefined {
   const defined = signals.filter((signal): signal is AbortSignal => signal !== undefined);

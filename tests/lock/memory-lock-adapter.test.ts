@@ -91,16 +91,38 @@ describe("MemoryLockAdapter", () => {
     expect(getEventListeners(shutdown.signal, "abort")).toHaveLength(0);
   });
 
-  test("a release wakes the waiters of its key in arrival order", async () => {
+  test("each release wakes the longest-waiting waiter of its key, in arrival order", async () => {
     const adapter = new MemoryLockAdapter();
     await adapter.acquire("a", "alice", LONG_TTL);
     const woken: number[] = [];
     const waiters = [0, 1, 2, 3].map((i) =>
       adapter.waitForRelease("a", LONG_TTL, never()).then(() => woken.push(i)),
     );
-    await adapter.release("a", "alice");
+    for (const [round, holder] of ["alice", "w0", "w1", "w2"].entries()) {
+      expect(await adapter.release("a", holder)).toBe(true);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(woken).toEqual([0, 1, 2, 3].slice(0, round + 1));
+      await adapter.acquire("a", `w${round}`, LONG_TTL);
+    }
     await Promise.all(waiters);
     expect(woken).toEqual([0, 1, 2, 3]);
+    await adapter.forceRelease("a");
+  });
+
+  test("two releases back to back wake two waiters, not the same one twice", async () => {
+    const adapter = new MemoryLockAdapter();
+    await adapter.acquire("a", "alice", LONG_TTL);
+    const woken: number[] = [];
+    const waiters = [0, 1].map((i) =>
+      adapter.waitForRelease("a", LONG_TTL, never()).then(() => woken.push(i)),
+    );
+    // No await between them: the first woken waiter has not run yet when the second release comes.
+    const first = adapter.release("a", "alice");
+    const retake = adapter.acquire("a", "bob", LONG_TTL);
+    const second = adapter.release("a", "bob");
+    expect([await first, (await retake).acquired, await second]).toEqual([true, true, true]);
+    await Promise.all(waiters);
+    expect(woken).toEqual([0, 1]);
   });
 
   test("two adapters share nothing", async () => {

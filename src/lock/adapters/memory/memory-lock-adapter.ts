@@ -13,7 +13,7 @@ type Hold = { owner: string; expiresAt: number | null; fencingToken: number };
 /**
  * Locks in this process's memory: the embedded default, and the adapter for tests of code that
  * uses hasp. Expiry is lazy (no timer per lock) on the monotonic clock; a release wakes the
- * waiters of its key in arrival order; entries of free keys are swept as the map is written, so
+ * longest-waiting waiter of its key (the next release the next one); entries of free keys are swept as the map is written, so
  * nothing stays behind. Tokens come from one counter for the whole adapter, so they increase
  * per key without keeping state for free keys.
  */
@@ -127,9 +127,15 @@ export class MemoryLockAdapter implements ILockAdapter {
 
   #free(key: string): void {
     this.#holds.delete(key);
-    // Every waiter retries, in arrival order: the first to ask wins, the others wait again.
-    for (const wake of [...(this.#waiters.get(key) ?? [])]) {
-      wake();
+    // One release, one waiter (the longest waiting): only one can take the key, and waking
+    // them all would cost an attempt each. A woken waiter that does not take it (aborted, or
+    // beaten by a newcomer) leaves the next release to wake the next one.
+    const waiters = this.#waiters.get(key);
+    const first = waiters?.values().next();
+    if (waiters !== undefined && first !== undefined && first.done !== true) {
+      // Out of the queue at once, so a second release right after wakes the next waiter.
+      waiters.delete(first.value);
+      first.value();
     }
   }
 
