@@ -74,6 +74,24 @@ describe("Task", () => {
     expect(received?.aborted).toBe(false);
   });
 
+  test("many concurrent runs print no MaxListenersExceededWarning", async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on("warning", onWarning);
+    try {
+      await Promise.all(
+        Array.from(
+          { length: 50 },
+          (_, i) => new Task(() => new Promise((r) => setTimeout(r, 5, i))),
+        ),
+      );
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.map((warning) => warning.name)).not.toContain("MaxListenersExceededWarning");
+    } finally {
+      process.off("warning", onWarning);
+    }
+  });
+
   describe("signals", () => {
     test("withSignal: a caller's abort reaches the work and rejects with its reason at once", async () => {
       const controller = new AbortController();
