@@ -3,10 +3,13 @@
 // script share a hash tag, so they live in one slot and the scripts run on Redis Cluster.
 //
 // Layout per lock key K (namespaced):
-//   {K}          hash  owner, token   expires with the hold (PEXPIRE), or never (ttl null)
-//   {K}:fence    string last token    outlives the hold by FENCE_GRACE_MS, so a new hold's token is
-//                                     always above it; after that the server clock takes over
-//   {K}:released channel              PUBLISHed by release and forceRelease
+//   {K}          string "<token>:<owner>"  expires with the hold (PX), or never (ttl null)
+//   {K}:fence    string last token          outlives the hold by FENCE_GRACE_MS, so a new hold's
+//                                           token is always above it; then the server clock takes over
+//   {K}:released channel                    PUBLISHed by release and forceRelease
+//
+// The hold is one string (the token never contains ":"; the owner may), so each script reads it
+// with one GET and the common paths make as few calls as they can.
 
 /** How long the fence counter outlives a hold, in ms. */
 export const FENCE_GRACE_MS = 60_000;
@@ -20,25 +23,25 @@ export const FENCE_GRACE_MS = 60_000;
  * expired or a restart of a Redis without persistence emptied it.
  */
 export const ACQUIRE_SCRIPT = `
-local owner = redis.call('HGET', KEYS[1], 'owner')
-if owner and owner ~= ARGV[1] then
-  return {0, owner, redis.call('PTTL', KEYS[1])}
-end
+local hold = redis.call('GET', KEYS[1])
 local token
-if owner then
-  token = redis.call('HGET', KEYS[1], 'token')
+if hold then
+  local sep = string.find(hold, ':', 1, true)
+  if string.sub(hold, sep + 1) ~= ARGV[1] then
+    return {0, string.sub(hold, sep + 1), redis.call('PTTL', KEYS[1])}
+  end
+  token = string.sub(hold, 1, sep - 1)
 else
   local time = redis.call('TIME')
   local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
   local last = tonumber(redis.call('GET', KEYS[2]) or '0')
   token = string.format('%.0f', math.max(last + 1, now))
-  redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'token', token)
 end
 if ARGV[2] == '' then
-  redis.call('PERSIST', KEYS[1])
+  redis.call('SET', KEYS[1], token .. ':' .. ARGV[1])
   redis.call('SET', KEYS[2], token)
 else
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('SET', KEYS[1], token .. ':' .. ARGV[1], 'PX', ARGV[2])
   redis.call('SET', KEYS[2], token, 'PX', tonumber(ARGV[2]) + tonumber(ARGV[3]))
 end
 return {1, token}
@@ -50,7 +53,8 @@ return {1, token}
  * Returns 1 when the owner's hold was deleted (and the release published), 0 otherwise.
  */
 export const RELEASE_SCRIPT = `
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then
+local hold = redis.call('GET', KEYS[1])
+if not hold or string.sub(hold, string.find(hold, ':', 1, true) + 1) ~= ARGV[1] then
   return 0
 end
 redis.call('DEL', KEYS[1])
@@ -80,7 +84,9 @@ return 1
  * hold that never expires (which stays as it is).
  */
 export const REFRESH_SCRIPT = `
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] or redis.call('PTTL', KEYS[1]) < 0 then
+local hold = redis.call('GET', KEYS[1])
+if not hold or string.sub(hold, string.find(hold, ':', 1, true) + 1) ~= ARGV[1]
+  or redis.call('PTTL', KEYS[1]) < 0 then
   return 0
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -93,9 +99,10 @@ return 1
  * Returns {owner, token, pttl} of the live hold (pttl -1: never expires), or nil when free.
  */
 export const GET_STATE_SCRIPT = `
-local hold = redis.call('HMGET', KEYS[1], 'owner', 'token')
-if not hold[1] then
+local hold = redis.call('GET', KEYS[1])
+if not hold then
   return false
 end
-return {hold[1], hold[2], redis.call('PTTL', KEYS[1])}
+local sep = string.find(hold, ':', 1, true)
+return {string.sub(hold, sep + 1), string.sub(hold, 1, sep - 1), redis.call('PTTL', KEYS[1])}
 `;
