@@ -11,7 +11,7 @@ import type { ILock, ILockProvider, LockCreateSettings } from "./contracts/lock.
 import type { ILockAdapter } from "./contracts/lock-adapter.js";
 import type { LockEventMap } from "./contracts/lock-events.js";
 import { Lock, type LockContext } from "./lock.js";
-import { createLockSerdeTransformer } from "./lock-serde-transformer.js";
+import { registerLockProvider } from "./lock-serde-transformer.js";
 import { lockCreateSettingsSchema, lockProviderSettingsSchema } from "./lock-settings.js";
 
 export type LockProviderSettings = {
@@ -93,24 +93,11 @@ export class LockProvider implements ILockProvider {
       events: this.#eventBus,
     };
     const serdes = parsed.serde === undefined ? [] : [parsed.serde].flat();
-    const transformer = createLockSerdeTransformer(
-      this.#providerId,
-      this.#context,
-      this.#namespace,
-    );
     for (const serde of serdes) {
-      try {
-        serde.registerCustom(transformer);
-      } catch (error) {
-        if (!isSerdeError(error)) {
-          throw error;
-        }
-        throw new InvalidArgumentError(
-          `LockProvider settings: providerId: "${this.#providerId}" is already registered on this serde; give each provider sharing a serde its own namespace or providerId`,
-          [{ path: "providerId", message: "already registered on this serde" }],
-          { cause: error },
-        );
-      }
+      registerLockProvider(serde, this.#providerId, {
+        context: this.#context,
+        namespace: this.#namespace,
+      });
     }
   }
 

@@ -1,46 +1,90 @@
-import { parseSettings } from "../errors/invalid-argument-error.js";
+import { InvalidArgumentError, parseSettings } from "../errors/invalid-argument-error.js";
 import type { Namespace } from "../namespace/namespace.js";
-import type { ISerdeTransformer } from "../serde/serde-contracts.js";
+import type { ISerdeRegister, ISerdeTransformer } from "../serde/serde-contracts.js";
+import { SerdeError } from "../serde/serde-error.js";
 import { TimeSpan } from "../time-span/time-span.js";
 import { Lock, type LockContext } from "./lock.js";
 import { lockSerializedSchema } from "./lock-settings.js";
 
 type SerializedLock = {
+  providerId: string;
   key: string;
   id: string;
   ttl: number | null;
   fencingToken: number | null;
 };
 
+type RegisteredProvider = { readonly context: LockContext; readonly namespace: Namespace };
+
+/** Per serde, the providers whose locks it carries, by provider id. */
+const registries = new WeakMap<ISerdeRegister, Map<string, RegisteredProvider>>();
+
 /**
- * Teaches a serde the locks of one provider: a lock is written as plain data, validated on
- * the way back in, and revived bound to the same provider (so it can do exactly what the
- * original could, nothing more). The name carries the provider id, so two providers sharing a
- * serde each revive their own locks.
+ * Lets `serde` carry the locks of one provider. A serde gets one lock transformer, shared by
+ * every provider registered on it: a lock is written as plain data with its provider's id,
+ * validated on the way back in, and revived bound to the provider of that id (so it can do
+ * exactly what the original could, nothing more). A lock whose provider is not registered on
+ * the serde is refused rather than written as an empty object.
+ *
+ * @throws InvalidArgumentError when another provider already uses `providerId` on `serde`.
  */
-export function createLockSerdeTransformer(
+export function registerLockProvider(
+  serde: ISerdeRegister,
   providerId: string,
-  context: LockContext,
-  namespace: Namespace,
+  provider: RegisteredProvider,
+): void {
+  let registry = registries.get(serde);
+  if (registry === undefined) {
+    registry = new Map();
+    serde.registerCustom(createLockTransformer(registry));
+    registries.set(serde, registry);
+  }
+  if (registry.has(providerId)) {
+    throw new InvalidArgumentError(
+      `LockProvider settings: providerId: "${providerId}" is already registered on this serde; give each provider sharing a serde its own namespace or providerId`,
+      [{ path: "providerId", message: "already registered on this serde" }],
+    );
+  }
+  registry.set(providerId, provider);
+}
+
+function createLockTransformer(
+  registry: ReadonlyMap<string, RegisteredProvider>,
 ): ISerdeTransformer<Lock, SerializedLock> {
   return {
-    name: `hasp.lock/${providerId}`,
-    isApplicable: (value): value is Lock => value instanceof Lock && Lock.belongsTo(value, context),
-    serialize: (lock) => ({
-      key: lock.key,
-      id: lock.id,
-      ttl: lock.ttl?.toMilliseconds() ?? null,
-      fencingToken: lock.fencingToken,
-    }),
+    name: "hasp.lock",
+    isApplicable: (value): value is Lock => value instanceof Lock,
+    serialize: (lock) => {
+      for (const [providerId, { context }] of registry) {
+        if (Lock.belongsTo(lock, context)) {
+          return {
+            providerId,
+            key: lock.key,
+            id: lock.id,
+            ttl: lock.ttl?.toMilliseconds() ?? null,
+            fencingToken: lock.fencingToken,
+          };
+        }
+      }
+      throw new SerdeError(
+        `The lock "${lock.key}" belongs to a LockProvider that was not given this serde, so it cannot be serialized with it`,
+      );
+    },
     deserialize: (data) => {
-      const { key, id, ttl, fencingToken } = parseSettings(
+      const { providerId, key, id, ttl, fencingToken } = parseSettings(
         "serialized lock",
         lockSerializedSchema,
         data,
       );
+      const provider = registry.get(providerId);
+      if (provider === undefined) {
+        throw new SerdeError(
+          `The lock "${key}" belongs to the LockProvider "${providerId}", which is not registered on this serde`,
+        );
+      }
       return new Lock(
-        context,
-        namespace.create(key),
+        provider.context,
+        provider.namespace.create(key),
         id,
         ttl === null ? null : TimeSpan.fromMilliseconds(ttl),
         fencingToken,

@@ -111,6 +111,7 @@ export const refreshTtlSchema = positiveTimeSpanSchema.optional();
 
 export const lockSerializedSchema = z
   .object({
+    providerId: z.string().min(1),
     key: z.string().min(1),
     id: lockIdSchema,
     ttl: z.number().positive().finite().nullable(),

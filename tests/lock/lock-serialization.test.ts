@@ -210,6 +210,19 @@ describe("lock serialization", () => {
     expect(() => newSerde().deserialize(text)).toThrow(SerdeError);
   });
 
+  test("a lock whose provider was not given the serde is refused, not written as {}", () => {
+    const serde = newSerde();
+    new LockProvider({ adapter: new MemoryLockAdapter(), namespace: new Namespace("with"), serde });
+    const stranger = new LockProvider({
+      adapter: new MemoryLockAdapter(),
+      namespace: new Namespace("without"),
+    }).create("report");
+    expect(() => serde.serialize({ lock: stranger })).toThrow(SerdeError);
+    expect(() => serde.serialize({ lock: stranger })).toThrow(
+      /"report" belongs to a LockProvider that was not given this serde/,
+    );
+  });
+
   test("a duplicate provider id on one serde is an InvalidArgumentError at construction", () => {
     const serde = newSerde();
     const adapter = new MemoryLockAdapter();
