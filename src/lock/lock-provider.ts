@@ -1,11 +1,10 @@
 import { randomUUID } from "node:crypto";
-import { InvalidArgumentError, parseSettings } from "../errors/invalid-argument-error.js";
+import { parseSettings } from "../errors/invalid-argument-error.js";
 import { MemoryEventBusAdapter } from "../event-bus/adapters/memory/memory-event-bus-adapter.js";
 import { EventBus } from "../event-bus/event-bus.js";
 import type { EventListener, IEventBus, Unsubscribe } from "../event-bus/event-bus-contracts.js";
 import type { Namespace } from "../namespace/namespace.js";
 import type { ISerdeRegister } from "../serde/serde-contracts.js";
-import { isSerdeError } from "../serde/serde-error.js";
 import type { ITimeSpan, TimeSpan } from "../time-span/time-span.js";
 import type { ILock, ILockProvider, LockCreateSettings } from "./contracts/lock.js";
 import type { ILockAdapter } from "./contracts/lock-adapter.js";
