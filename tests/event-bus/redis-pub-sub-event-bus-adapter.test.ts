@@ -1,5 +1,4 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
@@ -11,6 +10,7 @@ import { Namespace } from "../../src/namespace/namespace.js";
 import { SuperJsonSerdeAdapter } from "../../src/serde/adapters/super-json/super-json-serde-adapter.js";
 import { Serde } from "../../src/serde/serde.js";
 import { createRedisClient, describeWithBackend, uniqueName } from "../harness/backends.js";
+import { PrivateRedisServer } from "../harness/private-redis.js";
 
 type Events = { note: { text: string; at: Date }; other: { n: number } };
 
@@ -220,45 +220,14 @@ describeWithBackend("redis", (url) => {
   });
 
   describe("a Redis restart", () => {
+    let redis: PrivateRedisServer;
     let port: number;
-    let server: ChildProcess | undefined;
-
-    async function startRedis(): Promise<void> {
-      server = spawn(
-        "redis-server",
-        ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        { stdio: "ignore" },
-      );
-      await vi.waitFor(
-        async () => {
-          const probe = new Redis({ port, lazyConnect: true, retryStrategy: () => null });
-          probe.on("error", () => {});
-          try {
-            await probe.connect();
-            expect(await probe.ping()).toBe("PONG");
-          } finally {
-            probe.disconnect();
-          }
-        },
-        { timeout: 10_000, interval: 100 },
-      );
-    }
-
-    async function stopRedis(): Promise<void> {
-      const exited = new Promise((resolve) => server?.once("exit", resolve));
-      server?.kill("SIGKILL");
-      await exited;
-      server = undefined;
-    }
+    const startRedis = () => redis.start();
+    const stopRedis = () => redis.stop();
 
     beforeAll(async () => {
-      port = await new Promise<number>((resolve) => {
-        const probe = createServer().listen(0, "127.0.0.1", () => {
-          const address = probe.address();
-          probe.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-        });
-      });
-      await startRedis();
+      redis = await PrivateRedisServer.start();
+      port = redis.port;
     });
 
     afterAll(async () => {

@@ -1,7 +1,3 @@
-// RedisLockAdapter against a Redis that goes away: a private redis-server on a spare loopback
-// port (no persistence, as a cache is often run), killed and restarted by the tests.
-import { type ChildProcess, spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, expect, test, vi } from "vitest";
@@ -24,6 +20,7 @@ import { timeout } from "../../src/resilience/timeout.js";
 import type { ITask } from "../../src/task/task.js";
 import { TimeSpan } from "../../src/time-span/time-span.js";
 import { describeWithBackend, uniqueName } from "../harness/backends.js";
+import { PrivateRedisServer } from "../harness/private-redis.js";
 
 /** Sees the adapter's waits: how many are under way, and how long each took of its maximum. */
 class ObservedRedisLockAdapter extends RedisLockAdapter {
@@ -47,50 +44,12 @@ class ObservedRedisLockAdapter extends RedisLockAdapter {
 
 // Only the binary is needed, but a run limited to other backends (HASP_BACKENDS) skips this too.
 describeWithBackend("redis", () => {
+  let redis: PrivateRedisServer;
   let port: number;
-  let server: ChildProcess | undefined;
   const opened: Array<{ client: Redis; adapter: RedisLockAdapter }> = [];
 
-  async function startRedis(): Promise<void> {
-    const child = spawn(
-      "redis-server",
-      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-      { stdio: "ignore" },
-    );
-    server = child;
-    const failed = new Promise<never>((_, reject) => {
-      child.once("error", (error) => reject(new Error(`redis-server: ${error.message}`)));
-      child.once("exit", (code) => reject(new Error(`redis-server exited with ${code}`)));
-    });
-    failed.catch(() => {});
-    await Promise.race([
-      failed,
-      vi.waitFor(
-        async () => {
-          const probe = new Redis({ port, lazyConnect: true, retryStrategy: () => null });
-          probe.on("error", () => {});
-          try {
-            await probe.connect();
-            expect(await probe.ping()).toBe("PONG");
-          } finally {
-            probe.disconnect();
-          }
-        },
-        { timeout: 10_000, interval: 50 },
-      ),
-    ]);
-  }
-
-  async function stopRedis(): Promise<void> {
-    const child = server;
-    server = undefined;
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) {
-      return;
-    }
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    child.kill("SIGKILL");
-    await exited;
-  }
+  const startRedis = () => redis.start();
+  const stopRedis = () => redis.stop();
 
   /**
    * A client as an application that must not hang on a dead Redis would configure it:
@@ -153,13 +112,8 @@ describeWithBackend("redis", () => {
   }
 
   beforeAll(async () => {
-    port = await new Promise<number>((resolve) => {
-      const probe = createServer().listen(0, "127.0.0.1", () => {
-        const address = probe.address();
-        probe.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-      });
-    });
-    await startRedis();
+    redis = await PrivateRedisServer.start();
+    port = redis.port;
   });
 
   afterAll(async () => {
