@@ -1,5 +1,6 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { InvalidArgumentError } from "../../src/errors/invalid-argument-error.js";
 import {
   RedisLockAdapter,
   RedisReplicaAckError,
@@ -167,6 +168,14 @@ describeWithBackend("redis", (url) => {
       expect(() => new RedisLockAdapter({} as never)).toThrow(
         /database: must be an ioredis client/,
       );
+      expect(() => new RedisLockAdapter(null as never)).toThrow(InvalidArgumentError);
+      expect(
+        () =>
+          new RedisLockAdapter({
+            database: client,
+            subscriptionLinger: TimeSpan.fromSeconds(-1),
+          }),
+      ).toThrow(/subscriptionLinger: must not be negative/);
       expect(
         () =>
           new RedisLockAdapter({

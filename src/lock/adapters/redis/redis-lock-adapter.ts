@@ -1,8 +1,10 @@
 import type { Cluster, Redis } from "ioredis";
+import { z } from "zod";
 import { HaspError } from "../../../errors/hasp-error.js";
-import { InvalidArgumentError } from "../../../errors/invalid-argument-error.js";
+import { parseSettings } from "../../../errors/invalid-argument-error.js";
 import { delay } from "../../../task/timers.js";
-import { TimeSpan } from "../../../time-span/time-span.js";
+import { type ITimeSpan, TimeSpan } from "../../../time-span/time-span.js";
+import { nonNegativeTimeSpanSchema } from "../../../time-span/time-span-schema.js";
 import type {
   ILockAdapter,
   LockAcquireResult,
@@ -28,7 +30,7 @@ export type RedisLockAdapterSettings = {
    * steady stream of waiters does not subscribe and unsubscribe on every hand-off.
    * @default 5 seconds
    */
-  subscriptionLinger?: TimeSpan;
+  subscriptionLinger?: ITimeSpan;
   /**
    * Make every grant (acquire, refresh) wait until `count` replicas acknowledged it, within
    * `timeout`, with `WAIT` in the same round trip (a pipeline). A grant that did not reach them
@@ -38,7 +40,7 @@ export type RedisLockAdapterSettings = {
    * delays the next owner until the TTL).
    * @default off
    */
-  waitForReplicas?: { count: number; timeout: TimeSpan };
+  waitForReplicas?: { count: number; timeout: ITimeSpan };
 };
 
 /** A grant did not reach the replicas `waitForReplicas` asks for; it was undone. */
@@ -106,6 +108,20 @@ type ChannelWaiters = {
   linger: ReturnType<typeof setTimeout> | undefined;
 };
 
+const settingsSchema = z
+  .object({
+    database: z.custom<RedisLockClient>(isClient, "must be an ioredis client (Redis or Cluster)"),
+    subscriptionLinger: nonNegativeTimeSpanSchema.default(TimeSpan.fromSeconds(5)),
+    waitForReplicas: z
+      .object({
+        count: z.number().int("must be an integer").min(1, "must be at least 1"),
+        timeout: nonNegativeTimeSpanSchema,
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
 function isClient(value: unknown): value is RedisLockClient {
   return (
     typeof value === "object" &&
@@ -145,27 +161,22 @@ export class RedisLockAdapter implements ILockAdapter {
   #subscriber: RedisLockClient | undefined;
   #closed = false;
 
-  /** @throws InvalidArgumentError when no ioredis client is given. */
+  /** @throws InvalidArgumentError when no ioredis client is given, or a setting is bad. */
   constructor(settings: RedisLockClient | RedisLockAdapterSettings) {
-    const { database, subscriptionLinger, waitForReplicas } = isClient(settings)
-      ? { database: settings, subscriptionLinger: undefined, waitForReplicas: undefined }
-      : settings;
-    if (!isClient(database)) {
-      throw new InvalidArgumentError(
-        "RedisLockAdapter settings: database: must be an ioredis client (Redis or Cluster)",
-      );
-    }
+    const { database, subscriptionLinger, waitForReplicas } = parseSettings(
+      "RedisLockAdapter settings",
+      settingsSchema,
+      isClient(settings) ? { database: settings } : settings,
+    );
     this.#client = database;
-    this.#lingerMs = subscriptionLinger?.toMilliseconds() ?? 5_000;
-    if (waitForReplicas !== undefined) {
-      const { count, timeout } = waitForReplicas;
-      if (!Number.isInteger(count) || count < 1 || !(timeout?.toMilliseconds() >= 0)) {
-        throw new InvalidArgumentError(
-          "RedisLockAdapter settings: waitForReplicas: count must be an integer of at least 1 and timeout a TimeSpan",
-        );
-      }
-      this.#replicas = { count, timeoutMs: Math.ceil(timeout.toMilliseconds()) };
-    }
+    this.#lingerMs = subscriptionLinger.toMilliseconds();
+    this.#replicas =
+      waitForReplicas === undefined
+        ? undefined
+        : {
+            count: waitForReplicas.count,
+            timeoutMs: Math.ceil(waitForReplicas.timeout.toMilliseconds()),
+          };
     for (const [name, definition] of Object.entries(COMMANDS)) {
       database.defineCommand(name, definition);
     }
