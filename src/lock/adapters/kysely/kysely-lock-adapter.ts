@@ -1,0 +1,477 @@
+import { createHash } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  CompiledQuery,
+  type Kysely,
+  MysqlAdapter,
+  PostgresAdapter,
+  type QueryResult,
+  SqliteAdapter,
+} from "kysely";
+import { z } from "zod";
+import { InvalidArgumentError, parseSettings } from "../../../errors/invalid-argument-error.js";
+import { type ITimeSpan, TimeSpan } from "../../../time-span/time-span.js";
+import { positiveTimeSpanSchema } from "../../../time-span/time-span-schema.js";
+import type {
+  ILockAdapter,
+  LockAcquireResult,
+  LockAdapterState,
+} from "../../contracts/lock-adapter.js";
+import {
+  DEAD_ROW_GRACE_MS,
+  KEY_MAX_BYTES,
+  type KyselyLockDialect,
+  type LockStatements,
+  mysqlStatements,
+  postgresStatements,
+  sqliteStatements,
+} from "./kysely-lock-statements.js";
+import { type PgListenConnection, PostgresReleaseListener } from "./postgres-release-listener.js";
+
+export type { KyselyLockDialect } from "./kysely-lock-statements.js";
+export type {
+  PgListenClient,
+  PgListenConnection,
+  PgListenPool,
+} from "./postgres-release-listener.js";
+
+export type KyselyLockAdapterSettings = {
+  /**
+   * A Kysely instance on PostgreSQL, MySQL/MariaDB or SQLite. Not a transaction: every statement
+   * must commit on its own, or other processes would not see a hold until the caller commits.
+   * The adapter never destroys it: it is yours.
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: the adapter brings its own table, not the caller's schema
+  kysely: Kysely<any>;
+  /**
+   * The table, created by `init()`: letters, digits and `_`, starting with a letter or `_`, at
+   * most 48 characters.
+   * @default "hasp_locks"
+   */
+  tableName?: string;
+  /**
+   * The SQL dialect. Detected from Kysely's built-in dialect adapters (and dialects built on
+   * them); set it for a third-party dialect that speaks one of these.
+   * @default detected
+   */
+  dialect?: KyselyLockDialect;
+  /**
+   * MySQL family only: whether the server answers `INSERT ... ON DUPLICATE KEY UPDATE ...
+   * RETURNING` (MariaDB 10.5+). Without it (MySQL), an acquire that finds the key held needs a
+   * second statement, a read, to learn the holder.
+   * @default detected with `SELECT VERSION()` on first use
+   */
+  returning?: boolean;
+  /**
+   * PostgreSQL only: a connection for `LISTEN` (a connected `pg.Client`, or a `pg.Pool` from
+   * which one client is checked out and kept), so that a blocking acquire is woken by the
+   * release itself (`pg_notify` in the release statement) instead of polling. Give it a
+   * connection of its own: a listening connection cannot serve queries through a pooler in
+   * transaction mode. Without it, waiting is bounded by the holder's TTL and the interval.
+   * @default none
+   */
+  listener?: PgListenConnection;
+  /**
+   * Runs `removeExpired()` this often (a timer that does not keep the process alive), until
+   * `close()`.
+   * @default off
+   */
+  sweepInterval?: ITimeSpan;
+  /**
+   * Told about a periodic sweep that failed (the next one still runs).
+   * @default console.warn
+   */
+  onSweepError?: (error: unknown) => void;
+};
+
+const settingsSchema = z
+  .object({
+    kysely: z.custom<Kysely<unknown>>(isKysely, "must be a Kysely instance"),
+    tableName: z
+      .string("must be a string")
+      .regex(
+        /^[A-Za-z_][A-Za-z0-9_]{0,47}$/,
+        "must be letters, digits and _, starting with a letter or _, at most 48 characters",
+      )
+      .default("hasp_locks"),
+    dialect: z.enum(["postgres", "mysql", "sqlite"]).optional(),
+    returning: z.boolean("must be a boolean").optional(),
+    listener: z
+      .custom<PgListenConnection>(isPgConnection, "must be a pg Client or Pool")
+      .optional(),
+    sweepInterval: positiveTimeSpanSchema.optional(),
+    onSweepError: z
+      .custom<(error: unknown) => void>(
+        (value) => typeof value === "function",
+        "must be a function",
+      )
+      .optional(),
+  })
+  .strict();
+
+function isKysely(value: unknown): value is Kysely<unknown> {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as Kysely<unknown>).executeQuery === "function" &&
+    typeof (value as Kysely<unknown>).getExecutor === "function"
+  );
+}
+
+function isPgConnection(value: unknown): value is PgListenConnection {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    (typeof (value as { query?: unknown }).query === "function" ||
+      typeof (value as { connect?: unknown }).connect === "function")
+  );
+}
+
+/** Transient failures a single statement can still meet under contention: retried in place. */
+const TRANSIENT_CODES = new Set([
+  "40001", // PostgreSQL serialization_failure (a SERIALIZABLE default isolation)
+  "40P01", // PostgreSQL deadlock_detected
+  "ER_LOCK_DEADLOCK", // MySQL 1213: InnoDB can deadlock concurrent upserts of one key
+  "SQLITE_BUSY", // another process holds the database file's write lock past busy_timeout
+]);
+const MAX_ATTEMPTS = 5;
+
+type StateRow = { owner: string; token: number | string | bigint; remaining: unknown };
+
+/**
+ * Locks in one SQL table through Kysely, on PostgreSQL, MySQL/MariaDB or SQLite. Each operation
+ * is one statement on the server's clock: acquire is a single upsert that takes a row only when
+ * it is free or its hold expired, and otherwise answers the holder; release, refresh and
+ * forceRelease are single conditional `UPDATE`s. A released row keeps its fencing token, and a
+ * new token is `max(last + 1, server time in µs)`, so tokens grow across release, expiry,
+ * forceRelease and `removeExpired()`.
+ *
+ * Call `init()` once (or apply the documented migration), and `close()` at shutdown.
+ *
+ * @example
+ * const adapter = new KyselyLockAdapter({ kysely: new Kysely({ dialect }) });
+ * await adapter.init();
+ */
+export class KyselyLockAdapter implements ILockAdapter {
+  // biome-ignore lint/suspicious/noExplicitAny: see KyselyLockAdapterSettings.kysely
+  readonly #db: Kysely<any>;
+  readonly #table: string;
+  readonly #dialect: KyselyLockDialect;
+  #statements: LockStatements | Promise<LockStatements>;
+  readonly #listener: PostgresReleaseListener | undefined;
+  readonly #sweep: ReturnType<typeof setInterval> | undefined;
+
+  /**
+   * Present only on PostgreSQL with a `listener`: without a release signal, the lock waits out
+   * the holder's TTL at its interval instead.
+   */
+  readonly waitForRelease?: (key: string, maxWait: TimeSpan, signal: AbortSignal) => Promise<void>;
+
+  /**
+   * @throws InvalidArgumentError for a bad setting, a Kysely transaction, a dialect that is not
+   *   PostgreSQL, MySQL/MariaDB or SQLite, or a `listener` on another dialect.
+   */
+  constructor(settings: KyselyLockAdapterSettings) {
+    const parsed = parseSettings("KyselyLockAdapter settings", settingsSchema, settings);
+    const kysely = parsed.kysely as Kysely<unknown>;
+    if (kysely.isTransaction) {
+      throw new InvalidArgumentError(
+        "Invalid KyselyLockAdapter settings: kysely: must not be a transaction (each lock statement commits on its own; a hold inside your transaction would be invisible to others until it commits)",
+        [{ path: "kysely", message: "must not be a transaction" }],
+      );
+    }
+    const dialect = parsed.dialect ?? detectDialect(kysely);
+    if (dialect === undefined) {
+      throw new InvalidArgumentError(
+        `Invalid KyselyLockAdapter settings: kysely: unsupported dialect ${dialectName(kysely)} (supported: PostgreSQL, MySQL/MariaDB, SQLite; set \`dialect\` for a third-party dialect that speaks one of them)`,
+        [{ path: "kysely", message: "unsupported dialect" }],
+      );
+    }
+    if (parsed.listener !== undefined && dialect !== "postgres") {
+      throw new InvalidArgumentError(
+        `Invalid KyselyLockAdapter settings: listener: only PostgreSQL has release notifications (the dialect is ${dialect})`,
+        [{ path: "listener", message: "only for PostgreSQL" }],
+      );
+    }
+    this.#db = kysely.withoutPlugins();
+    this.#table = parsed.tableName;
+    this.#dialect = dialect;
+    const channel = `${parsed.tableName}_released`;
+    this.#statements =
+      dialect === "postgres"
+        ? postgresStatements(parsed.tableName, channel)
+        : dialect === "sqlite"
+          ? sqliteStatements(parsed.tableName)
+          : parsed.returning !== undefined
+            ? mysqlStatements(parsed.tableName, parsed.returning)
+            : this.#detectMysql();
+    if (parsed.listener !== undefined) {
+      const listener = new PostgresReleaseListener(parsed.listener, channel);
+      this.#listener = listener;
+      this.waitForRelease = (key, maxWait, signal) =>
+        listener.wait(storedKey(key), maxWait, signal, async () => {
+          return (await this.getState(key)) === null;
+        });
+    }
+    if (parsed.sweepInterval !== undefined) {
+      const onError =
+        parsed.onSweepError ??
+        ((error: unknown) => console.warn(`[hasp] KyselyLockAdapter sweep failed:`, error));
+      this.#sweep = setInterval(() => {
+        this.removeExpired().catch(onError);
+      }, parsed.sweepInterval.toMilliseconds());
+      this.#sweep.unref();
+    }
+  }
+
+  /** The dialect the statements are written for. */
+  get dialect(): KyselyLockDialect {
+    return this.#dialect;
+  }
+
+  /** The SQL this adapter runs, per operation (for review and logs). */
+  async statements(): Promise<LockStatements> {
+    return this.#statements;
+  }
+
+  /**
+   * Creates the table and its index when they do not exist; safe to call from several
+   * processes at once. Real failures (no permission, a table of that name with other columns'
+   * types) are thrown, never swallowed.
+   */
+  async init(): Promise<void> {
+    const statements = await this.#statements;
+    if (statements.dialect === "postgres") {
+      // Concurrent CREATE TABLE IF NOT EXISTS can fail on pg_type's unique index in PostgreSQL:
+      // serialize them with a transaction-scoped advisory lock.
+      await this.#db.transaction().execute(async (trx) => {
+        await trx.executeQuery(
+          CompiledQuery.raw("SELECT pg_advisory_xact_lock(hashtext($1))", [
+            `hasp:init:${this.#table}`,
+          ]),
+        );
+        for (const ddl of statements.createSchema) {
+          await trx.executeQuery(CompiledQuery.raw(ddl));
+        }
+      });
+      return;
+    }
+    for (const ddl of statements.createSchema) {
+      await this.#run(ddl, []);
+    }
+  }
+
+  /** Drops the table (for tests and uninstalls): every lock and every token history goes. */
+  async dropSchema(): Promise<void> {
+    await this.#run((await this.#statements).dropSchema, []);
+  }
+
+  /**
+   * Deletes the rows of keys that have been free or expired for over a minute, so the table
+   * does not grow with dead keys. Live holds, and holds that never expire, stay. A key deleted
+   * here starts again from the server's clock, which is above every token it issued.
+   * @returns how many rows were deleted.
+   */
+  async removeExpired(): Promise<number> {
+    const { removeExpired } = await this.#statements;
+    const result = await this.#run(
+      removeExpired.sql,
+      removeExpired.parameters({ grace: DEAD_ROW_GRACE_MS }),
+    );
+    return Number(result.numAffectedRows ?? 0);
+  }
+
+  /** Stops the sweep and the release listener. The Kysely instance stays open: it is yours. */
+  async close(): Promise<void> {
+    clearInterval(this.#sweep);
+    await this.#listener?.close();
+  }
+
+  async acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<LockAcquireResult> {
+    const statements = await this.#statements;
+    const args = {
+      key: storedKey(key),
+      owner: lockId,
+      ttl: ttl === null ? null : Math.max(1, Math.ceil(ttl.toMilliseconds())),
+    };
+    const { acquire } = statements;
+    for (let attempt = 1; ; attempt++) {
+      const result = await this.#run<StateRow>(acquire.sql, acquire.parameters(args));
+      if (statements.returning) {
+        const row = result.rows[0];
+        if (row === undefined) {
+          throw new Error(`the acquire statement of "${key}" answered no row`);
+        }
+        return row.owner === lockId
+          ? { acquired: true, fencingToken: Number(row.token) }
+          : { acquired: false, owner: row.owner, remainingTime: toRemaining(row.remaining) };
+      }
+      if (result.insertId !== undefined) {
+        return { acquired: true, fencingToken: Number(result.insertId) };
+      }
+      // MySQL: the upsert only says "held"; a read says by whom. A holder that left in between
+      // means the key is free again: try again (a handful of times at most under churn).
+      const holder = await this.getState(key);
+      if (holder !== null || attempt >= MAX_ATTEMPTS) {
+        return {
+          acquired: false,
+          owner: holder?.owner ?? "",
+          remainingTime: holder === null ? TimeSpan.fromMilliseconds(0) : holder.remainingTime,
+        };
+      }
+    }
+  }
+
+  async release(key: string, lockId: string): Promise<boolean> {
+    const { release, affected } = await this.#statements;
+    const result = await this.#run(
+      release.sql,
+      release.parameters({ key: storedKey(key), owner: lockId }),
+    );
+    return changedOne(affected, result);
+  }
+
+  async forceRelease(key: string): Promise<boolean> {
+    const { forceRelease, affected } = await this.#statements;
+    const result = await this.#run(
+      forceRelease.sql,
+      forceRelease.parameters({ key: storedKey(key) }),
+    );
+    return changedOne(affected, result);
+  }
+
+  async refresh(key: string, lockId: string, ttl: TimeSpan): Promise<boolean> {
+    const { refresh, affected } = await this.#statements;
+    const result = await this.#run(
+      refresh.sql,
+      refresh.parameters({
+        key: storedKey(key),
+        owner: lockId,
+        ttl: Math.max(1, Math.ceil(ttl.toMilliseconds())),
+      }),
+    );
+    return changedOne(affected, result);
+  }
+
+  async getState(key: string): Promise<LockAdapterState | null> {
+    const { getState } = await this.#statements;
+    const result = await this.#run<StateRow>(
+      getState.sql,
+      getState.parameters({ key: storedKey(key) }),
+    );
+    const row = result.rows[0];
+    if (row === undefined) {
+      return null;
+    }
+    return {
+      owner: row.owner,
+      fencingToken: Number(row.token),
+      remainingTime: toRemaining(row.remaining),
+    };
+  }
+
+  /** Runs one statement, again on the transient failures a lone statement can still meet. */
+  async #run<TRow = unknown>(
+    sql: string,
+    parameters: readonly unknown[],
+  ): Promise<QueryResult<TRow>> {
+    const query = CompiledQuery.raw(sql, [...parameters]);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#db.executeQuery<TRow>(query);
+      } catch (error) {
+        if (attempt >= MAX_ATTEMPTS || !isTransient(error)) {
+          throw error;
+        }
+        // The statement was rolled back whole; a short random pause breaks the tie.
+        await sleep(1 + Math.random() * 10 * attempt);
+      }
+    }
+  }
+
+  #detectMysql(): Promise<LockStatements> {
+    const detected = this.#run<{ version: string }>("SELECT VERSION() AS version", []).then(
+      ({ rows }) => {
+        const statements = mysqlStatements(this.#table, hasUpsertReturning(rows[0]?.version ?? ""));
+        this.#statements = statements;
+        return statements;
+      },
+    );
+    // A failed detection (the server is down) is tried again by the next call.
+    detected.catch(() => {
+      if (this.#statements === detected) {
+        this.#statements = this.#detectMysql();
+      }
+    });
+    return detected;
+  }
+}
+
+/** MariaDB 10.5 added `RETURNING` to `INSERT`, upserts included; MySQL has none. */
+function hasUpsertReturning(version: string): boolean {
+  const match = /^(\d+)\.(\d+)/.exec(version);
+  if (!version.toLowerCase().includes("mariadb") || match === null) {
+    return false;
+  }
+  const [major, minor] = [Number(match[1]), Number(match[2])];
+  return major > 10 || (major === 10 && minor >= 5);
+}
+
+function detectDialect(kysely: Kysely<unknown>): KyselyLockDialect | undefined {
+  const adapter = kysely.getExecutor().adapter;
+  if (adapter instanceof PostgresAdapter) return "postgres";
+  if (adapter instanceof MysqlAdapter) return "mysql";
+  if (adapter instanceof SqliteAdapter) return "sqlite";
+  // Another copy of kysely: recognise its adapters by their class names.
+  for (
+    let proto = Object.getPrototypeOf(adapter);
+    proto !== null;
+    proto = Object.getPrototypeOf(proto)
+  ) {
+    switch ((proto as { constructor?: { name?: string } }).constructor?.name) {
+      case "PostgresAdapter":
+        return "postgres";
+      case "MysqlAdapter":
+        return "mysql";
+      case "SqliteAdapter":
+        return "sqlite";
+    }
+  }
+  return undefined;
+}
+
+function dialectName(kysely: Kysely<unknown>): string {
+  return (kysely.getExecutor().adapter as object).constructor?.name ?? "(unknown)";
+}
+
+/**
+ * The key as stored: longer than the column (255 UTF-8 bytes), or looking like a hashed key,
+ * it becomes `#sha256:` and its SHA-256, so any key works and no two keys share a row.
+ */
+export function storedKey(key: string): string {
+  if (key.startsWith(HASHED_PREFIX) || Buffer.byteLength(key) > KEY_MAX_BYTES) {
+    return HASHED_PREFIX + createHash("sha256").update(key).digest("hex");
+  }
+  return key;
+}
+
+const HASHED_PREFIX = "#sha256:";
+
+/** Whether the statement freed or refreshed a hold (how that shows depends on the dialect). */
+function changedOne(affected: LockStatements["affected"], result: QueryResult<unknown>): boolean {
+  if (affected === "insert-id") {
+    return result.insertId !== undefined;
+  }
+  return result.rows.length > 0 || Number(result.numAffectedRows ?? 0) > 0;
+}
+
+function toRemaining(remaining: unknown): TimeSpan | null {
+  return remaining === null || remaining === undefined
+    ? null
+    : TimeSpan.fromMilliseconds(Math.max(0, Number(remaining)));
+}
+
+function isTransient(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && TRANSIENT_CODES.has(code);
+}

@@ -1,0 +1,252 @@
+// The SQL of KyselyLockAdapter, one statements object per dialect, chosen once in the adapter's
+// constructor. Every operation is one statement in autocommit, so no transaction spans a round
+// trip and a lost race is an answer, not an error.
+//
+// Table (name configurable):
+//   lock_key    the namespaced key (hashed when longer than KEY_MAX_BYTES)   primary key
+//   owner       the holder's lock id; NULL when free
+//   token       the last fencing token issued for the key (kept when the key is freed)
+//   expires_at  server time in ms: the hold's expiry (NULL: never expires); for a free row, when
+//               it was freed, so `removeExpired` can tell how long it has been dead
+//
+// Time is always the server's: NOW_MS / NOW_US below, fixed for the whole statement. A new token
+// is max(last token + 1, server time in µs), so tokens grow across release and expiry (the row
+// keeps its token) and across the deletion of a dead row (the clock has passed every old token).
+
+export type KyselyLockDialect = "postgres" | "mysql" | "sqlite";
+
+/** One statement: its text with the dialect's placeholders and how to order its parameters. */
+export type LockStatement<TArgs extends Record<string, unknown>> = {
+  readonly sql: string;
+  readonly parameters: (args: TArgs) => unknown[];
+};
+
+type KeyArgs = { key: string };
+type OwnerArgs = { key: string; owner: string };
+type TtlArgs = { key: string; owner: string; ttl: number | null };
+
+export type LockStatements = {
+  readonly dialect: KyselyLockDialect;
+  /** DDL run in order by `init()`; each is idempotent. */
+  readonly createSchema: readonly string[];
+  readonly dropSchema: string;
+  /**
+   * Takes a free or expired row, re-takes our own live hold (token kept, TTL restarted), or
+   * leaves another's live hold exactly as it was. With `returning`, answers the row as it is
+   * after the statement: `owner`, `token`, `remaining` (ms; NULL: never expires). Without it
+   * (MySQL), the answer is the `LAST_INSERT_ID` of the statement: the token when acquired, 0
+   * when not.
+   */
+  readonly acquire: LockStatement<TtlArgs>;
+  /** Whether `acquire` answers rows (`RETURNING`). */
+  readonly returning: boolean;
+  /** Frees our live hold. One row affected (or returned) when it did. */
+  readonly release: LockStatement<OwnerArgs>;
+  /** Frees any live hold. One row affected (or returned) when there was one. */
+  readonly forceRelease: LockStatement<KeyArgs>;
+  /** Restarts the TTL of our live, expiring hold. Answers like `release`. */
+  readonly refresh: LockStatement<TtlArgs & { ttl: number }>;
+  /** The live hold: `owner`, `token`, `remaining`; no row when free. */
+  readonly getState: LockStatement<KeyArgs>;
+  /** Deletes rows free or expired for longer than `grace` ms. */
+  readonly removeExpired: LockStatement<{ grace: number }>;
+  /**
+   * How release, forceRelease and refresh say they changed a hold: `count`, a returned row or
+   * an affected row; `insert-id`, a `LAST_INSERT_ID(token)` set by the matched row.
+   */
+  readonly affected: "count" | "insert-id";
+};
+
+/** Longest key stored as it is, in UTF-8 bytes (the MySQL column's size); longer ones are hashed. */
+export const KEY_MAX_BYTES = 255;
+
+/** Rows dead for less than this stay, so a clock stepping back a little cannot reuse a token. */
+export const DEAD_ROW_GRACE_MS = 60_000;
+
+/**
+ * Writes a statement with named markers (`:key`) once and turns it into the dialect's
+ * placeholders: `$1` (PostgreSQL, each name numbered once) or `?` (MySQL, SQLite: the value
+ * repeated at every use).
+ */
+function statement<TArgs extends Record<string, unknown>>(
+  dialect: KyselyLockDialect,
+  text: string,
+): LockStatement<TArgs> {
+  const order: string[] = [];
+  const sql = text
+    .trim()
+    .replace(/\s+/g, " ")
+    .replace(/(?<![:\w]):([a-z]+)\b/g, (_marker, name: string) => {
+      if (dialect !== "postgres") {
+        order.push(name);
+        return "?";
+      }
+      const index = order.indexOf(name);
+      if (index !== -1) {
+        return `$${index + 1}`;
+      }
+      order.push(name);
+      return `$${order.length}`;
+    });
+  return { sql, parameters: (args) => order.map((name) => args[name]) };
+}
+
+/** The condition "the row is held and its hold has not expired", on the row named by `row`. */
+function liveHold(nowMs: string, row = ""): string {
+  return `(${row}owner IS NOT NULL AND (${row}expires_at IS NULL OR ${row}expires_at > ${nowMs}))`;
+}
+
+export function postgresStatements(table: string, channel: string): LockStatements {
+  const t = `"${table}"`;
+  const nowMs = "floor(extract(epoch from statement_timestamp()) * 1000)::bigint";
+  const nowUs = "floor(extract(epoch from statement_timestamp()) * 1000000)::bigint";
+  const live = liveHold(nowMs);
+  const s = <TArgs extends Record<string, unknown>>(text: string) =>
+    statement<TArgs>("postgres", text);
+  return {
+    dialect: "postgres",
+    createSchema: [
+      // Concurrent CREATE TABLE IF NOT EXISTS can still collide in pg_type: the adapter runs
+      // these under an advisory lock.
+      `CREATE TABLE IF NOT EXISTS ${t} (lock_key text PRIMARY KEY, owner text, token bigint NOT NULL, expires_at bigint)`,
+      `CREATE INDEX IF NOT EXISTS "${table}_expires_at" ON ${t} (expires_at)`,
+    ],
+    dropSchema: `DROP TABLE IF EXISTS ${t}`,
+    returning: true,
+    affected: "count",
+    // In DO UPDATE SET every expression reads the row as it was before the statement.
+    acquire: s(`
+      INSERT INTO ${t} AS l (lock_key, owner, token, expires_at)
+      VALUES (:key, :owner, ${nowUs}, ${nowMs} + :ttl::bigint)
+      ON CONFLICT (lock_key) DO UPDATE SET
+        token = CASE WHEN ${liveHold(nowMs, "l.")}
+          THEN l.token ELSE greatest(l.token + 1, ${nowUs}) END,
+        owner = CASE WHEN l.owner <> :owner AND (l.expires_at IS NULL OR l.expires_at > ${nowMs})
+          THEN l.owner ELSE :owner END,
+        expires_at = CASE WHEN l.owner <> :owner AND (l.expires_at IS NULL OR l.expires_at > ${nowMs})
+          THEN l.expires_at ELSE ${nowMs} + :ttl::bigint END
+      RETURNING owner, token, expires_at - ${nowMs} AS remaining`),
+    // The release statement itself notifies (delivered at its commit), so no release is missed
+    // between a listener's check and its wait.
+    release: s(`
+      WITH released AS (
+        UPDATE ${t} SET owner = NULL, expires_at = ${nowMs}
+        WHERE lock_key = :key AND owner = :owner AND ${live}
+        RETURNING lock_key)
+      SELECT pg_notify('${channel}', lock_key) FROM released`),
+    forceRelease: s(`
+      WITH released AS (
+        UPDATE ${t} SET owner = NULL, expires_at = ${nowMs}
+        WHERE lock_key = :key AND ${live}
+        RETURNING lock_key)
+      SELECT pg_notify('${channel}', lock_key) FROM released`),
+    refresh: s(`
+      UPDATE ${t} SET expires_at = ${nowMs} + :ttl::bigint
+      WHERE lock_key = :key AND owner = :owner AND expires_at > ${nowMs}`),
+    getState: s(`
+      SELECT owner, token, expires_at - ${nowMs} AS remaining FROM ${t}
+      WHERE lock_key = :key AND ${live}`),
+    removeExpired: s(`DELETE FROM ${t} WHERE expires_at < ${nowMs} - :grace::bigint`),
+  };
+}
+
+export function sqliteStatements(table: string): LockStatements {
+  const t = `"${table}"`;
+  // julianday('now') is fixed for the whole statement and exact to the millisecond.
+  const nowMs = "CAST(round((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)";
+  const nowUs = `(${nowMs} * 1000)`;
+  const live = liveHold(nowMs);
+  const s = <TArgs extends Record<string, unknown>>(text: string) =>
+    statement<TArgs>("sqlite", text);
+  return {
+    dialect: "sqlite",
+    createSchema: [
+      `CREATE TABLE IF NOT EXISTS ${t} (lock_key TEXT PRIMARY KEY NOT NULL, owner TEXT, token INTEGER NOT NULL, expires_at INTEGER)`,
+      `CREATE INDEX IF NOT EXISTS "${table}_expires_at" ON ${t} (expires_at)`,
+    ],
+    dropSchema: `DROP TABLE IF EXISTS ${t}`,
+    returning: true,
+    affected: "count",
+    // In DO UPDATE SET every expression reads the row as it was before the statement.
+    acquire: s(`
+      INSERT INTO ${t} AS l (lock_key, owner, token, expires_at)
+      VALUES (:key, :owner, ${nowUs}, ${nowMs} + :ttl)
+      ON CONFLICT (lock_key) DO UPDATE SET
+        token = CASE WHEN ${liveHold(nowMs, "l.")}
+          THEN l.token ELSE max(l.token + 1, ${nowUs}) END,
+        owner = CASE WHEN l.owner <> :owner AND (l.expires_at IS NULL OR l.expires_at > ${nowMs})
+          THEN l.owner ELSE :owner END,
+        expires_at = CASE WHEN l.owner <> :owner AND (l.expires_at IS NULL OR l.expires_at > ${nowMs})
+          THEN l.expires_at ELSE ${nowMs} + :ttl END
+      RETURNING owner, token, expires_at - ${nowMs} AS remaining`),
+    release: s(`
+      UPDATE ${t} SET owner = NULL, expires_at = ${nowMs}
+      WHERE lock_key = :key AND owner = :owner AND ${live}`),
+    forceRelease: s(`
+      UPDATE ${t} SET owner = NULL, expires_at = ${nowMs}
+      WHERE lock_key = :key AND ${live}`),
+    refresh: s(`
+      UPDATE ${t} SET expires_at = ${nowMs} + :ttl
+      WHERE lock_key = :key AND owner = :owner AND expires_at > ${nowMs}`),
+    getState: s(`
+      SELECT owner, token, expires_at - ${nowMs} AS remaining FROM ${t}
+      WHERE lock_key = :key AND ${live}`),
+    removeExpired: s(`DELETE FROM ${t} WHERE expires_at < ${nowMs} - :grace`),
+  };
+}
+
+/**
+ * MySQL and MariaDB. Keys and owners are VARBINARY: compared byte for byte, where the default
+ * collations would make `A` and `a` (or `a` and `a `) one lock.
+ *
+ * @param returning MariaDB 10.5+ answers an upsert with `RETURNING`; MySQL cannot, so its
+ *   acquire answers through `LAST_INSERT_ID(expr)` (the token, or 0 when not acquired).
+ */
+export function mysqlStatements(table: string, returning: boolean): LockStatements {
+  const t = `\`${table}\``;
+  // UTC_TIMESTAMP is fixed for the statement and ignores the session's time zone (UNIX_TIMESTAMP
+  // of a local time would jump at a DST change).
+  const nowUs = "TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6))";
+  const nowMs = `(${nowUs} DIV 1000)`;
+  const live = liveHold(nowMs);
+  const heldByOther = `(owner <> :owner AND (expires_at IS NULL OR expires_at > ${nowMs}))`;
+  const s = <TArgs extends Record<string, unknown>>(text: string) =>
+    statement<TArgs>("mysql", text);
+  return {
+    dialect: "mysql",
+    createSchema: [
+      `CREATE TABLE IF NOT EXISTS ${t} (lock_key VARBINARY(${KEY_MAX_BYTES}) NOT NULL PRIMARY KEY, owner VARBINARY(1020) NULL, token BIGINT NOT NULL, expires_at BIGINT NULL, INDEX \`${table}_expires_at\` (expires_at)) ENGINE=InnoDB`,
+    ],
+    dropSchema: `DROP TABLE IF EXISTS ${t}`,
+    returning,
+    // The affected-row count depends on the connection's CLIENT_FOUND_ROWS flag (an UPDATE that
+    // changes nothing counts as 1 with it, 0 without); LAST_INSERT_ID(expr) does not.
+    affected: "insert-id",
+    // ON DUPLICATE KEY UPDATE assigns left to right and later expressions see earlier
+    // assignments: token and owner are decided from the old row, then expires_at follows owner
+    // (it is ours exactly when we took the row). LAST_INSERT_ID carries the answer without
+    // RETURNING: the token when acquired, 0 when another holds the key.
+    acquire: s(`
+      INSERT INTO ${t} (lock_key, owner, token, expires_at)
+      VALUES (:key, :owner, LAST_INSERT_ID(${nowUs}), ${nowMs} + :ttl)
+      ON DUPLICATE KEY UPDATE
+        token = IF(${heldByOther}, token + LAST_INSERT_ID(0),
+          LAST_INSERT_ID(IF(${live}, token, GREATEST(token + 1, ${nowUs})))),
+        owner = IF(${heldByOther}, owner, :owner),
+        expires_at = IF(owner = :owner, ${nowMs} + :ttl, expires_at)
+      ${returning ? `RETURNING CONVERT(owner USING utf8mb4) AS owner, token, expires_at - ${nowMs} AS remaining` : ""}`),
+    release: s(`
+      UPDATE ${t} SET owner = NULL, expires_at = ${nowMs}, token = LAST_INSERT_ID(token)
+      WHERE lock_key = :key AND owner = :owner AND ${live}`),
+    forceRelease: s(`
+      UPDATE ${t} SET owner = NULL, expires_at = ${nowMs}, token = LAST_INSERT_ID(token)
+      WHERE lock_key = :key AND ${live}`),
+    refresh: s(`
+      UPDATE ${t} SET expires_at = ${nowMs} + :ttl, token = LAST_INSERT_ID(token)
+      WHERE lock_key = :key AND owner = :owner AND expires_at > ${nowMs}`),
+    getState: s(`
+      SELECT CONVERT(owner USING utf8mb4) AS owner, token, expires_at - ${nowMs} AS remaining
+      FROM ${t} WHERE lock_key = :key AND ${live}`),
+    removeExpired: s(`DELETE FROM ${t} WHERE expires_at < ${nowMs} - :grace`),
+  };
+}
