@@ -1,0 +1,4 @@
+export {
+  MongodbLockAdapter,
+  type MongodbLockAdapterSettings,
+} from "./mongodb-lock-adapter.js";

@@ -1,0 +1,241 @@
+import type { Collection, Db, Document } from "mongodb";
+import { z } from "zod";
+import { HaspError } from "../../../errors/hasp-error.js";
+import { parseSettings } from "../../../errors/invalid-argument-error.js";
+import { TimeSpan } from "../../../time-span/time-span.js";
+import type {
+  ILockAdapter,
+  LockAcquireResult,
+  LockAdapterState,
+} from "../../contracts/lock-adapter.js";
+import {
+  acquireUpdate,
+  byKey,
+  expiringHoldOfOwner,
+  HOLD_PROJECTION,
+  liveHoldOf,
+  liveHoldOfOwner,
+  REAP_INDEX,
+  refreshUpdate,
+  releaseUpdate,
+} from "./mongodb-lock-queries.js";
+
+export type MongodbLockAdapterSettings =
+  | {
+      /** The database that holds the collection (`client.db(name)`). The client stays yours. */
+      database: Db;
+      /**
+       * The collection of the locks, one document per key.
+       * @default "hasp_locks"
+       */
+      collectionName?: string;
+    }
+  | {
+      /**
+       * The collection of the locks, when you want to choose its options (write concern, …)
+       * yourself. The client stays yours.
+       */
+      collection: Collection<Document>;
+    };
+
+const DEFAULT_COLLECTION_NAME = "hasp_locks";
+
+const settingsSchema = z
+  .object({
+    database: z.custom<Db>(isDb, "must be a mongodb Db (client.db(name))").optional(),
+    collection: z
+      .custom<Collection<Document>>(isCollection, "must be a mongodb Collection")
+      .optional(),
+    collectionName: z
+      .string("must be a string")
+      .min(1, "must not be empty")
+      .regex(/^[^$\0]*$/, 'must not contain "$" or NUL')
+      .refine((name) => !name.startsWith("system."), 'must not start with "system."')
+      .optional(),
+  })
+  .strict()
+  .superRefine((settings, context) => {
+    if ((settings.database === undefined) === (settings.collection === undefined)) {
+      context.addIssue({
+        code: "custom",
+        path: ["database"],
+        message: "give exactly one of database and collection",
+      });
+    }
+    if (settings.collection !== undefined && settings.collectionName !== undefined) {
+      context.addIssue({
+        code: "custom",
+        path: ["collectionName"],
+        message: "goes with database, not with collection",
+      });
+    }
+  });
+
+function isDb(value: unknown): value is Db {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as Db).collection === "function" &&
+    typeof (value as Db).databaseName === "string"
+  );
+}
+
+function isCollection(value: unknown): value is Collection<Document> {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as Collection).findOneAndUpdate === "function" &&
+    typeof (value as Collection).collectionName === "string"
+  );
+}
+
+/** A hold as {@link HOLD_PROJECTION} returns it. */
+type ProjectedHold = { owner: string; token: unknown; remainingMs: unknown };
+
+/**
+ * Locks in MongoDB: one document per key in one collection, `_id` being the key. Each
+ * operation is one command (findOneAndUpdate, updateOne or findOne) on that document, and every
+ * time is the server's `$$NOW`, so a client whose clock is off cannot take a live lock.
+ *
+ * Acquire is one upsert whose update pipeline takes the document only when it is free or
+ * expired, and otherwise leaves it as it is and returns the holder; release, refresh and
+ * forceRelease name the owner (or a live hold) in their filter, so they change nothing of
+ * anyone else's hold. Fencing tokens are `max(last token + 1, server time in µs)`; a release keeps
+ * the document and its token, and the TTL index created by {@link init} deletes a document only
+ * 60 s after its hold ended.
+ *
+ * There is no release signal: blocking acquires retry at their interval, never sleeping past
+ * the holder's remaining time.
+ *
+ * Needs MongoDB 4.4 or later (update pipelines with `$$NOW`, projections with expressions).
+ *
+ * @example
+ * const adapter = new MongodbLockAdapter({ database: client.db("app") });
+ * await adapter.init();
+ */
+export class MongodbLockAdapter implements ILockAdapter {
+  readonly #collection: Collection<Document>;
+
+  /** @throws InvalidArgumentError unless exactly one of a Db and a Collection is given, or a setting is bad. */
+  constructor(settings: MongodbLockAdapterSettings) {
+    const { database, collection, collectionName } = parseSettings(
+      "MongodbLockAdapter settings",
+      settingsSchema,
+      settings,
+    );
+    this.#collection =
+      collection ?? (database as Db).collection(collectionName ?? DEFAULT_COLLECTION_NAME);
+  }
+
+  /**
+   * Creates the TTL index that deletes a document 60 s after its hold ended (released, or
+   * expired). Idempotent; run it once at start-up or in a migration. Locks work without it, but
+   * the documents of free keys then stay.
+   */
+  async init(): Promise<void> {
+    await this.#collection.createIndex(REAP_INDEX.keys, REAP_INDEX.options);
+  }
+
+  async acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<LockAcquireResult> {
+    const hold = await this.#acquire(key, lockId, ttl).catch((error: unknown) => {
+      // Two upserts of a missing key: one inserts, the other hits the unique `_id` index. The
+      // server retries such an upsert itself (the filter is the `_id` alone), but only so often;
+      // if the error still arrives the document exists now, and running the command again
+      // answers from it as from any held key.
+      if (isDuplicateKeyError(error)) {
+        return this.#acquire(key, lockId, ttl);
+      }
+      throw error;
+    });
+    if (hold.owner === lockId) {
+      return { acquired: true, fencingToken: toNumber(hold.token) };
+    }
+    return { acquired: false, owner: hold.owner, remainingTime: toRemainingTime(hold.remainingMs) };
+  }
+
+  async release(key: string, lockId: string): Promise<boolean> {
+    const result = await this.#collection.updateOne(liveHoldOfOwner(key, lockId), releaseUpdate());
+    return result.matchedCount === 1;
+  }
+
+  async forceRelease(key: string): Promise<boolean> {
+    const result = await this.#collection.updateOne(liveHoldOf(key), releaseUpdate());
+    return result.matchedCount === 1;
+  }
+
+  async refresh(key: string, lockId: string, ttl: TimeSpan): Promise<boolean> {
+    const result = await this.#collection.updateOne(
+      expiringHoldOfOwner(key, lockId),
+      refreshUpdate(toTtlMs(ttl)),
+    );
+    return result.matchedCount === 1;
+  }
+
+  async getState(key: string): Promise<LockAdapterState | null> {
+    const hold = await this.#collection.findOne<ProjectedHold>(liveHoldOf(key), {
+      projection: HOLD_PROJECTION,
+      // Whatever the collection's read preference: a secondary may not have seen the last write.
+      readPreference: "primary",
+    });
+    return hold === null
+      ? null
+      : {
+          owner: hold.owner,
+          fencingToken: toNumber(hold.token),
+          remainingTime: toRemainingTime(hold.remainingMs),
+        };
+  }
+
+  async #acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<ProjectedHold> {
+    const hold = await this.#collection.findOneAndUpdate(
+      byKey(key),
+      acquireUpdate(lockId, ttl === null ? null : toTtlMs(ttl)),
+      {
+        upsert: true,
+        returnDocument: "after",
+        projection: HOLD_PROJECTION,
+        includeResultMetadata: false,
+      },
+    );
+    if (hold === null) {
+      // An upsert that returns the document after the update always returns one.
+      throw new HaspError(`MongoDB lock "${key}": findOneAndUpdate with upsert returned nothing`);
+    }
+    return hold as unknown as ProjectedHold;
+  }
+}
+
+function toTtlMs(ttl: TimeSpan): number {
+  return Math.max(1, Math.ceil(ttl.toMilliseconds()));
+}
+
+function isDuplicateKeyError(error: unknown): boolean {
+  return (
+    typeof error === "object" && error !== null && (error as { code?: unknown }).code === 11000
+  );
+}
+
+/** A BSON integer as the driver hands it over: a number, a bigint (`useBigInt64`) or a Long. */
+function toNumber(value: unknown): number {
+  if (typeof value === "number") {
+    return value;
+  }
+  if (typeof value === "bigint") {
+    return Number(value);
+  }
+  if (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as { toNumber?: unknown }).toNumber === "function"
+  ) {
+    return (value as { toNumber(): number }).toNumber();
+  }
+  throw new HaspError(`MongoDB lock: expected an integer, got ${String(value)}`);
+}
+
+function toRemainingTime(remainingMs: unknown): TimeSpan | null {
+  if (remainingMs === null || remainingMs === undefined) {
+    return null;
+  }
+  return TimeSpan.fromMilliseconds(Math.max(0, toNumber(remainingMs)));
+}
