@@ -134,7 +134,10 @@ const TRANSIENT_CODES = new Set([
   "ER_LOCK_DEADLOCK", // MySQL 1213: InnoDB can deadlock concurrent upserts of one key
   "SQLITE_BUSY", // another process holds the database file's write lock past busy_timeout
 ]);
-const MAX_ATTEMPTS = 5;
+/** Tries of a statement that met a transient failure; the pauses between grow to 128 ms. */
+const MAX_STATEMENT_ATTEMPTS = 12;
+/** MySQL without RETURNING: acquire tries when the holder keeps leaving before it is read. */
+const MAX_HOLDER_READS = 5;
 
 type StateRow = { owner: string; token: number | string | bigint; remaining: unknown };
 
@@ -312,7 +315,7 @@ export class KyselyLockAdapter implements ILockAdapter {
       // MySQL: the upsert only says "held"; a read says by whom. A holder that left in between
       // means the key is free again: try again (a handful of times at most under churn).
       const holder = await this.getState(key);
-      if (holder !== null || attempt >= MAX_ATTEMPTS) {
+      if (holder !== null || attempt >= MAX_HOLDER_READS) {
         return {
           acquired: false,
           owner: holder?.owner ?? "",
@@ -380,11 +383,12 @@ export class KyselyLockAdapter implements ILockAdapter {
       try {
         return await this.#db.executeQuery<TRow>(query);
       } catch (error) {
-        if (attempt >= MAX_ATTEMPTS || !isTransient(error)) {
+        if (attempt >= MAX_STATEMENT_ATTEMPTS || !isTransient(error)) {
           throw error;
         }
-        // The statement was rolled back whole; a short random pause breaks the tie.
-        await sleep(1 + Math.random() * 10 * attempt);
+        // The statement was rolled back whole; a random pause, growing with each conflict,
+        // spreads the contenders out (full jitter).
+        await sleep(Math.random() * 2 ** Math.min(attempt, 7));
       }
     }
   }
