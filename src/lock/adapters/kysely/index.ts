@@ -2,6 +2,8 @@ export {
   KyselyLockAdapter,
   type KyselyLockAdapterSettings,
   type KyselyLockDialect,
+  type KyselyLockStatement,
+  type KyselyLockStatements,
   type PgListenClient,
   type PgListenConnection,
   type PgListenPool,

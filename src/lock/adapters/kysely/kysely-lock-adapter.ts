@@ -10,6 +10,7 @@ import {
 } from "kysely";
 import { z } from "zod";
 import { InvalidArgumentError, parseSettings } from "../../../errors/invalid-argument-error.js";
+import { MAX_TIMER_MS } from "../../../task/timers.js";
 import { type ITimeSpan, TimeSpan } from "../../../time-span/time-span.js";
 import { positiveTimeSpanSchema } from "../../../time-span/time-span-schema.js";
 import type {
@@ -21,14 +22,18 @@ import {
   DEAD_ROW_GRACE_MS,
   KEY_MAX_BYTES,
   type KyselyLockDialect,
-  type LockStatements,
+  type KyselyLockStatements,
   mysqlStatements,
   postgresStatements,
   sqliteStatements,
 } from "./kysely-lock-statements.js";
 import { type PgListenConnection, PostgresReleaseListener } from "./postgres-release-listener.js";
 
-export type { KyselyLockDialect } from "./kysely-lock-statements.js";
+export type {
+  KyselyLockDialect,
+  KyselyLockStatement,
+  KyselyLockStatements,
+} from "./kysely-lock-statements.js";
 export type {
   PgListenClient,
   PgListenConnection,
@@ -160,7 +165,7 @@ export class KyselyLockAdapter implements ILockAdapter {
   readonly #db: Kysely<any>;
   readonly #table: string;
   readonly #dialect: KyselyLockDialect;
-  #statements: LockStatements | Promise<LockStatements>;
+  #statements: KyselyLockStatements | Promise<KyselyLockStatements>;
   readonly #listener: PostgresReleaseListener | undefined;
   readonly #sweep: ReturnType<typeof setInterval> | undefined;
 
@@ -220,9 +225,12 @@ export class KyselyLockAdapter implements ILockAdapter {
       const onError =
         parsed.onSweepError ??
         ((error: unknown) => console.warn(`[hasp] KyselyLockAdapter sweep failed:`, error));
-      this.#sweep = setInterval(() => {
-        this.removeExpired().catch(onError);
-      }, parsed.sweepInterval.toMilliseconds());
+      this.#sweep = setInterval(
+        () => {
+          this.removeExpired().catch(onError);
+        },
+        Math.min(parsed.sweepInterval.toMilliseconds(), MAX_TIMER_MS),
+      );
       this.#sweep.unref();
     }
   }
@@ -233,7 +241,7 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 
   /** The SQL this adapter runs, per operation (for review and logs). */
-  async statements(): Promise<LockStatements> {
+  async statements(): Promise<KyselyLockStatements> {
     return this.#statements;
   }
 
@@ -393,7 +401,7 @@ export class KyselyLockAdapter implements ILockAdapter {
     }
   }
 
-  #detectMysql(): Promise<LockStatements> {
+  #detectMysql(): Promise<KyselyLockStatements> {
     const detected = this.#run<{ version: string }>("SELECT VERSION() AS version", []).then(
       ({ rows }) => {
         const statements = mysqlStatements(this.#table, hasUpsertReturning(rows[0]?.version ?? ""));
@@ -462,7 +470,10 @@ export function storedKey(key: string): string {
 const HASHED_PREFIX = "#sha256:";
 
 /** Whether the statement freed or refreshed a hold (how that shows depends on the dialect). */
-function changedOne(affected: LockStatements["affected"], result: QueryResult<unknown>): boolean {
+function changedOne(
+  affected: KyselyLockStatements["affected"],
+  result: QueryResult<unknown>,
+): boolean {
   if (affected === "insert-id") {
     return result.insertId !== undefined;
   }

@@ -16,7 +16,7 @@
 export type KyselyLockDialect = "postgres" | "mysql" | "sqlite";
 
 /** One statement: its text with the dialect's placeholders and how to order its parameters. */
-export type LockStatement<TArgs extends Record<string, unknown>> = {
+export type KyselyLockStatement<TArgs extends Record<string, unknown>> = {
   readonly sql: string;
   readonly parameters: (args: TArgs) => unknown[];
 };
@@ -25,7 +25,7 @@ type KeyArgs = { key: string };
 type OwnerArgs = { key: string; owner: string };
 type TtlArgs = { key: string; owner: string; ttl: number | null };
 
-export type LockStatements = {
+export type KyselyLockStatements = {
   readonly dialect: KyselyLockDialect;
   /** DDL run in order by `init()`; each is idempotent. */
   readonly createSchema: readonly string[];
@@ -37,19 +37,19 @@ export type LockStatements = {
    * (MySQL), the answer is the `LAST_INSERT_ID` of the statement: the token when acquired, 0
    * when not.
    */
-  readonly acquire: LockStatement<TtlArgs>;
+  readonly acquire: KyselyLockStatement<TtlArgs>;
   /** Whether `acquire` answers rows (`RETURNING`). */
   readonly returning: boolean;
   /** Frees our live hold. One row affected (or returned) when it did. */
-  readonly release: LockStatement<OwnerArgs>;
+  readonly release: KyselyLockStatement<OwnerArgs>;
   /** Frees any live hold. One row affected (or returned) when there was one. */
-  readonly forceRelease: LockStatement<KeyArgs>;
+  readonly forceRelease: KyselyLockStatement<KeyArgs>;
   /** Restarts the TTL of our live, expiring hold. Answers like `release`. */
-  readonly refresh: LockStatement<TtlArgs & { ttl: number }>;
+  readonly refresh: KyselyLockStatement<TtlArgs & { ttl: number }>;
   /** The live hold: `owner`, `token`, `remaining`; no row when free. */
-  readonly getState: LockStatement<KeyArgs>;
+  readonly getState: KyselyLockStatement<KeyArgs>;
   /** Deletes rows free or expired for longer than `grace` ms. */
-  readonly removeExpired: LockStatement<{ grace: number }>;
+  readonly removeExpired: KyselyLockStatement<{ grace: number }>;
   /**
    * How release, forceRelease and refresh say they changed a hold: `count`, a returned row or
    * an affected row; `insert-id`, a `LAST_INSERT_ID(token)` set by the matched row.
@@ -71,7 +71,7 @@ export const DEAD_ROW_GRACE_MS = 60_000;
 function statement<TArgs extends Record<string, unknown>>(
   dialect: KyselyLockDialect,
   text: string,
-): LockStatement<TArgs> {
+): KyselyLockStatement<TArgs> {
   const order: string[] = [];
   const sql = text
     .trim()
@@ -96,7 +96,7 @@ function liveHold(nowMs: string, row = ""): string {
   return `(${row}owner IS NOT NULL AND (${row}expires_at IS NULL OR ${row}expires_at > ${nowMs}))`;
 }
 
-export function postgresStatements(table: string, channel: string): LockStatements {
+export function postgresStatements(table: string, channel: string): KyselyLockStatements {
   const t = `"${table}"`;
   const nowMs = "floor(extract(epoch from statement_timestamp()) * 1000)::bigint";
   const nowUs = "floor(extract(epoch from statement_timestamp()) * 1000000)::bigint";
@@ -150,7 +150,7 @@ export function postgresStatements(table: string, channel: string): LockStatemen
   };
 }
 
-export function sqliteStatements(table: string): LockStatements {
+export function sqliteStatements(table: string): KyselyLockStatements {
   const t = `"${table}"`;
   // julianday('now') is fixed for the whole statement and exact to the millisecond.
   const nowMs = "CAST(round((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)";
@@ -202,7 +202,7 @@ export function sqliteStatements(table: string): LockStatements {
  * @param returning MariaDB 10.5+ answers an upsert with `RETURNING`; MySQL cannot, so its
  *   acquire answers through `LAST_INSERT_ID(expr)` (the token, or 0 when not acquired).
  */
-export function mysqlStatements(table: string, returning: boolean): LockStatements {
+export function mysqlStatements(table: string, returning: boolean): KyselyLockStatements {
   const t = `\`${table}\``;
   // UTC_TIMESTAMP is fixed for the statement and ignores the session's time zone (UNIX_TIMESTAMP
   // of a local time would jump at a DST change).
