@@ -8,6 +8,7 @@ import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, sep } from "node:path";
 import { beforeAll, describe, expect, inject, test } from "vitest";
 import { serviceUrl } from "../harness/backends.js";
+import { BACKENDS, type BackendName, DEFAULT_URLS } from "../harness/services.js";
 import {
   buildModule,
   createPublicPathResolver,
@@ -21,8 +22,12 @@ import {
 const root = join(import.meta.dirname, "..", "..");
 const generatedDir = join(import.meta.dirname, ".generated");
 const RUN_TIMEOUT_MS = 20_000;
-/** Where the docs say Redis is; replaced by the harness's Redis when that is elsewhere. */
-const DOCS_REDIS_URL = "redis://127.0.0.1:6379";
+/**
+ * A page that writes a backend's local default URL (`redis://127.0.0.1:6379`,
+ * `postgres://postgres@127.0.0.1:5432/test`, ...) gets the harness's server instead when that is
+ * elsewhere, and its run is skipped when that backend was not found.
+ */
+const serviceUrls = new Map(BACKENDS.map((name) => [name, serviceUrl(name)] as const));
 
 type PagePlan = {
   readonly page: DocPage;
@@ -30,7 +35,8 @@ type PagePlan = {
   readonly check: GeneratedModule | undefined;
   /** The `ts` blocks only: what is run (and type-checked too when it differs from `check`). */
   readonly run: GeneratedModule | undefined;
-  readonly needsRedis: boolean;
+  /** The backends whose default URL the `ts` blocks write. */
+  readonly needs: readonly BackendName[];
 };
 
 const pageNames = [
@@ -42,18 +48,19 @@ const pageNames = [
     .map((name) => `docs/${name}`),
 ];
 const resolvePublicPath = createPublicPathResolver(root);
-const redisUrl = serviceUrl("redis");
 
 const plans: PagePlan[] = pageNames.map((name) => {
   const page = readDocPage(root, name);
   const checked = page.blocks.filter(({ mode }) => mode !== "ignore");
   const runnable = page.blocks.filter(({ mode }) => mode === "run");
-  const needsRedis = runnable.some(({ code }) => code.includes(DOCS_REDIS_URL));
+  const needs = BACKENDS.filter((backend) =>
+    runnable.some(({ code }) => code.includes(DEFAULT_URLS[backend])),
+  );
   const fileName = (suffix: string) =>
     join(generatedDir, `${name.replace(/\.md$/, "").replaceAll("/", "-")}${suffix}.ts`);
   return {
     page,
-    needsRedis,
+    needs,
     check:
       checked.length === 0
         ? undefined
@@ -64,10 +71,12 @@ const plans: PagePlan[] = pageNames.map((name) => {
         : buildModule(name, runnable, {
             fileName: fileName(".run"),
             resolvePublicPath,
-            replacements:
-              needsRedis && redisUrl !== undefined && redisUrl !== DOCS_REDIS_URL
-                ? [[DOCS_REDIS_URL, redisUrl]]
-                : [],
+            replacements: needs.flatMap((backend) => {
+              const url = serviceUrls.get(backend);
+              return url === undefined || url === DEFAULT_URLS[backend]
+                ? []
+                : [[DEFAULT_URLS[backend], url] as const];
+            }),
           }),
   };
 });
@@ -103,7 +112,7 @@ test("the docs have TypeScript blocks to check (the fence parser finds them)", (
 });
 
 for (const plan of plans) {
-  const { page, check, run, needsRedis } = plan;
+  const { page, check, run, needs } = plan;
   if (page.blocks.length === 0 && page.problems.length === 0) continue;
 
   describe(page.page, () => {
@@ -138,12 +147,18 @@ for (const plan of plans) {
       test(
         "runs",
         async (context) => {
-          if (needsRedis && redisUrl === undefined) {
-            const summary = inject("haspServices")?.redis.summary ?? "redis: not resolved";
+          const missing = needs.filter((backend) => serviceUrls.get(backend) === undefined);
+          if (missing.length > 0) {
+            const summary = missing
+              .map(
+                (backend) =>
+                  inject("haspServices")?.[backend].summary ?? `${backend}: not resolved`,
+              )
+              .join("; ");
             console.warn(
-              `[docs examples] SKIPPING the run of ${page.page}: it needs Redis (${summary}); it is still type-checked`,
+              `[docs examples] SKIPPING the run of ${page.page}: it needs ${missing.join(", ")} (${summary}); it is still type-checked`,
             );
-            context.skip(`needs Redis (${summary})`);
+            context.skip(`needs ${missing.join(", ")} (${summary})`);
           }
           const outcome = await runModule(root, run, RUN_TIMEOUT_MS);
           if (!outcome.ok) throw new Error(outcome.message);

@@ -1,3 +1,5 @@
+import { type AddressInfo, createServer } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
 import Database from "better-sqlite3";
 import {
   DummyDriver,
@@ -66,11 +68,62 @@ describeWithBackend("postgres", (url) => {
       await kysely.destroy();
     }
   });
+
+  test("a wait is bounded by its time even while its LISTEN connection is not yet to be had", async () => {
+    // One listener connection for two adapters: the second waits for it, but not past maxWait.
+    const listener = new pg.Pool({ connectionString: url, max: 1 });
+    const kysely = new Kysely({
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url }) }),
+    });
+    const tableName = uniqueName("bounded");
+    const [first, second] = [0, 1].map(
+      () => new KyselyLockAdapter({ kysely, tableName, listener }),
+    ) as [KyselyLockAdapter, KyselyLockAdapter];
+    try {
+      await first.init();
+      await first.acquire("key", "holder", TimeSpan.fromSeconds(30));
+      const signal = new AbortController().signal;
+      await first.waitForRelease?.("key", TimeSpan.fromMilliseconds(50), signal); // takes the connection
+      const started = performance.now();
+      await second.waitForRelease?.("key", TimeSpan.fromMilliseconds(300), signal);
+      expect(performance.now() - started).toBeLessThan(5_000);
+    } finally {
+      await first.dropSchema();
+      await Promise.all([first.close(), second.close()]);
+      await kysely.destroy();
+      await listener.end();
+    }
+  });
 });
 
 describe("KyselyLockAdapter without a server", () => {
   const sqlite = () =>
     new Kysely({ dialect: new SqliteDialect({ database: new Database(":memory:") }) });
+
+  test("MySQL: the server's version is asked on first use, and again only when called again", async () => {
+    // A server that accepts connections and hangs up: each attempt to ask shows as a connection.
+    let connections = 0;
+    const server = createServer((socket) => {
+      connections += 1;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    const pool = mysql.createPool({ host: "127.0.0.1", port, user: "root", connectTimeout: 500 });
+    const kysely = new Kysely({ dialect: new MysqlDialect({ pool }) });
+    try {
+      const adapter = new KyselyLockAdapter({ kysely });
+      await sleep(200);
+      expect(connections).toBe(0);
+      await expect(adapter.getState("key")).rejects.toThrow();
+      await expect(adapter.getState("key")).rejects.toThrow();
+      await sleep(200);
+      expect(connections).toBe(2); // one failed SELECT VERSION() per call, no retry loop
+    } finally {
+      await kysely.destroy();
+      server.close();
+    }
+  });
 
   test("bad settings name the field", () => {
     const kysely = sqlite();

@@ -165,7 +165,8 @@ export class KyselyLockAdapter implements ILockAdapter {
   readonly #db: Kysely<any>;
   readonly #table: string;
   readonly #dialect: KyselyLockDialect;
-  #statements: KyselyLockStatements | Promise<KyselyLockStatements>;
+  /** Unset only on MySQL before the server's version was learned (see `returning`). */
+  #statements: KyselyLockStatements | Promise<KyselyLockStatements> | undefined;
   readonly #listener: PostgresReleaseListener | undefined;
   readonly #sweep: ReturnType<typeof setInterval> | undefined;
 
@@ -210,9 +211,9 @@ export class KyselyLockAdapter implements ILockAdapter {
         ? postgresStatements(parsed.tableName, channel)
         : dialect === "sqlite"
           ? sqliteStatements(parsed.tableName)
-          : parsed.returning !== undefined
-            ? mysqlStatements(parsed.tableName, parsed.returning)
-            : this.#detectMysql();
+          : parsed.returning === undefined
+            ? undefined
+            : mysqlStatements(parsed.tableName, parsed.returning);
     if (parsed.listener !== undefined) {
       const listener = new PostgresReleaseListener(parsed.listener, channel);
       this.#listener = listener;
@@ -242,7 +243,7 @@ export class KyselyLockAdapter implements ILockAdapter {
 
   /** The SQL this adapter runs, per operation (for review and logs). */
   async statements(): Promise<KyselyLockStatements> {
-    return this.#statements;
+    return this.#ready();
   }
 
   /**
@@ -251,7 +252,7 @@ export class KyselyLockAdapter implements ILockAdapter {
    * types) are thrown, never swallowed.
    */
   async init(): Promise<void> {
-    const statements = await this.#statements;
+    const statements = await this.#ready();
     if (statements.dialect === "postgres") {
       // Concurrent CREATE TABLE IF NOT EXISTS can fail on pg_type's unique index in PostgreSQL:
       // serialize them with a transaction-scoped advisory lock.
@@ -274,7 +275,7 @@ export class KyselyLockAdapter implements ILockAdapter {
 
   /** Drops the table (for tests and uninstalls): every lock and every token history goes. */
   async dropSchema(): Promise<void> {
-    await this.#run((await this.#statements).dropSchema, []);
+    await this.#run((await this.#ready()).dropSchema, []);
   }
 
   /**
@@ -284,7 +285,7 @@ export class KyselyLockAdapter implements ILockAdapter {
    * @returns how many rows were deleted.
    */
   async removeExpired(): Promise<number> {
-    const { removeExpired } = await this.#statements;
+    const { removeExpired } = await this.#ready();
     const result = await this.#run(
       removeExpired.sql,
       removeExpired.parameters({ grace: DEAD_ROW_GRACE_MS }),
@@ -299,7 +300,7 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 
   async acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<LockAcquireResult> {
-    const statements = await this.#statements;
+    const statements = await this.#ready();
     const args = {
       key: storedKey(key),
       owner: lockId,
@@ -334,7 +335,7 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 
   async release(key: string, lockId: string): Promise<boolean> {
-    const { release, affected } = await this.#statements;
+    const { release, affected } = await this.#ready();
     const result = await this.#run(
       release.sql,
       release.parameters({ key: storedKey(key), owner: lockId }),
@@ -343,7 +344,7 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 
   async forceRelease(key: string): Promise<boolean> {
-    const { forceRelease, affected } = await this.#statements;
+    const { forceRelease, affected } = await this.#ready();
     const result = await this.#run(
       forceRelease.sql,
       forceRelease.parameters({ key: storedKey(key) }),
@@ -352,7 +353,7 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 
   async refresh(key: string, lockId: string, ttl: TimeSpan): Promise<boolean> {
-    const { refresh, affected } = await this.#statements;
+    const { refresh, affected } = await this.#ready();
     const result = await this.#run(
       refresh.sql,
       refresh.parameters({
@@ -365,7 +366,7 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 
   async getState(key: string): Promise<LockAdapterState | null> {
-    const { getState } = await this.#statements;
+    const { getState } = await this.#ready();
     const result = await this.#run<StateRow>(
       getState.sql,
       getState.parameters({ key: storedKey(key) }),
@@ -401,7 +402,11 @@ export class KyselyLockAdapter implements ILockAdapter {
     }
   }
 
-  #detectMysql(): Promise<KyselyLockStatements> {
+  /** The statements; on MySQL, the first call asks the server's version (once, unless it fails). */
+  #ready(): KyselyLockStatements | Promise<KyselyLockStatements> {
+    if (this.#statements !== undefined) {
+      return this.#statements;
+    }
     const detected = this.#run<{ version: string }>("SELECT VERSION() AS version", []).then(
       ({ rows }) => {
         const statements = mysqlStatements(this.#table, hasUpsertReturning(rows[0]?.version ?? ""));
@@ -409,10 +414,11 @@ export class KyselyLockAdapter implements ILockAdapter {
         return statements;
       },
     );
-    // A failed detection (the server is down) is tried again by the next call.
+    this.#statements = detected;
+    // A failed detection (the server is down) is asked again by the next call, not before.
     detected.catch(() => {
       if (this.#statements === detected) {
-        this.#statements = this.#detectMysql();
+        this.#statements = undefined;
       }
     });
     return detected;

@@ -24,7 +24,7 @@ export type PgListenConnection = PgListenClient | PgListenPool;
 
 type Listening = {
   readonly client: PgListenClient;
-  /** Gives the connection back: released to its pool (destroyed), or left to its owner. */
+  /** Gives the connection back: released to its pool, or left to its owner (a pg.Client). */
   readonly giveBack: () => void;
   readonly detach: () => void;
 };
@@ -41,6 +41,8 @@ export class PostgresReleaseListener {
   readonly #waiters = new Map<string, Array<() => void>>();
   #listening: Promise<Listening> | undefined;
   #closed = false;
+  /** A `pg.Client` given as the listener ended: it cannot come back (a pool's client can). */
+  #clientLost = false;
 
   constructor(connection: PgListenConnection, channel: string) {
     this.#connection = connection;
@@ -70,18 +72,25 @@ export class PostgresReleaseListener {
     queue.push(wake);
     this.#waiters.set(key, queue);
     signal.addEventListener("abort", onAbort, { once: true });
+    // The whole wait, the LISTEN included, is bounded by maxWait and the signal.
+    const timeUp = delay(maxWait, woken.signal).catch((error: unknown) => {
+      if (signal.aborted || !woken.signal.aborted) {
+        throw signal.aborted ? signal.reason : error;
+      }
+    });
     try {
-      await this.#listen();
-      if (await isFree()) {
+      const listening = await Promise.race([
+        this.#listen().then(() => true),
+        timeUp.then(() => false),
+      ]);
+      // A release before the LISTEN was sent to nobody: look at the key itself once.
+      if (listening && !woken.signal.aborted && (await isFree())) {
         return;
       }
-      await delay(maxWait, woken.signal).catch((error: unknown) => {
-        if (signal.aborted || !woken.signal.aborted) {
-          throw signal.aborted ? signal.reason : error;
-        }
-      });
+      await timeUp;
     } finally {
       signal.removeEventListener("abort", onAbort);
+      woken.abort(); // ends the timer when leaving early
       const index = queue.indexOf(wake);
       if (index !== -1) {
         queue.splice(index, 1);
@@ -130,6 +139,11 @@ export class PostgresReleaseListener {
   async #connect(): Promise<Listening> {
     const connection = this.#connection;
     const pooled = "totalCount" in connection ? await connection.connect() : undefined;
+    if (pooled === undefined && this.#clientLost) {
+      throw new Error(
+        "the pg.Client given as the listener lost its connection and cannot LISTEN again (a pg.Pool listener reconnects)",
+      );
+    }
     const client = pooled ?? (connection as PgListenClient);
     const onNotification = (message: PgNotification) => {
       if (message.channel === this.#channel && message.payload !== undefined) {
@@ -139,6 +153,7 @@ export class PostgresReleaseListener {
     };
     const onLost = () => {
       this.#listening = undefined;
+      this.#clientLost ||= pooled === undefined;
       detach();
       pooled?.release(true);
       for (const queue of this.#waiters.values()) {
