@@ -300,6 +300,18 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 
   async acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<LockAcquireResult> {
+    try {
+      return await this.#acquire(key, lockId, ttl);
+    } catch (error) {
+      // The caller may be a waiter woken by a release notification, now leaving without the
+      // key: the next waiter of this process gets the wake-up, or it would sleep through a
+      // free key (until the holder's TTL, or its whole blocking time for a hold without one).
+      this.#listener?.wakeNext(storedKey(key));
+      throw error;
+    }
+  }
+
+  async #acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<LockAcquireResult> {
     const statements = await this.#ready();
     const args = {
       key: storedKey(key),

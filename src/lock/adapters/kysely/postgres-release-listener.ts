@@ -66,7 +66,11 @@ export class PostgresReleaseListener {
       return delay(maxWait, signal);
     }
     const woken = new AbortController();
-    const wake = () => woken.abort();
+    let notified = false;
+    const wake = () => {
+      notified = true;
+      woken.abort();
+    };
     const onAbort = () => woken.abort(signal.reason);
     const queue = this.#waiters.get(key) ?? [];
     queue.push(wake);
@@ -88,6 +92,12 @@ export class PostgresReleaseListener {
         return;
       }
       await timeUp;
+    } catch (error) {
+      // A release woke this waiter, which leaves without trying the key: the next one must.
+      if (notified) {
+        this.wakeNext(key);
+      }
+      throw error;
     } finally {
       signal.removeEventListener("abort", onAbort);
       woken.abort(); // ends the timer when leaving early
@@ -99,6 +109,15 @@ export class PostgresReleaseListener {
         this.#waiters.delete(key);
       }
     }
+  }
+
+  /**
+   * Wakes the longest waiting waiter of this process for `key`, as a release notification does.
+   * For a release whose woken waiter could not take the key (its acquire failed), so that the
+   * others do not sleep through a free key; a waiter woken for nothing tries once and waits again.
+   */
+  wakeNext(key: string): void {
+    this.#waiters.get(key)?.shift()?.();
   }
 
   /** `UNLISTEN`s and gives the connection back; waiters left wait out their time. */
@@ -148,7 +167,7 @@ export class PostgresReleaseListener {
     const onNotification = (message: PgNotification) => {
       if (message.channel === this.#channel && message.payload !== undefined) {
         // One release, one waiter of this process: the others stay queued for the next one.
-        this.#waiters.get(message.payload)?.shift()?.();
+        this.wakeNext(message.payload);
       }
     };
     const onLost = () => {
