@@ -5,7 +5,10 @@ import { MemoryLockAdapter } from "../../src/lock/adapters/memory/memory-lock-ad
 import { lockAdapterTestSuite } from "../../src/lock/test-suites/lock-adapter-test-suite.js";
 import { TimeSpan } from "../../src/time-span/time-span.js";
 
-lockAdapterTestSuite({ createAdapter: () => new MemoryLockAdapter() });
+lockAdapterTestSuite({
+  createAdapter: () => new MemoryLockAdapter(),
+  instancesShareBackend: false,
+});
 
 const SHORT_TTL = TimeSpan.fromMilliseconds(50);
 const PAST_SHORT_TTL = 200;

@@ -1,6 +1,15 @@
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterEach, beforeEach, describe, expect, type TestContext, test, vi } from "vitest";
+import {
+  afterEach,
+  beforeEach,
+  describe,
+  expect,
+  onTestFinished,
+  type TestContext,
+  test,
+  vi,
+} from "vitest";
 import { TimeSpan } from "../../time-span/time-span.js";
 import type { ILockAdapter, LockAdapterState } from "../contracts/lock-adapter.js";
 
@@ -9,6 +18,13 @@ export type LockAdapterTestSuiteSettings = {
   createAdapter: () => ILockAdapter | Promise<ILockAdapter>;
   /** Called after each test, once the test's keys are force-released. */
   destroyAdapter?: (adapter: ILockAdapter) => void | Promise<void>;
+  /**
+   * Whether two adapters from `createAdapter` see the same locks (two clients of one server),
+   * so the suite can contend from several instances as several processes would. `false` for
+   * an in-process store, where each instance is its own world.
+   * @default true
+   */
+  instancesShareBackend?: boolean;
   /**
    * Put in front of every key the suite uses. A random part per call of the suite always
    * follows it, so runs sharing a server never meet, even with the same prefix.
@@ -85,7 +101,12 @@ let suiteCounter = 0;
  */
 export function lockAdapterTestSuite(settings: LockAdapterTestSuiteSettings): void {
   suiteCounter += 1;
-  const { createAdapter, destroyAdapter, keyPrefix = "hasp-suite:" } = settings;
+  const {
+    createAdapter,
+    destroyAdapter,
+    instancesShareBackend = true,
+    keyPrefix = "hasp-suite:",
+  } = settings;
   const runPrefix = `${keyPrefix}${randomBytes(6).toString("hex")}-${suiteCounter}:`;
 
   describe("lock adapter conformance", () => {
@@ -406,6 +427,121 @@ export function lockAdapterTestSuite(settings: LockAdapterTestSuiteSettings): vo
         expect(state.owner).toBe("bob");
         expect(state.fencingToken).toBe(token);
         expect(milliseconds(state.remainingTime)).toBeLessThanOrEqual(RESTART_TTL.toMilliseconds());
+      });
+    });
+
+    describe("storms and stale holders", () => {
+      /**
+       * More instances of the adapter, as other processes would have (destroyed after the
+       * test), or the test's own one `count` times when instances do not share a backend.
+       */
+      async function otherInstances(count: number): Promise<ILockAdapter[]> {
+        if (!instancesShareBackend) {
+          return Array.from({ length: count }, () => adapter);
+        }
+        const instances = await Promise.all(Array.from({ length: count }, () => createAdapter()));
+        onTestFinished(async () => {
+          await Promise.all(instances.map((instance) => destroyAdapter?.(instance)));
+        });
+        return instances;
+      }
+
+      test("10 storms of 40 acquirers over 4 instances: one winner each, no error, tokens grow", async () => {
+        const key = freshKey();
+        const instances = await otherInstances(4);
+        let lastToken = 0;
+        for (let round = 0; round < 10; round++) {
+          const outcomes = await Promise.allSettled(
+            Array.from({ length: 40 }, (_, i) =>
+              (instances[i % 4] as ILockAdapter).acquire(key, `r${round}-c${i}`, LONG_TTL),
+            ),
+          );
+          const errors = outcomes.filter((outcome) => outcome.status === "rejected");
+          expect(errors, `round ${round}: ${String(errors[0]?.reason)}`).toEqual([]);
+          const winners = outcomes.flatMap((outcome, i) =>
+            outcome.status === "fulfilled" && outcome.value.acquired
+              ? [{ id: `r${round}-c${i}`, token: outcome.value.fencingToken }]
+              : [],
+          );
+          expect(winners, `round ${round}`).toHaveLength(1);
+          const [winner] = winners as [{ id: string; token: number }];
+          expect(winner.token).toBeGreaterThan(lastToken);
+          lastToken = winner.token;
+          expect((await held(key)).owner).toBe(winner.id);
+          expect(await adapter.release(key, winner.id)).toBe(true);
+        }
+      });
+
+      test("8 workers taking and releasing one key: holds never overlap, no error", async () => {
+        const key = freshKey();
+        const instances = await otherInstances(2);
+        let holder: string | null = null;
+        let sections = 0;
+        const worker = async (w: number) => {
+          const instance = instances[w % 2] as ILockAdapter;
+          for (let attempt = 0; attempt < 25; attempt++) {
+            const id = `w${w}-${attempt}`;
+            const result = await instance.acquire(key, id, LONG_TTL);
+            if (!result.acquired) {
+              await sleep(1);
+              continue;
+            }
+            expect(holder, `${id} entered while ${holder} held the key`).toBeNull();
+            holder = id;
+            await sleep(1);
+            expect((await instance.getState(key))?.owner).toBe(id);
+            holder = null;
+            sections += 1;
+            expect(await instance.release(key, id)).toBe(true);
+          }
+        };
+        await Promise.all(Array.from({ length: 8 }, (_, w) => worker(w)));
+        expect(sections).toBeGreaterThan(8);
+      });
+
+      test("every failed operation leaves the hold exactly as it was", async () => {
+        const key = freshKey();
+        const other = freshKey("other");
+        const token = await acquire(key, "alice", LONG_TTL);
+        await acquire(other, "alice", LONG_TTL);
+        let before = await held(key);
+        const failures: Array<[string, () => Promise<unknown>]> = [
+          ["bob acquires", () => adapter.acquire(key, "bob", EXTENSION)],
+          ["bob acquires with no TTL", () => adapter.acquire(key, "bob", null)],
+          ["bob releases", () => adapter.release(key, "bob")],
+          ["bob refreshes", () => adapter.refresh(key, "bob", EXTENSION)],
+          ["alice releases another key", () => adapter.release(freshKey("free"), "alice")],
+          ["alice's id with a prefix", () => adapter.release(key, "alic")],
+          ["alice's id with a suffix", () => adapter.refresh(key, "alice ", EXTENSION)],
+        ];
+        for (const [name, failure] of failures) {
+          const answer = await failure();
+          expect(
+            answer === false || (answer as { acquired?: boolean }).acquired === false,
+            name,
+          ).toBe(true);
+          const after = await held(key);
+          expect(after.owner, name).toBe("alice");
+          expect(after.fencingToken, name).toBe(token);
+          // Not extended (time only runs down), not made to never expire.
+          expect(milliseconds(after.remainingTime), name).toBeLessThanOrEqual(
+            milliseconds(before.remainingTime),
+          );
+          before = after;
+        }
+        expect((await held(other)).owner).toBe("alice");
+      });
+
+      test("a stale holder, after its key was taken over and freed, gets a new and greater token", async () => {
+        const key = freshKey();
+        const stale = await acquire(key, "alice", SHORT_TTL);
+        await sleep(PAST_SHORT_TTL);
+        const bobs = await acquire(key, "bob", LONG_TTL);
+        expect(await adapter.release(key, "alice")).toBe(false);
+        expect(await adapter.release(key, "bob")).toBe(true);
+        const again = await acquire(key, "alice", LONG_TTL);
+        expect(bobs).toBeGreaterThan(stale);
+        expect(again).toBeGreaterThan(bobs);
       });
     });
 
