@@ -218,9 +218,7 @@ export class KyselyLockAdapter implements ILockAdapter {
       const listener = new PostgresReleaseListener(parsed.listener, channel);
       this.#listener = listener;
       this.waitForRelease = (key, maxWait, signal) =>
-        listener.wait(storedKey(key), maxWait, signal, async () => {
-          return (await this.getState(key)) === null;
-        });
+        listener.wait(storedKey(key), maxWait, signal, () => this.#watch(key));
     }
     if (parsed.sweepInterval !== undefined) {
       const onError =
@@ -392,6 +390,16 @@ export class KyselyLockAdapter implements ILockAdapter {
       fencingToken: Number(row.token),
       remainingTime: toRemaining(row.remaining),
     };
+  }
+
+  /** Whether the key is free; if not, its release will notify (PostgreSQL's `watch`). */
+  async #watch(key: string): Promise<boolean> {
+    const { watch } = await this.#ready();
+    if (watch === undefined) {
+      return (await this.getState(key)) === null;
+    }
+    const result = await this.#run(watch.sql, watch.parameters({ key: storedKey(key) }));
+    return result.rows.length === 0;
   }
 
   /** Runs one statement, again on the transient failures a lone statement can still meet. */

@@ -48,6 +48,11 @@ export type KyselyLockStatements = {
   readonly refresh: KyselyLockStatement<TtlArgs & { ttl: number }>;
   /** The live hold: `owner`, `token`, `remaining`; no row when free. */
   readonly getState: KyselyLockStatement<KeyArgs>;
+  /**
+   * PostgreSQL: marks a live hold as waited on, so its release notifies (one row back), or
+   * finds the key free (none).
+   */
+  readonly watch?: KyselyLockStatement<KeyArgs>;
   /** Deletes rows free or expired for longer than `grace` ms. */
   readonly removeExpired: KyselyLockStatement<{ grace: number }>;
   /**
@@ -96,6 +101,14 @@ function liveHold(nowMs: string, row = ""): string {
   return `(${row}owner IS NOT NULL AND (${row}expires_at IS NULL OR ${row}expires_at > ${nowMs}))`;
 }
 
+/** The condition "another owner than `owner` holds the row `l`, and its hold is live". */
+function heldByOther(nowMs: string, owner: string): string {
+  return `(l.owner <> ${owner} AND (l.expires_at IS NULL OR l.expires_at > ${nowMs}))`;
+}
+
+/** A time no hold reaches: how long releases notify after a failed attempt on a hold without TTL. */
+const FOREVER_MS = "9007199254740991";
+
 export function postgresStatements(table: string, channel: string): KyselyLockStatements {
   const t = `"${table}"`;
   const nowMs = "floor(extract(epoch from statement_timestamp()) * 1000)::bigint";
@@ -107,45 +120,56 @@ export function postgresStatements(table: string, channel: string): KyselyLockSt
     dialect: "postgres",
     createSchema: [
       // Concurrent CREATE TABLE IF NOT EXISTS can still collide in pg_type: the adapter runs
-      // these under an advisory lock.
-      `CREATE TABLE IF NOT EXISTS ${t} (lock_key text PRIMARY KEY, owner text, token bigint NOT NULL, expires_at bigint)`,
-      `CREATE INDEX IF NOT EXISTS "${table}_expires_at" ON ${t} (expires_at)`,
+      // it under an advisory lock. No index beyond the key: every update then stays in its
+      // page (a HOT update), and removeExpired, an occasional sweep, can scan.
+      `CREATE TABLE IF NOT EXISTS ${t} (lock_key text PRIMARY KEY, owner text, token bigint NOT NULL, expires_at bigint, notify_until bigint)`,
     ],
     dropSchema: `DROP TABLE IF EXISTS ${t}`,
     returning: true,
     affected: "count",
-    // In DO UPDATE SET every expression reads the row as it was before the statement.
+    // In DO UPDATE SET every expression reads the row as it was before the statement, and
+    // excluded.* is the row VALUES proposed: its token is the server time in µs, read once.
     acquire: s(`
       INSERT INTO ${t} AS l (lock_key, owner, token, expires_at)
       VALUES (:key, :owner, ${nowUs}, ${nowMs} + :ttl::bigint)
       ON CONFLICT (lock_key) DO UPDATE SET
-        token = CASE WHEN ${liveHold(nowMs, "l.")}
-          THEN l.token ELSE greatest(l.token + 1, ${nowUs}) END,
-        owner = CASE WHEN l.owner <> :owner AND (l.expires_at IS NULL OR l.expires_at > ${nowMs})
-          THEN l.owner ELSE :owner END,
-        expires_at = CASE WHEN l.owner <> :owner AND (l.expires_at IS NULL OR l.expires_at > ${nowMs})
-          THEN l.expires_at ELSE ${nowMs} + :ttl::bigint END
+        token = CASE WHEN ${liveHold("excluded.token / 1000", "l.")}
+          THEN l.token ELSE greatest(l.token + 1, excluded.token) END,
+        owner = CASE WHEN ${heldByOther("excluded.token / 1000", "excluded.owner")}
+          THEN l.owner ELSE excluded.owner END,
+        expires_at = CASE WHEN ${heldByOther("excluded.token / 1000", "excluded.owner")}
+          THEN l.expires_at ELSE excluded.expires_at END
       RETURNING owner, token, expires_at - ${nowMs} AS remaining`),
     // The release statement itself notifies (delivered at its commit), so no release is missed
-    // between a listener's check and its wait.
+    // between a waiter's check (watch) and its sleep; and only while a waiter may be sleeping
+    // (notify_until), so an uncontended release does not pay for NOTIFY, which serializes
+    // commits server-wide.
     release: s(`
       WITH released AS (
         UPDATE ${t} SET owner = NULL, expires_at = ${nowMs}
         WHERE lock_key = :key AND owner = :owner AND ${live}
-        RETURNING lock_key)
-      SELECT pg_notify('${channel}', lock_key) FROM released`),
+        RETURNING lock_key, notify_until)
+      SELECT CASE WHEN notify_until > ${nowMs} THEN pg_notify('${channel}', lock_key) END
+      FROM released`),
     forceRelease: s(`
       WITH released AS (
         UPDATE ${t} SET owner = NULL, expires_at = ${nowMs}
         WHERE lock_key = :key AND ${live}
-        RETURNING lock_key)
-      SELECT pg_notify('${channel}', lock_key) FROM released`),
+        RETURNING lock_key, notify_until)
+      SELECT CASE WHEN notify_until > ${nowMs} THEN pg_notify('${channel}', lock_key) END
+      FROM released`),
     refresh: s(`
       UPDATE ${t} SET expires_at = ${nowMs} + :ttl::bigint
       WHERE lock_key = :key AND owner = :owner AND expires_at > ${nowMs}`),
     getState: s(`
       SELECT owner, token, expires_at - ${nowMs} AS remaining FROM ${t}
       WHERE lock_key = :key AND ${live}`),
+    // A waiter, listening, before it sleeps: a row back means the key is held, and its releases
+    // notify until the hold's end (the waiter sleeps no longer); none, the key is free.
+    watch: s(`
+      UPDATE ${t} SET notify_until = greatest(notify_until, coalesce(expires_at, ${FOREVER_MS}))
+      WHERE lock_key = :key AND ${live}
+      RETURNING lock_key`),
     removeExpired: s(`DELETE FROM ${t} WHERE expires_at < ${nowMs} - :grace::bigint`),
   };
 }
@@ -161,23 +185,24 @@ export function sqliteStatements(table: string): KyselyLockStatements {
   return {
     dialect: "sqlite",
     createSchema: [
+      // No index beyond the key: removeExpired, an occasional sweep, can scan.
       `CREATE TABLE IF NOT EXISTS ${t} (lock_key TEXT PRIMARY KEY NOT NULL, owner TEXT, token INTEGER NOT NULL, expires_at INTEGER)`,
-      `CREATE INDEX IF NOT EXISTS "${table}_expires_at" ON ${t} (expires_at)`,
     ],
     dropSchema: `DROP TABLE IF EXISTS ${t}`,
     returning: true,
     affected: "count",
-    // In DO UPDATE SET every expression reads the row as it was before the statement.
+    // In DO UPDATE SET every expression reads the row as it was before the statement, and
+    // excluded.* is the row VALUES proposed: its token is the server time (ms x 1000), read once.
     acquire: s(`
       INSERT INTO ${t} AS l (lock_key, owner, token, expires_at)
       VALUES (:key, :owner, ${nowUs}, ${nowMs} + :ttl)
       ON CONFLICT (lock_key) DO UPDATE SET
-        token = CASE WHEN ${liveHold(nowMs, "l.")}
-          THEN l.token ELSE max(l.token + 1, ${nowUs}) END,
-        owner = CASE WHEN l.owner <> :owner AND (l.expires_at IS NULL OR l.expires_at > ${nowMs})
-          THEN l.owner ELSE :owner END,
-        expires_at = CASE WHEN l.owner <> :owner AND (l.expires_at IS NULL OR l.expires_at > ${nowMs})
-          THEN l.expires_at ELSE ${nowMs} + :ttl END
+        token = CASE WHEN ${liveHold("excluded.token / 1000", "l.")}
+          THEN l.token ELSE max(l.token + 1, excluded.token) END,
+        owner = CASE WHEN ${heldByOther("excluded.token / 1000", "excluded.owner")}
+          THEN l.owner ELSE excluded.owner END,
+        expires_at = CASE WHEN ${heldByOther("excluded.token / 1000", "excluded.owner")}
+          THEN l.expires_at ELSE excluded.expires_at END
       RETURNING owner, token, expires_at - ${nowMs} AS remaining`),
     release: s(`
       UPDATE ${t} SET owner = NULL, expires_at = ${nowMs}
@@ -215,7 +240,7 @@ export function mysqlStatements(table: string, returning: boolean): KyselyLockSt
   return {
     dialect: "mysql",
     createSchema: [
-      `CREATE TABLE IF NOT EXISTS ${t} (lock_key VARBINARY(${KEY_MAX_BYTES}) NOT NULL PRIMARY KEY, owner VARBINARY(1020) NULL, token BIGINT NOT NULL, expires_at BIGINT NULL, INDEX \`${table}_expires_at\` (expires_at)) ENGINE=InnoDB`,
+      `CREATE TABLE IF NOT EXISTS ${t} (lock_key VARBINARY(${KEY_MAX_BYTES}) NOT NULL PRIMARY KEY, owner VARBINARY(1020) NULL, token BIGINT NOT NULL, expires_at BIGINT NULL) ENGINE=InnoDB`,
     ],
     dropSchema: `DROP TABLE IF EXISTS ${t}`,
     returning,
