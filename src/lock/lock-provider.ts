@@ -105,7 +105,11 @@ export class LockProvider implements ILockProvider {
     return this.#providerId;
   }
 
-  create(key: string, settings: LockCreateSettings = {}): ILock {
+  create(key: string, settings?: LockCreateSettings): ILock {
+    if (settings === undefined) {
+      // The common call: nothing to validate but the key (the namespace checks it).
+      return new Lock(this.#context, this.#namespace.create(key), randomUUID(), this.#defaultTtl);
+    }
     const parsed = parseSettings("lock settings", lockCreateSettingsSchema, settings);
     const ttl = parsed.ttl === undefined ? this.#defaultTtl : parsed.ttl;
     return new Lock(this.#context, this.#namespace.create(key), parsed.lockId ?? randomUUID(), ttl);

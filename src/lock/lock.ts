@@ -49,6 +49,8 @@ type EventData<TName extends LockEventName> = DistributiveOmit<
 
 const nextImmediate = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+const identity = <T>(value: T): T => value;
+
 /** A lock on one key for one owner; created by `LockProvider.create`. See `ILock`. */
 export class Lock implements ILock {
   readonly #context: LockContext;
@@ -59,7 +61,7 @@ export class Lock implements ILock {
   /** performance.now() deadline of this instance's hold, measured from before the request. */
   #expiresAt: number | null = null;
   /** Events of this lock go out one after another, after the operation resolved. */
-  #events: Promise<void> = Promise.resolve();
+  #events: Promise<void> | undefined;
 
   /** @internal Use `LockProvider.create`. */
   constructor(
@@ -98,15 +100,16 @@ export class Lock implements ILock {
   }
 
   acquire(): Task<boolean> {
-    return new Task(async (signal) => {
-      const result = await this.#tryAcquire(signal);
-      this.#announce(result);
-      return result.acquired;
-    });
+    return new Task((signal) =>
+      this.#tryAcquire(signal, (result) => {
+        this.#announce(result);
+        return result.acquired;
+      }),
+    );
   }
 
   acquireOrFail(): Task<number> {
-    return new Task(async (signal) => this.#orFail(await this.#tryAcquire(signal)));
+    return new Task((signal) => this.#tryAcquire(signal, (result) => this.#orFail(result)));
   }
 
   acquireBlocking(settings: LockBlockingSettings = {}): Task<boolean> {
@@ -136,12 +139,17 @@ export class Lock implements ILock {
   }
 
   forceRelease(): Task<boolean> {
-    return new Task(async () => {
-      const existed = await this.#call("forceRelease", (adapter, key) => adapter.forceRelease(key));
-      this.#forgetHold();
-      this.#emit(LOCK_EVENTS.FORCE_RELEASED, { existed });
-      return existed;
-    });
+    return new Task(() =>
+      this.#call(
+        "forceRelease",
+        (adapter, key) => adapter.forceRelease(key),
+        (existed) => {
+          this.#forgetHold();
+          this.#emit(LOCK_EVENTS.FORCE_RELEASED, { existed });
+          return existed;
+        },
+      ),
+    );
   }
 
   refresh(ttl?: ITimeSpan): Task<boolean> {
@@ -159,30 +167,35 @@ export class Lock implements ILock {
   }
 
   getState(): Task<ILockState> {
-    return new Task(async () => {
-      const state = await this.#call("getState", (adapter, key) => adapter.getState(key));
-      if (state === null) {
-        return { type: LOCK_STATE.EXPIRED };
-      }
-      if (state.owner !== this.#id) {
-        return {
-          type: LOCK_STATE.UNAVAILABLE,
-          owner: state.owner,
-          remainingTime: state.remainingTime,
-        };
-      }
-      return {
-        type: LOCK_STATE.ACQUIRED,
-        remainingTime: state.remainingTime,
-        fencingToken: state.fencingToken,
-      };
-    });
+    return new Task(() =>
+      this.#call(
+        "getState",
+        (adapter, key) => adapter.getState(key),
+        (state): ILockState => {
+          if (state === null) {
+            return { type: LOCK_STATE.EXPIRED };
+          }
+          if (state.owner !== this.#id) {
+            return {
+              type: LOCK_STATE.UNAVAILABLE,
+              owner: state.owner,
+              remainingTime: state.remainingTime,
+            };
+          }
+          return {
+            type: LOCK_STATE.ACQUIRED,
+            remainingTime: state.remainingTime,
+            fencingToken: state.fencingToken,
+          };
+        },
+      ),
+    );
   }
 
   runOrFail<TValue>(fn: LockRunnable<TValue>, settings: LockRunSettings = {}): Task<TValue> {
     const { autoRefresh } = parseSettings("run settings", lockRunSettingsSchema, settings);
     return new Task(async (signal) => {
-      const token = this.#orFail(await this.#tryAcquire(signal));
+      const token = await this.#tryAcquire(signal, (result) => this.#orFail(result));
       return this.#runHeld(fn, token, autoRefresh, signal);
     });
   }
@@ -208,7 +221,7 @@ export class Lock implements ILock {
   ): Task<LockRunResult<TValue>> {
     const { autoRefresh } = parseSettings("run settings", lockRunSettingsSchema, settings);
     return new Task(async (signal) => {
-      const result = await this.#tryAcquire(signal);
+      const result = await this.#tryAcquire(signal, identity);
       this.#announce(result);
       return result.acquired
         ? this.#runHeld(fn, result.fencingToken, autoRefresh, signal).then(
@@ -238,23 +251,31 @@ export class Lock implements ILock {
     });
   }
 
-  /** One acquire request. A hold granted after the caller gave up is released again. */
-  async #tryAcquire(signal: AbortSignal): Promise<LockAcquireResult> {
+  /**
+   * One acquire request, whose result goes through `settle` (in the same step: no promise of
+   * its own). A hold granted after the caller gave up is released again.
+   */
+  #tryAcquire<TResult>(
+    signal: AbortSignal,
+    settle: (result: LockAcquireResult) => TResult,
+  ): Promise<TResult> {
     const requestedAt = performance.now();
-    const result = await this.#call("acquire", (adapter, key) =>
-      adapter.acquire(key, this.#id, this.#ttl),
+    return this.#call(
+      "acquire",
+      (adapter, key) => adapter.acquire(key, this.#id, this.#ttl),
+      (result) => {
+        if (result.acquired) {
+          const isNewHold = result.fencingToken !== this.#fencingToken;
+          if (signal.aborted && isNewHold) {
+            this.#context.adapter.release(this.#key.toString(), this.#id).catch(() => {});
+            throw signal.reason;
+          }
+          this.#fencingToken = result.fencingToken;
+          this.#expiresAt = this.#ttl === null ? null : requestedAt + this.#ttl.toMilliseconds();
+        }
+        return settle(result);
+      },
     );
-    if (!result.acquired) {
-      return result;
-    }
-    const isNewHold = result.fencingToken !== this.#fencingToken;
-    if (signal.aborted && isNewHold) {
-      this.#context.adapter.release(this.#key.toString(), this.#id).catch(() => {});
-      throw signal.reason;
-    }
-    this.#fencingToken = result.fencingToken;
-    this.#expiresAt = this.#ttl === null ? null : requestedAt + this.#ttl.toMilliseconds();
-    return result;
   }
 
   async #acquireBlocking(
@@ -268,7 +289,7 @@ export class Lock implements ILock {
     const { adapter } = this.#context;
     const deadline = performance.now() + time;
     for (;;) {
-      const result = await this.#tryAcquire(signal);
+      const result = await this.#tryAcquire(signal, identity);
       const left = deadline - performance.now();
       if (result.acquired || left <= 0) {
         return result;
@@ -301,34 +322,42 @@ export class Lock implements ILock {
     }
   }
 
-  async #release(): Promise<boolean> {
-    const released = await this.#call("release", (adapter, key) => adapter.release(key, this.#id));
-    if (released) {
-      this.#forgetHold();
-      this.#emit(LOCK_EVENTS.RELEASED, {});
-    } else {
-      this.#emit(LOCK_EVENTS.FAILED_RELEASE, {});
-    }
-    return released;
+  #release(): Promise<boolean> {
+    return this.#call(
+      "release",
+      (adapter, key) => adapter.release(key, this.#id),
+      (released) => {
+        if (released) {
+          this.#forgetHold();
+          this.#emit(LOCK_EVENTS.RELEASED, {});
+        } else {
+          this.#emit(LOCK_EVENTS.FAILED_RELEASE, {});
+        }
+        return released;
+      },
+    );
   }
 
-  async #refresh(ttl: TimeSpan | undefined): Promise<boolean> {
+  #refresh(ttl: TimeSpan | undefined): Promise<boolean> {
     const newTtl = ttl ?? this.#ttl;
     if (this.#ttl === null || newTtl === null) {
       this.#emit(LOCK_EVENTS.FAILED_REFRESH, {});
-      return false;
+      return Promise.resolve(false);
     }
     const requestedAt = performance.now();
-    const refreshed = await this.#call("refresh", (adapter, key) =>
-      adapter.refresh(key, this.#id, newTtl),
+    return this.#call(
+      "refresh",
+      (adapter, key) => adapter.refresh(key, this.#id, newTtl),
+      (refreshed) => {
+        if (refreshed) {
+          this.#expiresAt = requestedAt + newTtl.toMilliseconds();
+          this.#emit(LOCK_EVENTS.REFRESHED, { ttl: newTtl });
+        } else {
+          this.#emit(LOCK_EVENTS.FAILED_REFRESH, {});
+        }
+        return refreshed;
+      },
     );
-    if (refreshed) {
-      this.#expiresAt = requestedAt + newTtl.toMilliseconds();
-      this.#emit(LOCK_EVENTS.REFRESHED, { ttl: newTtl });
-    } else {
-      this.#emit(LOCK_EVENTS.FAILED_REFRESH, {});
-    }
-    return refreshed;
   }
 
   /** Runs `fn` while held, keeps the hold alive, and always releases; the release never masks fn. */
@@ -446,18 +475,26 @@ export class Lock implements ILock {
     this.#expiresAt = null;
   }
 
-  /** Calls the adapter; a failure becomes UNEXPECTED_ERROR plus a LockBackendError. */
-  #call<T>(operation: string, fn: (adapter: ILockAdapter, key: string) => Promise<T>): Promise<T> {
-    const fail = (error: unknown): never => {
+  /**
+   * Calls the adapter and hands its answer to `settle`; a failure of the adapter (not of
+   * `settle`) becomes UNEXPECTED_ERROR plus a LockBackendError. No async function and one
+   * `then`: this is every operation's path, and each promise layer costs ticks.
+   */
+  #call<T, TResult>(
+    operation: string,
+    fn: (adapter: ILockAdapter, key: string) => Promise<T>,
+    settle: (value: T) => TResult,
+  ): Promise<TResult> {
+    let pending: Promise<T>;
+    try {
+      pending = fn(this.#context.adapter, this.#key.toString());
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    return pending.then(settle, (error: unknown) => {
       this.#emit(LOCK_EVENTS.UNEXPECTED_ERROR, { operation, error });
       throw new LockBackendError(this.key, operation, { cause: error });
-    };
-    // No async wrapper: this is on every operation's path, and each layer costs a few ticks.
-    try {
-      return fn(this.#context.adapter, this.#key.toString()).catch(fail);
-    } catch (error) {
-      return Promise.reject(error).catch(fail);
-    }
+    });
   }
 
   /** Dispatches after the operation resolved, in order per lock, never failing the operation. */
@@ -472,7 +509,7 @@ export class Lock implements ILock {
       lockId: this.#id,
       at: new Date(),
     } as unknown as LockEventMap[TName];
-    this.#events = this.#events
+    this.#events = (this.#events ?? Promise.resolve())
       .then(nextImmediate)
       .then(() => this.#context.events.dispatch(event, payload))
       .catch((error: unknown) => {

@@ -104,9 +104,14 @@ function compose<TValue>(middlewares: Middlewares<TValue>, inner: Run<TValue>): 
   );
 }
 
-function linkSignals(signals: ReadonlyArray<AbortSignal | undefined>): AbortSignal | undefined {
-  const defined = signals.filter((signal): signal is AbortSignal => signal !== undefined);
-  return defined.length <= 1 ? defined[0] : AbortSignal.any(defined);
+function linkSignals(
+  first: AbortSignal | undefined,
+  second: AbortSignal | undefined,
+): AbortSignal | undefined {
+  if (first === undefined || second === undefined || first === second) {
+    return first ?? second;
+  }
+  return AbortSignal.any([first, second]);
 }
 
 /**
@@ -124,7 +129,7 @@ function linkSignals(signals: ReadonlyArray<AbortSignal | undefined>): AbortSign
  * const response = await task.pipe(retry({ maxAttempts: 3 }));
  */
 export class Task<TValue> implements ITask<TValue> {
-  readonly #run: Run<TValue>;
+  readonly #work: TaskWork<TValue>;
   readonly #signal: AbortSignal | undefined;
   #result: Promise<TValue> | undefined;
 
@@ -133,7 +138,9 @@ export class Task<TValue> implements ITask<TValue> {
    * @param signal Aborts the task's runs.
    */
   constructor(work: TaskWork<TValue>, signal?: AbortSignal) {
-    this.#run = (runSignal) => runWork(work, runSignal);
+    // Only the work is kept: a task is built per lock operation and mostly awaited unpiped, so
+    // the run function middlewares wrap is made when `pipe` asks for it.
+    this.#work = work;
     this.#signal = signal;
   }
 
@@ -252,20 +259,20 @@ export class Task<TValue> implements ITask<TValue> {
   }
 
   pipe(middlewares: Middlewares<TValue>): Task<TValue> {
-    return new Task(compose(middlewares, this.#run), this.#signal);
+    return new Task(compose(middlewares, this.#runner()), this.#signal);
   }
 
   pipeWhen(condition: boolean | (() => boolean), middlewares: Middlewares<TValue>): Task<TValue> {
     if (typeof condition === "boolean") {
       return condition ? this.pipe(middlewares) : this;
     }
-    const inner = this.#run;
+    const inner = this.#runner();
     const piped = compose(middlewares, inner);
     return new Task((signal) => (condition() ? piped(signal) : inner(signal)), this.#signal);
   }
 
   withSignal(signal: AbortSignal): Task<TValue> {
-    return new Task(this.#run, linkSignals([this.#signal, signal]));
+    return new Task(this.#work, linkSignals(this.#signal, signal));
   }
 
   detach(): void {
@@ -292,8 +299,14 @@ export class Task<TValue> implements ITask<TValue> {
 
   /** Starts the work once; later calls (and other signals) share the first run's result. */
   #start(extraSignal?: AbortSignal): Promise<TValue> {
-    this.#result ??= this.#run(linkSignals([this.#signal, extraSignal]) ?? NEVER_ABORTED);
+    this.#result ??= runWork(this.#work, linkSignals(this.#signal, extraSignal) ?? NEVER_ABORTED);
     return this.#result;
+  }
+
+  /** The work as a run of its own, for middlewares to wrap. */
+  #runner(): Run<TValue> {
+    const work = this.#work;
+    return (signal) => runWork(work, signal);
   }
 
   get [Symbol.toStringTag](): string {

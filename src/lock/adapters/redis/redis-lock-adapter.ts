@@ -12,7 +12,6 @@ import type {
 } from "../../contracts/lock-adapter.js";
 import {
   ACQUIRE_SCRIPT,
-  FENCE_GRACE_MS,
   FORCE_RELEASE_SCRIPT,
   GET_STATE_SCRIPT,
   REFRESH_SCRIPT,
@@ -59,37 +58,15 @@ export class RedisReplicaAckError extends HaspError {
   }
 }
 
-type ScriptReply = [number, string, number?] | [number, string];
+/** The acquire script's answer: the token, or the holder and its PTTL. */
+type AcquireReply = number | [owner: string, pttl: number];
 
 /** The scripts as ioredis commands on the client, once `defineCommand` registered them. */
 type HaspLockCommands = {
-  hasp_lock_acquire(
-    hold: string,
-    fence: string,
-    owner: string,
-    ttl: string,
-    grace: number,
-  ): Promise<ScriptReply>;
-  hasp_lock_release(
-    hold: string,
-    fence: string,
-    owner: string,
-    channel: string,
-    grace: number,
-  ): Promise<number>;
-  hasp_lock_force_release(
-    hold: string,
-    fence: string,
-    channel: string,
-    grace: number,
-  ): Promise<number>;
-  hasp_lock_refresh(
-    hold: string,
-    fence: string,
-    owner: string,
-    ttl: number,
-    grace: number,
-  ): Promise<number>;
+  hasp_lock_acquire(hold: string, fence: string, owner: string, ttl: string): Promise<AcquireReply>;
+  hasp_lock_release(hold: string, fence: string, owner: string): Promise<number>;
+  hasp_lock_force_release(hold: string, fence: string): Promise<number>;
+  hasp_lock_refresh(hold: string, fence: string, owner: string, ttl: string): Promise<number>;
   hasp_lock_get_state(hold: string): Promise<[string, string, number] | null>;
 };
 
@@ -183,66 +160,43 @@ export class RedisLockAdapter implements ILockAdapter {
     this.#commands = database as unknown as HaspLockCommands;
   }
 
-  async acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<LockAcquireResult> {
+  // acquire and release are the hot path: plain functions returning the client's promise plus
+  // one `then` (an async function would add a promise and ticks to every lock operation).
+  acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<LockAcquireResult> {
     const hold = redisHoldKey(key);
-    const args = [
-      hold,
-      `${hold}:fence`,
-      lockId,
-      ttl === null ? "" : String(Math.max(1, Math.ceil(ttl.toMilliseconds()))),
-      FENCE_GRACE_MS,
-    ] as const;
-    const reply = await this.#withReplicas<ScriptReply>(
+    const ttlArg = ttl === null ? "" : toPx(ttl);
+    if (this.#replicas === undefined) {
+      return this.#commands
+        .hasp_lock_acquire(hold, `${hold}:fence`, lockId, ttlArg)
+        .then(toAcquireResult);
+    }
+    return this.#withReplicas<AcquireReply>(
       "hasp_lock_acquire",
-      args,
-      (reply) => reply[0] === 1,
+      [hold, `${hold}:fence`, lockId, ttlArg],
+      (reply) => typeof reply === "number",
       async () => {
         await this.release(key, lockId);
         return "acquire";
       },
       key,
-    );
-    if (reply[0] === 1) {
-      return { acquired: true, fencingToken: Number(reply[1]) };
-    }
-    return { acquired: false, owner: reply[1], remainingTime: fromPttl(reply[2] ?? -1) };
+    ).then(toAcquireResult);
   }
 
-  async release(key: string, lockId: string): Promise<boolean> {
+  release(key: string, lockId: string): Promise<boolean> {
     const hold = redisHoldKey(key);
-    const released = await this.#commands.hasp_lock_release(
-      hold,
-      `${hold}:fence`,
-      lockId,
-      `${hold}:released`,
-      FENCE_GRACE_MS,
-    );
-    return released === 1;
+    return this.#commands.hasp_lock_release(hold, `${hold}:fence`, lockId).then(isOne);
   }
 
-  async forceRelease(key: string): Promise<boolean> {
+  forceRelease(key: string): Promise<boolean> {
     const hold = redisHoldKey(key);
-    const released = await this.#commands.hasp_lock_force_release(
-      hold,
-      `${hold}:fence`,
-      `${hold}:released`,
-      FENCE_GRACE_MS,
-    );
-    return released === 1;
+    return this.#commands.hasp_lock_force_release(hold, `${hold}:fence`).then(isOne);
   }
 
   async refresh(key: string, lockId: string, ttl: TimeSpan): Promise<boolean> {
     const hold = redisHoldKey(key);
-    const args = [
-      hold,
-      `${hold}:fence`,
-      lockId,
-      Math.max(1, Math.ceil(ttl.toMilliseconds())),
-      FENCE_GRACE_MS,
-    ] as const;
     const refreshed = await this.#withReplicas<number>(
       "hasp_lock_refresh",
-      args,
+      [hold, `${hold}:fence`, lockId, toPx(ttl)],
       (reply) => reply === 1,
       // A refresh that may be lost in a failover: the holder must not count on it.
       async () => "refresh",
@@ -308,7 +262,7 @@ export class RedisLockAdapter implements ILockAdapter {
     const replicas = this.#replicas;
     if (replicas === undefined) {
       const command = this.#commands[script] as (...args: unknown[]) => Promise<T>;
-      return command.apply(this.#commands, [...args]);
+      return command.apply(this.#commands, args as unknown[]);
     }
     const pipeline = this.#client.pipeline();
     // On a pipeline a defined command queues itself (and returns the pipeline).
@@ -397,6 +351,22 @@ export class RedisLockAdapter implements ILockAdapter {
     }
     return this.#subscriber;
   }
+}
+
+function toAcquireResult(reply: AcquireReply): LockAcquireResult {
+  if (typeof reply === "number") {
+    return { acquired: true, fencingToken: reply };
+  }
+  return { acquired: false, owner: reply[0], remainingTime: fromPttl(reply[1]) };
+}
+
+function isOne(reply: number): boolean {
+  return reply === 1;
+}
+
+/** A TTL as the whole milliseconds `PX`/`PEXPIRE` take (at least 1: 0 is an error there). */
+function toPx(ttl: TimeSpan): string {
+  return String(Math.max(1, Math.ceil(ttl.toMilliseconds())));
 }
 
 function fromPttl(pttl: number): TimeSpan | null {
