@@ -49,6 +49,8 @@ async function run(job: Job): Promise<JobResult> {
   const counters: Counters = { attempts: 0, commands: 0 };
   const env: SubjectEnvironment = {
     redisUrl: job.redisUrl,
+    postgresUrl: job.postgresUrl,
+    mysqlUrl: job.mysqlUrl,
     prefix: job.prefix,
     ttlMs: TTL_MS,
     blockingTimeMs: BLOCKING_TIME_MS,

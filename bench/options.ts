@@ -19,7 +19,7 @@ export const USAGE = `npm run bench -- [options]
   --scenario <names>   ${SCENARIO_NAMES.join(", ")} (comma-separated or repeated; default: all)
   --subject <names>    e.g. hasp-redis,raw-redis (default: all; a backend's raw baseline is
                        always added, since every figure is a ratio to it)
-  --backend <names>    redis, memory (default: all)
+  --backend <names>    redis, memory, postgres, mysql, sqlite (default: all)
   --rounds <n>         rounds of interleaved subjects (default: 3; 1 with --quick)
   --quick              short windows and one round: a smoke run, not a measurement
   --shared-client      contended scenarios: the 8 workers share one client (one process)
@@ -27,7 +27,7 @@ export const USAGE = `npm run bench -- [options]
   --help               this text
 `;
 
-const BACKENDS: readonly BackendName[] = ["redis", "memory"];
+const BACKENDS: readonly BackendName[] = ["redis", "memory", "postgres", "mysql", "sqlite"];
 
 export class OptionsError extends Error {
   override name = "OptionsError" as const;

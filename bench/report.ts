@@ -276,7 +276,21 @@ const atLeastRatio =
       : { measured: `×${ratio.toFixed(2)}`, pass: ratio >= minimum };
   };
 
-/** Issue 5's targets for the Redis adapter. */
+/** Issue 6's target for the Kysely adapter: seq and par64 within 15% of the raw SQL baseline. */
+const SQL_TARGETS: readonly Target[] = (
+  ["hasp-postgres", "hasp-mysql", "hasp-sqlite"] as const
+).flatMap((subject) =>
+  (["seq", "par64"] as const).map(
+    (scenario): Target => ({
+      label: `${scenario} cycles/s within 15% of raw (≥ ×0.85)`,
+      subject,
+      scenario,
+      check: atLeastRatio(0.85),
+    }),
+  ),
+);
+
+/** Issue 5's targets for the Redis adapter, and issue 6's for SQL. */
 export const TARGETS: readonly Target[] = [
   {
     label: "seq cycles/s within 10% of raw (≥ ×0.90)",
@@ -319,6 +333,7 @@ export const TARGETS: readonly Target[] = [
       pass: summary.status === "ok" && (summary.fewest ?? 0) > 0,
     }),
   },
+  ...SQL_TARGETS,
 ];
 
 export type TargetResult = { label: string; subject: string; measured: string; pass: boolean };
@@ -345,5 +360,5 @@ export function renderTargets(results: readonly TargetResult[], sharedClient: bo
     result.measured,
     result.pass ? "PASS" : "MISS",
   ]);
-  return `targets (issue 5; contended: ${topology})\n${renderTable(["subject", "target", "measured", "result"], rows, [1, 2])}`;
+  return `targets (issue 5: Redis, issue 6: SQL; contended: ${topology})\n${renderTable(["subject", "target", "measured", "result"], rows, [1, 2])}`;
 }

@@ -18,6 +18,13 @@ import {
   summarize,
 } from "./report.js";
 import { SCENARIOS, type ScenarioDefinition } from "./scenarios.js";
+import {
+  dropLeftovers,
+  probeSqlite,
+  probeSqlServer,
+  SQL_SERVERS,
+  type SqlServerName,
+} from "./sql.js";
 import { SUBJECTS } from "./subjects.js";
 import type { BackendName, Job, JobResult, SubjectDefinition } from "./types.js";
 
@@ -146,6 +153,27 @@ async function main(): Promise<number> {
       subjects = subjects.filter((subject) => subject.backend !== "redis");
     }
   }
+  const sql: Partial<Record<SqlServerName | "sqlite", { url?: string; version: string }>> = {};
+  for (const backend of SQL_SERVERS) {
+    if (subjects.some((subject) => subject.backend === backend)) {
+      const probe = await probeSqlServer(backend);
+      if (probe.found) {
+        sql[backend] = { url: probe.url, version: probe.version };
+      } else {
+        say(`SKIPPING the ${backend} subjects: ${probe.url}: ${probe.reason}`);
+        subjects = subjects.filter((subject) => subject.backend !== backend);
+      }
+    }
+  }
+  if (subjects.some((subject) => subject.backend === "sqlite")) {
+    const probe = probeSqlite();
+    if (probe.found) {
+      sql.sqlite = { version: probe.version };
+    } else {
+      say(`SKIPPING the sqlite subjects: better-sqlite3: ${probe.reason}`);
+      subjects = subjects.filter((subject) => subject.backend !== "sqlite");
+    }
+  }
   if (subjects.length === 0 || scenarios.length === 0) {
     say("nothing to run");
     return 1;
@@ -165,6 +193,8 @@ async function main(): Promise<number> {
             scenario: scenario.name,
             round,
             redisUrl: subject.backend === "redis" ? redis?.url : undefined,
+            postgresUrl: subject.backend === "postgres" ? sql.postgres?.url : undefined,
+            mysqlUrl: subject.backend === "mysql" ? sql.mysql?.url : undefined,
             prefix: `hasp_bench_${runId}_${jobs.length + 1}`,
             warmupMs,
             windowMs: scenario.windowMs[mode],
@@ -192,6 +222,16 @@ async function main(): Promise<number> {
     if (result.status === "error" && job.redisUrl !== undefined) {
       // A child that died or was killed could not clean up after itself.
       await deleteKeysContaining(job.redisUrl, job.prefix).catch(() => 0);
+    }
+    if (
+      result.status === "error" &&
+      (subject.backend === "postgres" ||
+        subject.backend === "mysql" ||
+        subject.backend === "sqlite")
+    ) {
+      await dropLeftovers(subject.backend, job.postgresUrl ?? job.mysqlUrl, job.prefix).catch(
+        () => {},
+      );
     }
     records.push({
       round: job.round,
@@ -221,6 +261,7 @@ async function main(): Promise<number> {
     cpu: cpu[0]?.model ?? "unknown",
     cores: cpu.length,
     redis,
+    sql,
     commit: gitCommit(),
     /** CPU share other work used just before and after the run (the bench idle): noise. */
     busy: { before: busyBefore, after: busyAfter },
@@ -230,6 +271,11 @@ async function main(): Promise<number> {
   const blocks: string[] = [
     `hasp bench · ${startedAt.toISOString()} · node ${environment.node} · ${environment.cores} × ${environment.cpu}` +
       (redis === null ? "" : ` · redis ${redis.version} at ${redis.url}`) +
+      Object.values(sql)
+        .map(
+          (server) => ` · ${server.version}${server.url === undefined ? "" : ` at ${server.url}`}`,
+        )
+        .join("") +
       ` · other CPU load ${(busyBefore * 100).toFixed(0)}% before, ${(busyAfter * 100).toFixed(0)}% after` +
       (options.quick ? " · QUICK (smoke run)" : ""),
     "Figures: median over rounds (min–max); vs raw: median of each round's ratio to the raw baseline of the same backend.",

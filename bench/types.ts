@@ -2,7 +2,7 @@
 // child process is asked to run, and what it answers. Subjects and scenarios only meet here.
 
 /** A backend. Ratios compare a subject with the raw baseline of its own backend. */
-export type BackendName = "redis" | "memory";
+export type BackendName = "redis" | "memory" | "postgres" | "mysql" | "sqlite";
 
 export const SCENARIO_NAMES = ["seq", "par64", "contended8", "contended8think"] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
@@ -11,6 +11,10 @@ export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 export type SubjectEnvironment = {
   /** Set for Redis subjects: where the server is (loopback). */
   readonly redisUrl: string | undefined;
+  /** Set for PostgreSQL subjects: where the server is (loopback). */
+  readonly postgresUrl: string | undefined;
+  /** Set for MySQL/MariaDB subjects: where the server is (loopback). */
+  readonly mysqlUrl: string | undefined;
   /** Unique to this child: every key (and namespace) the subject writes starts with it. */
   readonly prefix: string;
   /** TTL of every hold (long enough never to expire during a run). */
@@ -22,9 +26,9 @@ export type SubjectEnvironment = {
 };
 
 export type Counters = {
-  /** Acquire attempts that reached the backend (hasp: adapter.acquire calls; raw: SET NX). */
+  /** Acquire attempts that reached the backend (hasp: adapter.acquire calls; raw: SET NX, upserts). */
   attempts: number;
-  /** Commands sent on the subject's command connections (Redis), or -1 when not counted. */
+  /** Commands (Redis) or statements (SQL) sent on the subject's command connections, or -1 when not counted. */
   commands: number;
 };
 
@@ -74,6 +78,8 @@ export type Job = {
   readonly scenario: ScenarioName;
   readonly round: number;
   readonly redisUrl: string | undefined;
+  readonly postgresUrl: string | undefined;
+  readonly mysqlUrl: string | undefined;
   readonly prefix: string;
   readonly warmupMs: number;
   readonly windowMs: number;

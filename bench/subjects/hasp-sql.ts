@@ -1,0 +1,187 @@
+// hasp on SQL: `LockProvider` + `KyselyLockAdapter` over Kysely with the same driver and pool
+// size as the raw baseline. As in hasp.ts: `acquire`/`release` for the cycle scenarios,
+// `runBlockingOrFail` for the contended ones, a new lock (owner) per cycle or section. PostgreSQL
+// waits on LISTEN/NOTIFY (a `listener` pool of its own); MySQL and SQLite have no release signal
+// and poll at 10 ms, the baseline's interval. Statements are counted at the driver.
+
+import { mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { Kysely, MysqlDialect, PostgresDialect, SqliteDialect } from "kysely";
+import pg from "pg";
+import {
+  KyselyLockAdapter,
+  type KyselyLockAdapterSettings,
+} from "../../src/lock/adapters/kysely/index.js";
+import type { ILockAdapter } from "../../src/lock/contracts/index.js";
+import { LockProvider } from "../../src/lock/index.js";
+import { Namespace } from "../../src/namespace/index.js";
+import { TimeSpan } from "../../src/time-span/index.js";
+import { createMysqlPool, createPgPool, openSqlite, POOL_SIZE, sqliteDirectory } from "../sql.js";
+import type {
+  Counters,
+  LockClient,
+  SubjectDefinition,
+  SubjectEnvironment,
+  SubjectFixture,
+} from "../types.js";
+
+/** Where no release signal exists: the raw baseline's polling interval. */
+const POLL_MS = 10;
+
+type AnyKysely = Kysely<any>;
+
+function countingAdapter(adapter: ILockAdapter, counters: Counters): ILockAdapter {
+  const counting: ILockAdapter = {
+    acquire: (key, lockId, ttl) => {
+      counters.attempts += 1;
+      return adapter.acquire(key, lockId, ttl);
+    },
+    release: (key, lockId) => adapter.release(key, lockId),
+    forceRelease: (key) => adapter.forceRelease(key),
+    refresh: (key, lockId, ttl) => adapter.refresh(key, lockId, ttl),
+    getState: (key) => adapter.getState(key),
+  };
+  if (adapter.waitForRelease !== undefined) {
+    counting.waitForRelease = adapter.waitForRelease.bind(adapter);
+  }
+  return counting;
+}
+
+function haspClient(adapter: ILockAdapter, env: SubjectEnvironment): LockClient {
+  const provider = new LockProvider({
+    adapter: countingAdapter(adapter, env.counters),
+    namespace: new Namespace([env.prefix]),
+    defaultTtl: TimeSpan.fromMilliseconds(env.ttlMs),
+    defaultBlockingTime: TimeSpan.fromMilliseconds(env.blockingTimeMs),
+    defaultBlockingInterval: TimeSpan.fromMilliseconds(POLL_MS),
+  });
+  return {
+    async tryAcquire(key) {
+      const lock = provider.create(key);
+      return (await lock.acquire()) ? { release: () => lock.release() } : null;
+    },
+    async runExclusive(key, section) {
+      // A lock (an owner id) per section: workers sharing a client must not share an owner.
+      await provider.create(key).runBlockingOrFail(() => section());
+    },
+  };
+}
+
+/** One client's Kysely (and whatever else it opened), as `open` makes it. */
+type Opened = {
+  kysely: AnyKysely;
+  settings?: Partial<KyselyLockAdapterSettings>;
+  /** Closes what Kysely does not (a listener pool). */
+  close?: () => Promise<void>;
+};
+
+/**
+ * A hasp subject over `open` (one client's Kysely; `connect` calls it once per client). The
+ * first client's adapter creates the table; `close()` drops it before destroying the clients.
+ */
+function haspSubject(env: SubjectEnvironment, open: () => Opened): SubjectFixture {
+  const tableName = `${env.prefix}_hasp`;
+  const clients: Array<{ adapter: KyselyLockAdapter } & Opened> = [];
+  let created: Promise<void> | undefined;
+  return {
+    async connect() {
+      const opened = open();
+      const adapter = new KyselyLockAdapter({
+        kysely: opened.kysely,
+        tableName,
+        ...opened.settings,
+      });
+      clients.push({ adapter, ...opened });
+      created ??= adapter.init();
+      await created;
+      return haspClient(adapter, env);
+    },
+    async close() {
+      await Promise.all(clients.map(({ adapter }) => adapter.close()));
+      try {
+        await clients[0]?.adapter.dropSchema();
+      } finally {
+        await Promise.all(
+          clients.map(async ({ kysely, close }) => {
+            await kysely.destroy();
+            await close?.();
+          }),
+        );
+      }
+    },
+  };
+}
+
+export const haspPostgres: SubjectDefinition = {
+  name: "hasp-postgres",
+  backend: "postgres",
+  baseline: false,
+  description: `LockProvider + KyselyLockAdapter, Kysely on a pg Pool (${POOL_SIZE}) per client, and a listener pool (LISTEN/NOTIFY)`,
+  async setup(env) {
+    const url = env.postgresUrl;
+    if (url === undefined) {
+      throw new Error("hasp-postgres needs PostgreSQL");
+    }
+    return haspSubject(env, () => {
+      const listener = new pg.Pool({ connectionString: url, max: 1 });
+      return {
+        kysely: new Kysely({
+          dialect: new PostgresDialect({ pool: createPgPool(url, env.counters) }),
+        }),
+        settings: { listener },
+        close: () => listener.end(),
+      };
+    });
+  },
+};
+
+export const haspMysql: SubjectDefinition = {
+  name: "hasp-mysql",
+  backend: "mysql",
+  baseline: false,
+  description: `LockProvider + KyselyLockAdapter, Kysely on a mysql2 pool (${POOL_SIZE}) per client, 10 ms polling`,
+  async setup(env) {
+    const url = env.mysqlUrl;
+    if (url === undefined) {
+      throw new Error("hasp-mysql needs MySQL or MariaDB");
+    }
+    return haspSubject(env, () => ({
+      kysely: new Kysely({
+        dialect: new MysqlDialect({ pool: createMysqlPool(url, env.counters) }),
+      }),
+    }));
+  },
+};
+
+export const haspSqlite: SubjectDefinition = {
+  name: "hasp-sqlite",
+  backend: "sqlite",
+  baseline: false,
+  description:
+    "LockProvider + KyselyLockAdapter, Kysely on better-sqlite3 (WAL, a connection per client), 10 ms polling",
+  async setup(env) {
+    const directory = sqliteDirectory(env.prefix);
+    mkdirSync(directory, { recursive: true });
+    const file = join(directory, "locks.db");
+    const fixture = haspSubject(env, () => {
+      const database = openSqlite(file);
+      // Kysely prepares every statement it runs: one prepare is one statement sent.
+      const prepare = database.prepare.bind(database);
+      database.prepare = ((source: string) => {
+        env.counters.commands += 1;
+        return prepare(source);
+      }) as typeof database.prepare;
+      return { kysely: new Kysely({ dialect: new SqliteDialect({ database }) }) };
+    });
+    return {
+      connect: () => fixture.connect(),
+      async close() {
+        try {
+          await fixture.close();
+        } finally {
+          rmSync(directory, { recursive: true, force: true });
+        }
+      },
+    };
+  },
+};
