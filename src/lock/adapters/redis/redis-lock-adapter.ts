@@ -168,7 +168,12 @@ export class RedisLockAdapter implements ILockAdapter {
     if (this.#replicas === undefined) {
       return this.#commands
         .hasp_lock_acquire(hold, `${hold}:fence`, lockId, ttlArg)
-        .then(toAcquireResult);
+        .then(toAcquireResult, (error: unknown) => {
+          // The caller may be a waiter woken by a release, now leaving without the key: the
+          // next waiter of this process gets the wake-up, or it sleeps through a free key.
+          this.#wakeNext(`${hold}:released`);
+          throw error;
+        });
     }
     return this.#withReplicas<AcquireReply>(
       "hasp_lock_acquire",
@@ -179,7 +184,10 @@ export class RedisLockAdapter implements ILockAdapter {
         return "acquire";
       },
       key,
-    ).then(toAcquireResult);
+    ).then(toAcquireResult, (error: unknown) => {
+      this.#wakeNext(`${hold}:released`);
+      throw error;
+    });
   }
 
   release(key: string, lockId: string): Promise<boolean> {
@@ -226,7 +234,11 @@ export class RedisLockAdapter implements ILockAdapter {
     const channel = `${hold}:released`;
     const waiters = this.#waitersOf(channel);
     const woken = new AbortController();
-    const wake = () => woken.abort();
+    let notified = false;
+    const wake = () => {
+      notified = true;
+      woken.abort();
+    };
     const onAbort = () => woken.abort(signal.reason);
     waiters.queue.push(wake);
     signal.addEventListener("abort", onAbort, { once: true });
@@ -242,10 +254,21 @@ export class RedisLockAdapter implements ILockAdapter {
           throw signal.aborted ? signal.reason : error;
         }
       });
+    } catch (error) {
+      // A release woke this waiter, which leaves without trying the key: the next one must.
+      if (notified) {
+        this.#wakeNext(channel);
+      }
+      throw error;
     } finally {
       signal.removeEventListener("abort", onAbort);
       this.#leave(channel, waiters, wake);
     }
+  }
+
+  /** Wakes the longest waiting waiter of this process on `channel`, as a release message does. */
+  #wakeNext(channel: string): void {
+    this.#channels.get(channel)?.queue.shift()?.();
   }
 
   /**
@@ -343,7 +366,7 @@ export class RedisLockAdapter implements ILockAdapter {
       const subscriber = this.#client.duplicate();
       subscriber.on("message", (channel: string) => {
         // One release, one waiter of this process: the others stay queued for the next one.
-        this.#channels.get(channel)?.queue.shift()?.();
+        this.#wakeNext(channel);
       });
       // ioredis reconnects and resubscribes by itself; without a handler it prints each error.
       subscriber.on("error", () => {});
