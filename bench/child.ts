@@ -1,7 +1,7 @@
 // One measurement in a process of its own: the parent forks this file per (round, scenario,
 // subject), sends a Job over IPC and receives one JobResult. Nothing is printed on stdout.
 
-import { SCENARIOS } from "./scenarios.js";
+import { SCENARIOS, ScenarioFailure } from "./scenarios.js";
 import { SUBJECTS } from "./subjects.js";
 import type { Counters, Job, JobResult, SubjectEnvironment, SubjectFixture } from "./types.js";
 
@@ -66,7 +66,9 @@ async function run(job: Job): Promise<JobResult> {
     if (fixture !== undefined) {
       await closeWithin(fixture, CLOSE_TIMEOUT_MS).catch(() => {});
     }
-    return { status: "error", error: describeError(error) };
+    return error instanceof ScenarioFailure
+      ? { status: "error", error: describeError(error.reason), measurement: error.measurement }
+      : { status: "error", error: describeError(error) };
   }
 }
 

@@ -28,6 +28,25 @@ export function countCommands(client: Redis, counters: Counters): void {
   }) as Redis["sendCommand"];
 }
 
+/**
+ * Counts in `counters.attempts` every command `client` sends that `isAttempt` recognizes: the
+ * acquire attempts of a peer library that makes them inside its own retry loop.
+ */
+export function countAttempts(
+  client: Redis,
+  counters: Counters,
+  isAttempt: (name: string, args: readonly unknown[]) => boolean,
+): void {
+  const send = client.sendCommand.bind(client);
+  client.sendCommand = ((...args: Parameters<Redis["sendCommand"]>) => {
+    const [command] = args;
+    if (isAttempt(command.name, command.args)) {
+      counters.attempts += 1;
+    }
+    return send(...args);
+  }) as Redis["sendCommand"];
+}
+
 /** Where Redis is, and whether it answers within 2 s. Only loopback addresses are accepted. */
 export async function probeRedis(): Promise<RedisProbe> {
   const url = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";

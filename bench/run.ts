@@ -12,7 +12,9 @@ import { OptionsError, parseOptions, USAGE } from "./options.js";
 import { deleteKeysContaining, probeRedis } from "./redis.js";
 import {
   checkTargets,
+  comparePeers,
   type RunRecord,
+  renderPeers,
   renderScenario,
   renderTargets,
   summarize,
@@ -254,6 +256,7 @@ async function main(): Promise<number> {
 
   const summaries = summarize(records, subjects, scenarios);
   const targets = checkTargets(summaries);
+  const peers = comparePeers(summaries);
   const cpu = cpus();
   const environment = {
     node: process.version,
@@ -296,6 +299,10 @@ async function main(): Promise<number> {
       }
     }
   }
+  const peerText = renderPeers(peers);
+  if (peerText !== "") {
+    blocks.push(peerText);
+  }
   const targetText = renderTargets(targets, options.sharedClient);
   if (targetText !== "") {
     blocks.push(targetText);
@@ -324,6 +331,7 @@ async function main(): Promise<number> {
     })),
     summary: summaries,
     targets,
+    peers,
     runs: records,
   };
   await writeFile(OUTPUT, `${JSON.stringify(report, null, 2)}\n`);

@@ -32,6 +32,17 @@ export type ScenarioDefinition = {
   ): Promise<Measurement>;
 };
 
+/** A scenario whose subject threw: the error, and what was measured until every worker stopped. */
+export class ScenarioFailure extends Error {
+  override name = "ScenarioFailure" as const;
+  constructor(
+    readonly reason: unknown,
+    readonly measurement: Measurement,
+  ) {
+    super("a worker failed", { cause: reason });
+  }
+}
+
 /** No phase runs more cycles than this, whatever the time left. */
 const MAX_CYCLES = 2_000_000;
 const PARALLEL_LOOPS = 64;
@@ -187,9 +198,6 @@ async function runContended(
   clearTimeout(startTimer);
   clearTimeout(endTimer);
   const failure = settled.find((outcome) => outcome.status === "rejected");
-  if (failure !== undefined) {
-    throw failure.reason;
-  }
 
   // Sections never overlap when the lock works, so start order is hold order.
   const order = starts.map((_, index) => index).sort((a, b) => (starts[a] ?? 0) - (starts[b] ?? 0));
@@ -219,7 +227,7 @@ async function runContended(
     previous = index;
   }
   const fallback = snapshot(env.counters);
-  return {
+  const measurement: Measurement = {
     windowMs: timing.windowMs,
     cycles: sections,
     cyclesPerSecond: (sections / timing.windowMs) * 1000,
@@ -233,6 +241,12 @@ async function runContended(
     overlaps,
     totalSections: total,
   };
+  if (failure !== undefined) {
+    // Every worker has stopped, so the correctness counts are final: a library that throws
+    // after letting two holders in is reported as violating exclusion, not only as failing.
+    throw new ScenarioFailure(failure.reason, measurement);
+  }
+  return measurement;
 }
 
 export const SCENARIOS: readonly ScenarioDefinition[] = [

@@ -117,4 +117,5 @@ export type Measurement = {
 /** A child's answer. */
 export type JobResult =
   | { status: "ok"; measurement: Measurement }
+  /** `measurement`: what a contended run measured until its workers stopped (correctness counts). */
   | { status: "error"; error: string; measurement?: Measurement };
