@@ -1,18 +1,19 @@
 /**
  * A redis-server of the test's own, on a spare loopback port, for tests that kill and restart
- * Redis (the shared server must never be stopped). It keeps nothing on disk, like the machine's.
+ * Redis (the shared server must never be stopped). It keeps nothing on disk, like the machine's:
+ * a restart forgets every hold. Free of vitest, so the torture CLI uses it too.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
-import { expect, vi } from "vitest";
 
 export class PrivateRedisServer {
   #child: ChildProcess | undefined;
 
   private constructor(readonly port: number) {}
 
-  /** Starts a server on a free port and resolves once it answers PING. */
+  /** Starts a server on a spare loopback port; resolves once it answers PING. */
   static async start(): Promise<PrivateRedisServer> {
     const server = new PrivateRedisServer(await sparePort());
     await server.start();
@@ -31,31 +32,26 @@ export class PrivateRedisServer {
       { stdio: "ignore" },
     );
     this.#child = child;
-    const failed = new Promise<never>((_, reject) => {
-      child.once("error", (error) => reject(new Error(`redis-server: ${error.message}`)));
-      child.once("exit", (code) => reject(new Error(`redis-server exited with ${code}`)));
+    let failure: Error | undefined;
+    child.once("error", (error) => {
+      failure = new Error(`redis-server: ${error.message}`);
     });
-    failed.catch(() => {});
-    await Promise.race([
-      failed,
-      vi.waitFor(
-        async () => {
-          const probe = new Redis({
-            port: this.port,
-            lazyConnect: true,
-            retryStrategy: () => null,
-          });
-          probe.on("error", () => {});
-          try {
-            await probe.connect();
-            expect(await probe.ping()).toBe("PONG");
-          } finally {
-            probe.disconnect();
-          }
-        },
-        { timeout: 10_000, interval: 50 },
-      ),
-    ]);
+    child.once("exit", (code, signal) => {
+      failure ??= new Error(`redis-server exited (${code ?? signal})`);
+    });
+    const deadline = performance.now() + 10_000;
+    for (;;) {
+      if (failure !== undefined) {
+        throw failure;
+      }
+      if (await answersPing(this.port)) {
+        return;
+      }
+      if (performance.now() > deadline) {
+        throw new Error(`redis-server on port ${this.port} did not answer within 10 s`);
+      }
+      await sleep(20);
+    }
   }
 
   /** Kills the server (SIGKILL: a crash, not a shutdown) and waits for it to exit. */
@@ -68,6 +64,24 @@ export class PrivateRedisServer {
     const exited = new Promise((resolve) => child.once("exit", resolve));
     child.kill("SIGKILL");
     await exited;
+  }
+}
+
+async function answersPing(port: number): Promise<boolean> {
+  const probe = new Redis({
+    port,
+    host: "127.0.0.1",
+    lazyConnect: true,
+    retryStrategy: () => null,
+  });
+  probe.on("error", () => {});
+  try {
+    await probe.connect();
+    return (await probe.ping()) === "PONG";
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
   }
 }
 

@@ -13,8 +13,8 @@ import { Kysely, MysqlDialect, PostgresDialect, SqliteDialect, sql } from "kysel
 import mysql from "mysql2";
 import pg from "pg";
 import { KyselyLockAdapter } from "../../src/lock/adapters/kysely/kysely-lock-adapter.js";
+import { PrivateRedisServer } from "../harness/private-redis.js";
 import type { Outage, ResourceState, SectionRecord } from "./check-sections.js";
-import { RedisServerProcess } from "./redis-server-process.js";
 import { sqlTables, type TortureBackend } from "./torture-protocol.js";
 
 export type TortureStoreSettings = {
@@ -53,7 +53,7 @@ export async function openTortureStore(settings: TortureStoreSettings): Promise<
   const { backend, name, keys, now } = settings;
   if (backend === "redis") {
     const url = required(settings);
-    const server = await RedisServerProcess.start();
+    const server = await PrivateRedisServer.start();
     const client = new Redis(url, { maxRetriesPerRequest: 1 });
     const resourceKey = (key: string) => `${name}:res:${key}`;
     const logKey = `${name}:log`;
@@ -63,7 +63,7 @@ export async function openTortureStore(settings: TortureStoreSettings): Promise<
       lockEndpoint: { host: "127.0.0.1", port: server.port },
       restart: async () => {
         const from = now();
-        await server.kill();
+        await server.stop();
         const dead = now();
         // Down long enough that the clients' calls fail rather than wait for the reconnect.
         await sleep(400);
@@ -84,7 +84,7 @@ export async function openTortureStore(settings: TortureStoreSettings): Promise<
       close: async () => {
         await client.del(logKey, ...keys.map(resourceKey));
         await client.quit();
-        await server.kill();
+        await server.stop();
       },
     };
   }
