@@ -12,60 +12,14 @@ import {
   KyselyLockAdapter,
   type KyselyLockAdapterSettings,
 } from "../../src/lock/adapters/kysely/index.js";
-import type { ILockAdapter } from "../../src/lock/contracts/index.js";
-import { LockProvider } from "../../src/lock/index.js";
-import { Namespace } from "../../src/namespace/index.js";
-import { TimeSpan } from "../../src/time-span/index.js";
 import { createMysqlPool, createPgPool, openSqlite, POOL_SIZE, sqliteDirectory } from "../sql.js";
-import type {
-  Counters,
-  LockClient,
-  SubjectDefinition,
-  SubjectEnvironment,
-  SubjectFixture,
-} from "../types.js";
+import type { SubjectDefinition, SubjectEnvironment, SubjectFixture } from "../types.js";
+import { haspClient } from "./hasp.js";
 
 /** Where no release signal exists: the raw baseline's polling interval. */
 const POLL_MS = 10;
 
 type AnyKysely = Kysely<any>;
-
-function countingAdapter(adapter: ILockAdapter, counters: Counters): ILockAdapter {
-  const counting: ILockAdapter = {
-    acquire: (key, lockId, ttl) => {
-      counters.attempts += 1;
-      return adapter.acquire(key, lockId, ttl);
-    },
-    release: (key, lockId) => adapter.release(key, lockId),
-    forceRelease: (key) => adapter.forceRelease(key),
-    refresh: (key, lockId, ttl) => adapter.refresh(key, lockId, ttl),
-    getState: (key) => adapter.getState(key),
-  };
-  if (adapter.waitForRelease !== undefined) {
-    counting.waitForRelease = adapter.waitForRelease.bind(adapter);
-  }
-  return counting;
-}
-
-function haspClient(adapter: ILockAdapter, env: SubjectEnvironment): LockClient {
-  const provider = new LockProvider({
-    adapter: countingAdapter(adapter, env.counters),
-    namespace: new Namespace([env.prefix]),
-    defaultTtl: TimeSpan.fromMilliseconds(env.ttlMs),
-    defaultBlockingTime: TimeSpan.fromMilliseconds(env.blockingTimeMs),
-    defaultBlockingInterval: TimeSpan.fromMilliseconds(POLL_MS),
-  });
-  return {
-    async tryAcquire(key) {
-      const lock = provider.create(key);
-      return (await lock.acquire()) ? { release: () => lock.release() } : null;
-    },
-    async runExclusive(key, section) {
-      // A lock (an owner id) per section: workers sharing a client must not share an owner.
-      await provider.create(key).runBlockingOrFail(() => section());
-    },
-  };
-}
 
 /** One client's Kysely (and whatever else it opened), as `open` makes it. */
 type Opened = {
@@ -94,7 +48,7 @@ function haspSubject(env: SubjectEnvironment, open: () => Opened): SubjectFixtur
       clients.push({ adapter, ...opened });
       created ??= adapter.init();
       await created;
-      return haspClient(adapter, env);
+      return haspClient(adapter, env, POLL_MS);
     },
     async close() {
       await Promise.all(clients.map(({ adapter }) => adapter.close()));

@@ -12,7 +12,8 @@ import { TimeSpan } from "../../src/time-span/index.js";
 import { countCommands, createRedisClient, deleteKeysContaining } from "../redis.js";
 import type { Counters, LockClient, SubjectDefinition, SubjectEnvironment } from "../types.js";
 
-function countingAdapter(adapter: ILockAdapter, counters: Counters): ILockAdapter {
+/** The adapter, counting acquire attempts (the wrapper adds no await). */
+export function countingAdapter(adapter: ILockAdapter, counters: Counters): ILockAdapter {
   const counting: ILockAdapter = {
     acquire: (key, lockId, ttl) => {
       counters.attempts += 1;
@@ -29,12 +30,21 @@ function countingAdapter(adapter: ILockAdapter, counters: Counters): ILockAdapte
   return counting;
 }
 
-function haspClient(adapter: ILockAdapter, env: SubjectEnvironment): LockClient {
+/**
+ * One client of hasp over `adapter`. `pollMs`: the blocking interval, for adapters without a
+ * release signal (the library default otherwise).
+ */
+export function haspClient(
+  adapter: ILockAdapter,
+  env: SubjectEnvironment,
+  pollMs?: number,
+): LockClient {
   const provider = new LockProvider({
     adapter: countingAdapter(adapter, env.counters),
     namespace: new Namespace([env.prefix]),
     defaultTtl: TimeSpan.fromMilliseconds(env.ttlMs),
     defaultBlockingTime: TimeSpan.fromMilliseconds(env.blockingTimeMs),
+    ...(pollMs === undefined ? {} : { defaultBlockingInterval: TimeSpan.fromMilliseconds(pollMs) }),
   });
   return {
     async tryAcquire(key) {
