@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,13 +12,11 @@ import {
   type KyselyLockDialect,
 } from "../../src/lock/adapters/kysely/kysely-lock-adapter.js";
 import { describeWithBackend, uniqueName } from "../harness/backends.js";
+import { checkSections, type Section, startWorker } from "./worker-process.js";
 
 const WORKERS = 4;
 const SECTIONS = 50;
 const WORKER = fileURLToPath(new URL("./fixtures/sql-worker.ts", import.meta.url));
-
-/** What a worker inserts into the shared log inside each critical section. */
-type Section = { token: number; start: number; end: number; pid: number };
 
 type AnyKysely = Kysely<any>;
 
@@ -60,7 +57,9 @@ async function contend(
     }
     const epoch = process.hrtime.bigint();
     for (let i = 0; i < WORKERS; i++) {
-      workers.push(startWorker([dialect, target, table, "job", String(SECTIONS), String(epoch)]));
+      workers.push(
+        startWorker(WORKER, [dialect, target, table, "job", String(SECTIONS), String(epoch)]),
+      );
     }
     await Promise.all(workers.map((worker) => worker.ready));
     for (const worker of workers) {
@@ -92,32 +91,11 @@ async function contend(
       end: Number(row.end_ms),
       pid: Number(row.pid),
     }));
-    expect(log).toHaveLength(total);
-    const perWorker = new Map<number, number>();
-    for (const section of log) {
-      perWorker.set(section.pid, (perWorker.get(section.pid) ?? 0) + 1);
-    }
-    expect([...perWorker.keys()].sort()).toEqual(workers.map((w) => w.child.pid).sort());
-    expect([...perWorker.values()]).toEqual(Array.from({ length: WORKERS }, () => SECTIONS));
-
-    // The tokens, in the order the sections wrote, are strictly increasing.
-    for (let i = 1; i < log.length; i++) {
-      const [before, after] = [log[i - 1], log[i]] as [Section, Section];
-      expect(after.token, `section ${i} after section ${i - 1}`).toBeGreaterThan(before.token);
-    }
-
-    // No two sections overlap in time (sorted by start, each starts after every earlier end).
-    const byStart = [...log].sort((a, b) => a.start - b.start);
-    let latestEnd = Number.NEGATIVE_INFINITY;
-    for (const section of byStart) {
-      expect(section.start, `section of ${section.pid} (token ${section.token})`).toBeGreaterThan(
-        latestEnd,
-      );
-      latestEnd = Math.max(latestEnd, section.end);
-    }
-
-    // The processes really contended: the key changed hands between them many times.
-    const handoffs = log.filter((section, i) => i > 0 && section.pid !== log[i - 1]?.pid).length;
+    const handoffs = checkSections(
+      log,
+      workers.map((worker) => worker.child.pid ?? 0),
+      SECTIONS,
+    );
     console.log(
       `[cross-process ${dialect}] ${total} sections, ${handoffs} hand-offs between processes`,
     );
@@ -187,41 +165,3 @@ describe("sqlite", () => {
 
   test(`${title} (one file, WAL)`, () => contend("sqlite", file, kysely), 60_000);
 });
-
-/** A worker process; `ready` resolves at its "ready" line, `exited` to its exit code. */
-function startWorker(args: string[]) {
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", WORKER, ...args], {
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const exited = new Promise<number | string>((resolve) => {
-    child.once("exit", (code, signal) => resolve(code ?? String(signal)));
-    child.once("error", (error) => resolve(error.message));
-  });
-  const ready = new Promise<void>((resolve, reject) => {
-    child.stdout?.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString();
-      if (stdout.split("\n").includes("ready")) {
-        resolve();
-      }
-    });
-    void exited.then((code) =>
-      reject(new Error(`worker ${child.pid} exited (${code}) before "ready": ${stderr}`)),
-    );
-  });
-  return {
-    child,
-    ready,
-    exited,
-    stderr: () => (stderr === "" ? "" : `worker ${child.pid}: ${stderr}`),
-    kill: () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill("SIGKILL");
-      }
-    },
-  };
-}
