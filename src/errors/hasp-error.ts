@@ -8,6 +8,10 @@ const HASP_ERROR = Symbol.for("hasp.error");
  * another realm), where `instanceof` is false.
  */
 export class HaspError extends Error {
+  /**
+   * The class's name (`"LockBackendError"`): each subclass sets its own, and the `is…` guards
+   * compare it for errors from another copy of hasp.
+   */
   override name: string = "HaspError";
 
   constructor(message: string, options?: ErrorOptions) {

@@ -11,7 +11,13 @@ export class InvalidArgumentError extends HaspError {
 
   constructor(
     message: string,
-    readonly issues: ReadonlyArray<{ readonly path: string; readonly message: string }> = [],
+    /** Each problem found, in order; empty when the error was built without details. */
+    readonly issues: ReadonlyArray<{
+      /** The offending field, dotted (`waitForReplicas.count`); `(value)`: the input itself. */
+      readonly path: string;
+      /** What is wrong with it (`must be at least 1`). */
+      readonly message: string;
+    }> = [],
     options?: ErrorOptions,
   ) {
     super(message, options);
@@ -28,6 +34,7 @@ export class InvalidArgumentError extends HaspError {
   }
 }
 
+/** Whether `value` is an {@link InvalidArgumentError}, from this or another copy of hasp. */
 export const isInvalidArgumentError = createErrorGuard(
   InvalidArgumentError,
   "InvalidArgumentError",

@@ -76,6 +76,15 @@ export type AdapterListener = (payload: unknown) => void;
 export type IEventBusAdapter = {
   /** Registers `listener` for `channel`; resolves once events on it will be heard. */
   addListener(channel: string, listener: AdapterListener): Promise<void>;
+  /**
+   * Unregisters `listener` from `channel`; removing one that is not registered does nothing.
+   * The adapter may release the channel's resources (a Redis subscription) once it has no
+   * listener left.
+   */
   removeListener(channel: string, listener: AdapterListener): Promise<void>;
+  /**
+   * Delivers `payload` to every listener of `channel`, in this process and, for a remote
+   * transport, in the others. Rejects only when the transport fails.
+   */
   dispatch(channel: string, payload: unknown): Promise<void>;
 };

@@ -11,7 +11,9 @@ import type {
 /** Receives the failure of a listener, with the event it was hearing. */
 export type ListenerErrorHandler = (error: unknown, context: { event: string }) => void;
 
+/** Settings of {@link EventBus}. */
 export type EventBusSettings = {
+  /** The transport: `MemoryEventBusAdapter` in one process, `RedisPubSubEventBusAdapter` across. */
   adapter: IEventBusAdapter;
   /**
    * Keeps this bus's events apart from other buses on the same adapter or Redis.

@@ -1,3 +1,8 @@
+/**
+ * A typed, namespaced event bus over a transport adapter.
+ *
+ * @module hasp/event-bus
+ */
 export {
   EventBus,
   type EventBusSettings,

@@ -1,3 +1,8 @@
+/**
+ * The lock provider, its factory, and the lock events, states and errors.
+ *
+ * @module hasp/lock
+ */
 export {
   FailedAcquireLockError,
   FailedRefreshLockError,

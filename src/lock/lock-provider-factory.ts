@@ -3,6 +3,10 @@ import type { ILockAdapter } from "./contracts/lock-adapter.js";
 import { LockProvider, type LockProviderSettings } from "./lock-provider.js";
 import { LOCK_DEFAULTS } from "./lock-settings.js";
 
+/**
+ * Settings of {@link LockProviderFactory}: named adapters, a default, and the
+ * {@link LockProviderSettings} every provider shares (all but `adapter` and `providerId`).
+ */
 export type LockProviderFactorySettings<TName extends string> = Omit<
   LockProviderSettings,
   "adapter" | "providerId"

@@ -13,6 +13,7 @@ import { Lock, type LockContext } from "./lock.js";
 import { registerLockProvider } from "./lock-serde-transformer.js";
 import { lockCreateSettingsSchema, lockProviderSettingsSchema } from "./lock-settings.js";
 
+/** Settings of {@link LockProvider}, validated once by its constructor. */
 export type LockProviderSettings = {
   /** Where locks live: `MemoryLockAdapter`, `RedisLockAdapter`, `KyselyLockAdapter`, … */
   adapter: ILockAdapter;
@@ -39,6 +40,7 @@ export type LockProviderSettings = {
   /**
    * Serdes on which to register this provider's locks, so `serde.serialize(lock)` and a lock
    * inside an event payload cross process boundaries. Give every process the same settings.
+   * @default none: the locks cannot be serialized
    */
   serde?: ISerdeRegister | ISerdeRegister[];
   /**

@@ -115,6 +115,7 @@ export class Namespace {
     return this.#parts;
   }
 
+  /** What separates the parts and the key (`":"` unless set). */
   get delimiter(): string {
     return this.#delimiter;
   }

@@ -13,8 +13,12 @@ import {
  */
 export type BackoffPolicy = (attempt: number, error: unknown) => ITimeSpan;
 
+/** Settings of {@link constantBackoff}. */
 export type ConstantBackoffSettings = {
-  /** @default 1 second */
+  /**
+   * The wait after every failed attempt.
+   * @default 1 second
+   */
   delay?: ITimeSpan;
   /**
    * Full jitter: wait a random time between 0 and the computed delay, so that clients that
@@ -24,21 +28,29 @@ export type ConstantBackoffSettings = {
   jitter?: boolean;
 };
 
+/** Settings of {@link linearBackoff}. */
 export type LinearBackoffSettings = {
   /** The first delay; the n-th delay is `n × minDelay`. @default 1 second */
   minDelay?: ITimeSpan;
-  /** @default 1 minute */
+  /**
+   * The cap.
+   * @default 1 minute
+   */
   maxDelay?: ITimeSpan;
   /** See {@link ConstantBackoffSettings.jitter}. @default false */
   jitter?: boolean;
 };
 
+/** Settings of {@link exponentialBackoff}. */
 export type ExponentialBackoffSettings = {
   /** The first delay; the n-th delay is `minDelay × multiplier^(n-1)`. @default 100 ms */
   minDelay?: ITimeSpan;
   /** The cap. @default 1 minute */
   maxDelay?: ITimeSpan;
-  /** @default 2 */
+  /**
+   * What each delay is multiplied by to get the next; at least 1.
+   * @default 2
+   */
   multiplier?: number;
   /** See {@link ConstantBackoffSettings.jitter}. @default false */
   jitter?: boolean;

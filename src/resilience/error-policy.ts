@@ -1,6 +1,8 @@
+/** An error class: it matches its instances, subclasses' included. */
 // biome-ignore lint/suspicious/noExplicitAny: constructor arguments are irrelevant to matching.
 export type ErrorClass = abstract new (...args: any[]) => Error;
 
+/** Decides whether `error` counts; it gets anything thrown, not only `Error`s. */
 export type ErrorPredicate = (error: unknown) => boolean;
 
 /** Which errors count: a class (with subclasses), a list of classes, or a predicate. */
@@ -15,7 +17,17 @@ export type ErrorMatcher = ErrorClass | readonly ErrorClass[] | ErrorPredicate;
  * Without a policy every error counts. An error that is the reason of the run's aborted
  * signal never counts: the caller has given up.
  */
-export type ErrorPolicy = ErrorMatcher | { treatFalseAsError: true; errors?: ErrorMatcher };
+export type ErrorPolicy =
+  | ErrorMatcher
+  | {
+      /** A `false` result counts as a failure. */
+      treatFalseAsError: true;
+      /**
+       * The errors that count as well.
+       * @default every error
+       */
+      errors?: ErrorMatcher;
+    };
 
 function isErrorClass(fn: ErrorClass | ErrorPredicate): fn is ErrorClass {
   return fn === Error || fn.prototype instanceof Error;

@@ -7,9 +7,11 @@ import { fallbackSchema } from "./resilience-settings.js";
 export type FallbackEvent = {
   /** The error replaced, or `undefined` when the work returned `false`. */
   error: unknown;
+  /** Whether the work returned `false` (with `treatFalseAsError`) rather than throwing. */
   returnedFalse: boolean;
 };
 
+/** Settings of {@link fallback}. */
 export type FallbackSettings<TValue> = {
   /** Returned instead of a failure. */
   fallbackValue: TValue;

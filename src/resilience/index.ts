@@ -1,3 +1,8 @@
+/**
+ * Middlewares for `Task.pipe`: `retry` with backoff policies, `timeout` and `fallback`.
+ *
+ * @module hasp/resilience
+ */
 export {
   type BackoffPolicy,
   type ConstantBackoffSettings,

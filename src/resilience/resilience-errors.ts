@@ -9,6 +9,7 @@ export class TimeoutError extends HaspError {
   override name = "TimeoutError" as const;
 
   constructor(
+    /** The `waitTime` that ran out. */
     readonly waitTime: TimeSpan,
     options?: ErrorOptions,
   ) {
@@ -25,13 +26,17 @@ export class RetryError extends HaspError {
   override name = "RetryError" as const;
 
   constructor(
+    /** How many attempts ran. */
     readonly attempts: number,
+    /** Each attempt's error, in order; `undefined` for an attempt that returned `false`. */
     readonly errors: readonly unknown[],
   ) {
     super(`All ${attempts} attempts failed`, { cause: errors.at(-1) });
   }
 }
 
+/** Whether `value` is a {@link TimeoutError}, from this or another copy of hasp. */
 export const isTimeoutError = createErrorGuard(TimeoutError, "TimeoutError");
 
+/** Whether `value` is a {@link RetryError}, from this or another copy of hasp. */
 export const isRetryError = createErrorGuard(RetryError, "RetryError");

@@ -19,6 +19,7 @@ export type RetryEvent = {
   returnedFalse: boolean;
 };
 
+/** Settings of {@link retry}, validated when `retry` is called. */
 export type RetrySettings = {
   /**
    * How many times the work runs at most, the first run included.

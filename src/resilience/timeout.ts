@@ -4,6 +4,7 @@ import type { ITimeSpan } from "../time-span/time-span.js";
 import { TimeoutError } from "./resilience-errors.js";
 import { timeoutSchema } from "./resilience-settings.js";
 
+/** Settings of {@link timeout}. */
 export type TimeoutSettings = {
   /** How long the wrapped work may take. Must be positive. */
   waitTime: ITimeSpan;

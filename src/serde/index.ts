@@ -1,3 +1,8 @@
+/**
+ * Serializes values to text and back, custom classes (such as locks) included.
+ *
+ * @module hasp/serde
+ */
 export { SERDE_FORMAT_VERSION, Serde } from "./serde.js";
 export type {
   ISerde,

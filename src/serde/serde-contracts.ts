@@ -34,8 +34,14 @@ export type ISerde<TSerialized = string> = {
 export type ISerdeTransformer<TCustom, TData extends JsonValue = JsonValue> = {
   /** Unique among the transformers of one serde; written into each document that uses it. */
   readonly name: string;
+  /** Whether this transformer handles `value` (usually `value instanceof TheClass`). */
   isApplicable(value: unknown): value is TCustom;
+  /** Turns an applicable value into plain JSON data. */
   serialize(value: TCustom): TData;
+  /**
+   * Rebuilds the value from the data `serialize` produced.
+   * @throws anything on data it does not accept; the serde reports it as a `SerdeError`.
+   */
   deserialize(data: unknown): TCustom;
 };
 
@@ -52,8 +58,14 @@ export type ISerdeRegister = {
  * transformers it is given. `SuperJsonSerdeAdapter` is the one hasp ships.
  */
 export type ISerdeAdapter = {
+  /** Turns `value` into a JSON document. May throw; the serde wraps the error in a `SerdeError`. */
   serialize(value: unknown): JsonValue;
+  /** Rebuilds the value from a document `serialize` produced; throws on one it cannot read. */
   deserialize(document: JsonValue): unknown;
+  /**
+   * Adds a transformer, applied at any depth from now on. The serde has already checked that
+   * its name is new.
+   */
   registerCustom<TCustom, TData extends JsonValue>(
     transformer: ISerdeTransformer<TCustom, TData>,
   ): void;

@@ -9,4 +9,5 @@ export class SerdeError extends HaspError {
   override name = "SerdeError" as const;
 }
 
+/** Whether `value` is a {@link SerdeError}, from this or another copy of hasp. */
 export const isSerdeError = createErrorGuard(SerdeError, "SerdeError");

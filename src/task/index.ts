@@ -1,3 +1,8 @@
+/**
+ * Lazy, awaitable units of work, composed with middlewares through `pipe`.
+ *
+ * @module hasp/task
+ */
 export type {
   GenericMiddleware,
   Middleware,

@@ -5,7 +5,7 @@ export type MiddlewareContext<TValue> = {
   /**
    * Runs everything the middleware wraps, once per call (so `retry` calls it again for each
    * attempt). Pass a signal to give the inner work a different one, e.g. one that
-   * `timeout` aborts; by default the inner work gets {@link signal}.
+   * `timeout` aborts; by default the inner work gets {@link MiddlewareContext.signal}.
    */
   next(signal?: AbortSignal): Promise<TValue>;
 };

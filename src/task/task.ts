@@ -12,15 +12,17 @@ export type ITask<TValue> = PromiseLike<TValue> & {
    * is listed outermost first, so `task.pipe([b, a])` is the same as `task.pipe(a).pipe(b)`.
    */
   pipe(middlewares: Middlewares<TValue>): ITask<TValue>;
-  /** {@link pipe} when `condition` holds; a function is asked at each run. */
+  /** `pipe` when `condition` holds; a function is asked at each run. */
   pipeWhen(condition: boolean | (() => boolean), middlewares: Middlewares<TValue>): ITask<TValue>;
   /** Returns a new task whose runs are aborted when `signal` aborts. */
   withSignal(signal: AbortSignal): ITask<TValue>;
   /** Runs the task without waiting for it; a failure goes to the detached-error handler. */
   detach(): void;
+  /** Runs the task (once) and handles its failure, as `Promise.prototype.catch` does. */
   catch<TResult = never>(
     onrejected?: ((reason: unknown) => TResult | PromiseLike<TResult>) | null,
   ): Promise<TValue | TResult>;
+  /** Runs the task (once) and calls `onfinally` when it settles, like `Promise.prototype.finally`. */
   finally(onfinally?: (() => void) | null): Promise<TValue>;
 };
 
@@ -309,6 +311,7 @@ export class Task<TValue> implements ITask<TValue> {
     return (signal) => runWork(work, signal);
   }
 
+  /** `"Task"`, so that `String(task)` reads `[object Task]`. */
   get [Symbol.toStringTag](): string {
     return "Task";
   }

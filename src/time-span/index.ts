@@ -1,1 +1,6 @@
+/**
+ * An immutable duration; every hasp API that takes a duration takes an `ITimeSpan`.
+ *
+ * @module hasp/time-span
+ */
 export { type ITimeSpan, TimeSpan } from "./time-span.js";

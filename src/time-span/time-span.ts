@@ -3,6 +3,7 @@
  * duration takes an `ITimeSpan`, so a {@link TimeSpan} or any compatible object works.
  */
 export type ITimeSpan = {
+  /** The length in milliseconds: a finite number, fractions allowed. */
   toMilliseconds(): number;
 };
 
@@ -42,24 +43,33 @@ export class TimeSpan implements ITimeSpan {
     this.#milliseconds = milliseconds === 0 ? 0 : milliseconds;
   }
 
+  /** A span of no time. */
   static readonly ZERO = new TimeSpan(0);
 
+  /**
+   * A span of `milliseconds`; fractions and negative values are kept.
+   * @throws RangeError when `milliseconds` is NaN or infinite (as do the other `from…` methods).
+   */
   static fromMilliseconds(milliseconds: number): TimeSpan {
     return new TimeSpan(finite(milliseconds, "milliseconds"));
   }
 
+  /** A span of `seconds` (fractions allowed: `fromSeconds(1.5)`). */
   static fromSeconds(seconds: number): TimeSpan {
     return TimeSpan.fromMilliseconds(finite(seconds, "seconds") * MS_PER_SECOND);
   }
 
+  /** A span of `minutes`. */
   static fromMinutes(minutes: number): TimeSpan {
     return TimeSpan.fromMilliseconds(finite(minutes, "minutes") * MS_PER_MINUTE);
   }
 
+  /** A span of `hours`. */
   static fromHours(hours: number): TimeSpan {
     return TimeSpan.fromMilliseconds(finite(hours, "hours") * MS_PER_HOUR);
   }
 
+  /** A span of `days` of 24 hours. */
   static fromDays(days: number): TimeSpan {
     return TimeSpan.fromMilliseconds(finite(days, "days") * MS_PER_DAY);
   }
@@ -85,30 +95,40 @@ export class TimeSpan implements ITimeSpan {
     return this.#milliseconds;
   }
 
+  /** The length in seconds, with fractions (1500 ms is 1.5). */
   toSeconds(): number {
     return this.#milliseconds / MS_PER_SECOND;
   }
 
+  /** The length in minutes, with fractions. */
   toMinutes(): number {
     return this.#milliseconds / MS_PER_MINUTE;
   }
 
+  /** The length in hours, with fractions. */
   toHours(): number {
     return this.#milliseconds / MS_PER_HOUR;
   }
 
+  /** The length in days of 24 hours, with fractions. */
   toDays(): number {
     return this.#milliseconds / MS_PER_DAY;
   }
 
+  /** A new span: this one plus `other`. */
   add(other: ITimeSpan): TimeSpan {
     return TimeSpan.fromMilliseconds(this.#milliseconds + TimeSpan.from(other).#milliseconds);
   }
 
+  /** A new span: this one minus `other`, negative when `other` is longer. */
   subtract(other: ITimeSpan): TimeSpan {
     return TimeSpan.fromMilliseconds(this.#milliseconds - TimeSpan.from(other).#milliseconds);
   }
 
+  /**
+   * A new span: this one times `factor`.
+   * @throws RangeError when `factor` is NaN or infinite.
+   */
   multiply(factor: number): TimeSpan {
     return TimeSpan.fromMilliseconds(this.#milliseconds * finite(factor, "factor"));
   }
@@ -126,26 +146,32 @@ export class TimeSpan implements ITimeSpan {
     return Math.sign(this.#milliseconds - TimeSpan.from(other).#milliseconds);
   }
 
+  /** Whether both last exactly as long, to the fraction of a millisecond. */
   equals(other: ITimeSpan): boolean {
     return this.compare(other) === 0;
   }
 
+  /** Whether this span lasts longer than `other`. */
   isLongerThan(other: ITimeSpan): boolean {
     return this.compare(other) > 0;
   }
 
+  /** Whether this span is shorter than `other`. */
   isShorterThan(other: ITimeSpan): boolean {
     return this.compare(other) < 0;
   }
 
+  /** Whether this span lasts no time at all. */
   isZero(): boolean {
     return this.#milliseconds === 0;
   }
 
+  /** Whether this span is below zero (the result of subtracting a longer span). */
   isNegative(): boolean {
     return this.#milliseconds < 0;
   }
 
+  /** The shortest of the spans, as a `TimeSpan`; the first of equals. */
   static min(first: ITimeSpan, ...rest: ITimeSpan[]): TimeSpan {
     return rest.reduce<TimeSpan>(
       (min, next) => (min.compare(next) <= 0 ? min : TimeSpan.from(next)),
@@ -153,6 +179,7 @@ export class TimeSpan implements ITimeSpan {
     );
   }
 
+  /** The longest of the spans, as a `TimeSpan`; the first of equals. */
   static max(first: ITimeSpan, ...rest: ITimeSpan[]): TimeSpan {
     return rest.reduce<TimeSpan>(
       (max, next) => (max.compare(next) >= 0 ? max : TimeSpan.from(next)),

@@ -3,6 +3,7 @@ import { Namespace } from "../../namespace/namespace.js";
 import { EventBus, type ListenerErrorHandler } from "../event-bus.js";
 import type { IEventBusAdapter } from "../event-bus-contracts.js";
 
+/** Settings of {@link eventBusAdapterTestSuite}: how to get the adapter under test. */
 export type EventBusAdapterTestSuiteSettings = {
   /** A fresh adapter (or one shared by the suite) for each test. */
   createAdapter: () => IEventBusAdapter | Promise<IEventBusAdapter>;

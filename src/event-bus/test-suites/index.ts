@@ -1,3 +1,8 @@
+/**
+ * The conformance suite every event bus adapter must pass (needs `vitest`).
+ *
+ * @module hasp/event-bus/test-suites
+ */
 export {
   type EventBusAdapterTestSuiteSettings,
   eventBusAdapterTestSuite,

@@ -6,6 +6,7 @@ export class LockError extends HaspError {
 
   constructor(
     message: string,
+    /** The key as the caller wrote it (without the provider's namespace). */
     readonly key: string,
     options?: ErrorOptions,
   ) {
@@ -19,7 +20,9 @@ export class FailedAcquireLockError extends LockError {
 
   constructor(
     key: string,
+    /** The id of the lock that tried to acquire. */
     readonly lockId: string,
+    /** The holder's lock id; `undefined` when the backend did not say. */
     readonly owner: string | undefined,
     options?: ErrorOptions,
   ) {
@@ -39,6 +42,7 @@ export class FailedReleaseLockError extends LockError {
 
   constructor(
     key: string,
+    /** The id of the lock that tried to release. */
     readonly lockId: string,
     options?: ErrorOptions,
   ) {
@@ -52,6 +56,7 @@ export class FailedRefreshLockError extends LockError {
 
   constructor(
     key: string,
+    /** The id of the lock that tried to refresh. */
     readonly lockId: string,
     options?: ErrorOptions,
   ) {
@@ -72,6 +77,7 @@ export class LockBackendError extends LockError {
 
   constructor(
     key: string,
+    /** The adapter method that failed: `"acquire"`, `"release"`, `"waitForRelease"`, … */
     readonly operation: string,
     options: ErrorOptions & { cause: unknown },
   ) {
@@ -89,6 +95,7 @@ export class LockLostError extends LockError {
 
   constructor(
     key: string,
+    /** The id of the lock that lost its hold. */
     readonly lockId: string,
     options?: ErrorOptions,
   ) {
@@ -96,19 +103,24 @@ export class LockLostError extends LockError {
   }
 }
 
+/** Whether `value` is a {@link FailedAcquireLockError}, from this or another copy of hasp. */
 export const isFailedAcquireLockError = createErrorGuard(
   FailedAcquireLockError,
   "FailedAcquireLockError",
 );
+/** Whether `value` is a {@link FailedReleaseLockError}, from this or another copy of hasp. */
 export const isFailedReleaseLockError = createErrorGuard(
   FailedReleaseLockError,
   "FailedReleaseLockError",
 );
+/** Whether `value` is a {@link FailedRefreshLockError}, from this or another copy of hasp. */
 export const isFailedRefreshLockError = createErrorGuard(
   FailedRefreshLockError,
   "FailedRefreshLockError",
 );
+/** Whether `value` is a {@link LockBackendError}, from this or another copy of hasp. */
 export const isLockBackendError = createErrorGuard(LockBackendError, "LockBackendError");
+/** Whether `value` is a {@link LockLostError}, from this or another copy of hasp. */
 export const isLockLostError = createErrorGuard(LockLostError, "LockLostError");
 
 const LOCK_ERROR_NAMES = new Set([

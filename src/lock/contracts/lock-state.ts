@@ -10,11 +10,18 @@ export const LOCK_STATE = {
   ACQUIRED: "ACQUIRED",
 } as const;
 
+/** One of the {@link LOCK_STATE} values. */
 export type LockStateType = (typeof LOCK_STATE)[keyof typeof LOCK_STATE];
 
-export type ILockExpiredState = { type: typeof LOCK_STATE.EXPIRED };
+/** Nobody holds the key. */
+export type ILockExpiredState = {
+  /** Tells the states apart. */
+  type: typeof LOCK_STATE.EXPIRED;
+};
 
+/** Another lock holds the key. */
 export type ILockUnavailableState = {
+  /** Tells the states apart. */
   type: typeof LOCK_STATE.UNAVAILABLE;
   /** The id of the lock that holds the key. */
   owner: string;
@@ -22,7 +29,9 @@ export type ILockUnavailableState = {
   remainingTime: TimeSpan | null;
 };
 
+/** This lock holds the key. */
 export type ILockAcquiredState = {
+  /** Tells the states apart. */
   type: typeof LOCK_STATE.ACQUIRED;
   /** Measured by the backend's clock; `null`: the hold never expires. */
   remainingTime: TimeSpan | null;
@@ -30,4 +39,11 @@ export type ILockAcquiredState = {
   fencingToken: number;
 };
 
+/**
+ * What `ILock.getState()` resolves to; narrow it on `type`.
+ *
+ * @example
+ * const state = await lock.getState();
+ * if (state.type === LOCK_STATE.UNAVAILABLE) console.log(`held by ${state.owner}`);
+ */
 export type ILockState = ILockExpiredState | ILockUnavailableState | ILockAcquiredState;

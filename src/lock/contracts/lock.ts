@@ -34,6 +34,7 @@ export type LockAutoRefreshSettings = {
   maxHoldTime?: ITimeSpan;
 };
 
+/** Settings of `run` and `runOrFail`. */
 export type LockRunSettings = {
   /**
    * Refresh the lock while the function runs (only for a lock with a TTL). When a refresh
@@ -44,6 +45,7 @@ export type LockRunSettings = {
   autoRefresh?: boolean | LockAutoRefreshSettings;
 };
 
+/** Settings of `runBlocking` and `runBlockingOrFail`: a run with a blocking acquire. */
 export type LockRunBlockingSettings = LockRunSettings & LockBlockingSettings;
 
 /** What the function given to `run*` receives. */
@@ -108,6 +110,7 @@ export type ILock = {
   refresh(ttl?: ITimeSpan): ITask<boolean>;
   /** @throws FailedRefreshLockError in the `false` cases of `refresh`. */
   refreshOrFail(ttl?: ITimeSpan): ITask<void>;
+  /** Who holds the key now, by the backend's clock. Changes nothing. */
   getState(): ITask<ILockState>;
   /**
    * Acquires (or throws `FailedAcquireLockError`), runs `fn`, and releases in a `finally`. The
@@ -128,6 +131,7 @@ export type ILock = {
   ): ITask<LockRunResult<TValue>>;
 };
 
+/** Settings of `create`, for one lock. */
 export type LockCreateSettings = {
   /**
    * How long a hold lasts unless refreshed; `null`: until released.

@@ -1,3 +1,8 @@
+/**
+ * The conformance suites every lock adapter must pass (needs `vitest`).
+ *
+ * @module hasp/lock/test-suites
+ */
 export {
   type LockAdapterTestSuiteSettings,
   lockAdapterTestSuite,

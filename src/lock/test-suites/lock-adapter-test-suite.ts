@@ -13,6 +13,7 @@ import {
 import { TimeSpan } from "../../time-span/time-span.js";
 import type { ILockAdapter, LockAdapterState } from "../contracts/lock-adapter.js";
 
+/** Settings of {@link lockAdapterTestSuite}: how to get the adapter under test. */
 export type LockAdapterTestSuiteSettings = {
   /** A fresh adapter (or one shared by the suite) for each test. */
   createAdapter: () => ILockAdapter | Promise<ILockAdapter>;

@@ -1,3 +1,8 @@
+/**
+ * The event bus transport over Redis pub/sub (needs `ioredis`).
+ *
+ * @module hasp/event-bus/redis-pub-sub-event-bus-adapter
+ */
 export {
   RedisPubSubEventBusAdapter,
   type RedisPubSubEventBusAdapterSettings,

@@ -2,6 +2,7 @@ import type { Redis } from "ioredis";
 import type { ISerde } from "../../../serde/serde-contracts.js";
 import type { AdapterListener, IEventBusAdapter } from "../../event-bus-contracts.js";
 
+/** Settings of {@link RedisPubSubEventBusAdapter}. */
 export type RedisPubSubEventBusAdapterSettings = {
   /** Publishes events. The adapter never closes it: it is yours. */
   client: Redis;

@@ -1,3 +1,8 @@
+/**
+ * The MongoDB lock adapter (needs `mongodb`).
+ *
+ * @module hasp/lock/mongodb-lock-adapter
+ */
 export {
   MongodbLockAdapter,
   type MongodbLockAdapterSettings,

@@ -20,6 +20,10 @@ import {
   releaseUpdate,
 } from "./mongodb-lock-queries.js";
 
+/**
+ * Settings of {@link MongodbLockAdapter}: a database (the adapter names the collection) or a
+ * collection of your own.
+ */
 export type MongodbLockAdapterSettings =
   | {
       /** The database that holds the collection (`client.db(name)`). The client stays yours. */

@@ -1,3 +1,8 @@
+/**
+ * The Redis lock adapter (needs `ioredis`).
+ *
+ * @module hasp/lock/redis-lock-adapter
+ */
 export {
   RedisLockAdapter,
   type RedisLockAdapterSettings,

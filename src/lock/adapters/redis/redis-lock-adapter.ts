@@ -21,6 +21,10 @@ import {
 /** A standalone, Sentinel or Cluster ioredis client. */
 export type RedisLockClient = Redis | Cluster;
 
+/**
+ * Settings of {@link RedisLockAdapter}; its constructor also takes the client alone, for
+ * `{ database: client }`.
+ */
 export type RedisLockAdapterSettings = {
   /** The client that runs the scripts. The adapter never closes it: it is yours. */
   database: RedisLockClient;
@@ -39,7 +43,12 @@ export type RedisLockAdapterSettings = {
    * delays the next owner until the TTL).
    * @default off
    */
-  waitForReplicas?: { count: number; timeout: ITimeSpan };
+  waitForReplicas?: {
+    /** How many replicas must acknowledge (`WAIT`'s `numreplicas`), at least 1. */
+    count: number;
+    /** How long `WAIT` may wait for them (`0` waits without limit). */
+    timeout: ITimeSpan;
+  };
 };
 
 /** A grant did not reach the replicas `waitForReplicas` asks for; it was undone. */
@@ -47,9 +56,13 @@ export class RedisReplicaAckError extends HaspError {
   override name = "RedisReplicaAckError" as const;
 
   constructor(
+    /** The key as the adapter received it (namespaced). */
     readonly key: string,
+    /** The grant that was undone. */
     readonly operation: "acquire" | "refresh",
+    /** How many replicas acknowledged in time. */
     readonly acknowledged: number,
+    /** How many `waitForReplicas.count` asks for. */
     readonly required: number,
   ) {
     super(
