@@ -1,0 +1,54 @@
+// What the demo's coordinator (demo.ts) and its worker processes (demo-worker.ts) tell each other
+// over the IPC channel, and what a worker writes to the section log.
+
+export const DEMO_STORES = ["sqlite", "redis", "postgres", "mysql"] as const;
+export type DemoStoreName = (typeof DEMO_STORES)[number];
+
+/** Where a run keeps its locks and its section log: the same for the coordinator and workers. */
+export type DemoStoreSettings = {
+  store: DemoStoreName;
+  /** The server URL, or the SQLite file. */
+  target: string;
+  /** Unique per run: names the lock and log tables on SQL, prefixes the keys on Redis. */
+  run: string;
+};
+
+export type WorkerSettings = DemoStoreSettings & {
+  /** "w1", "w2", …: the worker's name on the timeline. */
+  name: string;
+  /** 0-based; section `n` of worker `index` takes `keys[(index + n) % keys.length]`. */
+  index: number;
+  keys: readonly string[];
+  /** Critical sections to run; `null`: until the deadline given with "go". */
+  sections: number | null;
+  ttlMs: number;
+};
+
+/** One completed critical section. Times are ms since the run's epoch (see "go"). */
+export type SectionRecord = {
+  key: string;
+  token: number;
+  worker: string;
+  /** The first and the last instant inside the section. */
+  start: number;
+  end: number;
+};
+
+/**
+ * `epoch`: a `process.hrtime.bigint()` of the coordinator, as a string. hrtime is the system's
+ * monotonic clock, so every process's times are comparable. `deadline`: ms after the epoch
+ * when a worker without a section count stops starting sections.
+ */
+export type GoMessage = { type: "go"; epoch: string; deadline: number | null };
+
+export type WorkerReport =
+  | { type: "ready" }
+  /** Sent from inside the section: the worker holds the key. */
+  | { type: "acquired"; at: number; key: string; token: number; lockId: string }
+  /** Sent from inside the section, as it ends: the release follows at once. */
+  | { type: "released"; at: number; key: string; token: number }
+  /** The key was held by `owner` (a lock id); the worker now waits for it. */
+  | { type: "waiting"; at: number; key: string; owner: string; remainingMs: number | null }
+  /** The lock reported a lost hold: a refresh or the release found someone else's. */
+  | { type: "lost"; at: number; key: string; operation: "refresh" | "release" }
+  | { type: "done"; at: number; sections: number };

@@ -1,0 +1,95 @@
+// One worker process of `npm run demo`, started by examples/demo.ts with its settings as JSON.
+// It runs critical sections on the demo's keys through a LockProvider, appends each completed
+// section to the store's log, and reports what happens to the coordinator over IPC.
+import { hrtime } from "node:process";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { LockRunContext } from "../src/lock/contracts/index.js";
+import { LOCK_EVENTS, LockProvider } from "../src/lock/index.js";
+import { TimeSpan } from "../src/time-span/index.js";
+import type { GoMessage, WorkerReport, WorkerSettings } from "./demo-protocol.js";
+import { type DemoStore, demoNamespace, openDemoStore } from "./demo-store.js";
+
+const settings = JSON.parse(process.argv[2] ?? "{}") as WorkerSettings;
+const send = (report: WorkerReport) =>
+  new Promise<void>((resolve) => {
+    process.send?.(report, undefined, {}, () => resolve());
+  });
+let finished = false;
+// Without its coordinator nobody checks the work: stop (a killed parent leaves no orphans).
+process.on("disconnect", () => {
+  if (!finished) {
+    process.exit(1);
+  }
+});
+
+let epoch = hrtime.bigint();
+const now = () => Number(hrtime.bigint() - epoch) / 1e6;
+const randomMs = (min: number, max: number) => min + Math.floor(Math.random() * (max - min + 1));
+
+let store: DemoStore | undefined;
+try {
+  store = await openDemoStore(settings, { listen: true });
+  const { append } = store;
+  const provider = new LockProvider({
+    adapter: store.adapter,
+    namespace: demoNamespace(settings.run),
+    defaultTtl: TimeSpan.fromMilliseconds(settings.ttlMs),
+    defaultBlockingInterval: store.blockingInterval,
+  });
+  await provider.addListener(LOCK_EVENTS.UNAVAILABLE, ({ key, owner, remainingTime }) =>
+    send({
+      type: "waiting",
+      at: now(),
+      key,
+      owner,
+      remainingMs: remainingTime?.toMilliseconds() ?? null,
+    }),
+  );
+  await provider.addListener(LOCK_EVENTS.FAILED_REFRESH, ({ key }) =>
+    send({ type: "lost", at: now(), key, operation: "refresh" }),
+  );
+  await provider.addListener(LOCK_EVENTS.FAILED_RELEASE, ({ key }) =>
+    send({ type: "lost", at: now(), key, operation: "release" }),
+  );
+
+  const go = await new Promise<GoMessage>((resolve) => {
+    process.once("message", (message) => resolve(message as GoMessage));
+    void send({ type: "ready" });
+  });
+  epoch = BigInt(go.epoch);
+
+  let completed = 0;
+  const more = (n: number) =>
+    settings.sections === null ? now() < (go.deadline ?? 0) : n < settings.sections;
+  for (let n = 0; more(n); n++) {
+    const key = settings.keys[(settings.index + n) % settings.keys.length] as string;
+    const lock = provider.create(key);
+    // The reports are sent from inside the section, so that on the timeline a key's next
+    // holder always comes after its previous one let go (the lock events come a moment later).
+    const section = async ({ fencingToken }: LockRunContext) => {
+      const start = now();
+      void send({ type: "acquired", at: start, key, token: fencingToken, lockId: lock.id });
+      // The work the lock protects; the coordinator may kill the worker here.
+      await sleep(randomMs(60, 160));
+      const end = now();
+      await append({ key, token: fencingToken, worker: settings.name, start, end });
+      void send({ type: "released", at: end, key, token: fencingToken });
+    };
+    // Try once; when the key is held (an UNAVAILABLE event, reported as "waiting"), wait for it.
+    const [ran] = await lock.run(section);
+    if (!ran) {
+      await lock.runBlockingOrFail(section, { time: TimeSpan.fromMinutes(1) });
+    }
+    completed += 1;
+    // A moment outside the lock, as real work has, so that the others get their turn.
+    await sleep(randomMs(0, 40));
+  }
+  await send({ type: "done", at: now(), sections: completed });
+} catch (error) {
+  console.error(`${settings.name}: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+} finally {
+  await store?.close();
+  finished = true;
+  process.disconnect?.();
+}
