@@ -1,9 +1,16 @@
+/**
+ * The SQL lock adapter over Kysely: PostgreSQL, MySQL/MariaDB, SQLite (needs `kysely`).
+ * @module hasp/lock/kysely-lock-adapter
+ */
 export {
   KyselyLockAdapter,
   type KyselyLockAdapterSettings,
   type KyselyLockDialect,
+  type KyselyLockKeyArgs,
+  type KyselyLockOwnerArgs,
   type KyselyLockStatement,
   type KyselyLockStatements,
+  type KyselyLockTtlArgs,
   type PgListenClient,
   type PgListenConnection,
   type PgListenPool,

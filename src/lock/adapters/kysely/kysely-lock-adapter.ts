@@ -31,8 +31,11 @@ import { type PgListenConnection, PostgresReleaseListener } from "./postgres-rel
 
 export type {
   KyselyLockDialect,
+  KyselyLockKeyArgs,
+  KyselyLockOwnerArgs,
   KyselyLockStatement,
   KyselyLockStatements,
+  KyselyLockTtlArgs,
 } from "./kysely-lock-statements.js";
 export type {
   PgListenClient,
@@ -40,6 +43,7 @@ export type {
   PgListenPool,
 } from "./postgres-release-listener.js";
 
+/** The settings of {@link KyselyLockAdapter}; only `kysely` is required. */
 export type KyselyLockAdapterSettings = {
   /**
    * A Kysely instance on PostgreSQL, MySQL/MariaDB or SQLite. Not a transaction: every statement

@@ -13,22 +13,40 @@
 // is max(last token + 1, server time in µs), so tokens grow across release and expiry (the row
 // keeps its token) and across the deletion of a dead row (the clock has passed every old token).
 
+/** The SQL dialects the adapter speaks; MySQL covers MariaDB. */
 export type KyselyLockDialect = "postgres" | "mysql" | "sqlite";
 
 /** One statement: its text with the dialect's placeholders and how to order its parameters. */
 export type KyselyLockStatement<TArgs extends Record<string, unknown>> = {
+  /** The text, with the dialect's placeholders (`$1` or `?`). */
   readonly sql: string;
+  /** The parameter values in placeholder order. */
   readonly parameters: (args: TArgs) => unknown[];
 };
 
-type KeyArgs = { key: string };
-type OwnerArgs = { key: string; owner: string };
-type TtlArgs = { key: string; owner: string; ttl: number | null };
+/** The arguments of a statement on one key. */
+export type KyselyLockKeyArgs = {
+  /** The stored key (namespaced, hashed when too long). */
+  key: string;
+};
+/** The arguments of a statement on one owner's hold. */
+export type KyselyLockOwnerArgs = KyselyLockKeyArgs & {
+  /** The lock id. */
+  owner: string;
+};
+/** The arguments of a statement that sets a TTL. */
+export type KyselyLockTtlArgs = KyselyLockOwnerArgs & {
+  /** The TTL in ms; `null`: the hold never expires. */
+  ttl: number | null;
+};
 
+/** The SQL of one dialect, as `KyselyLockAdapter.statements()` shows it. */
 export type KyselyLockStatements = {
+  /** Which dialect the statements are written in. */
   readonly dialect: KyselyLockDialect;
   /** DDL run in order by `init()`; each is idempotent. */
   readonly createSchema: readonly string[];
+  /** Drops the table (`dropSchema()`, for tests). */
   readonly dropSchema: string;
   /**
    * Takes a free or expired row, re-takes our own live hold (token kept, TTL restarted), or
@@ -37,24 +55,32 @@ export type KyselyLockStatements = {
    * (MySQL), the answer is the `LAST_INSERT_ID` of the statement: the token when acquired, 0
    * when not.
    */
-  readonly acquire: KyselyLockStatement<TtlArgs>;
+  readonly acquire: KyselyLockStatement<KyselyLockTtlArgs>;
   /** Whether `acquire` answers rows (`RETURNING`). */
   readonly returning: boolean;
   /** Frees our live hold. One row affected (or returned) when it did. */
-  readonly release: KyselyLockStatement<OwnerArgs>;
+  readonly release: KyselyLockStatement<KyselyLockOwnerArgs>;
   /** Frees any live hold. One row affected (or returned) when there was one. */
-  readonly forceRelease: KyselyLockStatement<KeyArgs>;
+  readonly forceRelease: KyselyLockStatement<KyselyLockKeyArgs>;
   /** Restarts the TTL of our live, expiring hold. Answers like `release`. */
-  readonly refresh: KyselyLockStatement<TtlArgs & { ttl: number }>;
+  readonly refresh: KyselyLockStatement<
+    KyselyLockTtlArgs & {
+      /** The new TTL in ms (a hold without TTL cannot be refreshed). */
+      ttl: number;
+    }
+  >;
   /** The live hold: `owner`, `token`, `remaining`; no row when free. */
-  readonly getState: KyselyLockStatement<KeyArgs>;
+  readonly getState: KyselyLockStatement<KyselyLockKeyArgs>;
   /**
    * PostgreSQL: marks a live hold as waited on, so its release notifies (one row back), or
    * finds the key free (none).
    */
-  readonly watch?: KyselyLockStatement<KeyArgs>;
+  readonly watch?: KyselyLockStatement<KyselyLockKeyArgs>;
   /** Deletes rows free or expired for longer than `grace` ms. */
-  readonly removeExpired: KyselyLockStatement<{ grace: number }>;
+  readonly removeExpired: KyselyLockStatement<{
+    /** How long, in ms, a row must have been free or expired. */
+    grace: number;
+  }>;
   /**
    * How release, forceRelease and refresh say they changed a hold: `count`, a returned row or
    * an affected row; `insert-id`, a `LAST_INSERT_ID(token)` set by the matched row.
@@ -98,12 +124,20 @@ function statement<TArgs extends Record<string, unknown>>(
 
 /** The condition "the row is held and its hold has not expired", on the row named by `row`. */
 function liveHold(nowMs: string, row = ""): string {
-  return `(${row}owner IS NOT NULL AND (${row}expires_at IS NULL OR ${row}expires_at > ${nowMs}))`;
+  return `(${row}owner IS NOT NULL AND ${unexpired(nowMs, row)})`;
 }
 
-/** The condition "another owner than `owner` holds the row `l`, and its hold is live". */
-function heldByOther(nowMs: string, owner: string): string {
-  return `(l.owner <> ${owner} AND (l.expires_at IS NULL OR l.expires_at > ${nowMs}))`;
+/** The condition "the row's hold, if any, has not expired" (NULL: it never expires). */
+function unexpired(nowMs: string, row = ""): string {
+  return `(${row}expires_at IS NULL OR ${row}expires_at > ${nowMs})`;
+}
+
+/**
+ * The condition "the row `l` is free: released, or its hold expired" (an `expires_at` of NULL
+ * compares as unknown, so a hold without TTL is never free).
+ */
+function free(nowMs: string): string {
+  return `(l.owner IS NULL OR l.expires_at <= ${nowMs})`;
 }
 
 /** A time no hold reaches: how long releases notify after a failed attempt on a hold without TTL. */
@@ -111,11 +145,17 @@ const FOREVER_MS = "9007199254740991";
 
 export function postgresStatements(table: string, channel: string): KyselyLockStatements {
   const t = `"${table}"`;
-  const nowMs = "floor(extract(epoch from statement_timestamp()) * 1000)::bigint";
-  const nowUs = "floor(extract(epoch from statement_timestamp()) * 1000000)::bigint";
-  const live = liveHold(nowMs);
+  // date_part is double precision (extract is numeric since PostgreSQL 14: slower), exact to
+  // the µs here; statement_timestamp() is fixed for the whole statement.
+  const nowUs = "(date_part('epoch', statement_timestamp()) * 1000000)::bigint";
+  const nowMs = `(${nowUs} / 1000)`;
   const s = <TArgs extends Record<string, unknown>>(text: string) =>
     statement<TArgs>("postgres", text);
+  // The release statement itself notifies (delivered at its commit), so no release is missed
+  // between a waiter's check (watch) and its sleep; and only while a waiter may be sleeping
+  // (notify_until), so an uncontended release does not pay for NOTIFY, which serializes
+  // commits server-wide.
+  const notify = `RETURNING CASE WHEN notify_until > ${nowMs} THEN pg_notify('${channel}', lock_key) END`;
   return {
     dialect: "postgres",
     createSchema: [
@@ -133,42 +173,32 @@ export function postgresStatements(table: string, channel: string): KyselyLockSt
       INSERT INTO ${t} AS l (lock_key, owner, token, expires_at)
       VALUES (:key, :owner, ${nowUs}, ${nowMs} + :ttl::bigint)
       ON CONFLICT (lock_key) DO UPDATE SET
-        token = CASE WHEN ${liveHold("excluded.token / 1000", "l.")}
-          THEN l.token ELSE greatest(l.token + 1, excluded.token) END,
-        owner = CASE WHEN ${heldByOther("excluded.token / 1000", "excluded.owner")}
-          THEN l.owner ELSE excluded.owner END,
-        expires_at = CASE WHEN ${heldByOther("excluded.token / 1000", "excluded.owner")}
-          THEN l.expires_at ELSE excluded.expires_at END
+        token = CASE WHEN ${free("excluded.token / 1000")}
+          THEN greatest(l.token + 1, excluded.token) ELSE l.token END,
+        owner = CASE WHEN ${free("excluded.token / 1000")} OR l.owner = excluded.owner
+          THEN excluded.owner ELSE l.owner END,
+        expires_at = CASE WHEN ${free("excluded.token / 1000")} OR l.owner = excluded.owner
+          THEN excluded.expires_at ELSE l.expires_at END
       RETURNING owner, token, expires_at - ${nowMs} AS remaining`),
-    // The release statement itself notifies (delivered at its commit), so no release is missed
-    // between a waiter's check (watch) and its sleep; and only while a waiter may be sleeping
-    // (notify_until), so an uncontended release does not pay for NOTIFY, which serializes
-    // commits server-wide.
     release: s(`
-      WITH released AS (
-        UPDATE ${t} SET owner = NULL, expires_at = ${nowMs}
-        WHERE lock_key = :key AND owner = :owner AND ${live}
-        RETURNING lock_key, notify_until)
-      SELECT CASE WHEN notify_until > ${nowMs} THEN pg_notify('${channel}', lock_key) END
-      FROM released`),
+      UPDATE ${t} SET owner = NULL, expires_at = ${nowMs}
+      WHERE lock_key = :key AND owner = :owner AND ${unexpired(nowMs)}
+      ${notify}`),
     forceRelease: s(`
-      WITH released AS (
-        UPDATE ${t} SET owner = NULL, expires_at = ${nowMs}
-        WHERE lock_key = :key AND ${live}
-        RETURNING lock_key, notify_until)
-      SELECT CASE WHEN notify_until > ${nowMs} THEN pg_notify('${channel}', lock_key) END
-      FROM released`),
+      UPDATE ${t} SET owner = NULL, expires_at = ${nowMs}
+      WHERE lock_key = :key AND ${liveHold(nowMs)}
+      ${notify}`),
     refresh: s(`
       UPDATE ${t} SET expires_at = ${nowMs} + :ttl::bigint
       WHERE lock_key = :key AND owner = :owner AND expires_at > ${nowMs}`),
     getState: s(`
       SELECT owner, token, expires_at - ${nowMs} AS remaining FROM ${t}
-      WHERE lock_key = :key AND ${live}`),
+      WHERE lock_key = :key AND ${liveHold(nowMs)}`),
     // A waiter, listening, before it sleeps: a row back means the key is held, and its releases
     // notify until the hold's end (the waiter sleeps no longer); none, the key is free.
     watch: s(`
       UPDATE ${t} SET notify_until = greatest(notify_until, coalesce(expires_at, ${FOREVER_MS}))
-      WHERE lock_key = :key AND ${live}
+      WHERE lock_key = :key AND ${liveHold(nowMs)}
       RETURNING lock_key`),
     removeExpired: s(`DELETE FROM ${t} WHERE expires_at < ${nowMs} - :grace::bigint`),
   };
@@ -197,16 +227,16 @@ export function sqliteStatements(table: string): KyselyLockStatements {
       INSERT INTO ${t} AS l (lock_key, owner, token, expires_at)
       VALUES (:key, :owner, ${nowUs}, ${nowMs} + :ttl)
       ON CONFLICT (lock_key) DO UPDATE SET
-        token = CASE WHEN ${liveHold("excluded.token / 1000", "l.")}
-          THEN l.token ELSE max(l.token + 1, excluded.token) END,
-        owner = CASE WHEN ${heldByOther("excluded.token / 1000", "excluded.owner")}
-          THEN l.owner ELSE excluded.owner END,
-        expires_at = CASE WHEN ${heldByOther("excluded.token / 1000", "excluded.owner")}
-          THEN l.expires_at ELSE excluded.expires_at END
+        token = CASE WHEN ${free("excluded.token / 1000")}
+          THEN max(l.token + 1, excluded.token) ELSE l.token END,
+        owner = CASE WHEN ${free("excluded.token / 1000")} OR l.owner = excluded.owner
+          THEN excluded.owner ELSE l.owner END,
+        expires_at = CASE WHEN ${free("excluded.token / 1000")} OR l.owner = excluded.owner
+          THEN excluded.expires_at ELSE l.expires_at END
       RETURNING owner, token, expires_at - ${nowMs} AS remaining`),
     release: s(`
       UPDATE ${t} SET owner = NULL, expires_at = ${nowMs}
-      WHERE lock_key = :key AND owner = :owner AND ${live}`),
+      WHERE lock_key = :key AND owner = :owner AND ${unexpired(nowMs)}`),
     forceRelease: s(`
       UPDATE ${t} SET owner = NULL, expires_at = ${nowMs}
       WHERE lock_key = :key AND ${live}`),

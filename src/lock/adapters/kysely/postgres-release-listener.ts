@@ -6,20 +6,31 @@ export type PgNotification = { channel: string; payload?: string | undefined };
 
 /** The part of a connected `pg.Client` (or a client checked out of a `pg.Pool`) the listener uses. */
 export type PgListenClient = {
+  /** Runs `LISTEN` / `UNLISTEN`. */
   query(text: string): Promise<unknown>;
   // pg declares its events with one generic signature: a loose one here accepts it (the
   // listeners below take what pg documents for "notification", "error" and "end").
+  /** Subscribes to the connection's notifications, errors and end. */
   on(event: "notification" | "error" | "end", listener: (...args: never[]) => void): unknown;
+  /** Unsubscribes what `on` subscribed. */
   // biome-ignore lint/suspicious/noExplicitAny: EventEmitter's own listener type
   removeListener(event: string, listener: (...args: any[]) => void): unknown;
 };
 
 /** The part of a `pg.Pool` the listener uses: it checks out one client and keeps it. */
 export type PgListenPool = {
+  /** How many clients the pool holds (pg.Pool's own count). */
   readonly totalCount: number;
-  connect(): Promise<PgListenClient & { release(destroy?: boolean | Error): void }>;
+  /** Checks a client out; the listener keeps it until `close()` or until it fails. */
+  connect(): Promise<
+    PgListenClient & {
+      /** Gives the client back to the pool (destroyed when it failed). */
+      release(destroy?: boolean | Error): void;
+    }
+  >;
 };
 
+/** The listening connection of `KyselyLockAdapterSettings.listener`: a pg.Pool or a connected pg.Client. */
 export type PgListenConnection = PgListenClient | PgListenPool;
 
 type Listening = {
