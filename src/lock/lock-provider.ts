@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 import { parseSettings } from "../errors/invalid-argument-error.js";
 import { MemoryEventBusAdapter } from "../event-bus/adapters/memory/memory-event-bus-adapter.js";
 import { EventBus } from "../event-bus/event-bus.js";
@@ -12,6 +12,25 @@ import type { LockEventMap } from "./contracts/lock-events.js";
 import { Lock, type LockContext } from "./lock.js";
 import { registerLockProvider } from "./lock-serde-transformer.js";
 import { lockCreateSettingsSchema, lockProviderSettingsSchema } from "./lock-settings.js";
+
+const LOCK_ID_BYTES = 16;
+const randomPool = Buffer.alloc(LOCK_ID_BYTES * 256);
+let randomPoolUsed = randomPool.length;
+
+/**
+ * A fresh owner id: 128 random bits (from the system's CSPRNG, drawn 4 KiB at a time) as 32 hex
+ * digits. Made for every lock, so it is made cheaply: `randomUUID()` builds its string from ~20
+ * concatenated pieces, about 600 bytes of garbage per id, a tenth of an in-process hold's cost.
+ */
+function randomLockId(): string {
+  if (randomPoolUsed === randomPool.length) {
+    randomFillSync(randomPool);
+    randomPoolUsed = 0;
+  }
+  const id = randomPool.toString("hex", randomPoolUsed, randomPoolUsed + LOCK_ID_BYTES);
+  randomPoolUsed += LOCK_ID_BYTES;
+  return id;
+}
 
 /** Settings of {@link LockProvider}, validated once by its constructor. */
 export type LockProviderSettings = {
@@ -110,11 +129,16 @@ export class LockProvider implements ILockProvider {
   create(key: string, settings?: LockCreateSettings): ILock {
     if (settings === undefined) {
       // The common call: nothing to validate but the key (the namespace checks it).
-      return new Lock(this.#context, this.#namespace.create(key), randomUUID(), this.#defaultTtl);
+      return new Lock(this.#context, this.#namespace.create(key), randomLockId(), this.#defaultTtl);
     }
     const parsed = parseSettings("lock settings", lockCreateSettingsSchema, settings);
     const ttl = parsed.ttl === undefined ? this.#defaultTtl : parsed.ttl;
-    return new Lock(this.#context, this.#namespace.create(key), parsed.lockId ?? randomUUID(), ttl);
+    return new Lock(
+      this.#context,
+      this.#namespace.create(key),
+      parsed.lockId ?? randomLockId(),
+      ttl,
+    );
   }
 
   addListener<TName extends keyof LockEventMap & string>(

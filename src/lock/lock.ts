@@ -9,11 +9,12 @@ import type {
   LockAutoRefreshSettings,
   LockBlockingSettings,
   LockRunBlockingSettings,
+  LockRunContext,
   LockRunnable,
   LockRunResult,
   LockRunSettings,
 } from "./contracts/lock.js";
-import type { ILockAdapter, LockAcquireResult } from "./contracts/lock-adapter.js";
+import type { ILockAdapter, LockAcquireResult, LockWaitClaim } from "./contracts/lock-adapter.js";
 import {
   FailedAcquireLockError,
   FailedRefreshLockError,
@@ -50,6 +51,184 @@ type EventData<TName extends LockEventName> = DistributiveOmit<
 const nextImmediate = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 const identity = <T>(value: T): T => value;
+
+const ignore = () => {};
+
+/**
+ * One `run*` while its function runs: the function's signal, made only when the function asks
+ * for it (an AbortController costs microseconds on Node 20, more than an in-process hold), and
+ * its keep-alive state (its place in a refresh queue).
+ */
+class HeldRun {
+  readonly #callerSignal: AbortSignal;
+  #controller: AbortController | undefined;
+  #lost: LockLostError | undefined;
+  #listening = false;
+  stopped = false;
+  /** A timer of its own, for the rare waits off the regular interval (retry, expiry). */
+  timer: ReturnType<typeof setTimeout> | undefined;
+  /** Keep-alive: ms between refreshes, and the performance.now() time refreshing stops. */
+  every = 0;
+  stopAt = Number.POSITIVE_INFINITY;
+  /** Keep-alive: called when a refresh is due. */
+  onDue: () => void = ignore;
+  /** The refresh queue it waits in, its place there, and when it is due (performance.now()). */
+  refreshQueue: RefreshQueue | undefined;
+  prevDue: HeldRun | undefined;
+  nextDue: HeldRun | undefined;
+  dueAt = 0;
+
+  constructor(callerSignal: AbortSignal) {
+    this.#callerSignal = callerSignal;
+  }
+
+  /** Aborted when the caller's signal aborts, or with a `LockLostError` when the hold is lost. */
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#lost !== undefined) {
+        this.#controller.abort(this.#lost);
+      } else if (this.#callerSignal.aborted) {
+        this.#controller.abort(this.#callerSignal.reason);
+      } else if (!this.stopped) {
+        // A listener removed by `end`, rather than AbortSignal.any: on Node 20 every `any`
+        // over a long-lived caller signal stays referenced by it (nodejs/node#55351).
+        this.#callerSignal.addEventListener("abort", this, { once: true });
+        this.#listening = true;
+      }
+    }
+    return this.#controller.signal;
+  }
+
+  /** The caller's signal aborted. */
+  handleEvent(): void {
+    this.#controller?.abort(this.#callerSignal.reason);
+  }
+
+  lose(error: LockLostError): void {
+    if (this.#lost === undefined) {
+      this.#lost = error;
+      this.#controller?.abort(error);
+    }
+  }
+
+  end(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.refreshQueue?.remove(this);
+    if (this.#listening) {
+      this.#listening = false;
+      this.#callerSignal.removeEventListener("abort", this);
+    }
+  }
+}
+
+/**
+ * The runs of the process that refresh every `every` ms, in the order they are due: a run joins
+ * at the tail when it starts or has refreshed (due = now + every, so the order holds), and one
+ * Node timer is armed for the head. A run that ends just leaves; the timer is not touched (only
+ * unref'd when no run is left, so it never keeps the process alive), fires in vain at most once
+ * and is re-armed for the new head, or dropped with the queue. So a short run costs no timer at
+ * all, where a setTimeout and clearTimeout per run cost more than an in-process hold.
+ */
+class RefreshQueue {
+  head: HeldRun | undefined;
+  tail: HeldRun | undefined;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * The `setTimeout` the timer came from, and which arming it was: a lingering timer is only
+   * relied on in the timer world that made it (fake timers in tests swap `setTimeout`), and a
+   * timer left behind in another world is ignored when it fires.
+   */
+  armedWith: typeof setTimeout | undefined;
+  armings = 0;
+
+  constructor(readonly every: number) {}
+
+  static join(run: HeldRun): void {
+    let queue = refreshQueues.get(run.every);
+    if (queue === undefined) {
+      queue = new RefreshQueue(run.every);
+      refreshQueues.set(run.every, queue);
+    }
+    run.dueAt = performance.now() + run.every;
+    run.refreshQueue = queue;
+    run.prevDue = queue.tail;
+    if (queue.tail === undefined) {
+      queue.head = run;
+    } else {
+      queue.tail.nextDue = run;
+    }
+    queue.tail = run;
+    if (queue.timer === undefined || queue.armedWith !== setTimeout) {
+      queue.arm(run.dueAt);
+    } else if (queue.head === run) {
+      queue.timer.ref();
+    }
+  }
+
+  remove(run: HeldRun): void {
+    if (run.prevDue === undefined) {
+      this.head = run.nextDue;
+    } else {
+      run.prevDue.nextDue = run.nextDue;
+    }
+    if (run.nextDue === undefined) {
+      this.tail = run.prevDue;
+    } else {
+      run.nextDue.prevDue = run.prevDue;
+    }
+    run.prevDue = undefined;
+    run.nextDue = undefined;
+    run.refreshQueue = undefined;
+    if (this.head === undefined) {
+      this.timer?.unref();
+    }
+  }
+
+  arm(at: number): void {
+    const ms = Math.min(Math.max(1, Math.ceil(at - performance.now())), MAX_TIMER_MS);
+    this.armings += 1;
+    this.armedWith = setTimeout;
+    this.timer = setTimeout(refreshDueRuns, ms, this, this.armings);
+  }
+}
+
+const refreshQueues = new Map<number, RefreshQueue>();
+
+function refreshDueRuns(queue: RefreshQueue, arming: number): void {
+  if (arming !== queue.armings) {
+    return;
+  }
+  queue.timer = undefined;
+  const now = performance.now();
+  let run = queue.head;
+  while (run !== undefined && run.dueAt <= now) {
+    queue.remove(run);
+    run.onDue();
+    run = queue.head;
+  }
+  if (run !== undefined) {
+    queue.arm(run.dueAt);
+  } else if (refreshQueues.get(queue.every) === queue) {
+    refreshQueues.delete(queue.every);
+  }
+}
+
+/** What a `run*` function receives; its signal is made on first read. */
+class RunContext implements LockRunContext {
+  readonly #run: HeldRun;
+  readonly fencingToken: number;
+
+  constructor(run: HeldRun, fencingToken: number) {
+    this.#run = run;
+    this.fencingToken = fencingToken;
+  }
+
+  get signal(): AbortSignal {
+    return this.#run.signal;
+  }
+}
 
 /** A lock on one key for one owner; created by `LockProvider.create`. See `ILock`. */
 export class Lock implements ILock {
@@ -194,25 +373,19 @@ export class Lock implements ILock {
 
   runOrFail<TValue>(fn: LockRunnable<TValue>, settings: LockRunSettings = {}): Task<TValue> {
     const { autoRefresh } = parseSettings("run settings", lockRunSettingsSchema, settings);
-    return new Task(async (signal) => {
-      const token = await this.#tryAcquire(signal, (result) => this.#orFail(result));
-      return this.#runHeld(fn, token, autoRefresh, signal);
-    });
+    return new Task(
+      (signal) => this.#run(fn, autoRefresh, undefined, true, signal) as Promise<TValue>,
+    );
   }
 
   runBlockingOrFail<TValue>(
     fn: LockRunnable<TValue>,
     settings: LockRunBlockingSettings = {},
   ): Task<TValue> {
-    const { autoRefresh, ...blocking } = parseSettings(
-      "run settings",
-      lockRunBlockingSettingsSchema,
-      settings,
+    const parsed = parseSettings("run settings", lockRunBlockingSettingsSchema, settings);
+    return new Task(
+      (signal) => this.#run(fn, parsed.autoRefresh, parsed, true, signal) as Promise<TValue>,
     );
-    return new Task(async (signal) => {
-      const token = this.#orFail(await this.#acquireBlocking(blocking, signal));
-      return this.#runHeld(fn, token, autoRefresh, signal);
-    });
   }
 
   run<TValue>(
@@ -220,35 +393,21 @@ export class Lock implements ILock {
     settings: LockRunSettings = {},
   ): Task<LockRunResult<TValue>> {
     const { autoRefresh } = parseSettings("run settings", lockRunSettingsSchema, settings);
-    return new Task(async (signal) => {
-      const result = await this.#tryAcquire(signal, identity);
-      this.#announce(result);
-      return result.acquired
-        ? this.#runHeld(fn, result.fencingToken, autoRefresh, signal).then(
-            (value): LockRunResult<TValue> => [true, value],
-          )
-        : [false, null];
-    });
+    return new Task(
+      (signal) =>
+        this.#run(fn, autoRefresh, undefined, false, signal) as Promise<LockRunResult<TValue>>,
+    );
   }
 
   runBlocking<TValue>(
     fn: LockRunnable<TValue>,
     settings: LockRunBlockingSettings = {},
   ): Task<LockRunResult<TValue>> {
-    const { autoRefresh, ...blocking } = parseSettings(
-      "run settings",
-      lockRunBlockingSettingsSchema,
-      settings,
+    const parsed = parseSettings("run settings", lockRunBlockingSettingsSchema, settings);
+    return new Task(
+      (signal) =>
+        this.#run(fn, parsed.autoRefresh, parsed, false, signal) as Promise<LockRunResult<TValue>>,
     );
-    return new Task(async (signal) => {
-      const result = await this.#acquireBlocking(blocking, signal);
-      this.#announce(result);
-      return result.acquired
-        ? this.#runHeld(fn, result.fencingToken, autoRefresh, signal).then(
-            (value): LockRunResult<TValue> => [true, value],
-          )
-        : [false, null];
-    });
   }
 
   /**
@@ -260,82 +419,129 @@ export class Lock implements ILock {
     settle: (result: LockAcquireResult) => TResult,
   ): Promise<TResult> {
     const requestedAt = performance.now();
-    return this.#call(
-      "acquire",
-      (adapter, key) => adapter.acquire(key, this.#id, this.#ttl),
-      (result) => {
-        if (result.acquired) {
-          const isNewHold = result.fencingToken !== this.#fencingToken;
-          if (signal.aborted && isNewHold) {
-            this.#context.adapter.release(this.#key.toString(), this.#id).catch(() => {});
-            throw signal.reason;
-          }
-          this.#fencingToken = result.fencingToken;
-          this.#expiresAt = this.#ttl === null ? null : requestedAt + this.#ttl.toMilliseconds();
-        }
-        return settle(result);
+    let pending: Promise<LockAcquireResult>;
+    try {
+      pending = this.#context.adapter.acquire(this.#key.toString(), this.#id, this.#ttl);
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    return pending.then(
+      (result) => settle(this.#took(result, requestedAt, signal)),
+      (error: unknown) => {
+        throw this.#backendError("acquire", error);
       },
     );
+  }
+
+  /**
+   * Records what the adapter answered to a request made at `requestedAt`. A hold granted after
+   * the caller gave up is released again, and the caller gets the signal's reason.
+   */
+  #took<TResult extends LockAcquireResult>(
+    result: TResult,
+    requestedAt: number,
+    signal: AbortSignal,
+  ): TResult {
+    if (result.acquired) {
+      const isNewHold = result.fencingToken !== this.#fencingToken;
+      if (signal.aborted && isNewHold) {
+        this.#context.adapter.release(this.#key.toString(), this.#id).catch(ignore);
+        throw signal.reason;
+      }
+      this.#fencingToken = result.fencingToken;
+      this.#expiresAt = this.#ttl === null ? null : requestedAt + this.#ttl.toMilliseconds();
+    }
+    return result;
   }
 
   async #acquireBlocking(
     settings: Readonly<LockBlockingSettings>,
     signal: AbortSignal,
   ): Promise<LockAcquireResult> {
-    const time = TimeSpan.from(settings.time ?? this.#context.blockingTime).toMilliseconds();
-    const interval = TimeSpan.from(
-      settings.interval ?? this.#context.blockingInterval,
-    ).toMilliseconds();
-    const { adapter } = this.#context;
-    const deadline = performance.now() + time;
+    const { adapter, blockingTime, blockingInterval } = this.#context;
+    const time = (settings.time ?? blockingTime).toMilliseconds();
+    const interval = (settings.interval ?? blockingInterval).toMilliseconds();
+    let requestedAt = performance.now();
+    const deadline = requestedAt + time;
+    const key = this.#key.toString();
+    let claim: LockWaitClaim | undefined;
     for (;;) {
-      const result = await this.#tryAcquire(signal, identity);
-      const left = deadline - performance.now();
+      // The adapter is awaited here, not through #tryAcquire: each promise layer costs a tick.
+      let result: LockAcquireResult;
+      try {
+        result = await adapter.acquire(key, this.#id, this.#ttl);
+      } catch (error) {
+        throw this.#backendError("acquire", error);
+      }
+      this.#took(result, requestedAt, signal);
+      const answeredAt = performance.now();
+      const left = deadline - answeredAt;
       if (result.acquired || left <= 0) {
         return result;
       }
       // Never sleep past the holder's expiry: it frees the key without any signal.
       const holderLeft = result.remainingTime?.toMilliseconds() ?? Number.POSITIVE_INFINITY;
       const wait = Math.max(1, Math.min(left, holderLeft));
-      if (adapter.waitForRelease === undefined) {
+      const { waitForRelease } = adapter;
+      if (waitForRelease === undefined) {
         await delay(TimeSpan.fromMilliseconds(Math.min(wait, interval)), signal);
       } else {
-        await this.#waitForRelease(adapter.waitForRelease.bind(adapter), wait, signal);
+        // The claim lets the adapter hand the key over at the release (if it can): no second
+        // attempt, and no newcomer taking the key between the release and this waiter's retry.
+        claim ??= { lockId: this.#id, ttl: this.#ttl };
+        let handOff: Awaited<ReturnType<typeof waitForRelease>>;
+        try {
+          handOff = await waitForRelease.call(
+            adapter,
+            key,
+            TimeSpan.fromMilliseconds(wait),
+            signal,
+            claim,
+          );
+        } catch (error) {
+          this.#waitFailed(error, signal);
+        }
+        if (handOff?.acquired === true) {
+          // A handed-over hold starts at the release, after this wait began.
+          return this.#took(handOff, answeredAt, signal);
+        }
       }
+      requestedAt = performance.now();
     }
   }
 
   /** An abort is the caller giving up, not a backend failure: it is neither wrapped nor reported. */
-  async #waitForRelease(
-    waitForRelease: NonNullable<ILockAdapter["waitForRelease"]>,
-    wait: number,
-    signal: AbortSignal,
-  ): Promise<void> {
-    try {
-      await waitForRelease(this.#key.toString(), TimeSpan.fromMilliseconds(wait), signal);
-    } catch (error) {
-      if (signal.aborted) {
-        throw signal.reason;
-      }
-      this.#emit(LOCK_EVENTS.UNEXPECTED_ERROR, { operation: "waitForRelease", error });
-      throw new LockBackendError(this.key, "waitForRelease", { cause: error });
+  #waitFailed(error: unknown, signal: AbortSignal): never {
+    if (signal.aborted) {
+      throw signal.reason;
     }
+    throw this.#backendError("waitForRelease", error);
   }
 
   #release(): Promise<boolean> {
-    return this.#call(
-      "release",
-      (adapter, key) => adapter.release(key, this.#id),
-      (released) => {
-        if (released) {
-          this.#forgetHold();
-          this.#emit(LOCK_EVENTS.RELEASED, {});
-        } else {
-          this.#emit(LOCK_EVENTS.FAILED_RELEASE, {});
-        }
-        return released;
+    let pending: Promise<boolean>;
+    try {
+      pending = this.#context.adapter.release(this.#key.toString(), this.#id);
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    return pending.then(
+      (released) => this.#released(released),
+      (error: unknown) => {
+        throw this.#backendError("release", error);
       },
     );
+  }
+
+  #released(released: boolean): boolean {
+    if (released) {
+      this.#forgetHold();
+    }
+    // Checked here too, so that no event data is even built while nobody listens.
+    if (this.#context.isListened()) {
+      this.#emit(released ? LOCK_EVENTS.RELEASED : LOCK_EVENTS.FAILED_RELEASE, {});
+    }
+    return released;
   }
 
   #refresh(ttl: TimeSpan | undefined): Promise<boolean> {
@@ -360,95 +566,117 @@ export class Lock implements ILock {
     );
   }
 
-  /** Runs `fn` while held, keeps the hold alive, and always releases; the release never masks fn. */
-  async #runHeld<TValue>(
+  /**
+   * Every `run*`, in one async step (each layer costs a promise and a tick): takes the lock
+   * (blocking when `blocking` is given), runs `fn` while held and keeps the hold alive, and
+   * always releases; the release never masks fn's outcome. Resolves to fn's value when `orFail`
+   * (which throws FailedAcquireLockError when the lock is not taken), else to a LockRunResult.
+   */
+  async #run<TValue>(
     fn: LockRunnable<TValue>,
-    fencingToken: number,
     autoRefresh: boolean | Readonly<LockAutoRefreshSettings>,
+    blocking: Readonly<LockBlockingSettings> | undefined,
+    orFail: boolean,
     signal: AbortSignal,
-  ): Promise<TValue> {
-    const lost = new AbortController();
-    const fnSignal = AbortSignal.any([signal, lost.signal]);
-    const stopRefreshing = this.#keepAlive(autoRefresh, lost);
+  ): Promise<TValue | LockRunResult<TValue>> {
+    const result =
+      blocking === undefined
+        ? await this.#tryAcquire(signal, identity)
+        : await this.#acquireBlocking(blocking, signal);
+    if (orFail) {
+      this.#orFail(result);
+    } else {
+      this.#announce(result);
+    }
+    if (!result.acquired) {
+      return [false, null];
+    }
+    const run = new HeldRun(signal);
+    this.#keepAlive(autoRefresh, run);
     try {
-      return typeof fn === "function"
-        ? await fn({ signal: fnSignal, fencingToken })
-        : await fn.withSignal(fnSignal);
+      const value =
+        typeof fn === "function"
+          ? await fn(new RunContext(run, result.fencingToken))
+          : await fn.withSignal(run.signal);
+      return orFail ? value : [true, value];
     } finally {
-      stopRefreshing();
-      // A failed release is reported by its event (FAILED_RELEASE / UNEXPECTED_ERROR).
-      await this.#release().catch(() => {});
+      run.end();
+      // A failed release is reported by its event (FAILED_RELEASE / UNEXPECTED_ERROR), never
+      // thrown over fn's outcome. The adapter is awaited directly: one tick, not three.
+      try {
+        this.#released(await this.#context.adapter.release(this.#key.toString(), this.#id));
+      } catch (error) {
+        this.#backendError("release", error);
+      }
     }
   }
 
-  /** Refreshes the hold every interval until stopped; aborts `lost` when the hold is lost. */
-  #keepAlive(
-    settings: boolean | Readonly<LockAutoRefreshSettings>,
-    lost: AbortController,
-  ): () => void {
+  /** Refreshes the hold every interval until the run ends; the run's signal aborts if it is lost. */
+  #keepAlive(settings: boolean | Readonly<LockAutoRefreshSettings>, run: HeldRun): void {
     const ttl = this.#ttl;
     if (ttl === null || settings === false) {
-      return () => {};
+      return;
     }
-    const { interval, maxHoldTime } = settings === true ? {} : settings;
-    const every = Math.min(
+    const interval = settings === true ? undefined : settings.interval;
+    const maxHoldTime = settings === true ? undefined : settings.maxHoldTime;
+    run.every = Math.min(
       interval?.toMilliseconds() ?? ttl.toMilliseconds() * LOCK_DEFAULTS.refreshFraction,
       MAX_TIMER_MS,
     );
-    const stopAt =
-      maxHoldTime === undefined
-        ? Number.POSITIVE_INFINITY
-        : performance.now() + maxHoldTime.toMilliseconds();
-    let stopped = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const loseHold = () => lost.abort(new LockLostError(this.key, this.#id));
-    const schedule = (ms: number, fn: () => void) => {
-      timer = setTimeout(fn, Math.max(0, Math.min(ms, MAX_TIMER_MS)));
-    };
-    const untilExpiry = () => (this.#expiresAt ?? Number.POSITIVE_INFINITY) - performance.now();
-    const tick = async () => {
-      if (stopped) {
-        return;
-      }
-      if (performance.now() >= stopAt) {
-        // The cap is reached: the hold runs out one TTL after the last refresh (re-armed past
-        // the timer range).
-        const expire = () => {
-          if (stopped) {
-            return;
-          }
-          if (untilExpiry() > MAX_TIMER_MS) {
-            schedule(MAX_TIMER_MS, expire);
-          } else {
-            schedule(untilExpiry(), loseHold);
-          }
-        };
-        expire();
-        return;
-      }
-      let refreshed: boolean | "error";
-      try {
-        refreshed = await this.#refresh(undefined);
-      } catch {
-        refreshed = "error";
-      }
-      if (stopped) {
-        return;
-      }
-      if (refreshed === false || (refreshed === "error" && untilExpiry() <= 0)) {
-        loseHold();
-      } else if (refreshed === "error") {
-        // A passing backend failure: try again before the hold runs out.
-        schedule(Math.min(every, untilExpiry() / 2), () => void tick());
-      } else {
-        schedule(every, () => void tick());
-      }
-    };
-    schedule(every, () => void tick());
-    return () => {
-      stopped = true;
-      clearTimeout(timer);
-    };
+    if (maxHoldTime !== undefined) {
+      run.stopAt = performance.now() + maxHoldTime.toMilliseconds();
+    }
+    run.onDue = () => void this.#tick(run);
+    RefreshQueue.join(run);
+  }
+
+  async #tick(run: HeldRun): Promise<void> {
+    if (run.stopped) {
+      return;
+    }
+    if (performance.now() >= run.stopAt) {
+      // The cap is reached: the hold runs out one TTL after the last refresh.
+      this.#loseAtExpiry(run);
+      return;
+    }
+    let refreshed: boolean | "error";
+    try {
+      refreshed = await this.#refresh(undefined);
+    } catch {
+      refreshed = "error";
+    }
+    if (run.stopped) {
+      return;
+    }
+    if (refreshed === false || (refreshed === "error" && this.#untilExpiry() <= 0)) {
+      this.#loseHold(run);
+    } else if (refreshed === "error") {
+      // A passing backend failure: try again before the hold runs out.
+      const retryIn = Math.min(run.every, this.#untilExpiry() / 2);
+      run.timer = setTimeout(run.onDue, Math.max(0, Math.min(retryIn, MAX_TIMER_MS)));
+    } else {
+      RefreshQueue.join(run);
+    }
+  }
+
+  /** Aborts the run's signal when the hold expires (re-armed past the timer range). */
+  #loseAtExpiry(run: HeldRun): void {
+    if (run.stopped) {
+      return;
+    }
+    const left = this.#untilExpiry();
+    run.timer =
+      left > MAX_TIMER_MS
+        ? setTimeout(() => this.#loseAtExpiry(run), MAX_TIMER_MS)
+        : setTimeout(() => this.#loseHold(run), Math.max(0, left));
+  }
+
+  #loseHold(run: HeldRun): void {
+    run.lose(new LockLostError(this.key, this.#id));
+  }
+
+  #untilExpiry(): number {
+    return (this.#expiresAt ?? Number.POSITIVE_INFINITY) - performance.now();
   }
 
   #orFail(result: LockAcquireResult): number {
@@ -460,6 +688,9 @@ export class Lock implements ILock {
   }
 
   #announce(result: LockAcquireResult): void {
+    if (!this.#context.isListened()) {
+      return;
+    }
     if (result.acquired) {
       this.#emit(LOCK_EVENTS.ACQUIRED, { fencingToken: result.fencingToken, ttl: this.#ttl });
     } else {
@@ -492,9 +723,14 @@ export class Lock implements ILock {
       pending = Promise.reject(error);
     }
     return pending.then(settle, (error: unknown) => {
-      this.#emit(LOCK_EVENTS.UNEXPECTED_ERROR, { operation, error });
-      throw new LockBackendError(this.key, operation, { cause: error });
+      throw this.#backendError(operation, error);
     });
+  }
+
+  /** A failure of the adapter: reported as UNEXPECTED_ERROR, thrown as a LockBackendError. */
+  #backendError(operation: string, error: unknown): LockBackendError {
+    this.#emit(LOCK_EVENTS.UNEXPECTED_ERROR, { operation, error });
+    return new LockBackendError(this.key, operation, { cause: error });
   }
 
   /** Dispatches after the operation resolved, in order per lock, never failing the operation. */

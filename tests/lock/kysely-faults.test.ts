@@ -166,7 +166,8 @@ function observed(adapter: KyselyLockAdapter) {
       counts.waiting += 1;
       counts.waits += 1;
       try {
-        await waitForRelease(...args);
+        // The claim (a fourth argument) is dropped: this adapter only wakes its waiters.
+        await waitForRelease(args[0], args[1], args[2]);
       } finally {
         counts.waiting -= 1;
       }

@@ -77,6 +77,45 @@ describe("LockProvider on MemoryLockAdapter", () => {
   });
 });
 
+describe("blocking acquires on MemoryLockAdapter are handed the key", () => {
+  test("one attempt per waiting acquire, and a newcomer at the release does not jump the queue", async () => {
+    const memory = new MemoryLockAdapter();
+    let attempts = 0;
+    const adapter: ILockAdapter = {
+      ...polling(memory),
+      acquire: (key, lockId, ttl) => {
+        attempts += 1;
+        return memory.acquire(key, lockId, ttl);
+      },
+      waitForRelease: memory.waitForRelease.bind(memory),
+    };
+    const provider = new LockProvider({ adapter });
+    const holder = provider.create("k", { ttl: ms(5_000) });
+    await holder.acquire();
+    const order: number[] = [];
+    const waiters = [0, 1, 2].map((n) =>
+      provider.create("k", { ttl: ms(5_000) }).runBlockingOrFail(
+        async () => {
+          order.push(n);
+          await sleep(5);
+        },
+        { time: ms(5_000) },
+      ),
+    );
+    const running = Promise.all(waiters);
+    await sleep(20);
+    expect(attempts).toBe(4);
+    await holder.release();
+    const newcomer = provider.create("k");
+    expect(await newcomer.acquire()).toBe(false);
+    await running;
+    expect(order).toEqual([0, 1, 2]);
+    // The holder's and newcomer's attempts, and one per waiter: none was retried.
+    expect(attempts).toBe(5);
+    expect(memory.size).toBe(0);
+  });
+});
+
 // The memory adapter and the lock both read performance.now(), so a fake clock can run
 // days in milliseconds: what real time cannot show about TTLs beyond setTimeout's 2^31 ms.
 describe("TTLs beyond the timer range, on a fake clock", () => {

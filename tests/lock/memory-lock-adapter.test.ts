@@ -128,6 +128,76 @@ describe("MemoryLockAdapter", () => {
     expect(woken).toEqual([0, 1]);
   });
 
+  test("waiters of one key time out at their own deadlines, whatever their order", async () => {
+    // One timer per key's queue: it must follow the earliest deadline, including a later
+    // arrival's shorter one, and move on when the waiter it was armed for leaves early.
+    const adapter = new MemoryLockAdapter();
+    await adapter.acquire("a", "alice", LONG_TTL);
+    const start = performance.now();
+    const ended: Record<string, number> = {};
+    const wait = (name: string, ms: number) =>
+      adapter
+        .waitForRelease("a", TimeSpan.fromMilliseconds(ms), never(), {
+          lockId: name,
+          ttl: LONG_TTL,
+        })
+        .then((handOff) => {
+          ended[name] = performance.now() - start;
+          return handOff;
+        });
+    const first = wait("first", 5_000);
+    const late = wait("late", 300);
+    const short = wait("short", 100);
+    expect(await short).toBeUndefined();
+    expect(ended.short).toBeGreaterThanOrEqual(99);
+    expect(ended.short).toBeLessThan(250);
+    expect(await adapter.release("a", "alice")).toBe(true);
+    expect(await first).toMatchObject({ acquired: true });
+    expect((await adapter.getState("a"))?.owner).toBe("first");
+    expect(await late).toBeUndefined();
+    expect(ended.late).toBeGreaterThanOrEqual(299);
+    expect(ended.late).toBeLessThan(1_000);
+    await adapter.release("a", "first");
+    expect(adapter.size).toBe(0);
+  });
+
+  test("a release hands the key to the first waiter with a claim; one without is only woken", async () => {
+    const adapter = new MemoryLockAdapter();
+    await adapter.acquire("a", "alice", LONG_TTL);
+    const plain = adapter.waitForRelease("a", LONG_TTL, never());
+    const claimed = adapter.waitForRelease("a", LONG_TTL, never(), { lockId: "bob", ttl: null });
+    expect(await adapter.release("a", "alice")).toBe(true);
+    await expect(plain).resolves.toBeUndefined();
+    // Woken, not served: the key is free, and the claim still waits for a release.
+    expect(await adapter.getState("a")).toBeNull();
+    await adapter.acquire("a", "carol", LONG_TTL);
+    expect(await adapter.release("a", "carol")).toBe(true);
+    expect(await claimed).toMatchObject({ acquired: true });
+    expect(await adapter.getState("a")).toMatchObject({ owner: "bob", remainingTime: null });
+    await adapter.forceRelease("a");
+  });
+
+  test("waiters on one signal share one abort listener, gone when the last one leaves", async () => {
+    const adapter = new MemoryLockAdapter();
+    const shared = new AbortController();
+    await adapter.acquire("a", "alice", LONG_TTL);
+    await adapter.acquire("b", "alice", LONG_TTL);
+    const waits = ["a", "a", "b"].map((key) =>
+      adapter.waitForRelease(key, LONG_TTL, shared.signal).then(
+        () => "woken",
+        (error: unknown) => error,
+      ),
+    );
+    expect(getEventListeners(shared.signal, "abort")).toHaveLength(1);
+    await adapter.release("a", "alice");
+    const reason = new Error("shutting down");
+    shared.abort(reason);
+    expect(await Promise.all(waits)).toEqual(["woken", reason, reason]);
+    expect(getEventListeners(shared.signal, "abort")).toHaveLength(0);
+    await adapter.release("b", "alice");
+    expect(adapter.size).toBe(0);
+  });
+
   test("two adapters share nothing", async () => {
     const first = new MemoryLockAdapter();
     const second = new MemoryLockAdapter();

@@ -1,3 +1,8 @@
+/**
+ * The lock contracts: the types of locks, providers and adapters, their states, events and errors.
+ *
+ * @module hasp/lock/contracts
+ */
 export type {
   ILock,
   ILockListenable,
@@ -12,7 +17,14 @@ export type {
   LockRunResult,
   LockRunSettings,
 } from "./lock.js";
-export type { ILockAdapter, LockAcquireResult, LockAdapterState } from "./lock-adapter.js";
+export type {
+  ILockAdapter,
+  LockAcquireResult,
+  LockAdapterState,
+  LockHandOff,
+  LockWaitClaim,
+  LockWaitResult,
+} from "./lock-adapter.js";
 export {
   FailedAcquireLockError,
   FailedRefreshLockError,

@@ -3,6 +3,7 @@ import type { TimeSpan } from "../../time-span/time-span.js";
 /** What an adapter answers to `acquire`. */
 export type LockAcquireResult =
   | {
+      /** The key is now held by the caller. */
       acquired: true;
       /**
        * Strictly greater than every token this backend issued for the key before, unless
@@ -11,6 +12,7 @@ export type LockAcquireResult =
       fencingToken: number;
     }
   | {
+      /** Someone else holds the key (live); nothing changed. */
       acquired: false;
       /** The holder's lock id. */
       owner: string;
@@ -18,11 +20,32 @@ export type LockAcquireResult =
       remainingTime: TimeSpan | null;
     };
 
+/** Who waits in `waitForRelease`: the hold an adapter creates if it hands the key over. */
+export type LockWaitClaim = {
+  /** The waiter's lock id: the owner of the hold it is handed. */
+  lockId: string;
+  /** The TTL of that hold, counted from the hand-off; `null`: it never expires. */
+  ttl: TimeSpan | null;
+};
+
+/** What `waitForRelease` answers when a release handed the key to the waiter's claim. */
+export type LockHandOff = Extract<LockAcquireResult, { acquired: true }>;
+
+/**
+ * What `waitForRelease` resolves to: the hand-off, or nothing when it only woke the waiter (or
+ * the wait ran out). `void` rather than `undefined`, so adapters written before hand-offs
+ * (`Promise<void>`) still fit.
+ */
+// biome-ignore lint/suspicious/noConfusingVoidType: see above.
+export type LockWaitResult = LockHandOff | void;
+
 /** A live hold, as the backend sees it. */
 export type LockAdapterState = {
+  /** The holder's lock id. */
   owner: string;
   /** By the backend's clock; `null`: the hold never expires. */
   remainingTime: TimeSpan | null;
+  /** The token the backend issued when this hold began. */
   fencingToken: number;
 };
 
@@ -66,10 +89,23 @@ export type ILockAdapter = {
    * Optional: resolves when the key is released (a signal from the backend), or after
    * `maxWait`, whichever comes first; resolves at once when the key is already free (a release
    * may land between the caller's failed attempt and this call, and must not be missed); rejects
-   * with the signal's reason when `signal` aborts, leaving nothing behind. Waiting never
-   * acquires. A release must wake at least one waiter of the key; it may wake only one (only
-   * one can take the key), as long as the next release wakes the next. Without this method,
-   * blocking acquires poll at their interval.
+   * with the signal's reason when `signal` aborts, leaving nothing behind. Without a `claim`,
+   * waiting never acquires. A release must wake at least one waiter of the key; it may wake
+   * only one (only one can take the key), as long as the next release wakes the next. Without
+   * this method, blocking acquires poll at their interval.
+   *
+   * With a `claim`, the adapter may instead hand the key over at the release itself, to its
+   * waiters in the order they came: the release (or forceRelease) then makes the key
+   * `claim.lockId`'s, with `claim.ttl` counted from that moment and a new fencing token, and
+   * the wait resolves with `{ acquired: true, fencingToken }`. The waiter then holds the key
+   * without a further `acquire`, and a newcomer cannot take it in between. A wait that has
+   * ended (after `maxWait`, or aborted) is never handed the key. An adapter that only wakes
+   * waiters ignores `claim` and resolves with nothing.
    */
-  waitForRelease?(key: string, maxWait: TimeSpan, signal: AbortSignal): Promise<void>;
+  waitForRelease?(
+    key: string,
+    maxWait: TimeSpan,
+    signal: AbortSignal,
+    claim?: LockWaitClaim,
+  ): Promise<LockWaitResult>;
 };

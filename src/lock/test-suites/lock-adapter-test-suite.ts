@@ -11,7 +11,12 @@ import {
   vi,
 } from "vitest";
 import { TimeSpan } from "../../time-span/time-span.js";
-import type { ILockAdapter, LockAdapterState } from "../contracts/lock-adapter.js";
+import type {
+  ILockAdapter,
+  LockAdapterState,
+  LockHandOff,
+  LockWaitClaim,
+} from "../contracts/lock-adapter.js";
 
 /** Settings of {@link lockAdapterTestSuite}: how to get the adapter under test. */
 export type LockAdapterTestSuiteSettings = {
@@ -77,6 +82,22 @@ function observe(promise: Promise<unknown>): {
       (reason: unknown) => settle(false, reason),
     ),
   };
+}
+
+/** What a wait ended with: a hand-off, nothing (woken or timed out), or "pending" after `ms`. */
+async function endOf(
+  waiting: ReturnType<NonNullable<ILockAdapter["waitForRelease"]>>,
+  ms: number,
+): Promise<LockHandOff | undefined | "pending"> {
+  const timer = new AbortController();
+  try {
+    return await Promise.race([
+      waiting.then((value) => value ?? undefined),
+      sleep(ms, "pending" as const, { signal: timer.signal }),
+    ]);
+  } finally {
+    timer.abort();
+  }
 }
 
 function milliseconds(remainingTime: TimeSpan | null): number {
@@ -834,6 +855,136 @@ export function lockAdapterTestSuite(settings: LockAdapterTestSuiteSettings): vo
         expect(parentOutcome.resolved).toBe(true);
         expect(parentOutcome.at - startedAt).toBeGreaterThanOrEqual(maxWait - 20);
         expect((await held(parent)).owner).toBe("alice");
+      });
+
+      // A claim lets an adapter hand the key over at the release (the memory adapter does); an
+      // adapter that only wakes its waiters ignores it. Either way, nothing else may happen.
+      test("with a claim, a release or forceRelease hands the key to the waiter, or leaves it free", async (context) => {
+        const waitForRelease = waitForReleaseOf(context);
+        for (const release of ["release", "forceRelease"] as const) {
+          const key = freshKey(release);
+          const aliceToken = await acquire(key, "alice", LONG_TTL);
+          const claim: LockWaitClaim = { lockId: "bob", ttl: RESTART_TTL };
+          const waiting = waitForRelease(
+            key,
+            TimeSpan.fromSeconds(5),
+            new AbortController().signal,
+            claim,
+          );
+          await sleep(SUBSCRIBE_GRACE);
+          expect(
+            release === "release"
+              ? await adapter.release(key, "alice")
+              : await adapter.forceRelease(key),
+          ).toBe(true);
+          const end = await endOf(waiting, PROMPTLY);
+          if (end === "pending") {
+            expect.fail("the wait did not end soon after the release");
+          }
+          if (end === undefined) {
+            expect(await adapter.getState(key)).toBeNull();
+            continue;
+          }
+          expect(end).toEqual({ acquired: true, fencingToken: expect.any(Number) });
+          const state = await held(key);
+          expect(state.owner).toBe("bob");
+          expect(state.fencingToken).toBe(end.fencingToken);
+          expect(state.fencingToken).toBeGreaterThan(aliceToken);
+          expect(milliseconds(state.remainingTime)).toBeGreaterThan(MIDPOINT - PROMPTLY / 4);
+          expect(milliseconds(state.remainingTime)).toBeLessThanOrEqual(
+            RESTART_TTL.toMilliseconds(),
+          );
+          // The handed-over hold is bob's like any other: a stranger cannot take or free it.
+          expect(await adapter.acquire(key, "carol", LONG_TTL)).toMatchObject({ acquired: false });
+          expect(await adapter.release(key, "carol")).toBe(false);
+          expect(await adapter.release(key, "bob")).toBe(true);
+        }
+      });
+
+      test("handed-over keys go to the claims in arrival order, never to a newcomer", async (context) => {
+        const waitForRelease = waitForReleaseOf(context);
+        const key = freshKey();
+        let previousToken = await acquire(key, "alice", LONG_TTL);
+        const names = ["w0", "w1", "w2", "w3"];
+        const waits = names.map((lockId) =>
+          waitForRelease(key, TimeSpan.fromSeconds(5), new AbortController().signal, {
+            lockId,
+            ttl: LONG_TTL,
+          }),
+        );
+        await sleep(SUBSCRIBE_GRACE);
+        let holder = "alice";
+        for (const [index, name] of names.entries()) {
+          expect(await adapter.release(key, holder)).toBe(true);
+          // A newcomer right at the release: it must not get a key that was handed over.
+          const newcomer = await adapter.acquire(key, `newcomer-${index}`, LONG_TTL);
+          const end = await endOf(waits[index] ?? Promise.resolve(), PROMPTLY);
+          if (index === 0 && end === undefined) {
+            await Promise.all(waits.slice(1).map((wait) => endOf(wait, 10)));
+            if (newcomer.acquired) {
+              await adapter.release(key, "newcomer-0");
+            }
+            return context.skip("the adapter wakes its waiters without handing the key over");
+          }
+          expect(end, `${name} is handed the key`).toMatchObject({ acquired: true });
+          expect(newcomer).toMatchObject({ acquired: false, owner: name });
+          const state = await held(key);
+          expect(state.owner).toBe(name);
+          expect(state.fencingToken).toBeGreaterThan(previousToken);
+          previousToken = state.fencingToken;
+          holder = name;
+          for (const later of waits.slice(index + 1)) {
+            expect(await endOf(later, 0), "the later claims still wait").toBe("pending");
+          }
+        }
+        expect(await adapter.release(key, holder)).toBe(true);
+      });
+
+      test("a claim whose wait ended (timed out or aborted) is never handed the key", async (context) => {
+        const waitForRelease = waitForReleaseOf(context);
+        const key = freshKey();
+        await acquire(key, "alice", LONG_TTL);
+        const timedOut = waitForRelease(
+          key,
+          TimeSpan.fromMilliseconds(SUBSCRIBE_GRACE),
+          new AbortController().signal,
+          {
+            lockId: "bob",
+            ttl: LONG_TTL,
+          },
+        );
+        const controller = new AbortController();
+        const aborted = observe(
+          waitForRelease(key, TimeSpan.fromSeconds(5), controller.signal, {
+            lockId: "carol",
+            ttl: LONG_TTL,
+          }),
+        );
+        expect(await endOf(timedOut, PROMPTLY)).toBeUndefined();
+        controller.abort(new Error("carol gave up"));
+        expect((await aborted.outcome).resolved).toBe(false);
+        expect(await adapter.release(key, "alice")).toBe(true);
+        await sleep(SUBSCRIBE_GRACE);
+        expect(await adapter.getState(key)).toBeNull();
+      });
+
+      test("a claim without a TTL is handed a hold that never expires", async (context) => {
+        const waitForRelease = waitForReleaseOf(context);
+        const key = freshKey();
+        await acquire(key, "alice", LONG_TTL);
+        const waiting = waitForRelease(key, TimeSpan.fromSeconds(5), new AbortController().signal, {
+          lockId: "bob",
+          ttl: null,
+        });
+        await sleep(SUBSCRIBE_GRACE);
+        expect(await adapter.release(key, "alice")).toBe(true);
+        const end = await endOf(waiting, PROMPTLY);
+        expect(end).not.toBe("pending");
+        if (end === undefined) {
+          return context.skip("the adapter wakes its waiters without handing the key over");
+        }
+        expect(await held(key)).toMatchObject({ owner: "bob", remainingTime: null });
+        expect(await adapter.refresh(key, "bob", LONG_TTL)).toBe(false);
       });
     });
   });

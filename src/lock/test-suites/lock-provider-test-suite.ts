@@ -30,6 +30,7 @@ import { LOCK_EVENTS, type LockEventMap, type LockEventName } from "../contracts
 import { type ILockState, LOCK_STATE } from "../contracts/lock-state.js";
 import { LockProvider, type LockProviderSettings } from "../lock-provider.js";
 
+/** Settings of {@link lockProviderTestSuite}: how to get the adapter under test. */
 export type LockProviderTestSuiteSettings = {
   /** A fresh adapter (or one shared by the suite) for each test. */
   createAdapter: () => ILockAdapter | Promise<ILockAdapter>;
@@ -109,9 +110,11 @@ function instrument(adapter: ILockAdapter, interceptor: Interceptor): ILockAdapt
   };
   const { waitForRelease } = adapter;
   if (waitForRelease !== undefined) {
-    instrumented.waitForRelease = (key, maxWait, signal) =>
-      through<void>("waitForRelease", [key, maxWait, signal], () =>
-        waitForRelease.call(adapter, key, maxWait, signal),
+    instrumented.waitForRelease = (key, maxWait, signal, claim) =>
+      through<Awaited<ReturnType<typeof waitForRelease>>>(
+        "waitForRelease",
+        [key, maxWait, signal],
+        () => waitForRelease.call(adapter, key, maxWait, signal, claim),
       );
   }
   return instrumented;
@@ -862,6 +865,64 @@ export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): 
         expect(plain.fencingToken).toBeNull();
         expect(blocking.fencingToken).toBeNull();
         expect(eventsOf(events, LOCK_EVENTS.ACQUIRED)).toEqual([]);
+      });
+
+      test("a waiter given the key at the release holds it with a new token, its own TTL and an ACQUIRED event", async (context) => {
+        const { expect } = context;
+        const { create, events } = await setup(context);
+        const holder = create({ ttl: LONG });
+        const waiter = create({ ttl: ms(3_000) });
+        const holderToken = await holder.acquireOrFail();
+        const waiting = waiter.acquireBlockingOrFail({ time: ms(5_000), interval: ms(20) });
+        const token = waiting.then((value) => value);
+        await sleep(100);
+        expect(await holder.release()).toBe(true);
+        expect(await token).toBeGreaterThan(holderToken);
+        expect(waiter.fencingToken).toBe(await token);
+        const state = await waiter.getState();
+        expect(state).toMatchObject({ type: LOCK_STATE.ACQUIRED, fencingToken: await token });
+        expect(remainingMs(state)).toBeGreaterThan(1_500);
+        expect(remainingMs(state)).toBeLessThanOrEqual(3_000);
+        await flushEvents();
+        expect(
+          eventsOf(events, LOCK_EVENTS.ACQUIRED, waiter.id).map((event) => event.fencingToken),
+        ).toEqual([await token]);
+      });
+
+      // With an adapter that hands the key over at the release, the hand-off lands before the
+      // waiter runs again: it must give the key back, to the next waiter, not keep it.
+      test("a waiter that gives up just as the key is released to it leaves it to the next waiter", async (context) => {
+        const { expect } = context;
+        const { create } = await setup(context);
+        const holder = create({ ttl: LONG });
+        const quitter = create({ ttl: LONG });
+        const next = create({ ttl: LONG });
+        await holder.acquire();
+        const controller = new AbortController();
+        const reason = new Error("gave up");
+        const quitting = quitter
+          .acquireBlocking({ time: ms(5_000), interval: ms(20) })
+          .withSignal(controller.signal)
+          .then(
+            (acquired) => acquired,
+            (error: unknown) => error,
+          );
+        await sleep(100);
+        const nextAcquired = next
+          .acquireBlocking({ time: ms(5_000), interval: ms(20) })
+          .then((acquired) => acquired);
+        await sleep(100);
+        // Started (not awaited) and aborted in the same step.
+        const releasing = holder.release().then((released) => released);
+        controller.abort(reason);
+        expect(await releasing).toBe(true);
+        expect(await quitting).toBe(reason);
+        expect(await nextAcquired).toBe(true);
+        expect(quitter.fencingToken).toBeNull();
+        expect(await quitter.getState()).toMatchObject({
+          type: LOCK_STATE.UNAVAILABLE,
+          owner: next.id,
+        });
       });
 
       test("contending workers take turns: no lost update, tokens increase in turn order", async (context) => {

@@ -1,9 +1,11 @@
-import { delay } from "../../../task/timers.js";
+import { MAX_TIMER_MS } from "../../../task/timers.js";
 import { TimeSpan } from "../../../time-span/time-span.js";
 import type {
   ILockAdapter,
   LockAcquireResult,
   LockAdapterState,
+  LockHandOff,
+  LockWaitClaim,
 } from "../../contracts/lock-adapter.js";
 
 const MIN_WRITES_BETWEEN_SWEEPS = 64;
@@ -11,15 +13,184 @@ const MIN_WRITES_BETWEEN_SWEEPS = 64;
 type Hold = { owner: string; expiresAt: number | null; fencingToken: number };
 
 /**
+ * The waiters of one key, oldest first: a linked list, so joining, leaving (timeout, abort) and
+ * being served are O(1) and allocate nothing. One timer per queue, not per waiter: it is armed
+ * for the earliest deadline and left alone when that waiter leaves early (it then fires in vain
+ * once, and is re-armed for the next deadline), so a hand-off touches no timer. Dropped from the
+ * adapter's map, timer cleared, when it empties.
+ */
+class WaitQueue {
+  head: Waiter | undefined;
+  tail: Waiter | undefined;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  /** The performance.now() time the timer is armed for. */
+  timerAt = Number.POSITIVE_INFINITY;
+
+  constructor(
+    readonly key: string,
+    readonly queues: Map<string, WaitQueue>,
+  ) {}
+
+  push(waiter: Waiter): void {
+    waiter.prev = this.tail;
+    if (this.tail === undefined) {
+      this.head = waiter;
+    } else {
+      this.tail.next = waiter;
+    }
+    this.tail = waiter;
+    if (waiter.deadline < this.timerAt) {
+      this.arm(waiter.deadline);
+    }
+  }
+
+  remove(waiter: Waiter): void {
+    if (waiter.prev === undefined) {
+      this.head = waiter.next;
+    } else {
+      waiter.prev.next = waiter.next;
+    }
+    if (waiter.next === undefined) {
+      this.tail = waiter.prev;
+    } else {
+      waiter.next.prev = waiter.prev;
+    }
+    waiter.prev = undefined;
+    waiter.next = undefined;
+    if (this.head === undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.timerAt = Number.POSITIVE_INFINITY;
+      if (this.queues.get(this.key) === this) {
+        this.queues.delete(this.key);
+      }
+    }
+  }
+
+  arm(at: number): void {
+    clearTimeout(this.timer);
+    this.timerAt = at;
+    // Whole milliseconds (Node keeps a timer list per distinct duration), within the timer
+    // range: a deadline beyond it is reached by re-arming.
+    const ms = Math.min(Math.max(1, Math.ceil(at - performance.now())), MAX_TIMER_MS);
+    this.timer = setTimeout(timeOutWaiters, ms, this);
+  }
+}
+
+/** Resolves the waiters whose deadline has passed, and re-arms for the earliest one left. */
+function timeOutWaiters(queue: WaitQueue): void {
+  queue.timer = undefined;
+  queue.timerAt = Number.POSITIVE_INFINITY;
+  const now = performance.now();
+  let next = Number.POSITIVE_INFINITY;
+  let waiter = queue.head;
+  while (waiter !== undefined) {
+    const after = waiter.next;
+    if (waiter.deadline <= now) {
+      waiter.leave();
+      waiter.resolve(undefined);
+    } else if (waiter.deadline < next) {
+      next = waiter.deadline;
+    }
+    waiter = after;
+  }
+  if (next !== Number.POSITIVE_INFINITY) {
+    queue.arm(next);
+  }
+}
+
+/**
+ * The waiters that were given one signal, with one abort listener for all of them: callers
+ * often share a signal (a process-wide shutdown signal, or a task's run that nothing can
+ * abort), and adding and removing an EventTarget listener per wait costs more than the rest of
+ * a hand-off. Removed from the signal, and dropped from the adapter's map, when it empties.
+ */
+class SignalWatch {
+  head: Waiter | undefined;
+
+  constructor(
+    readonly signal: AbortSignal,
+    readonly watches: Map<AbortSignal, SignalWatch>,
+  ) {
+    signal.addEventListener("abort", this, { once: true });
+  }
+
+  add(waiter: Waiter): void {
+    waiter.nextOfSignal = this.head;
+    if (this.head !== undefined) {
+      this.head.prevOfSignal = waiter;
+    }
+    this.head = waiter;
+  }
+
+  remove(waiter: Waiter): void {
+    if (waiter.prevOfSignal === undefined) {
+      this.head = waiter.nextOfSignal;
+    } else {
+      waiter.prevOfSignal.nextOfSignal = waiter.nextOfSignal;
+    }
+    if (waiter.nextOfSignal !== undefined) {
+      waiter.nextOfSignal.prevOfSignal = waiter.prevOfSignal;
+    }
+    waiter.prevOfSignal = undefined;
+    waiter.nextOfSignal = undefined;
+    if (this.head === undefined) {
+      this.signal.removeEventListener("abort", this);
+      if (this.watches.get(this.signal) === this) {
+        this.watches.delete(this.signal);
+      }
+    }
+  }
+
+  /** The signal aborted: every wait on it rejects with its reason. */
+  handleEvent(): void {
+    while (this.head !== undefined) {
+      const waiter = this.head;
+      waiter.leave();
+      waiter.reject(this.signal.reason);
+    }
+  }
+}
+
+/** One `waitForRelease` call: a link in its key's queue and in its signal's watch. */
+class Waiter {
+  prev: Waiter | undefined;
+  next: Waiter | undefined;
+  prevOfSignal: Waiter | undefined;
+  nextOfSignal: Waiter | undefined;
+
+  constructor(
+    readonly queue: WaitQueue,
+    readonly watch: SignalWatch,
+    readonly claim: LockWaitClaim | undefined,
+    /** The performance.now() time the wait ends without a release. */
+    readonly deadline: number,
+    readonly resolve: (handOff: LockHandOff | undefined) => void,
+    readonly reject: (reason: unknown) => void,
+  ) {
+    queue.push(this);
+    watch.add(this);
+  }
+
+  /** Ends the wait (served, timed out or aborted): out of its queue and its signal's watch. */
+  leave(): void {
+    this.queue.remove(this);
+    this.watch.remove(this);
+  }
+}
+
+/**
  * Locks in this process's memory: the embedded default, and the adapter for tests of code that
- * uses hasp. Expiry is lazy (no timer per lock) on the monotonic clock; a release wakes the
- * longest-waiting waiter of its key (the next release the next one); entries of free keys are swept as the map is written, so
- * nothing stays behind. Tokens come from one counter for the whole adapter, so they increase
- * per key without keeping state for free keys.
+ * uses hasp. Expiry is lazy (no timer per lock) on the monotonic clock; a release hands the key
+ * to the longest-waiting waiter that made a claim (a blocking acquire), or wakes it when it made
+ * none, so waiters are served first come, first served and never retry in vain; entries of free
+ * keys are swept as the map is written, so nothing stays behind. Tokens come from one counter
+ * for the whole adapter, so they increase per key without keeping state for free keys.
  */
 export class MemoryLockAdapter implements ILockAdapter {
   readonly #holds = new Map<string, Hold>();
-  readonly #waiters = new Map<string, Set<() => void>>();
+  readonly #waiters = new Map<string, WaitQueue>();
+  readonly #watches = new Map<AbortSignal, SignalWatch>();
   #lastToken = 0;
   #writesSinceSweep = 0;
   #writesBetweenSweeps = MIN_WRITES_BETWEEN_SWEEPS;
@@ -42,19 +213,22 @@ export class MemoryLockAdapter implements ILockAdapter {
   }
 
   async release(key: string, lockId: string): Promise<boolean> {
-    const hold = this.#live(key, performance.now());
+    const now = performance.now();
+    const hold = this.#live(key, now);
     if (hold?.owner !== lockId) {
       return false;
     }
-    this.#free(key);
+    this.#free(key, hold, now);
     return true;
   }
 
   async forceRelease(key: string): Promise<boolean> {
-    if (this.#live(key, performance.now()) === undefined) {
+    const now = performance.now();
+    const hold = this.#live(key, now);
+    if (hold === undefined) {
       return false;
     }
-    this.#free(key);
+    this.#free(key, hold, now);
     return true;
   }
 
@@ -76,43 +250,36 @@ export class MemoryLockAdapter implements ILockAdapter {
       : { owner: hold.owner, remainingTime: remaining(hold, now), fencingToken: hold.fencingToken };
   }
 
-  async waitForRelease(key: string, maxWait: TimeSpan, signal: AbortSignal): Promise<void> {
+  waitForRelease(
+    key: string,
+    maxWait: TimeSpan,
+    signal: AbortSignal,
+    claim?: LockWaitClaim,
+  ): Promise<LockHandOff | undefined> {
     if (signal.aborted) {
-      throw signal.reason;
+      return Promise.reject(signal.reason);
     }
+    const now = performance.now();
     // Freed since the caller's last attempt: a release it would otherwise never hear about.
-    if (this.#live(key, performance.now()) === undefined) {
-      return;
+    if (this.#live(key, now) === undefined) {
+      return Promise.resolve(undefined);
     }
-    let waiters = this.#waiters.get(key);
-    if (waiters === undefined) {
-      waiters = new Set();
-      this.#waiters.set(key, waiters);
+    let queue = this.#waiters.get(key);
+    if (queue === undefined) {
+      queue = new WaitQueue(key, this.#waiters);
+      this.#waiters.set(key, queue);
     }
-    // One controller ended by a release or by the caller, rather than AbortSignal.any: on
-    // Node 20 every `any` over a long-lived caller signal stays referenced by it (nodejs/node
-    // #55351), so each wait would leave a trace behind.
-    const wake = new AbortController();
-    const onRelease = () => wake.abort();
-    const onAbort = () => wake.abort(signal.reason);
-    waiters.add(onRelease);
-    signal.addEventListener("abort", onAbort, { once: true });
-    try {
-      await delay(maxWait, wake.signal);
-    } catch (error) {
-      if (signal.aborted) {
-        throw signal.reason;
-      }
-      if (!wake.signal.aborted) {
-        throw error;
-      }
-    } finally {
-      signal.removeEventListener("abort", onAbort);
-      waiters.delete(onRelease);
-      if (waiters.size === 0 && this.#waiters.get(key) === waiters) {
-        this.#waiters.delete(key);
-      }
+    let watch = this.#watches.get(signal);
+    if (watch === undefined) {
+      watch = new SignalWatch(signal, this.#watches);
+      this.#watches.set(signal, watch);
     }
+    const deadline = now + maxWait.toMilliseconds();
+    const joined = queue;
+    const watched = watch;
+    return new Promise<LockHandOff | undefined>((resolve, reject) => {
+      new Waiter(joined, watched, claim, deadline, resolve, reject);
+    });
   }
 
   /** The key's hold if it is live; an expired one is dropped on the way. */
@@ -125,18 +292,31 @@ export class MemoryLockAdapter implements ILockAdapter {
     return hold;
   }
 
-  #free(key: string): void {
-    this.#holds.delete(key);
-    // One release, one waiter (the longest waiting): only one can take the key, and waking
-    // them all would cost an attempt each. A woken waiter that does not take it (aborted, or
-    // beaten by a newcomer) leaves the next release to wake the next one.
-    const waiters = this.#waiters.get(key);
-    const first = waiters?.values().next();
-    if (waiters !== undefined && first !== undefined && first.done !== true) {
-      // Out of the queue at once, so a second release right after wakes the next waiter.
-      waiters.delete(first.value);
-      first.value();
+  /**
+   * One release, one waiter (the longest waiting): only one can take the key. A waiter with a
+   * claim is handed the key here, in the same step as the release, so no newcomer can take it
+   * in between and the waiter needs no second attempt; one without a claim is woken to try,
+   * and if it does not take the key (aborted, or beaten by a newcomer) the next release wakes
+   * the next one.
+   */
+  #free(key: string, hold: Hold, now: number): void {
+    const waiter = this.#waiters.get(key)?.head;
+    if (waiter === undefined) {
+      this.#holds.delete(key);
+      return;
     }
+    waiter.leave();
+    const claim = waiter.claim;
+    if (claim === undefined) {
+      this.#holds.delete(key);
+      waiter.resolve(undefined);
+      return;
+    }
+    this.#lastToken += 1;
+    hold.owner = claim.lockId;
+    hold.expiresAt = claim.ttl === null ? null : now + claim.ttl.toMilliseconds();
+    hold.fencingToken = this.#lastToken;
+    waiter.resolve({ acquired: true, fencingToken: this.#lastToken });
   }
 
   /** Drops expired holds after about as many writes as there are holds: O(1) amortised. */
