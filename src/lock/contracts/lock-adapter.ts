@@ -29,7 +29,12 @@ export type LockWaitClaim = {
 };
 
 /** What `waitForRelease` answers when a release handed the key to the waiter's claim. */
-export type LockHandOff = Extract<LockAcquireResult, { acquired: true }>;
+export type LockHandOff = {
+  /** The key is now held by the claim's lock id. */
+  acquired: true;
+  /** The new hold's token, as `acquire` would have issued it. */
+  fencingToken: number;
+};
 
 /**
  * What `waitForRelease` resolves to: the hand-off, or nothing when it only woke the waiter (or
