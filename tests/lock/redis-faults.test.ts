@@ -6,6 +6,7 @@ import {
   type RedisLockAdapterSettings,
   redisHoldKey,
 } from "../../src/lock/adapters/redis/redis-lock-adapter.js";
+import type { LockWaitClaim } from "../../src/lock/contracts/lock-adapter.js";
 import { LockBackendError, LockLostError } from "../../src/lock/contracts/lock-errors.js";
 import {
   LOCK_EVENTS,
@@ -27,11 +28,16 @@ class ObservedRedisLockAdapter extends RedisLockAdapter {
   waiting = 0;
   readonly waits: Array<{ maxWait: number; elapsed: number }> = [];
 
-  override async waitForRelease(key: string, maxWait: TimeSpan, signal: AbortSignal) {
+  override async waitForRelease(
+    key: string,
+    maxWait: TimeSpan,
+    signal: AbortSignal,
+    claim?: LockWaitClaim,
+  ) {
     const startedAt = performance.now();
     this.waiting += 1;
     try {
-      await super.waitForRelease(key, maxWait, signal);
+      return await super.waitForRelease(key, maxWait, signal, claim);
     } finally {
       this.waiting -= 1;
       this.waits.push({
@@ -384,27 +390,27 @@ describeWithBackend("redis", () => {
     }
   }, 20_000);
 
-  test("the subscriber reconnects after a restart: a waiter blocked afterwards is woken by the release, not by its timer", async () => {
+  test("the subscriber reconnects after a restart: a waiter blocked afterwards is handed the key by the release, not woken by its timer", async () => {
     // A long linger keeps the key's subscription from before the restart: ioredis must renew it.
     const { client, adapter, provider, hold } = setup({
       subscriptionLinger: TimeSpan.fromSeconds(60),
     });
-    const channel = `${hold("wake")}:released`;
-    const numsub = async () =>
+    // Hand-offs are published on the adapter's inbox channel: the one this test adds.
+    const inboxes = async () =>
+      (await client.call("PUBSUB", "CHANNELS", "hasp-lock-inbox-*")) as string[];
+    const before = await inboxes();
+    const numsub = async (channel: string) =>
       Number(((await client.call("PUBSUB", "NUMSUB", channel)) as [string, number])[1]);
     const settings = { time: TimeSpan.fromSeconds(5), interval: TimeSpan.fromSeconds(10) };
-    const existsCalls = async () =>
-      Number(/cmdstat_exists:calls=(\d+)/.exec(await client.info("commandstats"))?.[1] ?? 0);
 
     const blockedRelease = async () => {
       const holder = provider.create("wake", { ttl: TimeSpan.fromSeconds(30) });
       expect(await holder.acquire()).toBe(true);
       const waiter = provider.create("wake", { ttl: TimeSpan.fromSeconds(30) });
-      const looked = await existsCalls();
       const acquired = Promise.resolve(waiter.acquireBlocking(settings));
-      // Once Redis answered the waiter's one look at the key (EXISTS, while still held), only
-      // the release message can wake it before its time is up.
-      await vi.waitFor(async () => expect(await existsCalls()).toBe(looked + 1), {
+      // Once the waiter's claim is in the key's queue (the key still held), only the release's
+      // hand-off message can end its wait before its time is up.
+      await vi.waitFor(async () => expect(await client.llen(`${hold("wake")}:queue`)).toBe(1), {
         timeout: 5_000,
       });
       expect(adapter.waiting).toBe(1);
@@ -412,17 +418,21 @@ describeWithBackend("redis", () => {
       expect(await acquired).toBe(true);
       expect(await waiter.release()).toBe(true);
       const wait = adapter.waits.at(-1);
-      // Woken by the release message: far from the 5 s it would sleep otherwise (the holder's
+      // Handed the key by the release: far from the 5 s it would sleep otherwise (the holder's
       // TTL is 30 s, and the 10 s interval plays no part with a signalling adapter).
       expect(wait?.elapsed).toBeLessThan((wait?.maxWait ?? 0) / 2);
     };
 
     await blockedRelease();
-    expect(await numsub()).toBe(1);
+    const inbox = (await inboxes()).filter((channel) => !before.includes(channel));
+    expect(inbox).toHaveLength(1);
+    expect(await numsub(inbox[0] ?? "")).toBe(1);
     await killRedis(client);
     await restartRedis(client);
     // The subscriber connection is back and subscribed again, by ioredis alone.
-    await vi.waitFor(async () => expect(await numsub()).toBe(1), { timeout: 10_000 });
+    await vi.waitFor(async () => expect(await numsub(inbox[0] ?? "")).toBe(1), {
+      timeout: 10_000,
+    });
     await blockedRelease();
   }, 30_000);
 

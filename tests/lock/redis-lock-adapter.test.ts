@@ -1,13 +1,16 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { InvalidArgumentError } from "../../src/errors/invalid-argument-error.js";
 import {
   RedisLockAdapter,
   RedisReplicaAckError,
   redisHoldKey,
 } from "../../src/lock/adapters/redis/redis-lock-adapter.js";
+import { LockProvider } from "../../src/lock/lock-provider.js";
 import { lockAdapterTestSuite } from "../../src/lock/test-suites/lock-adapter-test-suite.js";
 import { lockProviderTestSuite } from "../../src/lock/test-suites/lock-provider-test-suite.js";
+import { Namespace } from "../../src/namespace/namespace.js";
 import { TimeSpan } from "../../src/time-span/time-span.js";
 import { createRedisClient, describeWithBackend, uniqueName } from "../harness/backends.js";
 
@@ -57,6 +60,32 @@ describeWithBackend("redis", (url) => {
       }
       return seen.filter((line) => !line.startsWith("script") && !line.startsWith("exists"));
     }
+
+    /** Like commandsDuring, with the commands the scripts ran ("lua: ..."), for keys containing `marker`. */
+    async function scriptCommandsDuring(
+      marker: string,
+      fn: () => Promise<unknown>,
+    ): Promise<string[]> {
+      const monitor = await new Redis(url).monitor();
+      const seen: string[] = [];
+      monitor.on("monitor", (_time: string, args: string[], source: string) => {
+        if (args.some((arg) => arg.includes(marker))) {
+          const command = args.map((arg) => arg.toLowerCase()).join(" ");
+          seen.push(source === "lua" ? `lua: ${command}` : command);
+        }
+      });
+      try {
+        await fn();
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      } finally {
+        monitor.disconnect();
+      }
+      return seen;
+    }
+
+    const SECONDS_5 = TimeSpan.fromSeconds(5);
+    const queueOf = (key: string) => `${redisHoldKey(key)}:queue`;
+    const never = () => new AbortController().signal;
 
     test("acquire, release, refresh, forceRelease and getState are one round trip each", async () => {
       const adapter = newAdapter();
@@ -185,7 +214,7 @@ describeWithBackend("redis", (url) => {
       ).toThrow(/waitForReplicas/);
     });
 
-    test("8 blocked waiters: a release wakes one of them, so attempts stay close to hand-offs", async () => {
+    test("8 blocked waiters: each release hands the key to one of them, so attempts stay close to sections", async () => {
       const adapter = newAdapter();
       let attempts = 0;
       const counting = new Proxy(adapter, {
@@ -200,12 +229,9 @@ describeWithBackend("redis", (url) => {
           return typeof value === "function" ? value.bind(target) : value;
         },
       });
-      const { LockProvider } = await import("../../src/lock/lock-provider.js");
       const provider = new LockProvider({
         adapter: counting,
-        namespace: new (await import("../../src/namespace/namespace.js")).Namespace(
-          uniqueName("handoff"),
-        ),
+        namespace: new Namespace(uniqueName("handoff")),
       });
       const sections = 8 * 5;
       let counter = 0;
@@ -225,9 +251,368 @@ describeWithBackend("redis", (url) => {
       await Promise.all(workers);
       expect(counter).toBe(sections);
       console.log(`[redis hand-off] ${sections} sections, ${attempts} acquire attempts`);
-      // Each hand-off costs about one attempt (plus the first failed attempt of each waiter),
-      // far from the 8 per hand-off of waking everyone, and from polling.
-      expect(attempts).toBeLessThan(sections * 3);
+      // A section costs one attempt, its first: a waiter is handed the key, with no attempt
+      // of its own (waking every waiter would cost up to 8 per section, polling more).
+      expect(attempts).toBeLessThanOrEqual(sections + 8);
+    });
+
+    test("a release with nobody waiting looks for a queue with one LPOP, and publishes nothing", async () => {
+      const adapter = newAdapter();
+      const key = uniqueName("cheap");
+      await adapter.acquire(key, "warm", SECONDS_5);
+      await adapter.release(key, "warm");
+      await adapter.acquire(key, "a", SECONDS_5);
+      const seen = await scriptCommandsDuring(key, () => adapter.release(key, "a"));
+      const hold = redisHoldKey(key).toLowerCase();
+      expect(seen.filter((line) => !line.startsWith("lua: "))).toHaveLength(1);
+      expect(seen.filter((line) => line.startsWith("lua: "))).toEqual([
+        `lua: get ${hold}`,
+        `lua: lpop ${hold}:queue`,
+        `lua: del ${hold}`,
+        `lua: pexpire ${hold}:fence 60000`,
+      ]);
+    });
+
+    test("a blocked acquire is handed the key by the release: one failed acquire and one wait script, no further attempt", async () => {
+      const holderAdapter = newAdapter();
+      const waiterAdapter = newAdapter();
+      const namespace = new Namespace(uniqueName("handed"));
+      const key = namespace.create("job").toString();
+      // Warm up both clients' scripts and the waiter's subscriber.
+      await holderAdapter.acquire(key, "warm", SECONDS_5);
+      const warm = waiterAdapter.waitForRelease(key, SECONDS_5, never(), {
+        lockId: "warm-waiter",
+        ttl: SECONDS_5,
+      });
+      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(1));
+      await holderAdapter.release(key, "warm");
+      expect(await warm).toMatchObject({ acquired: true });
+      await waiterAdapter.release(key, "warm-waiter");
+
+      const holder = new LockProvider({ adapter: holderAdapter, namespace }).create("job", {
+        lockId: "holder",
+        ttl: SECONDS_5,
+      });
+      const waiter = new LockProvider({ adapter: waiterAdapter, namespace }).create("job", {
+        lockId: "waiter",
+        ttl: SECONDS_5,
+      });
+      expect(await holder.acquire()).toBe(true);
+      const seen = await commandsDuring(key, async () => {
+        const acquired = waiter.acquireBlocking({ time: SECONDS_5 }).then((value) => value);
+        await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(1));
+        expect(await holder.release()).toBe(true);
+        expect(await acquired).toBe(true);
+      });
+      // The LLEN of the test itself is not the adapters'.
+      const scripts = seen.filter((line) => line.startsWith("evalsha "));
+      expect(scripts).toHaveLength(3);
+      expect(seen.filter((line) => line.startsWith("llen ")).length).toBe(seen.length - 3);
+      expect(await waiter.getState()).toMatchObject({ type: "ACQUIRED" });
+      expect(waiter.fencingToken).toBe((await holderAdapter.getState(key))?.fencingToken);
+      expect(await waiter.release()).toBe(true);
+      expect(await client.exists(queueOf(key))).toBe(0);
+    });
+
+    test("claims of waiters in different adapters (processes) are handed the key in arrival order", async () => {
+      const key = uniqueName("order");
+      const holder = newAdapter();
+      await holder.acquire(key, "holder", SECONDS_5);
+      const adapters = [newAdapter(), newAdapter(), newAdapter()];
+      const waits = [];
+      for (const [index, adapter] of adapters.entries()) {
+        waits.push(
+          adapter.waitForRelease(key, SECONDS_5, never(), {
+            lockId: `w${index}`,
+            ttl: SECONDS_5,
+          }),
+        );
+        await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(index + 1));
+      }
+      let current = "holder";
+      let previousToken = 0;
+      for (const [index, wait] of waits.entries()) {
+        expect(await holder.release(key, current)).toBe(true);
+        const handOff = await wait;
+        expect(handOff, `w${index}`).toMatchObject({ acquired: true });
+        const state = await holder.getState(key);
+        expect(state?.owner).toBe(`w${index}`);
+        expect(state?.fencingToken).toBe(handOff?.fencingToken);
+        expect(state?.fencingToken ?? 0).toBeGreaterThan(previousToken);
+        previousToken = state?.fencingToken ?? 0;
+        current = `w${index}`;
+      }
+      expect(await holder.release(key, current)).toBe(true);
+      expect(await holder.getState(key)).toBeNull();
+    });
+
+    test("the claim of a waiter that departed is skipped once its deadline has passed", async () => {
+      const adapter = newAdapter();
+      const key = uniqueName("departed");
+      await adapter.acquire(key, "holder", SECONDS_5);
+      // What a waiter whose process died leaves behind: an entry whose deadline has passed.
+      const now = Number((await client.time())[0]) * 1000;
+      await client.rpush(queueOf(key), `${now - 1_000}:5000:hasp-lock-inbox-gone:1:ghost`);
+      const waiting = adapter.waitForRelease(key, SECONDS_5, never(), {
+        lockId: "alive",
+        ttl: SECONDS_5,
+      });
+      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(2));
+      expect(await adapter.release(key, "holder")).toBe(true);
+      expect(await waiting).toMatchObject({ acquired: true });
+      expect((await adapter.getState(key))?.owner).toBe("alive");
+      expect(await client.exists(queueOf(key))).toBe(0);
+      await adapter.release(key, "alive");
+    });
+
+    test("the claim of a waiter that died before its deadline is handed the key, which it holds for its claim's TTL at most", async () => {
+      const adapter = newAdapter();
+      const key = uniqueName("dead");
+      await adapter.acquire(key, "holder", SECONDS_5);
+      const now = Number((await client.time())[0]) * 1000;
+      await client.rpush(queueOf(key), `${now + 10_000}:300:hasp-lock-inbox-gone:1:ghost`);
+      expect(await adapter.release(key, "holder")).toBe(true);
+      const state = await adapter.getState(key);
+      expect(state?.owner).toBe("ghost");
+      expect(state?.remainingTime?.toMilliseconds()).toBeLessThanOrEqual(300);
+      // A blocked acquire behind it gets the key when that hold expires.
+      const namespace = new Namespace(uniqueName("dead"));
+      const fullKey = namespace.create("job").toString();
+      await adapter.forceRelease(key);
+      await adapter.acquire(fullKey, "holder", SECONDS_5);
+      await client.rpush(queueOf(fullKey), `${now + 10_000}:300:hasp-lock-inbox-gone:1:ghost`);
+      expect(await adapter.release(fullKey, "holder")).toBe(true);
+      const lock = new LockProvider({ adapter, namespace }).create("job", { ttl: SECONDS_5 });
+      const startedAt = performance.now();
+      expect(await lock.acquireBlocking({ time: SECONDS_5 })).toBe(true);
+      expect(performance.now() - startedAt).toBeLessThan(2_000);
+      await lock.release();
+    });
+
+    test("the queue expires with its latest deadline, so a departed waiter's entry does not stay", async () => {
+      const adapter = newAdapter();
+      const key = uniqueName("expiry");
+      await adapter.acquire(key, "holder", TimeSpan.fromSeconds(30));
+      const controller = new AbortController();
+      const waits = [2_000, 5_000, 1_000].map((ms, index) =>
+        adapter
+          .waitForRelease(key, TimeSpan.fromMilliseconds(ms), controller.signal, {
+            lockId: `w${index}`,
+            ttl: SECONDS_5,
+          })
+          .catch((error: unknown) => error),
+      );
+      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(3));
+      const pttl = await client.pttl(queueOf(key));
+      expect(pttl).toBeGreaterThan(4_000);
+      expect(pttl).toBeLessThanOrEqual(5_000);
+      controller.abort(new Error("done"));
+      await Promise.all(waits);
+      expect(await client.exists(queueOf(key))).toBe(0);
+
+      // A waiter whose connection is gone cannot take its entry out: the key's expiry does.
+      const departed = new Redis(url);
+      const departing = new RedisLockAdapter(departed);
+      const wait = departing
+        .waitForRelease(key, TimeSpan.fromMilliseconds(300), never(), {
+          lockId: "departed",
+          ttl: SECONDS_5,
+        })
+        .catch((error: unknown) => error);
+      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(1));
+      departed.disconnect();
+      await wait;
+      await departing.close();
+      await sleep(400);
+      expect(await client.exists(queueOf(key))).toBe(0);
+      await adapter.release(key, "holder");
+    });
+
+    /** Queues a claim for `lockId` whose hand-off message nobody will hear (its inbox is changed). */
+    async function claimWithLostMessage(
+      adapter: RedisLockAdapter,
+      key: string,
+      lockId: string,
+      maxWait: TimeSpan,
+      signal = never(),
+    ) {
+      const length = await client.llen(queueOf(key));
+      const waiting = adapter.waitForRelease(key, maxWait, signal, { lockId, ttl: SECONDS_5 });
+      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(length + 1));
+      const entry = (await client.lindex(queueOf(key), length)) ?? "";
+      const [deadline, ttl, , ...rest] = entry.split(":");
+      await client.lset(
+        queueOf(key),
+        length,
+        [deadline, ttl, "hasp-lock-inbox-nowhere", ...rest].join(":"),
+      );
+      return { waiting, entry };
+    }
+
+    test("a hand-off whose message was lost is found when the wait's time runs out: the waiter has the key", async () => {
+      const adapter = newAdapter();
+      const key = uniqueName("lost");
+      await adapter.acquire(key, "holder", SECONDS_5);
+      const startedAt = performance.now();
+      const { waiting } = await claimWithLostMessage(
+        adapter,
+        key,
+        "waiter",
+        TimeSpan.fromMilliseconds(500),
+      );
+      expect(await adapter.release(key, "holder")).toBe(true);
+      const handOff = await waiting;
+      expect(performance.now() - startedAt).toBeGreaterThanOrEqual(480);
+      expect(handOff).toMatchObject({ acquired: true });
+      expect(await adapter.getState(key)).toMatchObject({
+        owner: "waiter",
+        fencingToken: handOff?.fencingToken,
+      });
+      await adapter.release(key, "waiter");
+    });
+
+    test("a waiter aborted after the key was handed to it passes it on to the next claim", async () => {
+      const adapter = newAdapter();
+      const key = uniqueName("pass");
+      await adapter.acquire(key, "holder", SECONDS_5);
+      const controller = new AbortController();
+      const { waiting } = await claimWithLostMessage(
+        adapter,
+        key,
+        "quitter",
+        SECONDS_5,
+        controller.signal,
+      );
+      const next = adapter.waitForRelease(key, SECONDS_5, never(), {
+        lockId: "next",
+        ttl: SECONDS_5,
+      });
+      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(2));
+      expect(await adapter.release(key, "holder")).toBe(true);
+      expect((await adapter.getState(key))?.owner).toBe("quitter");
+      const reason = new Error("gave up");
+      controller.abort(reason);
+      await expect(waiting).rejects.toBe(reason);
+      expect(await next).toMatchObject({ acquired: true });
+      expect((await adapter.getState(key))?.owner).toBe("next");
+      await adapter.release(key, "next");
+    });
+
+    /** Kills the subscriber connection of the client named `name`: it reconnects 300 ms later. */
+    async function killSubscriber(name: string): Promise<void> {
+      const list = (await client.call("CLIENT", "LIST")) as string;
+      const subscriber = list
+        .split("\n")
+        .find((line) => line.includes(` name=${name} `) && / sub=[1-9]/.test(line));
+      const id = /^id=(\d+)/.exec(subscriber ?? "")?.[1];
+      expect(id).toBeDefined();
+      await client.call("CLIENT", "KILL", "ID", id ?? "");
+    }
+
+    for (const [what, whileAway] of [
+      [
+        "a hand-off published while it was away is found at once",
+        async (adapter: RedisLockAdapter, key: string) => {
+          expect(await adapter.release(key, "holder")).toBe(true);
+        },
+      ],
+      [
+        "a wait whose entry a restart of Redis lost joins the queue again, and the old holder's release hands it the key",
+        async (adapter: RedisLockAdapter, key: string) => {
+          // What a restart of a Redis that keeps nothing does to this lock.
+          await client.del(redisHoldKey(key), queueOf(key), `${redisHoldKey(key)}:fence`);
+          // The wait is back in the queue once the subscriber is.
+          await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(1), {
+            timeout: 5_000,
+          });
+          // The old holder finishes: its hold is gone, but the waiter gets the key.
+          expect(await adapter.release(key, "holder")).toBe(false);
+        },
+      ],
+    ] as const) {
+      test(`after the subscriber reconnects, ${what}`, async () => {
+        const name = uniqueName("reconnect");
+        // Reconnects after 300 ms, so that what follows surely happens while it is away.
+        const own = new Redis(url, { connectionName: name, retryStrategy: () => 300 });
+        const adapter = new RedisLockAdapter(own);
+        const key = uniqueName("reconnect");
+        try {
+          await adapter.acquire(key, "holder", SECONDS_5);
+          const waiting = adapter.waitForRelease(key, TimeSpan.fromSeconds(10), never(), {
+            lockId: "waiter",
+            ttl: SECONDS_5,
+          });
+          await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(1));
+          await killSubscriber(name);
+          const startedAt = performance.now();
+          await whileAway(adapter, key);
+          const handOff = await waiting;
+          expect(handOff).toMatchObject({ acquired: true });
+          // Far below the wait's 10 s: found when the subscriber came back.
+          expect(performance.now() - startedAt).toBeLessThan(3_000);
+          expect(await adapter.getState(key)).toMatchObject({
+            owner: "waiter",
+            fencingToken: handOff?.fencingToken,
+          });
+          await adapter.release(key, "waiter");
+        } finally {
+          await adapter.close();
+          own.disconnect();
+        }
+      });
+    }
+
+    test("a release or forceRelease that finds the key free, with waits queued, gives it to them", async () => {
+      const adapter = newAdapter();
+      for (const end of ["release", "forceRelease"] as const) {
+        const key = uniqueName(end);
+        await adapter.acquire(key, "holder", SECONDS_5);
+        const waiting = adapter.waitForRelease(key, SECONDS_5, never(), {
+          lockId: "waiter",
+          ttl: SECONDS_5,
+        });
+        await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(1));
+        // The hold ran out (or was forgotten) without a release.
+        await client.del(redisHoldKey(key));
+        expect(
+          end === "release"
+            ? await adapter.release(key, "holder")
+            : await adapter.forceRelease(key),
+        ).toBe(false);
+        expect(await waiting).toMatchObject({ acquired: true });
+        expect((await adapter.getState(key))?.owner).toBe("waiter");
+        await adapter.release(key, "waiter");
+      }
+    });
+
+    test("with waitForReplicas, a claim is not handed the key (the hand-off would skip WAIT): the waiter is woken to acquire, in turn", async () => {
+      const adapter = new RedisLockAdapter({
+        database: client,
+        waitForReplicas: { count: 1, timeout: TimeSpan.fromMilliseconds(20) },
+      });
+      adapters.push(adapter);
+      const holder = newAdapter();
+      const key = uniqueName("replicas-wait");
+      await holder.acquire(key, "holder", SECONDS_5);
+      const first = adapter.waitForRelease(key, SECONDS_5, never(), {
+        lockId: "first",
+        ttl: SECONDS_5,
+      });
+      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(1));
+      const second = adapter.waitForRelease(key, SECONDS_5, never(), {
+        lockId: "second",
+        ttl: SECONDS_5,
+      });
+      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(2));
+      expect(await holder.release(key, "holder")).toBe(true);
+      expect(await first).toBeUndefined();
+      // Woken, not handed: the key is free for the first waiter's own acquire (with WAIT).
+      expect(await holder.getState(key)).toBeNull();
+      expect(await client.llen(queueOf(key))).toBe(1);
+      await holder.acquire(key, "holder", SECONDS_5);
+      expect(await holder.release(key, "holder")).toBe(true);
+      expect(await second).toBeUndefined();
+      expect(await client.exists(queueOf(key))).toBe(0);
     });
   });
 });

@@ -1,21 +1,26 @@
+import { randomBytes } from "node:crypto";
 import type { Cluster, Redis } from "ioredis";
 import { z } from "zod";
 import { HaspError } from "../../../errors/hasp-error.js";
 import { parseSettings } from "../../../errors/invalid-argument-error.js";
-import { delay } from "../../../task/timers.js";
+import { delay, MAX_TIMER_MS } from "../../../task/timers.js";
 import { type ITimeSpan, TimeSpan } from "../../../time-span/time-span.js";
 import { nonNegativeTimeSpanSchema } from "../../../time-span/time-span-schema.js";
 import type {
   ILockAdapter,
   LockAcquireResult,
   LockAdapterState,
+  LockHandOff,
+  LockWaitClaim,
 } from "../../contracts/lock-adapter.js";
 import {
   ACQUIRE_SCRIPT,
   FORCE_RELEASE_SCRIPT,
   GET_STATE_SCRIPT,
+  LEAVE_SCRIPT,
   REFRESH_SCRIPT,
   RELEASE_SCRIPT,
+  WAIT_SCRIPT,
 } from "./redis-lock-scripts.js";
 
 /** A standalone, Sentinel or Cluster ioredis client. */
@@ -29,9 +34,9 @@ export type RedisLockAdapterSettings = {
   /** The client that runs the scripts. The adapter never closes it: it is yours. */
   database: RedisLockClient;
   /**
-   * How long a key's release subscription is kept after its last waiter left, so that a
-   * steady stream of waiters does not subscribe and unsubscribe on every hand-off.
-   * @default 5 seconds
+   * Accepted (and validated) for compatibility; it has no effect. Waiters no longer subscribe
+   * per key: every wait of the adapter listens on its one inbox channel.
+   * @deprecated since waits are queued in Redis.
    */
   subscriptionLinger?: ITimeSpan;
   /**
@@ -77,31 +82,274 @@ type AcquireReply = number | [owner: string, pttl: number];
 /** The scripts as ioredis commands on the client, once `defineCommand` registered them. */
 type HaspLockCommands = {
   hasp_lock_acquire(hold: string, fence: string, owner: string, ttl: string): Promise<AcquireReply>;
-  hasp_lock_release(hold: string, fence: string, owner: string): Promise<number>;
-  hasp_lock_force_release(hold: string, fence: string): Promise<number>;
+  hasp_lock_release(hold: string, fence: string, queue: string, owner: string): Promise<number>;
+  hasp_lock_force_release(hold: string, fence: string, queue: string): Promise<number>;
+  /** The token when the key was taken at once, else the queue entry. */
+  hasp_lock_wait(
+    hold: string,
+    fence: string,
+    queue: string,
+    owner: string,
+    ttl: string,
+    maxWait: string,
+    inbox: string,
+    waitId: string,
+  ): Promise<number | string>;
+  hasp_lock_leave(
+    hold: string,
+    fence: string,
+    queue: string,
+    entry: string,
+    owner: string,
+    mode: LeaveMode,
+  ): Promise<number>;
   hasp_lock_refresh(hold: string, fence: string, owner: string, ttl: string): Promise<number>;
   hasp_lock_get_state(hold: string): Promise<[string, string, number] | null>;
 };
 
 const COMMANDS = {
   hasp_lock_acquire: { numberOfKeys: 2, lua: ACQUIRE_SCRIPT },
-  hasp_lock_release: { numberOfKeys: 2, lua: RELEASE_SCRIPT },
-  hasp_lock_force_release: { numberOfKeys: 2, lua: FORCE_RELEASE_SCRIPT },
+  hasp_lock_release: { numberOfKeys: 3, lua: RELEASE_SCRIPT },
+  hasp_lock_force_release: { numberOfKeys: 3, lua: FORCE_RELEASE_SCRIPT },
+  hasp_lock_wait: { numberOfKeys: 3, lua: WAIT_SCRIPT },
+  hasp_lock_leave: { numberOfKeys: 3, lua: LEAVE_SCRIPT },
   hasp_lock_refresh: { numberOfKeys: 2, lua: REFRESH_SCRIPT },
   hasp_lock_get_state: { numberOfKeys: 1, lua: GET_STATE_SCRIPT },
 } as const;
 
-type ChannelWaiters = {
-  /** Waiters in arrival order; a release message wakes the first one. */
-  readonly queue: Array<() => void>;
-  readonly subscribed: Promise<unknown>;
-  linger: ReturnType<typeof setTimeout> | undefined;
+/** What LEAVE_SCRIPT does with a wait: see its header. */
+type LeaveMode = "keep" | "release" | "check";
+
+/** How a wait ends before its message: kept (time ran out, close) or aborted. */
+type WaitEnding = { mode: "keep" } | { mode: "release"; reason: unknown };
+
+/** The keys of one lock, in the order the scripts take them. */
+type LockKeys = readonly [hold: string, fence: string, queue: string];
+
+/** What a queued wait needs of its adapter. */
+type QueuedWaitContext = {
+  readonly commands: HaspLockCommands;
+  /** The adapter's inbox channel, where releases tell its waits. */
+  readonly inbox: string;
+  /** Called once, when the wait has ended. */
+  readonly ended: (wait: QueuedWait) => void;
 };
+
+/** The claim of a wait as WAIT_SCRIPT takes it: no owner and ttl "-" for a wait without one. */
+type QueuedClaim = { readonly owner: string; readonly ttl: string };
+
+/**
+ * One `waitForRelease`: an entry in the key's queue in Redis, ended by whichever comes first of
+ * its message (handed the key, or woken), its time running out, an abort, or close(). Every end
+ * but the message goes through LEAVE_SCRIPT, which tells whether the key was handed over
+ * meanwhile, so a hand-off is never lost nor given to a wait that ended.
+ */
+class QueuedWait {
+  /** The queue entry, once WAIT_SCRIPT answered with one. */
+  #entry: string | undefined;
+  /** Set once an end (timeout, abort, close) began: LEAVE_SCRIPT decides from then on. */
+  #ending: WaitEnding | undefined;
+  #settled = false;
+  #checking = false;
+  /** A check was asked for before the entry was known. */
+  #checkWhenJoined = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #resolve!: (handOff: LockHandOff | undefined) => void;
+  #reject!: (reason: unknown) => void;
+  readonly promise: Promise<LockHandOff | undefined>;
+
+  constructor(
+    readonly id: string,
+    readonly keys: LockKeys,
+    readonly claim: QueuedClaim,
+    readonly signal: AbortSignal,
+    readonly context: QueuedWaitContext,
+  ) {
+    this.promise = new Promise((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+  }
+
+  /** Joins the queue once the inbox is `subscribed` (so that no message can be missed). */
+  start(maxWaitMs: number, subscribed: Promise<unknown>): void {
+    this.#arm(maxWaitMs);
+    this.signal.addEventListener("abort", this, { once: true });
+    const [hold, fence, queue] = this.keys;
+    subscribed
+      .then(() =>
+        this.context.commands.hasp_lock_wait(
+          hold,
+          fence,
+          queue,
+          this.claim.owner,
+          this.claim.ttl,
+          String(Math.max(1, Math.ceil(maxWaitMs))),
+          this.context.inbox,
+          this.id,
+        ),
+      )
+      .then(
+        (reply) => this.#joined(reply),
+        (error: unknown) => this.#joinFailed(error),
+      );
+  }
+
+  /** Its message: a release handed it the key (`fencingToken` > 0) or woke it (0). */
+  heard(fencingToken: number): void {
+    // While an end is under way, LEAVE_SCRIPT answers for the hand-off (and gives it back if
+    // the wait was aborted).
+    if (!this.#settled && this.#ending === undefined) {
+      this.#settle(fencingToken > 0 ? { acquired: true, fencingToken } : undefined);
+    }
+  }
+
+  /** A message may have been missed: asks Redis whether the key was handed to this wait. */
+  check(): void {
+    const entry = this.#entry;
+    if (entry === undefined) {
+      this.#checkWhenJoined = true;
+      return;
+    }
+    if (this.#settled || this.#ending !== undefined || this.#checking) {
+      return;
+    }
+    this.#checking = true;
+    this.#leave(entry, "check").then(
+      (reply) => {
+        this.#checking = false;
+        // Not handed: the entry is queued (again, if a restart of Redis lost it), and the wait
+        // goes on.
+        if (!this.#settled && this.#ending === undefined && reply > 0) {
+          this.#settle({ acquired: true, fencingToken: reply });
+        }
+      },
+      () => {
+        // The deadline or the next reconnect asks again.
+        this.#checking = false;
+      },
+    );
+  }
+
+  /** Ends the wait now, as if its time had run out: for close(). */
+  close(): Promise<unknown> {
+    this.#end({ mode: "keep" });
+    return this.promise.catch(() => {});
+  }
+
+  /** The signal aborted. */
+  handleEvent(): void {
+    this.#end({ mode: "release", reason: this.signal.reason });
+  }
+
+  #arm(ms: number): void {
+    const step = Math.min(ms, MAX_TIMER_MS);
+    this.#timer = setTimeout(() => {
+      if (ms > step) {
+        this.#arm(ms - step);
+      } else {
+        this.#end({ mode: "keep" });
+      }
+    }, step);
+  }
+
+  #joined(reply: number | string): void {
+    if (typeof reply === "number") {
+      // The key was free: the claim's now (a token), or free to try (0).
+      const ending = this.#ending;
+      if (ending?.mode === "release" && reply > 0) {
+        this.#giveBack(ending.reason);
+      } else if (ending?.mode === "release") {
+        this.#fail(ending.reason);
+      } else if (!this.#settled) {
+        this.#settle(reply > 0 ? { acquired: true, fencingToken: reply } : undefined);
+      }
+      return;
+    }
+    this.#entry = reply;
+    if (this.#ending !== undefined) {
+      this.#finish(reply, this.#ending);
+    } else if (this.#checkWhenJoined) {
+      this.check();
+    }
+  }
+
+  #joinFailed(error: unknown): void {
+    const ending = this.#ending;
+    this.#fail(ending?.mode === "release" ? ending.reason : error);
+  }
+
+  #end(ending: WaitEnding): void {
+    if (this.#settled || this.#ending !== undefined) {
+      return;
+    }
+    this.#ending = ending;
+    clearTimeout(this.#timer);
+    this.signal.removeEventListener("abort", this);
+    if (this.#entry !== undefined) {
+      this.#finish(this.#entry, ending);
+    }
+  }
+
+  #finish(entry: string, ending: WaitEnding): void {
+    this.#leave(entry, ending.mode).then(
+      (reply) => {
+        if (ending.mode === "release") {
+          this.#fail(ending.reason);
+        } else if (!this.#settled) {
+          this.#settle(reply > 0 ? { acquired: true, fencingToken: reply } : undefined);
+        }
+      },
+      (error: unknown) => {
+        this.#fail(ending.mode === "release" ? ending.reason : error);
+      },
+    );
+  }
+
+  /** The key was taken for a wait that was aborted meanwhile: release it (to the next wait). */
+  #giveBack(reason: unknown): void {
+    const [hold, fence, queue] = this.keys;
+    // Released or not (a failure leaves the hold to its TTL), the caller gets the reason.
+    const failed = () => this.#fail(reason);
+    this.context.commands
+      .hasp_lock_release(hold, fence, queue, this.claim.owner)
+      .then(failed, failed);
+  }
+
+  #leave(entry: string, mode: LeaveMode): Promise<number> {
+    const [hold, fence, queue] = this.keys;
+    return this.context.commands.hasp_lock_leave(hold, fence, queue, entry, this.claim.owner, mode);
+  }
+
+  #settle(handOff: LockHandOff | undefined): void {
+    this.#settled = true;
+    this.#cleanUp();
+    this.#resolve(handOff);
+  }
+
+  #fail(reason: unknown): void {
+    if (this.#settled) {
+      return;
+    }
+    this.#settled = true;
+    this.#cleanUp();
+    this.#reject(reason);
+  }
+
+  #cleanUp(): void {
+    clearTimeout(this.#timer);
+    this.signal.removeEventListener("abort", this);
+    this.context.ended(this);
+  }
+}
+
+/** A wait without a claim: woken to try, never handed the key. */
+const NO_CLAIM: QueuedClaim = { owner: "", ttl: "-" };
 
 const settingsSchema = z
   .object({
     database: z.custom<RedisLockClient>(isClient, "must be an ioredis client (Redis or Cluster)"),
-    subscriptionLinger: nonNegativeTimeSpanSchema.default(TimeSpan.fromSeconds(5)),
+    subscriptionLinger: nonNegativeTimeSpanSchema.optional(),
     waitForReplicas: z
       .object({
         count: z.number().int("must be an integer").min(1, "must be at least 1"),
@@ -135,9 +383,11 @@ export function redisHoldKey(key: string): string {
  * a key to a second owner (Redis replication is asynchronous); the fencing token is what lets
  * the protected resource refuse the stale one.
  *
- * Blocking acquires wait for a release message (`PUBLISH` in the release scripts) on one
- * subscriber connection per adapter, duplicated from the client when first needed and closed by
- * {@link close}; a message wakes the longest waiting waiter of this process for that key.
+ * Blocking acquires queue their claim in Redis (`{key}:queue`), and a release hands the key to
+ * the oldest claim still waiting, in the same script, then tells its adapter (`PUBLISH` on the
+ * adapter's inbox channel): first come, first served, one message per hand-off. The messages
+ * arrive on one subscriber connection per adapter, duplicated from the client when first needed
+ * and closed by {@link close}.
  *
  * @example
  * const adapter = new RedisLockAdapter(new Redis("redis://127.0.0.1:6379"));
@@ -145,21 +395,24 @@ export function redisHoldKey(key: string): string {
 export class RedisLockAdapter implements ILockAdapter {
   readonly #client: RedisLockClient;
   readonly #commands: HaspLockCommands;
-  readonly #lingerMs: number;
   readonly #replicas: { count: number; timeoutMs: number } | undefined;
-  readonly #channels = new Map<string, ChannelWaiters>();
+  /** The waits under way, by wait id (unique within the adapter). */
+  readonly #waits = new Map<string, QueuedWait>();
+  readonly #waitContext: QueuedWaitContext;
+  #waitCount = 0;
+  /** SUBSCRIBE of the inbox, made before the first wait is queued. */
+  #inboxSubscribed: Promise<unknown> | undefined;
   #subscriber: RedisLockClient | undefined;
   #closed = false;
 
   /** @throws InvalidArgumentError when no ioredis client is given, or a setting is bad. */
   constructor(settings: RedisLockClient | RedisLockAdapterSettings) {
-    const { database, subscriptionLinger, waitForReplicas } = parseSettings(
+    const { database, waitForReplicas } = parseSettings(
       "RedisLockAdapter settings",
       settingsSchema,
       isClient(settings) ? { database: settings } : settings,
     );
     this.#client = database;
-    this.#lingerMs = subscriptionLinger.toMilliseconds();
     this.#replicas =
       waitForReplicas === undefined
         ? undefined
@@ -171,6 +424,16 @@ export class RedisLockAdapter implements ILockAdapter {
       database.defineCommand(name, definition);
     }
     this.#commands = database as unknown as HaspLockCommands;
+    this.#waitContext = {
+      commands: this.#commands,
+      // Random, so that two adapters (processes) never share one: a message reaches one.
+      inbox: `hasp-lock-inbox-${randomBytes(12).toString("hex")}`,
+      ended: (wait) => {
+        if (this.#waits.get(wait.id) === wait) {
+          this.#waits.delete(wait.id);
+        }
+      },
+    };
   }
 
   // acquire and release are the hot path: plain functions returning the client's promise plus
@@ -181,12 +444,7 @@ export class RedisLockAdapter implements ILockAdapter {
     if (this.#replicas === undefined) {
       return this.#commands
         .hasp_lock_acquire(hold, `${hold}:fence`, lockId, ttlArg)
-        .then(toAcquireResult, (error: unknown) => {
-          // The caller may be a waiter woken by a release, now leaving without the key: the
-          // next waiter of this process gets the wake-up, or it sleeps through a free key.
-          this.#wakeNext(`${hold}:released`);
-          throw error;
-        });
+        .then(toAcquireResult);
     }
     return this.#withReplicas<AcquireReply>(
       "hasp_lock_acquire",
@@ -197,20 +455,21 @@ export class RedisLockAdapter implements ILockAdapter {
         return "acquire";
       },
       key,
-    ).then(toAcquireResult, (error: unknown) => {
-      this.#wakeNext(`${hold}:released`);
-      throw error;
-    });
+    ).then(toAcquireResult);
   }
 
   release(key: string, lockId: string): Promise<boolean> {
     const hold = redisHoldKey(key);
-    return this.#commands.hasp_lock_release(hold, `${hold}:fence`, lockId).then(isOne);
+    return this.#commands
+      .hasp_lock_release(hold, `${hold}:fence`, `${hold}:queue`, lockId)
+      .then(isOne);
   }
 
   forceRelease(key: string): Promise<boolean> {
     const hold = redisHoldKey(key);
-    return this.#commands.hasp_lock_force_release(hold, `${hold}:fence`).then(isOne);
+    return this.#commands
+      .hasp_lock_force_release(hold, `${hold}:fence`, `${hold}:queue`)
+      .then(isOne);
   }
 
   async refresh(key: string, lockId: string, ttl: TimeSpan): Promise<boolean> {
@@ -235,53 +494,83 @@ export class RedisLockAdapter implements ILockAdapter {
     return { owner, fencingToken: Number(token), remainingTime: fromPttl(pttl) };
   }
 
-  async waitForRelease(key: string, maxWait: TimeSpan, signal: AbortSignal): Promise<void> {
+  /**
+   * Queues the wait in Redis (one script, which takes a free key for the claim at once instead).
+   * A release then hands the key to the oldest claim, or wakes the oldest wait without one
+   * (with `waitForReplicas` every wait is without one: a hand-off is a grant that no `WAIT`
+   * would cover, so the waiter takes the key with an acquire).
+   */
+  waitForRelease(
+    key: string,
+    maxWait: TimeSpan,
+    signal: AbortSignal,
+    claim?: LockWaitClaim,
+  ): Promise<LockHandOff | undefined> {
     if (signal.aborted) {
-      throw signal.reason;
+      return Promise.reject(signal.reason);
     }
     if (this.#closed) {
       // No new subscriber after close(): a waiter left over waits out its time.
-      return delay(maxWait, signal);
+      return delay(maxWait, signal).then(() => undefined);
     }
     const hold = redisHoldKey(key);
-    const channel = `${hold}:released`;
-    const waiters = this.#waitersOf(channel);
-    const woken = new AbortController();
-    let notified = false;
-    const wake = () => {
-      notified = true;
-      woken.abort();
-    };
-    const onAbort = () => woken.abort(signal.reason);
-    waiters.queue.push(wake);
-    signal.addEventListener("abort", onAbort, { once: true });
-    try {
-      await waiters.subscribed;
-      // A release that landed before the subscription (or before this waiter queued) sent its
-      // message to nobody: look at the key itself once.
-      if ((await this.#client.exists(hold)) === 0) {
-        return;
-      }
-      await delay(maxWait, woken.signal).catch((error: unknown) => {
-        if (signal.aborted || !woken.signal.aborted) {
-          throw signal.aborted ? signal.reason : error;
+    this.#waitCount += 1;
+    const wait = new QueuedWait(
+      this.#waitCount.toString(36),
+      [hold, `${hold}:fence`, `${hold}:queue`],
+      claim === undefined || this.#replicas !== undefined
+        ? NO_CLAIM
+        : { owner: claim.lockId, ttl: claim.ttl === null ? "" : toPx(claim.ttl) },
+      signal,
+      this.#waitContext,
+    );
+    this.#waits.set(wait.id, wait);
+    wait.start(maxWait.toMilliseconds(), this.#inbox());
+    return wait.promise;
+  }
+
+  /** The inbox subscription, made once (again after a failure). */
+  #inbox(): Promise<unknown> {
+    if (this.#inboxSubscribed === undefined) {
+      const subscribed = this.#subscriberConnection().subscribe(this.#waitContext.inbox);
+      subscribed.catch(() => {
+        if (this.#inboxSubscribed === subscribed) {
+          this.#inboxSubscribed = undefined;
         }
       });
-    } catch (error) {
-      // A release woke this waiter, which leaves without trying the key: the next one must.
-      if (notified) {
-        this.#wakeNext(channel);
-      }
-      throw error;
-    } finally {
-      signal.removeEventListener("abort", onAbort);
-      this.#leave(channel, waiters, wake);
+      this.#inboxSubscribed = subscribed;
+    }
+    return this.#inboxSubscribed;
+  }
+
+  /** A message on the inbox: "<token>:<wait id>:<owner>" (handed the key) or "0:<wait id>:" (woken). */
+  #heard(message: string): void {
+    const tokenEnd = message.indexOf(":");
+    const idEnd = message.indexOf(":", tokenEnd + 1);
+    const wait = this.#waits.get(message.slice(tokenEnd + 1, idEnd));
+    if (wait !== undefined && wait.claim.owner === message.slice(idEnd + 1)) {
+      wait.heard(Number(message.slice(0, tokenEnd)));
     }
   }
 
-  /** Wakes the longest waiting waiter of this process on `channel`, as a release message does. */
-  #wakeNext(channel: string): void {
-    this.#channels.get(channel)?.queue.shift()?.();
+  /**
+   * After the subscriber reconnected: messages published while it was away were lost, so every
+   * wait asks Redis whether it was handed the key, once the inbox is subscribed again (this
+   * SUBSCRIBE answers after ioredis's own resubscription on that connection).
+   */
+  #recheckWaits(subscriber: RedisLockClient): void {
+    if (this.#waits.size === 0) {
+      return;
+    }
+    subscriber.subscribe(this.#waitContext.inbox).then(
+      () => {
+        for (const wait of this.#waits.values()) {
+          wait.check();
+        }
+      },
+      // Failed again: the next reconnect asks, or the waits' deadlines end them.
+      () => {},
+    );
   }
 
   /**
@@ -320,69 +609,38 @@ export class RedisLockAdapter implements ILockAdapter {
     return reply as T;
   }
 
-  /** Closes the subscriber connection (waiters then wait out their time). The client stays open. */
+  /**
+   * Closes the subscriber connection. Waits under way end at once, leaving the queue (a key
+   * already handed to one is its caller's); a later wait waits out its time without queueing.
+   * The client stays open: it runs those last scripts.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
-    for (const waiters of this.#channels.values()) {
-      clearTimeout(waiters.linger);
-    }
-    this.#channels.clear();
+    this.#inboxSubscribed = undefined;
+    const ending = [...this.#waits.values()].map((wait) => wait.close());
     if (subscriber !== undefined) {
       await subscriber.quit().catch(() => subscriber.disconnect());
     }
-  }
-
-  #waitersOf(channel: string): ChannelWaiters {
-    const existing = this.#channels.get(channel);
-    if (existing !== undefined) {
-      clearTimeout(existing.linger);
-      existing.linger = undefined;
-      return existing;
-    }
-    const subscriber = this.#subscriberConnection();
-    const waiters: ChannelWaiters = {
-      queue: [],
-      subscribed: subscriber.subscribe(channel),
-      linger: undefined,
-    };
-    // A failed SUBSCRIBE is seen by the waiters awaiting it; the entry goes with them.
-    waiters.subscribed.catch(() => {
-      if (this.#channels.get(channel) === waiters) {
-        this.#channels.delete(channel);
-      }
-    });
-    this.#channels.set(channel, waiters);
-    return waiters;
-  }
-
-  #leave(channel: string, waiters: ChannelWaiters, wake: () => void): void {
-    const index = waiters.queue.indexOf(wake);
-    if (index !== -1) {
-      waiters.queue.splice(index, 1);
-    }
-    if (waiters.queue.length > 0 || this.#channels.get(channel) !== waiters) {
-      return;
-    }
-    waiters.linger = setTimeout(() => {
-      if (waiters.queue.length === 0 && this.#channels.get(channel) === waiters) {
-        this.#channels.delete(channel);
-        this.#subscriber?.unsubscribe(channel).catch(() => {});
-      }
-    }, this.#lingerMs);
-    waiters.linger.unref();
+    await Promise.all(ending);
   }
 
   #subscriberConnection(): RedisLockClient {
     if (this.#subscriber === undefined) {
       const subscriber = this.#client.duplicate();
-      subscriber.on("message", (channel: string) => {
-        // One release, one waiter of this process: the others stay queued for the next one.
-        this.#wakeNext(channel);
+      subscriber.on("message", (_channel: string, message: string) => {
+        this.#heard(message);
       });
       // ioredis reconnects and resubscribes by itself; without a handler it prints each error.
       subscriber.on("error", () => {});
+      let connected = false;
+      subscriber.on("ready", () => {
+        if (connected) {
+          this.#recheckWaits(subscriber);
+        }
+        connected = true;
+      });
       this.#subscriber = subscriber;
     }
     return this.#subscriber;

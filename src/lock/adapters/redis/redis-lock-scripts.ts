@@ -6,12 +6,19 @@
 //   {K}          string "<token>:<owner>"  expires with the hold (PX), or never (ttl null)
 //   {K}:fence    string last token          outlives the hold by FENCE_GRACE_MS, so a new hold's
 //                                           token is always above it; then the server clock takes over
-//   {K}:released channel                    PUBLISHed by release and forceRelease
+//   {K}:queue    list of waits              blocked acquires, oldest first, each
+//                                           "<deadline ms>:<ttl>:<inbox>:<wait id>:<owner>": a claim
+//                                           (ttl in ms, or empty: never expires) is handed the key,
+//                                           a wait without one (ttl "-", no owner) is woken to try;
+//                                           the list expires with its latest deadline
+//   <inbox>      channel                    one per adapter (no ":" in it), where a release tells a
+//                                           wait "<token>:<wait id>:<owner>" (handed the key) or
+//                                           "0:<wait id>:" (woken)
 //
 // The hold is one string (the token never contains ":"; the owner may), so each script reads it
 // with one GET and the common paths make as few calls as they can. Every call (and argument)
-// costs server time on each cycle: the grace is part of the script text and the channel name is
-// derived from KEYS[1], so only what varies is sent.
+// costs server time on each cycle: the grace is part of the script text, and a release with
+// nobody waiting publishes nothing.
 
 /** How long the fence counter outlives a hold, in ms. */
 export const FENCE_GRACE_MS = 60_000;
@@ -51,35 +58,182 @@ end
 return tonumber(token)
 `;
 
-/**
- * KEYS[1] hold, KEYS[2] fence
- * ARGV[1] owner id
- * Returns 1 when the owner's hold was deleted (and the release published on KEYS[1]:released),
- * 0 otherwise.
- */
-export const RELEASE_SCRIPT = `
-local hold = redis.call('GET', KEYS[1])
-if not hold or string.sub(hold, string.find(hold, ':', 1, true) + 1) ~= ARGV[1] then
-  return 0
+// Ends the key's hold (live, or already gone) in favour of the first wait in the queue whose
+// deadline has not passed: a claim gets the key, as ACQUIRE_SCRIPT gives it (a new token, the
+// claim's TTL counted from now); a wait without a claim finds the key free and is woken to try.
+// Waits whose deadline passed are dropped on the way (their waiter gave up or died). The wait is
+// told on its adapter's inbox: one message, however many processes wait on the key. With nobody
+// waiting this costs one LPOP.
+// Inlined where it ends a script (a Lua function would be a new closure on every call), so it
+// returns `result` on every path.
+const handOverAndReturn = (result: string) => `
+local entry = redis.call('LPOP', KEYS[3])
+if entry then
+  local time = redis.call('TIME')
+  local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  repeat
+    local sep = string.find(entry, ':', 1, true)
+    if tonumber(string.sub(entry, 1, sep - 1)) > nowMs then
+      local ttlEnd = string.find(entry, ':', sep + 1, true)
+      local ttl = string.sub(entry, sep + 1, ttlEnd - 1)
+      local inboxEnd = string.find(entry, ':', ttlEnd + 1, true)
+      local inbox = string.sub(entry, ttlEnd + 1, inboxEnd - 1)
+      local wait = string.sub(entry, inboxEnd + 1)
+      if ttl == '-' then
+        redis.call('DEL', KEYS[1])
+        redis.call('PEXPIRE', KEYS[2], ${FENCE_GRACE_MS})
+        redis.call('PUBLISH', inbox, '0:' .. wait)
+        return ${result}
+      end
+      local owner = string.sub(wait, string.find(wait, ':', 1, true) + 1)
+      local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+      local token = string.format('%.0f',
+        math.max(tonumber(redis.call('GET', KEYS[2]) or '0') + 1, now))
+      if ttl == '' then
+        redis.call('SET', KEYS[1], token .. ':' .. owner)
+        redis.call('SET', KEYS[2], token)
+      else
+        redis.call('SET', KEYS[1], token .. ':' .. owner, 'PX', ttl)
+        redis.call('SET', KEYS[2], token, 'PX', tonumber(ttl) + ${FENCE_GRACE_MS})
+      end
+      redis.call('PUBLISH', inbox, token .. ':' .. wait)
+      return ${result}
+    end
+    entry = redis.call('LPOP', KEYS[3])
+  until not entry
 end
 redis.call('DEL', KEYS[1])
 redis.call('PEXPIRE', KEYS[2], ${FENCE_GRACE_MS})
-redis.call('PUBLISH', KEYS[1] .. ':released', '1')
-return 1
+return ${result}
 `;
 
 /**
- * KEYS[1] hold, KEYS[2] fence
- * Returns 1 when a hold was deleted (and the release published on KEYS[1]:released), 0 when the
- * key was free.
+ * KEYS[1] hold, KEYS[2] fence, KEYS[3] queue
+ * ARGV[1] owner id
+ * Returns 1 when the owner's hold ended: handed to the first claim in the queue, or freed (for
+ * the first wait without a claim, if any); 0 when the owner held nothing. A key found free with
+ * waits queued (its hold expired, or a restart of Redis forgot it) goes to them all the same:
+ * its last holder is done with it.
  */
-export const FORCE_RELEASE_SCRIPT = `
-if redis.call('DEL', KEYS[1]) == 0 then
+export const RELEASE_SCRIPT = `
+local hold = redis.call('GET', KEYS[1])
+if not hold then
+  if redis.call('EXISTS', KEYS[3]) == 1 then
+    ${handOverAndReturn("0")}
+  end
   return 0
 end
-redis.call('PEXPIRE', KEYS[2], ${FENCE_GRACE_MS})
-redis.call('PUBLISH', KEYS[1] .. ':released', '1')
-return 1
+if string.sub(hold, string.find(hold, ':', 1, true) + 1) ~= ARGV[1] then
+  return 0
+end
+${handOverAndReturn("1")}`;
+
+/**
+ * KEYS[1] hold, KEYS[2] fence, KEYS[3] queue
+ * Returns 1 when a hold ended (as RELEASE_SCRIPT ends it), 0 when the key was free (and then
+ * goes to the waits queued, if any, as RELEASE_SCRIPT does).
+ */
+export const FORCE_RELEASE_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  if redis.call('EXISTS', KEYS[3]) == 1 then
+    ${handOverAndReturn("0")}
+  end
+  return 0
+end
+${handOverAndReturn("1")}`;
+
+/**
+ * KEYS[1] hold, KEYS[2] fence, KEYS[3] queue
+ * ARGV[1] owner id of the claim ("" without one), ARGV[2] its ttl in ms ("": never expires; "-":
+ * no claim), ARGV[3] max wait in ms, ARGV[4] the waiter's inbox channel, ARGV[5] wait id
+ * (neither with ":")
+ * Returns, when the key is free (or already the claim's owner's): the token, the key now being
+ * the claim's (as ACQUIRE_SCRIPT takes it), or 0 without a claim (try now). Else the queue entry
+ * (a string) appended for the wait, whose deadline is the server's time plus the max wait; the
+ * queue expires with its latest deadline.
+ */
+export const WAIT_SCRIPT = `
+local current = redis.call('MGET', KEYS[1], KEYS[2])
+local hold = current[1]
+local token
+if hold then
+  local sep = string.find(hold, ':', 1, true)
+  if ARGV[2] == '-' or string.sub(hold, sep + 1) ~= ARGV[1] then
+    local time = redis.call('TIME')
+    local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+    local entry = string.format('%.0f', nowMs + tonumber(ARGV[3])) .. ':' .. ARGV[2] .. ':'
+      .. ARGV[4] .. ':' .. ARGV[5] .. ':' .. ARGV[1]
+    redis.call('RPUSH', KEYS[3], entry)
+    if redis.call('PTTL', KEYS[3]) < tonumber(ARGV[3]) then
+      redis.call('PEXPIRE', KEYS[3], ARGV[3])
+    end
+    return entry
+  end
+  token = string.sub(hold, 1, sep - 1)
+elseif ARGV[2] == '-' then
+  return 0
+else
+  local time = redis.call('TIME')
+  local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+  token = string.format('%.0f', math.max(tonumber(current[2] or '0') + 1, now))
+end
+if ARGV[2] == '' then
+  redis.call('SET', KEYS[1], token .. ':' .. ARGV[1])
+  redis.call('SET', KEYS[2], token)
+else
+  redis.call('SET', KEYS[1], token .. ':' .. ARGV[1], 'PX', ARGV[2])
+  redis.call('SET', KEYS[2], token, 'PX', tonumber(ARGV[2]) + ${FENCE_GRACE_MS})
+end
+return tonumber(token)
+`;
+
+/**
+ * KEYS[1] hold, KEYS[2] fence, KEYS[3] queue
+ * ARGV[1] the queue entry WAIT_SCRIPT returned, ARGV[2] owner id of the claim ("" without one),
+ * ARGV[3] what to do: "keep" (the wait ran out, or the adapter closes), "release" (the wait was
+ * aborted) or "check" (a message may have been missed)
+ * "keep" and "release" end the wait: they remove the entry. When it is gone because the key was
+ * handed to the claim, "keep" answers the hold's token (the waiter has the key) while "release"
+ * ends that hold as RELEASE_SCRIPT does (the next wait gets it); when a wait without a claim was
+ * woken, "release" passes the wake-up on if the key is still free. "check" leaves a queued entry
+ * where it is; one that is gone and was not handed the key (a restart of Redis lost the queue)
+ * goes back at the end of the queue until its deadline, for the next release to find.
+ * Returns the claim's token when the key was handed to it and it keeps it; 0 otherwise (queued,
+ * not handed, woken, or handed and released again).
+ */
+export const LEAVE_SCRIPT = `
+local hold = redis.call('GET', KEYS[1])
+if ARGV[3] == 'check' then
+  for _, queued in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
+    if queued == ARGV[1] then
+      return 0
+    end
+  end
+elseif redis.call('LREM', KEYS[3], 1, ARGV[1]) == 1 then
+  return 0
+end
+local sep = hold and string.find(hold, ':', 1, true)
+if hold and string.sub(hold, sep + 1) == ARGV[2] then
+  if ARGV[3] == 'release' then
+    ${handOverAndReturn("0")}
+  end
+  return tonumber(string.sub(hold, 1, sep - 1))
+end
+if ARGV[3] == 'check' then
+  local time = redis.call('TIME')
+  local left = tonumber(string.sub(ARGV[1], 1, string.find(ARGV[1], ':', 1, true) - 1))
+    - (tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000))
+  if left > 0 then
+    redis.call('RPUSH', KEYS[3], ARGV[1])
+    if redis.call('PTTL', KEYS[3]) < left then
+      redis.call('PEXPIRE', KEYS[3], left)
+    end
+  end
+elseif ARGV[3] == 'release' and not hold and redis.call('EXISTS', KEYS[3]) == 1 then
+  -- A wait woken for a free key leaves without trying it: the next wait gets the wake-up.
+  ${handOverAndReturn("0")}
+end
+return 0
 `;
 
 /**
