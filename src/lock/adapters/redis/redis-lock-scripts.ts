@@ -24,6 +24,24 @@
 export const FENCE_GRACE_MS = 60_000;
 
 /**
+ * Lua shared by ACQUIRE and WAIT: a new token, max(last token + 1, server time in µs), from
+ * `current` (the MGET of hold and fence), ...
+ */
+const NEW_TOKEN = `  local time = redis.call('TIME')
+  local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+  token = string.format('%.0f', math.max(tonumber(current[2] or '0') + 1, now))`;
+
+/** ... then the hold of ARGV[1] for ARGV[2] ms ("": never expires) with that token, fence beside. */
+const GRANT = `if ARGV[2] == '' then
+  redis.call('SET', KEYS[1], token .. ':' .. ARGV[1])
+  redis.call('SET', KEYS[2], token)
+else
+  redis.call('SET', KEYS[1], token .. ':' .. ARGV[1], 'PX', ARGV[2])
+  redis.call('SET', KEYS[2], token, 'PX', tonumber(ARGV[2]) + ${FENCE_GRACE_MS})
+end
+return tonumber(token)`;
+
+/**
  * KEYS[1] hold, KEYS[2] fence
  * ARGV[1] owner id, ARGV[2] ttl in ms ("" = never expires)
  * Returns the token (an integer) when acquired or re-acquired by the same owner (the token is
@@ -44,18 +62,9 @@ if hold then
   end
   token = string.sub(hold, 1, sep - 1)
 else
-  local time = redis.call('TIME')
-  local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
-  token = string.format('%.0f', math.max(tonumber(current[2] or '0') + 1, now))
+${NEW_TOKEN}
 end
-if ARGV[2] == '' then
-  redis.call('SET', KEYS[1], token .. ':' .. ARGV[1])
-  redis.call('SET', KEYS[2], token)
-else
-  redis.call('SET', KEYS[1], token .. ':' .. ARGV[1], 'PX', ARGV[2])
-  redis.call('SET', KEYS[2], token, 'PX', tonumber(ARGV[2]) + ${FENCE_GRACE_MS})
-end
-return tonumber(token)
+${GRANT}
 `;
 
 // Ends the key's hold (live, or already gone) in favour of the first wait in the queue whose
@@ -173,18 +182,9 @@ if hold then
 elseif ARGV[2] == '-' then
   return 0
 else
-  local time = redis.call('TIME')
-  local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
-  token = string.format('%.0f', math.max(tonumber(current[2] or '0') + 1, now))
+${NEW_TOKEN}
 end
-if ARGV[2] == '' then
-  redis.call('SET', KEYS[1], token .. ':' .. ARGV[1])
-  redis.call('SET', KEYS[2], token)
-else
-  redis.call('SET', KEYS[1], token .. ':' .. ARGV[1], 'PX', ARGV[2])
-  redis.call('SET', KEYS[2], token, 'PX', tonumber(ARGV[2]) + ${FENCE_GRACE_MS})
-end
-return tonumber(token)
+${GRANT}
 `;
 
 /**
