@@ -3,7 +3,7 @@ import type { Cluster, Redis } from "ioredis";
 import { z } from "zod";
 import { HaspError } from "../../../errors/hasp-error.js";
 import { parseSettings } from "../../../errors/invalid-argument-error.js";
-import { delay, MAX_TIMER_MS } from "../../../task/timers.js";
+import { delay } from "../../../task/timers.js";
 import { type ITimeSpan, TimeSpan } from "../../../time-span/time-span.js";
 import { nonNegativeTimeSpanSchema } from "../../../time-span/time-span-schema.js";
 import type {
@@ -13,6 +13,7 @@ import type {
   LockHandOff,
   LockWaitClaim,
 } from "../../contracts/lock-adapter.js";
+import { type LeaveMode, QueuedWait, type WaitQueue, waitOfMessage } from "../queued-wait.js";
 import {
   ACQUIRE_SCRIPT,
   FORCE_RELEASE_SCRIPT,
@@ -117,231 +118,11 @@ const COMMANDS = {
   hasp_lock_get_state: { numberOfKeys: 1, lua: GET_STATE_SCRIPT },
 } as const;
 
-/** What LEAVE_SCRIPT does with a wait: see its header. */
-type LeaveMode = "keep" | "release" | "check";
-
-/** How a wait ends before its message: kept (time ran out, close) or aborted. */
-type WaitEnding = { mode: "keep" } | { mode: "release"; reason: unknown };
-
 /** The keys of one lock, in the order the scripts take them. */
 type LockKeys = readonly [hold: string, fence: string, queue: string];
 
-/** What a queued wait needs of its adapter. */
-type QueuedWaitContext = {
-  readonly commands: HaspLockCommands;
-  /** The adapter's inbox channel, where releases tell its waits. */
-  readonly inbox: string;
-  /** Called once, when the wait has ended. */
-  readonly ended: (wait: QueuedWait) => void;
-};
-
 /** The claim of a wait as WAIT_SCRIPT takes it: no owner and ttl "-" for a wait without one. */
 type QueuedClaim = { readonly owner: string; readonly ttl: string };
-
-/**
- * One `waitForRelease`: an entry in the key's queue in Redis, ended by whichever comes first of
- * its message (handed the key, or woken), its time running out, an abort, or close(). Every end
- * but the message goes through LEAVE_SCRIPT, which tells whether the key was handed over
- * meanwhile, so a hand-off is never lost nor given to a wait that ended.
- */
-class QueuedWait {
-  /** The queue entry, once WAIT_SCRIPT answered with one. */
-  #entry: string | undefined;
-  /** Set once an end (timeout, abort, close) began: LEAVE_SCRIPT decides from then on. */
-  #ending: WaitEnding | undefined;
-  #settled = false;
-  #checking = false;
-  /** A check was asked for before the entry was known. */
-  #checkWhenJoined = false;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #resolve!: (handOff: LockHandOff | undefined) => void;
-  #reject!: (reason: unknown) => void;
-  readonly promise: Promise<LockHandOff | undefined>;
-
-  constructor(
-    readonly id: string,
-    readonly keys: LockKeys,
-    readonly claim: QueuedClaim,
-    readonly signal: AbortSignal,
-    readonly context: QueuedWaitContext,
-  ) {
-    this.promise = new Promise((resolve, reject) => {
-      this.#resolve = resolve;
-      this.#reject = reject;
-    });
-  }
-
-  /** Joins the queue once the inbox is `subscribed` (so that no message can be missed). */
-  start(maxWaitMs: number, subscribed: Promise<unknown>): void {
-    this.#arm(maxWaitMs);
-    this.signal.addEventListener("abort", this, { once: true });
-    const [hold, fence, queue] = this.keys;
-    subscribed
-      .then(() =>
-        this.context.commands.hasp_lock_wait(
-          hold,
-          fence,
-          queue,
-          this.claim.owner,
-          this.claim.ttl,
-          String(Math.max(1, Math.ceil(maxWaitMs))),
-          this.context.inbox,
-          this.id,
-        ),
-      )
-      .then(
-        (reply) => this.#joined(reply),
-        (error: unknown) => this.#joinFailed(error),
-      );
-  }
-
-  /** Its message: a release handed it the key (`fencingToken` > 0) or woke it (0). */
-  heard(fencingToken: number): void {
-    // While an end is under way, LEAVE_SCRIPT answers for the hand-off (and gives it back if
-    // the wait was aborted).
-    if (!this.#settled && this.#ending === undefined) {
-      this.#settle(fencingToken > 0 ? { acquired: true, fencingToken } : undefined);
-    }
-  }
-
-  /** A message may have been missed: asks Redis whether the key was handed to this wait. */
-  check(): void {
-    const entry = this.#entry;
-    if (entry === undefined) {
-      this.#checkWhenJoined = true;
-      return;
-    }
-    if (this.#settled || this.#ending !== undefined || this.#checking) {
-      return;
-    }
-    this.#checking = true;
-    this.#leave(entry, "check").then(
-      (reply) => {
-        this.#checking = false;
-        // Not handed: the entry is queued (again, if a restart of Redis lost it), and the wait
-        // goes on.
-        if (!this.#settled && this.#ending === undefined && reply > 0) {
-          this.#settle({ acquired: true, fencingToken: reply });
-        }
-      },
-      () => {
-        // The deadline or the next reconnect asks again.
-        this.#checking = false;
-      },
-    );
-  }
-
-  /** Ends the wait now, as if its time had run out: for close(). */
-  close(): Promise<unknown> {
-    this.#end({ mode: "keep" });
-    return this.promise.catch(() => {});
-  }
-
-  /** The signal aborted. */
-  handleEvent(): void {
-    this.#end({ mode: "release", reason: this.signal.reason });
-  }
-
-  #arm(ms: number): void {
-    const step = Math.min(ms, MAX_TIMER_MS);
-    this.#timer = setTimeout(() => {
-      if (ms > step) {
-        this.#arm(ms - step);
-      } else {
-        this.#end({ mode: "keep" });
-      }
-    }, step);
-  }
-
-  #joined(reply: number | string): void {
-    if (typeof reply === "number") {
-      // The key was free: the claim's now (a token), or free to try (0).
-      const ending = this.#ending;
-      if (ending?.mode === "release" && reply > 0) {
-        this.#giveBack(ending.reason);
-      } else if (ending?.mode === "release") {
-        this.#fail(ending.reason);
-      } else if (!this.#settled) {
-        this.#settle(reply > 0 ? { acquired: true, fencingToken: reply } : undefined);
-      }
-      return;
-    }
-    this.#entry = reply;
-    if (this.#ending !== undefined) {
-      this.#finish(reply, this.#ending);
-    } else if (this.#checkWhenJoined) {
-      this.check();
-    }
-  }
-
-  #joinFailed(error: unknown): void {
-    const ending = this.#ending;
-    this.#fail(ending?.mode === "release" ? ending.reason : error);
-  }
-
-  #end(ending: WaitEnding): void {
-    if (this.#settled || this.#ending !== undefined) {
-      return;
-    }
-    this.#ending = ending;
-    clearTimeout(this.#timer);
-    this.signal.removeEventListener("abort", this);
-    if (this.#entry !== undefined) {
-      this.#finish(this.#entry, ending);
-    }
-  }
-
-  #finish(entry: string, ending: WaitEnding): void {
-    this.#leave(entry, ending.mode).then(
-      (reply) => {
-        if (ending.mode === "release") {
-          this.#fail(ending.reason);
-        } else if (!this.#settled) {
-          this.#settle(reply > 0 ? { acquired: true, fencingToken: reply } : undefined);
-        }
-      },
-      (error: unknown) => {
-        this.#fail(ending.mode === "release" ? ending.reason : error);
-      },
-    );
-  }
-
-  /** The key was taken for a wait that was aborted meanwhile: release it (to the next wait). */
-  #giveBack(reason: unknown): void {
-    const [hold, fence, queue] = this.keys;
-    // Released or not (a failure leaves the hold to its TTL), the caller gets the reason.
-    const failed = () => this.#fail(reason);
-    this.context.commands
-      .hasp_lock_release(hold, fence, queue, this.claim.owner)
-      .then(failed, failed);
-  }
-
-  #leave(entry: string, mode: LeaveMode): Promise<number> {
-    const [hold, fence, queue] = this.keys;
-    return this.context.commands.hasp_lock_leave(hold, fence, queue, entry, this.claim.owner, mode);
-  }
-
-  #settle(handOff: LockHandOff | undefined): void {
-    this.#settled = true;
-    this.#cleanUp();
-    this.#resolve(handOff);
-  }
-
-  #fail(reason: unknown): void {
-    if (this.#settled) {
-      return;
-    }
-    this.#settled = true;
-    this.#cleanUp();
-    this.#reject(reason);
-  }
-
-  #cleanUp(): void {
-    clearTimeout(this.#timer);
-    this.signal.removeEventListener("abort", this);
-    this.context.ended(this);
-  }
-}
 
 /** A wait without a claim: woken to try, never handed the key. */
 const NO_CLAIM: QueuedClaim = { owner: "", ttl: "-" };
@@ -398,7 +179,8 @@ export class RedisLockAdapter implements ILockAdapter {
   readonly #replicas: { count: number; timeoutMs: number } | undefined;
   /** The waits under way, by wait id (unique within the adapter). */
   readonly #waits = new Map<string, QueuedWait>();
-  readonly #waitContext: QueuedWaitContext;
+  /** The adapter's inbox channel, where releases tell its waits. */
+  readonly #inboxChannel: string;
   #waitCount = 0;
   /** SUBSCRIBE of the inbox, made before the first wait is queued. */
   #inboxSubscribed: Promise<unknown> | undefined;
@@ -424,16 +206,8 @@ export class RedisLockAdapter implements ILockAdapter {
       database.defineCommand(name, definition);
     }
     this.#commands = database as unknown as HaspLockCommands;
-    this.#waitContext = {
-      commands: this.#commands,
-      // Random, so that two adapters (processes) never share one: a message reaches one.
-      inbox: `hasp-lock-inbox-${randomBytes(12).toString("hex")}`,
-      ended: (wait) => {
-        if (this.#waits.get(wait.id) === wait) {
-          this.#waits.delete(wait.id);
-        }
-      },
-    };
+    // Random, so that two adapters (processes) never share one: a message reaches one.
+    this.#inboxChannel = `hasp-lock-inbox-${randomBytes(12).toString("hex")}`;
   }
 
   // acquire and release are the hot path: plain functions returning the client's promise plus
@@ -514,25 +288,54 @@ export class RedisLockAdapter implements ILockAdapter {
       return delay(maxWait, signal).then(() => undefined);
     }
     const hold = redisHoldKey(key);
+    const keys: LockKeys = [hold, `${hold}:fence`, `${hold}:queue`];
+    const queued: QueuedClaim =
+      claim === undefined || this.#replicas !== undefined
+        ? NO_CLAIM
+        : { owner: claim.lockId, ttl: claim.ttl === null ? "" : toPx(claim.ttl) };
     this.#waitCount += 1;
     const wait = new QueuedWait(
       this.#waitCount.toString(36),
-      [hold, `${hold}:fence`, `${hold}:queue`],
-      claim === undefined || this.#replicas !== undefined
-        ? NO_CLAIM
-        : { owner: claim.lockId, ttl: claim.ttl === null ? "" : toPx(claim.ttl) },
+      queued.owner,
       signal,
-      this.#waitContext,
+      this.#queue(keys, queued),
+      (ended) => {
+        if (this.#waits.get(ended.id) === ended) {
+          this.#waits.delete(ended.id);
+        }
+      },
     );
     this.#waits.set(wait.id, wait);
     wait.start(maxWait.toMilliseconds(), this.#inbox());
     return wait.promise;
   }
 
+  /** The key's queue in Redis, for one wait: WAIT_SCRIPT, LEAVE_SCRIPT, RELEASE_SCRIPT. */
+  #queue(keys: LockKeys, claim: QueuedClaim): WaitQueue {
+    const [hold, fence, queue] = keys;
+    const commands = this.#commands;
+    return {
+      join: (maxWaitMs, waitId) =>
+        commands.hasp_lock_wait(
+          hold,
+          fence,
+          queue,
+          claim.owner,
+          claim.ttl,
+          String(Math.max(1, Math.ceil(maxWaitMs))),
+          this.#inboxChannel,
+          waitId,
+        ),
+      leave: (entry, mode) =>
+        commands.hasp_lock_leave(hold, fence, queue, entry, claim.owner, mode),
+      giveBack: () => commands.hasp_lock_release(hold, fence, queue, claim.owner),
+    };
+  }
+
   /** The inbox subscription, made once (again after a failure). */
   #inbox(): Promise<unknown> {
     if (this.#inboxSubscribed === undefined) {
-      const subscribed = this.#subscriberConnection().subscribe(this.#waitContext.inbox);
+      const subscribed = this.#subscriberConnection().subscribe(this.#inboxChannel);
       subscribed.catch(() => {
         if (this.#inboxSubscribed === subscribed) {
           this.#inboxSubscribed = undefined;
@@ -545,12 +348,8 @@ export class RedisLockAdapter implements ILockAdapter {
 
   /** A message on the inbox: "<token>:<wait id>:<owner>" (handed the key) or "0:<wait id>:" (woken). */
   #heard(message: string): void {
-    const tokenEnd = message.indexOf(":");
-    const idEnd = message.indexOf(":", tokenEnd + 1);
-    const wait = this.#waits.get(message.slice(tokenEnd + 1, idEnd));
-    if (wait !== undefined && wait.claim.owner === message.slice(idEnd + 1)) {
-      wait.heard(Number(message.slice(0, tokenEnd)));
-    }
+    const heard = waitOfMessage(message, this.#waits);
+    heard?.wait.heard(heard.fencingToken);
   }
 
   /**
@@ -562,7 +361,7 @@ export class RedisLockAdapter implements ILockAdapter {
     if (this.#waits.size === 0) {
       return;
     }
-    subscriber.subscribe(this.#waitContext.inbox).then(
+    subscriber.subscribe(this.#inboxChannel).then(
       () => {
         for (const wait of this.#waits.values()) {
           wait.check();
