@@ -364,7 +364,7 @@ export function describeKyselyConfigurations(
 function sqlOf(kysely: AnyKysely, adapter: KyselyLockAdapter) {
   const run = async (build: (table: string, placeholder: string) => string, key: string) => {
     const statements = await adapter.statements();
-    const table = statements.dropSchema.replace("DROP TABLE IF EXISTS ", "");
+    const table = (statements.dropSchema[0] ?? "").replace("DROP TABLE IF EXISTS ", "");
     const placeholder = statements.dialect === "postgres" ? "$1" : "?";
     return kysely.executeQuery(CompiledQuery.raw(build(table, placeholder), [key]));
   };

@@ -172,7 +172,7 @@ describe("KyselyLockAdapter without a server", () => {
 
   test("the SQL of each dialect", () => {
     for (const statements of [
-      postgresStatements("hasp_locks", "hasp_locks_released"),
+      postgresStatements("hasp_locks"),
       mysqlStatements("hasp_locks", true),
       mysqlStatements("hasp_locks", false),
       sqliteStatements("hasp_locks"),

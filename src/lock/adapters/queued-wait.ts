@@ -44,6 +44,8 @@ type WaitEnding = { mode: "keep" } | { mode: "release"; reason: unknown };
 export class QueuedWait {
   /** The queue entry, once `join` answered with one. */
   #entry: string | undefined;
+  /** `join` was sent: from then on, only `leave` can end the wait. */
+  #joining = false;
   /** Set once an end (timeout, abort, close) began: `leave` decides from then on. */
   #ending: WaitEnding | undefined;
   #settled = false;
@@ -78,9 +80,20 @@ export class QueuedWait {
     this.#arm(maxWaitMs);
     this.signal.addEventListener("abort", this, { once: true });
     listening
-      .then(() => this.queue.join(maxWaitMs, this.id))
+      .then(() => {
+        // Ended while the listener was still being set up: nothing to queue.
+        if (this.#settled) {
+          return undefined;
+        }
+        this.#joining = true;
+        return this.queue.join(maxWaitMs, this.id);
+      })
       .then(
-        (reply) => this.#joined(reply),
+        (reply) => {
+          if (reply !== undefined) {
+            this.#joined(reply);
+          }
+        },
         (error: unknown) => this.#joinFailed(error),
       );
   }
@@ -175,7 +188,14 @@ export class QueuedWait {
     this.#ending = ending;
     clearTimeout(this.#timer);
     this.signal.removeEventListener("abort", this);
-    if (this.#entry !== undefined) {
+    if (!this.#joining) {
+      // Not queued (the listener is not ready): the wait ends here.
+      if (ending.mode === "release") {
+        this.#fail(ending.reason);
+      } else {
+        this.#settle(undefined);
+      }
+    } else if (this.#entry !== undefined) {
       this.#finish(this.#entry, ending);
     }
   }

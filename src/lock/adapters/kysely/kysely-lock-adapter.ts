@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   CompiledQuery,
@@ -10,14 +10,17 @@ import {
 } from "kysely";
 import { z } from "zod";
 import { InvalidArgumentError, parseSettings } from "../../../errors/invalid-argument-error.js";
-import { MAX_TIMER_MS } from "../../../task/timers.js";
+import { delay, MAX_TIMER_MS } from "../../../task/timers.js";
 import { type ITimeSpan, TimeSpan } from "../../../time-span/time-span.js";
 import { positiveTimeSpanSchema } from "../../../time-span/time-span-schema.js";
 import type {
   ILockAdapter,
   LockAcquireResult,
   LockAdapterState,
+  LockHandOff,
+  LockWaitClaim,
 } from "../../contracts/lock-adapter.js";
+import { type LeaveMode, QueuedWait, type WaitQueue, waitOfMessage } from "../queued-wait.js";
 import {
   DEAD_ROW_GRACE_MS,
   KEY_MAX_BYTES,
@@ -27,7 +30,7 @@ import {
   postgresStatements,
   sqliteStatements,
 } from "./kysely-lock-statements.js";
-import { type PgListenConnection, PostgresReleaseListener } from "./postgres-release-listener.js";
+import { type PgListenConnection, PostgresInbox } from "./postgres-inbox.js";
 
 export type {
   KyselyLockDialect,
@@ -36,12 +39,13 @@ export type {
   KyselyLockStatement,
   KyselyLockStatements,
   KyselyLockTtlArgs,
+  KyselyLockWaitArgs,
 } from "./kysely-lock-statements.js";
 export type {
   PgListenClient,
   PgListenConnection,
   PgListenPool,
-} from "./postgres-release-listener.js";
+} from "./postgres-inbox.js";
 
 /** The settings of {@link KyselyLockAdapter}; only `kysely` is required. */
 export type KyselyLockAdapterSettings = {
@@ -73,10 +77,12 @@ export type KyselyLockAdapterSettings = {
   returning?: boolean;
   /**
    * PostgreSQL only: a connection for `LISTEN` (a connected `pg.Client`, or a `pg.Pool` from
-   * which one client is checked out and kept), so that a blocking acquire is woken by the
-   * release itself (`pg_notify` in the release statement) instead of polling. Give it a
-   * connection of its own: a listening connection cannot serve queries through a pooler in
-   * transaction mode. Without it, waiting is bounded by the holder's TTL and the interval.
+   * which one client is checked out and kept), so that blocking acquires queue in the lock's
+   * row and the release statement itself hands the key to the oldest (first come, first
+   * served; no polling, no retry), telling it with `pg_notify` on a channel of this adapter's
+   * own. Give it a connection of its own: a listening connection cannot serve queries through
+   * a pooler in transaction mode. Without it, waiting is bounded by the holder's TTL and the
+   * interval.
    * @default none
    */
   listener?: PgListenConnection;
@@ -171,14 +177,27 @@ export class KyselyLockAdapter implements ILockAdapter {
   readonly #dialect: KyselyLockDialect;
   /** Unset only on MySQL before the server's version was learned (see `returning`). */
   #statements: KyselyLockStatements | Promise<KyselyLockStatements> | undefined;
-  readonly #listener: PostgresReleaseListener | undefined;
+  /** With a `listener`: where releases tell this adapter's waits. */
+  readonly #inbox: PostgresInbox | undefined;
+  /** The waits under way, by wait id (unique within the adapter). */
+  readonly #waits = new Map<string, QueuedWait>();
+  /** Per stored key, the last `wait` statement sent: each waits for the one before. */
+  readonly #joins = new Map<string, Promise<unknown>>();
+  #waitCount = 0;
+  #closed = false;
   readonly #sweep: ReturnType<typeof setInterval> | undefined;
 
   /**
-   * Present only on PostgreSQL with a `listener`: without a release signal, the lock waits out
-   * the holder's TTL at its interval instead.
+   * Present only on PostgreSQL with a `listener`: queues the wait in the lock's row, where the
+   * release statement hands the key to the oldest claim (or wakes the oldest wait without one).
+   * Without a release signal, the lock waits out the holder's TTL at its interval instead.
    */
-  readonly waitForRelease?: (key: string, maxWait: TimeSpan, signal: AbortSignal) => Promise<void>;
+  readonly waitForRelease?: (
+    key: string,
+    maxWait: TimeSpan,
+    signal: AbortSignal,
+    claim?: LockWaitClaim,
+  ) => Promise<LockHandOff | undefined>;
 
   /**
    * @throws InvalidArgumentError for a bad setting, a Kysely transaction, a dialect that is not
@@ -209,20 +228,27 @@ export class KyselyLockAdapter implements ILockAdapter {
     this.#db = kysely.withoutPlugins();
     this.#table = parsed.tableName;
     this.#dialect = dialect;
-    const channel = `${parsed.tableName}_released`;
     this.#statements =
       dialect === "postgres"
-        ? postgresStatements(parsed.tableName, channel)
+        ? postgresStatements(parsed.tableName)
         : dialect === "sqlite"
           ? sqliteStatements(parsed.tableName)
           : parsed.returning === undefined
             ? undefined
             : mysqlStatements(parsed.tableName, parsed.returning);
     if (parsed.listener !== undefined) {
-      const listener = new PostgresReleaseListener(parsed.listener, channel);
-      this.#listener = listener;
-      this.waitForRelease = (key, maxWait, signal) =>
-        listener.wait(storedKey(key), maxWait, signal, () => this.#watch(key));
+      this.#inbox = new PostgresInbox(
+        parsed.listener,
+        // Random, so that two adapters (processes) never share one: a message reaches one.
+        `hasp_inbox_${randomBytes(12).toString("hex")}`,
+        (payload) => {
+          const heard = waitOfMessage(payload, this.#waits);
+          heard?.wait.heard(heard.fencingToken);
+        },
+        () => this.#recheckWaits(),
+      );
+      this.waitForRelease = (key, maxWait, signal, claim) =>
+        this.#waitQueued(key, maxWait, signal, claim);
     }
     if (parsed.sweepInterval !== undefined) {
       const onError =
@@ -277,7 +303,9 @@ export class KyselyLockAdapter implements ILockAdapter {
 
   /** Drops the table (for tests and uninstalls): every lock and every token history goes. */
   async dropSchema(): Promise<void> {
-    await this.#run((await this.#ready()).dropSchema, []);
+    for (const ddl of (await this.#ready()).dropSchema) {
+      await this.#run(ddl, []);
+    }
   }
 
   /**
@@ -295,25 +323,20 @@ export class KyselyLockAdapter implements ILockAdapter {
     return Number(result.numAffectedRows ?? 0);
   }
 
-  /** Stops the sweep and the release listener. The Kysely instance stays open: it is yours. */
+  /**
+   * Stops the sweep and the listener. Waits under way end at once, leaving the queue (a key
+   * already handed to one is its caller's); a later wait waits out its time without queueing.
+   * The Kysely instance stays open: it is yours (and runs those last statements).
+   */
   async close(): Promise<void> {
+    this.#closed = true;
     clearInterval(this.#sweep);
-    await this.#listener?.close();
+    const ending = [...this.#waits.values()].map((wait) => wait.close());
+    await this.#inbox?.close();
+    await Promise.all(ending);
   }
 
   async acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<LockAcquireResult> {
-    try {
-      return await this.#acquire(key, lockId, ttl);
-    } catch (error) {
-      // The caller may be a waiter woken by a release notification, now leaving without the
-      // key: the next waiter of this process gets the wake-up, or it would sleep through a
-      // free key (until the holder's TTL, or its whole blocking time for a hold without one).
-      this.#listener?.wakeNext(storedKey(key));
-      throw error;
-    }
-  }
-
-  async #acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<LockAcquireResult> {
     const statements = await this.#ready();
     const args = {
       key: storedKey(key),
@@ -396,14 +419,117 @@ export class KyselyLockAdapter implements ILockAdapter {
     };
   }
 
-  /** Whether the key is free; if not, its release will notify (PostgreSQL's `watch`). */
-  async #watch(key: string): Promise<boolean> {
-    const { watch } = await this.#ready();
-    if (watch === undefined) {
-      return (await this.getState(key)) === null;
+  #waitQueued(
+    key: string,
+    maxWait: TimeSpan,
+    signal: AbortSignal,
+    claim: LockWaitClaim | undefined,
+  ): Promise<LockHandOff | undefined> {
+    if (signal.aborted) {
+      return Promise.reject(signal.reason);
     }
-    const result = await this.#run(watch.sql, watch.parameters({ key: storedKey(key) }));
-    return result.rows.length === 0;
+    const inbox = this.#inbox;
+    if (this.#closed || inbox === undefined) {
+      // No LISTEN after close(): a waiter left over waits out its time.
+      return delay(maxWait, signal).then(() => undefined);
+    }
+    this.#waitCount += 1;
+    const owner = claim?.lockId ?? "";
+    const ttl =
+      claim === undefined
+        ? "-"
+        : claim.ttl === null
+          ? ""
+          : String(Math.max(1, Math.ceil(claim.ttl.toMilliseconds())));
+    const wait = new QueuedWait(
+      this.#waitCount.toString(36),
+      owner,
+      signal,
+      this.#queue(key, owner, ttl, inbox.channel),
+      (ended) => {
+        if (this.#waits.get(ended.id) === ended) {
+          this.#waits.delete(ended.id);
+        }
+      },
+    );
+    this.#waits.set(wait.id, wait);
+    wait.start(maxWait.toMilliseconds(), inbox.listen());
+    return wait.promise;
+  }
+
+  /** The key's queue in its row, for one wait: the `wait` and `leave` statements. */
+  #queue(key: string, owner: string, ttl: string, inbox: string): WaitQueue {
+    const stored = storedKey(key);
+    return {
+      join: (maxWaitMs, id) => {
+        const args = {
+          key: stored,
+          owner,
+          ttl,
+          wait: Math.max(1, Math.ceil(maxWaitMs)),
+          inbox,
+          id,
+        };
+        // One after the other per key, so the queue keeps the order of this process's waits
+        // (concurrent statements on a pool can reach the server in any order).
+        const joined = (this.#joins.get(stored) ?? Promise.resolve()).then(async () => {
+          const { wait } = await this.#ready();
+          if (wait === undefined) {
+            return 0;
+          }
+          const result = await this.#run<{ entry: string }>(wait.sql, wait.parameters(args));
+          // No row: the key is free, to be tried.
+          return result.rows[0]?.entry ?? 0;
+        });
+        const settled = joined.catch(() => {});
+        this.#joins.set(stored, settled);
+        settled.then(() => {
+          if (this.#joins.get(stored) === settled) {
+            this.#joins.delete(stored);
+          }
+        });
+        return joined;
+      },
+      leave: async (entry: string, mode: LeaveMode) => {
+        if (mode === "check") {
+          const state = await this.getState(key);
+          return state !== null && state.owner === owner ? state.fencingToken : 0;
+        }
+        const { leave } = await this.#ready();
+        if (leave === undefined) {
+          return 0;
+        }
+        const result = await this.#run<{ token: number | string }>(
+          leave.sql,
+          leave.parameters({ key: stored, owner, entry }),
+        );
+        const token = Number(result.rows[0]?.token ?? 0);
+        if (mode === "release" && token > 0) {
+          // Handed the key as the wait was aborted: on to the next wait.
+          await this.release(key, owner);
+          return 0;
+        }
+        return token;
+      },
+      giveBack: () => this.release(key, owner),
+    };
+  }
+
+  /**
+   * The listening connection was lost: releases meanwhile told nobody. Once listening again,
+   * every wait asks whether it was handed the key (a wait that was only woken waits out its
+   * time, or the next release).
+   */
+  #recheckWaits(): void {
+    if (this.#waits.size === 0 || this.#inbox === undefined) {
+      return;
+    }
+    const checkAll = () => {
+      for (const wait of this.#waits.values()) {
+        wait.check();
+      }
+    };
+    this.#inbox.listen().then(checkAll, checkAll);
   }
 
   /** Runs one statement, again on the transient failures a lone statement can still meet. */

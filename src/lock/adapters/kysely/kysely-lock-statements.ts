@@ -8,6 +8,7 @@
 //   token       the last fencing token issued for the key (kept when the key is freed)
 //   expires_at  server time in ms: the hold's expiry (NULL: never expires); for a free row, when
 //               it was freed, so `removeExpired` can tell how long it has been dead
+//   waiters     PostgreSQL: the queue of blocking acquires, oldest first (see postgresStatements)
 //
 // Time is always the server's: NOW_MS / NOW_US below, fixed for the whole statement. A new token
 // is max(last token + 1, server time in µs), so tokens grow across release and expiry (the row
@@ -40,14 +41,26 @@ export type KyselyLockTtlArgs = KyselyLockOwnerArgs & {
   ttl: number | null;
 };
 
+/** The arguments of PostgreSQL's `wait`: a queue entry for the release to serve. */
+export type KyselyLockWaitArgs = KyselyLockOwnerArgs & {
+  /** The claim's TTL in ms, "" for a hold without one, "-" for a wait without a claim. */
+  ttl: string;
+  /** How long the entry stays valid, in ms from the server's now. */
+  wait: number;
+  /** The waiting adapter's channel, where the release tells it. */
+  inbox: string;
+  /** The wait's id within its adapter. */
+  id: string;
+};
+
 /** The SQL of one dialect, as `KyselyLockAdapter.statements()` shows it. */
 export type KyselyLockStatements = {
   /** Which dialect the statements are written in. */
   readonly dialect: KyselyLockDialect;
   /** DDL run in order by `init()`; each is idempotent. */
   readonly createSchema: readonly string[];
-  /** Drops the table (`dropSchema()`, for tests). */
-  readonly dropSchema: string;
+  /** Drops the table and what belongs to it, in order (`dropSchema()`, for tests). */
+  readonly dropSchema: readonly string[];
   /**
    * Takes a free or expired row, re-takes our own live hold (token kept, TTL restarted), or
    * leaves another's live hold exactly as it was. With `returning`, answers the row as it is
@@ -72,10 +85,21 @@ export type KyselyLockStatements = {
   /** The live hold: `owner`, `token`, `remaining`; no row when free. */
   readonly getState: KyselyLockStatement<KyselyLockKeyArgs>;
   /**
-   * PostgreSQL: marks a live hold as waited on, so its release notifies (one row back), or
-   * finds the key free (none).
+   * PostgreSQL: queues a wait on a live hold (one row back: the queue entry, `entry`), or finds
+   * the key free (none). The release that reaches the entry hands the key to it (a claim) or
+   * wakes it, and tells its adapter's inbox channel.
    */
-  readonly watch?: KyselyLockStatement<KyselyLockKeyArgs>;
+  readonly wait?: KyselyLockStatement<KyselyLockWaitArgs>;
+  /**
+   * PostgreSQL: takes a wait's entry out of the queue; answers `token`: the hold's, when the
+   * key was handed to `owner` (the entry was gone for that), else 0.
+   */
+  readonly leave?: KyselyLockStatement<
+    KyselyLockOwnerArgs & {
+      /** The entry `wait` answered. */
+      entry: string;
+    }
+  >;
   /** Deletes rows free or expired for longer than `grace` ms. */
   readonly removeExpired: KyselyLockStatement<{
     /** How long, in ms, a row must have been free or expired. */
@@ -140,10 +164,7 @@ function free(nowMs: string): string {
   return `(l.owner IS NULL OR l.expires_at <= ${nowMs})`;
 }
 
-/** A time no hold reaches: how long releases notify after a failed attempt on a hold without TTL. */
-const FOREVER_MS = "9007199254740991";
-
-export function postgresStatements(table: string, channel: string): KyselyLockStatements {
+export function postgresStatements(table: string): KyselyLockStatements {
   const t = `"${table}"`;
   // date_part is double precision (extract is numeric since PostgreSQL 14: slower), exact to
   // the µs here; statement_timestamp() is fixed for the whole statement.
@@ -151,20 +172,60 @@ export function postgresStatements(table: string, channel: string): KyselyLockSt
   const nowMs = `(${nowUs} / 1000)`;
   const s = <TArgs extends Record<string, unknown>>(text: string) =>
     statement<TArgs>("postgres", text);
-  // The release statement itself notifies (delivered at its commit), so no release is missed
-  // between a waiter's check (watch) and its sleep; and only while a waiter may be sleeping
-  // (notify_until), so an uncontended release does not pay for NOTIFY, which serializes
-  // commits server-wide.
-  const notify = `RETURNING CASE WHEN notify_until > ${nowMs} THEN pg_notify('${channel}', lock_key) END`;
+  // The queue of blocking acquires lives in the row (`waiters`), and the release statement
+  // serves it through a trigger: only an UPDATE that frees a hold with waiters queued runs it
+  // (its WHEN is all an uncontended release pays), and its PL/pgSQL is planned once per
+  // connection. An entry is "deadline_ms:ttl:inbox:wait_id:owner" (the owner last: it may hold
+  // ':'); ttl is "" for a hold without TTL and "-" for a wait without a claim. The trigger
+  // skips entries past their deadline, wakes waits without a claim, and gives the key to the
+  // first claim (new token, its TTL from now), telling each on its adapter's channel:
+  // "token:wait_id:owner", or "0:wait_id:" for a wake-up. NOTIFY is sent at commit.
+  const handOff = `"${table}_hand_off"`;
   return {
     dialect: "postgres",
     createSchema: [
       // Concurrent CREATE TABLE IF NOT EXISTS can still collide in pg_type: the adapter runs
-      // it under an advisory lock. No index beyond the key: every update then stays in its
+      // these under an advisory lock. No index beyond the key: every update then stays in its
       // page (a HOT update), and removeExpired, an occasional sweep, can scan.
-      `CREATE TABLE IF NOT EXISTS ${t} (lock_key text PRIMARY KEY, owner text, token bigint NOT NULL, expires_at bigint, notify_until bigint)`,
+      `CREATE TABLE IF NOT EXISTS ${t} (lock_key text PRIMARY KEY, owner text, token bigint NOT NULL, expires_at bigint, waiters text[])`,
+      // A table made by hasp before the queue.
+      `ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS waiters text[]`,
+      `CREATE OR REPLACE FUNCTION ${handOff}() RETURNS trigger LANGUAGE plpgsql AS $hasp$
+DECLARE
+  now_us bigint := ${nowUs};
+  entry text;
+  parts text[];
+  position int := 0;
+BEGIN
+  FOREACH entry IN ARRAY NEW.waiters LOOP
+    position := position + 1;
+    parts := string_to_array(entry, ':');
+    CONTINUE WHEN parts[1]::bigint <= now_us / 1000;
+    IF parts[2] = '-' THEN
+      PERFORM pg_notify(parts[3], '0:' || parts[4] || ':');
+      CONTINUE;
+    END IF;
+    NEW.owner := array_to_string(parts[5:], ':');
+    NEW.token := greatest(OLD.token + 1, now_us);
+    NEW.expires_at := now_us / 1000 + nullif(parts[2], '')::bigint;
+    NEW.waiters := nullif(NEW.waiters[position + 1:], '{}');
+    PERFORM pg_notify(parts[3], NEW.token || ':' || parts[4] || ':' || NEW.owner);
+    RETURN NEW;
+  END LOOP;
+  NEW.waiters := NULL;
+  RETURN NEW;
+END
+$hasp$`,
+      // Made once: a DROP and CREATE would lock the table at every init().
+      `DO $hasp$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '${table}_hand_off' AND tgrelid = '${t}'::regclass) THEN
+    CREATE TRIGGER ${handOff} BEFORE UPDATE ON ${t} FOR EACH ROW
+      WHEN (NEW.owner IS NULL AND OLD.owner IS NOT NULL AND NEW.waiters IS NOT NULL)
+      EXECUTE FUNCTION ${handOff}();
+  END IF;
+END $hasp$`,
     ],
-    dropSchema: `DROP TABLE IF EXISTS ${t}`,
+    dropSchema: [`DROP TABLE IF EXISTS ${t}`, `DROP FUNCTION IF EXISTS ${handOff}()`],
     returning: true,
     affected: "count",
     // In DO UPDATE SET every expression reads the row as it was before the statement, and
@@ -182,24 +243,26 @@ export function postgresStatements(table: string, channel: string): KyselyLockSt
       RETURNING owner, token, expires_at - ${nowMs} AS remaining`),
     release: s(`
       UPDATE ${t} SET owner = NULL, expires_at = ${nowMs}
-      WHERE lock_key = :key AND owner = :owner AND ${unexpired(nowMs)}
-      ${notify}`),
+      WHERE lock_key = :key AND owner = :owner AND ${unexpired(nowMs)}`),
     forceRelease: s(`
       UPDATE ${t} SET owner = NULL, expires_at = ${nowMs}
-      WHERE lock_key = :key AND ${liveHold(nowMs)}
-      ${notify}`),
+      WHERE lock_key = :key AND ${liveHold(nowMs)}`),
     refresh: s(`
       UPDATE ${t} SET expires_at = ${nowMs} + :ttl::bigint
       WHERE lock_key = :key AND owner = :owner AND expires_at > ${nowMs}`),
     getState: s(`
       SELECT owner, token, expires_at - ${nowMs} AS remaining FROM ${t}
       WHERE lock_key = :key AND ${liveHold(nowMs)}`),
-    // A waiter, listening, before it sleeps: a row back means the key is held, and its releases
-    // notify until the hold's end (the waiter sleeps no longer); none, the key is free.
-    watch: s(`
-      UPDATE ${t} SET notify_until = greatest(notify_until, coalesce(expires_at, ${FOREVER_MS}))
+    // The waiter listens on its inbox before it queues, so no release can miss it.
+    wait: s(`
+      UPDATE ${t} SET waiters = array_append(waiters, (${nowMs} + :wait::bigint)::text || ':'
+        || :ttl::text || ':' || :inbox::text || ':' || :id::text || ':' || :owner::text)
       WHERE lock_key = :key AND ${liveHold(nowMs)}
-      RETURNING lock_key`),
+      RETURNING waiters[cardinality(waiters)] AS entry`),
+    leave: s(`
+      UPDATE ${t} SET waiters = nullif(array_remove(waiters, :entry::text), '{}')
+      WHERE lock_key = :key
+      RETURNING CASE WHEN owner = :owner AND ${unexpired(nowMs)} THEN token ELSE 0 END AS token`),
     removeExpired: s(`DELETE FROM ${t} WHERE expires_at < ${nowMs} - :grace::bigint`),
   };
 }
@@ -218,7 +281,7 @@ export function sqliteStatements(table: string): KyselyLockStatements {
       // No index beyond the key: removeExpired, an occasional sweep, can scan.
       `CREATE TABLE IF NOT EXISTS ${t} (lock_key TEXT PRIMARY KEY NOT NULL, owner TEXT, token INTEGER NOT NULL, expires_at INTEGER)`,
     ],
-    dropSchema: `DROP TABLE IF EXISTS ${t}`,
+    dropSchema: [`DROP TABLE IF EXISTS ${t}`],
     returning: true,
     affected: "count",
     // In DO UPDATE SET every expression reads the row as it was before the statement, and
@@ -272,7 +335,7 @@ export function mysqlStatements(table: string, returning: boolean): KyselyLockSt
     createSchema: [
       `CREATE TABLE IF NOT EXISTS ${t} (lock_key VARBINARY(${KEY_MAX_BYTES}) NOT NULL PRIMARY KEY, owner VARBINARY(1020) NULL, token BIGINT NOT NULL, expires_at BIGINT NULL) ENGINE=InnoDB`,
     ],
-    dropSchema: `DROP TABLE IF EXISTS ${t}`,
+    dropSchema: [`DROP TABLE IF EXISTS ${t}`],
     returning,
     // The affected-row count depends on the connection's CLIENT_FOUND_ROWS flag (an UPDATE that
     // changes nothing counts as 1 with it, 0 without); LAST_INSERT_ID(expr) does not.

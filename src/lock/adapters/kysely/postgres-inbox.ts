@@ -1,0 +1,144 @@
+/** What a `pg` notification carries. */
+export type PgNotification = { channel: string; payload?: string | undefined };
+
+/** The part of a connected `pg.Client` (or a client checked out of a `pg.Pool`) the listener uses. */
+export type PgListenClient = {
+  /** Runs `LISTEN` / `UNLISTEN`. */
+  query(text: string): Promise<unknown>;
+  // pg declares its events with one generic signature: a loose one here accepts it (the
+  // listeners below take what pg documents for "notification", "error" and "end").
+  /** Subscribes to the connection's notifications, errors and end. */
+  on(event: "notification" | "error" | "end", listener: (...args: never[]) => void): unknown;
+  /** Unsubscribes what `on` subscribed. */
+  // biome-ignore lint/suspicious/noExplicitAny: EventEmitter's own listener type
+  removeListener(event: string, listener: (...args: any[]) => void): unknown;
+};
+
+/** The part of a `pg.Pool` the listener uses: it checks out one client and keeps it. */
+export type PgListenPool = {
+  /** How many clients the pool holds (pg.Pool's own count). */
+  readonly totalCount: number;
+  /** Checks a client out; the listener keeps it until `close()` or until it fails. */
+  connect(): Promise<
+    PgListenClient & {
+      /** Gives the client back to the pool (destroyed when it failed). */
+      release(destroy?: boolean | Error): void;
+    }
+  >;
+};
+
+/** The listening connection of `KyselyLockAdapterSettings.listener`: a pg.Pool or a connected pg.Client. */
+export type PgListenConnection = PgListenClient | PgListenPool;
+
+type Listening = {
+  readonly client: PgListenClient;
+  /** Gives the connection back: released to its pool, or left to its owner (a pg.Client). */
+  readonly giveBack: () => void;
+  readonly detach: () => void;
+};
+
+/**
+ * The adapter's inbox: one `LISTEN`, on a connection that does nothing else, on a channel of
+ * the adapter's own, where releases tell its queued waits that they were handed the key or
+ * woken. A lost connection is reported (`onLost`): messages sent meanwhile were not heard.
+ */
+export class PostgresInbox {
+  readonly #connection: PgListenConnection;
+  readonly #onMessage: (payload: string) => void;
+  readonly #onLost: () => void;
+  #listening: Promise<Listening> | undefined;
+  #closed = false;
+  /** A `pg.Client` given as the listener ended: it cannot come back (a pool's client can). */
+  #clientLost = false;
+
+  constructor(
+    connection: PgListenConnection,
+    readonly channel: string,
+    onMessage: (payload: string) => void,
+    onLost: () => void,
+  ) {
+    this.#connection = connection;
+    this.#onMessage = onMessage;
+    this.#onLost = onLost;
+  }
+
+  /** Resolves once the channel is listened to (again, after a failure or a lost connection). */
+  listen(): Promise<unknown> {
+    if (this.#closed) {
+      return Promise.reject(new Error("the listener is closed"));
+    }
+    if (this.#listening === undefined) {
+      const listening = this.#connect();
+      this.#listening = listening;
+      // A failed LISTEN is seen by the waits awaiting it; the next wait tries again.
+      listening.catch(() => {
+        if (this.#listening === listening) {
+          this.#listening = undefined;
+        }
+      });
+    }
+    return this.#listening;
+  }
+
+  /** `UNLISTEN`s and gives the connection back. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const listening = this.#listening;
+    this.#listening = undefined;
+    if (listening === undefined) {
+      return;
+    }
+    const { client, giveBack, detach } = await listening.catch(() => ({
+      client: undefined,
+      giveBack: () => {},
+      detach: () => {},
+    }));
+    detach();
+    try {
+      await client?.query(`UNLISTEN "${this.channel}"`);
+    } finally {
+      giveBack();
+    }
+  }
+
+  async #connect(): Promise<Listening> {
+    const connection = this.#connection;
+    const pooled = "totalCount" in connection ? await connection.connect() : undefined;
+    if (pooled === undefined && this.#clientLost) {
+      throw new Error(
+        "the pg.Client given as the listener lost its connection and cannot LISTEN again (a pg.Pool listener reconnects)",
+      );
+    }
+    const client = pooled ?? (connection as PgListenClient);
+    const onNotification = (message: PgNotification) => {
+      if (message.channel === this.channel && message.payload !== undefined) {
+        this.#onMessage(message.payload);
+      }
+    };
+    const onLost = () => {
+      this.#listening = undefined;
+      this.#clientLost ||= pooled === undefined;
+      detach();
+      pooled?.release(true);
+      if (!this.#closed) {
+        this.#onLost();
+      }
+    };
+    const detach = () => {
+      client.removeListener("notification", onNotification);
+      client.removeListener("error", onLost);
+      client.removeListener("end", onLost);
+    };
+    client.on("notification", onNotification);
+    client.on("error", onLost);
+    client.on("end", onLost);
+    try {
+      await client.query(`LISTEN "${this.channel}"`);
+    } catch (error) {
+      detach();
+      pooled?.release(true);
+      throw error;
+    }
+    return { client, detach, giveBack: () => pooled?.release() };
+  }
+}

@@ -1,0 +1,214 @@
+// PostgreSQL's queue of blocking acquires: the `waiters` column, the hand-off trigger and the
+// adapter's inbox, beyond what the conformance suites say of any adapter.
+import { Kysely, PostgresDialect } from "kysely";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
+import {
+  KyselyLockAdapter,
+  storedKey,
+} from "../../src/lock/adapters/kysely/kysely-lock-adapter.js";
+import { LockProvider } from "../../src/lock/lock-provider.js";
+import { Namespace } from "../../src/namespace/namespace.js";
+import { TimeSpan } from "../../src/time-span/time-span.js";
+import { describeWithBackend, uniqueName } from "../harness/backends.js";
+
+const LONG = TimeSpan.fromSeconds(60);
+
+describeWithBackend("postgres", (url) => {
+  let pool: pg.Pool;
+  let listener: pg.Pool;
+  const log: string[] = [];
+  let kysely: Kysely<unknown>;
+  const adapters: KyselyLockAdapter[] = [];
+  const tables: string[] = [];
+
+  beforeAll(() => {
+    pool = new pg.Pool({ connectionString: url, max: 10 });
+    listener = new pg.Pool({ connectionString: url, max: 10 });
+    kysely = new Kysely({
+      dialect: new PostgresDialect({ pool }),
+      log: (event) => {
+        log.push(event.query.sql);
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await Promise.all(adapters.map((adapter) => adapter.close()));
+    for (const table of tables) {
+      await new KyselyLockAdapter({ kysely, tableName: table }).dropSchema();
+    }
+    await kysely.destroy();
+    await listener.end();
+  });
+
+  function newAdapter(tableName: string, listening = true): KyselyLockAdapter {
+    const adapter = new KyselyLockAdapter({
+      kysely,
+      tableName,
+      ...(listening ? { listener } : {}),
+    });
+    adapters.push(adapter);
+    return adapter;
+  }
+
+  async function newTable(): Promise<string> {
+    const table = uniqueName("queue");
+    tables.push(table);
+    await newAdapter(table, false).init();
+    return table;
+  }
+
+  async function waitersOf(table: string, key: string): Promise<string[] | null> {
+    const { rows } = await pool.query<{ waiters: string[] | null }>(
+      `SELECT waiters FROM "${table}" WHERE lock_key = $1`,
+      [storedKey(key)],
+    );
+    return rows[0]?.waiters ?? null;
+  }
+
+  const never = () => new AbortController().signal;
+
+  describe("PostgreSQL queue", () => {
+    test("a release that hands the key over is one statement, and the waiter sends none", async () => {
+      const table = await newTable();
+      const holder = newAdapter(table);
+      const waiter = newAdapter(table);
+      const key = uniqueName("one");
+      await holder.acquire(key, "alice", LONG);
+      const waited = waiter.waitForRelease?.(key, LONG, never(), { lockId: "bob", ttl: LONG });
+      await vi.waitFor(async () => expect(await waitersOf(table, key)).toHaveLength(1));
+      const from = log.length;
+      expect(await holder.release(key, "alice")).toBe(true);
+      const handOff = await waited;
+      expect(handOff).toMatchObject({ acquired: true });
+      expect(log.slice(from)).toHaveLength(1);
+      expect(await holder.getState(key)).toMatchObject({
+        owner: "bob",
+        fencingToken: handOff?.fencingToken,
+      });
+      expect(await waitersOf(table, key)).toBeNull();
+    });
+
+    test("an owner id with ':' in it is handed the key as it is", async () => {
+      const table = await newTable();
+      const adapter = newAdapter(table);
+      const key = uniqueName("colon");
+      await adapter.acquire(key, "alice", LONG);
+      const owner = "job:42:retry:1";
+      const waited = adapter.waitForRelease?.(key, LONG, never(), { lockId: owner, ttl: null });
+      await vi.waitFor(async () => expect(await waitersOf(table, key)).toHaveLength(1));
+      await adapter.release(key, "alice");
+      expect(await waited).toMatchObject({ acquired: true });
+      expect(await adapter.getState(key)).toMatchObject({ owner, remainingTime: null });
+      expect(await adapter.release(key, owner)).toBe(true);
+    });
+
+    test("entries past their deadline (a waiter's process died) are skipped and dropped", async () => {
+      const table = await newTable();
+      const adapter = newAdapter(table);
+      const key = uniqueName("dead");
+      await adapter.acquire(key, "alice", LONG);
+      // Two entries of a process that died: one claim, one plain wait, both past their deadline.
+      await pool.query(
+        `UPDATE "${table}" SET waiters = ARRAY['1:5000:hasp_inbox_gone:1:ghost', '1:-:hasp_inbox_gone:2:'] WHERE lock_key = $1`,
+        [storedKey(key)],
+      );
+      const waited = adapter.waitForRelease?.(key, LONG, never(), { lockId: "bob", ttl: LONG });
+      await vi.waitFor(async () => expect(await waitersOf(table, key)).toHaveLength(3));
+      await adapter.release(key, "alice");
+      expect(await waited).toMatchObject({ acquired: true });
+      expect((await adapter.getState(key))?.owner).toBe("bob");
+      expect(await waitersOf(table, key)).toBeNull();
+      await adapter.release(key, "bob");
+    });
+
+    test("a wait that timed out leaves no entry; the next release frees the key", async () => {
+      const table = await newTable();
+      const adapter = newAdapter(table);
+      const key = uniqueName("timeout");
+      await adapter.acquire(key, "alice", LONG);
+      const waited = adapter.waitForRelease?.(key, TimeSpan.fromMilliseconds(200), never(), {
+        lockId: "bob",
+        ttl: LONG,
+      });
+      expect(await waited).toBeUndefined();
+      expect(await waitersOf(table, key)).toBeNull();
+      await adapter.release(key, "alice");
+      expect(await adapter.getState(key)).toBeNull();
+    });
+
+    test("init() upgrades a table made before the queue, once, and the hand-off works on it", async () => {
+      const table = uniqueName("old");
+      tables.push(table);
+      // The table as hasp made it before waiters were queued in it.
+      await pool.query(
+        `CREATE TABLE "${table}" (lock_key text PRIMARY KEY, owner text, token bigint NOT NULL, expires_at bigint, notify_until bigint)`,
+      );
+      await pool.query(`INSERT INTO "${table}" VALUES ($1, NULL, 7, 0, NULL)`, [storedKey("kept")]);
+      const adapter = newAdapter(table);
+      await Promise.all([adapter.init(), newAdapter(table).init(), newAdapter(table).init()]);
+      await adapter.init();
+      const { rows } = await pool.query<{ count: string }>(
+        `SELECT count(*) FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal`,
+        [`"${table}"`],
+      );
+      expect(Number(rows[0]?.count)).toBe(1);
+
+      const namespace = new Namespace(table);
+      const provider = new LockProvider({ adapter, namespace });
+      const first = provider.create("job", { ttl: LONG });
+      expect(await first.acquire()).toBe(true);
+      const second = provider.create("job", { ttl: LONG });
+      const blocked = Promise.resolve(second.acquireBlocking({ time: LONG }));
+      await vi.waitFor(async () =>
+        expect(await waitersOf(table, namespace.create("job").toString())).toHaveLength(1),
+      );
+      await first.release();
+      expect(await blocked).toBe(true);
+      expect(await second.release()).toBe(true);
+      // The old row kept its token: the next one is greater.
+      expect((await adapter.acquire("kept", "x", LONG)).acquired).toBe(true);
+      expect((await adapter.getState("kept"))?.fencingToken).toBeGreaterThan(7);
+    });
+
+    test("8 workers in 4 processes' adapters take turns by hand-off: one acquire statement each, no retries", async () => {
+      const table = await newTable();
+      const namespace = new Namespace(table);
+      const workerAdapters = [0, 1, 2, 3].map(() => newAdapter(table));
+      let inside = 0;
+      let overlaps = 0;
+      const tokens: number[] = [];
+      const from = log.length;
+      const sectionsEach = 10;
+      await Promise.all(
+        Array.from({ length: 8 }, async (_, worker) => {
+          const provider = new LockProvider({
+            adapter: workerAdapters[worker % 4] as KyselyLockAdapter,
+            namespace,
+          });
+          for (let section = 0; section < sectionsEach; section++) {
+            await provider.create("hot", { ttl: LONG }).runBlockingOrFail(
+              async ({ fencingToken }) => {
+                inside += 1;
+                overlaps += inside > 1 ? 1 : 0;
+                tokens.push(fencingToken);
+                await new Promise((resolve) => setTimeout(resolve, 2));
+                inside -= 1;
+              },
+              { time: LONG },
+            );
+          }
+        }),
+      );
+      expect(overlaps).toBe(0);
+      expect(tokens).toHaveLength(80);
+      expect(tokens).toEqual([...tokens].sort((a, b) => a - b));
+      const sent = log.slice(from);
+      const acquires = sent.filter((sql) => sql.startsWith("INSERT")).length;
+      // One acquire per section (80 seen): a failed one queues, and the hand-off needs no retry.
+      // A wait that finds the key free at once tries again: a few, at most.
+      expect(acquires).toBeLessThanOrEqual(88);
+    }, 60_000);
+  });
+});
