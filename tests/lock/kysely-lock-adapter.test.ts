@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import Database from "better-sqlite3";
@@ -168,6 +169,19 @@ describe("KyselyLockAdapter without a server", () => {
     const mysqlPool = mysql.createPool({});
     const maria = new Kysely({ dialect: new MysqlDialect({ pool: mysqlPool }) });
     expect(new KyselyLockAdapter({ kysely: maria }).dialect).toBe("mysql");
+  });
+
+  test("the migrations in docs/adapters/sql.md are the DDL init() runs", () => {
+    const docs = readFileSync(new URL("../../docs/adapters/sql.md", import.meta.url), "utf8");
+    const blocks = [...docs.matchAll(/```sql\n([\s\S]*?)```/g)].map((match) => match[1]);
+    for (const statements of [
+      postgresStatements("hasp_locks"),
+      mysqlStatements("hasp_locks", true),
+      sqliteStatements("hasp_locks"),
+    ]) {
+      const ddl = `${statements.createSchema.join(";\n\n")};\n`;
+      expect(blocks, `the ${statements.dialect} migration`).toContain(ddl);
+    }
   });
 
   test("the SQL of each dialect", () => {

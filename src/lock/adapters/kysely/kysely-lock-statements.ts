@@ -197,14 +197,19 @@ DECLARE
   parts text[];
   position int := 0;
 BEGIN
+  -- A release (or forceRelease) of a key with waiters queued: entries are
+  -- "deadline_ms:ttl:inbox:wait_id:owner", oldest first.
   FOREACH entry IN ARRAY NEW.waiters LOOP
     position := position + 1;
     parts := string_to_array(entry, ':');
+    -- Its wait has ended (or its process died): skip it.
     CONTINUE WHEN parts[1]::bigint <= now_us / 1000;
+    -- A wait without a claim: woken, the key stays free for now.
     IF parts[2] = '-' THEN
       PERFORM pg_notify(parts[3], '0:' || parts[4] || ':');
       CONTINUE;
     END IF;
+    -- The first claim: the key is its hold, from now.
     NEW.owner := array_to_string(parts[5:], ':');
     NEW.token := greatest(OLD.token + 1, now_us);
     NEW.expires_at := now_us / 1000 + nullif(parts[2], '')::bigint;
