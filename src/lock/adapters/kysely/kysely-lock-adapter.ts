@@ -186,6 +186,8 @@ export class KyselyLockAdapter implements ILockAdapter {
   #waitCount = 0;
   #closed = false;
   readonly #sweep: ReturnType<typeof setInterval> | undefined;
+  /** SQLite: the statements of every adapter on this Kysely instance, one at a time. */
+  readonly #serial: StatementQueue | undefined;
 
   /**
    * Present only on PostgreSQL with a `listener`: queues the wait in the lock's row, where the
@@ -226,6 +228,14 @@ export class KyselyLockAdapter implements ILockAdapter {
       );
     }
     this.#db = kysely.withoutPlugins();
+    if (dialect === "sqlite") {
+      let serial = sqliteQueues.get(kysely);
+      if (serial === undefined) {
+        serial = new StatementQueue();
+        sqliteQueues.set(kysely, serial);
+      }
+      this.#serial = serial;
+    }
     this.#table = parsed.tableName;
     this.#dialect = dialect;
     this.#statements =
@@ -540,7 +550,9 @@ export class KyselyLockAdapter implements ILockAdapter {
     const query = CompiledQuery.raw(sql, [...parameters]);
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#db.executeQuery<TRow>(query);
+        return await (this.#serial === undefined
+          ? this.#db.executeQuery<TRow>(query)
+          : this.#serial.run(() => this.#db.executeQuery<TRow>(query)));
       } catch (error) {
         if (attempt >= MAX_STATEMENT_ATTEMPTS || !isTransient(error)) {
           throw error;
@@ -574,6 +586,26 @@ export class KyselyLockAdapter implements ILockAdapter {
     return detected;
   }
 }
+
+/**
+ * Statements one at a time, in order. Kysely's SQLite driver has one connection behind a mutex
+ * that wakes every waiting statement at each unlock (all but one wait again): with 64 statements
+ * waiting, each one costs 64 wake-ups. Queued here first, they reach it one by one, and each
+ * statement wakes only the next. SQLite runs one statement at a time anyway.
+ */
+class StatementQueue {
+  #tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.#tail.then(task);
+    this.#tail = result.catch(() => {});
+    return result;
+  }
+}
+
+/** Per Kysely instance given to a SQLite adapter, so several adapters on it share one queue. */
+// biome-ignore lint/suspicious/noExplicitAny: any Kysely instance
+const sqliteQueues = new WeakMap<Kysely<any>, StatementQueue>();
 
 /** MariaDB 10.5 added `RETURNING` to `INSERT`, upserts included; MySQL has none. */
 function hasUpsertReturning(version: string): boolean {
