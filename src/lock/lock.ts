@@ -465,23 +465,30 @@ export class Lock implements ILock {
     const deadline = requestedAt + time;
     const key = this.#key.toString();
     let claim: LockWaitClaim | undefined;
+    // An adapter whose claimed wait is also an acquire starts with the wait: one round trip,
+    // whether the key is free or the wait queues. The last attempt is an acquire: its answer
+    // (the holder) is the result.
+    const waitFirst = adapter.waitAcquires === true && adapter.waitForRelease !== undefined;
     for (;;) {
-      // The adapter is awaited here, not through #tryAcquire: each promise layer costs a tick.
-      let result: LockAcquireResult;
-      try {
-        result = await adapter.acquire(key, this.#id, this.#ttl);
-      } catch (error) {
-        throw this.#backendError("acquire", error);
+      let wait = deadline - performance.now();
+      if (!waitFirst || wait <= 0) {
+        // The adapter is awaited here, not through #tryAcquire: each promise layer costs a tick.
+        let result: LockAcquireResult;
+        try {
+          result = await adapter.acquire(key, this.#id, this.#ttl);
+        } catch (error) {
+          throw this.#backendError("acquire", error);
+        }
+        this.#took(result, requestedAt, signal);
+        const left = deadline - performance.now();
+        if (result.acquired || left <= 0) {
+          return result;
+        }
+        // Never sleep past the holder's expiry: it frees the key without any signal.
+        const holderLeft = result.remainingTime?.toMilliseconds() ?? Number.POSITIVE_INFINITY;
+        wait = Math.max(1, Math.min(left, holderLeft));
       }
-      this.#took(result, requestedAt, signal);
-      const answeredAt = performance.now();
-      const left = deadline - answeredAt;
-      if (result.acquired || left <= 0) {
-        return result;
-      }
-      // Never sleep past the holder's expiry: it frees the key without any signal.
-      const holderLeft = result.remainingTime?.toMilliseconds() ?? Number.POSITIVE_INFINITY;
-      const wait = Math.max(1, Math.min(left, holderLeft));
+      const waitedFrom = performance.now();
       const { waitForRelease } = adapter;
       if (waitForRelease === undefined) {
         await delay(TimeSpan.fromMilliseconds(Math.min(wait, interval)), signal);
@@ -502,8 +509,8 @@ export class Lock implements ILock {
           this.#waitFailed(error, signal);
         }
         if (handOff?.acquired === true) {
-          // A handed-over hold starts at the release, after this wait began.
-          return this.#took(handOff, answeredAt, signal);
+          // A hold taken by the wait, or handed over at a release, starts after it began.
+          return this.#took(handOff, waitedFrom, signal);
         }
       }
       requestedAt = performance.now();

@@ -400,7 +400,7 @@ describeWithBackend("postgres", (url) => {
       dialect: new PostgresDialect({ pool }),
       log: (event) => {
         // A waiter queued in the key's row (the adapter's wait statement).
-        if (event.query.sql.includes("array_append(waiters")) stateReads += 1;
+        if (event.query.sql.includes("array_append(l.waiters")) stateReads += 1;
       },
     });
     const other = new Kysely({ dialect: new PostgresDialect({ pool: admin }) });

@@ -152,10 +152,11 @@ describeWithBackend("redis", () => {
     const cases: Array<[name: string, operation: string, call: () => Promise<unknown>]> = [
       ["acquire", "acquire", () => outcome(lock.acquire())],
       ["acquireOrFail", "acquire", () => outcome(lock.acquireOrFail())],
-      // A failed attempt ends a blocking acquire at once: it is not "held, try again".
-      ["acquireBlocking", "acquire", () => outcome(lock.acquireBlocking(blocking))],
+      // A failed attempt ends a blocking acquire at once: it is not "held, try again". On Redis
+      // a blocking acquire starts with its wait, which takes a free key (waitAcquires).
+      ["acquireBlocking", "waitForRelease", () => outcome(lock.acquireBlocking(blocking))],
       ["runOrFail", "acquire", () => outcome(lock.runOrFail(work))],
-      ["runBlocking", "acquire", () => outcome(lock.runBlocking(work, blocking))],
+      ["runBlocking", "waitForRelease", () => outcome(lock.runBlocking(work, blocking))],
       ["release", "release", () => outcome(lock.release())],
       ["refresh", "refresh", () => outcome(lock.refresh())],
       ["forceRelease", "forceRelease", () => outcome(lock.forceRelease())],

@@ -18,15 +18,22 @@ import type { LockHandOff } from "../contracts/lock-adapter.js";
  */
 export type LeaveMode = "keep" | "release" | "check";
 
+/** A wait in its key's queue: its entry (to leave with), and how long it may wait there. */
+export type QueueEntry = {
+  readonly entry: string;
+  /** Less than the wait's own time when the holder's hold expires sooner (ms from now). */
+  readonly maxWaitMs?: number;
+};
+
 /** The queue of one wait's key, as its backend keeps it. */
 export type WaitQueue = {
   /**
    * Queues the wait, named `waitId` in its messages, with a deadline `maxWaitMs` from now on the
-   * backend's clock. Answers the
-   * entry (to leave with), or a token (> 0) when the key was free and taken for the claim, or
-   * 0 when the key was free and the waiter should try it.
+   * backend's clock (or the holder's expiry, if sooner). Answers the entry, or a token (> 0)
+   * when the key was free (or the claim's own) and taken for the claim, or 0 when the key was
+   * free and the waiter should try it.
    */
-  join(maxWaitMs: number, waitId: string): Promise<number | string>;
+  join(maxWaitMs: number, waitId: string): Promise<number | QueueEntry>;
   /** Ends or checks the wait (see {@link LeaveMode}): the claim's token if it has the key, else 0. */
   leave(entry: string, mode: LeaveMode): Promise<number>;
   /** Releases a key taken for the claim (by `join`) of a wait aborted meanwhile. */
@@ -155,7 +162,7 @@ export class QueuedWait {
     }, step);
   }
 
-  #joined(reply: number | string): void {
+  #joined(reply: number | QueueEntry): void {
     if (typeof reply === "number") {
       // The key was free: the claim's now (a token), or free to try (0).
       const ending = this.#ending;
@@ -168,10 +175,18 @@ export class QueuedWait {
       }
       return;
     }
-    this.#entry = reply;
+    const { entry, maxWaitMs } = reply;
+    this.#entry = entry;
     if (this.#ending !== undefined) {
-      this.#finish(reply, this.#ending);
-    } else if (this.#checkWhenJoined) {
+      this.#finish(entry, this.#ending);
+      return;
+    }
+    if (maxWaitMs !== undefined && !this.#settled) {
+      // The holder's hold ends first, and its expiry sends nothing: wake then.
+      clearTimeout(this.#timer);
+      this.#arm(Math.max(1, maxWaitMs));
+    }
+    if (this.#checkWhenJoined) {
       this.check();
     }
   }

@@ -113,4 +113,13 @@ export type ILockAdapter = {
     signal: AbortSignal,
     claim?: LockWaitClaim,
   ): Promise<LockWaitResult>;
+
+  /**
+   * Optional, `true` when `waitForRelease` with a claim is also an acquire: it takes the key for
+   * the claim when the key is free or its hold expired, re-takes the claim's own live hold (TTL
+   * restarted, same token), resolving with the hold at once in both cases, and otherwise never
+   * waits past the holder's expiry (expiry sends no signal). A blocking acquire then starts with
+   * the wait, in one round trip, instead of an acquire followed by a wait.
+   */
+  readonly waitAcquires?: boolean;
 };

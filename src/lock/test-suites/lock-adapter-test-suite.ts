@@ -986,6 +986,62 @@ export function lockAdapterTestSuite(settings: LockAdapterTestSuiteSettings): vo
         expect(await held(key)).toMatchObject({ owner: "bob", remainingTime: null });
         expect(await adapter.refresh(key, "bob", LONG_TTL)).toBe(false);
       });
+
+      /** waitForRelease, when the adapter says its claimed waits acquire (`waitAcquires`). */
+      function acquiringWaitOf(context: TestContext) {
+        const waitForRelease = waitForReleaseOf(context);
+        if (adapter.waitAcquires !== true) {
+          return context.skip("the adapter's waits do not acquire (waitAcquires)");
+        }
+        return (key: string, maxWait: TimeSpan, lockId: string, ttl: TimeSpan | null) =>
+          waitForRelease(key, maxWait, new AbortController().signal, { lockId, ttl });
+      }
+
+      test("waitAcquires: a claimed wait takes a free or expired key at once, as acquire would", async (context) => {
+        const wait = acquiringWaitOf(context);
+        const key = freshKey();
+        const taken = await wait(key, TimeSpan.fromSeconds(5), "alice", LONG_TTL);
+        expect(taken).toMatchObject({ acquired: true });
+        const state = await held(key);
+        expect(state).toMatchObject({ owner: "alice", fencingToken: taken?.fencingToken });
+        expect(state.remainingTime?.toMilliseconds()).toBeGreaterThan(50_000);
+
+        const expired = freshKey();
+        const first = await acquire(expired, "bob", SHORT_TTL);
+        await sleep(SHORT_TTL.toMilliseconds() + 50);
+        const takenOver = await wait(expired, TimeSpan.fromSeconds(5), "carol", null);
+        expect(takenOver).toMatchObject({ acquired: true });
+        expect(takenOver?.fencingToken).toBeGreaterThan(first);
+        expect(await held(expired)).toMatchObject({ owner: "carol", remainingTime: null });
+      });
+
+      test("waitAcquires: a claimed wait on its own live hold re-takes it: same token, TTL restarted", async (context) => {
+        const wait = acquiringWaitOf(context);
+        const key = freshKey();
+        const token = await acquire(key, "alice", TimeSpan.fromSeconds(2));
+        const again = await wait(key, TimeSpan.fromSeconds(5), "alice", LONG_TTL);
+        expect(again).toEqual({ acquired: true, fencingToken: token });
+        const state = await held(key);
+        expect(state.owner).toBe("alice");
+        expect(state.remainingTime?.toMilliseconds()).toBeGreaterThan(50_000);
+      });
+
+      test("waitAcquires: a claimed wait never outlasts the holder's expiry, and the next one takes the key", async (context) => {
+        const wait = acquiringWaitOf(context);
+        const key = freshKey();
+        const first = await acquire(key, "alice", TimeSpan.fromMilliseconds(400));
+        const startedAt = performance.now();
+        const end = await endOf(wait(key, TimeSpan.fromSeconds(20), "bob", LONG_TTL), 5_000);
+        expect(end, "the wait ended with the hold, long before its 20 s").not.toBe("pending");
+        expect(performance.now() - startedAt).toBeGreaterThanOrEqual(300);
+        if (end === undefined) {
+          const next = await wait(key, TimeSpan.fromSeconds(5), "bob", LONG_TTL);
+          expect(next).toMatchObject({ acquired: true });
+        }
+        const state = await held(key);
+        expect(state.owner).toBe("bob");
+        expect(state.fencingToken).toBeGreaterThan(first);
+      });
     });
   });
 }

@@ -20,7 +20,13 @@ import type {
   LockHandOff,
   LockWaitClaim,
 } from "../../contracts/lock-adapter.js";
-import { type LeaveMode, QueuedWait, type WaitQueue, waitOfMessage } from "../queued-wait.js";
+import {
+  type LeaveMode,
+  QueuedWait,
+  type QueueEntry,
+  type WaitQueue,
+  waitOfMessage,
+} from "../queued-wait.js";
 import {
   DEAD_ROW_GRACE_MS,
   KEY_MAX_BYTES,
@@ -190,6 +196,13 @@ export class KyselyLockAdapter implements ILockAdapter {
   readonly #serial: StatementQueue | undefined;
 
   /**
+   * `true` on PostgreSQL with a `listener`: a wait with a claim takes a free key (or re-takes
+   * the claim's own hold) in the same statement that would queue it, so a blocking acquire
+   * starts with it.
+   */
+  readonly waitAcquires: boolean;
+
+  /**
    * Present only on PostgreSQL with a `listener`: queues the wait in the lock's row, where the
    * release statement hands the key to the oldest claim (or wakes the oldest wait without one).
    * Without a release signal, the lock waits out the holder's TTL at its interval instead.
@@ -260,6 +273,7 @@ export class KyselyLockAdapter implements ILockAdapter {
       this.waitForRelease = (key, maxWait, signal, claim) =>
         this.#waitQueued(key, maxWait, signal, claim);
     }
+    this.waitAcquires = this.waitForRelease !== undefined;
     if (parsed.sweepInterval !== undefined) {
       const onError =
         parsed.onSweepError ??
@@ -482,15 +496,37 @@ export class KyselyLockAdapter implements ILockAdapter {
         };
         // One after the other per key, so the queue keeps the order of this process's waits
         // (concurrent statements on a pool can reach the server in any order).
-        const joined = (this.#joins.get(stored) ?? Promise.resolve()).then(async () => {
-          const { wait } = await this.#ready();
-          if (wait === undefined) {
-            return 0;
-          }
-          const result = await this.#run<{ entry: string }>(wait.sql, wait.parameters(args));
-          // No row: the key is free, to be tried.
-          return result.rows[0]?.entry ?? 0;
-        });
+        const joined = (this.#joins.get(stored) ?? Promise.resolve()).then(
+          async (): Promise<number | QueueEntry> => {
+            const { wait, claim } = await this.#ready();
+            if (wait === undefined || claim === undefined) {
+              return 0;
+            }
+            if (owner === "") {
+              const result = await this.#run<{ entry: string }>(wait.sql, wait.parameters(args));
+              // No row: the key is free, to be tried.
+              const entry = result.rows[0]?.entry;
+              return entry === undefined ? 0 : { entry };
+            }
+            const result = await this.#run<StateRow & { entry: string | null }>(
+              claim.sql,
+              claim.parameters(args),
+            );
+            const row = result.rows[0];
+            if (row === undefined) {
+              throw new Error(`the claim statement of "${key}" answered no row`);
+            }
+            if (row.owner === owner) {
+              return Number(row.token);
+            }
+            const remaining = row.remaining === null ? null : Number(row.remaining);
+            return row.entry === null
+              ? 0
+              : remaining !== null && remaining < args.wait
+                ? { entry: row.entry, maxWaitMs: Math.max(1, remaining) }
+                : { entry: row.entry };
+          },
+        );
         const settled = joined.catch(() => {});
         this.#joins.set(stored, settled);
         settled.then(() => {

@@ -91,6 +91,13 @@ export type KyselyLockStatements = {
    */
   readonly wait?: KyselyLockStatement<KyselyLockWaitArgs>;
   /**
+   * PostgreSQL: `wait` for a claim, which is also an acquire: takes a free or expired row, or
+   * re-takes the claim owner's live hold, as `acquire` does; otherwise queues the claim with a
+   * deadline no later than the hold's expiry. Answers `owner`, `token`, `remaining` (as
+   * `acquire`) and `entry` (when queued).
+   */
+  readonly claim?: KyselyLockStatement<KyselyLockWaitArgs>;
+  /**
    * PostgreSQL: takes a wait's entry out of the queue; answers `token`: the hold's, when the
    * key was handed to `owner` (the entry was gone for that), else 0.
    */
@@ -264,6 +271,24 @@ END $hasp$`,
         || :ttl::text || ':' || :inbox::text || ':' || :id::text || ':' || :owner::text)
       WHERE lock_key = :key AND ${liveHold(nowMs)}
       RETURNING waiters[cardinality(waiters)] AS entry`),
+    // The acquire upsert, whose "held by another" branch appends the claim to the queue. The
+    // claim's TTL is "" for a hold without one, hence nullif.
+    claim: s(`
+      INSERT INTO ${t} AS l (lock_key, owner, token, expires_at)
+      VALUES (:key, :owner, ${nowUs}, ${nowMs} + nullif(:ttl::text, '')::bigint)
+      ON CONFLICT (lock_key) DO UPDATE SET
+        token = CASE WHEN ${free("excluded.token / 1000")}
+          THEN greatest(l.token + 1, excluded.token) ELSE l.token END,
+        owner = CASE WHEN ${free("excluded.token / 1000")} OR l.owner = excluded.owner
+          THEN excluded.owner ELSE l.owner END,
+        expires_at = CASE WHEN ${free("excluded.token / 1000")} OR l.owner = excluded.owner
+          THEN excluded.expires_at ELSE l.expires_at END,
+        waiters = CASE WHEN ${free("excluded.token / 1000")} OR l.owner = excluded.owner
+          THEN l.waiters ELSE array_append(l.waiters, least(excluded.token / 1000 + :wait::bigint,
+            l.expires_at)::text || ':' || :ttl::text || ':' || :inbox::text || ':' || :id::text
+            || ':' || excluded.owner) END
+      RETURNING owner, token, expires_at - ${nowMs} AS remaining,
+        CASE WHEN owner <> :owner THEN waiters[cardinality(waiters)] END AS entry`),
     leave: s(`
       UPDATE ${t} SET waiters = nullif(array_remove(waiters, :entry::text), '{}')
       WHERE lock_key = :key

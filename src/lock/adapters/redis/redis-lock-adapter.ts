@@ -85,7 +85,7 @@ type HaspLockCommands = {
   hasp_lock_acquire(hold: string, fence: string, owner: string, ttl: string): Promise<AcquireReply>;
   hasp_lock_release(hold: string, fence: string, queue: string, owner: string): Promise<number>;
   hasp_lock_force_release(hold: string, fence: string, queue: string): Promise<number>;
-  /** The token when the key was taken at once, else the queue entry. */
+  /** The token when the key was taken at once, else the queue entry and its wait in ms. */
   hasp_lock_wait(
     hold: string,
     fence: string,
@@ -95,7 +95,7 @@ type HaspLockCommands = {
     maxWait: string,
     inbox: string,
     waitId: string,
-  ): Promise<number | string>;
+  ): Promise<number | [entry: string, wait: number]>;
   hasp_lock_leave(
     hold: string,
     fence: string,
@@ -269,6 +269,14 @@ export class RedisLockAdapter implements ILockAdapter {
   }
 
   /**
+   * `true`: a wait with a claim takes a free key (or re-takes the claim's own hold) at once, so
+   * a blocking acquire starts with it. Not with `waitForReplicas`, whose waits carry no claim.
+   */
+  get waitAcquires(): boolean {
+    return this.#replicas === undefined;
+  }
+
+  /**
    * Queues the wait in Redis (one script, which takes a free key for the claim at once instead).
    * A release then hands the key to the oldest claim, or wakes the oldest wait without one
    * (with `waitForReplicas` every wait is without one: a hand-off is a grant that no `WAIT`
@@ -315,17 +323,27 @@ export class RedisLockAdapter implements ILockAdapter {
     const [hold, fence, queue] = keys;
     const commands = this.#commands;
     return {
-      join: (maxWaitMs, waitId) =>
-        commands.hasp_lock_wait(
-          hold,
-          fence,
-          queue,
-          claim.owner,
-          claim.ttl,
-          String(Math.max(1, Math.ceil(maxWaitMs))),
-          this.#inboxChannel,
-          waitId,
-        ),
+      join: (maxWaitMs, waitId) => {
+        const asked = Math.max(1, Math.ceil(maxWaitMs));
+        return commands
+          .hasp_lock_wait(
+            hold,
+            fence,
+            queue,
+            claim.owner,
+            claim.ttl,
+            String(asked),
+            this.#inboxChannel,
+            waitId,
+          )
+          .then((reply) => {
+            if (typeof reply === "number") {
+              return reply;
+            }
+            const [entry, wait] = reply;
+            return wait < asked ? { entry, maxWaitMs: wait } : { entry };
+          });
+      },
       leave: (entry, mode) =>
         commands.hasp_lock_leave(hold, fence, queue, entry, claim.owner, mode),
       giveBack: () => commands.hasp_lock_release(hold, fence, queue, claim.owner),

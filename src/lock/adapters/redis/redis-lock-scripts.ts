@@ -157,9 +157,10 @@ ${handOverAndReturn("1")}`;
  * no claim), ARGV[3] max wait in ms, ARGV[4] the waiter's inbox channel, ARGV[5] wait id
  * (neither with ":")
  * Returns, when the key is free (or already the claim's owner's): the token, the key now being
- * the claim's (as ACQUIRE_SCRIPT takes it), or 0 without a claim (try now). Else the queue entry
- * (a string) appended for the wait, whose deadline is the server's time plus the max wait; the
- * queue expires with its latest deadline.
+ * the claim's (as ACQUIRE_SCRIPT takes it), or 0 without a claim (try now). Else {entry, wait}:
+ * the queue entry appended for the wait, whose deadline is the server's time plus `wait`, the
+ * max wait or the hold's PTTL if that ends sooner (its expiry sends nothing); the queue expires
+ * with its latest deadline.
  */
 export const WAIT_SCRIPT = `
 local current = redis.call('MGET', KEYS[1], KEYS[2])
@@ -170,13 +171,18 @@ if hold then
   if ARGV[2] == '-' or string.sub(hold, sep + 1) ~= ARGV[1] then
     local time = redis.call('TIME')
     local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-    local entry = string.format('%.0f', nowMs + tonumber(ARGV[3])) .. ':' .. ARGV[2] .. ':'
+    local wait = tonumber(ARGV[3])
+    local pttl = redis.call('PTTL', KEYS[1])
+    if pttl >= 0 and pttl < wait then
+      wait = math.max(pttl, 1)
+    end
+    local entry = string.format('%.0f', nowMs + wait) .. ':' .. ARGV[2] .. ':'
       .. ARGV[4] .. ':' .. ARGV[5] .. ':' .. ARGV[1]
     redis.call('RPUSH', KEYS[3], entry)
-    if redis.call('PTTL', KEYS[3]) < tonumber(ARGV[3]) then
-      redis.call('PEXPIRE', KEYS[3], ARGV[3])
+    if redis.call('PTTL', KEYS[3]) < wait then
+      redis.call('PEXPIRE', KEYS[3], wait)
     end
-    return entry
+    return {entry, wait}
   end
   token = string.sub(hold, 1, sep - 1)
 elseif ARGV[2] == '-' then
