@@ -12,9 +12,14 @@ import { TimeSpan } from "../../src/time-span/index.js";
 import { countCommands, createRedisClient, deleteKeysContaining } from "../redis.js";
 import type { Counters, LockClient, SubjectDefinition, SubjectEnvironment } from "../types.js";
 
-/** The adapter, counting acquire attempts (the wrapper adds no await). */
+/**
+ * The adapter, counting acquire attempts (the wrapper adds no await); a wait that acquires
+ * (`waitAcquires`) counts as one too.
+ */
 export function countingAdapter(adapter: ILockAdapter, counters: Counters): ILockAdapter {
-  const counting: ILockAdapter = {
+  const acquires = adapter.waitAcquires === true;
+  const wait = adapter.waitForRelease?.bind(adapter);
+  return {
     acquire: (key, lockId, ttl) => {
       counters.attempts += 1;
       return adapter.acquire(key, lockId, ttl);
@@ -23,11 +28,18 @@ export function countingAdapter(adapter: ILockAdapter, counters: Counters): ILoc
     forceRelease: (key) => adapter.forceRelease(key),
     refresh: (key, lockId, ttl) => adapter.refresh(key, lockId, ttl),
     getState: (key) => adapter.getState(key),
+    ...(wait === undefined
+      ? {}
+      : {
+          waitAcquires: acquires,
+          waitForRelease: acquires
+            ? (key, maxWait, signal, claim) => {
+                counters.attempts += 1;
+                return wait(key, maxWait, signal, claim);
+              }
+            : wait,
+        }),
   };
-  if (adapter.waitForRelease !== undefined) {
-    counting.waitForRelease = adapter.waitForRelease.bind(adapter);
-  }
-  return counting;
 }
 
 /**
