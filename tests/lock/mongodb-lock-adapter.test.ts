@@ -159,7 +159,7 @@ describeWithBackend("mongodb", (url) => {
 
   /** The raw document of `key` in the shared collection, failing the test when there is none. */
   async function stored(key: string): Promise<Document> {
-    const document = await stored(key);
+    const document = await collection.findOne({ _id: key } as Document);
     expect(document, `the document of ${key}`).not.toBeNull();
     return document ?? {};
   }
