@@ -11,6 +11,7 @@ export {
   type KyselyLockStatement,
   type KyselyLockStatements,
   type KyselyLockTtlArgs,
+  type KyselyLockWaitArgs,
   type PgListenClient,
   type PgListenConnection,
   type PgListenPool,
