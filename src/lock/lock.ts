@@ -55,6 +55,18 @@ const identity = <T>(value: T): T => value;
 const ignore = () => {};
 
 /**
+ * Pauses before each background try of a run's release that failed (ms): a connection that
+ * was cut is usually back within them, and the key is then free long before its TTL.
+ */
+const RELEASE_RETRY_PAUSES_MS = [25, 100, 400];
+
+/** A pause that does not keep the process alive. */
+const pauseUnref = (ms: number) =>
+  new Promise<void>((resolve) => {
+    setTimeout(resolve, ms).unref?.();
+  });
+
+/**
  * One `run*` while its function runs: the function's signal, made only when the function asks
  * for it (an AbortController costs microseconds on Node 20, more than an in-process hold), and
  * its keep-alive state (its place in a refresh queue).
@@ -241,6 +253,8 @@ export class Lock implements ILock {
   #expiresAt: number | null = null;
   /** Events of this lock go out one after another, after the operation resolved. */
   #events: Promise<void> | undefined;
+  /** A run's failed release, tried again in the background: acquires wait for it. */
+  #releaseRetry: Promise<void> | undefined;
 
   /** @internal Use `LockProvider.create`. */
   constructor(
@@ -418,6 +432,9 @@ export class Lock implements ILock {
     signal: AbortSignal,
     settle: (result: LockAcquireResult) => TResult,
   ): Promise<TResult> {
+    if (this.#releaseRetry !== undefined) {
+      return this.#releaseRetry.then(() => this.#tryAcquire(signal, settle));
+    }
     const requestedAt = performance.now();
     let pending: Promise<LockAcquireResult>;
     try {
@@ -459,6 +476,10 @@ export class Lock implements ILock {
     signal: AbortSignal,
   ): Promise<LockAcquireResult> {
     const { adapter, blockingTime, blockingInterval } = this.#context;
+    // Before the deadline starts: a retried release of this id must not free the new hold.
+    if (this.#releaseRetry !== undefined) {
+      await this.#releaseRetry;
+    }
     const time = (settings.time ?? blockingTime).toMilliseconds();
     const interval = (settings.interval ?? blockingInterval).toMilliseconds();
     let requestedAt = performance.now();
@@ -614,8 +635,42 @@ export class Lock implements ILock {
         this.#released(await this.#context.adapter.release(this.#key.toString(), this.#id));
       } catch (error) {
         this.#backendError("release", error);
+        this.#retryRelease();
       }
     }
+  }
+
+  /**
+   * A run's release failed (the backend unreachable for a moment): tries it again a few times
+   * in the background, so that the key is not held until its TTL. Only the outcome is told (a
+   * RELEASED event); the failures were reported by the first one. This lock's next acquire
+   * waits for the tries, so that a late release of this id cannot free the newer hold.
+   */
+  #retryRelease(): void {
+    const key = this.#key.toString();
+    const token = this.#fencingToken;
+    const retry = (async () => {
+      for (const pause of RELEASE_RETRY_PAUSES_MS) {
+        await pauseUnref(pause);
+        if (this.#fencingToken !== token || this.#untilExpiry() <= 0) {
+          return; // released meanwhile (an explicit release), or gone with its TTL
+        }
+        try {
+          if (await this.#context.adapter.release(key, this.#id)) {
+            this.#released(true);
+          }
+          return;
+        } catch {
+          // The next pause, or the TTL.
+        }
+      }
+    })();
+    this.#releaseRetry = retry;
+    retry.then(() => {
+      if (this.#releaseRetry === retry) {
+        this.#releaseRetry = undefined;
+      }
+    });
   }
 
   /** Refreshes the hold every interval until the run ends; the run's signal aborts if it is lost. */

@@ -91,11 +91,15 @@ function uniqueNamespace(): Namespace {
   ]);
 }
 
-/** Routes every call of `adapter` through `interceptor`; keeps `waitForRelease` optional. */
+/**
+ * Routes every call of `adapter` through `interceptor`; keeps `waitForRelease` optional and
+ * `waitAcquires` as the adapter says.
+ */
 function instrument(adapter: ILockAdapter, interceptor: Interceptor): ILockAdapter {
   const through = <T>(method: AdapterMethod, args: unknown[], call: () => Promise<T>) =>
     interceptor(method, args, call) as Promise<T>;
   const instrumented: ILockAdapter = {
+    ...(adapter.waitAcquires === undefined ? {} : { waitAcquires: adapter.waitAcquires }),
     acquire: (key, lockId, ttl) =>
       through<LockAcquireResult>("acquire", [key, lockId, ttl], () =>
         adapter.acquire(key, lockId, ttl),
@@ -832,6 +836,11 @@ export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): 
         if (adapter.waitForRelease === undefined) {
           context.skip("the adapter has no waitForRelease (polling cannot miss a release)");
         }
+        if (adapter.waitAcquires === true) {
+          context.skip(
+            "the adapter's attempt and wait are one step (waitAcquires): nothing lands between",
+          );
+        }
         const holder = world.create({ ttl: LONG });
         const waiter = world.create({ ttl: LONG });
         await holder.acquire();
@@ -847,6 +856,12 @@ export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): 
             if (method === "acquire") {
               // The request is on the wire: the backend grants it after the caller gave up.
               await sleep(200);
+            }
+            if (method === "waitForRelease") {
+              // A wait that acquires (waitAcquires) takes the free key; its answer comes late.
+              const answer = await call();
+              await sleep(200);
+              return answer;
             }
             return call();
           },
@@ -1248,6 +1263,62 @@ export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): 
             (event) => event.operation === "release" && event.error === driverError,
           ),
         ).toBe(true);
+      });
+
+      test("a run's release that failed is tried again in the background: the key is free long before its TTL", async (context) => {
+        const { expect } = context;
+        let failures = 1;
+        const { create, newProvider, events } = await setup(context, {
+          intercept: (method, _args, call) => {
+            if (method === "release" && failures > 0) {
+              failures -= 1;
+              return Promise.reject(new Error("connection reset"));
+            }
+            return call();
+          },
+        });
+        const lock = create({ ttl: LONG });
+        expect(await lock.runOrFail(() => "done")).toBe("done");
+        // The key is free again within the retries' pauses, not after its 10 s TTL.
+        const other = newProvider().create(KEY, { ttl: LONG });
+        await vi.waitFor(async () => expect(await other.acquire()).toBe(true), {
+          timeout: 3_000,
+          interval: 20,
+        });
+        expect(await other.release()).toBe(true);
+        await vi.waitFor(() =>
+          expect(eventsOf(events, LOCK_EVENTS.RELEASED, lock.id)).toHaveLength(1),
+        );
+        expect(eventsOf(events, LOCK_EVENTS.UNEXPECTED_ERROR, lock.id)).toHaveLength(1);
+      });
+
+      test("the lock's next acquire waits for that retry, which never frees the new hold", async (context) => {
+        const { expect } = context;
+        let failures = 2;
+        const { create } = await setup(context, {
+          intercept: (method, _args, call) => {
+            if (method === "release" && failures > 0) {
+              failures -= 1;
+              return Promise.reject(new Error("connection reset"));
+            }
+            return call();
+          },
+        });
+        const lock = create({ ttl: LONG });
+        const held = () => sleep(700).then(() => lock.getState());
+        // Right after a run whose release failed, while it is being retried: the new hold
+        // must outlive the retries, through either way of acquiring.
+        expect(await lock.runOrFail(() => "first")).toBe("first");
+        expect(await lock.runBlocking(held, { time: LONG })).toEqual([
+          true,
+          expect.objectContaining({ type: LOCK_STATE.ACQUIRED }),
+        ]);
+        failures = 2;
+        expect(await lock.runOrFail(() => "second")).toBe("second");
+        expect(await lock.run(held)).toEqual([
+          true,
+          expect.objectContaining({ type: LOCK_STATE.ACQUIRED }),
+        ]);
       });
 
       test("a passing backend failure of an auto-refresh does not lose the lock", async (context) => {
