@@ -666,7 +666,8 @@ export class Lock implements ILock {
       }
     })();
     this.#releaseRetry = retry;
-    retry.then(() => {
+    // The tries catch their own failures: this chain cannot reject.
+    void retry.then(() => {
       if (this.#releaseRetry === retry) {
         this.#releaseRetry = undefined;
       }
