@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { InvalidArgumentError } from "../../src/errors/invalid-argument-error.js";
 import {
   RedisLockAdapter,
+  type RedisLockAdapterSettings,
   RedisReplicaAckError,
   redisHoldKey,
 } from "../../src/lock/adapters/redis/redis-lock-adapter.js";
@@ -15,21 +16,29 @@ import { TimeSpan } from "../../src/time-span/time-span.js";
 import { createRedisClient, describeWithBackend, uniqueName } from "../harness/backends.js";
 import { PrivateRedisServer } from "../harness/private-redis.js";
 
+/** Adapters on the client `client()` gives, closed together by `closeAll`. */
+function adaptersOn(client: () => Redis) {
+  const adapters: RedisLockAdapter[] = [];
+  return {
+    newAdapter: (settings: Omit<RedisLockAdapterSettings, "database"> = {}) => {
+      const adapter = new RedisLockAdapter({ database: client(), ...settings });
+      adapters.push(adapter);
+      return adapter;
+    },
+    closeAll: () => Promise.all(adapters.map((adapter) => adapter.close())),
+  };
+}
+
 describeWithBackend("redis", (url) => {
   let client: Redis;
-  const adapters: RedisLockAdapter[] = [];
-  const newAdapter = () => {
-    const adapter = new RedisLockAdapter(client);
-    adapters.push(adapter);
-    return adapter;
-  };
+  const { newAdapter, closeAll } = adaptersOn(() => client);
 
   beforeAll(() => {
     client = createRedisClient(url);
   });
 
   afterAll(async () => {
-    await Promise.all(adapters.map((adapter) => adapter.close()));
+    await closeAll();
     await client.quit();
   });
 
@@ -47,12 +56,7 @@ describeWithBackend("redis", (url) => {
     let server: PrivateRedisServer;
     let url: string;
     let client: Redis;
-    const adapters: RedisLockAdapter[] = [];
-    const newAdapter = () => {
-      const adapter = new RedisLockAdapter(client);
-      adapters.push(adapter);
-      return adapter;
-    };
+    const { newAdapter, closeAll } = adaptersOn(() => client);
 
     beforeAll(async () => {
       server = await PrivateRedisServer.start();
@@ -61,7 +65,7 @@ describeWithBackend("redis", (url) => {
     });
 
     afterAll(async () => {
-      await Promise.all(adapters.map((adapter) => adapter.close()));
+      await closeAll();
       await client.quit();
       await server.stop();
     });
@@ -613,11 +617,9 @@ describeWithBackend("redis", (url) => {
     });
 
     test("with waitForReplicas, a claim is not handed the key (the hand-off would skip WAIT): the waiter is woken to acquire, in turn", async () => {
-      const adapter = new RedisLockAdapter({
-        database: client,
+      const adapter = newAdapter({
         waitForReplicas: { count: 1, timeout: TimeSpan.fromMilliseconds(20) },
       });
-      adapters.push(adapter);
       const holder = newAdapter();
       const key = uniqueName("replicas-wait");
       await holder.acquire(key, "holder", SECONDS_5);

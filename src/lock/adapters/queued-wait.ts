@@ -48,7 +48,7 @@ type WaitEnding = { mode: "keep" } | { mode: "release"; reason: unknown };
  * whether the key was handed over meanwhile, so a hand-off is never lost nor given to a wait
  * that ended.
  */
-export class QueuedWait {
+class QueuedWait {
   /** The queue entry, once `join` answered with one. */
   #entry: string | undefined;
   /** `join` was sent: from then on, only `leave` can end the wait. */
@@ -260,22 +260,62 @@ export class QueuedWait {
 }
 
 /**
- * The message a release sends to the process of the wait it served, on that process's own
- * channel: `<token>:<wait id>:<owner>` (handed the key) or `0:<wait id>:` (woken). Answers the
- * wait it names, if it is still under way and its owner matches.
+ * The waits under way of one adapter, by id. A release tells the wait it served on the
+ * adapter's own channel: `<token>:<wait id>:<owner>` (handed the key) or `0:<wait id>:`
+ * (woken).
  */
-export function waitOfMessage(
-  message: string,
-  waits: ReadonlyMap<string, QueuedWait>,
-): { wait: QueuedWait; fencingToken: number } | undefined {
-  const tokenEnd = message.indexOf(":");
-  const idEnd = message.indexOf(":", tokenEnd + 1);
-  if (tokenEnd === -1 || idEnd === -1) {
-    return undefined;
+export class QueuedWaits {
+  readonly #waits = new Map<string, QueuedWait>();
+  #count = 0;
+
+  get size(): number {
+    return this.#waits.size;
   }
-  const wait = waits.get(message.slice(tokenEnd + 1, idEnd));
-  if (wait === undefined || wait.owner !== message.slice(idEnd + 1)) {
-    return undefined;
+
+  /**
+   * Starts a wait for `owner` ("" without a claim) on `queue`, joining it once `listening`.
+   * `queue.join` receives the wait's id, for its messages.
+   */
+  start(
+    owner: string,
+    signal: AbortSignal,
+    maxWaitMs: number,
+    queue: WaitQueue,
+    listening: Promise<unknown>,
+  ): Promise<LockHandOff | undefined> {
+    this.#count += 1;
+    const wait = new QueuedWait(this.#count.toString(36), owner, signal, queue, (ended) => {
+      if (this.#waits.get(ended.id) === ended) {
+        this.#waits.delete(ended.id);
+      }
+    });
+    this.#waits.set(wait.id, wait);
+    wait.start(maxWaitMs, listening);
+    return wait.promise;
   }
-  return { wait, fencingToken: Number(message.slice(0, tokenEnd)) };
+
+  /** A message on the adapter's channel: settles the wait it names, if under way and its owner's. */
+  heard(message: string): void {
+    const tokenEnd = message.indexOf(":");
+    const idEnd = message.indexOf(":", tokenEnd + 1);
+    if (tokenEnd === -1 || idEnd === -1) {
+      return;
+    }
+    const wait = this.#waits.get(message.slice(tokenEnd + 1, idEnd));
+    if (wait !== undefined && wait.owner === message.slice(idEnd + 1)) {
+      wait.heard(Number(message.slice(0, tokenEnd)));
+    }
+  }
+
+  /** Messages may have been missed: every wait asks whether it was handed the key. */
+  checkAll(): void {
+    for (const wait of this.#waits.values()) {
+      wait.check();
+    }
+  }
+
+  /** Ends every wait now, as if its time had run out (for the adapter's close()). */
+  closeAll(): Promise<unknown> {
+    return Promise.all([...this.#waits.values()].map((wait) => wait.close()));
+  }
 }

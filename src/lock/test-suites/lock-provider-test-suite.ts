@@ -91,6 +91,17 @@ function uniqueNamespace(): Namespace {
   ]);
 }
 
+/** An interceptor failing the next `failures.left` releases, as a connection reset would. */
+function failingReleases(failures: { left: number }): Interceptor {
+  return (method, _args, call) => {
+    if (method === "release" && failures.left > 0) {
+      failures.left -= 1;
+      return Promise.reject(new Error("connection reset"));
+    }
+    return call();
+  };
+}
+
 /**
  * Routes every call of `adapter` through `interceptor`; keeps `waitForRelease` optional and
  * `waitAcquires` as the adapter says.
@@ -1267,15 +1278,8 @@ export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): 
 
       test("a run's release that failed is tried again in the background: the key is free long before its TTL", async (context) => {
         const { expect } = context;
-        let failures = 1;
         const { create, newProvider, events } = await setup(context, {
-          intercept: (method, _args, call) => {
-            if (method === "release" && failures > 0) {
-              failures -= 1;
-              return Promise.reject(new Error("connection reset"));
-            }
-            return call();
-          },
+          intercept: failingReleases({ left: 1 }),
         });
         const lock = create({ ttl: LONG });
         expect(await lock.runOrFail(() => "done")).toBe("done");
@@ -1294,16 +1298,8 @@ export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): 
 
       test("the lock's next acquire waits for that retry, which never frees the new hold", async (context) => {
         const { expect } = context;
-        let failures = 2;
-        const { create } = await setup(context, {
-          intercept: (method, _args, call) => {
-            if (method === "release" && failures > 0) {
-              failures -= 1;
-              return Promise.reject(new Error("connection reset"));
-            }
-            return call();
-          },
-        });
+        const failures = { left: 2 };
+        const { create } = await setup(context, { intercept: failingReleases(failures) });
         const lock = create({ ttl: LONG });
         const held = () => sleep(700).then(() => lock.getState());
         // Right after a run whose release failed, while it is being retried: the new hold
@@ -1313,7 +1309,7 @@ export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): 
           true,
           expect.objectContaining({ type: LOCK_STATE.ACQUIRED }),
         ]);
-        failures = 2;
+        failures.left = 2;
         expect(await lock.runOrFail(() => "second")).toBe("second");
         expect(await lock.run(held)).toEqual([
           true,

@@ -20,13 +20,7 @@ import type {
   LockHandOff,
   LockWaitClaim,
 } from "../../contracts/lock-adapter.js";
-import {
-  type LeaveMode,
-  QueuedWait,
-  type QueueEntry,
-  type WaitQueue,
-  waitOfMessage,
-} from "../queued-wait.js";
+import { type LeaveMode, QueuedWaits, type QueueEntry, type WaitQueue } from "../queued-wait.js";
 import {
   DEAD_ROW_GRACE_MS,
   KEY_MAX_BYTES,
@@ -185,11 +179,10 @@ export class KyselyLockAdapter implements ILockAdapter {
   #statements: KyselyLockStatements | Promise<KyselyLockStatements> | undefined;
   /** With a `listener`: where releases tell this adapter's waits. */
   readonly #inbox: PostgresInbox | undefined;
-  /** The waits under way, by wait id (unique within the adapter). */
-  readonly #waits = new Map<string, QueuedWait>();
+  /** The waits under way, told of their hand-offs on the inbox. */
+  readonly #waits = new QueuedWaits();
   /** Per stored key, the last `wait` statement sent: each waits for the one before. */
   readonly #joins = new Map<string, Promise<unknown>>();
-  #waitCount = 0;
   #closed = false;
   readonly #sweep: ReturnType<typeof setInterval> | undefined;
   /** SQLite: the statements of every adapter on this Kysely instance, one at a time. */
@@ -264,10 +257,7 @@ export class KyselyLockAdapter implements ILockAdapter {
         parsed.listener,
         // Random, so that two adapters (processes) never share one: a message reaches one.
         `hasp_inbox_${randomBytes(12).toString("hex")}`,
-        (payload) => {
-          const heard = waitOfMessage(payload, this.#waits);
-          heard?.wait.heard(heard.fencingToken);
-        },
+        (payload) => this.#waits.heard(payload),
         () => this.#recheckWaits(),
       );
       this.waitForRelease = (key, maxWait, signal, claim) =>
@@ -355,9 +345,9 @@ export class KyselyLockAdapter implements ILockAdapter {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#sweep);
-    const ending = [...this.#waits.values()].map((wait) => wait.close());
+    const ending = this.#waits.closeAll();
     await this.#inbox?.close();
-    await Promise.all(ending);
+    await ending;
   }
 
   async acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<LockAcquireResult> {
@@ -457,7 +447,6 @@ export class KyselyLockAdapter implements ILockAdapter {
       // No LISTEN after close(): a waiter left over waits out its time.
       return delay(maxWait, signal).then(() => undefined);
     }
-    this.#waitCount += 1;
     const owner = claim?.lockId ?? "";
     const ttl =
       claim === undefined
@@ -465,20 +454,13 @@ export class KyselyLockAdapter implements ILockAdapter {
         : claim.ttl === null
           ? ""
           : String(Math.max(1, Math.ceil(claim.ttl.toMilliseconds())));
-    const wait = new QueuedWait(
-      this.#waitCount.toString(36),
+    return this.#waits.start(
       owner,
       signal,
+      maxWait.toMilliseconds(),
       this.#queue(key, owner, ttl, inbox.channel),
-      (ended) => {
-        if (this.#waits.get(ended.id) === ended) {
-          this.#waits.delete(ended.id);
-        }
-      },
+      inbox.listen(),
     );
-    this.#waits.set(wait.id, wait);
-    wait.start(maxWait.toMilliseconds(), inbox.listen());
-    return wait.promise;
   }
 
   /** The key's queue in its row, for one wait: the `wait` and `leave` statements. */
@@ -570,11 +552,7 @@ export class KyselyLockAdapter implements ILockAdapter {
     if (this.#waits.size === 0 || this.#inbox === undefined) {
       return;
     }
-    const checkAll = () => {
-      for (const wait of this.#waits.values()) {
-        wait.check();
-      }
-    };
+    const checkAll = () => this.#waits.checkAll();
     this.#inbox.listen().then(checkAll, checkAll);
   }
 

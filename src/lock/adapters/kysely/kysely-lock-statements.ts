@@ -188,6 +188,21 @@ export function postgresStatements(table: string): KyselyLockStatements {
   // first claim (new token, its TTL from now), telling each on its adapter's channel:
   // "token:wait_id:owner", or "0:wait_id:" for a wake-up. NOTIFY is sent at commit.
   const handOff = `"${table}_hand_off"`;
+  // The row `l` is taken (free or expired) or re-taken by its owner. In DO UPDATE SET every
+  // expression reads the row as it was before the statement, and excluded.* is the row VALUES
+  // proposed: its token is the server time in µs, read once.
+  const takes = `${free("excluded.token / 1000")} OR l.owner = excluded.owner`;
+  const upsert = (ttl: string, ...more: string[]) => `
+      INSERT INTO ${t} AS l (lock_key, owner, token, expires_at)
+      VALUES (:key, :owner, ${nowUs}, ${nowMs} + ${ttl})
+      ON CONFLICT (lock_key) DO UPDATE SET
+        token = CASE WHEN ${free("excluded.token / 1000")}
+          THEN greatest(l.token + 1, excluded.token) ELSE l.token END,
+        owner = CASE WHEN ${takes} THEN excluded.owner ELSE l.owner END,
+        expires_at = CASE WHEN ${takes} THEN excluded.expires_at ELSE l.expires_at END${more.map((set) => `,\n        ${set}`).join("")}`;
+  // A queue entry, "deadline_ms:ttl:inbox:wait_id:owner" (see the trigger).
+  const entry = (deadline: string, owner: string) =>
+    `(${deadline})::text || ':' || :ttl::text || ':' || :inbox::text || ':' || :id::text || ':' || ${owner}`;
   return {
     dialect: "postgres",
     createSchema: [
@@ -240,18 +255,7 @@ END $hasp$`,
     dropSchema: [`DROP TABLE IF EXISTS ${t}`, `DROP FUNCTION IF EXISTS ${handOff}()`],
     returning: true,
     affected: "count",
-    // In DO UPDATE SET every expression reads the row as it was before the statement, and
-    // excluded.* is the row VALUES proposed: its token is the server time in µs, read once.
-    acquire: s(`
-      INSERT INTO ${t} AS l (lock_key, owner, token, expires_at)
-      VALUES (:key, :owner, ${nowUs}, ${nowMs} + :ttl::bigint)
-      ON CONFLICT (lock_key) DO UPDATE SET
-        token = CASE WHEN ${free("excluded.token / 1000")}
-          THEN greatest(l.token + 1, excluded.token) ELSE l.token END,
-        owner = CASE WHEN ${free("excluded.token / 1000")} OR l.owner = excluded.owner
-          THEN excluded.owner ELSE l.owner END,
-        expires_at = CASE WHEN ${free("excluded.token / 1000")} OR l.owner = excluded.owner
-          THEN excluded.expires_at ELSE l.expires_at END
+    acquire: s(`${upsert(":ttl::bigint")}
       RETURNING owner, token, expires_at - ${nowMs} AS remaining`),
     release: s(`
       UPDATE ${t} SET owner = NULL, expires_at = ${nowMs}
@@ -267,26 +271,16 @@ END $hasp$`,
       WHERE lock_key = :key AND ${liveHold(nowMs)}`),
     // The waiter listens on its inbox before it queues, so no release can miss it.
     wait: s(`
-      UPDATE ${t} SET waiters = array_append(waiters, (${nowMs} + :wait::bigint)::text || ':'
-        || :ttl::text || ':' || :inbox::text || ':' || :id::text || ':' || :owner::text)
+      UPDATE ${t} SET waiters = array_append(waiters, ${entry(`${nowMs} + :wait::bigint`, ":owner::text")})
       WHERE lock_key = :key AND ${liveHold(nowMs)}
       RETURNING waiters[cardinality(waiters)] AS entry`),
-    // The acquire upsert, whose "held by another" branch appends the claim to the queue. The
-    // claim's TTL is "" for a hold without one, hence nullif.
-    claim: s(`
-      INSERT INTO ${t} AS l (lock_key, owner, token, expires_at)
-      VALUES (:key, :owner, ${nowUs}, ${nowMs} + nullif(:ttl::text, '')::bigint)
-      ON CONFLICT (lock_key) DO UPDATE SET
-        token = CASE WHEN ${free("excluded.token / 1000")}
-          THEN greatest(l.token + 1, excluded.token) ELSE l.token END,
-        owner = CASE WHEN ${free("excluded.token / 1000")} OR l.owner = excluded.owner
-          THEN excluded.owner ELSE l.owner END,
-        expires_at = CASE WHEN ${free("excluded.token / 1000")} OR l.owner = excluded.owner
-          THEN excluded.expires_at ELSE l.expires_at END,
-        waiters = CASE WHEN ${free("excluded.token / 1000")} OR l.owner = excluded.owner
-          THEN l.waiters ELSE array_append(l.waiters, least(excluded.token / 1000 + :wait::bigint,
-            l.expires_at)::text || ':' || :ttl::text || ':' || :inbox::text || ':' || :id::text
-            || ':' || excluded.owner) END
+    // The acquire upsert, whose "held by another" branch appends the claim to the queue (its
+    // deadline no later than the hold's expiry). The claim's TTL is "" for a hold without one.
+    claim: s(`${upsert(
+      "nullif(:ttl::text, '')::bigint",
+      `waiters = CASE WHEN ${takes} THEN l.waiters ELSE array_append(l.waiters,
+        ${entry("least(excluded.token / 1000 + :wait::bigint, l.expires_at)", "excluded.owner")}) END`,
+    )}
       RETURNING owner, token, expires_at - ${nowMs} AS remaining,
         CASE WHEN owner <> :owner THEN waiters[cardinality(waiters)] END AS entry`),
     leave: s(`

@@ -13,7 +13,7 @@ import type {
   LockHandOff,
   LockWaitClaim,
 } from "../../contracts/lock-adapter.js";
-import { type LeaveMode, QueuedWait, type WaitQueue, waitOfMessage } from "../queued-wait.js";
+import { type LeaveMode, QueuedWaits, type WaitQueue } from "../queued-wait.js";
 import {
   ACQUIRE_SCRIPT,
   FORCE_RELEASE_SCRIPT,
@@ -177,11 +177,9 @@ export class RedisLockAdapter implements ILockAdapter {
   readonly #client: RedisLockClient;
   readonly #commands: HaspLockCommands;
   readonly #replicas: { count: number; timeoutMs: number } | undefined;
-  /** The waits under way, by wait id (unique within the adapter). */
-  readonly #waits = new Map<string, QueuedWait>();
-  /** The adapter's inbox channel, where releases tell its waits. */
+  /** The waits under way, told of their hand-offs on the adapter's inbox channel. */
+  readonly #waits = new QueuedWaits();
   readonly #inboxChannel: string;
-  #waitCount = 0;
   /** SUBSCRIBE of the inbox, made before the first wait is queued. */
   #inboxSubscribed: Promise<unknown> | undefined;
   #subscriber: RedisLockClient | undefined;
@@ -301,21 +299,13 @@ export class RedisLockAdapter implements ILockAdapter {
       claim === undefined || this.#replicas !== undefined
         ? NO_CLAIM
         : { owner: claim.lockId, ttl: claim.ttl === null ? "" : toPx(claim.ttl) };
-    this.#waitCount += 1;
-    const wait = new QueuedWait(
-      this.#waitCount.toString(36),
+    return this.#waits.start(
       queued.owner,
       signal,
+      maxWait.toMilliseconds(),
       this.#queue(keys, queued),
-      (ended) => {
-        if (this.#waits.get(ended.id) === ended) {
-          this.#waits.delete(ended.id);
-        }
-      },
+      this.#inbox(),
     );
-    this.#waits.set(wait.id, wait);
-    wait.start(maxWait.toMilliseconds(), this.#inbox());
-    return wait.promise;
   }
 
   /** The key's queue in Redis, for one wait: WAIT_SCRIPT, LEAVE_SCRIPT, RELEASE_SCRIPT. */
@@ -364,12 +354,6 @@ export class RedisLockAdapter implements ILockAdapter {
     return this.#inboxSubscribed;
   }
 
-  /** A message on the inbox: "<token>:<wait id>:<owner>" (handed the key) or "0:<wait id>:" (woken). */
-  #heard(message: string): void {
-    const heard = waitOfMessage(message, this.#waits);
-    heard?.wait.heard(heard.fencingToken);
-  }
-
   /**
    * After the subscriber reconnected: messages published while it was away were lost, so every
    * wait asks Redis whether it was handed the key, once the inbox is subscribed again (this
@@ -380,11 +364,7 @@ export class RedisLockAdapter implements ILockAdapter {
       return;
     }
     subscriber.subscribe(this.#inboxChannel).then(
-      () => {
-        for (const wait of this.#waits.values()) {
-          wait.check();
-        }
-      },
+      () => this.#waits.checkAll(),
       // Failed again: the next reconnect asks, or the waits' deadlines end them.
       () => {},
     );
@@ -436,18 +416,18 @@ export class RedisLockAdapter implements ILockAdapter {
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
     this.#inboxSubscribed = undefined;
-    const ending = [...this.#waits.values()].map((wait) => wait.close());
+    const ending = this.#waits.closeAll();
     if (subscriber !== undefined) {
       await subscriber.quit().catch(() => subscriber.disconnect());
     }
-    await Promise.all(ending);
+    await ending;
   }
 
   #subscriberConnection(): RedisLockClient {
     if (this.#subscriber === undefined) {
       const subscriber = this.#client.duplicate();
       subscriber.on("message", (_channel: string, message: string) => {
-        this.#heard(message);
+        this.#waits.heard(message);
       });
       // ioredis reconnects and resubscribes by itself; without a handler it prints each error.
       subscriber.on("error", () => {});
