@@ -399,8 +399,8 @@ describeWithBackend("postgres", (url) => {
     const kysely = new Kysely({
       dialect: new PostgresDialect({ pool }),
       log: (event) => {
-        // A waiter queued in the key's row (the adapter's wait statement).
-        if (event.query.sql.includes("array_append(l.waiters")) stateReads += 1;
+        // A waiter queued in the key's row (the adapter's claim statement).
+        if (event.query.sql.includes(`"${table}_claim"(`)) stateReads += 1;
       },
     });
     const other = new Kysely({ dialect: new PostgresDialect({ pool: admin }) });

@@ -177,6 +177,8 @@ export class KyselyLockAdapter implements ILockAdapter {
   readonly #dialect: KyselyLockDialect;
   /** Unset only on MySQL before the server's version was learned (see `returning`). */
   #statements: KyselyLockStatements | Promise<KyselyLockStatements> | undefined;
+  /** The statements once known: an operation then starts without awaiting (a tick saved). */
+  #known: KyselyLockStatements | undefined;
   /** With a `listener`: where releases tell this adapter's waits. */
   readonly #inbox: PostgresInbox | undefined;
   /** The waits under way, told of their hand-offs on the inbox. */
@@ -244,7 +246,7 @@ export class KyselyLockAdapter implements ILockAdapter {
     }
     this.#table = parsed.tableName;
     this.#dialect = dialect;
-    this.#statements =
+    this.#known =
       dialect === "postgres"
         ? postgresStatements(parsed.tableName)
         : dialect === "sqlite"
@@ -252,6 +254,7 @@ export class KyselyLockAdapter implements ILockAdapter {
           : parsed.returning === undefined
             ? undefined
             : mysqlStatements(parsed.tableName, parsed.returning);
+    this.#statements = this.#known;
     if (parsed.listener !== undefined) {
       this.#inbox = new PostgresInbox(
         parsed.listener,
@@ -351,7 +354,7 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 
   async acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<LockAcquireResult> {
-    const statements = await this.#ready();
+    const statements = this.#known ?? (await this.#ready());
     const args = {
       key: storedKey(key),
       owner: lockId,
@@ -386,7 +389,7 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 
   async release(key: string, lockId: string): Promise<boolean> {
-    const { release, affected } = await this.#ready();
+    const { release, affected } = this.#known ?? (await this.#ready());
     const result = await this.#run(
       release.sql,
       release.parameters({ key: storedKey(key), owner: lockId }),
@@ -395,7 +398,7 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 
   async forceRelease(key: string): Promise<boolean> {
-    const { forceRelease, affected } = await this.#ready();
+    const { forceRelease, affected } = this.#known ?? (await this.#ready());
     const result = await this.#run(
       forceRelease.sql,
       forceRelease.parameters({ key: storedKey(key) }),
@@ -404,7 +407,7 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 
   async refresh(key: string, lockId: string, ttl: TimeSpan): Promise<boolean> {
-    const { refresh, affected } = await this.#ready();
+    const { refresh, affected } = this.#known ?? (await this.#ready());
     const result = await this.#run(
       refresh.sql,
       refresh.parameters({
@@ -417,7 +420,7 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 
   async getState(key: string): Promise<LockAdapterState | null> {
-    const { getState } = await this.#ready();
+    const { getState } = this.#known ?? (await this.#ready());
     const result = await this.#run<StateRow>(
       getState.sql,
       getState.parameters({ key: storedKey(key) }),
@@ -587,6 +590,7 @@ export class KyselyLockAdapter implements ILockAdapter {
       ({ rows }) => {
         const statements = mysqlStatements(this.#table, hasUpsertReturning(rows[0]?.version ?? ""));
         this.#statements = statements;
+        this.#known = statements;
         return statements;
       },
     );
@@ -609,10 +613,16 @@ export class KyselyLockAdapter implements ILockAdapter {
  */
 class StatementQueue {
   #tail: Promise<unknown> = Promise.resolve();
+  #pending = 0;
+  readonly #done = () => {
+    this.#pending -= 1;
+  };
 
   run<T>(task: () => Promise<T>): Promise<T> {
-    const result = this.#tail.then(task);
-    this.#tail = result.catch(() => {});
+    // Nothing queued: straight on, without waiting a tick for the settled tail.
+    const result = this.#pending === 0 ? task() : this.#tail.then(task);
+    this.#pending += 1;
+    this.#tail = result.then(this.#done, this.#done);
     return result;
   }
 }

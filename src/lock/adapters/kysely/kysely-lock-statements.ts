@@ -175,34 +175,153 @@ export function postgresStatements(table: string): KyselyLockStatements {
   const t = `"${table}"`;
   // date_part is double precision (extract is numeric since PostgreSQL 14: slower), exact to
   // the µs here; statement_timestamp() is fixed for the whole statement.
-  const nowUs = "(date_part('epoch', statement_timestamp()) * 1000000)::bigint";
-  const nowMs = `(${nowUs} / 1000)`;
-  const s = <TArgs extends Record<string, unknown>>(text: string) =>
-    statement<TArgs>("postgres", text);
+  const nowUsExpression = "(date_part('epoch', statement_timestamp()) * 1000000)::bigint";
+  // Each operation is a PL/pgSQL function of the table's own, called by one statement: the
+  // function plans its SQL once per connection, where the statement itself, sent unnamed (as
+  // Kysely sends every query), would be parsed and planned at every call. That planning was
+  // most of the cost of an uncontended acquire and release. In a body, the server's time is
+  // read once, into now_us and now_ms.
+  const nowUs = "now_us";
+  const nowMs = "now_ms";
+  const routines: Array<{ name: string; types: string; ddl: string }> = [];
+  const routine = <TArgs extends Record<string, unknown>>(
+    operation: string,
+    params: ReadonlyArray<readonly [name: string, type: string]>,
+    returns: string,
+    body: string,
+  ): KyselyLockStatement<TArgs> => {
+    const name = `"${table}_${operation}"`;
+    // The body's :markers become the parameters, named _key, ... (no column starts with _).
+    // The result columns are variables too: column names win over them in the body's SQL.
+    routines.push({
+      name,
+      types: params.map(([, type]) => type).join(", "),
+      ddl: `CREATE OR REPLACE FUNCTION ${name}(${params.map(([param, type]) => `_${param} ${type}`).join(", ")})
+  RETURNS TABLE (${returns}) LANGUAGE plpgsql AS $hasp$
+#variable_conflict use_column
+DECLARE
+  now_us bigint := ${nowUsExpression};
+  now_ms bigint := now_us / 1000;
+BEGIN
+  RETURN QUERY ${body.replace(/(?<![:\w]):([a-z]+)\b/g, "_$1").replace(/\n/g, "\n  ")};
+END
+$hasp$`,
+    });
+    return statement<TArgs>(
+      "postgres",
+      `SELECT * FROM ${name}(${params.map(([param, type]) => `:${param}::${type}`).join(", ")})`,
+    );
+  };
+  const row = "owner text, token bigint, remaining bigint";
   // The queue of blocking acquires lives in the row (`waiters`), and the release statement
   // serves it through a trigger: only an UPDATE that frees a hold with waiters queued runs it
-  // (its WHEN is all an uncontended release pays), and its PL/pgSQL is planned once per
-  // connection. An entry is "deadline_ms:ttl:inbox:wait_id:owner" (the owner last: it may hold
-  // ':'); ttl is "" for a hold without TTL and "-" for a wait without a claim. The trigger
-  // skips entries past their deadline, wakes waits without a claim, and gives the key to the
-  // first claim (new token, its TTL from now), telling each on its adapter's channel:
-  // "token:wait_id:owner", or "0:wait_id:" for a wake-up. NOTIFY is sent at commit.
+  // (its WHEN is all an uncontended release pays). An entry is
+  // "deadline_ms:ttl:inbox:wait_id:owner" (the owner last: it may hold ':'); ttl is "" for a
+  // hold without TTL and "-" for a wait without a claim. The trigger skips entries past their
+  // deadline, wakes waits without a claim, and gives the key to the first claim (new token, its
+  // TTL from now), telling each on its adapter's channel: "token:wait_id:owner", or
+  // "0:wait_id:" for a wake-up. NOTIFY is sent at commit.
   const handOff = `"${table}_hand_off"`;
   // The row `l` is taken (free or expired) or re-taken by its owner. In DO UPDATE SET every
   // expression reads the row as it was before the statement, and excluded.* is the row VALUES
-  // proposed: its token is the server time in µs, read once.
-  const takes = `${free("excluded.token / 1000")} OR l.owner = excluded.owner`;
-  const upsert = (ttl: string, ...more: string[]) => `
-      INSERT INTO ${t} AS l (lock_key, owner, token, expires_at)
-      VALUES (:key, :owner, ${nowUs}, ${nowMs} + ${ttl})
-      ON CONFLICT (lock_key) DO UPDATE SET
-        token = CASE WHEN ${free("excluded.token / 1000")}
-          THEN greatest(l.token + 1, excluded.token) ELSE l.token END,
-        owner = CASE WHEN ${takes} THEN excluded.owner ELSE l.owner END,
-        expires_at = CASE WHEN ${takes} THEN excluded.expires_at ELSE l.expires_at END${more.map((set) => `,\n        ${set}`).join("")}`;
+  // proposed.
+  const takes = `${free(nowMs)} OR l.owner = excluded.owner`;
+  const upsert = (
+    ttl: string,
+    ...more: string[]
+  ) => `INSERT INTO ${t} AS l (lock_key, owner, token, expires_at)
+VALUES (:key, :owner, ${nowUs}, ${nowMs} + ${ttl})
+ON CONFLICT (lock_key) DO UPDATE SET
+  ${[
+    `token = CASE WHEN ${free(nowMs)} THEN greatest(l.token + 1, ${nowUs}) ELSE l.token END`,
+    `owner = CASE WHEN ${takes} THEN excluded.owner ELSE l.owner END`,
+    `expires_at = CASE WHEN ${takes} THEN excluded.expires_at ELSE l.expires_at END`,
+    ...more,
+  ].join(",\n  ")}`;
   // A queue entry, "deadline_ms:ttl:inbox:wait_id:owner" (see the trigger).
   const entry = (deadline: string, owner: string) =>
-    `(${deadline})::text || ':' || :ttl::text || ':' || :inbox::text || ':' || :id::text || ':' || ${owner}`;
+    `(${deadline})::text || ':' || :ttl || ':' || :inbox || ':' || :id || ':' || ${owner}`;
+  const key = ["key", "text"] as const;
+  const owner = ["owner", "text"] as const;
+  const waitParams = [
+    key,
+    owner,
+    ["ttl", "text"],
+    ["wait", "bigint"],
+    ["inbox", "text"],
+    ["id", "text"],
+  ] as const;
+  const statements = {
+    acquire: routine<KyselyLockTtlArgs>(
+      "acquire",
+      [key, owner, ["ttl", "bigint"]],
+      row,
+      `${upsert(":ttl")}
+RETURNING owner, token, expires_at - ${nowMs}`,
+    ),
+    release: routine<KyselyLockOwnerArgs>(
+      "release",
+      [key, owner],
+      "token bigint",
+      `UPDATE ${t} SET owner = NULL, expires_at = ${nowMs}
+WHERE lock_key = :key AND owner = :owner AND ${unexpired(nowMs)}
+RETURNING token`,
+    ),
+    forceRelease: routine<KyselyLockKeyArgs>(
+      "force_release",
+      [key],
+      "token bigint",
+      `UPDATE ${t} SET owner = NULL, expires_at = ${nowMs}
+WHERE lock_key = :key AND ${liveHold(nowMs)}
+RETURNING token`,
+    ),
+    refresh: routine<KyselyLockTtlArgs & { ttl: number }>(
+      "refresh",
+      [key, owner, ["ttl", "bigint"]],
+      "token bigint",
+      `UPDATE ${t} SET expires_at = ${nowMs} + :ttl
+WHERE lock_key = :key AND owner = :owner AND expires_at > ${nowMs}
+RETURNING token`,
+    ),
+    getState: routine<KyselyLockKeyArgs>(
+      "get_state",
+      [key],
+      row,
+      `SELECT owner, token, expires_at - ${nowMs} FROM ${t}
+WHERE lock_key = :key AND ${liveHold(nowMs)}`,
+    ),
+    // The waiter listens on its inbox before it queues, so no release can miss it.
+    wait: routine<KyselyLockWaitArgs>(
+      "wait",
+      waitParams,
+      "entry text",
+      `UPDATE ${t} SET waiters = array_append(waiters, ${entry(`${nowMs} + :wait`, ":owner")})
+WHERE lock_key = :key AND ${liveHold(nowMs)}
+RETURNING waiters[cardinality(waiters)]`,
+    ),
+    // The acquire upsert, whose "held by another" branch appends the claim to the queue (its
+    // deadline no later than the hold's expiry). The claim's TTL is "" for a hold without one.
+    claim: routine<KyselyLockWaitArgs>(
+      "claim",
+      waitParams,
+      `${row}, entry text`,
+      `${upsert(
+        "nullif(:ttl, '')::bigint",
+        `waiters = CASE WHEN ${takes} THEN l.waiters ELSE array_append(l.waiters,
+    ${entry(`least(${nowMs} + :wait, l.expires_at)`, "excluded.owner")}) END`,
+      )}
+RETURNING owner, token, expires_at - ${nowMs},
+  CASE WHEN owner <> :owner THEN waiters[cardinality(waiters)] END`,
+    ),
+    leave: routine<KyselyLockOwnerArgs & { entry: string }>(
+      "leave",
+      [key, owner, ["entry", "text"]],
+      "token bigint",
+      `UPDATE ${t} SET waiters = nullif(array_remove(waiters, :entry), '{}')
+WHERE lock_key = :key
+RETURNING CASE WHEN owner = :owner AND ${unexpired(nowMs)} THEN token ELSE 0 END`,
+    ),
+  };
   return {
     dialect: "postgres",
     createSchema: [
@@ -214,7 +333,7 @@ export function postgresStatements(table: string): KyselyLockStatements {
       `ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS waiters text[]`,
       `CREATE OR REPLACE FUNCTION ${handOff}() RETURNS trigger LANGUAGE plpgsql AS $hasp$
 DECLARE
-  now_us bigint := ${nowUs};
+  now_us bigint := ${nowUsExpression};
   entry text;
   parts text[];
   position int := 0;
@@ -251,43 +370,20 @@ $hasp$`,
       EXECUTE FUNCTION ${handOff}();
   END IF;
 END $hasp$`,
+      ...routines.map(({ ddl }) => ddl),
     ],
-    dropSchema: [`DROP TABLE IF EXISTS ${t}`, `DROP FUNCTION IF EXISTS ${handOff}()`],
+    dropSchema: [
+      `DROP TABLE IF EXISTS ${t}`,
+      `DROP FUNCTION IF EXISTS ${handOff}()`,
+      ...routines.map(({ name, types }) => `DROP FUNCTION IF EXISTS ${name}(${types})`),
+    ],
     returning: true,
     affected: "count",
-    acquire: s(`${upsert(":ttl::bigint")}
-      RETURNING owner, token, expires_at - ${nowMs} AS remaining`),
-    release: s(`
-      UPDATE ${t} SET owner = NULL, expires_at = ${nowMs}
-      WHERE lock_key = :key AND owner = :owner AND ${unexpired(nowMs)}`),
-    forceRelease: s(`
-      UPDATE ${t} SET owner = NULL, expires_at = ${nowMs}
-      WHERE lock_key = :key AND ${liveHold(nowMs)}`),
-    refresh: s(`
-      UPDATE ${t} SET expires_at = ${nowMs} + :ttl::bigint
-      WHERE lock_key = :key AND owner = :owner AND expires_at > ${nowMs}`),
-    getState: s(`
-      SELECT owner, token, expires_at - ${nowMs} AS remaining FROM ${t}
-      WHERE lock_key = :key AND ${liveHold(nowMs)}`),
-    // The waiter listens on its inbox before it queues, so no release can miss it.
-    wait: s(`
-      UPDATE ${t} SET waiters = array_append(waiters, ${entry(`${nowMs} + :wait::bigint`, ":owner::text")})
-      WHERE lock_key = :key AND ${liveHold(nowMs)}
-      RETURNING waiters[cardinality(waiters)] AS entry`),
-    // The acquire upsert, whose "held by another" branch appends the claim to the queue (its
-    // deadline no later than the hold's expiry). The claim's TTL is "" for a hold without one.
-    claim: s(`${upsert(
-      "nullif(:ttl::text, '')::bigint",
-      `waiters = CASE WHEN ${takes} THEN l.waiters ELSE array_append(l.waiters,
-        ${entry("least(excluded.token / 1000 + :wait::bigint, l.expires_at)", "excluded.owner")}) END`,
-    )}
-      RETURNING owner, token, expires_at - ${nowMs} AS remaining,
-        CASE WHEN owner <> :owner THEN waiters[cardinality(waiters)] END AS entry`),
-    leave: s(`
-      UPDATE ${t} SET waiters = nullif(array_remove(waiters, :entry::text), '{}')
-      WHERE lock_key = :key
-      RETURNING CASE WHEN owner = :owner AND ${unexpired(nowMs)} THEN token ELSE 0 END AS token`),
-    removeExpired: s(`DELETE FROM ${t} WHERE expires_at < ${nowMs} - :grace::bigint`),
+    ...statements,
+    removeExpired: statement(
+      "postgres",
+      `DELETE FROM ${t} WHERE expires_at < ${nowUsExpression} / 1000 - :grace::bigint`,
+    ),
   };
 }
 
@@ -302,8 +398,10 @@ export function sqliteStatements(table: string): KyselyLockStatements {
   return {
     dialect: "sqlite",
     createSchema: [
+      // WITHOUT ROWID: the rows live in the key's b-tree, so a write changes one page, not a
+      // table page and an index page (each write's pages go to the WAL whole: half the bytes).
       // No index beyond the key: removeExpired, an occasional sweep, can scan.
-      `CREATE TABLE IF NOT EXISTS ${t} (lock_key TEXT PRIMARY KEY NOT NULL, owner TEXT, token INTEGER NOT NULL, expires_at INTEGER)`,
+      `CREATE TABLE IF NOT EXISTS ${t} (lock_key TEXT PRIMARY KEY NOT NULL, owner TEXT, token INTEGER NOT NULL, expires_at INTEGER) WITHOUT ROWID`,
     ],
     dropSchema: [`DROP TABLE IF EXISTS ${t}`],
     returning: true,
