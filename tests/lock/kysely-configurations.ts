@@ -51,8 +51,18 @@ function logged(make: (log: (event: { query: CompiledQuery }) => void) => AnyKys
   return { kysely, log };
 }
 
-function openPostgres(url: string, listen: boolean): Database_ {
-  const pool = new pg.Pool({ connectionString: url, max: 20 });
+/**
+ * A session time zone far from the server's (UTC here), for the configurations that set one:
+ * expiry and tokens must not move with it.
+ */
+const FAR_ZONE = { postgres: "Asia/Tokyo", mysql: "+09:00" };
+
+function openPostgres(url: string, listen: boolean, zone?: string): Database_ {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 20,
+    ...(zone === undefined ? {} : { options: `-c TimeZone=${zone}` }),
+  });
   const listener = listen ? new pg.Pool({ connectionString: url, max: 2 }) : undefined;
   const { kysely, log } = logged(
     (onLog) => new Kysely({ dialect: new PostgresDialect({ pool }), log: onLog }),
@@ -68,8 +78,14 @@ function openPostgres(url: string, listen: boolean): Database_ {
   };
 }
 
-function openMysql(url: string, flags: string[] = []): Database_ {
+function openMysql(url: string, flags: string[] = [], zone?: string): Database_ {
   const pool = mysql.createPool({ uri: url, connectionLimit: 20, flags });
+  if (zone !== undefined) {
+    // Queued on the new connection before any statement of the adapter's.
+    pool.on("connection", (connection) => {
+      connection.query(`SET time_zone = '${zone}'`);
+    });
+  }
   const { kysely, log } = logged(
     (onLog) => new Kysely({ dialect: new MysqlDialect({ pool }), log: onLog }),
   );
@@ -103,7 +119,11 @@ export const CONFIGURATIONS: readonly Configuration[] = [
     open: (url) => openPostgres(url, true),
     provider: true,
   },
-  { name: "PostgreSQL, no listener", backend: "postgres", open: (url) => openPostgres(url, false) },
+  {
+    name: `PostgreSQL, no listener, session time zone ${FAR_ZONE.postgres}`,
+    backend: "postgres",
+    open: (url) => openPostgres(url, false, FAR_ZONE.postgres),
+  },
   {
     name: "MariaDB (RETURNING), mysql2 defaults (CLIENT_FOUND_ROWS on)",
     backend: "mysql",
@@ -111,9 +131,9 @@ export const CONFIGURATIONS: readonly Configuration[] = [
     provider: true,
   },
   {
-    name: "MariaDB (RETURNING), CLIENT_FOUND_ROWS off",
+    name: `MariaDB (RETURNING), CLIENT_FOUND_ROWS off, session time zone ${FAR_ZONE.mysql}`,
     backend: "mysql",
-    open: (url) => openMysql(url, ["-FOUND_ROWS"]),
+    open: (url) => openMysql(url, ["-FOUND_ROWS"], FAR_ZONE.mysql),
   },
   {
     name: "MySQL statements (no RETURNING), mysql2 defaults (CLIENT_FOUND_ROWS on)",
@@ -338,6 +358,75 @@ export function describeKyselyConfigurations(
               await racers[0]?.dropSchema();
             }
           });
+
+          test("dropSchema() leaves nothing of what init() made, and init() makes it again", async () => {
+            const fresh = uniqueName("drop");
+            const adapter = newAdapter({ tableName: fresh });
+            const { dialect } = await adapter.statements();
+            const made = async () => {
+              const [sql, parameters] =
+                dialect === "postgres"
+                  ? // The table and every function named after it (each operation's, the trigger's).
+                    [
+                      `SELECT relname AS name FROM pg_class WHERE relname = $1 AND relkind = 'r'
+                       UNION ALL SELECT proname FROM pg_proc WHERE starts_with(proname, $1 || '_')`,
+                      [fresh],
+                    ]
+                  : dialect === "mysql"
+                    ? [
+                        "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
+                        [fresh],
+                      ]
+                    : ["SELECT name FROM sqlite_master WHERE tbl_name = ?", [fresh]];
+              const { rows } = await database.kysely.executeQuery<{ name: string }>(
+                CompiledQuery.raw(sql, parameters),
+              );
+              return rows.map(({ name }) => name).sort();
+            };
+            try {
+              await adapter.init();
+              const operations = ["acquire", "claim", "force_release", "get_state", "hand_off"];
+              operations.push("leave", "refresh", "release", "wait");
+              // SQLite: no sqlite_autoindex_*: the table is WITHOUT ROWID, its rows in the key's b-tree.
+              expect(await made()).toEqual(
+                dialect === "postgres"
+                  ? [fresh, ...operations.map((operation) => `${fresh}_${operation}`)].sort()
+                  : [fresh],
+              );
+              await adapter.dropSchema();
+              expect(await made()).toEqual([]);
+              await adapter.init();
+              expect((await adapter.acquire("k", "a", ttl)).acquired).toBe(true);
+            } finally {
+              await adapter.dropSchema();
+            }
+          });
+
+          test.runIf(configuration.backend === undefined)(
+            "SQLite: a table an older hasp made (a rowid table) works as it is, init() included",
+            async () => {
+              const old = uniqueName("rowid");
+              await database.kysely.executeQuery(
+                CompiledQuery.raw(
+                  `CREATE TABLE "${old}" (lock_key TEXT PRIMARY KEY NOT NULL, owner TEXT, token INTEGER NOT NULL, expires_at INTEGER)`,
+                ),
+              );
+              const adapter = newAdapter({ tableName: old });
+              try {
+                await adapter.init();
+                const first = await adapter.acquire("k", "a", ttl);
+                expect(first).toMatchObject({ acquired: true });
+                expect((await adapter.acquire("k", "b", ttl)).acquired).toBe(false);
+                expect(await adapter.release("k", "a")).toBe(true);
+                const second = await adapter.acquire("k", "b", ttl);
+                expect(
+                  second.acquired && first.acquired && second.fencingToken > first.fencingToken,
+                ).toBe(true);
+              } finally {
+                await adapter.dropSchema();
+              }
+            },
+          );
 
           test("a Kysely transaction is refused with a clear error", async () => {
             await database.kysely.transaction().execute(async (trx) => {
