@@ -13,6 +13,8 @@ import {
   type KyselyLockAdapterSettings,
   storedKey,
 } from "../../src/lock/adapters/kysely/kysely-lock-adapter.js";
+import { LockBackendError } from "../../src/lock/contracts/lock-errors.js";
+import { LockProvider } from "../../src/lock/lock-provider.js";
 import { lockAdapterTestSuite } from "../../src/lock/test-suites/lock-adapter-test-suite.js";
 import { lockProviderTestSuite } from "../../src/lock/test-suites/lock-provider-test-suite.js";
 import { TimeSpan } from "../../src/time-span/time-span.js";
@@ -422,6 +424,29 @@ export function describeKyselyConfigurations(
                 expect(
                   second.acquired && first.acquired && second.fencingToken > first.fencingToken,
                 ).toBe(true);
+              } finally {
+                await adapter.dropSchema();
+              }
+            },
+          );
+
+          test.runIf(configuration.backend === "postgres")(
+            "PostgreSQL: a table without this version's functions (a hand-made schema not migrated): LockBackendError naming the missing function",
+            async () => {
+              const bare = uniqueName("bare");
+              const adapter = newAdapter({ tableName: bare });
+              const [table] = (await adapter.statements()).createSchema;
+              await database.kysely.executeQuery(CompiledQuery.raw(table ?? ""));
+              try {
+                const lock = new LockProvider({ adapter }).create("k");
+                const failure = await lock.acquire().then(
+                  () => undefined,
+                  (error: unknown) => error,
+                );
+                expect(failure).toBeInstanceOf(LockBackendError);
+                expect(String((failure as LockBackendError).cause)).toContain(
+                  `function ${bare}_acquire(text, text, bigint) does not exist`,
+                );
               } finally {
                 await adapter.dropSchema();
               }
