@@ -286,7 +286,10 @@ export class KyselyLockAdapter implements ILockAdapter {
     return this.#dialect;
   }
 
-  /** The SQL this adapter runs, per operation (for review and logs). */
+  /**
+   * The SQL this adapter runs, per operation (for review and logs). On PostgreSQL each operation
+   * calls a function of the table's own, created by `init()`: its SQL is in `createSchema`.
+   */
   async statements(): Promise<KyselyLockStatements> {
     return this.#ready();
   }
