@@ -175,10 +175,13 @@ export class KyselyLockAdapter implements ILockAdapter {
   readonly #db: Kysely<any>;
   readonly #table: string;
   readonly #dialect: KyselyLockDialect;
-  /** Unset only on MySQL before the server's version was learned (see `returning`). */
-  #statements: KyselyLockStatements | Promise<KyselyLockStatements> | undefined;
-  /** The statements once known: an operation then starts without awaiting (a tick saved). */
-  #known: KyselyLockStatements | undefined;
+  /**
+   * Unset only on MySQL before the server's version was learned (see `returning`); once set, an
+   * operation starts without awaiting anything (a tick saved).
+   */
+  #statements: KyselyLockStatements | undefined;
+  /** MySQL: the question of the server's version, while it is asked. */
+  #detecting: Promise<KyselyLockStatements> | undefined;
   /** With a `listener`: where releases tell this adapter's waits. */
   readonly #inbox: PostgresInbox | undefined;
   /** The waits under way, told of their hand-offs on the inbox. */
@@ -246,7 +249,7 @@ export class KyselyLockAdapter implements ILockAdapter {
     }
     this.#table = parsed.tableName;
     this.#dialect = dialect;
-    this.#known =
+    this.#statements =
       dialect === "postgres"
         ? postgresStatements(parsed.tableName)
         : dialect === "sqlite"
@@ -254,7 +257,6 @@ export class KyselyLockAdapter implements ILockAdapter {
           : parsed.returning === undefined
             ? undefined
             : mysqlStatements(parsed.tableName, parsed.returning);
-    this.#statements = this.#known;
     if (parsed.listener !== undefined) {
       this.#inbox = new PostgresInbox(
         parsed.listener,
@@ -357,7 +359,7 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 
   async acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<LockAcquireResult> {
-    const statements = this.#known ?? (await this.#ready());
+    const statements = this.#statements ?? (await this.#ready());
     const args = {
       key: storedKey(key),
       owner: lockId,
@@ -392,7 +394,7 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 
   async release(key: string, lockId: string): Promise<boolean> {
-    const { release, affected } = this.#known ?? (await this.#ready());
+    const { release, affected } = this.#statements ?? (await this.#ready());
     const result = await this.#run(
       release.sql,
       release.parameters({ key: storedKey(key), owner: lockId }),
@@ -401,7 +403,7 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 
   async forceRelease(key: string): Promise<boolean> {
-    const { forceRelease, affected } = this.#known ?? (await this.#ready());
+    const { forceRelease, affected } = this.#statements ?? (await this.#ready());
     const result = await this.#run(
       forceRelease.sql,
       forceRelease.parameters({ key: storedKey(key) }),
@@ -410,7 +412,7 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 
   async refresh(key: string, lockId: string, ttl: TimeSpan): Promise<boolean> {
-    const { refresh, affected } = this.#known ?? (await this.#ready());
+    const { refresh, affected } = this.#statements ?? (await this.#ready());
     const result = await this.#run(
       refresh.sql,
       refresh.parameters({
@@ -423,7 +425,7 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 
   async getState(key: string): Promise<LockAdapterState | null> {
-    const { getState } = this.#known ?? (await this.#ready());
+    const { getState } = this.#statements ?? (await this.#ready());
     const result = await this.#run<StateRow>(
       getState.sql,
       getState.parameters({ key: storedKey(key) }),
@@ -589,19 +591,21 @@ export class KyselyLockAdapter implements ILockAdapter {
     if (this.#statements !== undefined) {
       return this.#statements;
     }
+    if (this.#detecting !== undefined) {
+      return this.#detecting;
+    }
     const detected = this.#run<{ version: string }>("SELECT VERSION() AS version", []).then(
       ({ rows }) => {
         const statements = mysqlStatements(this.#table, hasUpsertReturning(rows[0]?.version ?? ""));
         this.#statements = statements;
-        this.#known = statements;
         return statements;
       },
     );
-    this.#statements = detected;
+    this.#detecting = detected;
     // A failed detection (the server is down) is asked again by the next call, not before.
     detected.catch(() => {
-      if (this.#statements === detected) {
-        this.#statements = undefined;
+      if (this.#detecting === detected) {
+        this.#detecting = undefined;
       }
     });
     return detected;

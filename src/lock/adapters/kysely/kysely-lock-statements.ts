@@ -125,6 +125,9 @@ export const KEY_MAX_BYTES = 255;
 /** Rows dead for less than this stay, so a clock stepping back a little cannot reuse a token. */
 export const DEAD_ROW_GRACE_MS = 60_000;
 
+/** A named marker in a statement's text, `:key` (not the `::` of a cast). */
+const MARKER = /(?<![:\w]):([a-z]+)\b/g;
+
 /**
  * Writes a statement with named markers (`:key`) once and turns it into the dialect's
  * placeholders: `$1` (PostgreSQL, each name numbered once) or `?` (MySQL, SQLite: the value
@@ -138,7 +141,7 @@ function statement<TArgs extends Record<string, unknown>>(
   const sql = text
     .trim()
     .replace(/\s+/g, " ")
-    .replace(/(?<![:\w]):([a-z]+)\b/g, (_marker, name: string) => {
+    .replace(MARKER, (_marker, name: string) => {
       if (dialect !== "postgres") {
         order.push(name);
         return "?";
@@ -203,7 +206,7 @@ DECLARE
   now_us bigint := ${nowUsExpression};
   now_ms bigint := now_us / 1000;
 BEGIN
-  RETURN QUERY ${body.replace(/(?<![:\w]):([a-z]+)\b/g, "_$1").replace(/\n/g, "\n  ")};
+  RETURN QUERY ${body.replace(MARKER, "_$1").replace(/\n/g, "\n  ")};
 END
 $hasp$`,
     });
