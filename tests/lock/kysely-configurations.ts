@@ -453,6 +453,50 @@ export function describeKyselyConfigurations(
             },
           );
 
+          test("a failing statement fails its own operation only, among many running at once", async () => {
+            // Two adapters on one Kysely instance (on SQLite they share one statement queue),
+            // one of them on a table that does not exist.
+            const working = newAdapter();
+            const missing = newAdapter({ tableName: uniqueName("missing") });
+            const keys = Array.from({ length: 40 }, (_, index) => uniqueName(`iso${index}`));
+            const results = await Promise.allSettled(
+              keys.flatMap((key) => [
+                working.acquire(key, "a", ttl),
+                missing.acquire(key, "a", ttl),
+              ]),
+            );
+            const fromWorking = results.filter((_, index) => index % 2 === 0);
+            const fromMissing = results.filter((_, index) => index % 2 === 1);
+            expect(fromWorking).toEqual(
+              keys.map(() => ({
+                status: "fulfilled",
+                value: expect.objectContaining({ acquired: true }),
+              })),
+            );
+            expect(fromMissing.map(({ status }) => status)).toEqual(keys.map(() => "rejected"));
+            await Promise.all(keys.map((key) => working.forceRelease(key)));
+          });
+
+          test.runIf(configuration.backend === undefined)(
+            "SQLite: the application's own queries on the Kysely instance keep their turn among queued lock statements",
+            async () => {
+              const adapter = newAdapter();
+              const keys = Array.from({ length: 400 }, (_, index) => uniqueName(`turn${index}`));
+              let settled = 0;
+              const acquires = keys.map((key) =>
+                adapter.acquire(key, "a", ttl).finally(() => {
+                  settled += 1;
+                }),
+              );
+              await database.kysely.executeQuery(CompiledQuery.raw("SELECT 1"));
+              // The lock statements go in batches, each taking the connection once: the query
+              // gets it after the batch under way, not after all 400.
+              expect(settled).toBeLessThan(keys.length / 2);
+              await Promise.all(acquires);
+              await Promise.all(keys.map((key) => adapter.forceRelease(key)));
+            },
+          );
+
           test("a Kysely transaction is refused with a clear error", async () => {
             await database.kysely.transaction().execute(async (trx) => {
               expect(() => new KyselyLockAdapter({ kysely: trx })).toThrow(

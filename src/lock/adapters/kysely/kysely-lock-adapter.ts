@@ -5,6 +5,7 @@ import {
   type Kysely,
   MysqlAdapter,
   PostgresAdapter,
+  type QueryExecutor,
   type QueryResult,
   SqliteAdapter,
 } from "kysely";
@@ -190,8 +191,8 @@ export class KyselyLockAdapter implements ILockAdapter {
   readonly #joins = new Map<string, Promise<unknown>>();
   #closed = false;
   readonly #sweep: ReturnType<typeof setInterval> | undefined;
-  /** SQLite: the statements of every adapter on this Kysely instance, one at a time. */
-  readonly #serial: StatementQueue | undefined;
+  /** Runs one statement on a connection of the pool (SQLite: in the instance's queue). */
+  readonly #execute: <TRow>(query: CompiledQuery) => Promise<QueryResult<TRow>>;
 
   /**
    * `true` on PostgreSQL with a `listener`: a wait with a claim takes a free key (or re-takes
@@ -239,13 +240,19 @@ export class KyselyLockAdapter implements ILockAdapter {
       );
     }
     this.#db = kysely.withoutPlugins();
+    // Straight to a connection: the statements' rows are the adapter's own, so there is no
+    // result for plugins to transform, and no layer of Kysely's to pass on the way.
+    const executor = this.#db.getExecutor();
     if (dialect === "sqlite") {
-      let serial = sqliteQueues.get(kysely);
-      if (serial === undefined) {
-        serial = new StatementQueue();
-        sqliteQueues.set(kysely, serial);
+      let queue = sqliteQueues.get(kysely);
+      if (queue === undefined) {
+        queue = new StatementQueue(executor);
+        sqliteQueues.set(kysely, queue);
       }
-      this.#serial = serial;
+      this.#execute = (query) => queue.run(query);
+    } else {
+      this.#execute = (query) =>
+        executor.provideConnection((connection) => connection.executeQuery(query));
     }
     this.#table = parsed.tableName;
     this.#dialect = dialect;
@@ -572,9 +579,7 @@ export class KyselyLockAdapter implements ILockAdapter {
     const query = CompiledQuery.raw(sql, [...parameters]);
     for (let attempt = 1; ; attempt++) {
       try {
-        return await (this.#serial === undefined
-          ? this.#db.executeQuery<TRow>(query)
-          : this.#serial.run(() => this.#db.executeQuery<TRow>(query)));
+        return await this.#execute<TRow>(query);
       } catch (error) {
         if (attempt >= MAX_STATEMENT_ATTEMPTS || !isTransient(error)) {
           throw error;
@@ -612,25 +617,62 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 }
 
+type Queued = {
+  readonly query: CompiledQuery;
+  readonly resolve: (result: QueryResult<never>) => void;
+  readonly reject: (error: unknown) => void;
+};
+
 /**
- * Statements one at a time, in order. Kysely's SQLite driver has one connection behind a mutex
- * that wakes every waiting statement at each unlock (all but one wait again): with 64 statements
- * waiting, each one costs 64 wake-ups. Queued here first, they reach it one by one, and each
- * statement wakes only the next. SQLite runs one statement at a time anyway.
+ * SQLite: the statements of every adapter on one Kysely instance, in order, in batches. Kysely's
+ * SQLite driver has one connection behind a mutex that wakes every waiting statement at each
+ * unlock (all but one wait again), and each statement takes and gives back the connection. Here
+ * the statements queued while a batch runs make the next batch, which takes the connection once
+ * and runs them one after another, each committing on its own as before. Between batches the
+ * connection goes back, so the application's own queries keep their turn. SQLite runs one
+ * statement at a time anyway.
  */
 class StatementQueue {
-  #tail: Promise<unknown> = Promise.resolve();
-  #pending = 0;
-  readonly #done = () => {
-    this.#pending -= 1;
-  };
+  readonly #executor: QueryExecutor;
+  #queued: Queued[] = [];
+  #draining = false;
 
-  run<T>(task: () => Promise<T>): Promise<T> {
-    // Nothing queued: straight on, without waiting a tick for the settled tail.
-    const result = this.#pending === 0 ? task() : this.#tail.then(task);
-    this.#pending += 1;
-    this.#tail = result.then(this.#done, this.#done);
-    return result;
+  constructor(executor: QueryExecutor) {
+    this.#executor = executor;
+  }
+
+  run<TRow>(query: CompiledQuery): Promise<QueryResult<TRow>> {
+    return new Promise<QueryResult<TRow>>((resolve, reject) => {
+      this.#queued.push({ query, resolve: resolve as Queued["resolve"], reject });
+      if (!this.#draining) {
+        void this.#drain();
+      }
+    });
+  }
+
+  async #drain(): Promise<void> {
+    this.#draining = true;
+    while (this.#queued.length > 0) {
+      const batch = this.#queued;
+      this.#queued = [];
+      try {
+        await this.#executor.provideConnection(async (connection) => {
+          for (const { query, resolve, reject } of batch) {
+            try {
+              resolve(await connection.executeQuery<never>(query));
+            } catch (error) {
+              reject(error);
+            }
+          }
+        });
+      } catch (error) {
+        // No connection (the instance was destroyed): what is not answered yet did not run.
+        for (const { reject } of batch) {
+          reject(error);
+        }
+      }
+    }
+    this.#draining = false;
   }
 }
 
