@@ -176,7 +176,7 @@ describe("KyselyLockAdapter without a server", () => {
     const blocks = [...docs.matchAll(/```sql\n([\s\S]*?)```/g)].map((match) => match[1]);
     for (const statements of [
       postgresStatements("hasp_locks"),
-      mysqlStatements("hasp_locks", true),
+      mysqlStatements("hasp_locks", { returning: true, prepared: true }),
       sqliteStatements("hasp_locks"),
     ]) {
       const ddl = `${statements.createSchema.join(";\n\n")};\n`;
@@ -187,8 +187,8 @@ describe("KyselyLockAdapter without a server", () => {
   test("the SQL of each dialect", () => {
     for (const statements of [
       postgresStatements("hasp_locks"),
-      mysqlStatements("hasp_locks", true),
-      mysqlStatements("hasp_locks", false),
+      mysqlStatements("hasp_locks", { returning: true, prepared: false }),
+      mysqlStatements("hasp_locks", { returning: false, prepared: false }),
       sqliteStatements("hasp_locks"),
     ]) {
       const label = `${statements.dialect}${statements.returning ? "" : " (no RETURNING)"}`;
@@ -200,5 +200,26 @@ describe("KyselyLockAdapter without a server", () => {
       );
       expect(text).toMatchSnapshot(label);
     }
+  });
+
+  test("MariaDB, prepared: each operation is prepared under a name of its table's, and run by EXECUTE with one value per placeholder", () => {
+    const plain = mysqlStatements("hasp_locks", { returning: true, prepared: false });
+    const prepared = mysqlStatements("hasp_locks", { returning: true, prepared: true });
+    const operations = ["acquire", "release", "forceRelease", "refresh", "getState"] as const;
+    const names = ["acquire", "release", "force_release", "refresh", "get_state"];
+    operations.forEach((operation, index) => {
+      const statement = prepared[operation];
+      const placeholders = statement.sql.split("?").length - 1;
+      const name = `\`hasp_locks.${names[index]}\``;
+      expect(statement.sql).toBe(plain[operation].sql);
+      expect(plain[operation].prepared).toBeUndefined();
+      expect(statement.prepared).toEqual({
+        name,
+        prepare: `PREPARE ${name} FROM ?`,
+        execute: `EXECUTE ${name} USING ${Array(placeholders).fill("?").join(", ")}`,
+      });
+    });
+    // Clean-up runs rarely: as text.
+    expect(prepared.removeExpired.prepared).toBeUndefined();
   });
 });

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   CompiledQuery,
+  type DatabaseConnection,
   type Kysely,
   MysqlAdapter,
   PostgresAdapter,
@@ -26,6 +27,8 @@ import {
   DEAD_ROW_GRACE_MS,
   KEY_MAX_BYTES,
   type KyselyLockDialect,
+  type KyselyLockMysqlOptions,
+  type KyselyLockStatement,
   type KyselyLockStatements,
   mysqlStatements,
   postgresStatements,
@@ -36,6 +39,7 @@ import { type PgListenConnection, PostgresInbox } from "./postgres-inbox.js";
 export type {
   KyselyLockDialect,
   KyselyLockKeyArgs,
+  KyselyLockMysqlOptions,
   KyselyLockOwnerArgs,
   KyselyLockStatement,
   KyselyLockStatements,
@@ -77,6 +81,15 @@ export type KyselyLockAdapterSettings = {
    */
   returning?: boolean;
   /**
+   * MySQL family only: whether acquire, release, refresh, forceRelease and getState run as
+   * prepared statements: each is prepared once per connection (`PREPARE`), then every call is
+   * an `EXECUTE ... USING` its values, still one statement, which the server does not parse
+   * again. MariaDB only (10.2+): MySQL's `EXECUTE` takes user variables only, a second
+   * statement. Turn it off behind a proxy that does not keep a session's prepared statements.
+   * @default on for MariaDB (detected, or implied by `returning: true`), off for MySQL
+   */
+  prepared?: boolean;
+  /**
    * PostgreSQL only: a connection for `LISTEN` (a connected `pg.Client`, or a `pg.Pool` from
    * which one client is checked out and kept), so that blocking acquires queue in the lock's
    * row and the release statement itself hands the key to the oldest (first come, first
@@ -112,6 +125,7 @@ const settingsSchema = z
       .default("hasp_locks"),
     dialect: z.enum(["postgres", "mysql", "sqlite"]).optional(),
     returning: z.boolean("must be a boolean").optional(),
+    prepared: z.boolean("must be a boolean").optional(),
     listener: z
       .custom<PgListenConnection>(isPgConnection, "must be a pg Client or Pool")
       .optional(),
@@ -191,8 +205,16 @@ export class KyselyLockAdapter implements ILockAdapter {
   readonly #joins = new Map<string, Promise<unknown>>();
   #closed = false;
   readonly #sweep: ReturnType<typeof setInterval> | undefined;
-  /** Runs one statement on a connection of the pool (SQLite: in the instance's queue). */
-  readonly #execute: <TRow>(query: CompiledQuery) => Promise<QueryResult<TRow>>;
+  /**
+   * Runs one statement on a connection of the pool (SQLite: in the instance's queue); a
+   * prepared one (MariaDB) is prepared first on a connection that has not yet.
+   */
+  readonly #execute: <TRow>(
+    query: CompiledQuery,
+    prepared?: PreparedStatement,
+  ) => Promise<QueryResult<TRow>>;
+  /** MySQL family: the settings given, the server's version deciding the rest. */
+  readonly #mysql: Partial<KyselyLockMysqlOptions>;
 
   /**
    * `true` on PostgreSQL with a `listener`: a wait with a claim takes a free key (or re-takes
@@ -251,9 +273,18 @@ export class KyselyLockAdapter implements ILockAdapter {
       }
       this.#execute = (query) => queue.run(query);
     } else {
-      this.#execute = (query) =>
-        executor.provideConnection((connection) => connection.executeQuery(query));
+      this.#execute = (query, prepared) =>
+        executor.provideConnection((connection) =>
+          prepared === undefined
+            ? connection.executeQuery(query)
+            : executePrepared(connection, query, prepared),
+        );
     }
+    this.#mysql = {
+      returning: parsed.returning,
+      // RETURNING on an upsert is MariaDB 10.5+, where EXECUTE takes values.
+      prepared: parsed.prepared ?? (parsed.returning === true ? true : undefined),
+    };
     this.#table = parsed.tableName;
     this.#dialect = dialect;
     this.#statements =
@@ -261,9 +292,12 @@ export class KyselyLockAdapter implements ILockAdapter {
         ? postgresStatements(parsed.tableName)
         : dialect === "sqlite"
           ? sqliteStatements(parsed.tableName)
-          : parsed.returning === undefined
+          : parsed.returning === undefined || this.#mysql.prepared === undefined
             ? undefined
-            : mysqlStatements(parsed.tableName, parsed.returning);
+            : mysqlStatements(parsed.tableName, {
+                returning: parsed.returning,
+                prepared: this.#mysql.prepared,
+              });
     if (parsed.listener !== undefined) {
       this.#inbox = new PostgresInbox(
         parsed.listener,
@@ -345,8 +379,8 @@ export class KyselyLockAdapter implements ILockAdapter {
    */
   async removeExpired(): Promise<number> {
     const { removeExpired } = await this.#ready();
-    const result = await this.#run(
-      removeExpired.sql,
+    const result = await this.#send(
+      removeExpired,
       removeExpired.parameters({ grace: DEAD_ROW_GRACE_MS }),
     );
     return Number(result.numAffectedRows ?? 0);
@@ -374,7 +408,7 @@ export class KyselyLockAdapter implements ILockAdapter {
     };
     const { acquire } = statements;
     for (let attempt = 1; ; attempt++) {
-      const result = await this.#run<StateRow>(acquire.sql, acquire.parameters(args));
+      const result = await this.#send<StateRow>(acquire, acquire.parameters(args));
       if (statements.returning) {
         const row = result.rows[0];
         if (row === undefined) {
@@ -402,8 +436,8 @@ export class KyselyLockAdapter implements ILockAdapter {
 
   async release(key: string, lockId: string): Promise<boolean> {
     const { release, affected } = this.#statements ?? (await this.#ready());
-    const result = await this.#run(
-      release.sql,
+    const result = await this.#send(
+      release,
       release.parameters({ key: storedKey(key), owner: lockId }),
     );
     return changedOne(affected, result);
@@ -411,17 +445,14 @@ export class KyselyLockAdapter implements ILockAdapter {
 
   async forceRelease(key: string): Promise<boolean> {
     const { forceRelease, affected } = this.#statements ?? (await this.#ready());
-    const result = await this.#run(
-      forceRelease.sql,
-      forceRelease.parameters({ key: storedKey(key) }),
-    );
+    const result = await this.#send(forceRelease, forceRelease.parameters({ key: storedKey(key) }));
     return changedOne(affected, result);
   }
 
   async refresh(key: string, lockId: string, ttl: TimeSpan): Promise<boolean> {
     const { refresh, affected } = this.#statements ?? (await this.#ready());
-    const result = await this.#run(
-      refresh.sql,
+    const result = await this.#send(
+      refresh,
       refresh.parameters({
         key: storedKey(key),
         owner: lockId,
@@ -433,8 +464,8 @@ export class KyselyLockAdapter implements ILockAdapter {
 
   async getState(key: string): Promise<LockAdapterState | null> {
     const { getState } = this.#statements ?? (await this.#ready());
-    const result = await this.#run<StateRow>(
-      getState.sql,
+    const result = await this.#send<StateRow>(
+      getState,
       getState.parameters({ key: storedKey(key) }),
     );
     const row = result.rows[0];
@@ -500,13 +531,13 @@ export class KyselyLockAdapter implements ILockAdapter {
               return 0;
             }
             if (owner === "") {
-              const result = await this.#run<{ entry: string }>(wait.sql, wait.parameters(args));
+              const result = await this.#send<{ entry: string }>(wait, wait.parameters(args));
               // No row: the key is free, to be tried.
               const entry = result.rows[0]?.entry;
               return entry === undefined ? 0 : { entry };
             }
-            const result = await this.#run<StateRow & { entry: string | null }>(
-              claim.sql,
+            const result = await this.#send<StateRow & { entry: string | null }>(
+              claim,
               claim.parameters(args),
             );
             const row = result.rows[0];
@@ -542,8 +573,8 @@ export class KyselyLockAdapter implements ILockAdapter {
         if (leave === undefined) {
           return 0;
         }
-        const result = await this.#run<{ token: number | string }>(
-          leave.sql,
+        const result = await this.#send<{ token: number | string }>(
+          leave,
           leave.parameters({ key: stored, owner, entry }),
         );
         const token = Number(result.rows[0]?.token ?? 0);
@@ -576,10 +607,20 @@ export class KyselyLockAdapter implements ILockAdapter {
     sql: string,
     parameters: readonly unknown[],
   ): Promise<QueryResult<TRow>> {
-    const query = CompiledQuery.raw(sql, [...parameters]);
+    return this.#send<TRow>({ sql }, parameters);
+  }
+
+  /** Runs one of the statements, prepared when it is (MariaDB), like `#run`. */
+  async #send<TRow = unknown>(
+    statement: Pick<KyselyLockStatement<never>, "sql" | "prepared">,
+    parameters: readonly unknown[],
+  ): Promise<QueryResult<TRow>> {
+    const prepared =
+      statement.prepared === undefined ? undefined : (statement as PreparedStatement);
+    const query = CompiledQuery.raw(prepared?.prepared.execute ?? statement.sql, [...parameters]);
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#execute<TRow>(query);
+        return await this.#execute<TRow>(query, prepared);
       } catch (error) {
         if (attempt >= MAX_STATEMENT_ATTEMPTS || !isTransient(error)) {
           throw error;
@@ -601,7 +642,11 @@ export class KyselyLockAdapter implements ILockAdapter {
     }
     const detected = this.#run<{ version: string }>("SELECT VERSION() AS version", []).then(
       ({ rows }) => {
-        const statements = mysqlStatements(this.#table, hasUpsertReturning(rows[0]?.version ?? ""));
+        const version = rows[0]?.version ?? "";
+        const statements = mysqlStatements(this.#table, {
+          returning: this.#mysql.returning ?? isMariadbSince(version, 10, 5),
+          prepared: this.#mysql.prepared ?? isMariadbSince(version, 10, 2),
+        });
         this.#statements = statements;
         return statements;
       },
@@ -680,14 +725,57 @@ class StatementQueue {
 // biome-ignore lint/suspicious/noExplicitAny: any Kysely instance
 const sqliteQueues = new WeakMap<Kysely<any>, StatementQueue>();
 
-/** MariaDB 10.5 added `RETURNING` to `INSERT`, upserts included; MySQL has none. */
-function hasUpsertReturning(version: string): boolean {
+/**
+ * Whether `SELECT VERSION()` names MariaDB of at least that version. MariaDB 10.5 added
+ * `RETURNING` to `INSERT`, upserts included, and 10.2 values to `EXECUTE ... USING`; MySQL has
+ * neither.
+ */
+function isMariadbSince(version: string, major: number, minor: number): boolean {
   const match = /^(\d+)\.(\d+)/.exec(version);
   if (!version.toLowerCase().includes("mariadb") || match === null) {
     return false;
   }
-  const [major, minor] = [Number(match[1]), Number(match[2])];
-  return major > 10 || (major === 10 && minor >= 5);
+  const [actualMajor, actualMinor] = [Number(match[1]), Number(match[2])];
+  return actualMajor > major || (actualMajor === major && actualMinor >= minor);
+}
+
+/** A statement to run prepared: its SQL, and how to prepare and execute it. */
+type PreparedStatement = {
+  readonly sql: string;
+  readonly prepared: NonNullable<KyselyLockStatement<never>["prepared"]>;
+};
+
+/** Per connection, the names of the statements prepared on it, which it keeps for its life. */
+const preparedOn = new WeakMap<DatabaseConnection, Set<string>>();
+
+/**
+ * MariaDB: runs a prepared statement (`query` is its `EXECUTE`), preparing it first on a
+ * connection that has not yet. A connection that lost it (reset, or deallocated by another
+ * user of the pool) answers that it does not know it, having run nothing: prepared again.
+ */
+async function executePrepared<TRow>(
+  connection: DatabaseConnection,
+  query: CompiledQuery,
+  { sql, prepared: { name, prepare } }: PreparedStatement,
+): Promise<QueryResult<TRow>> {
+  let names = preparedOn.get(connection);
+  if (names === undefined) {
+    names = new Set();
+    preparedOn.set(connection, names);
+  }
+  if (names.has(name)) {
+    try {
+      return await connection.executeQuery<TRow>(query);
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== "ER_UNKNOWN_STMT_HANDLER") {
+        throw error;
+      }
+      names.delete(name);
+    }
+  }
+  await connection.executeQuery(CompiledQuery.raw(prepare, [sql]));
+  names.add(name);
+  return connection.executeQuery<TRow>(query);
 }
 
 function detectDialect(kysely: Kysely<unknown>): KyselyLockDialect | undefined {

@@ -23,6 +23,19 @@ export type KyselyLockStatement<TArgs extends Record<string, unknown>> = {
   readonly sql: string;
   /** The parameter values in placeholder order. */
   readonly parameters: (args: TArgs) => unknown[];
+  /**
+   * MariaDB, with `prepared`: the statement is prepared once per connection (`PREPARE`, with
+   * `sql` as its parameter) and then run as `EXECUTE ... USING` the parameters, which the server
+   * neither parses nor resolves again.
+   */
+  readonly prepared?: {
+    /** Its name on a connection, quoted: `` `<table>.<operation>` ``. */
+    readonly name: string;
+    /** `PREPARE <name> FROM ?`. */
+    readonly prepare: string;
+    /** `EXECUTE <name> USING ?, ...`, one `?` a placeholder of `sql`. */
+    readonly execute: string;
+  };
 };
 
 /** The arguments of a statement on one key. */
@@ -445,7 +458,18 @@ export function sqliteStatements(table: string): KyselyLockStatements {
  * @param returning MariaDB 10.5+ answers an upsert with `RETURNING`; MySQL cannot, so its
  *   acquire answers through `LAST_INSERT_ID(expr)` (the token, or 0 when not acquired).
  */
-export function mysqlStatements(table: string, returning: boolean): KyselyLockStatements {
+/** How the MySQL family's statements are run; see `KyselyLockAdapterSettings`. */
+export type KyselyLockMysqlOptions = {
+  /** The upsert answers with `RETURNING` (MariaDB 10.5+). */
+  readonly returning: boolean;
+  /** The operations run as prepared statements (MariaDB 10.2+: `EXECUTE ... USING` values). */
+  readonly prepared: boolean;
+};
+
+export function mysqlStatements(
+  table: string,
+  { returning, prepared }: KyselyLockMysqlOptions,
+): KyselyLockStatements {
   const t = `\`${table}\``;
   // @@timestamp is the statement's start as Unix seconds, a double with µs (what NOW() and
   // UTC_TIMESTAMP() read): fixed for the statement and free of the session's time zone, where
@@ -458,6 +482,28 @@ export function mysqlStatements(table: string, returning: boolean): KyselyLockSt
   const heldByOther = `(owner <> :owner AND (expires_at IS NULL OR expires_at > ${nowMs}))`;
   const s = <TArgs extends Record<string, unknown>>(text: string) =>
     statement<TArgs>("mysql", text);
+  // An operation's statement, prepared on each connection when `prepared`: sent as text, the
+  // server parses the upsert and resolves its every expression at each call, which cost about
+  // as much as running it.
+  const operation = <TArgs extends Record<string, unknown>>(
+    name: string,
+    text: string,
+  ): KyselyLockStatement<TArgs> => {
+    const plain = s<TArgs>(text);
+    if (!prepared) {
+      return plain;
+    }
+    const quoted = `\`${table}.${name}\``;
+    const placeholders = plain.sql.split("?").length - 1;
+    return {
+      ...plain,
+      prepared: {
+        name: quoted,
+        prepare: `PREPARE ${quoted} FROM ?`,
+        execute: `EXECUTE ${quoted} USING ${Array(placeholders).fill("?").join(", ")}`,
+      },
+    };
+  };
   return {
     dialect: "mysql",
     createSchema: [
@@ -472,7 +518,9 @@ export function mysqlStatements(table: string, returning: boolean): KyselyLockSt
     // assignments: token and owner are decided from the old row, then expires_at follows owner
     // (it is ours exactly when we took the row). LAST_INSERT_ID carries the answer without
     // RETURNING: the token when acquired, 0 when another holds the key.
-    acquire: s(`
+    acquire: operation(
+      "acquire",
+      `
       INSERT INTO ${t} (lock_key, owner, token, expires_at)
       VALUES (:key, :owner, LAST_INSERT_ID(${nowUs}), ${nowMs} + :ttl)
       ON DUPLICATE KEY UPDATE
@@ -480,19 +528,32 @@ export function mysqlStatements(table: string, returning: boolean): KyselyLockSt
           LAST_INSERT_ID(IF(${live}, token, GREATEST(token + 1, ${nowUs})))),
         owner = IF(${heldByOther}, owner, :owner),
         expires_at = IF(owner = :owner, ${nowMs} + :ttl, expires_at)
-      ${returning ? `RETURNING CONVERT(owner USING utf8mb4) AS owner, token, expires_at - ${nowMs} AS remaining` : ""}`),
-    release: s(`
+      ${returning ? `RETURNING CONVERT(owner USING utf8mb4) AS owner, token, expires_at - ${nowMs} AS remaining` : ""}`,
+    ),
+    release: operation(
+      "release",
+      `
       UPDATE ${t} SET owner = NULL, expires_at = ${nowMs}, token = LAST_INSERT_ID(token)
-      WHERE lock_key = :key AND owner = :owner AND ${live}`),
-    forceRelease: s(`
+      WHERE lock_key = :key AND owner = :owner AND ${live}`,
+    ),
+    forceRelease: operation(
+      "force_release",
+      `
       UPDATE ${t} SET owner = NULL, expires_at = ${nowMs}, token = LAST_INSERT_ID(token)
-      WHERE lock_key = :key AND ${live}`),
-    refresh: s(`
+      WHERE lock_key = :key AND ${live}`,
+    ),
+    refresh: operation(
+      "refresh",
+      `
       UPDATE ${t} SET expires_at = ${nowMs} + :ttl, token = LAST_INSERT_ID(token)
-      WHERE lock_key = :key AND owner = :owner AND expires_at > ${nowMs}`),
-    getState: s(`
+      WHERE lock_key = :key AND owner = :owner AND expires_at > ${nowMs}`,
+    ),
+    getState: operation(
+      "get_state",
+      `
       SELECT CONVERT(owner USING utf8mb4) AS owner, token, expires_at - ${nowMs} AS remaining
-      FROM ${t} WHERE lock_key = :key AND ${live}`),
+      FROM ${t} WHERE lock_key = :key AND ${live}`,
+    ),
     removeExpired: s(`DELETE FROM ${t} WHERE expires_at < ${nowMs} - :grace`),
   };
 }
