@@ -269,20 +269,26 @@ export function describeKyselyConfigurations(
               const one = logged(
                 (onLog) => new Kysely({ dialect: new MysqlDialect({ pool }), log: onLog }),
               );
-              onTestFinished(() => one.kysely.destroy());
+              // The longest table name there can be: the statements' names are longer still.
+              const longest = uniqueName("prepared").padEnd(48, "x");
               const adapter = new KyselyLockAdapter({
                 kysely: one.kysely,
-                tableName,
+                tableName: longest,
                 ...configuration.settings,
               });
-              const key = uniqueName("prepared");
+              await adapter.init();
+              onTestFinished(async () => {
+                await adapter.dropSchema();
+                await one.kysely.destroy();
+              });
+              const key = "k";
               const { acquire, getState, returning } = await adapter.statements();
               const name = acquire.prepared?.name;
-              expect(name).toBe(`\`${tableName}.acquire\``);
+              expect(name).toMatch(new RegExp(`^\`${longest}:acquire:[0-9a-f]{8}\`$`));
               const sent = async (operation: () => Promise<unknown>) => {
                 const from = one.log.length;
                 const answer = await operation();
-                // "PREPARE `t.acquire`" or "EXECUTE `t.acquire`"
+                // Each statement's first two words: "PREPARE `<name>`", "EXECUTE `<name>`".
                 return {
                   answer,
                   sent: one.log.slice(from).map((sql) => sql.split(" ", 2).join(" ")),
@@ -439,10 +445,12 @@ export function describeKyselyConfigurations(
             const made = async () => {
               const [sql, parameters] =
                 dialect === "postgres"
-                  ? // The table and every function named after it (each operation's, the trigger's).
+                  ? // The table and every routine named after it (each operation's procedure, the
+                    // trigger's function).
                     [
                       `SELECT relname AS name FROM pg_class WHERE relname = $1 AND relkind = 'r'
-                       UNION ALL SELECT proname FROM pg_proc WHERE starts_with(proname, $1 || '_')`,
+                       UNION ALL SELECT proname FROM pg_proc
+                       WHERE starts_with(proname, $1 || ':') OR starts_with(proname, $1 || '_')`,
                       [fresh],
                     ]
                   : dialect === "mysql"
@@ -458,12 +466,16 @@ export function describeKyselyConfigurations(
             };
             try {
               await adapter.init();
-              const operations = ["acquire", "claim", "force_release", "get_state", "hand_off"];
-              operations.push("leave", "refresh", "release", "wait");
+              const operations = ["acquire", "claim", "force_release", "get_state", "leave"];
+              operations.push("refresh", "release", "wait");
               // SQLite: no sqlite_autoindex_*: the table is WITHOUT ROWID, its rows in the key's b-tree.
               expect(await made()).toEqual(
                 dialect === "postgres"
-                  ? [fresh, ...operations.map((operation) => `${fresh}_${operation}`)].sort()
+                  ? [
+                      fresh,
+                      `${fresh}_hand_off`,
+                      ...operations.map((operation) => `${fresh}:${operation}`),
+                    ].sort()
                   : [fresh],
               );
               await adapter.dropSchema();
@@ -502,7 +514,7 @@ export function describeKyselyConfigurations(
           );
 
           test.runIf(configuration.backend === "postgres")(
-            "PostgreSQL: a table without this version's functions (a hand-made schema not migrated): LockBackendError naming the missing function",
+            "PostgreSQL: a table without this version's procedures (a hand-made schema not migrated): LockBackendError naming the missing procedure",
             async () => {
               const bare = uniqueName("bare");
               const adapter = newAdapter({ tableName: bare });
@@ -516,7 +528,7 @@ export function describeKyselyConfigurations(
                 );
                 expect(failure).toBeInstanceOf(LockBackendError);
                 expect(String((failure as LockBackendError).cause)).toContain(
-                  `function ${bare}_acquire(text, text, bigint) does not exist`,
+                  `procedure ${bare}:acquire(text, text, bigint, text, bigint, bigint) does not exist`,
                 );
               } finally {
                 await adapter.dropSchema();

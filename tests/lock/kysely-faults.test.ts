@@ -400,7 +400,7 @@ describeWithBackend("postgres", (url) => {
       dialect: new PostgresDialect({ pool }),
       log: (event) => {
         // A waiter queued in the key's row (the adapter's claim statement).
-        if (event.query.sql.includes(`"${table}_claim"(`)) stateReads += 1;
+        if (event.query.sql.includes(`"${table}:claim"(`)) stateReads += 1;
       },
     });
     const other = new Kysely({ dialect: new PostgresDialect({ pool: admin }) });

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -210,7 +211,8 @@ describe("KyselyLockAdapter without a server", () => {
     operations.forEach((operation, index) => {
       const statement = prepared[operation];
       const placeholders = statement.sql.split("?").length - 1;
-      const name = `\`hasp_locks.${names[index]}\``;
+      const digest = createHash("sha256").update(statement.sql).digest("hex").slice(0, 8);
+      const name = `\`hasp_locks:${names[index]}:${digest}\``;
       expect(statement.sql).toBe(plain[operation].sql);
       expect(plain[operation].prepared).toBeUndefined();
       expect(statement.prepared).toEqual({
@@ -221,5 +223,9 @@ describe("KyselyLockAdapter without a server", () => {
     });
     // Clean-up runs rarely: as text.
     expect(prepared.removeExpired.prepared).toBeUndefined();
+    // Other SQL, another name: adapters on one pool never run each other's statement.
+    const other = mysqlStatements("hasp_locks", { returning: false, prepared: true });
+    expect(other.acquire.prepared?.name).not.toBe(prepared.acquire.prepared?.name);
+    expect(other.release.prepared?.name).toBe(prepared.release.prepared?.name);
   });
 });

@@ -169,7 +169,7 @@ const MAX_STATEMENT_ATTEMPTS = 12;
 /** MySQL without RETURNING: acquire tries when the holder keeps leaving before it is read. */
 const MAX_HOLDER_READS = 5;
 
-type StateRow = { owner: string; token: number | string | bigint; remaining: unknown };
+type StateRow = { owner: string | null; token: number | string | bigint; remaining: unknown };
 
 /**
  * Locks in one SQL table through Kysely, on PostgreSQL, MySQL/MariaDB or SQLite. Each operation
@@ -411,8 +411,8 @@ export class KyselyLockAdapter implements ILockAdapter {
       const result = await this.#send<StateRow>(acquire, acquire.parameters(args));
       if (statements.returning) {
         const row = result.rows[0];
-        if (row === undefined) {
-          throw new Error(`the acquire statement of "${key}" answered no row`);
+        if (row === undefined || row.owner === null) {
+          throw new Error(`the acquire statement of "${key}" answered no holder`);
         }
         return row.owner === lockId
           ? { acquired: true, fencingToken: Number(row.token) }
@@ -469,7 +469,7 @@ export class KyselyLockAdapter implements ILockAdapter {
       getState.parameters({ key: storedKey(key) }),
     );
     const row = result.rows[0];
-    if (row === undefined) {
+    if (row === undefined || row.owner === null) {
       return null;
     }
     return {
@@ -531,10 +531,13 @@ export class KyselyLockAdapter implements ILockAdapter {
               return 0;
             }
             if (owner === "") {
-              const result = await this.#send<{ entry: string }>(wait, wait.parameters(args));
-              // No row: the key is free, to be tried.
+              const result = await this.#send<{ entry: string | null }>(
+                wait,
+                wait.parameters(args),
+              );
+              // No entry: the key is free, to be tried.
               const entry = result.rows[0]?.entry;
-              return entry === undefined ? 0 : { entry };
+              return entry == null ? 0 : { entry };
             }
             const result = await this.#send<StateRow & { entry: string | null }>(
               claim,
@@ -826,7 +829,10 @@ function changedOne(
   if (affected === "insert-id") {
     return result.insertId !== undefined;
   }
-  return result.rows.length > 0 || Number(result.numAffectedRows ?? 0) > 0;
+  if (affected === "token") {
+    return (result.rows[0] as { token?: unknown } | undefined)?.token != null;
+  }
+  return Number(result.numAffectedRows ?? 0) > 0;
 }
 
 function toRemaining(remaining: unknown): TimeSpan | null {

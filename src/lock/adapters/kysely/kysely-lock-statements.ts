@@ -14,6 +14,8 @@
 // is max(last token + 1, server time in µs), so tokens grow across release and expiry (the row
 // keeps its token) and across the deletion of a dead row (the clock has passed every old token).
 
+import { createHash } from "node:crypto";
+
 /** The SQL dialects the adapter speaks; MySQL covers MariaDB. */
 export type KyselyLockDialect = "postgres" | "mysql" | "sqlite";
 
@@ -29,7 +31,7 @@ export type KyselyLockStatement<TArgs extends Record<string, unknown>> = {
    * neither parses nor resolves again.
    */
   readonly prepared?: {
-    /** Its name on a connection, quoted: `` `<table>.<operation>` ``. */
+    /** Its name on a connection, quoted: `` `<table>:<operation>:<hash of sql>` ``. */
     readonly name: string;
     /** `PREPARE <name> FROM ?`. */
     readonly prepare: string;
@@ -84,9 +86,9 @@ export type KyselyLockStatements = {
   readonly acquire: KyselyLockStatement<KyselyLockTtlArgs>;
   /** Whether `acquire` answers rows (`RETURNING`). */
   readonly returning: boolean;
-  /** Frees our live hold. One row affected (or returned) when it did. */
+  /** Frees our live hold; see `affected` for how it says it did. */
   readonly release: KyselyLockStatement<KyselyLockOwnerArgs>;
-  /** Frees any live hold. One row affected (or returned) when there was one. */
+  /** Frees any live hold, saying so as `release` does. */
   readonly forceRelease: KyselyLockStatement<KyselyLockKeyArgs>;
   /** Restarts the TTL of our live, expiring hold. Answers like `release`. */
   readonly refresh: KyselyLockStatement<
@@ -95,11 +97,14 @@ export type KyselyLockStatements = {
       ttl: number;
     }
   >;
-  /** The live hold: `owner`, `token`, `remaining`; no row when free. */
+  /**
+   * The live hold: `owner`, `token`, `remaining`; when free, no row (PostgreSQL: a row of
+   * NULLs).
+   */
   readonly getState: KyselyLockStatement<KyselyLockKeyArgs>;
   /**
-   * PostgreSQL: queues a wait on a live hold (one row back: the queue entry, `entry`), or finds
-   * the key free (none). The release that reaches the entry hands the key to it (a claim) or
+   * PostgreSQL: queues a wait on a live hold (answers the queue entry, `entry`), or finds the
+   * key free (`entry` NULL). The release that reaches the entry hands the key to it (a claim) or
    * wakes it, and tells its adapter's inbox channel.
    */
   readonly wait?: KyselyLockStatement<KyselyLockWaitArgs>;
@@ -126,10 +131,11 @@ export type KyselyLockStatements = {
     grace: number;
   }>;
   /**
-   * How release, forceRelease and refresh say they changed a hold: `count`, a returned row or
-   * an affected row; `insert-id`, a `LAST_INSERT_ID(token)` set by the matched row.
+   * How release, forceRelease and refresh say they changed a hold: `count`, an affected row;
+   * `token`, the answered `token` is not NULL (PostgreSQL); `insert-id`, a
+   * `LAST_INSERT_ID(token)` set by the matched row.
    */
-  readonly affected: "count" | "insert-id";
+  readonly affected: "count" | "token" | "insert-id";
 };
 
 /** Longest key stored as it is, in UTF-8 bytes (the MySQL column's size); longer ones are hashed. */
@@ -192,40 +198,53 @@ export function postgresStatements(table: string): KyselyLockStatements {
   // date_part is double precision (extract is numeric since PostgreSQL 14: slower), exact to
   // the µs here; statement_timestamp() is fixed for the whole statement.
   const nowUsExpression = "(date_part('epoch', statement_timestamp()) * 1000000)::bigint";
-  // Each operation is a PL/pgSQL function of the table's own, called by one statement: the
-  // function plans its SQL once per connection, where the statement itself, sent unnamed (as
-  // Kysely sends every query), would be parsed and planned at every call. That planning was
-  // most of the cost of an uncontended acquire and release. In a body, the server's time is
-  // read once, into now_us and now_ms.
+  // Each operation is a PL/pgSQL procedure of the table's own, run by one CALL. The procedure
+  // plans its SQL once per connection, where the statement itself, sent unnamed (as Kysely
+  // sends every query), would be parsed and planned at every call; and a CALL, unlike a SELECT
+  // of a function, is not planned itself. Planning was most of the cost of an uncontended
+  // acquire and release. The answer is the procedure's INOUT parameters (the CALL passes
+  // NULLs): one row, NULL where the SQL found no row. In a body, the server's time is read
+  // once, into now_us and now_ms.
   const nowUs = "now_us";
   const nowMs = "now_ms";
   const routines: Array<{ name: string; types: string; ddl: string }> = [];
   const routine = <TArgs extends Record<string, unknown>>(
     operation: string,
     params: ReadonlyArray<readonly [name: string, type: string]>,
-    returns: string,
+    answers: string,
     body: string,
   ): KyselyLockStatement<TArgs> => {
-    const name = `"${table}_${operation}"`;
+    // "<table>:acquire": no name of the functions an earlier hasp made ("<table>_acquire"),
+    // which a CALL would find ambiguous with these, so both can run on one table during an
+    // upgrade. At most 62 characters: PostgreSQL keeps 63.
+    const name = `"${table}:${operation}"`;
+    const columns = answers.split(", ").map((answer) => answer.split(" ") as [string, string]);
     // The body's :markers become the parameters, named _key, ... (no column starts with _).
-    // The result columns are variables too: column names win over them in the body's SQL.
+    // The answers are variables too: column names win over them in the body's SQL.
     routines.push({
       name,
-      types: params.map(([, type]) => type).join(", "),
-      ddl: `CREATE OR REPLACE FUNCTION ${name}(${params.map(([param, type]) => `_${param} ${type}`).join(", ")})
-  RETURNS TABLE (${returns}) LANGUAGE plpgsql AS $hasp$
+      types: [...params, ...columns].map(([, type]) => type).join(", "),
+      ddl: `CREATE OR REPLACE PROCEDURE ${name}(${[
+        ...params.map(([param, type]) => `_${param} ${type}`),
+        ...columns.map(([column, type]) => `INOUT ${column} ${type}`),
+      ].join(", ")})
+  LANGUAGE plpgsql AS $hasp$
 #variable_conflict use_column
 DECLARE
   now_us bigint := ${nowUsExpression};
   now_ms bigint := now_us / 1000;
 BEGIN
-  RETURN QUERY ${body.replace(MARKER, "_$1").replace(/\n/g, "\n  ")};
+  ${body.replace(MARKER, "_$1").replace(/\n/g, "\n  ")}
+  INTO ${columns.map(([column]) => column).join(", ")};
 END
 $hasp$`,
     });
     return statement<TArgs>(
       "postgres",
-      `SELECT * FROM ${name}(${params.map(([param, type]) => `:${param}::${type}`).join(", ")})`,
+      `CALL ${name}(${[
+        ...params.map(([param, type]) => `:${param}::${type}`),
+        ...columns.map(([, type]) => `NULL::${type}`),
+      ].join(", ")})`,
     );
   };
   const row = "owner text, token bigint, remaining bigint";
@@ -391,10 +410,10 @@ END $hasp$`,
     dropSchema: [
       `DROP TABLE IF EXISTS ${t}`,
       `DROP FUNCTION IF EXISTS ${handOff}()`,
-      ...routines.map(({ name, types }) => `DROP FUNCTION IF EXISTS ${name}(${types})`),
+      ...routines.map(({ name, types }) => `DROP PROCEDURE IF EXISTS ${name}(${types})`),
     ],
     returning: true,
-    affected: "count",
+    affected: "token",
     ...statements,
     removeExpired: statement(
       "postgres",
@@ -493,7 +512,10 @@ export function mysqlStatements(
     if (!prepared) {
       return plain;
     }
-    const quoted = `\`${table}.${name}\``;
+    // The text's hash in the name: adapters on one pool whose SQL differs (other settings,
+    // another hasp version) never run each other's statement.
+    const digest = createHash("sha256").update(plain.sql).digest("hex").slice(0, 8);
+    const quoted = `\`${table}:${name}:${digest}\``;
     const placeholders = plain.sql.split("?").length - 1;
     return {
       ...plain,
