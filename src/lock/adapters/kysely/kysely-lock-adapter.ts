@@ -331,7 +331,7 @@ export class KyselyLockAdapter implements ILockAdapter {
 
   /**
    * The SQL this adapter runs, per operation (for review and logs). On PostgreSQL each operation
-   * calls a function of the table's own, created by `init()`: its SQL is in `createSchema`.
+   * calls a procedure of the table's own, created by `init()`: its SQL is in `createSchema`.
    */
   async statements(): Promise<KyselyLockStatements> {
     return this.#ready();
