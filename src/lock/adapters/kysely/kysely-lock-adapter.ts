@@ -605,7 +605,7 @@ export class KyselyLockAdapter implements ILockAdapter {
     this.#inbox.listen().then(checkAll, checkAll);
   }
 
-  /** Runs one statement, again on the transient failures a lone statement can still meet. */
+  /** Runs SQL of no operation's (DDL, the version question) as `#send` runs a statement. */
   async #run<TRow = unknown>(
     sql: string,
     parameters: readonly unknown[],
@@ -613,7 +613,10 @@ export class KyselyLockAdapter implements ILockAdapter {
     return this.#send<TRow>({ sql }, parameters);
   }
 
-  /** Runs one of the statements, prepared when it is (MariaDB), like `#run`. */
+  /**
+   * Runs one statement (its `EXECUTE`, when prepared: MariaDB), again on the transient failures
+   * a lone statement can still meet.
+   */
   async #send<TRow = unknown>(
     statement: Pick<KyselyLockStatement<never>, "sql" | "prepared">,
     parameters: readonly unknown[],
