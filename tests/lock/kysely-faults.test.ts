@@ -494,7 +494,7 @@ describeWithBackend("mysql", (url) => {
   test.each([
     { statements: "MariaDB's (RETURNING)", settings: {} },
     // Without RETURNING an acquire that finds the key held is two statements: either can die.
-    { statements: "MySQL's (no RETURNING)", settings: { returning: false } },
+    { statements: "MySQL's (no RETURNING)", settings: { returning: false, prepared: false } },
   ])(
     "$statements statements: the adapter pool's connections KILLed while 6 workers contend: LockBackendErrors with mysql2's error as cause, never two holders, increasing tokens, work resumes on new connections",
     async ({ statements, settings }) => {

@@ -138,6 +138,11 @@ describe("KyselyLockAdapter without a server", () => {
       [{ kysely, dialect: "oracle" }, "dialect"],
       [{ kysely, sweepInterval: TimeSpan.fromMilliseconds(-1) }, "sweepInterval"],
       [{ kysely, listener: new pg.Pool() }, "listener"],
+      [{ kysely, returning: "yes" }, "returning"],
+      [{ kysely, prepared: 1 }, "prepared"],
+      // MySQL family only: refused on SQLite rather than ignored.
+      [{ kysely, returning: true }, "returning"],
+      [{ kysely, prepared: false }, "prepared"],
       [{ kysely, unknown: 1 }, "unknown"],
     ] as const) {
       expect(

@@ -237,7 +237,8 @@ export class KyselyLockAdapter implements ILockAdapter {
 
   /**
    * @throws InvalidArgumentError for a bad setting, a Kysely transaction, a dialect that is not
-   *   PostgreSQL, MySQL/MariaDB or SQLite, or a `listener` on another dialect.
+   *   PostgreSQL, MySQL/MariaDB or SQLite, a `listener` on another dialect than PostgreSQL, or
+   *   `returning` or `prepared` on another than MySQL/MariaDB.
    */
   constructor(settings: KyselyLockAdapterSettings) {
     const parsed = parseSettings("KyselyLockAdapter settings", settingsSchema, settings);
@@ -260,6 +261,14 @@ export class KyselyLockAdapter implements ILockAdapter {
         `Invalid KyselyLockAdapter settings: listener: only PostgreSQL has release notifications (the dialect is ${dialect})`,
         [{ path: "listener", message: "only for PostgreSQL" }],
       );
+    }
+    for (const field of ["returning", "prepared"] as const) {
+      if (parsed[field] !== undefined && dialect !== "mysql") {
+        throw new InvalidArgumentError(
+          `Invalid KyselyLockAdapter settings: ${field}: only for MySQL and MariaDB (the dialect is ${dialect})`,
+          [{ path: field, message: "only for MySQL and MariaDB" }],
+        );
+      }
     }
     this.#db = kysely.withoutPlugins();
     // Straight to a connection: the statements' rows are the adapter's own, so there is no
