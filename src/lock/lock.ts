@@ -505,8 +505,11 @@ export class Lock implements ILock {
         if (result.acquired || left <= 0) {
           return result;
         }
-        // Never sleep past the holder's expiry: it frees the key without any signal.
-        const holderLeft = result.remainingTime?.toMilliseconds() ?? Number.POSITIVE_INFINITY;
+        // Never sleep past the holder's expiry (it frees the key without any signal), unless
+        // the adapter serves its queue then: waking would lose the waiter's place.
+        const holderLeft = adapter.waitsPastExpiry
+          ? Number.POSITIVE_INFINITY
+          : (result.remainingTime?.toMilliseconds() ?? Number.POSITIVE_INFINITY);
         wait = Math.max(1, Math.min(left, holderLeft));
       }
       const waitedFrom = performance.now();

@@ -466,8 +466,8 @@ export function describeKyselyConfigurations(
             };
             try {
               await adapter.init();
-              const operations = ["acquire", "claim", "force_release", "get_state", "leave"];
-              operations.push("refresh", "release", "wait");
+              const operations = ["acquire", "check", "claim", "force_release", "get_state"];
+              operations.push("leave", "refresh", "release", "wait");
               // SQLite: no sqlite_autoindex_*: the table is WITHOUT ROWID, its rows in the key's b-tree.
               expect(await made()).toEqual(
                 dialect === "postgres"

@@ -70,7 +70,7 @@ describeWithBackend("postgres", (url) => {
   const never = () => new AbortController().signal;
 
   describe("PostgreSQL queue", () => {
-    test("a release that hands the key over is one statement, and the waiter sends none", async () => {
+    test("a release that hands the key over is one statement, and the waiter sends one, to check its grant", async () => {
       const table = await newTable();
       const holder = newAdapter(table);
       const waiter = newAdapter(table);
@@ -82,7 +82,8 @@ describeWithBackend("postgres", (url) => {
       expect(await holder.release(key, "alice")).toBe(true);
       const handOff = await waited;
       expect(handOff).toMatchObject({ acquired: true });
-      expect(log.slice(from)).toHaveLength(1);
+      expect(log.slice(from)).toHaveLength(2);
+      expect(log[from + 1]).toContain(":check");
       expect(await holder.getState(key)).toMatchObject({
         owner: "bob",
         fencingToken: handOff?.fencingToken,

@@ -2,6 +2,8 @@ import { getEventListeners } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, test } from "vitest";
 import { MemoryLockAdapter } from "../../src/lock/adapters/memory/memory-lock-adapter.js";
+import { LOCK_EVENTS } from "../../src/lock/contracts/lock-events.js";
+import { LockProvider } from "../../src/lock/lock-provider.js";
 import { lockAdapterTestSuite } from "../../src/lock/test-suites/lock-adapter-test-suite.js";
 import { TimeSpan } from "../../src/time-span/time-span.js";
 
@@ -205,5 +207,68 @@ describe("MemoryLockAdapter", () => {
     expect(await second.getState("a")).toBeNull();
     expect(await second.acquire("a", "bob", LONG_TTL)).toMatchObject({ acquired: true });
     expect((await first.getState("a"))?.owner).toBe("alice");
+  });
+});
+
+describe("MemoryLockAdapter behind a LockProvider", () => {
+  test("waiters keep their order while the holder's run() refreshes, and no newcomer gets the key", async () => {
+    const provider = new LockProvider({ adapter: new MemoryLockAdapter() });
+    // A 150 ms TTL: the run refreshes every 50 ms, past its former expiries.
+    const ttl = TimeSpan.fromMilliseconds(150);
+    const served: string[] = [];
+    const refreshes: Array<() => void> = [];
+    await provider.addListener(LOCK_EVENTS.REFRESHED, () => {
+      for (const next of refreshes.splice(0)) {
+        next();
+      }
+    });
+    const nextRefresh = () => new Promise<void>((resolve) => refreshes.push(resolve));
+    let stop!: () => void;
+    const stopped = new Promise<void>((resolve) => {
+      stop = resolve;
+    });
+    // Tasks are lazy: `then` starts each one now.
+    const holding = provider
+      .create("report", { ttl })
+      .run(() => stopped)
+      .then((result) => result);
+    let newcomerWins = 0;
+    let hammering = true;
+    const newcomer = (async () => {
+      while (hammering) {
+        const lock = provider.create("report", { ttl });
+        if (await lock.acquire()) {
+          // Once the last waiter was served, the key is anyone's.
+          newcomerWins += served.length < 5 ? 1 : 0;
+          await lock.release();
+        }
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    // One waiter joins after each refresh, so each expects the holder at a different time.
+    const waiters: Array<PromiseLike<unknown>> = [];
+    for (const name of ["w1", "w2", "w3", "w4", "w5"]) {
+      await nextRefresh();
+      waiters.push(
+        provider
+          .create("report", { ttl, lockId: name })
+          .runBlocking(
+            () => {
+              served.push(name);
+            },
+            { time: TimeSpan.fromSeconds(20) },
+          )
+          .then((result) => result),
+      );
+    }
+    await nextRefresh();
+    await nextRefresh();
+    stop();
+    expect(await holding).toEqual([true, undefined]);
+    await Promise.all(waiters);
+    hammering = false;
+    await newcomer;
+    expect(served).toEqual(["w1", "w2", "w3", "w4", "w5"]);
+    expect(newcomerWins, "a newcomer took the key from a queued waiter").toBe(0);
   });
 });

@@ -1,8 +1,14 @@
 // A `waitForRelease` that queues in the backend (Redis, PostgreSQL): the adapter's release
 // hands the key to the oldest queued claim, or wakes the oldest wait without one, and tells
 // that wait's process on its own channel. This is the part every such adapter shares: the
-// wait's life from joining the queue to its end, whichever comes first of its message, its
-// time running out, an abort, or close().
+// wait's life from joining the queue to its end, whichever comes first of its grant, its time
+// running out, an abort, or close().
+//
+// A message is only a wake-up. Anyone who can publish on the channel (Redis PUBLISH, any
+// PostgreSQL role's NOTIFY) can send one, so the wait asks the backend (`check`) whether it was
+// handed the key, and with which token, before it believes it. The same check runs when the
+// holder's hold may have expired (an expiry sends nothing): the backend then serves its queue,
+// oldest first, so a wait keeps its place however often the holder refreshes.
 
 import { MAX_TIMER_MS } from "../../task/timers.js";
 import type { LockHandOff } from "../contracts/lock-adapter.js";
@@ -12,41 +18,60 @@ import type { LockHandOff } from "../contracts/lock-adapter.js";
  * - `keep`: the wait ran out (or the adapter closes): remove the entry; a key handed to the
  *   claim meanwhile stays the waiter's (its token is answered);
  * - `release`: the wait was aborted: remove the entry; a key handed to the claim meanwhile is
- *   released (to the next wait);
- * - `check`: a message may have been missed: answer the token if the key was handed to the
- *   claim, and leave a queued entry where it is.
+ *   released (to the next wait).
+ * Either way, a key is the claim's only when this wait's own entry is gone from the queue: a
+ * second wait of the same owner, still queued, never answers (nor frees) the first one's hold.
  */
-export type LeaveMode = "keep" | "release" | "check";
+export type LeaveMode = "keep" | "release";
 
-/** A wait in its key's queue: its entry (to leave with), and how long it may wait there. */
+/** A wait in its key's queue: its entry (to leave with), and when to check on the holder. */
 export type QueueEntry = {
   readonly entry: string;
-  /** Less than the wait's own time when the holder's hold expires sooner (ms from now). */
-  readonly maxWaitMs?: number;
+  /**
+   * Ms from now until the holder's hold expires, when it expires at all: the wait checks then,
+   * since an expiry sends no message.
+   */
+  readonly holderLeftMs?: number;
 };
+
+/** What the backend says of a queued wait. */
+export type WaitCheck =
+  /** The key was handed to the claim, with this token. */
+  | { readonly state: "granted"; readonly fencingToken: number }
+  /** Still queued; the holder's hold expires in `holderLeftMs` (absent: never, or no hold). */
+  | { readonly state: "queued"; readonly holderLeftMs?: number }
+  /** No longer queued and not handed the key: woken (a wait without a claim), or lost. */
+  | { readonly state: "gone" };
 
 /** The queue of one wait's key, as its backend keeps it. */
 export type WaitQueue = {
   /**
    * Queues the wait, named `waitId` in its messages, with a deadline `maxWaitMs` from now on the
-   * backend's clock (or the holder's expiry, if sooner). Answers the entry, or a token (> 0)
-   * when the key was free (or the claim's own) and taken for the claim, or 0 when the key was
-   * free and the waiter should try it.
+   * backend's clock. Answers the entry, or a token (> 0) when the key was free (or the claim's
+   * own) and taken for the claim, or 0 when the key was free and the waiter should try it.
    */
   join(maxWaitMs: number, waitId: string): Promise<number | QueueEntry>;
-  /** Ends or checks the wait (see {@link LeaveMode}): the claim's token if it has the key, else 0. */
+  /** Ends the wait (see {@link LeaveMode}): the claim's token if it keeps the key, else 0. */
   leave(entry: string, mode: LeaveMode): Promise<number>;
+  /**
+   * Asks whether the wait was handed the key; when the holder's hold has expired, first serves
+   * the queue (oldest first), as a release would. A queued entry stays where it is.
+   */
+  check(entry: string): Promise<WaitCheck>;
   /** Releases a key taken for the claim (by `join`) of a wait aborted meanwhile. */
   giveBack(): Promise<unknown>;
 };
 
-/** How a wait ends before its message: kept (time ran out, close) or aborted. */
+/** After a check that failed, the next one (the backend unreachable for a moment). */
+const CHECK_RETRY_MS = 250;
+
+/** How a wait ends before it is granted: kept (time ran out, close) or aborted. */
 type WaitEnding = { mode: "keep" } | { mode: "release"; reason: unknown };
 
 /**
- * One queued `waitForRelease`. Every end but its message goes through `leave`, which tells
- * whether the key was handed over meanwhile, so a hand-off is never lost nor given to a wait
- * that ended.
+ * One queued `waitForRelease`. Every end but a grant goes through `leave`, which tells whether
+ * the key was handed over meanwhile, so a hand-off is never lost nor given to a wait that ended.
+ * One timer: at the wait's deadline, or sooner at the holder's expiry (then a check).
  */
 class QueuedWait {
   /** The queue entry, once `join` answered with one. */
@@ -56,9 +81,13 @@ class QueuedWait {
   /** Set once an end (timeout, abort, close) began: `leave` decides from then on. */
   #ending: WaitEnding | undefined;
   #settled = false;
+  /** A check is under way; `#checkAgain`: a message came meanwhile. */
   #checking = false;
-  /** A check was asked for before the entry was known. */
+  #checkAgain = false;
+  /** A message came before `join` answered with the entry. */
   #checkWhenJoined = false;
+  /** performance.now() time the wait runs out. */
+  #deadline = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #resolve!: (handOff: LockHandOff | undefined) => void;
   #reject!: (reason: unknown) => void;
@@ -66,12 +95,10 @@ class QueuedWait {
 
   /**
    * @param id unique among the adapter's waits: its messages name it
-   * @param owner the claim's lock id ("" for a wait without a claim)
    * @param ended called once, when the wait has ended
    */
   constructor(
     readonly id: string,
-    readonly owner: string,
     readonly signal: AbortSignal,
     readonly queue: WaitQueue,
     readonly ended: (wait: QueuedWait) => void,
@@ -84,6 +111,7 @@ class QueuedWait {
 
   /** Joins the queue once `listening` (so that no message can be missed). */
   start(maxWaitMs: number, listening: Promise<unknown>): void {
+    this.#deadline = performance.now() + maxWaitMs;
     this.#arm(maxWaitMs);
     this.signal.addEventListener("abort", this, { once: true });
     listening
@@ -105,37 +133,33 @@ class QueuedWait {
       );
   }
 
-  /** Its message: a release handed it the key (`fencingToken` > 0) or woke it (0). */
-  heard(fencingToken: number): void {
-    // While an end is under way, `leave` answers for the hand-off (and gives it back if the
-    // wait was aborted).
-    if (!this.#settled && this.#ending === undefined) {
-      this.#settle(fencingToken > 0 ? { acquired: true, fencingToken } : undefined);
-    }
-  }
-
-  /** A message may have been missed: asks the backend whether the key was handed to this wait. */
+  /**
+   * Asks the backend whether the key was handed to this wait: on its message (which anyone can
+   * send, so it proves nothing), at the holder's expiry, and after a reconnect (messages may
+   * have been missed).
+   */
   check(): void {
     const entry = this.#entry;
+    if (this.#settled || this.#ending !== undefined) {
+      return;
+    }
     if (entry === undefined) {
+      // The message can outrun `join`'s answer (another connection): check once it is known.
       this.#checkWhenJoined = true;
       return;
     }
-    if (this.#settled || this.#ending !== undefined || this.#checking) {
+    if (this.#checking) {
+      this.#checkAgain = true;
       return;
     }
     this.#checking = true;
-    this.queue.leave(entry, "check").then(
-      (reply) => {
-        this.#checking = false;
-        // Not handed: the entry is queued, and the wait goes on.
-        if (!this.#settled && this.#ending === undefined && reply > 0) {
-          this.#settle({ acquired: true, fencingToken: reply });
-        }
-      },
+    this.queue.check(entry).then(
+      (reply) => this.#checked(reply),
       () => {
-        // The deadline or the next reconnect asks again.
         this.#checking = false;
+        if (!this.#settled && this.#ending === undefined) {
+          this.#arm(Math.min(CHECK_RETRY_MS, this.#left()));
+        }
       },
     );
   }
@@ -151,15 +175,54 @@ class QueuedWait {
     this.#end({ mode: "release", reason: this.signal.reason });
   }
 
+  #left(): number {
+    return this.#deadline - performance.now();
+  }
+
+  /** The one timer: the deadline ends the wait; before it, it checks (the holder's expiry). */
   #arm(ms: number): void {
-    const step = Math.min(ms, MAX_TIMER_MS);
-    this.#timer = setTimeout(() => {
-      if (ms > step) {
-        this.#arm(ms - step);
-      } else {
-        this.#end({ mode: "keep" });
-      }
-    }, step);
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        const left = this.#left();
+        if (left <= 0) {
+          this.#end({ mode: "keep" });
+        } else if (ms >= MAX_TIMER_MS) {
+          this.#arm(left);
+        } else {
+          this.check();
+        }
+      },
+      Math.max(1, Math.min(Math.ceil(ms), MAX_TIMER_MS)),
+    );
+  }
+
+  /** Checks again at the holder's expiry, if it comes before the wait's end. */
+  #watchHolder(holderLeftMs: number | undefined): void {
+    const left = this.#left();
+    // A millisecond past the expiry, so the backend sees it expired.
+    this.#arm(
+      holderLeftMs !== undefined && holderLeftMs + 1 < left ? holderLeftMs + 1 : Math.max(left, 0),
+    );
+  }
+
+  #checked(reply: WaitCheck): void {
+    this.#checking = false;
+    if (this.#settled || this.#ending !== undefined) {
+      // An end under way: `leave` answers for a grant (and gives it back if aborted).
+      return;
+    }
+    if (reply.state === "granted") {
+      this.#settle({ acquired: true, fencingToken: reply.fencingToken });
+    } else if (reply.state === "gone") {
+      this.#settle(undefined);
+    } else if (this.#checkAgain) {
+      this.#checkAgain = false;
+      this.check();
+    } else {
+      this.#watchHolder(reply.holderLeftMs);
+    }
   }
 
   #joined(reply: number | QueueEntry): void {
@@ -175,19 +238,14 @@ class QueuedWait {
       }
       return;
     }
-    const { entry, maxWaitMs } = reply;
-    this.#entry = entry;
+    this.#entry = reply.entry;
     if (this.#ending !== undefined) {
-      this.#finish(entry, this.#ending);
-      return;
-    }
-    if (maxWaitMs !== undefined && !this.#settled) {
-      // The holder's hold ends first, and its expiry sends nothing: wake then.
-      clearTimeout(this.#timer);
-      this.#arm(Math.max(1, maxWaitMs));
-    }
-    if (this.#checkWhenJoined) {
-      this.check();
+      this.#finish(reply.entry, this.#ending);
+    } else if (!this.#settled) {
+      this.#watchHolder(reply.holderLeftMs);
+      if (this.#checkWhenJoined) {
+        this.check();
+      }
     }
   }
 
@@ -260,9 +318,8 @@ class QueuedWait {
 }
 
 /**
- * The waits under way of one adapter, by id. A release tells the wait it served on the
- * adapter's own channel: `<token>:<wait id>:<owner>` (handed the key) or `0:<wait id>:`
- * (woken).
+ * The waits under way of one adapter, by id. A release names the wait it served on the
+ * adapter's own channel (the message is the wait's id); the wait then asks the backend.
  */
 export class QueuedWaits {
   readonly #waits = new Map<string, QueuedWait>();
@@ -273,18 +330,17 @@ export class QueuedWaits {
   }
 
   /**
-   * Starts a wait for `owner` ("" without a claim) on `queue`, joining it once `listening`.
-   * `queue.join` receives the wait's id, for its messages.
+   * Starts a wait on `queue`, joining it once `listening`. `queue.join` receives the wait's id,
+   * for its messages.
    */
   start(
-    owner: string,
     signal: AbortSignal,
     maxWaitMs: number,
     queue: WaitQueue,
     listening: Promise<unknown>,
   ): Promise<LockHandOff | undefined> {
     this.#count += 1;
-    const wait = new QueuedWait(this.#count.toString(36), owner, signal, queue, (ended) => {
+    const wait = new QueuedWait(this.#count.toString(36), signal, queue, (ended) => {
       if (this.#waits.get(ended.id) === ended) {
         this.#waits.delete(ended.id);
       }
@@ -294,20 +350,12 @@ export class QueuedWaits {
     return wait.promise;
   }
 
-  /** A message on the adapter's channel: settles the wait it names, if under way and its owner's. */
+  /** A message on the adapter's channel: the wait it names (if under way) checks its grant. */
   heard(message: string): void {
-    const tokenEnd = message.indexOf(":");
-    const idEnd = message.indexOf(":", tokenEnd + 1);
-    if (tokenEnd === -1 || idEnd === -1) {
-      return;
-    }
-    const wait = this.#waits.get(message.slice(tokenEnd + 1, idEnd));
-    if (wait !== undefined && wait.owner === message.slice(idEnd + 1)) {
-      wait.heard(Number(message.slice(0, tokenEnd)));
-    }
+    this.#waits.get(message)?.check();
   }
 
-  /** Messages may have been missed: every wait asks whether it was handed the key. */
+  /** Messages may have been missed: every wait checks whether it was handed the key. */
   checkAll(): void {
     for (const wait of this.#waits.values()) {
       wait.check();

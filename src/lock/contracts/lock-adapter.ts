@@ -117,9 +117,19 @@ export type ILockAdapter = {
   /**
    * Optional, `true` when `waitForRelease` with a claim is also an acquire: it takes the key for
    * the claim when the key is free or its hold expired, re-takes the claim's own live hold (TTL
-   * restarted, same token), resolving with the hold at once in both cases, and otherwise never
-   * waits past the holder's expiry (expiry sends no signal). A blocking acquire then starts with
-   * the wait, in one round trip, instead of an acquire followed by a wait.
+   * restarted, same token), resolving with the hold at once in both cases, and otherwise queues
+   * (never waiting past the holder's expiry, unless `waitsPastExpiry`: an expiry sends no
+   * signal). A blocking acquire then starts with the wait, in one round trip, instead of an
+   * acquire followed by a wait.
    */
   readonly waitAcquires?: boolean;
+
+  /**
+   * Optional, `true` when a wait keeps its place in the key's queue past the holder's expiry:
+   * the adapter serves its waits, oldest first, when the hold expires, as at a release, and a
+   * refresh of the hold leaves them where they are. The caller then waits its whole time in one
+   * `waitForRelease`; otherwise it caps each wait at the holder's remaining time (an expiry
+   * sends no signal) and tries again, joining the queue anew at its end.
+   */
+  readonly waitsPastExpiry?: boolean;
 };

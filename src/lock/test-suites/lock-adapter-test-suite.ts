@@ -987,6 +987,117 @@ export function lockAdapterTestSuite(settings: LockAdapterTestSuiteSettings): vo
         expect(await adapter.refresh(key, "bob", LONG_TTL)).toBe(false);
       });
 
+      test("two claims of one owner: the key goes to the first, and the second's abort leaves that hold alone", async (context) => {
+        const waitForRelease = waitForReleaseOf(context);
+        const key = freshKey();
+        await acquire(key, "alice", LONG_TTL);
+        const claim: LockWaitClaim = { lockId: "bob", ttl: LONG_TTL };
+        const first = waitForRelease(
+          key,
+          TimeSpan.fromSeconds(10),
+          new AbortController().signal,
+          claim,
+        );
+        const controller = new AbortController();
+        const second = observe(
+          waitForRelease(key, TimeSpan.fromSeconds(10), controller.signal, claim),
+        );
+        await sleep(SUBSCRIBE_GRACE);
+        expect(await adapter.release(key, "alice")).toBe(true);
+        const end = await endOf(first, PROMPTLY);
+        if (end === undefined) {
+          controller.abort();
+          await second.outcome;
+          return context.skip("the adapter wakes its waiters without handing the key over");
+        }
+        expect(end).toMatchObject({ acquired: true });
+        expect(second.isSettled(), "the second wait still waits: its entry was not served").toBe(
+          false,
+        );
+        controller.abort(new Error("the second wait gave up"));
+        expect((await second.outcome).resolved).toBe(false);
+        // The first wait's hold is bob's still: no stranger can take the key.
+        expect(await held(key)).toMatchObject({
+          owner: "bob",
+          fencingToken: end === "pending" ? Number.NaN : end.fencingToken,
+        });
+        expect(await adapter.acquire(key, "carol", LONG_TTL)).toMatchObject({
+          acquired: false,
+          owner: "bob",
+        });
+        expect(await adapter.release(key, "bob")).toBe(true);
+      });
+
+      test("claims keep their order while the holder refreshes past its former expiries", async (context) => {
+        const waitForRelease = waitForReleaseOf(context);
+        const key = freshKey();
+        // A 1 s TTL refreshed every 100 ms: the holder keeps the key even if the machine stalls.
+        const ttl = TimeSpan.fromMilliseconds(1_000);
+        await acquire(key, "alice", ttl);
+        const names = ["w0", "w1", "w2"];
+        const waits = names.map((lockId) =>
+          waitForRelease(key, TimeSpan.fromSeconds(20), new AbortController().signal, {
+            lockId,
+            ttl: LONG_TTL,
+          }),
+        );
+        await sleep(SUBSCRIBE_GRACE);
+        const refreshUntil = performance.now() + 3 * ttl.toMilliseconds();
+        while (performance.now() < refreshUntil) {
+          expect(await adapter.refresh(key, "alice", ttl), "alice keeps the key").toBe(true);
+          await sleep(100);
+        }
+        for (const wait of waits) {
+          expect(await endOf(wait, 0), "a refresh ends no wait").toBe("pending");
+        }
+        let holder = "alice";
+        for (const [index, name] of names.entries()) {
+          expect(await adapter.release(key, holder)).toBe(true);
+          const newcomer = await adapter.acquire(key, `newcomer-${index}`, LONG_TTL);
+          const end = await endOf(waits[index] ?? Promise.resolve(), PROMPTLY);
+          if (index === 0 && end === undefined) {
+            await Promise.all(waits.slice(1).map((wait) => endOf(wait, 10)));
+            if (newcomer.acquired) {
+              await adapter.release(key, "newcomer-0");
+            }
+            return context.skip("the adapter wakes its waiters without handing the key over");
+          }
+          expect(end, `${name} is handed the key`).toMatchObject({ acquired: true });
+          expect(newcomer).toMatchObject({ acquired: false, owner: name });
+          holder = name;
+        }
+        expect(await adapter.release(key, holder)).toBe(true);
+      });
+
+      test("waitsPastExpiry: the holder's expiry hands the key to the oldest claim, the next one waits on", async (context) => {
+        const waitForRelease = waitForReleaseOf(context);
+        if (adapter.waitsPastExpiry !== true) {
+          return context.skip("the adapter's waits end at the holder's expiry (waitsPastExpiry)");
+        }
+        const key = freshKey();
+        const aliceToken = await acquire(key, "alice", TimeSpan.fromMilliseconds(400));
+        const first = waitForRelease(key, TimeSpan.fromSeconds(20), new AbortController().signal, {
+          lockId: "bob",
+          ttl: LONG_TTL,
+        });
+        await sleep(SUBSCRIBE_GRACE);
+        const second = waitForRelease(key, TimeSpan.fromSeconds(20), new AbortController().signal, {
+          lockId: "carol",
+          ttl: LONG_TTL,
+        });
+        const end = await endOf(first, PROMPTLY + 400);
+        expect(end, "bob is handed the key when alice's hold expires").toMatchObject({
+          acquired: true,
+        });
+        const state = await held(key);
+        expect(state.owner).toBe("bob");
+        expect(state.fencingToken).toBeGreaterThan(aliceToken);
+        expect(await endOf(second, 0), "carol waits on").toBe("pending");
+        expect(await adapter.release(key, "bob")).toBe(true);
+        expect(await endOf(second, PROMPTLY)).toMatchObject({ acquired: true });
+        expect((await held(key)).owner).toBe("carol");
+      });
+
       /** waitForRelease, when the adapter says its claimed waits acquire (`waitAcquires`). */
       function acquiringWaitOf(context: TestContext) {
         const waitForRelease = waitForReleaseOf(context);

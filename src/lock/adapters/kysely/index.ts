@@ -6,6 +6,7 @@ export {
   KyselyLockAdapter,
   type KyselyLockAdapterSettings,
   type KyselyLockDialect,
+  type KyselyLockEntryArgs,
   type KyselyLockKeyArgs,
   type KyselyLockOwnerArgs,
   type KyselyLockStatement,

@@ -22,7 +22,13 @@ import type {
   LockHandOff,
   LockWaitClaim,
 } from "../../contracts/lock-adapter.js";
-import { type LeaveMode, QueuedWaits, type QueueEntry, type WaitQueue } from "../queued-wait.js";
+import {
+  type LeaveMode,
+  QueuedWaits,
+  type QueueEntry,
+  type WaitCheck,
+  type WaitQueue,
+} from "../queued-wait.js";
 import {
   DEAD_ROW_GRACE_MS,
   KEY_MAX_BYTES,
@@ -38,6 +44,7 @@ import { type PgListenConnection, PostgresInbox } from "./postgres-inbox.js";
 
 export type {
   KyselyLockDialect,
+  KyselyLockEntryArgs,
   KyselyLockKeyArgs,
   KyselyLockMysqlOptions,
   KyselyLockOwnerArgs,
@@ -223,6 +230,9 @@ export class KyselyLockAdapter implements ILockAdapter {
    */
   readonly waitAcquires: boolean;
 
+  /** `true` on PostgreSQL with a `listener`: a wait keeps its place while the holder refreshes. */
+  readonly waitsPastExpiry: boolean;
+
   /**
    * Present only on PostgreSQL with a `listener`: queues the wait in the lock's row, where the
    * release statement hands the key to the oldest claim (or wakes the oldest wait without one).
@@ -319,6 +329,7 @@ export class KyselyLockAdapter implements ILockAdapter {
         this.#waitQueued(key, maxWait, signal, claim);
     }
     this.waitAcquires = this.waitForRelease !== undefined;
+    this.waitsPastExpiry = this.waitForRelease !== undefined;
     if (parsed.sweepInterval !== undefined) {
       const onError =
         parsed.onSweepError ??
@@ -510,7 +521,6 @@ export class KyselyLockAdapter implements ILockAdapter {
           ? ""
           : String(Math.max(1, Math.ceil(claim.ttl.toMilliseconds())));
     return this.#waits.start(
-      owner,
       signal,
       maxWait.toMilliseconds(),
       this.#queue(key, owner, ttl, inbox.channel),
@@ -518,7 +528,7 @@ export class KyselyLockAdapter implements ILockAdapter {
     );
   }
 
-  /** The key's queue in its row, for one wait: the `wait` and `leave` statements. */
+  /** The key's queue in its row, for one wait: the `wait`, `claim`, `leave` and `check` statements. */
   #queue(key: string, owner: string, ttl: string, inbox: string): WaitQueue {
     const stored = storedKey(key);
     return {
@@ -540,13 +550,13 @@ export class KyselyLockAdapter implements ILockAdapter {
               return 0;
             }
             if (owner === "") {
-              const result = await this.#send<{ entry: string | null }>(
+              const result = await this.#send<{ entry: string | null; remaining: unknown }>(
                 wait,
                 wait.parameters(args),
               );
               // No entry: the key is free, to be tried.
-              const entry = result.rows[0]?.entry;
-              return entry == null ? 0 : { entry };
+              const row = result.rows[0];
+              return row?.entry == null ? 0 : queueEntry(row.entry, row.remaining);
             }
             const result = await this.#send<StateRow & { entry: string | null }>(
               claim,
@@ -559,12 +569,7 @@ export class KyselyLockAdapter implements ILockAdapter {
             if (row.owner === owner) {
               return Number(row.token);
             }
-            const remaining = row.remaining === null ? null : Number(row.remaining);
-            return row.entry === null
-              ? 0
-              : remaining !== null && remaining < args.wait
-                ? { entry: row.entry, maxWaitMs: Math.max(1, remaining) }
-                : { entry: row.entry };
+            return row.entry === null ? 0 : queueEntry(row.entry, row.remaining);
           },
         );
         const settled = joined.catch(() => {});
@@ -577,10 +582,6 @@ export class KyselyLockAdapter implements ILockAdapter {
         return joined;
       },
       leave: async (entry: string, mode: LeaveMode) => {
-        if (mode === "check") {
-          const state = await this.getState(key);
-          return state !== null && state.owner === owner ? state.fencingToken : 0;
-        }
         const { leave } = await this.#ready();
         if (leave === undefined) {
           return 0;
@@ -596,6 +597,26 @@ export class KyselyLockAdapter implements ILockAdapter {
           return 0;
         }
         return token;
+      },
+      check: async (entry: string): Promise<WaitCheck> => {
+        const { check } = await this.#ready();
+        if (check === undefined) {
+          return { state: "gone" };
+        }
+        const result = await this.#send<{ state: number | null; answer: unknown }>(
+          check,
+          check.parameters({ key: stored, owner, entry }),
+        );
+        const row = result.rows[0];
+        if (row?.state === 1) {
+          return { state: "granted", fencingToken: Number(row.answer) };
+        }
+        if (row?.state === 0) {
+          return row.answer == null
+            ? { state: "queued" }
+            : { state: "queued", holderLeftMs: Math.max(0, Number(row.answer)) };
+        }
+        return { state: "gone" };
       },
       giveBack: () => this.release(key, owner),
     };
@@ -845,6 +866,11 @@ function changedOne(
     return (result.rows[0] as { token?: unknown } | undefined)?.token != null;
   }
   return Number(result.numAffectedRows ?? 0) > 0;
+}
+
+/** A queued wait's entry, with the holder's remaining ms (NULL: its hold never expires). */
+function queueEntry(entry: string, remaining: unknown): QueueEntry {
+  return remaining == null ? { entry } : { entry, holderLeftMs: Math.max(0, Number(remaining)) };
 }
 
 function toRemaining(remaining: unknown): TimeSpan | null {

@@ -68,6 +68,12 @@ export type KyselyLockWaitArgs = KyselyLockOwnerArgs & {
   id: string;
 };
 
+/** The arguments of PostgreSQL's `leave` and `check`: one wait's queue entry. */
+export type KyselyLockEntryArgs = {
+  /** The entry `wait` or `claim` answered. */
+  entry: string;
+};
+
 /** The SQL of one dialect, as `KyselyLockAdapter.statements()` shows it. */
 export type KyselyLockStatements = {
   /** Which dialect the statements are written in. */
@@ -103,28 +109,32 @@ export type KyselyLockStatements = {
    */
   readonly getState: KyselyLockStatement<KyselyLockKeyArgs>;
   /**
-   * PostgreSQL: queues a wait on a live hold (answers the queue entry, `entry`), or finds the
-   * key free (`entry` NULL). The release that reaches the entry hands the key to it (a claim) or
-   * wakes it, and tells its adapter's inbox channel.
+   * PostgreSQL: queues a wait on a live hold (answers the queue entry, `entry`, and the hold's
+   * `remaining` ms), or finds the key free (`entry` NULL). The release that reaches the entry
+   * hands the key to it (a claim) or wakes it, and names its wait on its adapter's inbox
+   * channel.
    */
   readonly wait?: KyselyLockStatement<KyselyLockWaitArgs>;
   /**
    * PostgreSQL: `wait` for a claim, which is also an acquire: takes a free or expired row, or
-   * re-takes the claim owner's live hold, as `acquire` does; otherwise queues the claim with a
-   * deadline no later than the hold's expiry. Answers `owner`, `token`, `remaining` (as
-   * `acquire`) and `entry` (when queued).
+   * re-takes the claim owner's live hold, as `acquire` does; otherwise queues the claim until its
+   * own deadline (a refresh of the hold leaves it in place). Answers `owner`, `token`,
+   * `remaining` (as `acquire`) and `entry` (when queued).
    */
   readonly claim?: KyselyLockStatement<KyselyLockWaitArgs>;
   /**
    * PostgreSQL: takes a wait's entry out of the queue; answers `token`: the hold's, when the
-   * key was handed to `owner` (the entry was gone for that), else 0.
+   * entry was gone because the key was handed to `owner`, else 0 (an entry still queued was
+   * handed nothing, whoever holds the key).
    */
-  readonly leave?: KyselyLockStatement<
-    KyselyLockOwnerArgs & {
-      /** The entry `wait` answered. */
-      entry: string;
-    }
-  >;
+  readonly leave?: KyselyLockStatement<KyselyLockOwnerArgs & KyselyLockEntryArgs>;
+  /**
+   * PostgreSQL: asks whether a queued wait was handed the key; when its entry is queued and the
+   * hold has expired, first frees the row so the trigger serves the queue. Answers `state`: 1
+   * handed the key (`answer`: the token), 0 still queued (`answer`: the hold's remaining ms,
+   * NULL when it never expires or there is none), -1 neither (woken, or past its deadline).
+   */
+  readonly check?: KyselyLockStatement<KyselyLockOwnerArgs & KyselyLockEntryArgs>;
   /** Deletes rows free or expired for longer than `grace` ms. */
   readonly removeExpired: KyselyLockStatement<{
     /** How long, in ms, a row must have been free or expired. */
@@ -252,10 +262,11 @@ $hasp$`,
   // serves it through a trigger: only an UPDATE that frees a hold with waiters queued runs it
   // (its WHEN is all an uncontended release pays). An entry is
   // "deadline_ms:ttl:inbox:wait_id:owner" (the owner last: it may hold ':'); ttl is "" for a
-  // hold without TTL and "-" for a wait without a claim. The trigger skips entries past their
-  // deadline, wakes waits without a claim, and gives the key to the first claim (new token, its
-  // TTL from now), telling each on its adapter's channel: "token:wait_id:owner", or
-  // "0:wait_id:" for a wake-up. NOTIFY is sent at commit.
+  // hold without TTL and "-" for a wait without a claim. An entry stays until its deadline,
+  // however often the holder refreshes. The trigger skips entries past their deadline, wakes
+  // waits without a claim, and gives the key to the first claim (new token, its TTL from now),
+  // naming each wait on its adapter's channel ("wait_id"). NOTIFY is sent at commit, and needs
+  // no privilege at all: a message is a wake-up, and the wait asks `check` what it was given.
   const handOff = `"${table}_hand_off"`;
   // The row `l` is taken (free or expired) or re-taken by its owner. In DO UPDATE SET every
   // expression reads the row as it was before the statement, and excluded.* is the row VALUES
@@ -329,13 +340,13 @@ WHERE lock_key = :key AND ${liveHold(nowMs)}`,
     wait: routine<KyselyLockWaitArgs>(
       "wait",
       waitParams,
-      "entry text",
+      "entry text, remaining bigint",
       `UPDATE ${t} SET waiters = array_append(waiters, ${entry(`${nowMs} + :wait`, ":owner")})
 WHERE lock_key = :key AND ${liveHold(nowMs)}
-RETURNING waiters[cardinality(waiters)]`,
+RETURNING waiters[cardinality(waiters)], expires_at - ${nowMs}`,
     ),
-    // The acquire upsert, whose "held by another" branch appends the claim to the queue (its
-    // deadline no later than the hold's expiry). The claim's TTL is "" for a hold without one.
+    // The acquire upsert, whose "held by another" branch appends the claim to the queue. The
+    // claim's TTL is "" for a hold without one.
     claim: routine<KyselyLockWaitArgs>(
       "claim",
       waitParams,
@@ -343,18 +354,39 @@ RETURNING waiters[cardinality(waiters)]`,
       `${upsert(
         "nullif(:ttl, '')::bigint",
         `waiters = CASE WHEN ${takes} THEN l.waiters ELSE array_append(l.waiters,
-    ${entry(`least(${nowMs} + :wait, l.expires_at)`, "excluded.owner")}) END`,
+    ${entry(`${nowMs} + :wait`, "excluded.owner")}) END`,
       )}
 RETURNING owner, token, expires_at - ${nowMs},
   CASE WHEN owner <> :owner THEN waiters[cardinality(waiters)] END`,
     ),
-    leave: routine<KyselyLockOwnerArgs & { entry: string }>(
+    // An entry still queued was handed nothing, even when its owner holds the key (through
+    // another wait of the same owner, whose hold must stay).
+    leave: routine<KyselyLockOwnerArgs & KyselyLockEntryArgs>(
       "leave",
       [key, owner, ["entry", "text"]],
       "token bigint",
       `UPDATE ${t} SET waiters = nullif(array_remove(waiters, :entry), '{}')
-WHERE lock_key = :key
-RETURNING CASE WHEN owner = :owner AND ${unexpired(nowMs)} THEN token ELSE 0 END`,
+WHERE lock_key = :key AND :entry = ANY(waiters);
+IF FOUND THEN
+  token := 0;
+  RETURN;
+END IF;
+SELECT CASE WHEN owner = :owner AND ${unexpired(nowMs)} THEN token ELSE 0 END FROM ${t}
+WHERE lock_key = :key`,
+    ),
+    // A hold that expired with waits queued sends nothing: freeing it here runs the trigger,
+    // which serves the queue oldest first, as a release would.
+    check: routine<KyselyLockOwnerArgs & KyselyLockEntryArgs>(
+      "check",
+      [key, owner, ["entry", "text"]],
+      "state int, answer bigint",
+      `UPDATE ${t} SET owner = NULL, expires_at = ${nowMs}
+WHERE lock_key = :key AND owner IS NOT NULL AND expires_at <= ${nowMs} AND :entry = ANY(waiters);
+SELECT CASE WHEN :entry = ANY(waiters) THEN 0
+    WHEN owner = :owner AND ${unexpired(nowMs)} THEN 1 ELSE -1 END,
+  CASE WHEN :entry = ANY(waiters) THEN CASE WHEN owner IS NOT NULL THEN expires_at - ${nowMs} END
+    WHEN owner = :owner AND ${unexpired(nowMs)} THEN token END
+FROM ${t} WHERE lock_key = :key`,
     ),
   };
   return {
@@ -382,7 +414,7 @@ BEGIN
     CONTINUE WHEN parts[1]::bigint <= now_us / 1000;
     -- A wait without a claim: woken, the key stays free for now.
     IF parts[2] = '-' THEN
-      PERFORM pg_notify(parts[3], '0:' || parts[4] || ':');
+      PERFORM pg_notify(parts[3], parts[4]);
       CONTINUE;
     END IF;
     -- The first claim: the key is its hold, from now.
@@ -390,7 +422,7 @@ BEGIN
     NEW.token := greatest(OLD.token + 1, now_us);
     NEW.expires_at := now_us / 1000 + nullif(parts[2], '')::bigint;
     NEW.waiters := nullif(NEW.waiters[position + 1:], '{}');
-    PERFORM pg_notify(parts[3], NEW.token || ':' || parts[4] || ':' || NEW.owner);
+    PERFORM pg_notify(parts[3], parts[4]);
     RETURN NEW;
   END LOOP;
   NEW.waiters := NULL;

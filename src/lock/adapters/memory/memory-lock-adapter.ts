@@ -15,8 +15,9 @@ type Hold = { owner: string; expiresAt: number | null; fencingToken: number };
 /**
  * The waiters of one key, oldest first: a linked list, so joining, leaving (timeout, abort) and
  * being served are O(1) and allocate nothing. One timer per queue, not per waiter: it is armed
- * for the earliest deadline and left alone when that waiter leaves early (it then fires in vain
- * once, and is re-armed for the next deadline), so a hand-off touches no timer. Dropped from the
+ * for the earliest deadline, or the hold's expiry if sooner (the waiters are then served, as at
+ * a release), and left alone when that waiter leaves early or the holder refreshes (it then
+ * fires in vain once, and is re-armed), so a hand-off touches no timer. Dropped from the
  * adapter's map, timer cleared, when it empties.
  */
 class WaitQueue {
@@ -29,6 +30,8 @@ class WaitQueue {
   constructor(
     readonly key: string,
     readonly queues: Map<string, WaitQueue>,
+    /** The timer fired: serve an expired hold, end the waits past their deadline, re-arm. */
+    readonly due: (queue: WaitQueue) => void,
   ) {}
 
   push(waiter: Waiter): void {
@@ -67,35 +70,39 @@ class WaitQueue {
     }
   }
 
+  /** Arms the timer for `at` unless it already fires sooner. */
+  armBy(at: number): void {
+    if (at < this.timerAt) {
+      this.arm(at);
+    }
+  }
+
   arm(at: number): void {
     clearTimeout(this.timer);
     this.timerAt = at;
     // Whole milliseconds (Node keeps a timer list per distinct duration), within the timer
     // range: a deadline beyond it is reached by re-arming.
     const ms = Math.min(Math.max(1, Math.ceil(at - performance.now())), MAX_TIMER_MS);
-    this.timer = setTimeout(timeOutWaiters, ms, this);
+    this.timer = setTimeout(this.due, ms, this);
   }
-}
 
-/** Resolves the waiters whose deadline has passed, and re-arms for the earliest one left. */
-function timeOutWaiters(queue: WaitQueue): void {
-  queue.timer = undefined;
-  queue.timerAt = Number.POSITIVE_INFINITY;
-  const now = performance.now();
-  let next = Number.POSITIVE_INFINITY;
-  let waiter = queue.head;
-  while (waiter !== undefined) {
-    const after = waiter.next;
-    if (waiter.deadline <= now) {
-      waiter.leave();
-      waiter.resolve(undefined);
-    } else if (waiter.deadline < next) {
-      next = waiter.deadline;
+  /** Resolves the waiters whose deadline has passed; answers the earliest deadline left. */
+  timeOut(now: number): number {
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    let next = Number.POSITIVE_INFINITY;
+    let waiter = this.head;
+    while (waiter !== undefined) {
+      const after = waiter.next;
+      if (waiter.deadline <= now) {
+        waiter.leave();
+        waiter.resolve(undefined);
+      } else if (waiter.deadline < next) {
+        next = waiter.deadline;
+      }
+      waiter = after;
     }
-    waiter = after;
-  }
-  if (next !== Number.POSITIVE_INFINITY) {
-    queue.arm(next);
+    return next;
   }
 }
 
@@ -181,9 +188,10 @@ class Waiter {
 
 /**
  * Locks in this process's memory: the embedded default, and the adapter for tests of code that
- * uses hasp. Expiry is lazy (no timer per lock) on the monotonic clock; a release hands the key
- * to the longest-waiting waiter that made a claim (a blocking acquire), or wakes it when it made
- * none, so waiters are served first come, first served and never retry in vain; entries of free
+ * uses hasp. Expiry is lazy (no timer per lock) on the monotonic clock; a release, or the
+ * expiry of a hold with waiters, hands the key to the longest-waiting waiter that made a claim
+ * (a blocking acquire), or wakes it when it made none, so waiters are served first come, first
+ * served, keep their place while the holder refreshes, and never retry in vain; entries of free
  * keys are swept as the map is written, so nothing stays behind. Tokens come from one counter
  * for the whole adapter, so they increase per key without keeping state for free keys.
  */
@@ -194,6 +202,10 @@ export class MemoryLockAdapter implements ILockAdapter {
   #lastToken = 0;
   #writesSinceSweep = 0;
   #writesBetweenSweeps = MIN_WRITES_BETWEEN_SWEEPS;
+  readonly #queueDue = (queue: WaitQueue) => this.#serve(queue);
+
+  /** `true`: a wait keeps its place while the holder refreshes, and is served at its expiry. */
+  readonly waitsPastExpiry = true;
 
   async acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<LockAcquireResult> {
     const now = performance.now();
@@ -261,13 +273,17 @@ export class MemoryLockAdapter implements ILockAdapter {
     }
     const now = performance.now();
     // Freed since the caller's last attempt: a release it would otherwise never hear about.
-    if (this.#live(key, now) === undefined) {
+    const hold = this.#live(key, now);
+    if (hold === undefined) {
       return Promise.resolve(undefined);
     }
     let queue = this.#waiters.get(key);
     if (queue === undefined) {
-      queue = new WaitQueue(key, this.#waiters);
+      queue = new WaitQueue(key, this.#waiters, this.#queueDue);
       this.#waiters.set(key, queue);
+    }
+    if (hold.expiresAt !== null) {
+      queue.armBy(hold.expiresAt);
     }
     let watch = this.#watches.get(signal);
     if (watch === undefined) {
@@ -282,14 +298,29 @@ export class MemoryLockAdapter implements ILockAdapter {
     });
   }
 
-  /** The key's hold if it is live; an expired one is dropped on the way. */
+  /**
+   * The key's hold if it is live. An expired one is dropped on the way, or, with waiters
+   * queued, handed over as a release would: the answer is then the new hold, if a claim got it.
+   */
   #live(key: string, now: number): Hold | undefined {
     const hold = this.#holds.get(key);
     if (hold !== undefined && hold.expiresAt !== null && hold.expiresAt <= now) {
-      this.#holds.delete(key);
-      return undefined;
+      this.#free(key, hold, now);
+      return this.#holds.get(key);
     }
     return hold;
+  }
+
+  /** The queue's timer: the hold may have expired (its waiters are then served), or waits ended. */
+  #serve(queue: WaitQueue): void {
+    const now = performance.now();
+    const hold = this.#live(queue.key, now);
+    const next = queue.timeOut(now);
+    if (this.#waiters.get(queue.key) !== queue) {
+      return;
+    }
+    // A refreshed hold: wake again at its new expiry.
+    queue.armBy(Math.min(next, hold?.expiresAt ?? Number.POSITIVE_INFINITY));
   }
 
   /**
@@ -327,7 +358,8 @@ export class MemoryLockAdapter implements ILockAdapter {
     }
     this.#writesSinceSweep = 0;
     for (const [key, hold] of this.#holds) {
-      if (hold.expiresAt !== null && hold.expiresAt <= now) {
+      // A key with waiters is left to its queue's timer, which hands it over.
+      if (hold.expiresAt !== null && hold.expiresAt <= now && !this.#waiters.has(key)) {
         this.#holds.delete(key);
       }
     }

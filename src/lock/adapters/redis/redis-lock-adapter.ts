@@ -13,9 +13,10 @@ import type {
   LockHandOff,
   LockWaitClaim,
 } from "../../contracts/lock-adapter.js";
-import { type LeaveMode, QueuedWaits, type WaitQueue } from "../queued-wait.js";
+import { type LeaveMode, QueuedWaits, type WaitCheck, type WaitQueue } from "../queued-wait.js";
 import {
   ACQUIRE_SCRIPT,
+  CHECK_SCRIPT,
   FORCE_RELEASE_SCRIPT,
   GET_STATE_SCRIPT,
   LEAVE_SCRIPT,
@@ -85,7 +86,7 @@ type HaspLockCommands = {
   hasp_lock_acquire(hold: string, fence: string, owner: string, ttl: string): Promise<AcquireReply>;
   hasp_lock_release(hold: string, fence: string, queue: string, owner: string): Promise<number>;
   hasp_lock_force_release(hold: string, fence: string, queue: string): Promise<number>;
-  /** The token when the key was taken at once, else the queue entry and its wait in ms. */
+  /** The token when the key was taken at once, else the queue entry and the holder's PTTL. */
   hasp_lock_wait(
     hold: string,
     fence: string,
@@ -95,7 +96,7 @@ type HaspLockCommands = {
     maxWait: string,
     inbox: string,
     waitId: string,
-  ): Promise<number | [entry: string, wait: number]>;
+  ): Promise<number | [entry: string, pttl: number]>;
   hasp_lock_leave(
     hold: string,
     fence: string,
@@ -104,6 +105,14 @@ type HaspLockCommands = {
     owner: string,
     mode: LeaveMode,
   ): Promise<number>;
+  /** {1, token}: handed the key; {0, pttl}: still queued; {-1, 0}: gone. */
+  hasp_lock_check(
+    hold: string,
+    fence: string,
+    queue: string,
+    entry: string,
+    owner: string,
+  ): Promise<[state: number, value: number]>;
   hasp_lock_refresh(hold: string, fence: string, owner: string, ttl: string): Promise<number>;
   hasp_lock_get_state(hold: string): Promise<[string, string, number] | null>;
 };
@@ -114,6 +123,7 @@ const COMMANDS = {
   hasp_lock_force_release: { numberOfKeys: 3, lua: FORCE_RELEASE_SCRIPT },
   hasp_lock_wait: { numberOfKeys: 3, lua: WAIT_SCRIPT },
   hasp_lock_leave: { numberOfKeys: 3, lua: LEAVE_SCRIPT },
+  hasp_lock_check: { numberOfKeys: 3, lua: CHECK_SCRIPT },
   hasp_lock_refresh: { numberOfKeys: 2, lua: REFRESH_SCRIPT },
   hasp_lock_get_state: { numberOfKeys: 1, lua: GET_STATE_SCRIPT },
 } as const;
@@ -166,9 +176,11 @@ export function redisHoldKey(key: string): string {
  *
  * Blocking acquires queue their claim in Redis (`{key}:queue`), and a release hands the key to
  * the oldest claim still waiting, in the same script, then tells its adapter (`PUBLISH` on the
- * adapter's inbox channel): first come, first served, one message per hand-off. The messages
- * arrive on one subscriber connection per adapter, duplicated from the client when first needed
- * and closed by {@link close}.
+ * adapter's inbox channel): first come, first served, one message per hand-off. A message only
+ * wakes the wait, which reads its grant from Redis (anyone may publish). A claim keeps its place
+ * while the holder refreshes, and is served at the holder's expiry too. The messages arrive on
+ * one subscriber connection per adapter, duplicated from the client when first needed and
+ * closed by {@link close}.
  *
  * @example
  * const adapter = new RedisLockAdapter(new Redis("redis://127.0.0.1:6379"));
@@ -274,6 +286,9 @@ export class RedisLockAdapter implements ILockAdapter {
     return this.#replicas === undefined;
   }
 
+  /** `true`: a wait keeps its place while the holder refreshes, and is served at its expiry. */
+  readonly waitsPastExpiry = true;
+
   /**
    * Queues the wait in Redis (one script, which takes a free key for the claim at once instead).
    * A release then hands the key to the oldest claim, or wakes the oldest wait without one
@@ -300,7 +315,6 @@ export class RedisLockAdapter implements ILockAdapter {
         ? NO_CLAIM
         : { owner: claim.lockId, ttl: claim.ttl === null ? "" : toPx(claim.ttl) };
     return this.#waits.start(
-      queued.owner,
       signal,
       maxWait.toMilliseconds(),
       this.#queue(keys, queued),
@@ -330,12 +344,14 @@ export class RedisLockAdapter implements ILockAdapter {
             if (typeof reply === "number") {
               return reply;
             }
-            const [entry, wait] = reply;
-            return wait < asked ? { entry, maxWaitMs: wait } : { entry };
+            const [entry, pttl] = reply;
+            return pttl >= 0 ? { entry, holderLeftMs: pttl } : { entry };
           });
       },
       leave: (entry, mode) =>
         commands.hasp_lock_leave(hold, fence, queue, entry, claim.owner, mode),
+      check: (entry) =>
+        commands.hasp_lock_check(hold, fence, queue, entry, claim.owner).then(toWaitCheck),
       giveBack: () => commands.hasp_lock_release(hold, fence, queue, claim.owner),
     };
   }
@@ -449,6 +465,16 @@ function toAcquireResult(reply: AcquireReply): LockAcquireResult {
     return { acquired: true, fencingToken: reply };
   }
   return { acquired: false, owner: reply[0], remainingTime: fromPttl(reply[1]) };
+}
+
+function toWaitCheck([state, value]: [number, number]): WaitCheck {
+  if (state === 1) {
+    return { state: "granted", fencingToken: value };
+  }
+  if (state === 0) {
+    return value >= 0 ? { state: "queued", holderLeftMs: value } : { state: "queued" };
+  }
+  return { state: "gone" };
 }
 
 function isOne(reply: number): boolean {

@@ -10,10 +10,11 @@
 //                                           "<deadline ms>:<ttl>:<inbox>:<wait id>:<owner>": a claim
 //                                           (ttl in ms, or empty: never expires) is handed the key,
 //                                           a wait without one (ttl "-", no owner) is woken to try;
-//                                           the list expires with its latest deadline
-//   <inbox>      channel                    one per adapter (no ":" in it), where a release tells a
-//                                           wait "<token>:<wait id>:<owner>" (handed the key) or
-//                                           "0:<wait id>:" (woken)
+//                                           an entry stays until its own deadline, however often the
+//                                           holder refreshes; the list expires with its latest one
+//   <inbox>      channel                    one per adapter (no ":" in it), where a release names
+//                                           the wait it served ("<wait id>"): a wake-up only, since
+//                                           anyone may PUBLISH; the wait asks CHECK_SCRIPT
 //
 // The hold is one string (the token never contains ":"; the owner may), so each script reads it
 // with one GET and the common paths make as few calls as they can. Every call (and argument)
@@ -87,14 +88,15 @@ if entry then
       local ttl = string.sub(entry, sep + 1, ttlEnd - 1)
       local inboxEnd = string.find(entry, ':', ttlEnd + 1, true)
       local inbox = string.sub(entry, ttlEnd + 1, inboxEnd - 1)
-      local wait = string.sub(entry, inboxEnd + 1)
+      local idEnd = string.find(entry, ':', inboxEnd + 1, true)
+      local wait = string.sub(entry, inboxEnd + 1, idEnd - 1)
       if ttl == '-' then
         redis.call('DEL', KEYS[1])
         redis.call('PEXPIRE', KEYS[2], ${FENCE_GRACE_MS})
-        redis.call('PUBLISH', inbox, '0:' .. wait)
+        redis.call('PUBLISH', inbox, wait)
         return ${result}
       end
-      local owner = string.sub(wait, string.find(wait, ':', 1, true) + 1)
+      local owner = string.sub(entry, idEnd + 1)
       local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
       local token = string.format('%.0f',
         math.max(tonumber(redis.call('GET', KEYS[2]) or '0') + 1, now))
@@ -105,7 +107,7 @@ if entry then
         redis.call('SET', KEYS[1], token .. ':' .. owner, 'PX', ttl)
         redis.call('SET', KEYS[2], token, 'PX', tonumber(ttl) + ${FENCE_GRACE_MS})
       end
-      redis.call('PUBLISH', inbox, token .. ':' .. wait)
+      redis.call('PUBLISH', inbox, wait)
       return ${result}
     end
     entry = redis.call('LPOP', KEYS[3])
@@ -157,10 +159,10 @@ ${handOverAndReturn("1")}`;
  * no claim), ARGV[3] max wait in ms, ARGV[4] the waiter's inbox channel, ARGV[5] wait id
  * (neither with ":")
  * Returns, when the key is free (or already the claim's owner's): the token, the key now being
- * the claim's (as ACQUIRE_SCRIPT takes it), or 0 without a claim (try now). Else {entry, wait}:
- * the queue entry appended for the wait, whose deadline is the server's time plus `wait`, the
- * max wait or the hold's PTTL if that ends sooner (its expiry sends nothing); the queue expires
- * with its latest deadline.
+ * the claim's (as ACQUIRE_SCRIPT takes it), or 0 without a claim (try now). Else {entry, pttl}:
+ * the queue entry appended for the wait, whose deadline is the server's time plus the max wait,
+ * and the hold's PTTL (-1: it never expires), when the waiter checks on it (CHECK_SCRIPT), since
+ * its expiry sends nothing. The queue expires with its latest deadline.
  */
 export const WAIT_SCRIPT = `
 local current = redis.call('MGET', KEYS[1], KEYS[2])
@@ -172,17 +174,13 @@ if hold then
     local time = redis.call('TIME')
     local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
     local wait = tonumber(ARGV[3])
-    local pttl = redis.call('PTTL', KEYS[1])
-    if pttl >= 0 and pttl < wait then
-      wait = math.max(pttl, 1)
-    end
     local entry = string.format('%.0f', nowMs + wait) .. ':' .. ARGV[2] .. ':'
       .. ARGV[4] .. ':' .. ARGV[5] .. ':' .. ARGV[1]
     redis.call('RPUSH', KEYS[3], entry)
     if redis.call('PTTL', KEYS[3]) < wait then
       redis.call('PEXPIRE', KEYS[3], wait)
     end
-    return {entry, wait}
+    return {entry, redis.call('PTTL', KEYS[1])}
   end
   token = string.sub(hold, 1, sep - 1)
 elseif ARGV[2] == '-' then
@@ -196,28 +194,19 @@ ${GRANT}
 /**
  * KEYS[1] hold, KEYS[2] fence, KEYS[3] queue
  * ARGV[1] the queue entry WAIT_SCRIPT returned, ARGV[2] owner id of the claim ("" without one),
- * ARGV[3] what to do: "keep" (the wait ran out, or the adapter closes), "release" (the wait was
- * aborted) or "check" (a message may have been missed)
- * "keep" and "release" end the wait: they remove the entry. When it is gone because the key was
- * handed to the claim, "keep" answers the hold's token (the waiter has the key) while "release"
- * ends that hold as RELEASE_SCRIPT does (the next wait gets it); when a wait without a claim was
- * woken, "release" passes the wake-up on if the key is still free. "check" leaves a queued entry
- * where it is; one that is gone and was not handed the key (a restart of Redis lost the queue)
- * goes back at the end of the queue until its deadline, for the next release to find.
- * Returns the claim's token when the key was handed to it and it keeps it; 0 otherwise (queued,
- * not handed, woken, or handed and released again).
+ * ARGV[3] what to do: "keep" (the wait ran out, or the adapter closes) or "release" (the wait
+ * was aborted)
+ * Both remove the entry. An entry still queued was handed nothing: 0. One that is gone because
+ * the key was handed to the claim: "keep" answers the hold's token (the waiter has the key),
+ * "release" ends that hold as RELEASE_SCRIPT does (the next wait gets it). A wait without a
+ * claim that was woken and is aborted passes the wake-up on if the key is still free.
+ * Returns the claim's token when the key was handed to it and it keeps it; 0 otherwise.
  */
 export const LEAVE_SCRIPT = `
-local hold = redis.call('GET', KEYS[1])
-if ARGV[3] == 'check' then
-  for _, queued in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
-    if queued == ARGV[1] then
-      return 0
-    end
-  end
-elseif redis.call('LREM', KEYS[3], 1, ARGV[1]) == 1 then
+if redis.call('LREM', KEYS[3], 1, ARGV[1]) == 1 then
   return 0
 end
+local hold = redis.call('GET', KEYS[1])
 local sep = hold and string.find(hold, ':', 1, true)
 if hold and string.sub(hold, sep + 1) == ARGV[2] then
   if ARGV[3] == 'release' then
@@ -225,21 +214,61 @@ if hold and string.sub(hold, sep + 1) == ARGV[2] then
   end
   return tonumber(string.sub(hold, 1, sep - 1))
 end
-if ARGV[3] == 'check' then
-  local time = redis.call('TIME')
-  local left = tonumber(string.sub(ARGV[1], 1, string.find(ARGV[1], ':', 1, true) - 1))
-    - (tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000))
-  if left > 0 then
-    redis.call('RPUSH', KEYS[3], ARGV[1])
-    if redis.call('PTTL', KEYS[3]) < left then
-      redis.call('PEXPIRE', KEYS[3], left)
-    end
-  end
-elseif ARGV[3] == 'release' and not hold and redis.call('EXISTS', KEYS[3]) == 1 then
-  -- A wait woken for a free key leaves without trying it: the next wait gets the wake-up.
+if ARGV[3] == 'release' and not hold and redis.call('EXISTS', KEYS[3]) == 1 then
   ${handOverAndReturn("0")}
 end
 return 0
+`;
+
+/**
+ * KEYS[1] hold, KEYS[2] fence, KEYS[3] queue
+ * ARGV[1] the queue entry WAIT_SCRIPT returned, ARGV[2] owner id of the claim ("" without one)
+ * A queued wait asks whether it was handed the key (on a message, which proves nothing, or at
+ * the holder's expiry). When the entry is queued and the hold is gone (it expired: an expiry
+ * sends nothing), the queue is served first, oldest first, as RELEASE_SCRIPT serves it. A claim
+ * whose entry is gone without the key being its owner's (a restart of Redis lost the queue)
+ * goes back at the end of the queue until its deadline.
+ * Returns {1, token}: the key was handed to the claim (its entry is gone and the hold is the
+ * claim owner's); {0, pttl}: queued, the holder's PTTL (-1: never expires, -2: no hold); {-1, 0}:
+ * neither (a wait without a claim was woken, or the deadline passed).
+ */
+export const CHECK_SCRIPT = `
+local function granted()
+  local hold = redis.call('GET', KEYS[1])
+  if hold then
+    local sep = string.find(hold, ':', 1, true)
+    if string.sub(hold, sep + 1) == ARGV[2] then
+      return {1, tonumber(string.sub(hold, 1, sep - 1))}
+    end
+  end
+  return false
+end
+local function answer()
+  if redis.call('LPOS', KEYS[3], ARGV[1]) then
+    return {0, redis.call('PTTL', KEYS[1])}
+  end
+  return granted() or {-1, 0}
+end
+if not redis.call('LPOS', KEYS[3], ARGV[1]) then
+  local reply = granted()
+  if reply then
+    return reply
+  end
+  local time = redis.call('TIME')
+  local left = tonumber(string.sub(ARGV[1], 1, string.find(ARGV[1], ':', 1, true) - 1))
+    - (tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000))
+  if ARGV[2] == '' or left <= 0 then
+    return {-1, 0}
+  end
+  redis.call('RPUSH', KEYS[3], ARGV[1])
+  if redis.call('PTTL', KEYS[3]) < left then
+    redis.call('PEXPIRE', KEYS[3], left)
+  end
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  ${handOverAndReturn("answer()")}
+end
+return answer()
 `;
 
 /**
