@@ -91,6 +91,57 @@ describeWithBackend("postgres", (url) => {
       expect(await waitersOf(table, key)).toBeNull();
     });
 
+    test("a NOTIFY forged by a role that may only SELECT the table makes the wait check, not take the key", async () => {
+      const table = await newTable();
+      const holder = newAdapter(table);
+      const waiter = newAdapter(table);
+      const key = uniqueName("forged");
+      const role = uniqueName("forger");
+      await pool.query(`CREATE ROLE ${role} LOGIN`);
+      await pool.query(`GRANT SELECT ON "${table}" TO ${role}`);
+      const forger = new pg.Client({ connectionString: url, user: role });
+      try {
+        await forger.connect();
+        const alice = await holder.acquire(key, "alice", LONG);
+        const waiting = waiter
+          .waitForRelease?.(key, LONG, never(), { lockId: "bob", ttl: LONG })
+          .then((handOff) => ({ handOff, at: performance.now() }));
+        await vi.waitFor(async () => expect(await waitersOf(table, key)).toHaveLength(1));
+        // "deadline_ms:ttl:inbox:wait_id:owner", read with nothing but SELECT.
+        const { rows } = await forger.query<{ waiters: string[] }>(
+          `SELECT waiters FROM "${table}" WHERE lock_key = $1`,
+          [storedKey(key)],
+        );
+        const [, , inbox = "", waitId = ""] = (rows[0]?.waiters[0] ?? "").split(":");
+        const from = log.length;
+        await forger.query(`SELECT pg_notify($1, $2)`, [
+          inbox,
+          `${Number.MAX_SAFE_INTEGER}:${waitId}:bob`,
+        ]);
+        await forger.query(`SELECT pg_notify($1, $2)`, [inbox, waitId]);
+        // The message is heard, and the wait asks the table, which says "still queued".
+        await vi.waitFor(() =>
+          expect(log.slice(from).some((sql) => sql.includes(":check"))).toBe(true),
+        );
+        expect(await waitersOf(table, key)).toHaveLength(1);
+        expect(await holder.getState(key)).toMatchObject({ owner: "alice" });
+        const releasedAt = performance.now();
+        expect(await holder.release(key, "alice")).toBe(true);
+        const ended = await waiting;
+        expect(ended?.at, "the wait ended only after the real release").toBeGreaterThanOrEqual(
+          releasedAt,
+        );
+        const state = await holder.getState(key);
+        expect(state).toMatchObject({ owner: "bob" });
+        expect(ended?.handOff).toEqual({ acquired: true, fencingToken: state?.fencingToken });
+        expect(state?.fencingToken).toBeGreaterThan(alice.acquired ? alice.fencingToken : 0);
+      } finally {
+        await forger.end();
+        await pool.query(`DROP OWNED BY ${role}`);
+        await pool.query(`DROP ROLE ${role}`);
+      }
+    });
+
     test("an owner id with ':' in it is handed the key as it is", async () => {
       const table = await newTable();
       const adapter = newAdapter(table);

@@ -530,6 +530,50 @@ describeWithBackend("redis", (url) => {
       await adapter.release(key, "next");
     });
 
+    test("a forged message on the inbox only makes the wait check: it is not granted, and the real hand-off's token comes from Redis", async () => {
+      const holder = newAdapter();
+      const waiter = newAdapter();
+      const key = uniqueName("forged");
+      const aliceToken = (await holder.acquire(key, "alice", SECONDS_5)) as {
+        fencingToken: number;
+      };
+      const waiting = waiter
+        .waitForRelease(key, TimeSpan.fromSeconds(10), never(), { lockId: "bob", ttl: SECONDS_5 })
+        .then((handOff) => ({ handOff, at: performance.now() }));
+      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(1));
+      // "<deadline>:<ttl>:<inbox>:<wait id>:<owner>": what anyone who can read the queue knows.
+      const [entry = ""] = await client.lrange(queueOf(key), 0, 0);
+      const [, , inbox = "", waitId = ""] = entry.split(":");
+      const monitor = await new Redis(url).monitor();
+      let checks = 0;
+      monitor.on("monitor", (_time: string, args: string[], source: string) => {
+        if (source !== "lua" && args.includes(entry)) {
+          checks += 1;
+        }
+      });
+      try {
+        // The message format of a grant, with a token that was never issued; then the bare id.
+        await client.publish(inbox, `${Number.MAX_SAFE_INTEGER}:${waitId}:bob`);
+        await client.publish(inbox, waitId);
+        await vi.waitFor(() => expect(checks).toBeGreaterThanOrEqual(1));
+        // The check answered "still queued": the wait goes on, and alice still holds the key.
+        await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(1));
+        expect(await holder.getState(key)).toMatchObject({ owner: "alice" });
+        const releasedAt = performance.now();
+        expect(await holder.release(key, "alice")).toBe(true);
+        const { handOff, at } = await waiting;
+        expect(at, "the wait ended only after the real release").toBeGreaterThanOrEqual(releasedAt);
+        const state = await holder.getState(key);
+        expect(state).toMatchObject({ owner: "bob" });
+        expect(handOff).toEqual({ acquired: true, fencingToken: state?.fencingToken });
+        expect(handOff?.fencingToken).toBeGreaterThan(aliceToken.fencingToken);
+        expect(handOff?.fencingToken).toBeLessThan(Number.MAX_SAFE_INTEGER);
+        expect(await holder.release(key, "bob")).toBe(true);
+      } finally {
+        monitor.disconnect();
+      }
+    });
+
     /** Kills the subscriber connection of the client named `name`: it reconnects 300 ms later. */
     async function killSubscriber(name: string): Promise<void> {
       const list = (await client.call("CLIENT", "LIST")) as string;
