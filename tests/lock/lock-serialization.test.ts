@@ -184,7 +184,10 @@ describe("lock serialization", () => {
       [(data) => (data.proof = (data.proof as string).toUpperCase()), /proof/],
       [(data) => (data.proof = (data.proof as string).slice(1)), /proof/],
       [(data) => (data.proof = `${data.proof as string}0`), /proof/],
-      [(data) => (data.id = "job-7"), /id: must be 32 lowercase hex digits when the lock has a proof/],
+      [
+        (data) => (data.id = "job-7"),
+        /id: must be 32 lowercase hex digits when the lock has a proof/,
+      ],
       // Tokens come from the store: a payload that names one is refused, whatever the value.
       [(data) => (data.fencingToken = 7), /fencingToken/],
       [(data) => (data.fencingToken = null), /fencingToken/],
