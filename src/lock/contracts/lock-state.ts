@@ -6,7 +6,7 @@ export const LOCK_STATE = {
   EXPIRED: "EXPIRED",
   /** Another owner holds the key. */
   UNAVAILABLE: "UNAVAILABLE",
-  /** This lock (its id) holds the key. */
+  /** This lock (its owner) holds the key. */
   ACQUIRED: "ACQUIRED",
 } as const;
 
