@@ -151,7 +151,9 @@ export type LockCreateSettings = {
    * user locks a document with their user id and unlocks it later, elsewhere, with the same id).
    * It is a bearer credential that `getState`, events and errors show to anyone who looks at
    * the key: whoever reads it can release or refresh the hold. Choose an unguessable one when
-   * that matters, or hand a lock across processes by serializing it instead.
+   * that matters, or hand a lock across processes by serializing it instead. A `lockId` of the
+   * form `<32 hex>.<32 hex>` is a random lock's whole credential: the lock acts as that one, and
+   * its `id` is the part before the dot.
    * @default a random public id plus a secret proof, which only the lock itself (and its
    * serialization) knows
    */

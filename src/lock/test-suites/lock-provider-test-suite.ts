@@ -1689,6 +1689,12 @@ export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): 
           owner: holder.id,
         });
         expect(await holder.getState()).toMatchObject({ type: LOCK_STATE.ACQUIRED });
+
+        // Given as a lockId, the whole credential is that owner, and shows as its id.
+        const twin = world.create({ ttl: LONG, lockId: credential });
+        expect(twin.id).toBe(holder.id);
+        expect(await twin.refresh()).toBe(true);
+        expect(await twin.getState()).toMatchObject({ type: LOCK_STATE.ACQUIRED });
       });
 
       test("an owner read from getState, an UNAVAILABLE event or a FailedAcquireLockError cannot release or refresh the hold", async (context) => {
