@@ -3,7 +3,7 @@ import { parseSettings } from "../errors/invalid-argument-error.js";
 import { MemoryEventBusAdapter } from "../event-bus/adapters/memory/memory-event-bus-adapter.js";
 import { EventBus } from "../event-bus/event-bus.js";
 import type { EventListener, IEventBus, Unsubscribe } from "../event-bus/event-bus-contracts.js";
-import type { Namespace } from "../namespace/namespace.js";
+import type { IKey, Namespace } from "../namespace/namespace.js";
 import type { ISerdeRegister } from "../serde/serde-contracts.js";
 import type { ITimeSpan, TimeSpan } from "../time-span/time-span.js";
 import type { ILock, ILockProvider, LockCreateSettings } from "./contracts/lock.js";
@@ -14,22 +14,25 @@ import { registerLockProvider } from "./lock-serde-transformer.js";
 import { lockCreateSettingsSchema, lockProviderSettingsSchema } from "./lock-settings.js";
 
 const LOCK_ID_BYTES = 16;
-const randomPool = Buffer.alloc(LOCK_ID_BYTES * 256);
+const randomPool = Buffer.alloc(LOCK_ID_BYTES * 2 * 128);
 let randomPoolUsed = randomPool.length;
 
 /**
- * A fresh owner id: 128 random bits (from the system's CSPRNG, drawn 4 KiB at a time) as 32 hex
- * digits. Made for every lock, so it is made cheaply: `randomUUID()` builds its string from ~20
- * concatenated pieces, about 600 bytes of garbage per id, a tenth of an in-process hold's cost.
+ * A fresh generated owner: a public id and a secret proof, 128 random bits each (from the
+ * system's CSPRNG, drawn 4 KiB at a time) as 32 hex digits. The adapter stores the credential
+ * `id.proof`; what others are shown of it is the id (`publicOwner`), which is not enough to act
+ * as the owner. Made for every lock, so it is made cheaply: `randomUUID()` builds its string from
+ * ~20 concatenated pieces, about 600 bytes of garbage per id, a tenth of an in-process hold's cost.
  */
-function randomLockId(): string {
+function newLock(context: LockContext, key: IKey, ttl: TimeSpan | null): Lock {
   if (randomPoolUsed === randomPool.length) {
     randomFillSync(randomPool);
     randomPoolUsed = 0;
   }
-  const id = randomPool.toString("hex", randomPoolUsed, randomPoolUsed + LOCK_ID_BYTES);
-  randomPoolUsed += LOCK_ID_BYTES;
-  return id;
+  const hex = randomPool.toString("hex", randomPoolUsed, randomPoolUsed + LOCK_ID_BYTES * 2);
+  randomPoolUsed += LOCK_ID_BYTES * 2;
+  const id = hex.slice(0, LOCK_ID_BYTES * 2);
+  return new Lock(context, key, `${id}.${hex.slice(LOCK_ID_BYTES * 2)}`, ttl, id);
 }
 
 /** Settings of {@link LockProvider}, validated once by its constructor. */
@@ -129,16 +132,15 @@ export class LockProvider implements ILockProvider {
   create(key: string, settings?: LockCreateSettings): ILock {
     if (settings === undefined) {
       // The common call: nothing to validate but the key (the namespace checks it).
-      return new Lock(this.#context, this.#namespace.create(key), randomLockId(), this.#defaultTtl);
+      return newLock(this.#context, this.#namespace.create(key), this.#defaultTtl);
     }
     const parsed = parseSettings("lock settings", lockCreateSettingsSchema, settings);
     const ttl = parsed.ttl === undefined ? this.#defaultTtl : parsed.ttl;
-    return new Lock(
-      this.#context,
-      this.#namespace.create(key),
-      parsed.lockId ?? randomLockId(),
-      ttl,
-    );
+    const namespaced = this.#namespace.create(key);
+    // An explicit lock id is its own credential: it has no proof.
+    return parsed.lockId === undefined
+      ? newLock(this.#context, namespaced, ttl)
+      : new Lock(this.#context, namespaced, parsed.lockId, ttl);
   }
 
   addListener<TName extends keyof LockEventMap & string>(

@@ -6,12 +6,17 @@ import { TimeSpan } from "../time-span/time-span.js";
 import { Lock, type LockContext } from "./lock.js";
 import { lockSerializedSchema } from "./lock-settings.js";
 
+/**
+ * A lock as plain data: a bearer credential (its id and proof act as the holder). It carries no
+ * fencing token: a revived lock takes its token from the store, never from the payload.
+ */
 type SerializedLock = {
   providerId: string;
   key: string;
   id: string;
+  /** The secret part of a generated lock's owner; `null` for an explicit lock id. */
+  proof: string | null;
   ttl: number | null;
-  fencingToken: number | null;
 };
 
 type RegisteredProvider = { readonly context: LockContext; readonly namespace: Namespace };
@@ -22,9 +27,10 @@ const registries = new WeakMap<ISerdeRegister, Map<string, RegisteredProvider>>(
 /**
  * Lets `serde` carry the locks of one provider. A serde gets one lock transformer, shared by
  * every provider registered on it: a lock is written as plain data with its provider's id,
- * validated on the way back in, and revived bound to the provider of that id (so it can do
- * exactly what the original could, nothing more). A lock whose provider is not registered on
- * the serde is refused rather than written as an empty object.
+ * validated on the way back in, and revived bound to the provider of that id. The data is the
+ * owner's credential: the revived lock can do what the original could; altered, it is the lock
+ * of another owner, who holds nothing. A lock whose provider is not registered on the serde is
+ * refused rather than written as an empty object.
  *
  * @throws InvalidArgumentError when another provider already uses `providerId` on `serde`.
  */
@@ -57,12 +63,13 @@ function createLockTransformer(
     serialize: (lock) => {
       for (const [providerId, { context }] of registry) {
         if (Lock.belongsTo(lock, context)) {
+          const owner = Lock.ownerOf(lock);
           return {
             providerId,
             key: lock.key,
             id: lock.id,
+            proof: owner === lock.id ? null : owner.slice(lock.id.length + 1),
             ttl: lock.ttl?.toMilliseconds() ?? null,
-            fencingToken: lock.fencingToken,
           };
         }
       }
@@ -71,7 +78,7 @@ function createLockTransformer(
       );
     },
     deserialize: (data) => {
-      const { providerId, key, id, ttl, fencingToken } = parseSettings(
+      const { providerId, key, id, proof, ttl } = parseSettings(
         "serialized lock",
         lockSerializedSchema,
         data,
@@ -85,9 +92,8 @@ function createLockTransformer(
       return new Lock(
         provider.context,
         provider.namespace.create(key),
-        id,
+        proof === null ? id : `${id}.${proof}`,
         ttl === null ? null : TimeSpan.fromMilliseconds(ttl),
-        fencingToken,
       );
     },
   };

@@ -109,12 +109,22 @@ export const lockRunBlockingSettingsSchema = z
 
 export const refreshTtlSchema = positiveTimeSpanSchema.optional();
 
+const HEX_128 = /^[0-9a-f]{32}$/;
+
+/**
+ * A serialized lock: no fencing token (a revived lock learns it from the store), and a proof of
+ * the shape a generated lock's has, which goes with a generated id.
+ */
 export const lockSerializedSchema = z
   .object({
     providerId: z.string().min(1),
     key: z.string().min(1),
     id: lockIdSchema,
+    proof: z.string().regex(HEX_128, "must be 32 lowercase hex digits").nullable(),
     ttl: z.number().positive().finite().nullable(),
-    fencingToken: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).nullable(),
   })
-  .strict();
+  .strict()
+  .refine((lock) => lock.proof === null || HEX_128.test(lock.id), {
+    path: ["id"],
+    message: "must be 32 lowercase hex digits when the lock has a proof",
+  });

@@ -24,6 +24,7 @@ import {
 } from "./contracts/lock-errors.js";
 import { LOCK_EVENTS, type LockEventMap, type LockEventName } from "./contracts/lock-events.js";
 import { type ILockState, LOCK_STATE } from "./contracts/lock-state.js";
+import { publicOwner } from "./lock-owner.js";
 import {
   LOCK_DEFAULTS,
   lockBlockingSettingsSchema,
@@ -246,9 +247,12 @@ class RunContext implements LockRunContext {
 export class Lock implements ILock {
   readonly #context: LockContext;
   readonly #key: IKey;
+  /** The public id: what getState, events and errors show of this owner. */
   readonly #id: string;
+  /** What the adapter stores as the owner: the id and the proof of a generated lock. */
+  readonly #owner: string;
   readonly #ttl: TimeSpan | null;
-  #fencingToken: number | null;
+  #fencingToken: number | null = null;
   /** performance.now() deadline of this instance's hold, measured from before the request. */
   #expiresAt: number | null = null;
   /** Events of this lock go out one after another, after the operation resolved. */
@@ -256,24 +260,32 @@ export class Lock implements ILock {
   /** A run's failed release, tried again in the background: acquires wait for it. */
   #releaseRetry: Promise<void> | undefined;
 
-  /** @internal Use `LockProvider.create`. */
+  /**
+   * @internal Use `LockProvider.create`. `owner` is the credential the adapter stores; `id` its
+   * public part, given when the caller already has it.
+   */
   constructor(
     context: LockContext,
     key: IKey,
-    id: string,
+    owner: string,
     ttl: TimeSpan | null,
-    fencingToken: number | null = null,
+    id: string = publicOwner(owner),
   ) {
     this.#context = context;
     this.#key = key;
     this.#id = id;
+    this.#owner = owner;
     this.#ttl = ttl;
-    this.#fencingToken = fencingToken;
   }
 
   /** @internal Whether this lock was made by the provider owning `context`. */
   static belongsTo(lock: Lock, context: LockContext): boolean {
     return lock.#context === context;
+  }
+
+  /** @internal The credential of `lock`, for its serialization only. */
+  static ownerOf(lock: Lock): string {
+    return lock.#owner;
   }
 
   get key(): string {
@@ -368,13 +380,15 @@ export class Lock implements ILock {
           if (state === null) {
             return { type: LOCK_STATE.EXPIRED };
           }
-          if (state.owner !== this.#id) {
+          if (state.owner !== this.#owner) {
             return {
               type: LOCK_STATE.UNAVAILABLE,
-              owner: state.owner,
+              owner: publicOwner(state.owner),
               remainingTime: state.remainingTime,
             };
           }
+          // The store's word: a revived lock learns its hold's token here.
+          this.#fencingToken = state.fencingToken;
           return {
             type: LOCK_STATE.ACQUIRED,
             remainingTime: state.remainingTime,
@@ -438,7 +452,7 @@ export class Lock implements ILock {
     const requestedAt = performance.now();
     let pending: Promise<LockAcquireResult>;
     try {
-      pending = this.#context.adapter.acquire(this.#key.toString(), this.#id, this.#ttl);
+      pending = this.#context.adapter.acquire(this.#key.toString(), this.#owner, this.#ttl);
     } catch (error) {
       pending = Promise.reject(error);
     }
@@ -462,7 +476,7 @@ export class Lock implements ILock {
     if (result.acquired) {
       const isNewHold = result.fencingToken !== this.#fencingToken;
       if (signal.aborted && isNewHold) {
-        this.#context.adapter.release(this.#key.toString(), this.#id).catch(ignore);
+        this.#context.adapter.release(this.#key.toString(), this.#owner).catch(ignore);
         throw signal.reason;
       }
       this.#fencingToken = result.fencingToken;
@@ -496,7 +510,7 @@ export class Lock implements ILock {
         // The adapter is awaited here, not through #tryAcquire: each promise layer costs a tick.
         let result: LockAcquireResult;
         try {
-          result = await adapter.acquire(key, this.#id, this.#ttl);
+          result = await adapter.acquire(key, this.#owner, this.#ttl);
         } catch (error) {
           throw this.#backendError("acquire", error);
         }
@@ -519,7 +533,7 @@ export class Lock implements ILock {
       } else {
         // The claim lets the adapter hand the key over at the release (if it can): no second
         // attempt, and no newcomer taking the key between the release and this waiter's retry.
-        claim ??= { lockId: this.#id, ttl: this.#ttl };
+        claim ??= { lockId: this.#owner, ttl: this.#ttl };
         let handOff: Awaited<ReturnType<typeof waitForRelease>>;
         try {
           handOff = await waitForRelease.call(
@@ -552,7 +566,7 @@ export class Lock implements ILock {
   #release(): Promise<boolean> {
     let pending: Promise<boolean>;
     try {
-      pending = this.#context.adapter.release(this.#key.toString(), this.#id);
+      pending = this.#context.adapter.release(this.#key.toString(), this.#owner);
     } catch (error) {
       pending = Promise.reject(error);
     }
@@ -584,7 +598,7 @@ export class Lock implements ILock {
     const requestedAt = performance.now();
     return this.#call(
       "refresh",
-      (adapter, key) => adapter.refresh(key, this.#id, newTtl),
+      (adapter, key) => adapter.refresh(key, this.#owner, newTtl),
       (refreshed) => {
         if (refreshed) {
           this.#expiresAt = requestedAt + newTtl.toMilliseconds();
@@ -635,7 +649,7 @@ export class Lock implements ILock {
       // A failed release is reported by its event (FAILED_RELEASE / UNEXPECTED_ERROR), never
       // thrown over fn's outcome. The adapter is awaited directly: one tick, not three.
       try {
-        this.#released(await this.#context.adapter.release(this.#key.toString(), this.#id));
+        this.#released(await this.#context.adapter.release(this.#key.toString(), this.#owner));
       } catch (error) {
         this.#backendError("release", error);
         this.#retryRelease();
@@ -659,7 +673,7 @@ export class Lock implements ILock {
           return; // released meanwhile (an explicit release), or gone with its TTL
         }
         try {
-          if (await this.#context.adapter.release(key, this.#id)) {
+          if (await this.#context.adapter.release(key, this.#owner)) {
             this.#released(true);
           }
           return;
@@ -748,7 +762,7 @@ export class Lock implements ILock {
   #orFail(result: LockAcquireResult): number {
     this.#announce(result);
     if (!result.acquired) {
-      throw new FailedAcquireLockError(this.key, this.#id, result.owner);
+      throw new FailedAcquireLockError(this.key, this.#id, publicOwner(result.owner));
     }
     return result.fencingToken;
   }
@@ -761,7 +775,7 @@ export class Lock implements ILock {
       this.#emit(LOCK_EVENTS.ACQUIRED, { fencingToken: result.fencingToken, ttl: this.#ttl });
     } else {
       this.#emit(LOCK_EVENTS.UNAVAILABLE, {
-        owner: result.owner,
+        owner: publicOwner(result.owner),
         remainingTime: result.remainingTime,
       });
     }

@@ -48,11 +48,16 @@ describe("lock serialization", () => {
     expect(revived.key).toBe("order:42");
     expect(revived.id).toBe(lock.id);
     expect(revived.ttl?.toMilliseconds()).toBe(LONG.toMilliseconds());
-    expect(revived.fencingToken).toBe(token);
+    // The token is not in the text: the revived lock learns it from the store.
+    const data = (JSON.parse(text) as { body: { json: Record<string, unknown> } }).body.json;
+    expect(Object.keys(data).sort()).toEqual(["id", "key", "proof", "providerId", "ttl"]);
+    expect(data.proof).toMatch(/^[0-9a-f]{32}$/);
+    expect(revived.fencingToken).toBeNull();
     expect(await revived.getState()).toMatchObject({
       type: LOCK_STATE.ACQUIRED,
       fencingToken: token,
     });
+    expect(revived.fencingToken).toBe(token);
 
     const releasedOnB = vi.fn<(event: LockReleasedEvent) => void>();
     const releasedOnA = vi.fn();
@@ -94,10 +99,36 @@ describe("lock serialization", () => {
     const forged = serdeB.deserialize<ILock>(
       tamper(text, (data) => {
         data.id = "someone-else";
+        data.proof = null;
       }),
     );
     expect(await forged.release()).toBe(false);
     expect((await next.getState()).type).toBe(LOCK_STATE.ACQUIRED);
+  });
+
+  test("an altered id or proof is another owner's lock, which holds nothing", async () => {
+    const { serdeA, serdeB, providerA } = twoProcesses();
+    const holder = providerA.create("order:42", { ttl: LONG });
+    const token = await holder.acquireOrFail();
+    const text = serdeA.serialize(holder);
+    const flip = (hex: string) => (hex[0] === "0" ? "1" : "0") + hex.slice(1);
+    const edits: Array<(data: Record<string, unknown>) => void> = [
+      (data) => (data.proof = flip(data.proof as string)),
+      (data) => (data.id = flip(data.id as string)),
+      (data) => (data.proof = null), // the public id alone
+    ];
+    for (const edit of edits) {
+      const forged = serdeB.deserialize<ILock>(tamper(text, edit));
+      expect(await forged.release()).toBe(false);
+      expect(await forged.refresh()).toBe(false);
+      expect(await forged.acquire()).toBe(false);
+      expect(forged.fencingToken).toBeNull();
+    }
+    expect(await holder.getState()).toMatchObject({
+      type: LOCK_STATE.ACQUIRED,
+      fencingToken: token,
+    });
+    expect(await serdeB.deserialize<ILock>(text).release()).toBe(true);
   });
 
   test("a never-acquired lock and a ttl: null lock round-trip as they were", () => {
@@ -110,6 +141,10 @@ describe("lock serialization", () => {
     );
     expect(forever.ttl).toBeNull();
     expect(forever.key).toBe("b");
+    // An explicit lock id is its own credential: no proof to carry.
+    const given = serdeA.serialize(providerA.create("c", { lockId: "job-7" }));
+    expect(given).toContain('"proof":null');
+    expect(serdeB.deserialize<ILock>(given).id).toBe("job-7");
   });
 
   test("a lock inside an event payload inside a Map round-trips as a working lock", async () => {
@@ -143,10 +178,19 @@ describe("lock serialization", () => {
       [(data) => (data.ttl = -1), /ttl/],
       [(data) => (data.ttl = 0), /ttl/],
       [(data) => (data.ttl = "30000"), /ttl/],
-      [(data) => (data.fencingToken = 2 ** 53), /fencingToken/],
-      [(data) => (data.fencingToken = 1.5), /fencingToken/],
-      [(data) => (data.fencingToken = -1), /fencingToken/],
-      [(data) => (data.fencingToken = "7"), /fencingToken/],
+      [(data) => delete data.proof, /proof/],
+      [(data) => (data.proof = ""), /proof/],
+      [(data) => (data.proof = 42), /proof/],
+      [(data) => (data.proof = (data.proof as string).toUpperCase()), /proof/],
+      [(data) => (data.proof = (data.proof as string).slice(1)), /proof/],
+      [(data) => (data.proof = `${data.proof as string}0`), /proof/],
+      [
+        (data) => (data.id = "job-7"),
+        /id: must be 32 lowercase hex digits when the lock has a proof/,
+      ],
+      // Tokens come from the store: a payload that names one is refused, whatever the value.
+      [(data) => (data.fencingToken = 7), /fencingToken/],
+      [(data) => (data.fencingToken = null), /fencingToken/],
       [(data) => (data.owner = "admin"), /owner/],
     ];
     for (const [edit, field] of cases) {
@@ -296,8 +340,10 @@ describeWithBackend("redis", (url) => {
       expect(received).not.toBe(lock);
       expect(received?.key).toBe("report:2026");
       expect(received?.id).toBe(lock.id);
-      expect(received?.fencingToken).toBe(token);
+      expect(received?.fencingToken).toBeNull();
       expect(received?.ttl?.toMilliseconds()).toBe(LONG.toMilliseconds());
+      expect(await received?.getState()).toMatchObject({ fencingToken: token });
+      expect(received?.fencingToken).toBe(token);
 
       const releasedOnB = vi.fn<(event: LockReleasedEvent) => void>();
       await providerB.addListener(LOCK_EVENTS.RELEASED, releasedOnB);

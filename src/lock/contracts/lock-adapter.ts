@@ -14,7 +14,7 @@ export type LockAcquireResult =
   | {
       /** Someone else holds the key (live); nothing changed. */
       acquired: false;
-      /** The holder's lock id. */
+      /** The holder's lock id, as stored (the lock shows only its public part). */
       owner: string;
       /** The holder's remaining time by the backend's clock; `null`: it never expires. */
       remainingTime: TimeSpan | null;
@@ -46,7 +46,7 @@ export type LockWaitResult = LockHandOff | void;
 
 /** A live hold, as the backend sees it. */
 export type LockAdapterState = {
-  /** The holder's lock id. */
+  /** The holder's lock id, as stored (the lock shows only its public part). */
   owner: string;
   /** By the backend's clock; `null`: the hold never expires. */
   remainingTime: TimeSpan | null;
@@ -58,6 +58,11 @@ export type LockAdapterState = {
  * The storage behind a `LockProvider`: the only code that talks to the backend. Each method is
  * one atomic backend step (one script, one statement, one command): no read-then-write from the
  * client. Expiry is measured by the backend's clock wherever it has one.
+ *
+ * A `lockId` is the owner's credential, not only its name: a generated lock's is its public id,
+ * a dot and a secret proof (`<32 hex>.<32 hex>`), a given one is up to 255 characters of any
+ * kind. Store it as it is, compare it exactly, and keep it out of error messages and logs:
+ * whoever learns it can release the hold.
  *
  * Keys arrive fully namespaced. Validation, events, retries and blocking belong to the provider;
  * an adapter only answers. A backend failure is thrown (the provider wraps it in a

@@ -22,7 +22,7 @@ export class FailedAcquireLockError extends LockError {
     key: string,
     /** The id of the lock that tried to acquire. */
     readonly lockId: string,
-    /** The holder's lock id; `undefined` when the backend did not say. */
+    /** The holder's public id; `undefined` when the backend did not say. */
     readonly owner: string | undefined,
     options?: ErrorOptions,
   ) {

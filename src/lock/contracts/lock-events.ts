@@ -26,11 +26,14 @@ export type LockEventName = (typeof LOCK_EVENTS)[keyof typeof LOCK_EVENTS];
 
 /** What every lock event carries: plain data, plus the lock itself. */
 export type LockEventBase = {
-  /** The lock the operation ran on; it works, even after crossing a Redis event bus. */
+  /**
+   * The lock the operation ran on; it works, even after crossing a Redis event bus. A listener
+   * can act as it: give the event bus only to code you trust with the locks.
+   */
   lock: ILock;
   /** The key as the caller wrote it. */
   key: string;
-  /** The id of the lock the operation ran on. */
+  /** The public id of the lock the operation ran on (`lock.id`). */
   lockId: string;
   /** When the operation completed, by this process's clock. */
   at: Date;
@@ -46,7 +49,7 @@ export type LockAcquiredEvent = LockEventBase & {
 
 /** Payload of {@link LOCK_EVENTS}.UNAVAILABLE. */
 export type LockUnavailableEvent = LockEventBase & {
-  /** The holder's lock id. */
+  /** The holder's public id (never a generated lock's proof). */
   owner: string;
   /** The holder's remaining time by the backend's clock; `null`: it never expires. */
   remainingTime: TimeSpan | null;

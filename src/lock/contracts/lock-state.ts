@@ -6,7 +6,7 @@ export const LOCK_STATE = {
   EXPIRED: "EXPIRED",
   /** Another owner holds the key. */
   UNAVAILABLE: "UNAVAILABLE",
-  /** This lock (its id) holds the key. */
+  /** This lock (its owner) holds the key. */
   ACQUIRED: "ACQUIRED",
 } as const;
 
@@ -23,7 +23,7 @@ export type ILockExpiredState = {
 export type ILockUnavailableState = {
   /** Tells the states apart. */
   type: typeof LOCK_STATE.UNAVAILABLE;
-  /** The id of the lock that holds the key. */
+  /** The public id of the lock that holds the key (never a generated lock's proof). */
   owner: string;
   /** How long the holder keeps it unless it refreshes or releases; `null`: it never expires. */
   remainingTime: TimeSpan | null;

@@ -76,13 +76,18 @@ export type LockRunResult<TValue> =
 export type ILock = {
   /** The key as the caller wrote it (without the namespace). */
   readonly key: string;
-  /** The owner id: random and unguessable unless given. */
+  /**
+   * The owner's public id: what `getState`'s `owner`, events and errors show. A generated id
+   * (32 hex digits) is not enough to act as the owner: the lock also holds a secret proof, which
+   * only its serialization carries. An explicit `lockId` is both the id and the credential.
+   */
   readonly id: string;
   /** `null`: holds never expire. */
   readonly ttl: TimeSpan | null;
   /**
-   * The fencing token of this instance's latest successful acquire, or `null` before one (and
-   * after a release).
+   * The fencing token of this instance's current hold, as the store issued it: set by a
+   * successful acquire, and by a `getState()` that finds the hold this lock's; `null` before
+   * either (a revived lock starts with `null`) and after a release.
    */
   readonly fencingToken: number | null;
 
@@ -110,7 +115,10 @@ export type ILock = {
   refresh(ttl?: ITimeSpan): ITask<boolean>;
   /** @throws FailedRefreshLockError in the `false` cases of `refresh`. */
   refreshOrFail(ttl?: ITimeSpan): ITask<void>;
-  /** Who holds the key now, by the backend's clock. Changes nothing. */
+  /**
+   * Who holds the key now, by the backend's clock. Changes nothing in the store; when this lock
+   * holds the key, `fencingToken` takes the store's token.
+   */
   getState(): ITask<ILockState>;
   /**
    * Acquires (or throws `FailedAcquireLockError`), runs `fn`, and releases in a `finally`. The
@@ -139,9 +147,15 @@ export type LockCreateSettings = {
    */
   ttl?: ITimeSpan | null;
   /**
-   * The owner id. Give one only to act for an owner across processes (a job id); two workers
-   * sharing an id share the lock.
-   * @default a random id
+   * The owner, given: two locks with the same `lockId` share the hold, in any process (a CMS
+   * user locks a document with their user id and unlocks it later, elsewhere, with the same id).
+   * It is a bearer credential that `getState`, events and errors show to anyone who looks at
+   * the key: whoever reads it can release or refresh the hold. Choose an unguessable one when
+   * that matters, or hand a lock across processes by serializing it instead. A `lockId` of the
+   * form `<32 hex>.<32 hex>` is a random lock's whole credential: the lock acts as that one, and
+   * its `id` is the part before the dot.
+   * @default a random public id plus a secret proof, which only the lock itself (and its
+   * serialization) knows
    */
   lockId?: string;
 };

@@ -6,6 +6,9 @@ import { EventBus } from "../../event-bus/event-bus.js";
 import { Namespace } from "../../namespace/namespace.js";
 import { TimeoutError } from "../../resilience/resilience-errors.js";
 import { timeout } from "../../resilience/timeout.js";
+import { SuperJsonSerdeAdapter } from "../../serde/adapters/super-json/super-json-serde-adapter.js";
+import { Serde } from "../../serde/serde.js";
+import { SerdeError } from "../../serde/serde-error.js";
 import { Task } from "../../task/task.js";
 import { type ITimeSpan, TimeSpan } from "../../time-span/time-span.js";
 import type {
@@ -174,6 +177,13 @@ function remainingMs(state: ILockState): number | null | undefined {
 
 function isStrictlyIncreasing(values: readonly number[]): boolean {
   return values.every((value, index) => index === 0 || value > (values[index - 1] ?? value));
+}
+
+/** Edits the plain data of the lock in a serialized document (of a lock alone). */
+function tamperLock(text: string, edit: (data: Record<string, unknown>) => void): string {
+  const document = JSON.parse(text) as { body: { json: Record<string, unknown> } };
+  edit(document.body.json);
+  return JSON.stringify(document);
 }
 
 /** Lets queued event dispatches run (they go out after the operation, one by one). */
@@ -1641,6 +1651,171 @@ export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): 
           expect(attempt).toThrow(InvalidArgumentError);
           expect(attempt).toThrow(field);
         }
+      });
+    });
+
+    describe("what others see of a holder is not its credential", () => {
+      test("the adapter stores a generated lock as id.proof; getState, events and errors show the id only", async (context) => {
+        const { expect } = context;
+        const stored: string[] = [];
+        const world = await setup(context, {
+          intercept: (method, args, call) => {
+            if (method === "acquire") stored.push(args[1] as string);
+            return call();
+          },
+        });
+        const acquiredHeard = world.provider.asPromise(LOCK_EVENTS.ACQUIRED);
+        const holder = world.create({ ttl: LONG });
+        await holder.acquireOrFail();
+        expect(holder.id).toMatch(/^[0-9a-f]{32}$/);
+        const credential = stored[0] ?? "";
+        expect(credential).toMatch(new RegExp(`^${holder.id}\\.[0-9a-f]{32}$`));
+        expect((await world.adapter.getState(world.storedKey()))?.owner).toBe(credential);
+        expect(await acquiredHeard).toMatchObject({ lockId: holder.id });
+
+        const other = world.create({ ttl: LONG });
+        const unavailableHeard = world.provider.asPromise(LOCK_EVENTS.UNAVAILABLE);
+        const error = await other.acquireOrFail().then(
+          () => undefined,
+          (reason: unknown) => reason,
+        );
+        expect(error).toBeInstanceOf(FailedAcquireLockError);
+        expect(error).toMatchObject({ owner: holder.id });
+        expect((error as Error).message).toContain(holder.id);
+        expect((error as Error).message).not.toContain(credential);
+        expect(await unavailableHeard).toMatchObject({ owner: holder.id });
+        expect(await other.getState()).toMatchObject({
+          type: LOCK_STATE.UNAVAILABLE,
+          owner: holder.id,
+        });
+        expect(await holder.getState()).toMatchObject({ type: LOCK_STATE.ACQUIRED });
+
+        // Given as a lockId, the whole credential is that owner, and shows as its id.
+        const twin = world.create({ ttl: LONG, lockId: credential });
+        expect(twin.id).toBe(holder.id);
+        expect(await twin.refresh()).toBe(true);
+        expect(await twin.getState()).toMatchObject({ type: LOCK_STATE.ACQUIRED });
+      });
+
+      test("an owner read from getState, an UNAVAILABLE event or a FailedAcquireLockError cannot release or refresh the hold", async (context) => {
+        const { expect } = context;
+        const serde = new Serde(new SuperJsonSerdeAdapter());
+        const world = await setup(context, { provider: { serde } });
+        const holder = world.create({ ttl: LONG });
+        const token = await holder.acquireOrFail();
+
+        const seen = new Set<string>();
+        const state = await world.create({ ttl: LONG }).getState();
+        if (state.type === LOCK_STATE.UNAVAILABLE) seen.add(state.owner);
+        const unavailableHeard = world.provider.asPromise(LOCK_EVENTS.UNAVAILABLE);
+        await world.create({ ttl: LONG }).acquire();
+        seen.add((await unavailableHeard).owner);
+        await world
+          .create({ ttl: LONG })
+          .acquireOrFail()
+          .catch((error: unknown) => {
+            if (error instanceof FailedAcquireLockError && error.owner !== undefined) {
+              seen.add(error.owner);
+            }
+          });
+        expect([...seen]).toEqual([holder.id]);
+
+        const impostors = [...seen].flatMap((owner) => [
+          world.create({ ttl: LONG, lockId: owner }),
+          // The same owner, through the serde: the public id without a proof.
+          serde.deserialize<ILock>(serde.serialize(world.create({ ttl: LONG, lockId: owner }))),
+        ]);
+        for (const impostor of impostors) {
+          expect(await impostor.release()).toBe(false);
+          expect(await impostor.refresh(ms(200))).toBe(false);
+          expect(await impostor.acquire()).toBe(false);
+          await expect(impostor.releaseOrFail()).rejects.toBeInstanceOf(FailedReleaseLockError);
+          expect(await impostor.getState()).toMatchObject({
+            type: LOCK_STATE.UNAVAILABLE,
+            owner: holder.id,
+          });
+          expect(impostor.fencingToken).toBeNull();
+        }
+        const held = await holder.getState();
+        expect(held).toMatchObject({ type: LOCK_STATE.ACQUIRED, fencingToken: token });
+        expect(remainingMs(held)).toBeGreaterThan(LONG.toMilliseconds() / 2);
+        expect(await holder.release()).toBe(true);
+      });
+
+      test("a serialized lock is a bearer credential: revived, it holds the hold; its token comes from the store", async (context) => {
+        const { expect } = context;
+        const serde = new Serde(new SuperJsonSerdeAdapter());
+        const world = await setup(context, { provider: { serde } });
+        // The receiving process: its own serde, a provider configured alike.
+        const receiverSerde = new Serde(new SuperJsonSerdeAdapter());
+        world.newProvider({ serde: receiverSerde });
+        const holder = world.create({ ttl: LONG });
+        const token = await holder.acquireOrFail();
+        const text = serde.serialize(holder);
+
+        const revived = receiverSerde.deserialize<ILock>(text);
+        expect(revived.id).toBe(holder.id);
+        expect(revived.fencingToken).toBeNull();
+        expect(await revived.getState()).toMatchObject({
+          type: LOCK_STATE.ACQUIRED,
+          fencingToken: token,
+        });
+        expect(revived.fencingToken).toBe(token);
+        // Re-taking its live hold answers the store's token, as the original's would.
+        const again = receiverSerde.deserialize<ILock>(text);
+        expect(await again.acquireOrFail()).toBe(token);
+        expect(await revived.refresh()).toBe(true);
+        expect(await revived.release()).toBe(true);
+        expect(await holder.getState()).toEqual({ type: LOCK_STATE.EXPIRED });
+        expect(revived.fencingToken).toBeNull();
+
+        // A guessed proof is another owner's: it holds nothing.
+        await holder.acquireOrFail();
+        const guessed = receiverSerde.deserialize<ILock>(
+          tamperLock(serde.serialize(holder), (data) => {
+            data.proof = "0".repeat(32);
+          }),
+        );
+        expect(await guessed.release()).toBe(false);
+        expect(await guessed.refresh()).toBe(false);
+        expect((await holder.getState()).type).toBe(LOCK_STATE.ACQUIRED);
+      });
+
+      test("a serialized lock that names a fencing token is refused, and nothing changes", async (context) => {
+        const { expect } = context;
+        const serde = new Serde(new SuperJsonSerdeAdapter());
+        const world = await setup(context, { provider: { serde } });
+        const holder = world.create({ ttl: LONG });
+        const token = await holder.acquireOrFail();
+        const text = serde.serialize(holder);
+        for (const forged of [token + 1_000, token, null]) {
+          const tampered = tamperLock(text, (data) => {
+            data.fencingToken = forged;
+          });
+          expect(() => serde.deserialize(tampered)).toThrow(SerdeError);
+          expect(() => serde.deserialize(tampered)).toThrow(/fencingToken/);
+        }
+        expect(await holder.getState()).toMatchObject({
+          type: LOCK_STATE.ACQUIRED,
+          fencingToken: token,
+        });
+        expect(world.calls.filter((method) => method !== "getState")).toEqual(["acquire"]);
+      });
+
+      test("an explicit lockId is both what others see and the credential: a lock given it shares the hold", async (context) => {
+        const { expect } = context;
+        const { create } = await setup(context);
+        const holder = create({ ttl: LONG, lockId: "cms-user-17" });
+        const token = await holder.acquireOrFail();
+        const state = await create({ ttl: LONG }).getState();
+        expect(state).toMatchObject({ type: LOCK_STATE.UNAVAILABLE, owner: "cms-user-17" });
+        const elsewhere = create({
+          ttl: LONG,
+          lockId: state.type === LOCK_STATE.UNAVAILABLE ? state.owner : "",
+        });
+        expect(await elsewhere.acquireOrFail()).toBe(token);
+        expect(await elsewhere.release()).toBe(true);
+        expect(await holder.getState()).toEqual({ type: LOCK_STATE.EXPIRED });
       });
     });
   });
