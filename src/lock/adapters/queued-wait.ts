@@ -38,8 +38,11 @@ export type QueueEntry = {
 export type WaitCheck =
   /** The key was handed to the claim, with this token. */
   | { readonly state: "granted"; readonly fencingToken: number }
-  /** Still queued; the holder's hold expires in `holderLeftMs` (absent: never, or no hold). */
-  | { readonly state: "queued"; readonly holderLeftMs?: number }
+  /**
+   * Still queued, as `entry` now (renewed: its deadline counts from this check); the holder's
+   * hold expires in `holderLeftMs` (absent: never, or no hold).
+   */
+  | { readonly state: "queued"; readonly entry: string; readonly holderLeftMs?: number }
   /** No longer queued and not handed the key: woken (a wait without a claim), or lost. */
   | { readonly state: "gone" };
 
@@ -47,17 +50,20 @@ export type WaitCheck =
 export type WaitQueue = {
   /**
    * Queues the wait, named `waitId` in its messages, with a deadline `maxWaitMs` from now on the
-   * backend's clock. Answers the entry, or a token (> 0) when the key was free (or the claim's
-   * own) and taken for the claim, or 0 when the key was free and the waiter should try it.
+   * backend's clock, or a short grace past the holder's expiry when that comes sooner (the wait
+   * renews it by checking then: a waiter that died does not keep its place for long). Answers
+   * the entry, or a token (> 0) when the key was free (or the claim's own) and taken for the
+   * claim, or 0 when the key was free and the waiter should try it.
    */
   join(maxWaitMs: number, waitId: string): Promise<number | QueueEntry>;
   /** Ends the wait (see {@link LeaveMode}): the claim's token if it keeps the key, else 0. */
   leave(entry: string, mode: LeaveMode): Promise<number>;
   /**
    * Asks whether the wait was handed the key; when the holder's hold has expired, first serves
-   * the queue (oldest first), as a release would. A queued entry stays where it is.
+   * the queue (oldest first), as a release would. A queued entry stays where it is, renewed as
+   * `join` would set it with `leftMs` left.
    */
-  check(entry: string): Promise<WaitCheck>;
+  check(entry: string, leftMs: number): Promise<WaitCheck>;
   /** Releases a key taken for the claim (by `join`) of a wait aborted meanwhile. */
   giveBack(): Promise<unknown>;
 };
@@ -81,8 +87,8 @@ class QueuedWait {
   /** Set once an end (timeout, abort, close) began: `leave` decides from then on. */
   #ending: WaitEnding | undefined;
   #settled = false;
-  /** A check is under way; `#checkAgain`: a message came meanwhile. */
-  #checking = false;
+  /** A check under way (it may renew the entry: an end waits for it); `#checkAgain`: a message came meanwhile. */
+  #checking: Promise<unknown> | undefined;
   #checkAgain = false;
   /** A message came before `join` answered with the entry. */
   #checkWhenJoined = false;
@@ -148,15 +154,14 @@ class QueuedWait {
       this.#checkWhenJoined = true;
       return;
     }
-    if (this.#checking) {
+    if (this.#checking !== undefined) {
       this.#checkAgain = true;
       return;
     }
-    this.#checking = true;
-    this.queue.check(entry).then(
+    this.#checking = this.queue.check(entry, Math.max(1, this.#left())).then(
       (reply) => this.#checked(reply),
       () => {
-        this.#checking = false;
+        this.#checking = undefined;
         if (!this.#settled && this.#ending === undefined) {
           this.#arm(Math.min(CHECK_RETRY_MS, this.#left()));
         }
@@ -208,7 +213,10 @@ class QueuedWait {
   }
 
   #checked(reply: WaitCheck): void {
-    this.#checking = false;
+    this.#checking = undefined;
+    if (reply.state === "queued") {
+      this.#entry = reply.entry;
+    }
     if (this.#settled || this.#ending !== undefined) {
       // An end under way: `leave` answers for a grant (and gives it back if aborted).
       return;
@@ -274,6 +282,12 @@ class QueuedWait {
   }
 
   #finish(entry: string, ending: WaitEnding): void {
+    if (this.#checking !== undefined) {
+      // The check may renew the entry: leave with the entry as it is then.
+      const leave = () => this.#finish(this.#entry ?? entry, ending);
+      this.#checking.then(leave, leave);
+      return;
+    }
     this.queue.leave(entry, ending.mode).then(
       (reply) => {
         if (ending.mode === "release") {

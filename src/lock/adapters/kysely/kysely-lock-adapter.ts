@@ -598,23 +598,22 @@ export class KyselyLockAdapter implements ILockAdapter {
         }
         return token;
       },
-      check: async (entry: string): Promise<WaitCheck> => {
+      check: async (entry: string, leftMs: number): Promise<WaitCheck> => {
         const { check } = await this.#ready();
         if (check === undefined) {
           return { state: "gone" };
         }
-        const result = await this.#send<{ state: number | null; answer: unknown }>(
-          check,
-          check.parameters({ key: stored, owner, entry }),
-        );
+        const result = await this.#send<{
+          state: number | null;
+          answer: unknown;
+          entry: string | null;
+        }>(check, check.parameters({ key: stored, owner, entry, left: Math.ceil(leftMs) }));
         const row = result.rows[0];
         if (row?.state === 1) {
           return { state: "granted", fencingToken: Number(row.answer) };
         }
-        if (row?.state === 0) {
-          return row.answer == null
-            ? { state: "queued" }
-            : { state: "queued", holderLeftMs: Math.max(0, Number(row.answer)) };
+        if (row?.state === 0 && row.entry !== null) {
+          return { state: "queued", ...queueEntry(row.entry, row.answer) };
         }
         return { state: "gone" };
       },

@@ -130,11 +130,19 @@ export type KyselyLockStatements = {
   readonly leave?: KyselyLockStatement<KyselyLockOwnerArgs & KyselyLockEntryArgs>;
   /**
    * PostgreSQL: asks whether a queued wait was handed the key; when its entry is queued and the
-   * hold has expired, first frees the row so the trigger serves the queue. Answers `state`: 1
-   * handed the key (`answer`: the token), 0 still queued (`answer`: the hold's remaining ms,
-   * NULL when it never expires or there is none), -1 neither (woken, or past its deadline).
+   * hold has expired, first frees the row so the trigger serves the queue. An entry still queued
+   * is renewed in place (its deadline set as `wait` sets it, with `left` ms left). Answers
+   * `state`: 1 handed the key (`answer`: the token), 0 still queued (`answer`: the hold's
+   * remaining ms, NULL when it never expires or there is none; `entry`: the renewed entry), -1
+   * neither (woken, or past its deadline).
    */
-  readonly check?: KyselyLockStatement<KyselyLockOwnerArgs & KyselyLockEntryArgs>;
+  readonly check?: KyselyLockStatement<
+    KyselyLockOwnerArgs &
+      KyselyLockEntryArgs & {
+        /** Ms left of the wait. */
+        left: number;
+      }
+  >;
   /** Deletes rows free or expired for longer than `grace` ms. */
   readonly removeExpired: KyselyLockStatement<{
     /** How long, in ms, a row must have been free or expired. */
@@ -150,6 +158,13 @@ export type KyselyLockStatements = {
 
 /** Longest key stored as it is, in UTF-8 bytes (the MySQL column's size); longer ones are hashed. */
 export const KEY_MAX_BYTES = 255;
+
+/**
+ * How long a queue entry outlives the holder's expiry unless its waiter renews it (PostgreSQL;
+ * the waiter checks at that expiry, which renews it): a live waiter keeps its place however
+ * often the holder refreshes, and one that died is skipped soon after.
+ */
+export const ENTRY_GRACE_MS = 2_000;
 
 /** Rows dead for less than this stay, so a clock stepping back a little cannot reuse a token. */
 export const DEAD_ROW_GRACE_MS = 60_000;
@@ -287,6 +302,11 @@ ON CONFLICT (lock_key) DO UPDATE SET
   // A queue entry, "deadline_ms:ttl:inbox:wait_id:owner" (see the trigger).
   const entry = (deadline: string, owner: string) =>
     `(${deadline})::text || ':' || :ttl || ':' || :inbox || ':' || :id || ':' || ${owner}`;
+  // An entry's deadline: the wait's `left` ms, or the grace past the live hold of the row `l`
+  // when that comes sooner (the waiter renews it by checking then).
+  const lasts = (left: string, row = "") =>
+    `CASE WHEN ${liveHold(nowMs, row)} AND ${row}expires_at IS NOT NULL
+    THEN least(${nowMs} + ${left}, ${row}expires_at + ${ENTRY_GRACE_MS}) ELSE ${nowMs} + ${left} END`;
   const key = ["key", "text"] as const;
   const owner = ["owner", "text"] as const;
   const waitParams = [
@@ -341,7 +361,7 @@ WHERE lock_key = :key AND ${liveHold(nowMs)}`,
       "wait",
       waitParams,
       "entry text, remaining bigint",
-      `UPDATE ${t} SET waiters = array_append(waiters, ${entry(`${nowMs} + :wait`, ":owner")})
+      `UPDATE ${t} SET waiters = array_append(waiters, ${entry(lasts(":wait"), ":owner")})
 WHERE lock_key = :key AND ${liveHold(nowMs)}
 RETURNING waiters[cardinality(waiters)], expires_at - ${nowMs}`,
     ),
@@ -354,7 +374,7 @@ RETURNING waiters[cardinality(waiters)], expires_at - ${nowMs}`,
       `${upsert(
         "nullif(:ttl, '')::bigint",
         `waiters = CASE WHEN ${takes} THEN l.waiters ELSE array_append(l.waiters,
-    ${entry(`${nowMs} + :wait`, "excluded.owner")}) END`,
+    ${entry(lasts(":wait", "l."), "excluded.owner")}) END`,
       )}
 RETURNING owner, token, expires_at - ${nowMs},
   CASE WHEN owner <> :owner THEN waiters[cardinality(waiters)] END`,
@@ -376,16 +396,23 @@ WHERE lock_key = :key`,
     ),
     // A hold that expired with waits queued sends nothing: freeing it here runs the trigger,
     // which serves the queue oldest first, as a release would.
-    check: routine<KyselyLockOwnerArgs & KyselyLockEntryArgs>(
+    check: routine<KyselyLockOwnerArgs & KyselyLockEntryArgs & { left: number }>(
       "check",
-      [key, owner, ["entry", "text"]],
-      "state int, answer bigint",
+      [key, owner, ["entry", "text"], ["left", "bigint"]],
+      "state int, answer bigint, entry text",
       `UPDATE ${t} SET owner = NULL, expires_at = ${nowMs}
 WHERE lock_key = :key AND owner IS NOT NULL AND expires_at <= ${nowMs} AND :entry = ANY(waiters);
-SELECT CASE WHEN :entry = ANY(waiters) THEN 0
-    WHEN owner = :owner AND ${unexpired(nowMs)} THEN 1 ELSE -1 END,
-  CASE WHEN :entry = ANY(waiters) THEN CASE WHEN owner IS NOT NULL THEN expires_at - ${nowMs} END
-    WHEN owner = :owner AND ${unexpired(nowMs)} THEN token END
+UPDATE ${t} SET waiters[array_position(waiters, :entry)] =
+  (${lasts(":left")})::text || substr(:entry, strpos(:entry, ':'))
+WHERE lock_key = :key AND :entry = ANY(waiters)
+RETURNING 0, CASE WHEN ${liveHold(nowMs)} THEN expires_at - ${nowMs} END,
+  (${lasts(":left")})::text || substr(:entry, strpos(:entry, ':'))
+INTO state, answer, entry;
+IF FOUND THEN
+  RETURN;
+END IF;
+SELECT CASE WHEN owner = :owner AND ${unexpired(nowMs)} THEN 1 ELSE -1 END,
+  CASE WHEN owner = :owner AND ${unexpired(nowMs)} THEN token END, NULL
 FROM ${t} WHERE lock_key = :key`,
     ),
   };

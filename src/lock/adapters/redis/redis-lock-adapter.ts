@@ -112,7 +112,8 @@ type HaspLockCommands = {
     queue: string,
     entry: string,
     owner: string,
-  ): Promise<[state: number, value: number]>;
+    left: string,
+  ): Promise<[state: number, value: number, entry?: string]>;
   hasp_lock_refresh(hold: string, fence: string, owner: string, ttl: string): Promise<number>;
   hasp_lock_get_state(hold: string): Promise<[string, string, number] | null>;
 };
@@ -350,8 +351,10 @@ export class RedisLockAdapter implements ILockAdapter {
       },
       leave: (entry, mode) =>
         commands.hasp_lock_leave(hold, fence, queue, entry, claim.owner, mode),
-      check: (entry) =>
-        commands.hasp_lock_check(hold, fence, queue, entry, claim.owner).then(toWaitCheck),
+      check: (entry, leftMs) =>
+        commands
+          .hasp_lock_check(hold, fence, queue, entry, claim.owner, String(Math.ceil(leftMs)))
+          .then(toWaitCheck),
       giveBack: () => commands.hasp_lock_release(hold, fence, queue, claim.owner),
     };
   }
@@ -467,12 +470,12 @@ function toAcquireResult(reply: AcquireReply): LockAcquireResult {
   return { acquired: false, owner: reply[0], remainingTime: fromPttl(reply[1]) };
 }
 
-function toWaitCheck([state, value]: [number, number]): WaitCheck {
+function toWaitCheck([state, value, entry]: [number, number, string?]): WaitCheck {
   if (state === 1) {
     return { state: "granted", fencingToken: value };
   }
-  if (state === 0) {
-    return value >= 0 ? { state: "queued", holderLeftMs: value } : { state: "queued" };
+  if (state === 0 && entry !== undefined) {
+    return value >= 0 ? { state: "queued", entry, holderLeftMs: value } : { state: "queued", entry };
   }
   return { state: "gone" };
 }

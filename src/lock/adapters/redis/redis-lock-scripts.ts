@@ -25,6 +25,22 @@
 export const FENCE_GRACE_MS = 60_000;
 
 /**
+ * How long a queue entry outlives the holder's expiry unless its waiter renews it (it checks at
+ * that expiry): a live waiter keeps its place however often the holder refreshes, and a waiter
+ * that died is skipped soon after the hold it waited on would have ended.
+ */
+export const ENTRY_GRACE_MS = 2_000;
+
+/**
+ * Lua shared by WAIT and CHECK: `lasts`, how long an entry stays queued from now: the wait's
+ * `left` ms, or the holder's `pttl` plus the grace when that ends sooner.
+ */
+const ENTRY_LASTS = `local lasts = left
+    if pttl >= 0 and pttl + ${ENTRY_GRACE_MS} < left then
+      lasts = pttl + ${ENTRY_GRACE_MS}
+    end`;
+
+/**
  * Lua shared by ACQUIRE and WAIT: a new token, max(last token + 1, server time in µs), from
  * `current` (the MGET of hold and fence), ...
  */
@@ -160,9 +176,10 @@ ${handOverAndReturn("1")}`;
  * (neither with ":")
  * Returns, when the key is free (or already the claim's owner's): the token, the key now being
  * the claim's (as ACQUIRE_SCRIPT takes it), or 0 without a claim (try now). Else {entry, pttl}:
- * the queue entry appended for the wait, whose deadline is the server's time plus the max wait,
- * and the hold's PTTL (-1: it never expires), when the waiter checks on it (CHECK_SCRIPT), since
- * its expiry sends nothing. The queue expires with its latest deadline.
+ * the queue entry appended for the wait, and the hold's PTTL (-1: it never expires), when the
+ * waiter checks on it (CHECK_SCRIPT, which renews the entry), since its expiry sends nothing.
+ * The entry's deadline is the server's time plus the max wait, or plus the PTTL and
+ * ENTRY_GRACE_MS when that ends sooner. The queue expires with its latest deadline.
  */
 export const WAIT_SCRIPT = `
 local current = redis.call('MGET', KEYS[1], KEYS[2])
@@ -173,14 +190,16 @@ if hold then
   if ARGV[2] == '-' or string.sub(hold, sep + 1) ~= ARGV[1] then
     local time = redis.call('TIME')
     local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-    local wait = tonumber(ARGV[3])
-    local entry = string.format('%.0f', nowMs + wait) .. ':' .. ARGV[2] .. ':'
+    local left = tonumber(ARGV[3])
+    local pttl = redis.call('PTTL', KEYS[1])
+    ${ENTRY_LASTS}
+    local entry = string.format('%.0f', nowMs + lasts) .. ':' .. ARGV[2] .. ':'
       .. ARGV[4] .. ':' .. ARGV[5] .. ':' .. ARGV[1]
     redis.call('RPUSH', KEYS[3], entry)
-    if redis.call('PTTL', KEYS[3]) < wait then
-      redis.call('PEXPIRE', KEYS[3], wait)
+    if redis.call('PTTL', KEYS[3]) < lasts then
+      redis.call('PEXPIRE', KEYS[3], lasts)
     end
-    return {entry, redis.call('PTTL', KEYS[1])}
+    return {entry, pttl}
   end
   token = string.sub(hold, 1, sep - 1)
 elseif ARGV[2] == '-' then
@@ -222,17 +241,24 @@ return 0
 
 /**
  * KEYS[1] hold, KEYS[2] fence, KEYS[3] queue
- * ARGV[1] the queue entry WAIT_SCRIPT returned, ARGV[2] owner id of the claim ("" without one)
+ * ARGV[1] the wait's queue entry (as WAIT_SCRIPT or the last check returned it), ARGV[2] owner id
+ * of the claim ("" without one), ARGV[3] ms left of the wait
  * A queued wait asks whether it was handed the key (on a message, which proves nothing, or at
  * the holder's expiry). When the entry is queued and the hold is gone (it expired: an expiry
- * sends nothing), the queue is served first, oldest first, as RELEASE_SCRIPT serves it. A claim
- * whose entry is gone without the key being its owner's (a restart of Redis lost the queue)
- * goes back at the end of the queue until its deadline.
+ * sends nothing), the queue is served first, oldest first, as RELEASE_SCRIPT serves it. An entry
+ * still queued is renewed in place (its deadline as WAIT_SCRIPT sets it, from now): a refresh
+ * of the hold never costs the wait its place. A claim whose entry is gone without the key being
+ * its owner's (a restart of Redis lost the queue) goes back at the end of the queue.
  * Returns {1, token}: the key was handed to the claim (its entry is gone and the hold is the
- * claim owner's); {0, pttl}: queued, the holder's PTTL (-1: never expires, -2: no hold); {-1, 0}:
- * neither (a wait without a claim was woken, or the deadline passed).
+ * claim owner's); {0, pttl, entry}: queued, the holder's PTTL (-1: never expires, -2: no hold),
+ * and the renewed entry; {-1, 0}: neither (a wait without a claim was woken, or its time is up).
  */
 export const CHECK_SCRIPT = `
+local time = redis.call('TIME')
+local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local left = tonumber(ARGV[3])
+local rest = string.sub(ARGV[1], (string.find(ARGV[1], ':', 1, true)))
+local mine = ARGV[1]
 local function granted()
   local hold = redis.call('GET', KEYS[1])
   if hold then
@@ -244,26 +270,29 @@ local function granted()
   return false
 end
 local function answer()
-  if redis.call('LPOS', KEYS[3], ARGV[1]) then
-    return {0, redis.call('PTTL', KEYS[1])}
+  local index = redis.call('LPOS', KEYS[3], mine)
+  if not index then
+    return granted() or {-1, 0}
   end
-  return granted() or {-1, 0}
+  local pttl = redis.call('PTTL', KEYS[1])
+  ${ENTRY_LASTS}
+  local renewed = string.format('%.0f', nowMs + lasts) .. rest
+  redis.call('LSET', KEYS[3], index, renewed)
+  if redis.call('PTTL', KEYS[3]) < lasts then
+    redis.call('PEXPIRE', KEYS[3], lasts)
+  end
+  return {0, pttl, renewed}
 end
 if not redis.call('LPOS', KEYS[3], ARGV[1]) then
   local reply = granted()
   if reply then
     return reply
   end
-  local time = redis.call('TIME')
-  local left = tonumber(string.sub(ARGV[1], 1, string.find(ARGV[1], ':', 1, true) - 1))
-    - (tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000))
   if ARGV[2] == '' or left <= 0 then
     return {-1, 0}
   end
-  redis.call('RPUSH', KEYS[3], ARGV[1])
-  if redis.call('PTTL', KEYS[3]) < left then
-    redis.call('PEXPIRE', KEYS[3], left)
-  end
+  mine = string.format('%.0f', nowMs + left) .. rest
+  redis.call('RPUSH', KEYS[3], mine)
 end
 if redis.call('EXISTS', KEYS[1]) == 0 then
   ${handOverAndReturn("answer()")}
