@@ -14,7 +14,11 @@ import { z } from "zod";
 import { InvalidArgumentError, parseSettings } from "../../../errors/invalid-argument-error.js";
 import { delay, MAX_TIMER_MS } from "../../../task/timers.js";
 import { type ITimeSpan, TimeSpan } from "../../../time-span/time-span.js";
-import { positiveTimeSpanSchema } from "../../../time-span/time-span-schema.js";
+import {
+  MAX_DURATION_MESSAGE,
+  MAX_DURATION_MS,
+  positiveTimeSpanSchema,
+} from "../../../time-span/time-span-schema.js";
 import type {
   ILockAdapter,
   LockAcquireResult,
@@ -409,12 +413,9 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 
   async acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<LockAcquireResult> {
+    const ttlMs = ttl === null ? null : toTtlMs(ttl, "ttl");
     const statements = this.#statements ?? (await this.#ready());
-    const args = {
-      key: storedKey(key),
-      owner: lockId,
-      ttl: ttl === null ? null : Math.max(1, Math.ceil(ttl.toMilliseconds())),
-    };
+    const args = { key: storedKey(key), owner: lockId, ttl: ttlMs };
     const { acquire } = statements;
     for (let attempt = 1; ; attempt++) {
       const result = await this.#send<StateRow>(acquire, acquire.parameters(args));
@@ -459,14 +460,11 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 
   async refresh(key: string, lockId: string, ttl: TimeSpan): Promise<boolean> {
+    const ttlMs = toTtlMs(ttl, "ttl");
     const { refresh, affected } = this.#statements ?? (await this.#ready());
     const result = await this.#send(
       refresh,
-      refresh.parameters({
-        key: storedKey(key),
-        owner: lockId,
-        ttl: Math.max(1, Math.ceil(ttl.toMilliseconds())),
-      }),
+      refresh.parameters({ key: storedKey(key), owner: lockId, ttl: ttlMs }),
     );
     return changedOne(affected, result);
   }
@@ -497,18 +495,24 @@ export class KyselyLockAdapter implements ILockAdapter {
     if (signal.aborted) {
       return Promise.reject(signal.reason);
     }
+    let ttl: string;
+    try {
+      toTtlMs(maxWait, "maxWait");
+      ttl =
+        claim === undefined
+          ? "-"
+          : claim.ttl === null
+            ? ""
+            : String(toTtlMs(claim.ttl, "claim.ttl"));
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const inbox = this.#inbox;
     if (this.#closed || inbox === undefined) {
       // No LISTEN after close(): a waiter left over waits out its time.
       return delay(maxWait, signal).then(() => undefined);
     }
     const owner = claim?.lockId ?? "";
-    const ttl =
-      claim === undefined
-        ? "-"
-        : claim.ttl === null
-          ? ""
-          : String(Math.max(1, Math.ceil(claim.ttl.toMilliseconds())));
     return this.#waits.start(
       owner,
       signal,
@@ -845,6 +849,21 @@ function changedOne(
     return (result.rows[0] as { token?: unknown } | undefined)?.token != null;
   }
   return Number(result.numAffectedRows ?? 0) > 0;
+}
+
+/**
+ * A duration as the whole ms (at least 1) the statements take. Above MAX_DURATION_MS (passed to
+ * the adapter directly: the provider refuses it) an InvalidArgumentError, before any statement.
+ */
+function toTtlMs(span: TimeSpan, field: string): number {
+  const ms = span.toMilliseconds();
+  if (!(ms <= MAX_DURATION_MS)) {
+    throw new InvalidArgumentError(
+      `Invalid KyselyLockAdapter argument: ${field}: ${MAX_DURATION_MESSAGE}, got ${ms} ms`,
+      [{ path: field, message: MAX_DURATION_MESSAGE }],
+    );
+  }
+  return Math.max(1, Math.ceil(ms));
 }
 
 function toRemaining(remaining: unknown): TimeSpan | null {
