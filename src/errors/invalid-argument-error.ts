@@ -25,13 +25,37 @@ export class InvalidArgumentError extends HaspError {
 
   /** Turns a zod failure into one error whose message names every offending field. */
   static fromZodError(subject: string, error: z.ZodError): InvalidArgumentError {
-    const issues = error.issues.map((issue) => ({
+    const issues = error.issues.flatMap(unionBranchIssues).map((issue) => ({
       path: issue.path.length === 0 ? "(value)" : issue.path.map(String).join("."),
       message: issue.message,
     }));
     const details = issues.map((issue) => `${issue.path}: ${issue.message}`).join("; ");
     return new InvalidArgumentError(`Invalid ${subject}: ${details}`, issues, { cause: error });
   }
+}
+
+/**
+ * A value none of a union's options took: when it has the shape of exactly one option (all that
+ * option's problems lie in its fields), that option's problems, which name the field
+ * (`autoRefresh.interval: must be a TimeSpan of finite length`); else the issue as it is.
+ */
+function unionBranchIssues(
+  issue: z.core.$ZodIssue,
+): ReadonlyArray<{ readonly path: readonly PropertyKey[]; readonly message: string }> {
+  if (issue.code !== "invalid_union") {
+    return [issue];
+  }
+  const shaped = issue.errors.filter(
+    (problems) => problems.length > 0 && problems.every((problem) => problem.path.length > 0),
+  );
+  const [only] = shaped;
+  if (shaped.length !== 1 || only === undefined) {
+    return [issue];
+  }
+  return only.map((problem) => ({
+    path: [...issue.path, ...problem.path],
+    message: problem.message,
+  }));
 }
 
 /** Whether `value` is an {@link InvalidArgumentError}, from this or another copy of hasp. */

@@ -1,9 +1,12 @@
 import { z } from "zod";
 import type { IEventBus } from "../event-bus/event-bus-contracts.js";
 import { Namespace } from "../namespace/namespace.js";
+import { storedStringProblem } from "../namespace/stored-string-problem.js";
 import type { ISerdeRegister } from "../serde/serde-contracts.js";
 import { TimeSpan } from "../time-span/time-span.js";
 import {
+  MAX_DURATION_MESSAGE,
+  MAX_DURATION_MS,
   nonNegativeTimeSpanSchema,
   positiveTimeSpanSchema,
 } from "../time-span/time-span-schema.js";
@@ -56,8 +59,15 @@ const eventBusSchema = z.custom<IEventBus<LockEventMap>>(
 
 const ttlSchema = positiveTimeSpanSchema.nullable();
 
-const lockIdSchema = z
-  .string("must be a string")
+/** A string that reaches every backend as it is: well-formed UTF-16, without NUL. */
+const storedStringSchema = z.string("must be a string").superRefine((value, context) => {
+  const problem = storedStringProblem(value);
+  if (problem !== undefined) {
+    context.addIssue({ code: "custom", message: problem });
+  }
+});
+
+const lockIdSchema = storedStringSchema
   .min(1, "must not be empty")
   .max(255, "must be at most 255 characters");
 
@@ -70,7 +80,7 @@ export const lockProviderSettingsSchema = z
     defaultBlockingInterval: positiveTimeSpanSchema.default(LOCK_DEFAULTS.blockingInterval),
     serde: z.union([serdeSchema, z.array(serdeSchema)]).optional(),
     eventBus: eventBusSchema.optional(),
-    providerId: z.string().min(1, "must not be empty").optional(),
+    providerId: storedStringSchema.min(1, "must not be empty").optional(),
   })
   .strict();
 
@@ -117,11 +127,11 @@ const HEX_128 = /^[0-9a-f]{32}$/;
  */
 export const lockSerializedSchema = z
   .object({
-    providerId: z.string().min(1),
-    key: z.string().min(1),
+    providerId: storedStringSchema.min(1, "must not be empty"),
+    key: storedStringSchema.min(1, "must not be empty"),
     id: lockIdSchema,
     proof: z.string().regex(HEX_128, "must be 32 lowercase hex digits").nullable(),
-    ttl: z.number().positive().finite().nullable(),
+    ttl: z.number().positive().max(MAX_DURATION_MS, MAX_DURATION_MESSAGE).nullable(),
   })
   .strict()
   .refine((lock) => lock.proof === null || HEX_128.test(lock.id), {

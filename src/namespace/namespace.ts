@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
+import { storedStringProblem } from "./stored-string-problem.js";
 
 /** A key inside a {@link Namespace}. */
 export type IKey = {
@@ -30,6 +31,10 @@ function describe(value: unknown): string {
 function checkPart(value: unknown, what: string): string {
   if (typeof value !== "string" || value.length === 0) {
     throw new InvalidArgumentError(`${what} must be a non-empty string, got ${describe(value)}`);
+  }
+  const problem = storedStringProblem(value);
+  if (problem !== undefined) {
+    throw new InvalidArgumentError(`${what} ${problem}, got ${describe(value)}`);
   }
   return value;
 }
@@ -80,7 +85,10 @@ export class Namespace {
   readonly #delimiter: string;
   readonly #prefix: string;
 
-  /** @throws InvalidArgumentError when a part or the delimiter is empty. */
+  /**
+   * @throws InvalidArgumentError when a part or the delimiter is empty, not well-formed UTF-16
+   *   (a lone surrogate) or contains NUL.
+   */
   constructor(root: string | readonly string[], settings: NamespaceSettings = {}) {
     if (typeof root !== "string" && !Array.isArray(root)) {
       throw new InvalidArgumentError(
@@ -127,7 +135,10 @@ export class Namespace {
     });
   }
 
-  /** @throws InvalidArgumentError when `key` is empty or not a string. */
+  /**
+   * @throws InvalidArgumentError when `key` is empty, not a string, not well-formed UTF-16 (a
+   *   lone surrogate, which a backend would store as U+FFFD) or contains NUL.
+   */
   create(key: string): IKey {
     checkPart(key, "Key");
     return new Key(key, `${this.#prefix}${this.#delimiter}${key}`);

@@ -11,11 +11,17 @@ import { Redis } from "ioredis";
 export class PrivateRedisServer {
   #child: ChildProcess | undefined;
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    readonly args: readonly string[],
+  ) {}
 
-  /** Starts a server on a spare loopback port; resolves once it answers PING. */
-  static async start(): Promise<PrivateRedisServer> {
-    const server = new PrivateRedisServer(await sparePort());
+  /**
+   * Starts a server on a spare loopback port, with `args` added to its command line
+   * (`["--replicaof", "127.0.0.1", "6390"]`); resolves once it answers PING.
+   */
+  static async start(args: readonly string[] = []): Promise<PrivateRedisServer> {
+    const server = new PrivateRedisServer(await sparePort(), args);
     await server.start();
     return server;
   }
@@ -28,7 +34,17 @@ export class PrivateRedisServer {
   async start(): Promise<void> {
     const child = spawn(
       "redis-server",
-      ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+      [
+        "--port",
+        String(this.port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        ...this.args,
+      ],
       { stdio: "ignore" },
     );
     this.#child = child;
@@ -52,6 +68,16 @@ export class PrivateRedisServer {
       }
       await sleep(20);
     }
+  }
+
+  /** Freezes the server (SIGSTOP): it holds its connections and answers nothing, as a stalled host. */
+  pause(): void {
+    this.#child?.kill("SIGSTOP");
+  }
+
+  /** Lets a paused server run again (SIGCONT). */
+  resume(): void {
+    this.#child?.kill("SIGCONT");
   }
 
   /** Kills the server (SIGKILL: a crash, not a shutdown) and waits for it to exit. */

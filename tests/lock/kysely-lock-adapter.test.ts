@@ -155,6 +155,47 @@ describe("KyselyLockAdapter without a server", () => {
     }
   });
 
+  test("a duration above 100 years passed to the adapter directly is an InvalidArgumentError, before any statement", async () => {
+    let statements = 0;
+    const kysely = new Kysely({
+      dialect: new SqliteDialect({ database: new Database(":memory:") }),
+      log: () => {
+        statements += 1;
+      },
+    });
+    try {
+      const adapter = new KyselyLockAdapter({ kysely });
+      await adapter.init();
+      expect(await adapter.acquire("key", "holder", TimeSpan.fromSeconds(30))).toMatchObject({
+        acquired: true,
+      });
+      const before = statements;
+      expect(before).toBeGreaterThan(0);
+      const huge = TimeSpan.fromMilliseconds(1e17);
+      for (const attempt of [
+        () => adapter.acquire("key", "other", huge),
+        () => adapter.acquire("free", "other", huge),
+        () => adapter.refresh("key", "holder", huge),
+      ]) {
+        const error = await attempt().then(
+          () => null,
+          (e: unknown) => e,
+        );
+        expect(error).toBeInstanceOf(InvalidArgumentError);
+        expect(String(error)).toMatch(
+          /ttl: must be at most 100 years \(3153600000000 ms\), got 100000000000000000 ms/,
+        );
+      }
+      expect(statements).toBe(before);
+      expect(await adapter.getState("free")).toBeNull();
+      const held = await adapter.getState("key");
+      expect(held?.owner).toBe("holder");
+      expect(held?.remainingTime?.toMilliseconds()).toBeLessThanOrEqual(30_000);
+    } finally {
+      await kysely.destroy();
+    }
+  });
+
   test("an unsupported dialect is refused by name", () => {
     const kysely = new Kysely({
       dialect: {

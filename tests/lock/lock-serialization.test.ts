@@ -191,6 +191,7 @@ describe("lock serialization", () => {
       // Tokens come from the store: a payload that names one is refused, whatever the value.
       [(data) => (data.fencingToken = 7), /fencingToken/],
       [(data) => (data.fencingToken = null), /fencingToken/],
+      [(data) => (data.ttl = 1e17), /ttl: must be at most 100 years \(3153600000000 ms\)/],
       [(data) => (data.owner = "admin"), /owner/],
     ];
     for (const [edit, field] of cases) {
@@ -205,6 +206,58 @@ describe("lock serialization", () => {
     expect(() => serdeB.deserialize(JSON.stringify(notAnObject))).toThrow(SerdeError);
     // The untouched document still works.
     expect(await serdeB.deserialize<ILock>(text).release()).toBe(true);
+  });
+
+  test("a key, id or provider id tampered into ill-formed UTF-16 or NUL is refused: nothing is acquired or released", async () => {
+    const { adapter, serdeA, serdeB, providerA, providerB } = twoProcesses();
+    const lock = providerA.create("order:42", { ttl: LONG, lockId: "owner" });
+    const token = await lock.acquireOrFail();
+    const text = serdeA.serialize(lock);
+    const cases: Array<[edit: (data: Record<string, unknown>) => void, message: RegExp]> = [
+      [
+        (data) => (data.key = "order:42\uD800"),
+        /key: must be well-formed UTF-16 \(a lone surrogate at index 8\)/,
+      ],
+      [
+        (data) => (data.key = "\uDC00rder:42"),
+        /key: must be well-formed UTF-16 \(a lone surrogate at index 0\)/,
+      ],
+      [(data) => (data.key = "order\u000042"), /key: must not contain NUL \(at index 5\)/],
+      [
+        (data) => (data.id = "owner\uDC00"),
+        /id: must be well-formed UTF-16 \(a lone surrogate at index 5\)/,
+      ],
+      [(data) => (data.id = "own\0er"), /id: must not contain NUL \(at index 3\)/],
+      [
+        (data) => (data.providerId = `${String(data.providerId)}\uD800`),
+        /providerId: must be well-formed UTF-16/,
+      ],
+      [
+        (data) => (data.providerId = `${String(data.providerId)}\0`),
+        /providerId: must not contain NUL/,
+      ],
+    ];
+    for (const [edit, message] of cases) {
+      const forged = tamper(text, edit);
+      let caught: unknown;
+      try {
+        const revived = serdeB.deserialize<ILock>(forged);
+        // Accepted (the bug): whatever it does must not touch the owner's hold.
+        await revived.release();
+        await revived.acquire();
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught, forged).toBeInstanceOf(SerdeError);
+      expect((caught as SerdeError).cause).toBeInstanceOf(InvalidArgumentError);
+      expect(String(caught)).toMatch(message);
+    }
+    // The owner's hold is as it was, and nothing else was taken.
+    expect(await lock.getState()).toMatchObject({ type: LOCK_STATE.ACQUIRED, fencingToken: token });
+    for (const key of ["order:42\uFFFD", "\uFFFDrder:42"]) {
+      expect(await providerB.create(key).getState()).toEqual({ type: LOCK_STATE.EXPIRED });
+    }
+    expect(adapter.size).toBe(1);
   });
 
   test("two providers on one serde with different namespaces each revive their own locks", async () => {

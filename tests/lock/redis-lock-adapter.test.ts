@@ -222,6 +222,119 @@ describeWithBackend("redis", (url) => {
       await adapter.close();
     });
 
+    describe("durations beyond what Lua prints exactly", () => {
+      /** The scripts as the adapter defined them on the client, called with raw arguments. */
+      type RawCommands = {
+        hasp_lock_acquire(...args: string[]): Promise<unknown>;
+        hasp_lock_refresh(...args: string[]): Promise<unknown>;
+        hasp_lock_wait(...args: string[]): Promise<unknown>;
+      };
+      const raw = () => client as unknown as RawCommands;
+      const keysOf = (key: string) => {
+        const hold = redisHoldKey(key);
+        return { hold, fence: `${hold}:fence`, queue: `${hold}:queue` };
+      };
+      const HUGE = ["100000000000000000", "1e17", "10000000000000", "0", "-5", "1.5", " 5"];
+      const failure = (reply: Promise<unknown>) =>
+        reply.then(
+          (value) => `answered ${JSON.stringify(value)}`,
+          (error: unknown) => String(error),
+        );
+
+      test("ACQUIRE refuses a ttl that is not 1 to 13 digits, before writing anything", async () => {
+        newAdapter();
+        const { hold, fence } = keysOf(uniqueName("huge-acquire"));
+        for (const ttl of HUGE) {
+          const error = await failure(raw().hasp_lock_acquire(hold, fence, "a", ttl));
+          expect(await client.exists(hold, fence), `${ttl}: written before ${error}`).toBe(0);
+          expect(error, ttl).toMatch(
+            /^ReplyError: ERR hasp: ttl must be a positive whole number of ms of at most 13 digits, or ""$/,
+          );
+        }
+        // The longest the scripts take: the hold and its fence both get it.
+        expect(await raw().hasp_lock_acquire(hold, fence, "a", "9999999999999")).toEqual(
+          expect.any(Number),
+        );
+        expect(await client.pttl(hold)).toBeGreaterThan(9_999_999_000_000);
+        expect(await client.pttl(fence)).toBeGreaterThan(9_999_999_000_000);
+        await client.del(hold, fence);
+      });
+
+      test("REFRESH refuses such a ttl before writing: the hold's TTL is unchanged", async () => {
+        const adapter = newAdapter();
+        const key = uniqueName("huge-refresh");
+        const { hold, fence } = keysOf(key);
+        await adapter.acquire(key, "a", SECONDS_5);
+        const before = await client.pexpiretime(hold);
+        const fenceBefore = await client.pexpiretime(fence);
+        for (const ttl of [...HUGE, ""]) {
+          const error = await failure(raw().hasp_lock_refresh(hold, fence, "a", ttl));
+          expect(await client.pexpiretime(hold), `${ttl}: changed before ${error}`).toBe(before);
+          expect(await client.pexpiretime(fence), `${ttl}: changed before ${error}`).toBe(
+            fenceBefore,
+          );
+          expect(error, ttl).toMatch(
+            /^ReplyError: ERR hasp: ttl must be a positive whole number of ms of at most 13 digits$/,
+          );
+        }
+        await adapter.forceRelease(key);
+      });
+
+      test("WAIT refuses such a claim ttl or max wait before queueing: no ghost claim is left to be handed the key", async () => {
+        const adapter = newAdapter();
+        const key = uniqueName("huge-wait");
+        const { hold, fence, queue } = keysOf(key);
+        await adapter.acquire(key, "holder", null);
+        for (const value of HUGE) {
+          const maxWaitError = await failure(
+            raw().hasp_lock_wait(hold, fence, queue, "waiter", "5000", value, "inbox", "w1"),
+          );
+          expect(await client.exists(queue), `${value}: queued before ${maxWaitError}`).toBe(0);
+          expect(maxWaitError, value).toMatch(
+            /^ReplyError: ERR hasp: max wait must be a positive whole number of ms of at most 13 digits$/,
+          );
+          const ttlError = await failure(
+            raw().hasp_lock_wait(hold, fence, queue, "waiter", value, "1000", "inbox", "w1"),
+          );
+          expect(await client.exists(queue), `${value}: queued: ${ttlError}`).toBe(0);
+          expect(ttlError, value).toMatch(/^ReplyError: ERR hasp: ttl must be .*, or "", or "-"$/);
+        }
+        // Released, the key goes to nobody: no claim was queued.
+        expect(await adapter.release(key, "holder")).toBe(true);
+        expect(await adapter.getState(key)).toBeNull();
+      });
+
+      test("the adapter refuses a duration above 100 years with InvalidArgumentError, sending nothing", async () => {
+        const adapter = newAdapter();
+        const key = uniqueName("huge-adapter");
+        const huge = TimeSpan.fromMilliseconds(1e17);
+        await adapter.acquire(key, "holder", SECONDS_5);
+        const seen = await commandsDuring(key, async () => {
+          const attempts: Array<[Promise<unknown>, RegExp]> = [
+            [adapter.acquire(key, "other", huge), /ttl: must be at most 100 years/],
+            [adapter.refresh(key, "holder", huge), /ttl: must be at most 100 years/],
+            [adapter.waitForRelease(key, huge, never()), /maxWait: must be at most 100 years/],
+            [
+              adapter.waitForRelease(key, SECONDS_5, never(), { lockId: "w", ttl: huge }),
+              /claim\.ttl: must be at most 100 years/,
+            ],
+          ];
+          for (const [attempt, message] of attempts) {
+            const error = await attempt.then(
+              () => null,
+              (e: unknown) => e,
+            );
+            expect(error).toBeInstanceOf(InvalidArgumentError);
+            expect(String(error)).toMatch(message);
+          }
+        });
+        expect(seen).toEqual([]);
+        expect(await client.exists(queueOf(key))).toBe(0);
+        expect(await adapter.getState(key)).toMatchObject({ owner: "holder" });
+        await adapter.forceRelease(key);
+      });
+    });
+
     test("bad settings are refused", () => {
       expect(() => new RedisLockAdapter({} as never)).toThrow(
         /database: must be an ioredis client/,

@@ -235,6 +235,65 @@ describe("rejected arguments", () => {
   });
 });
 
+describe("strings a backend cannot store as they are", () => {
+  // A lone surrogate has no UTF-8 form: the drivers send U+FFFD, so "o\uD800" and "o\uDC00"
+  // would be one key on the backend. PostgreSQL's text refuses NUL, which others store.
+  test.each([
+    [
+      "a lone high surrogate",
+      "o\uD800",
+      'Key must be well-formed UTF-16 (a lone surrogate at index 1), got "o\\ud800"',
+    ],
+    [
+      "a lone low surrogate",
+      "o\uDC00",
+      'Key must be well-formed UTF-16 (a lone surrogate at index 1), got "o\\udc00"',
+    ],
+    [
+      "a pair in the wrong order",
+      "ab\uDC00\uD800",
+      'Key must be well-formed UTF-16 (a lone surrogate at index 2), got "ab\\udc00\\ud800"',
+    ],
+    [
+      "a high surrogate at the end, after a pair",
+      "\uD83D\uDE00\uD83D",
+      'Key must be well-formed UTF-16 (a lone surrogate at index 2), got "😀\\ud83d"',
+    ],
+    ["a NUL", "order\u000042", 'Key must not contain NUL (at index 5), got "order\\u000042"'],
+  ])("a key with %s is refused, naming the problem and where", (_, key, message) => {
+    expectInvalidArgument(() => new Namespace("billing").create(key), message);
+  });
+
+  test("a key with a well-formed pair (an emoji) is kept as it is", () => {
+    const key = new Namespace("billing").create("order 😀");
+    expect(key.get()).toBe("order \uD83D\uDE00");
+    expect(key.toString()).toBe("billing:order 😀");
+  });
+
+  test("parts, appended parts and the delimiter are held to the same", () => {
+    expectInvalidArgument(
+      () => new Namespace(["billing", "\uDFFFx"]),
+      'Namespace part 1 must be well-formed UTF-16 (a lone surrogate at index 0), got "\\udfffx"',
+    );
+    expectInvalidArgument(
+      () => new Namespace("bill\0ing"),
+      'Namespace part 0 must not contain NUL (at index 4), got "bill\\u0000ing"',
+    );
+    expectInvalidArgument(
+      () => new Namespace("billing").append(["eu", "lo\uD800cks"]),
+      'Namespace part 2 must be well-formed UTF-16 (a lone surrogate at index 2), got "lo\\ud800cks"',
+    );
+    expectInvalidArgument(
+      () => new Namespace("billing", { delimiter: "\0" }),
+      'Namespace delimiter must not contain NUL (at index 0), got "\\u0000"',
+    );
+    expectInvalidArgument(
+      () => new Namespace("billing", { delimiter: "\uD800" }),
+      'Namespace delimiter must be well-formed UTF-16 (a lone surrogate at index 0), got "\\ud800"',
+    );
+  });
+});
+
 describe("isolation", () => {
   const distinct: ReadonlyArray<readonly string[]> = [
     ["a"],

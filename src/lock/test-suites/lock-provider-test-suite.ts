@@ -11,6 +11,7 @@ import { Serde } from "../../serde/serde.js";
 import { SerdeError } from "../../serde/serde-error.js";
 import { Task } from "../../task/task.js";
 import { type ITimeSpan, TimeSpan } from "../../time-span/time-span.js";
+import { MAX_DURATION_MS } from "../../time-span/time-span-schema.js";
 import type {
   ILock,
   LockCreateSettings,
@@ -184,6 +185,10 @@ function tamperLock(text: string, edit: (data: Record<string, unknown>) => void)
   const document = JSON.parse(text) as { body: { json: Record<string, unknown> } };
   edit(document.body.json);
   return JSON.stringify(document);
+}
+
+function isLock(value: unknown): value is ILock {
+  return typeof value === "object" && value !== null && "acquire" in value;
 }
 
 /** Lets queued event dispatches run (they go out after the operation, one by one). */
@@ -650,6 +655,31 @@ export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): 
         // Only the manual refresh above: the run's auto-refresh timer did not fire early.
         expect(eventsOf(events, LOCK_EVENTS.REFRESHED, lock.id)).toHaveLength(1);
         expect(eventsOf(events, LOCK_EVENTS.FAILED_REFRESH)).toHaveLength(0);
+      });
+
+      test("the longest duration, 100 years, works as a TTL, a refresh and a blocking time", async (context) => {
+        const { expect } = context;
+        const { create } = await setup(context);
+        const longest = ms(MAX_DURATION_MS);
+        const lock = create({ ttl: longest });
+        expect(await lock.acquire()).toBe(true);
+        const state = await lock.getState();
+        expect(state).toMatchObject({ type: LOCK_STATE.ACQUIRED, fencingToken: lock.fencingToken });
+        expect(remainingMs(state)).toBeGreaterThan(MAX_DURATION_MS - 60_000);
+        expect(remainingMs(state)).toBeLessThanOrEqual(MAX_DURATION_MS);
+        expect(await lock.refresh(longest)).toBe(true);
+        expect(remainingMs(await lock.getState())).toBeGreaterThan(MAX_DURATION_MS - 60_000);
+
+        // A waiter of 100 years on a hold that never expires, with a claim of 100 years: it
+        // gets the key at the release (whether it queued before it or not).
+        const forever = create({ ttl: null }, "forever");
+        await forever.acquire();
+        const waiter = create({ ttl: longest }, "forever");
+        const waiting = waiter.acquireBlocking({ time: longest, interval: ms(20) });
+        const acquired = waiting.then((value) => value);
+        expect(await forever.release()).toBe(true);
+        expect(await acquired).toBe(true);
+        expect(remainingMs(await waiter.getState())).toBeGreaterThan(MAX_DURATION_MS - 60_000);
       });
     });
 
@@ -1627,6 +1657,129 @@ export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): 
         }
         expect(fn).not.toHaveBeenCalled();
         expect(calls).toEqual([]);
+      });
+
+      test("a key, lock id, namespace or provider id that is not well-formed UTF-16 or holds NUL is refused, naming the field and the problem; nothing reaches the backend", async (context) => {
+        const { expect } = context;
+        const { provider, create, newProvider, calls } = await setup(context);
+        const cases: Array<[attempt: () => unknown, message: RegExp]> = [
+          [
+            () => provider.create("o\uD800"),
+            /^Key must be well-formed UTF-16 \(a lone surrogate at index 1\)/,
+          ],
+          [
+            () => provider.create("\uDC00\uD800"),
+            /^Key must be well-formed UTF-16 \(a lone surrogate at index 0\)/,
+          ],
+          [() => provider.create("o\uD800", { ttl: LONG }), /^Key must be well-formed UTF-16/],
+          [() => provider.create("a\0b"), /^Key must not contain NUL \(at index 1\)/],
+          [
+            () => provider.create(KEY, { lockId: "o\uDC00" }),
+            /lockId: must be well-formed UTF-16 \(a lone surrogate at index 1\)/,
+          ],
+          [
+            () => provider.create(KEY, { lockId: "own\0er" }),
+            /lockId: must not contain NUL \(at index 3\)/,
+          ],
+          [
+            () => new Namespace(["hasp", "o\uD800"]),
+            /^Namespace part 1 must be well-formed UTF-16 \(a lone surrogate at index 1\)/,
+          ],
+          [
+            () => new Namespace(["hasp\0"]),
+            /^Namespace part 0 must not contain NUL \(at index 4\)/,
+          ],
+          [
+            () => newProvider({ providerId: "p\uDFFF" }),
+            /providerId: must be well-formed UTF-16 \(a lone surrogate at index 1\)/,
+          ],
+          [
+            () => newProvider({ providerId: "p\0" }),
+            /providerId: must not contain NUL \(at index 1\)/,
+          ],
+        ];
+        for (const [attempt, message] of cases) {
+          expect(attempt).toThrow(InvalidArgumentError);
+          expect(attempt).toThrow(message);
+        }
+        // A well-formed pair (one code point beyond the BMP) is fine.
+        expect(create({ ttl: LONG }, "o\uD83D\uDE00").key).toBe("o\u{1F600}");
+        expect(calls).toEqual([]);
+        // Nothing was stored: not under the key, nor under what a lone surrogate becomes in UTF-8.
+        expect(await create().getState()).toEqual({ type: LOCK_STATE.EXPIRED });
+        expect(await create({}, "o\uFFFD").getState()).toEqual({ type: LOCK_STATE.EXPIRED });
+      });
+
+      test('lock ids "o\\uD800" and "o\\uDC00" are refused: a backend storing UTF-8 sees both as "o\\uFFFD", so either would release the other\'s hold', async (context) => {
+        const { expect } = context;
+        const { create } = await setup(context);
+        const created = ["o\uDC00", "o\uD800"].map((lockId) => {
+          try {
+            return create({ ttl: LONG, lockId });
+          } catch (error) {
+            return error;
+          }
+        });
+        const [holder, stranger] = created;
+        if (isLock(holder) && isLock(stranger)) {
+          // Accepted (the bug): at least ownership must hold.
+          expect(await holder.acquire()).toBe(true);
+          expect(await stranger.release(), "the stranger released the holder's hold").toBe(false);
+          expect(await holder.getState()).toMatchObject({ type: LOCK_STATE.ACQUIRED });
+        }
+        for (const error of created) {
+          expect(error).toBeInstanceOf(InvalidArgumentError);
+          expect(String(error)).toMatch(/lockId: must be well-formed UTF-16/);
+        }
+        expect(await create({}, KEY).getState()).toEqual({ type: LOCK_STATE.EXPIRED });
+      });
+
+      test("a duration above 100 years, NaN, infinite or negative is refused naming the field, before the backend: the key is untouched", async (context) => {
+        const { expect } = context;
+        const { create, newProvider, calls } = await setup(context);
+        const holder = create({ ttl: LONG }, "held");
+        const token = await holder.acquireOrFail();
+        const before = remainingMs(await holder.getState()) ?? 0;
+        const lock = create({ ttl: LONG });
+        const fn = vi.fn();
+        const tooLong = /must be at most 100 years \(3153600000000 ms\)/;
+        const badValues: Array<[value: number, message?: RegExp]> = [
+          [1e17, tooLong],
+          [MAX_DURATION_MS + 1, tooLong],
+          [Number.NaN],
+          [Number.POSITIVE_INFINITY],
+          [-1],
+        ];
+        for (const [value, message] of badValues) {
+          const span = rawSpan(value);
+          const cases: Array<[call: () => unknown, field: RegExp]> = [
+            [() => create({ ttl: span }), /ttl/],
+            [() => newProvider({ defaultTtl: span }), /defaultTtl/],
+            [() => newProvider({ defaultBlockingTime: span }), /defaultBlockingTime/],
+            [() => newProvider({ defaultBlockingInterval: span }), /defaultBlockingInterval/],
+            [() => holder.refresh(span), /ttl/],
+            [() => holder.refreshOrFail(span), /ttl/],
+            [() => lock.acquireBlocking({ time: span }), /time/],
+            [() => lock.acquireBlockingOrFail({ interval: span }), /interval/],
+            [() => lock.runBlocking(fn, { time: span }), /time/],
+            [() => lock.runBlockingOrFail(fn, { interval: span }), /interval/],
+            [() => lock.run(fn, { autoRefresh: { interval: span } }), /interval/],
+            [() => lock.runOrFail(fn, { autoRefresh: { maxHoldTime: span } }), /maxHoldTime/],
+          ];
+          for (const [call, field] of cases) {
+            expect(call, `${value}: ${call}`).toThrow(InvalidArgumentError);
+            expect(call, `${value}: ${call}`).toThrow(field);
+            if (message !== undefined) {
+              expect(call, `${value}: ${call}`).toThrow(message);
+            }
+          }
+        }
+        expect(fn).not.toHaveBeenCalled();
+        expect(calls).toEqual(["acquire", "getState"]);
+        expect(await lock.getState()).toEqual({ type: LOCK_STATE.EXPIRED });
+        const after = await holder.getState();
+        expect(after).toMatchObject({ type: LOCK_STATE.ACQUIRED, fencingToken: token });
+        expect(remainingMs(after)).toBeLessThanOrEqual(before);
       });
 
       test("the provider rejects bad settings at construction, naming the field", async (context) => {

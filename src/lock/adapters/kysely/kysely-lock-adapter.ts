@@ -14,7 +14,11 @@ import { z } from "zod";
 import { InvalidArgumentError, parseSettings } from "../../../errors/invalid-argument-error.js";
 import { delay, MAX_TIMER_MS } from "../../../task/timers.js";
 import { type ITimeSpan, TimeSpan } from "../../../time-span/time-span.js";
-import { positiveTimeSpanSchema } from "../../../time-span/time-span-schema.js";
+import {
+  MAX_DURATION_MESSAGE,
+  MAX_DURATION_MS,
+  positiveTimeSpanSchema,
+} from "../../../time-span/time-span-schema.js";
 import type {
   ILockAdapter,
   LockAcquireResult,
@@ -420,12 +424,9 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 
   async acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<LockAcquireResult> {
+    const ttlMs = ttl === null ? null : toTtlMs(ttl, "ttl");
     const statements = this.#statements ?? (await this.#ready());
-    const args = {
-      key: storedKey(key),
-      owner: lockId,
-      ttl: ttl === null ? null : Math.max(1, Math.ceil(ttl.toMilliseconds())),
-    };
+    const args = { key: storedKey(key), owner: lockId, ttl: ttlMs };
     const { acquire } = statements;
     for (let attempt = 1; ; attempt++) {
       const result = await this.#send<StateRow>(acquire, acquire.parameters(args));
@@ -470,14 +471,11 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 
   async refresh(key: string, lockId: string, ttl: TimeSpan): Promise<boolean> {
+    const ttlMs = toTtlMs(ttl, "ttl");
     const { refresh, affected } = this.#statements ?? (await this.#ready());
     const result = await this.#send(
       refresh,
-      refresh.parameters({
-        key: storedKey(key),
-        owner: lockId,
-        ttl: Math.max(1, Math.ceil(ttl.toMilliseconds())),
-      }),
+      refresh.parameters({ key: storedKey(key), owner: lockId, ttl: ttlMs }),
     );
     return changedOne(affected, result);
   }
@@ -508,18 +506,24 @@ export class KyselyLockAdapter implements ILockAdapter {
     if (signal.aborted) {
       return Promise.reject(signal.reason);
     }
+    let ttl: string;
+    try {
+      toTtlMs(maxWait, "maxWait");
+      ttl =
+        claim === undefined
+          ? "-"
+          : claim.ttl === null
+            ? ""
+            : String(toTtlMs(claim.ttl, "claim.ttl"));
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const inbox = this.#inbox;
     if (this.#closed || inbox === undefined) {
       // No LISTEN after close(): a waiter left over waits out its time.
       return delay(maxWait, signal).then(() => undefined);
     }
     const owner = claim?.lockId ?? "";
-    const ttl =
-      claim === undefined
-        ? "-"
-        : claim.ttl === null
-          ? ""
-          : String(Math.max(1, Math.ceil(claim.ttl.toMilliseconds())));
     return this.#waits.start(
       signal,
       maxWait.toMilliseconds(),
@@ -870,6 +874,21 @@ function changedOne(
 /** A queued wait's entry, with the holder's remaining ms (NULL: its hold never expires). */
 function queueEntry(entry: string, remaining: unknown): QueueEntry {
   return remaining == null ? { entry } : { entry, holderLeftMs: Math.max(0, Number(remaining)) };
+}
+
+/**
+ * A duration as the whole ms (at least 1) the statements take. Above MAX_DURATION_MS (passed to
+ * the adapter directly: the provider refuses it) an InvalidArgumentError, before any statement.
+ */
+function toTtlMs(span: TimeSpan, field: string): number {
+  const ms = span.toMilliseconds();
+  if (!(ms <= MAX_DURATION_MS)) {
+    throw new InvalidArgumentError(
+      `Invalid KyselyLockAdapter argument: ${field}: ${MAX_DURATION_MESSAGE}, got ${ms} ms`,
+      [{ path: field, message: MAX_DURATION_MESSAGE }],
+    );
+  }
+  return Math.max(1, Math.ceil(ms));
 }
 
 function toRemaining(remaining: unknown): TimeSpan | null {

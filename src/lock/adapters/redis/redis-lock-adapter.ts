@@ -2,10 +2,14 @@ import { randomBytes } from "node:crypto";
 import type { Cluster, Redis } from "ioredis";
 import { z } from "zod";
 import { HaspError } from "../../../errors/hasp-error.js";
-import { parseSettings } from "../../../errors/invalid-argument-error.js";
+import { InvalidArgumentError, parseSettings } from "../../../errors/invalid-argument-error.js";
 import { delay } from "../../../task/timers.js";
 import { type ITimeSpan, TimeSpan } from "../../../time-span/time-span.js";
-import { nonNegativeTimeSpanSchema } from "../../../time-span/time-span-schema.js";
+import {
+  MAX_DURATION_MESSAGE,
+  MAX_DURATION_MS,
+  nonNegativeTimeSpanSchema,
+} from "../../../time-span/time-span-schema.js";
 import type {
   ILockAdapter,
   LockAcquireResult,
@@ -15,13 +19,16 @@ import type {
 } from "../../contracts/lock-adapter.js";
 import { type LeaveMode, QueuedWaits, type WaitCheck, type WaitQueue } from "../queued-wait.js";
 import {
+  ACQUIRE_NOTING_SCRIPT,
   ACQUIRE_SCRIPT,
   CHECK_SCRIPT,
   FORCE_RELEASE_SCRIPT,
   GET_STATE_SCRIPT,
   LEAVE_SCRIPT,
+  REFRESH_NOTING_SCRIPT,
   REFRESH_SCRIPT,
   RELEASE_SCRIPT,
+  RESTORE_EXPIRY_SCRIPT,
   WAIT_SCRIPT,
 } from "./redis-lock-scripts.js";
 
@@ -45,7 +52,9 @@ export type RedisLockAdapterSettings = {
    * Make every grant (acquire, refresh) wait until `count` replicas acknowledged it, within
    * `timeout`, with `WAIT` in the same round trip (a pipeline). A grant that did not reach them
    * is undone and the call fails with a `RedisReplicaAckError`, so a failover cannot hand the
-   * key to a second owner because the grant never reached the new primary. Costs the
+   * key to a second owner because the grant never reached the new primary. The undo puts back
+   * what the grant replaced: a new hold is released, while a re-acquire or refresh of a live
+   * hold only gets the hold's previous expiry back (same owner, same token). Costs the
    * replication delay on every acquire and refresh; releases do not wait (a lost release only
    * delays the next owner until the TTL).
    * @default off
@@ -80,6 +89,12 @@ export class RedisReplicaAckError extends HaspError {
 
 /** The acquire script's answer: the token, or the holder and its PTTL. */
 type AcquireReply = number | [owner: string, pttl: number];
+
+/**
+ * A noting script's answer: the script's own reply, and the owner's hold before it, its token
+ * ("": none) and its expiry in ms of the server's clock (-1: never).
+ */
+type NotedReply<TReply> = [reply: TReply, token: string, expiry: number];
 
 /** The scripts as ioredis commands on the client, once `defineCommand` registered them. */
 type HaspLockCommands = {
@@ -116,6 +131,25 @@ type HaspLockCommands = {
   ): Promise<[state: number, value: number, entry?: string]>;
   hasp_lock_refresh(hold: string, fence: string, owner: string, ttl: string): Promise<number>;
   hasp_lock_get_state(hold: string): Promise<[string, string, number] | null>;
+  hasp_lock_acquire_noting(
+    hold: string,
+    fence: string,
+    owner: string,
+    ttl: string,
+  ): Promise<NotedReply<AcquireReply>>;
+  hasp_lock_refresh_noting(
+    hold: string,
+    fence: string,
+    owner: string,
+    ttl: string,
+  ): Promise<NotedReply<number>>;
+  hasp_lock_restore_expiry(
+    hold: string,
+    fence: string,
+    owner: string,
+    token: string,
+    expiry: string,
+  ): Promise<number>;
 };
 
 const COMMANDS = {
@@ -127,6 +161,9 @@ const COMMANDS = {
   hasp_lock_check: { numberOfKeys: 3, lua: CHECK_SCRIPT },
   hasp_lock_refresh: { numberOfKeys: 2, lua: REFRESH_SCRIPT },
   hasp_lock_get_state: { numberOfKeys: 1, lua: GET_STATE_SCRIPT },
+  hasp_lock_acquire_noting: { numberOfKeys: 2, lua: ACQUIRE_NOTING_SCRIPT },
+  hasp_lock_refresh_noting: { numberOfKeys: 2, lua: REFRESH_NOTING_SCRIPT },
+  hasp_lock_restore_expiry: { numberOfKeys: 2, lua: RESTORE_EXPIRY_SCRIPT },
 } as const;
 
 /** The keys of one lock, in the order the scripts take them. */
@@ -226,19 +263,18 @@ export class RedisLockAdapter implements ILockAdapter {
   acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<LockAcquireResult> {
     const hold = redisHoldKey(key);
     const ttlArg = ttl === null ? "" : toPx(ttl);
+    if (ttlArg === undefined) {
+      return Promise.reject(tooLong("ttl", ttl));
+    }
     if (this.#replicas === undefined) {
       return this.#commands
         .hasp_lock_acquire(hold, `${hold}:fence`, lockId, ttlArg)
         .then(toAcquireResult);
     }
-    return this.#withReplicas<AcquireReply>(
-      "hasp_lock_acquire",
+    return this.#replicated<AcquireReply>(
+      "acquire",
       [hold, `${hold}:fence`, lockId, ttlArg],
       (reply) => typeof reply === "number",
-      async () => {
-        await this.release(key, lockId);
-        return "acquire";
-      },
       key,
     ).then(toAcquireResult);
   }
@@ -259,14 +295,15 @@ export class RedisLockAdapter implements ILockAdapter {
 
   async refresh(key: string, lockId: string, ttl: TimeSpan): Promise<boolean> {
     const hold = redisHoldKey(key);
-    const refreshed = await this.#withReplicas<number>(
-      "hasp_lock_refresh",
-      [hold, `${hold}:fence`, lockId, toPx(ttl)],
-      (reply) => reply === 1,
-      // A refresh that may be lost in a failover: the holder must not count on it.
-      async () => "refresh",
-      key,
-    );
+    const ttlArg = toPx(ttl);
+    if (ttlArg === undefined) {
+      throw tooLong("ttl", ttl);
+    }
+    const args = [hold, `${hold}:fence`, lockId, ttlArg] as const;
+    const refreshed =
+      this.#replicas === undefined
+        ? await this.#commands.hasp_lock_refresh(...args)
+        : await this.#replicated<number>("refresh", args, (reply) => reply === 1, key);
     return refreshed === 1;
   }
 
@@ -305,6 +342,13 @@ export class RedisLockAdapter implements ILockAdapter {
     if (signal.aborted) {
       return Promise.reject(signal.reason);
     }
+    if (!(maxWait.toMilliseconds() <= MAX_DURATION_MS)) {
+      return Promise.reject(tooLong("maxWait", maxWait));
+    }
+    const claimTtl = claim === undefined || claim.ttl === null ? "" : toPx(claim.ttl);
+    if (claimTtl === undefined) {
+      return Promise.reject(tooLong("claim.ttl", claim?.ttl ?? null));
+    }
     if (this.#closed) {
       // No new subscriber after close(): a waiter left over waits out its time.
       return delay(maxWait, signal).then(() => undefined);
@@ -314,7 +358,7 @@ export class RedisLockAdapter implements ILockAdapter {
     const queued: QueuedClaim =
       claim === undefined || this.#replicas !== undefined
         ? NO_CLAIM
-        : { owner: claim.lockId, ttl: claim.ttl === null ? "" : toPx(claim.ttl) };
+        : { owner: claim.lockId, ttl: claimTtl };
     return this.#waits.start(
       signal,
       maxWait.toMilliseconds(),
@@ -390,27 +434,26 @@ export class RedisLockAdapter implements ILockAdapter {
   }
 
   /**
-   * Runs one script; with `waitForReplicas`, pipelines `WAIT` behind it (one round trip) and,
-   * when a grant did not reach enough replicas, undoes it and throws.
+   * With `waitForReplicas`: runs the operation's noting script with `WAIT` pipelined behind it
+   * (one round trip). When a grant did not reach enough replicas it is undone, and this throws:
+   * a new hold is released (and goes to the waits), a re-acquire or refresh of the owner's live
+   * hold gets the hold's previous expiry back.
    */
-  async #withReplicas<T>(
-    script: "hasp_lock_acquire" | "hasp_lock_refresh",
-    args: ReadonlyArray<string | number>,
+  async #replicated<T>(
+    operation: "acquire" | "refresh",
+    args: readonly [hold: string, fence: string, owner: string, ttl: string],
     granted: (reply: T) => boolean,
-    undo: () => Promise<"acquire" | "refresh">,
     key: string,
   ): Promise<T> {
-    const replicas = this.#replicas;
-    if (replicas === undefined) {
-      const command = this.#commands[script] as (...args: unknown[]) => Promise<T>;
-      return command.apply(this.#commands, args as unknown[]);
-    }
+    const replicas = this.#replicas as { count: number; timeoutMs: number };
+    const script =
+      operation === "acquire" ? "hasp_lock_acquire_noting" : "hasp_lock_refresh_noting";
     const pipeline = this.#client.pipeline();
     // On a pipeline a defined command queues itself (and returns the pipeline).
     (pipeline as unknown as Record<string, (...args: unknown[]) => unknown>)[script]?.(...args);
     pipeline.wait(replicas.count, replicas.timeoutMs);
     const results = (await pipeline.exec()) ?? [];
-    const [scriptError, reply] = results[0] ?? [new Error("empty pipeline reply"), undefined];
+    const [scriptError, noted] = results[0] ?? [new Error("empty pipeline reply"), undefined];
     if (scriptError) {
       throw scriptError;
     }
@@ -418,11 +461,17 @@ export class RedisLockAdapter implements ILockAdapter {
     if (waitError) {
       throw waitError;
     }
-    if (granted(reply as T) && Number(acknowledged) < replicas.count) {
-      const operation = await undo();
+    const [reply, token, expiry] = noted as NotedReply<T>;
+    if (granted(reply) && Number(acknowledged) < replicas.count) {
+      const [hold, fence, owner] = args;
+      if (token === "") {
+        await this.release(key, owner);
+      } else {
+        await this.#commands.hasp_lock_restore_expiry(hold, fence, owner, token, String(expiry));
+      }
       throw new RedisReplicaAckError(key, operation, Number(acknowledged), replicas.count);
     }
-    return reply as T;
+    return reply;
   }
 
   /**
@@ -475,7 +524,9 @@ function toWaitCheck([state, value, entry]: [number, number, string?]): WaitChec
     return { state: "granted", fencingToken: value };
   }
   if (state === 0 && entry !== undefined) {
-    return value >= 0 ? { state: "queued", entry, holderLeftMs: value } : { state: "queued", entry };
+    return value >= 0
+      ? { state: "queued", entry, holderLeftMs: value }
+      : { state: "queued", entry };
   }
   return { state: "gone" };
 }
@@ -484,9 +535,21 @@ function isOne(reply: number): boolean {
   return reply === 1;
 }
 
-/** A TTL as the whole milliseconds `PX`/`PEXPIRE` take (at least 1: 0 is an error there). */
-function toPx(ttl: TimeSpan): string {
-  return String(Math.max(1, Math.ceil(ttl.toMilliseconds())));
+/**
+ * A TTL as the whole milliseconds `PX`/`PEXPIRE` take (at least 1: 0 is an error there), or
+ * `undefined` above MAX_DURATION_MS (a number comparison: this is every acquire's path).
+ */
+function toPx(ttl: TimeSpan): string | undefined {
+  const ms = ttl.toMilliseconds();
+  return ms <= MAX_DURATION_MS ? String(Math.max(1, Math.ceil(ms))) : undefined;
+}
+
+/** The error for a duration above the bound, passed to the adapter directly. */
+function tooLong(field: string, span: TimeSpan | null): InvalidArgumentError {
+  return new InvalidArgumentError(
+    `Invalid RedisLockAdapter argument: ${field}: ${MAX_DURATION_MESSAGE}, got ${span?.toMilliseconds()} ms`,
+    [{ path: field, message: MAX_DURATION_MESSAGE }],
+  );
 }
 
 function fromPttl(pttl: number): TimeSpan | null {

@@ -41,6 +41,29 @@ const ENTRY_LASTS = `local lasts = left
     end`;
 
 /**
+ * Lua opening every script that takes a duration, before anything else (above all before its
+ * first write): each listed ARGV must be a whole number of ms, 1 to 13 digits with no sign,
+ * exponent or point, or one of the values `also` allows. PX and PEXPIRE refuse what Lua prints
+ * in exponent form (`tonumber('1e17') + 1` is `1e+17`), which would fail a script halfway,
+ * after earlier writes; 13 digits plus the server's time in ms stay below 10^14, which Lua's
+ * `%.14g` prints exactly. Anything else is an error reply, and nothing is written. The adapter
+ * holds durations lower still (MAX_DURATION_MS, 100 years): this guards the scripts themselves.
+ */
+const checkDurations = (
+  ...args: ReadonlyArray<{ argv: number; name: string; also?: readonly string[] }>
+) =>
+  args
+    .map(({ argv, name, also = [] }) => {
+      const value = `ARGV[${argv}]`;
+      const allowed = also.map((other) => `${value} == '${other}' or `).join("");
+      const alternatives = also.map((other) => `, or "${other}"`).join("");
+      return `if not (${allowed}(#${value} <= 13 and string.find(${value}, '^[1-9]%d*$'))) then
+  return redis.error_reply('ERR hasp: ${name} must be a positive whole number of ms of at most 13 digits${alternatives}')
+end`;
+    })
+    .join("\n");
+
+/**
  * Lua shared by ACQUIRE and WAIT: a new token, max(last token + 1, server time in µs), from
  * `current` (the MGET of hold and fence), ...
  */
@@ -68,6 +91,7 @@ return tonumber(token)`;
  * Lua number holds them exactly.
  */
 export const ACQUIRE_SCRIPT = `
+${checkDurations({ argv: 2, name: "ttl", also: [""] })}
 local current = redis.call('MGET', KEYS[1], KEYS[2])
 local hold = current[1]
 local token
@@ -182,6 +206,7 @@ ${handOverAndReturn("1")}`;
  * ENTRY_GRACE_MS when that ends sooner. The queue expires with its latest deadline.
  */
 export const WAIT_SCRIPT = `
+${checkDurations({ argv: 2, name: "ttl", also: ["", "-"] }, { argv: 3, name: "max wait" })}
 local current = redis.call('MGET', KEYS[1], KEYS[2])
 local hold = current[1]
 local token
@@ -254,6 +279,7 @@ return 0
  * and the renewed entry; {-1, 0}: neither (a wait without a claim was woken, or its time is up).
  */
 export const CHECK_SCRIPT = `
+${checkDurations({ argv: 3, name: "wait left" })}
 local time = redis.call('TIME')
 local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local left = tonumber(ARGV[3])
@@ -307,6 +333,7 @@ return answer()
  * hold that never expires (which stays as it is).
  */
 export const REFRESH_SCRIPT = `
+${checkDurations({ argv: 2, name: "ttl" })}
 local hold = redis.call('GET', KEYS[1])
 if not hold or string.sub(hold, string.find(hold, ':', 1, true) + 1) ~= ARGV[1]
   or redis.call('PTTL', KEYS[1]) < 0 then
@@ -328,4 +355,75 @@ if not hold then
 end
 local sep = string.find(hold, ':', 1, true)
 return {string.sub(hold, sep + 1), string.sub(hold, 1, sep - 1), redis.call('PTTL', KEYS[1])}
+`;
+
+// With waitForReplicas, a grant the replicas did not acknowledge is undone, and an undo puts
+// back what the grant replaced, nothing more: a re-acquire or refresh restarted the TTL of a
+// hold its owner still holds (and counts on), so only the previous expiry goes back. The
+// grant's script notes that expiry in the same atomic step (its reads come before the grant's
+// script, which checks its arguments before its first write as ever).
+const notingPrevious = (script: string) => `
+local previous = redis.call('GET', KEYS[1])
+local token, expiry = '', 0
+if previous then
+  local sep = string.find(previous, ':', 1, true)
+  if string.sub(previous, sep + 1) == ARGV[1] then
+    token = string.sub(previous, 1, sep - 1)
+    expiry = redis.call('PTTL', KEYS[1])
+    if expiry >= 0 then
+      local time = redis.call('TIME')
+      expiry = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) + expiry
+    end
+  end
+end
+local reply = (function()
+${script}
+end)()
+if type(reply) == 'table' and reply.err then
+  return reply
+end
+return {reply, token, expiry}
+`;
+
+/**
+ * KEYS[1] hold, KEYS[2] fence
+ * ARGV[1] owner id, ARGV[2] ttl in ms ("" = never expires)
+ * Returns {reply, token, expiry}: ACQUIRE_SCRIPT's reply, run as it is, and the owner's live
+ * hold before it: its token ("" when the owner held nothing, so a grant is a new hold) and its
+ * expiry in ms of the server's clock (-1: it never expired; 0 with no hold).
+ */
+export const ACQUIRE_NOTING_SCRIPT = notingPrevious(ACQUIRE_SCRIPT);
+
+/**
+ * KEYS[1] hold, KEYS[2] fence
+ * ARGV[1] owner id, ARGV[2] ttl in ms
+ * Returns {reply, token, expiry}: REFRESH_SCRIPT's reply, run as it is, and the owner's hold
+ * before it, as ACQUIRE_NOTING_SCRIPT notes it.
+ */
+export const REFRESH_NOTING_SCRIPT = notingPrevious(REFRESH_SCRIPT);
+
+/**
+ * KEYS[1] hold, KEYS[2] fence
+ * ARGV[1] owner id, ARGV[2] token, ARGV[3] the expiry to put back: ms of the server's clock, or
+ * -1 (never expires), as a noting script answered it
+ * Undoes a re-acquire or refresh of a live hold: the hold gets its previous expiry back (an
+ * expiry already past ends it, as its TTL would have), the fence its grace beyond it. Only the
+ * hold of that owner with that token: a hold that ended or changed hands since stays as it is.
+ * Returns 1 when the expiry was put back, 0 when the hold is not that owner's with that token.
+ */
+export const RESTORE_EXPIRY_SCRIPT = `
+if not (ARGV[3] == '-1' or (#ARGV[3] <= 14 and string.find(ARGV[3], '^[1-9]%d*$'))) then
+  return redis.error_reply('ERR hasp: expiry must be a positive whole number of ms of at most 14 digits, or "-1"')
+end
+if redis.call('GET', KEYS[1]) ~= ARGV[2] .. ':' .. ARGV[1] then
+  return 0
+end
+if ARGV[3] == '-1' then
+  redis.call('PERSIST', KEYS[1])
+  redis.call('PERSIST', KEYS[2])
+else
+  redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+  redis.call('PEXPIREAT', KEYS[2], string.format('%.0f', tonumber(ARGV[3]) + ${FENCE_GRACE_MS}))
+end
+return 1
 `;
