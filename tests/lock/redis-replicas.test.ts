@@ -155,7 +155,7 @@ describeWithBackend("redis", () => {
   });
 
   test("a hold that never expires, re-acquired with a TTL the replicas missed, never expires again", async () => {
-    const forever = provider.create("order", { ttl: null });
+    const forever = provider.create("order", { ttl: null, lockId: "forever-owner" });
     const token = await forever.acquireOrFail();
     const { hold, fence } = holdKeys(forever);
 
@@ -197,7 +197,8 @@ describeWithBackend("redis", () => {
     ) => Promise<number>;
     const restore = (client as unknown as { hasp_lock_restore_expiry: Restore })
       .hasp_lock_restore_expiry;
-    const lock = provider.create("order", { ttl: TTL });
+    // An explicit lock id: what the adapter stores as the owner is the id itself.
+    const lock = provider.create("order", { ttl: TTL, lockId: "restoring-owner" });
     const token = await lock.acquireOrFail();
     const { hold, fence } = holdKeys(lock);
     const expiry = await client.pexpiretime(hold);
