@@ -54,6 +54,19 @@ export class PrivateRedisServer {
     }
   }
 
+  /**
+   * Stops the server (SIGSTOP), as a stalled machine or a network holding its packets would:
+   * connections stay open and every command waits, unanswered, until `resume()`.
+   */
+  pause(): void {
+    this.#child?.kill("SIGSTOP");
+  }
+
+  /** Lets a paused server go on (SIGCONT): the commands that waited are answered. */
+  resume(): void {
+    this.#child?.kill("SIGCONT");
+  }
+
   /** Kills the server (SIGKILL: a crash, not a shutdown) and waits for it to exit. */
   async stop(): Promise<void> {
     const child = this.#child;
