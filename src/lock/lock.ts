@@ -669,7 +669,10 @@ export class Lock implements ILock {
         let pending: Promise<LockWaitResult>;
         let handOff: LockWaitResult | typeof CUT_SHORT;
         try {
-          // The wait ends by itself at `wait`, before the cut-off, wherever the backend answers.
+          // The adapter ends the wait at `wait`, before the cut-off, when the backend answers.
+          // It gets the caller's signal, not one aborted at the cut-off: an AbortController
+          // costs microseconds, and leaving a hung backend's queue needs the backend anyway (a
+          // late hand-off is released by #abandon).
           pending = waitForRelease.call(
             adapter,
             key,
