@@ -1,6 +1,7 @@
 import { parseSettings } from "../errors/invalid-argument-error.js";
 import type { IEventDispatcher } from "../event-bus/event-bus-contracts.js";
 import type { IKey } from "../namespace/namespace.js";
+import { TimeoutError } from "../resilience/resilience-errors.js";
 import { Task } from "../task/task.js";
 import { delay, MAX_TIMER_MS } from "../task/timers.js";
 import { type ITimeSpan, TimeSpan } from "../time-span/time-span.js";
@@ -14,7 +15,12 @@ import type {
   LockRunResult,
   LockRunSettings,
 } from "./contracts/lock.js";
-import type { ILockAdapter, LockAcquireResult, LockWaitClaim } from "./contracts/lock-adapter.js";
+import type {
+  ILockAdapter,
+  LockAcquireResult,
+  LockWaitClaim,
+  LockWaitResult,
+} from "./contracts/lock-adapter.js";
 import {
   FailedAcquireLockError,
   FailedRefreshLockError,
@@ -61,6 +67,32 @@ const ignore = () => {};
  */
 const RELEASE_RETRY_PAUSES_MS = [25, 100, 400];
 
+/**
+ * The margin a holder takes off its own reckoning of when its hold ends (Redlock's): the hold
+ * may have ended `ttl × CLOCK_DRIFT_FACTOR + CLOCK_DRIFT_MS` before the send time of the acquire
+ * or refresh plus the TTL, since the holder's clock and the backend's may run at rates up to 1%
+ * apart, and their timers fire a millisecond or two apart. A `run*` function's signal aborts at
+ * that moment, whether or not a refresh has answered by then.
+ */
+export const CLOCK_DRIFT_FACTOR = 0.01;
+/** See {@link CLOCK_DRIFT_FACTOR}. */
+export const CLOCK_DRIFT_MS = 2;
+
+/**
+ * How long past its `time` a blocking acquire still waits for the backend's answer to a call
+ * under way (ms). A healthy backend answers well within it (Redis in under a millisecond, SQL in
+ * a few, a distant or majority-acknowledged write in tens); one that does not (stopped, its
+ * connection hanging, a statement blocked on a row lock) is given up on, and the acquire
+ * resolves `false` (or throws `FailedAcquireLockError`) at `time` plus this, at the latest.
+ */
+export const BLOCKING_SLACK_MS = 250;
+
+/** The performance.now() time by which a hold asked for at `sentAt` may have ended. */
+const holdEnd = (sentAt: number, ttl: TimeSpan): number => {
+  const ms = ttl.toMilliseconds();
+  return sentAt + ms - (ms * CLOCK_DRIFT_FACTOR + CLOCK_DRIFT_MS);
+};
+
 /** A pause that does not keep the process alive. */
 const pauseUnref = (ms: number) =>
   new Promise<void>((resolve) => {
@@ -78,8 +110,16 @@ class HeldRun {
   #lost: LockLostError | undefined;
   #listening = false;
   stopped = false;
-  /** A timer of its own, for the rare waits off the regular interval (retry, expiry). */
+  /** A timer of its own, for the rare waits off the regular interval (a refresh retried). */
   timer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * Aborts the signal when the hold may have ended: armed only while no answered refresh
+   * stands between now and then (a refresh under way or failing, after `maxHoldTime`, or with
+   * `autoRefresh: false` once the signal is read).
+   */
+  expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Called when the signal is first made (while the run goes on). */
+  onSignal: () => void = ignore;
   /** Keep-alive: ms between refreshes, and the performance.now() time refreshing stops. */
   every = 0;
   stopAt = Number.POSITIVE_INFINITY;
@@ -108,6 +148,7 @@ class HeldRun {
         // over a long-lived caller signal stays referenced by it (nodejs/node#55351).
         this.#callerSignal.addEventListener("abort", this, { once: true });
         this.#listening = true;
+        this.onSignal();
       }
     }
     return this.#controller.signal;
@@ -118,9 +159,16 @@ class HeldRun {
     this.#controller?.abort(this.#callerSignal.reason);
   }
 
+  get lost(): boolean {
+    return this.#lost !== undefined;
+  }
+
   lose(error: LockLostError): void {
     if (this.#lost === undefined) {
       this.#lost = error;
+      clearTimeout(this.timer);
+      clearTimeout(this.expiryTimer);
+      this.refreshQueue?.remove(this);
       this.#controller?.abort(error);
     }
   }
@@ -128,6 +176,7 @@ class HeldRun {
   end(): void {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.expiryTimer);
     this.refreshQueue?.remove(this);
     if (this.#listening) {
       this.#listening = false;
@@ -228,6 +277,70 @@ function refreshDueRuns(queue: RefreshQueue, arming: number): void {
   }
 }
 
+/** What `BlockingDeadline.race` answers when the cut-off came first. */
+const CUT_SHORT = Symbol("cut short");
+
+/** A blocking acquire given up at its cut-off, with a backend call unanswered. */
+type CutShortResult = {
+  acquired: false;
+  /** The holder the last answer named; `undefined` when no answer named one. */
+  owner: string | undefined;
+  /** As that answer said. */
+  remainingTime: TimeSpan | null;
+  /** The time (and its slack) that ran out. */
+  cause: TimeoutError;
+};
+
+type BlockingAcquireResult = LockAcquireResult | CutShortResult;
+
+/**
+ * When a blocking acquire stops waiting for the backend: `after` ms from its start (its `time`
+ * plus BLOCKING_SLACK_MS). One timer for the whole acquire, however many calls it makes. It
+ * does not listen to the caller's signal: callers share signals among many acquires (a
+ * listener each would pile up on it), and the adapter's wait and the pauses already end at an
+ * abort; only a call the backend does not answer outlives the abort, until the cut-off.
+ */
+class BlockingDeadline {
+  readonly #at: number;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #passed = false;
+  /** Settles the race under way. */
+  #cut: ((value: typeof CUT_SHORT) => void) | undefined;
+
+  constructor(readonly after: number) {
+    this.#at = performance.now() + after;
+    this.#arm();
+  }
+
+  /** `pending`'s outcome, or CUT_SHORT when the cut-off passes first. */
+  race<T>(pending: Promise<T>): Promise<T | typeof CUT_SHORT> {
+    if (this.#passed) {
+      return Promise.resolve(CUT_SHORT);
+    }
+    return new Promise((resolve, reject) => {
+      this.#cut = resolve;
+      pending.then(resolve, reject);
+    });
+  }
+
+  end(): void {
+    clearTimeout(this.#timer);
+    this.#cut = undefined;
+  }
+
+  /** Re-armed when it fires early, or past the timer range. */
+  #arm(): void {
+    const left = this.#at - performance.now();
+    if (left > 0) {
+      this.#timer = setTimeout(() => this.#arm(), Math.min(Math.ceil(left), MAX_TIMER_MS));
+      return;
+    }
+    this.#passed = true;
+    this.#cut?.(CUT_SHORT);
+    this.#cut = undefined;
+  }
+}
+
 /** What a `run*` function receives; its signal is made on first read. */
 class RunContext implements LockRunContext {
   readonly #run: HeldRun;
@@ -253,12 +366,19 @@ export class Lock implements ILock {
   readonly #owner: string;
   readonly #ttl: TimeSpan | null;
   #fencingToken: number | null = null;
-  /** performance.now() deadline of this instance's hold, measured from before the request. */
+  /**
+   * performance.now() time by which this instance's hold may have ended: from before the
+   * request, less the drift margin (see {@link CLOCK_DRIFT_FACTOR}).
+   */
   #expiresAt: number | null = null;
   /** Events of this lock go out one after another, after the operation resolved. */
   #events: Promise<void> | undefined;
-  /** A run's failed release, tried again in the background: acquires wait for it. */
-  #releaseRetry: Promise<void> | undefined;
+  /**
+   * Work of this id that nobody awaits any more (a run's failed release tried again, a late
+   * answer to a call given up on, released again): this lock's acquires wait for it, so that a
+   * late release cannot free a newer hold. Never rejects.
+   */
+  #unsettled: Promise<void> | undefined;
 
   /**
    * @internal Use `LockProvider.create`. `owner` is the credential the adapter stores; `id` its
@@ -446,8 +566,8 @@ export class Lock implements ILock {
     signal: AbortSignal,
     settle: (result: LockAcquireResult) => TResult,
   ): Promise<TResult> {
-    if (this.#releaseRetry !== undefined) {
-      return this.#releaseRetry.then(() => this.#tryAcquire(signal, settle));
+    if (this.#unsettled !== undefined) {
+      return this.#unsettled.then(() => this.#tryAcquire(signal, settle));
     }
     const requestedAt = performance.now();
     let pending: Promise<LockAcquireResult>;
@@ -476,11 +596,13 @@ export class Lock implements ILock {
     if (result.acquired) {
       const isNewHold = result.fencingToken !== this.#fencingToken;
       if (signal.aborted && isNewHold) {
-        this.#context.adapter.release(this.#key.toString(), this.#owner).catch(ignore);
+        this.#waitFor(
+          this.#context.adapter.release(this.#key.toString(), this.#owner).then(ignore, ignore),
+        );
         throw signal.reason;
       }
       this.#fencingToken = result.fencingToken;
-      this.#expiresAt = this.#ttl === null ? null : requestedAt + this.#ttl.toMilliseconds();
+      this.#expiresAt = this.#ttl === null ? null : holdEnd(requestedAt, this.#ttl);
     }
     return result;
   }
@@ -488,18 +610,38 @@ export class Lock implements ILock {
   async #acquireBlocking(
     settings: Readonly<LockBlockingSettings>,
     signal: AbortSignal,
-  ): Promise<LockAcquireResult> {
-    const { adapter, blockingTime, blockingInterval } = this.#context;
-    // Before the deadline starts: a retried release of this id must not free the new hold.
-    if (this.#releaseRetry !== undefined) {
-      await this.#releaseRetry;
-    }
+  ): Promise<BlockingAcquireResult> {
+    const { blockingTime, blockingInterval } = this.#context;
     const time = (settings.time ?? blockingTime).toMilliseconds();
     const interval = (settings.interval ?? blockingInterval).toMilliseconds();
-    let requestedAt = performance.now();
-    const deadline = requestedAt + time;
+    const deadline = performance.now() + time;
+    // Whatever the backend does, the acquire ends by then: a call still unanswered is given up.
+    const cutOff = new BlockingDeadline(time + BLOCKING_SLACK_MS);
+    try {
+      // A retried release of this id (or a late one of a call given up) must not free the new
+      // hold: nothing is sent before it ends.
+      if (this.#unsettled !== undefined && (await cutOff.race(this.#unsettled)) === CUT_SHORT) {
+        return this.#gaveUp("acquire", undefined, cutOff, signal);
+      }
+      return await this.#acquireUntil(deadline, interval, cutOff, signal);
+    } finally {
+      cutOff.end();
+    }
+  }
+
+  /** #acquireBlocking's attempts and waits, each call raced against `cutOff`. */
+  async #acquireUntil(
+    deadline: number,
+    interval: number,
+    cutOff: BlockingDeadline,
+    signal: AbortSignal,
+  ): Promise<BlockingAcquireResult> {
+    const { adapter } = this.#context;
     const key = this.#key.toString();
+    let requestedAt = performance.now();
     let claim: LockWaitClaim | undefined;
+    /** The last answer that named the holder. */
+    let held: LockAcquireResult | undefined;
     // An adapter whose claimed wait is also an acquire starts with the wait: one round trip,
     // whether the key is free or the wait queues. The last attempt is an acquire: its answer
     // (the holder) is the result.
@@ -508,17 +650,24 @@ export class Lock implements ILock {
       let wait = deadline - performance.now();
       if (!waitFirst || wait <= 0) {
         // The adapter is awaited here, not through #tryAcquire: each promise layer costs a tick.
-        let result: LockAcquireResult;
+        let pending: Promise<LockAcquireResult>;
+        let answer: LockAcquireResult | typeof CUT_SHORT;
         try {
-          result = await adapter.acquire(key, this.#owner, this.#ttl);
+          pending = adapter.acquire(key, this.#owner, this.#ttl);
+          answer = await cutOff.race(pending);
         } catch (error) {
           throw this.#backendError("acquire", error);
         }
-        this.#took(result, requestedAt, signal);
+        if (answer === CUT_SHORT) {
+          this.#abandon(pending);
+          return this.#gaveUp("acquire", held, cutOff, signal);
+        }
+        const result = this.#took(answer, requestedAt, signal);
         const left = deadline - performance.now();
         if (result.acquired || left <= 0) {
           return result;
         }
+        held = result;
         // Never sleep past the holder's expiry (it frees the key without any signal), unless
         // the adapter serves its queue then: waking would lose the waiter's place.
         const holderLeft = adapter.waitsPastExpiry
@@ -534,17 +683,27 @@ export class Lock implements ILock {
         // The claim lets the adapter hand the key over at the release (if it can): no second
         // attempt, and no newcomer taking the key between the release and this waiter's retry.
         claim ??= { lockId: this.#owner, ttl: this.#ttl };
-        let handOff: Awaited<ReturnType<typeof waitForRelease>>;
+        let pending: Promise<LockWaitResult>;
+        let handOff: LockWaitResult | typeof CUT_SHORT;
         try {
-          handOff = await waitForRelease.call(
+          // The adapter ends the wait at `wait`, before the cut-off, when the backend answers.
+          // It gets the caller's signal, not one aborted at the cut-off: an AbortController
+          // costs microseconds, and leaving a hung backend's queue needs the backend anyway (a
+          // late hand-off is released by #abandon).
+          pending = waitForRelease.call(
             adapter,
             key,
             TimeSpan.fromMilliseconds(wait),
             signal,
             claim,
           );
+          handOff = await cutOff.race(pending);
         } catch (error) {
           this.#waitFailed(error, signal);
+        }
+        if (handOff === CUT_SHORT) {
+          this.#abandon(pending);
+          return this.#gaveUp("waitForRelease", held, cutOff, signal);
         }
         if (handOff?.acquired === true) {
           // A hold taken by the wait, or handed over at a release, starts after it began.
@@ -553,6 +712,45 @@ export class Lock implements ILock {
       }
       requestedAt = performance.now();
     }
+  }
+
+  /**
+   * A blocking acquire whose cut-off passed with `operation` unanswered: the caller's abort is
+   * thrown; a backend that did not answer in time is reported (UNEXPECTED_ERROR), and the
+   * acquire fails as one that ran out of time, naming the holder the last answer named.
+   */
+  #gaveUp(
+    operation: string,
+    held: LockAcquireResult | undefined,
+    cutOff: BlockingDeadline,
+    signal: AbortSignal,
+  ): CutShortResult {
+    if (signal.aborted) {
+      throw signal.reason;
+    }
+    const cause = new TimeoutError(TimeSpan.fromMilliseconds(cutOff.after));
+    this.#emit(LOCK_EVENTS.UNEXPECTED_ERROR, { operation, error: cause });
+    return held?.acquired === false
+      ? { ...held, cause }
+      : { acquired: false, owner: undefined, remainingTime: null, cause };
+  }
+
+  /**
+   * A backend call given up on: a hold it grants late is released again, and this lock's
+   * acquires wait until that is done, so that the late release cannot free a newer hold.
+   */
+  #abandon(pending: Promise<LockAcquireResult | LockWaitResult>): void {
+    this.#waitFor(
+      pending
+        .then((result) => {
+          // This lock's own live hold, taken again, is kept (the TTL restarted).
+          if (result?.acquired === true && result.fencingToken !== this.#fencingToken) {
+            return this.#context.adapter.release(this.#key.toString(), this.#owner).then(ignore);
+          }
+          return undefined;
+        })
+        .then(ignore, ignore),
+    );
   }
 
   /** An abort is the caller giving up, not a backend failure: it is neither wrapped nor reported. */
@@ -601,7 +799,7 @@ export class Lock implements ILock {
       (adapter, key) => adapter.refresh(key, this.#owner, newTtl),
       (refreshed) => {
         if (refreshed) {
-          this.#expiresAt = requestedAt + newTtl.toMilliseconds();
+          this.#expiresAt = holdEnd(requestedAt, newTtl);
           this.#emit(LOCK_EVENTS.REFRESHED, { ttl: newTtl });
         } else {
           this.#emit(LOCK_EVENTS.FAILED_REFRESH, {});
@@ -682,19 +880,34 @@ export class Lock implements ILock {
         }
       }
     })();
-    this.#releaseRetry = retry;
     // The tries catch their own failures: this chain cannot reject.
-    void retry.then(() => {
-      if (this.#releaseRetry === retry) {
-        this.#releaseRetry = undefined;
+    this.#waitFor(retry);
+  }
+
+  /** Makes this lock's acquires wait for `work` too (see #unsettled); `work` never rejects. */
+  #waitFor(work: Promise<void>): void {
+    const before = this.#unsettled;
+    const all = before === undefined ? work : Promise.all([before, work]).then(ignore);
+    this.#unsettled = all;
+    void all.then(() => {
+      if (this.#unsettled === all) {
+        this.#unsettled = undefined;
       }
     });
   }
 
-  /** Refreshes the hold every interval until the run ends; the run's signal aborts if it is lost. */
+  /**
+   * Refreshes the hold every interval until the run ends; the run's signal aborts when the hold
+   * is lost, or may have ended by this lock's reckoning with no refresh answered in time.
+   */
   #keepAlive(settings: boolean | Readonly<LockAutoRefreshSettings>, run: HeldRun): void {
     const ttl = this.#ttl;
-    if (ttl === null || settings === false) {
+    if (ttl === null) {
+      return;
+    }
+    if (settings === false) {
+      // Only a signal somebody reads needs the timer that aborts it.
+      run.onSignal = () => this.#loseAtExpiry(run);
       return;
     }
     const interval = settings === true ? undefined : settings.interval;
@@ -707,11 +920,19 @@ export class Lock implements ILock {
       run.stopAt = performance.now() + maxHoldTime.toMilliseconds();
     }
     run.onDue = () => void this.#tick(run);
+    this.#refreshLater(run);
+  }
+
+  /** Queues the run's next refresh; should the hold end before it is due, aborts then. */
+  #refreshLater(run: HeldRun): void {
     RefreshQueue.join(run);
+    if (run.dueAt >= (this.#expiresAt ?? Number.POSITIVE_INFINITY)) {
+      this.#loseAtExpiry(run);
+    }
   }
 
   async #tick(run: HeldRun): Promise<void> {
-    if (run.stopped) {
+    if (run.stopped || run.lost) {
       return;
     }
     if (performance.now() >= run.stopAt) {
@@ -719,36 +940,51 @@ export class Lock implements ILock {
       this.#loseAtExpiry(run);
       return;
     }
+    // A refresh may never answer (ioredis queues commands while it reconnects): the signal
+    // aborts when the hold may have ended, answered or not.
+    if (run.expiryTimer === undefined) {
+      this.#loseAtExpiry(run);
+    }
     let refreshed: boolean | "error";
     try {
       refreshed = await this.#refresh(undefined);
     } catch {
       refreshed = "error";
     }
-    if (run.stopped) {
+    if (run.stopped || run.lost) {
       return;
     }
     if (refreshed === false || (refreshed === "error" && this.#untilExpiry() <= 0)) {
       this.#loseHold(run);
     } else if (refreshed === "error") {
-      // A passing backend failure: try again before the hold runs out.
+      // A passing backend failure: try again before the hold runs out (the expiry timer stays).
       const retryIn = Math.min(run.every, this.#untilExpiry() / 2);
       run.timer = setTimeout(run.onDue, Math.max(0, Math.min(retryIn, MAX_TIMER_MS)));
     } else {
-      RefreshQueue.join(run);
+      clearTimeout(run.expiryTimer);
+      run.expiryTimer = undefined;
+      this.#refreshLater(run);
     }
   }
 
-  /** Aborts the run's signal when the hold expires (re-armed past the timer range). */
+  /**
+   * Aborts the run's signal when the hold may have ended. The time is read again when the timer
+   * fires: a refresh may have moved it meanwhile, and timers are capped at MAX_TIMER_MS.
+   */
   #loseAtExpiry(run: HeldRun): void {
-    if (run.stopped) {
+    if (run.stopped || run.lost) {
       return;
     }
+    clearTimeout(run.expiryTimer);
     const left = this.#untilExpiry();
-    run.timer =
-      left > MAX_TIMER_MS
-        ? setTimeout(() => this.#loseAtExpiry(run), MAX_TIMER_MS)
-        : setTimeout(() => this.#loseHold(run), Math.max(0, left));
+    if (left <= 0) {
+      this.#loseHold(run);
+      return;
+    }
+    run.expiryTimer = setTimeout(
+      () => this.#loseAtExpiry(run),
+      Math.min(Math.ceil(left), MAX_TIMER_MS),
+    );
   }
 
   #loseHold(run: HeldRun): void {
@@ -759,21 +995,26 @@ export class Lock implements ILock {
     return (this.#expiresAt ?? Number.POSITIVE_INFINITY) - performance.now();
   }
 
-  #orFail(result: LockAcquireResult): number {
+  #orFail(result: BlockingAcquireResult): number {
     this.#announce(result);
     if (!result.acquired) {
-      throw new FailedAcquireLockError(this.key, this.#id, publicOwner(result.owner));
+      throw new FailedAcquireLockError(
+        this.key,
+        this.#id,
+        result.owner === undefined ? undefined : publicOwner(result.owner),
+        "cause" in result ? { cause: result.cause } : undefined,
+      );
     }
     return result.fencingToken;
   }
 
-  #announce(result: LockAcquireResult): void {
+  #announce(result: BlockingAcquireResult): void {
     if (!this.#context.isListened()) {
       return;
     }
     if (result.acquired) {
       this.#emit(LOCK_EVENTS.ACQUIRED, { fencingToken: result.fencingToken, ttl: this.#ttl });
-    } else {
+    } else if (result.owner !== undefined) {
       this.#emit(LOCK_EVENTS.UNAVAILABLE, {
         owner: publicOwner(result.owner),
         remainingTime: result.remainingTime,

@@ -7,7 +7,10 @@ import type { ILockState } from "./lock-state.js";
 /** How long and how often a blocking acquire tries. */
 export type LockBlockingSettings = {
   /**
-   * How long to keep trying before giving up.
+   * How long to keep trying before giving up. Whatever the backend does, the acquire returns
+   * by this time plus 250 ms: a backend call still unanswered then is given up (the acquire
+   * fails, with a `TimeoutError` as the `FailedAcquireLockError`'s cause, and `UNEXPECTED_ERROR`
+   * is sent), and a hold the backend grants later is released again.
    * @default the provider's `defaultBlockingTime` (1 minute)
    */
   time?: ITimeSpan;
@@ -39,7 +42,7 @@ export type LockRunSettings = {
   /**
    * Refresh the lock while the function runs (only for a lock with a TTL). When a refresh
    * fails the function's signal is aborted with a `LockLostError` and `FAILED_REFRESH` is sent.
-   * `false` turns it off.
+   * `false` turns it off (the signal still aborts when the hold may have ended).
    * @default true (every third of the TTL)
    */
   autoRefresh?: boolean | LockAutoRefreshSettings;
@@ -50,7 +53,11 @@ export type LockRunBlockingSettings = LockRunSettings & LockBlockingSettings;
 
 /** What the function given to `run*` receives. */
 export type LockRunContext = {
-  /** Aborted when the run is aborted, or when the lock is lost (reason: `LockLostError`). */
+  /**
+   * Aborted when the run is aborted, or with a `LockLostError` when the lock is lost or may have
+   * ended by the lock's own reckoning, answered refresh or not: from the moment the acquire (or
+   * the last successful refresh) was sent, plus the TTL, less 1% of the TTL plus 2 ms.
+   */
   signal: AbortSignal;
   /** The fencing token of this hold: pass it to the resource the lock protects. */
   fencingToken: number;

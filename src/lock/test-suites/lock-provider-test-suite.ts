@@ -32,6 +32,7 @@ import {
 } from "../contracts/lock-errors.js";
 import { LOCK_EVENTS, type LockEventMap, type LockEventName } from "../contracts/lock-events.js";
 import { type ILockState, LOCK_STATE } from "../contracts/lock-state.js";
+import { BLOCKING_SLACK_MS, CLOCK_DRIFT_FACTOR, CLOCK_DRIFT_MS } from "../lock.js";
 import { LockProvider, type LockProviderSettings } from "../lock-provider.js";
 
 /** Settings of {@link lockProviderTestSuite}: how to get the adapter under test. */
@@ -167,6 +168,31 @@ async function abortedWithin(signal: AbortSignal, limit = 3_000): Promise<boolea
     ]);
   }
   return signal.aborted;
+}
+
+/** When a hold of `ttl` ms may have ended by the lock's own reckoning, from its request. */
+const holdEndMs = (ttl: number) => ttl - (ttl * CLOCK_DRIFT_FACTOR + CLOCK_DRIFT_MS);
+
+/** A backend call that never answers, as from a stopped server. */
+const never = () => new Promise<never>(() => {});
+
+/**
+ * How `task` ended and how long it took, or "still pending" after `limit` ms (so that a lock
+ * that hangs fails the test rather than the run).
+ */
+async function outcomeWithin(
+  task: PromiseLike<unknown>,
+  limit = 5_000,
+): Promise<{ value?: unknown; error?: unknown; pending?: true; took: number }> {
+  const start = performance.now();
+  const outcome = await Promise.race([
+    Promise.resolve(task).then(
+      (value) => ({ value }),
+      (error: unknown) => ({ error }),
+    ),
+    sleep(limit).then(() => ({ pending: true as const })),
+  ]);
+  return { ...outcome, took: performance.now() - start };
 }
 
 /** The remaining time of a held state in ms (`null`: never expires; `undefined`: free). */
@@ -1244,6 +1270,47 @@ export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): 
         expect(await lock.getState()).toEqual({ type: LOCK_STATE.EXPIRED });
       });
 
+      test("a refresh that never answers does not keep fn running: its signal aborts with LockLostError when the hold may have ended", async (context) => {
+        const { expect } = context;
+        // A backend that stops answering (a client queueing commands while it reconnects).
+        const { create } = await setup(context, {
+          intercept: (method, _args, call) => (method === "refresh" ? never() : call()),
+        });
+        const ttl = 300;
+        const lock = create({ ttl: ms(ttl) });
+        const start = performance.now();
+        const result = await lock.runOrFail(async ({ signal }) => {
+          const aborted = await abortedWithin(signal);
+          return { aborted, reason: signal.reason, at: performance.now() - start };
+        });
+        expect(result.aborted).toBe(true);
+        expect(result.reason).toBeInstanceOf(LockLostError);
+        // The TTL from before the acquire was sent, less the drift margin: not sooner, and
+        // not long after (a refresh was under way since a third of the TTL).
+        expect(result.at).toBeGreaterThanOrEqual(holdEndMs(ttl));
+        expect(result.at).toBeLessThan(ttl + 1_000);
+      });
+
+      test("autoRefresh: false aborts fn's signal with LockLostError when the hold may have ended", async (context) => {
+        const { expect } = context;
+        const { create, events } = await setup(context);
+        const ttl = 200;
+        const lock = create({ ttl: ms(ttl) });
+        const start = performance.now();
+        const result = await lock.runOrFail(
+          async ({ signal }) => {
+            const aborted = await abortedWithin(signal);
+            return { aborted, reason: signal.reason, at: performance.now() - start };
+          },
+          { autoRefresh: false },
+        );
+        expect(result.aborted).toBe(true);
+        expect(result.reason).toBeInstanceOf(LockLostError);
+        expect(result.at).toBeGreaterThanOrEqual(holdEndMs(ttl));
+        expect(result.at).toBeLessThan(ttl + 1_000);
+        expect(eventsOf(events, LOCK_EVENTS.REFRESHED)).toEqual([]);
+      });
+
       test("the hold's expiry is measured from before the acquire request was sent", async (context) => {
         const { expect } = context;
         const { create } = await setup(context, {
@@ -1601,6 +1668,104 @@ export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): 
           expect(performance.now() - start).toBeLessThan(2_500);
         }
         expect(fn).not.toHaveBeenCalled();
+      });
+
+      test("a blocking acquire whose backend never answers gives up at its time plus the slack: false, FailedAcquireLockError with a TimeoutError cause, [false, null]", async (context) => {
+        const { expect } = context;
+        let hung = false;
+        const { create, events } = await setup(context, {
+          intercept: (method, _args, call) =>
+            hung && (method === "acquire" || method === "waitForRelease") ? never() : call(),
+        });
+        const holder = create({ ttl: LONG });
+        await holder.acquire();
+        hung = true;
+        const time = 200;
+        const settings = { time: ms(time), interval: ms(50) };
+        const fn = vi.fn();
+        const waiters = Array.from({ length: 4 }, () => create({ ttl: LONG }));
+        const [acquired, orFail, run, runOrFail] = await Promise.all([
+          outcomeWithin(waiters[0]?.acquireBlocking(settings) ?? never()),
+          outcomeWithin(waiters[1]?.acquireBlockingOrFail(settings) ?? never()),
+          outcomeWithin(waiters[2]?.runBlocking(fn, settings) ?? never()),
+          outcomeWithin(waiters[3]?.runBlockingOrFail(fn, settings) ?? never()),
+        ]);
+        expect(acquired.value).toBe(false);
+        expect(run.value).toEqual([false, null]);
+        for (const failed of [orFail, runOrFail]) {
+          expect(failed.error).toBeInstanceOf(FailedAcquireLockError);
+          // No answer named the holder; the cause tells a silent backend from a held key.
+          expect(failed.error).toMatchObject({ owner: undefined });
+          expect((failed.error as Error).cause).toBeInstanceOf(TimeoutError);
+        }
+        for (const { took } of [acquired, orFail, run, runOrFail]) {
+          expect(took).toBeGreaterThanOrEqual(time + BLOCKING_SLACK_MS);
+          expect(took).toBeLessThan(time + BLOCKING_SLACK_MS + 1_500);
+        }
+        expect(fn).not.toHaveBeenCalled();
+        // Reported as the backend's trouble, not as a key held.
+        await vi.waitFor(() =>
+          expect(eventsOf(events, LOCK_EVENTS.UNEXPECTED_ERROR)).toHaveLength(4),
+        );
+        for (const event of eventsOf(events, LOCK_EVENTS.UNEXPECTED_ERROR)) {
+          expect(event.error).toBeInstanceOf(TimeoutError);
+          expect(["acquire", "waitForRelease"]).toContain(event.operation);
+        }
+        hung = false;
+        expect(await holder.getState()).toMatchObject({
+          type: LOCK_STATE.ACQUIRED,
+          fencingToken: holder.fencingToken,
+        });
+      });
+
+      test("a hold granted late to a blocking acquire that gave up is released again, and that lock's next acquire waits for it", async (context) => {
+        const { expect } = context;
+        let open!: () => void;
+        const late = new Promise<void>((resolve) => {
+          open = resolve;
+        });
+        let delayNext = false;
+        const log: string[] = [];
+        const { create } = await setup(context, {
+          intercept: async (method, args, call) => {
+            if (delayNext && (method === "acquire" || method === "waitForRelease")) {
+              // The answer to this one call comes after the waiter gave up.
+              delayNext = false;
+              await late;
+            }
+            // acquire and release name the lock id; a wait's is its claim's (the waiter's).
+            const by = method === "waitForRelease" ? "waiter" : String(args[1]);
+            log.push(`${method} ${by}`);
+            const answer = await call();
+            log.push(`${method} ${by} answered`);
+            return answer;
+          },
+        });
+        const holder = create({ ttl: LONG });
+        await holder.acquire();
+        const waiter = create({ ttl: LONG });
+        delayNext = true;
+        const gaveUp = await outcomeWithin(
+          waiter.acquireBlocking({ time: ms(100), interval: ms(50) }),
+        );
+        expect(gaveUp.value).toBe(false);
+        await holder.release();
+        // Sent before the late call reaches the backend: it must wait for it.
+        const next = Promise.resolve(waiter.acquireOrFail());
+        open();
+        const token = await next;
+        // The late call took the free key for the waiter, which released it, and only then
+        // sent the next acquire.
+        const id = waiter.id;
+        const released = log.indexOf(`release ${id} answered`);
+        expect(released).toBeGreaterThanOrEqual(0);
+        expect(log.slice(released + 1)).toEqual([`acquire ${id}`, `acquire ${id} answered`]);
+        // The late release freed nothing of the new hold.
+        expect(await waiter.getState()).toMatchObject({
+          type: LOCK_STATE.ACQUIRED,
+          fencingToken: token,
+        });
+        expect(waiter.fencingToken).toBe(token);
       });
     });
 
