@@ -1743,7 +1743,8 @@ export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): 
         });
         const holder = create({ ttl: LONG });
         await holder.acquire();
-        const waiter = create({ ttl: LONG });
+        // An explicit id: the adapter is given the id itself (a generated lock's is id.proof).
+        const waiter = create({ ttl: LONG, lockId: "late-waiter" });
         delayNext = true;
         const gaveUp = await outcomeWithin(
           waiter.acquireBlocking({ time: ms(100), interval: ms(50) }),
