@@ -122,4 +122,12 @@ export type ILockAdapter = {
    * the wait, in one round trip, instead of an acquire followed by a wait.
    */
   readonly waitAcquires?: boolean;
+
+  /**
+   * Optional: ends what the adapter itself made (a connection it duplicated or checked out, a
+   * timer), never the clients it was given. `LockProvider.close()` calls it. Nothing the adapter
+   * makes may keep the process alive once the application closed its own clients, so calling
+   * it is never needed for the process to exit.
+   */
+  close?(): Promise<void>;
 };

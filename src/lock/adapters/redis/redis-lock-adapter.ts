@@ -124,6 +124,10 @@ type LockKeys = readonly [hold: string, fence: string, queue: string];
 /** The claim of a wait as WAIT_SCRIPT takes it: no owner and ttl "-" for a wait without one. */
 type QueuedClaim = { readonly owner: string; readonly ttl: string };
 
+/** Why a wait fails once the client ended: no subscriber may outlive it. */
+const CLIENT_ENDED =
+  "the Redis client has ended (quit, disconnected, or given up reconnecting): no wait can subscribe on it";
+
 /** A wait without a claim: woken to try, never handed the key. */
 const NO_CLAIM: QueuedClaim = { owner: "", ttl: "-" };
 
@@ -167,8 +171,10 @@ export function redisHoldKey(key: string): string {
  * Blocking acquires queue their claim in Redis (`{key}:queue`), and a release hands the key to
  * the oldest claim still waiting, in the same script, then tells its adapter (`PUBLISH` on the
  * adapter's inbox channel): first come, first served, one message per hand-off. The messages
- * arrive on one subscriber connection per adapter, duplicated from the client when first needed
- * and closed by {@link close}.
+ * arrive on one subscriber connection per adapter, duplicated from the client when first needed.
+ * It follows the client: when the client ends (`quit()`, `disconnect()`, or ioredis gives up
+ * reconnecting), the subscriber is disconnected too and the waits under way end, so a process
+ * that quit its client exits by itself without calling {@link close}.
  *
  * @example
  * const adapter = new RedisLockAdapter(new Redis("redis://127.0.0.1:6379"));
@@ -183,6 +189,8 @@ export class RedisLockAdapter implements ILockAdapter {
   /** SUBSCRIBE of the inbox, made before the first wait is queued. */
   #inboxSubscribed: Promise<unknown> | undefined;
   #subscriber: RedisLockClient | undefined;
+  /** Ends the subscriber when the client ends; on the client while a subscriber exists. */
+  #onClientEnd: (() => void) | undefined;
   #closed = false;
 
   /** @throws InvalidArgumentError when no ioredis client is given, or a setting is bad. */
@@ -343,6 +351,10 @@ export class RedisLockAdapter implements ILockAdapter {
   /** The inbox subscription, made once (again after a failure). */
   #inbox(): Promise<unknown> {
     if (this.#inboxSubscribed === undefined) {
+      if (this.#client.status === "end") {
+        // A subscriber duplicated now would outlive the client the application closed.
+        return Promise.reject(new Error(CLIENT_ENDED));
+      }
       const subscribed = this.#subscriberConnection().subscribe(this.#inboxChannel);
       subscribed.catch(() => {
         if (this.#inboxSubscribed === subscribed) {
@@ -413,14 +425,17 @@ export class RedisLockAdapter implements ILockAdapter {
    */
   async close(): Promise<void> {
     this.#closed = true;
-    const subscriber = this.#subscriber;
-    this.#subscriber = undefined;
-    this.#inboxSubscribed = undefined;
+    const subscriber = this.#forgetSubscriber();
     const ending = this.#waits.closeAll();
     if (subscriber !== undefined) {
       await subscriber.quit().catch(() => subscriber.disconnect());
     }
     await ending;
+  }
+
+  /** Closes the adapter (`close()`), for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
   #subscriberConnection(): RedisLockClient {
@@ -438,9 +453,38 @@ export class RedisLockAdapter implements ILockAdapter {
         }
         connected = true;
       });
+      // Ended without us (ioredis gave up reconnecting): the next wait makes a new one.
+      subscriber.once("end", () => {
+        if (this.#subscriber === subscriber) {
+          this.#forgetSubscriber();
+        }
+      });
+      const onClientEnd = () => {
+        if (this.#subscriber === subscriber) {
+          this.#forgetSubscriber();
+        }
+        subscriber.disconnect();
+        // Their messages can no longer come, nor their queue entries be left: they end now
+        // (failing, as the client is closed) rather than hold the process until their time.
+        void this.#waits.closeAll();
+      };
+      this.#client.once("end", onClientEnd);
+      this.#onClientEnd = onClientEnd;
       this.#subscriber = subscriber;
     }
     return this.#subscriber;
+  }
+
+  /** Lets go of the subscriber (without ending it) and of its listener on the client. */
+  #forgetSubscriber(): RedisLockClient | undefined {
+    const subscriber = this.#subscriber;
+    this.#subscriber = undefined;
+    this.#inboxSubscribed = undefined;
+    if (this.#onClientEnd !== undefined) {
+      this.#client.removeListener("end", this.#onClientEnd);
+      this.#onClientEnd = undefined;
+    }
+    return subscriber;
   }
 }
 
