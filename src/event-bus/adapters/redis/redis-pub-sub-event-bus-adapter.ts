@@ -33,8 +33,8 @@ export class RedisPubSubEventBusAdapter implements IEventBusAdapter {
   readonly #onMessageError: NonNullable<RedisPubSubEventBusAdapterSettings["onMessageError"]>;
   readonly #channels = new Map<string, { listeners: Set<AdapterListener>; ready: Promise<void> }>();
   #subscriber: Redis | undefined;
-  /** Ends the subscriber when the client ends; on the client while a subscriber exists. */
-  #onClientEnd: (() => void) | undefined;
+  /** Stops ending the subscriber with the client (while there is a subscriber). */
+  #unfollowClient: (() => void) | undefined;
 
   constructor(settings: RedisPubSubEventBusAdapterSettings) {
     this.#client = settings.client;
@@ -119,14 +119,12 @@ export class RedisPubSubEventBusAdapter implements IEventBusAdapter {
           this.#forgetSubscriber();
         }
       });
-      const onClientEnd = () => {
+      this.#unfollowClient = followClientEnd(this.#client, () => {
         if (this.#subscriber === subscriber) {
           this.#forgetSubscriber();
         }
         subscriber.disconnect();
-      };
-      this.#client.once("end", onClientEnd);
-      this.#onClientEnd = onClientEnd;
+      });
       this.#subscriber = subscriber;
     }
     return this.#subscriber;
@@ -140,10 +138,8 @@ export class RedisPubSubEventBusAdapter implements IEventBusAdapter {
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
     this.#channels.clear();
-    if (this.#onClientEnd !== undefined) {
-      this.#client.removeListener("end", this.#onClientEnd);
-      this.#onClientEnd = undefined;
-    }
+    this.#unfollowClient?.();
+    this.#unfollowClient = undefined;
     return subscriber;
   }
 
@@ -163,4 +159,36 @@ export class RedisPubSubEventBusAdapter implements IEventBusAdapter {
       listener(payload);
     }
   }
+}
+
+/** Per client, the subscribers to end when it ends, behind one "end" listener on it. */
+const clientEnds = new WeakMap<Redis, { followers: Set<() => void>; ended: () => void }>();
+
+/**
+ * Calls `onEnd` once `client` ends; returns the function that stops following it. However many
+ * adapters share a client, it carries one listener of theirs (EventEmitter warns from eleven).
+ */
+function followClientEnd(client: Redis, onEnd: () => void): () => void {
+  let entry = clientEnds.get(client);
+  if (entry === undefined) {
+    const followers = new Set<() => void>();
+    const ended = () => {
+      clientEnds.delete(client);
+      for (const follower of [...followers]) {
+        follower();
+      }
+    };
+    client.once("end", ended);
+    entry = { followers, ended };
+    clientEnds.set(client, entry);
+  }
+  const { followers, ended } = entry;
+  followers.add(onEnd);
+  return () => {
+    followers.delete(onEnd);
+    if (followers.size === 0 && clientEnds.get(client) === entry) {
+      client.removeListener("end", ended);
+      clientEnds.delete(client);
+    }
+  };
 }

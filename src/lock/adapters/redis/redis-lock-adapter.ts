@@ -189,8 +189,8 @@ export class RedisLockAdapter implements ILockAdapter {
   /** SUBSCRIBE of the inbox, made before the first wait is queued. */
   #inboxSubscribed: Promise<unknown> | undefined;
   #subscriber: RedisLockClient | undefined;
-  /** Ends the subscriber when the client ends; on the client while a subscriber exists. */
-  #onClientEnd: (() => void) | undefined;
+  /** Stops ending the subscriber with the client (while there is a subscriber). */
+  #unfollowClient: (() => void) | undefined;
   #closed = false;
 
   /** @throws InvalidArgumentError when no ioredis client is given, or a setting is bad. */
@@ -459,7 +459,7 @@ export class RedisLockAdapter implements ILockAdapter {
           this.#forgetSubscriber();
         }
       });
-      const onClientEnd = () => {
+      this.#unfollowClient = followClientEnd(this.#client, () => {
         if (this.#subscriber === subscriber) {
           this.#forgetSubscriber();
         }
@@ -467,9 +467,7 @@ export class RedisLockAdapter implements ILockAdapter {
         // Their messages can no longer come, nor their queue entries be left: they end now
         // (failing, as the client is closed) rather than hold the process until their time.
         void this.#waits.closeAll();
-      };
-      this.#client.once("end", onClientEnd);
-      this.#onClientEnd = onClientEnd;
+      });
       this.#subscriber = subscriber;
     }
     return this.#subscriber;
@@ -480,12 +478,45 @@ export class RedisLockAdapter implements ILockAdapter {
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
     this.#inboxSubscribed = undefined;
-    if (this.#onClientEnd !== undefined) {
-      this.#client.removeListener("end", this.#onClientEnd);
-      this.#onClientEnd = undefined;
-    }
+    this.#unfollowClient?.();
+    this.#unfollowClient = undefined;
     return subscriber;
   }
+}
+
+/** Per client, the subscribers to end when it ends, behind one "end" listener on it. */
+const clientEnds = new WeakMap<
+  RedisLockClient,
+  { followers: Set<() => void>; ended: () => void }
+>();
+
+/**
+ * Calls `onEnd` once `client` ends; returns the function that stops following it. However many
+ * adapters share a client, it carries one listener of theirs (EventEmitter warns from eleven).
+ */
+function followClientEnd(client: RedisLockClient, onEnd: () => void): () => void {
+  let entry = clientEnds.get(client);
+  if (entry === undefined) {
+    const followers = new Set<() => void>();
+    const ended = () => {
+      clientEnds.delete(client);
+      for (const follower of [...followers]) {
+        follower();
+      }
+    };
+    client.once("end", ended);
+    entry = { followers, ended };
+    clientEnds.set(client, entry);
+  }
+  const { followers, ended } = entry;
+  followers.add(onEnd);
+  return () => {
+    followers.delete(onEnd);
+    if (followers.size === 0 && clientEnds.get(client) === entry) {
+      client.removeListener("end", ended);
+      clientEnds.delete(client);
+    }
+  };
 }
 
 function toAcquireResult(reply: AcquireReply): LockAcquireResult {
