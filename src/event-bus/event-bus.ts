@@ -139,6 +139,11 @@ export class EventBus<TEventMap extends BaseEventMap> implements IEventBus<TEven
     await Promise.all(removals);
   }
 
+  /** `close()`, for `await using bus = new EventBus(...)`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
   async #add(event: string, listener: AnyListener, once: boolean): Promise<void> {
     const channel = this.#channel(event);
     let listeners = this.#registrations.get(channel);

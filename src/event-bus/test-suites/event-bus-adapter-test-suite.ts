@@ -289,5 +289,20 @@ export function eventBusAdapterTestSuite(settings: EventBusAdapterTestSuiteSetti
       expect(closed).not.toHaveBeenCalled();
       expect(kept).toHaveBeenCalledTimes(1);
     });
+
+    test("await using a bus closes it at the end of the block", async () => {
+      const staying = newBus();
+      const closed = vi.fn();
+      const kept = vi.fn();
+      await staying.addListener("order-shipped", kept);
+      {
+        await using scoped = newBus();
+        await scoped.addListener("order-shipped", closed);
+      }
+      await staying.dispatch("order-shipped", { orderId: "1" });
+      await settle(staying);
+      expect(closed).not.toHaveBeenCalled();
+      expect(kept).toHaveBeenCalledTimes(1);
+    });
   });
 }
