@@ -64,6 +64,8 @@ export type IEventBus<TEventMap extends BaseEventMap> = IEventListenable<TEventM
   IEventDispatcher<TEventMap> & {
     /** Removes every listener this bus added. The adapter stays open for other buses. */
     close(): Promise<void>;
+    /** `close()`, for `await using`. */
+    [Symbol.asyncDispose](): Promise<void>;
   };
 
 /** A listener as adapters see it: it never throws (the `EventBus` isolates user code). */

@@ -1,4 +1,5 @@
 import { Namespace } from "../namespace/namespace.js";
+import { onAbort } from "../task/abort-listeners.js";
 import type {
   AdapterListener,
   BaseEventMap,
@@ -102,17 +103,19 @@ export class EventBus<TEventMap extends BaseEventMap> implements IEventBus<TEven
         reject(signal.reason);
         return;
       }
-      const onAbort = () => {
-        reject(signal?.reason);
-        this.removeListener(event, listener).catch(() => {});
-      };
       const listener = (payload: TEventMap[TName]) => {
-        signal?.removeEventListener("abort", onAbort);
+        stopListening?.();
         resolve(payload);
       };
-      signal?.addEventListener("abort", onAbort, { once: true });
+      const stopListening =
+        signal === undefined
+          ? undefined
+          : onAbort(signal, () => {
+              reject(signal.reason);
+              this.removeListener(event, listener).catch(() => {});
+            });
       this.listenOnce(event, listener).catch((error: unknown) => {
-        signal?.removeEventListener("abort", onAbort);
+        stopListening?.();
         reject(error);
       });
     });
@@ -134,6 +137,11 @@ export class EventBus<TEventMap extends BaseEventMap> implements IEventBus<TEven
     }
     this.#registrations.clear();
     await Promise.all(removals);
+  }
+
+  /** `close()`, for `await using bus = new EventBus(...)`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
   async #add(event: string, listener: AnyListener, once: boolean): Promise<void> {

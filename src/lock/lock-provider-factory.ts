@@ -87,6 +87,19 @@ export class LockProviderFactory<TName extends string> {
     }
     return provider;
   }
+
+  /**
+   * Closes every provider (`LockProvider.close()`): the event buses they made and the
+   * adapters' own resources. Your clients stay open.
+   */
+  async close(): Promise<void> {
+    await Promise.all([...this.#providers.values()].map((provider) => provider.close()));
+  }
+
+  /** `close()`, for `await using locks = new LockProviderFactory(...)`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
 }
 
 function describeNames(names: readonly string[]): string {

@@ -94,6 +94,9 @@ export class LockProvider implements ILockProvider {
   readonly #providerId: string;
   /** Whether anyone can hear events: a given bus always; the default one once listened to. */
   #listened: boolean;
+  /** The bus is the one the provider made (none was given): its own to close. */
+  readonly #ownsEventBus: boolean;
+  #closing: Promise<void> | undefined;
 
   /** @throws InvalidArgumentError on bad settings, or a provider id already taken on a serde. */
   constructor(settings: LockProviderSettings) {
@@ -107,6 +110,7 @@ export class LockProvider implements ILockProvider {
         adapter: new MemoryEventBusAdapter(),
         namespace: parsed.namespace.append("events"),
       });
+    this.#ownsEventBus = parsed.eventBus === undefined;
     this.#listened = parsed.eventBus !== undefined;
     this.#context = {
       isListened: () => this.#listened,
@@ -172,6 +176,28 @@ export class LockProvider implements ILockProvider {
   ): Promise<Unsubscribe> {
     this.#listened = true;
     return this.#eventBus.subscribe(event, listener);
+  }
+
+  /**
+   * Closes the event bus the provider made (when none was given), then the adapter's own
+   * resources through its `close()`, if it has one. Your clients, Kysely instance, pools and
+   * event bus stay open: they are yours. See `ILockProvider.close`.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  /** `close()`, for `await using provider = new LockProvider(...)`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #close(): Promise<void> {
+    if (this.#ownsEventBus) {
+      await this.#eventBus.close();
+    }
+    await this.#context.adapter.close?.();
   }
 
   asPromise<TName extends keyof LockEventMap & string>(

@@ -2,6 +2,7 @@ import { parseSettings } from "../errors/invalid-argument-error.js";
 import type { IEventDispatcher } from "../event-bus/event-bus-contracts.js";
 import type { IKey } from "../namespace/namespace.js";
 import { TimeoutError } from "../resilience/resilience-errors.js";
+import { onAbort } from "../task/abort-listeners.js";
 import { Task } from "../task/task.js";
 import { delay, MAX_TIMER_MS } from "../task/timers.js";
 import { type ITimeSpan, TimeSpan } from "../time-span/time-span.js";
@@ -108,7 +109,8 @@ class HeldRun {
   readonly #callerSignal: AbortSignal;
   #controller: AbortController | undefined;
   #lost: LockLostError | undefined;
-  #listening = false;
+  /** Removes the listener on the caller's signal, while there is one. */
+  #stopListening: (() => void) | undefined;
   stopped = false;
   /** A timer of its own, for the rare waits off the regular interval (a refresh retried). */
   timer: ReturnType<typeof setTimeout> | undefined;
@@ -145,9 +147,9 @@ class HeldRun {
         this.#controller.abort(this.#callerSignal.reason);
       } else if (!this.stopped) {
         // A listener removed by `end`, rather than AbortSignal.any: on Node 20 every `any`
-        // over a long-lived caller signal stays referenced by it (nodejs/node#55351).
-        this.#callerSignal.addEventListener("abort", this, { once: true });
-        this.#listening = true;
+        // over a long-lived caller signal stays referenced by it (nodejs/node#55351). Shared
+        // with the other runs on that signal: many runs do not make many listeners.
+        this.#stopListening = onAbort(this.#callerSignal, () => this.handleEvent());
         this.onSignal();
       }
     }
@@ -178,10 +180,8 @@ class HeldRun {
     clearTimeout(this.timer);
     clearTimeout(this.expiryTimer);
     this.refreshQueue?.remove(this);
-    if (this.#listening) {
-      this.#listening = false;
-      this.#callerSignal.removeEventListener("abort", this);
-    }
+    this.#stopListening?.();
+    this.#stopListening = undefined;
   }
 }
 
@@ -461,6 +461,18 @@ export class Lock implements ILock {
         throw new FailedReleaseLockError(this.key, this.#id);
       }
     });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#fencingToken === null) {
+      return;
+    }
+    try {
+      await this.#release();
+    } catch {
+      // Reported (UNEXPECTED_ERROR) by #release; a dispose never throws over the block's outcome.
+      this.#retryRelease();
+    }
   }
 
   forceRelease(): Task<boolean> {

@@ -1,4 +1,5 @@
 import type { ITimeSpan } from "../time-span/time-span.js";
+import { NEVER_ABORTED, onAbort } from "./abort-listeners.js";
 import type { Middleware, Middlewares, TaskWork } from "./middleware.js";
 import { delay } from "./timers.js";
 
@@ -50,9 +51,6 @@ function reportDetachedError(error: unknown): void {
   }
 }
 
-/** The signal of runs nobody can abort. */
-const NEVER_ABORTED = new AbortController().signal;
-
 /**
  * Calls `work` with `signal`, and settles with the signal's reason as soon as the signal
  * aborts, whether or not the work notices. The work keeps its signal to stop side effects.
@@ -70,12 +68,11 @@ function runWork<TValue>(work: TaskWork<TValue>, signal: AbortSignal): Promise<T
     }
   }
   return new Promise<TValue>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
+    const stopListening = onAbort(signal, () => reject(signal.reason));
     const settle =
       <T>(fn: (value: T) => void) =>
       (value: T) => {
-        signal.removeEventListener("abort", onAbort);
+        stopListening();
         fn(value);
       };
     try {

@@ -1,4 +1,5 @@
 import type { ITimeSpan } from "../time-span/time-span.js";
+import { onAbort } from "./abort-listeners.js";
 
 /** setTimeout fires at once for delays beyond 2^31 - 1 ms; longer waits are chained. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -14,10 +15,13 @@ export function delay(timeSpan: ITimeSpan, signal?: AbortSignal): Promise<void> 
   return new Promise<void>((resolve, reject) => {
     let left = Math.max(0, timeSpan.toMilliseconds());
     let timer: ReturnType<typeof setTimeout>;
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
+    const stopListening =
+      signal === undefined
+        ? undefined
+        : onAbort(signal, () => {
+            clearTimeout(timer);
+            reject(signal.reason);
+          });
     const arm = () => {
       const step = Math.min(left, MAX_TIMER_MS);
       left -= step;
@@ -25,12 +29,11 @@ export function delay(timeSpan: ITimeSpan, signal?: AbortSignal): Promise<void> 
         if (left > 0) {
           arm();
         } else {
-          signal?.removeEventListener("abort", onAbort);
+          stopListening?.();
           resolve();
         }
       }, step);
     };
-    signal?.addEventListener("abort", onAbort, { once: true });
     arm();
   });
 }

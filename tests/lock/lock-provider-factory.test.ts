@@ -147,4 +147,27 @@ describe("LockProviderFactory", () => {
       expect(await adapters[name].getState("hasp:lock:report")).toBeNull();
     }
   });
+
+  test("close() and await using close every provider's adapter once", async () => {
+    const closed: string[] = [];
+    const closing = (name: string) =>
+      Object.assign(new MemoryLockAdapter(), {
+        close: async () => {
+          closed.push(name);
+        },
+      });
+    {
+      await using factory = new LockProviderFactory({
+        adapters: { a: closing("a"), b: closing("b") },
+      });
+      expect(await factory.use("b").create("report").acquire()).toBe(true);
+      expect(closed).toEqual([]);
+    }
+    expect(closed.sort()).toEqual(["a", "b"]);
+
+    const factory = new LockProviderFactory({ adapters: { c: closing("c") } });
+    await factory.close();
+    await factory.close();
+    expect(closed.sort()).toEqual(["a", "b", "c"]);
+  });
 });

@@ -1,3 +1,4 @@
+import { getEventListeners } from "node:events";
 import { afterEach, describe, expect, test, vi } from "vitest";
 import type { Middleware } from "../../src/task/middleware.js";
 import { Task } from "../../src/task/task.js";
@@ -414,6 +415,76 @@ describe("Task", () => {
       expect(Task.isTask(Promise.resolve(1))).toBe(false);
       // biome-ignore lint/suspicious/noThenProperty: a foreign thenable is the point here.
       expect(Task.isTask({ then() {} })).toBe(false);
+    });
+  });
+
+  describe("many tasks on one signal", () => {
+    /** Collects the MaxListenersExceededWarnings emitted while `fn` runs (and a tick after). */
+    async function maxListenersWarnings(fn: () => Promise<unknown>): Promise<string[]> {
+      const warnings: string[] = [];
+      const onWarning = (warning: Error) => {
+        if (warning.name === "MaxListenersExceededWarning") warnings.push(warning.message);
+      };
+      process.on("warning", onWarning);
+      try {
+        await fn();
+        await new Promise((resolve) => setImmediate(resolve));
+      } finally {
+        process.off("warning", onWarning);
+      }
+      return warnings;
+    }
+
+    test("50 running tasks and 50 delays on one signal hold one abort listener on it, none once settled", async () => {
+      const controller = new AbortController();
+      const warnings = await maxListenersWarnings(async () => {
+        let release = () => {};
+        const released = new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        // `then` and `catch` start a task at once (Promise.resolve would a tick later).
+        const tasks = Array.from({ length: 50 }, (_, index) =>
+          new Task(() => released.then(() => index))
+            .withSignal(controller.signal)
+            .then((value) => value),
+        );
+        const delays = Array.from({ length: 50 }, () =>
+          Task.delay(TimeSpan.fromSeconds(60), controller.signal).catch(
+            (reason: unknown) => reason,
+          ),
+        );
+        // A delay's own listener and its run's share the signal's one.
+        expect(getEventListeners(controller.signal, "abort")).toHaveLength(1);
+        release();
+        expect(await Promise.all(tasks)).toEqual(Array.from({ length: 50 }, (_, index) => index));
+        expect(getEventListeners(controller.signal, "abort")).toHaveLength(1);
+        controller.abort("stop");
+        expect(await Promise.all(delays)).toEqual(Array.from({ length: 50 }, () => "stop"));
+      });
+      expect(getEventListeners(controller.signal, "abort")).toHaveLength(0);
+      expect(warnings).toEqual([]);
+    });
+
+    test("50 delays without a signal print no MaxListenersExceededWarning", async () => {
+      const warnings = await maxListenersWarnings(() =>
+        Promise.all(Array.from({ length: 50 }, () => Task.delay(TimeSpan.fromMilliseconds(20)))),
+      );
+      expect(warnings).toEqual([]);
+    });
+
+    test("a delay that ended leaves the one listener of those still waiting; a task on an aborted signal adds none", async () => {
+      const controller = new AbortController();
+      const first = Task.delay(TimeSpan.fromMilliseconds(10), controller.signal);
+      const second = Task.delay(TimeSpan.fromSeconds(60), controller.signal).catch(
+        (reason: unknown) => reason,
+      );
+      await first;
+      expect(getEventListeners(controller.signal, "abort")).toHaveLength(1);
+      controller.abort("stop");
+      expect(await second).toBe("stop");
+      // A task started on the aborted signal rejects at once, adding nothing.
+      await expect(Task.delay(TimeSpan.fromSeconds(1), controller.signal)).rejects.toBe("stop");
+      expect(getEventListeners(controller.signal, "abort")).toHaveLength(0);
     });
   });
 

@@ -1,3 +1,4 @@
+import { getEventListeners } from "node:events";
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import { Namespace } from "../../namespace/namespace.js";
 import { EventBus, type ListenerErrorHandler } from "../event-bus.js";
@@ -207,6 +208,28 @@ export function eventBusAdapterTestSuite(settings: EventBusAdapterTestSuiteSetti
       ).rejects.toBe("already");
     });
 
+    test("50 asPromise on one signal hold one abort listener on it, none once settled", async () => {
+      const bus = newBus();
+      const controller = new AbortController();
+      const heard = Array.from({ length: 50 }, () =>
+        bus.asPromise("order-shipped", { signal: controller.signal }),
+      );
+      const dropped = Array.from({ length: 50 }, () =>
+        bus.asPromise("order-paid", { signal: controller.signal }).catch((reason) => reason),
+      );
+      expect(getEventListeners(controller.signal, "abort")).toHaveLength(1);
+      await settle(bus);
+      await bus.dispatch("order-shipped", { orderId: "50" });
+      expect(await Promise.all(heard)).toEqual(
+        Array.from({ length: 50 }, () => ({ orderId: "50" })),
+      );
+      controller.abort("no longer needed");
+      expect(await Promise.all(dropped)).toEqual(
+        Array.from({ length: 50 }, () => "no longer needed"),
+      );
+      expect(getEventListeners(controller.signal, "abort")).toHaveLength(0);
+    });
+
     test("a throwing or rejecting listener is isolated and reported", async () => {
       const bus = newBus();
       const before = vi.fn();
@@ -261,6 +284,21 @@ export function eventBusAdapterTestSuite(settings: EventBusAdapterTestSuiteSetti
       await closing.addListener("order-shipped", closed);
       await staying.addListener("order-shipped", kept);
       await closing.close();
+      await staying.dispatch("order-shipped", { orderId: "1" });
+      await settle(staying);
+      expect(closed).not.toHaveBeenCalled();
+      expect(kept).toHaveBeenCalledTimes(1);
+    });
+
+    test("await using a bus closes it at the end of the block", async () => {
+      const staying = newBus();
+      const closed = vi.fn();
+      const kept = vi.fn();
+      await staying.addListener("order-shipped", kept);
+      {
+        await using scoped = newBus();
+        await scoped.addListener("order-shipped", closed);
+      }
       await staying.dispatch("order-shipped", { orderId: "1" });
       await settle(staying);
       expect(closed).not.toHaveBeenCalled();

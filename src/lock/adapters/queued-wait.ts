@@ -10,6 +10,7 @@
 // holder's hold may have expired (an expiry sends nothing): the backend then serves its queue,
 // oldest first, so a wait keeps its place however often the holder refreshes.
 
+import { onAbort } from "../../task/abort-listeners.js";
 import { MAX_TIMER_MS } from "../../task/timers.js";
 import type { LockHandOff } from "../contracts/lock-adapter.js";
 
@@ -95,6 +96,8 @@ class QueuedWait {
   /** performance.now() time the wait runs out. */
   #deadline = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Stops listening to the signal (one listener per signal, however many waits share it). */
+  #stopListening: (() => void) | undefined;
   #resolve!: (handOff: LockHandOff | undefined) => void;
   #reject!: (reason: unknown) => void;
   readonly promise: Promise<LockHandOff | undefined>;
@@ -119,7 +122,7 @@ class QueuedWait {
   start(maxWaitMs: number, listening: Promise<unknown>): void {
     this.#deadline = performance.now() + maxWaitMs;
     this.#arm(maxWaitMs);
-    this.signal.addEventListener("abort", this, { once: true });
+    this.#stopListening = onAbort(this.signal, () => this.#aborted());
     listening
       .then(() => {
         // Ended while the listener was still being set up: nothing to queue.
@@ -175,8 +178,7 @@ class QueuedWait {
     return this.promise.catch(() => {});
   }
 
-  /** The signal aborted. */
-  handleEvent(): void {
+  #aborted(): void {
     this.#end({ mode: "release", reason: this.signal.reason });
   }
 
@@ -268,7 +270,7 @@ class QueuedWait {
     }
     this.#ending = ending;
     clearTimeout(this.#timer);
-    this.signal.removeEventListener("abort", this);
+    this.#stopListening?.();
     if (!this.#joining) {
       // Not queued (the listener is not ready): the wait ends here.
       if (ending.mode === "release") {
@@ -326,7 +328,7 @@ class QueuedWait {
 
   #cleanUp(): void {
     clearTimeout(this.#timer);
-    this.signal.removeEventListener("abort", this);
+    this.#stopListening?.();
     this.ended(this);
   }
 }

@@ -8,6 +8,7 @@ export type {
   ILockListenable,
   ILockProvider,
   ILockProviderBase,
+  ILockProviderClosable,
   LockAutoRefreshSettings,
   LockBlockingSettings,
   LockCreateSettings,

@@ -137,4 +137,12 @@ export type ILockAdapter = {
    * sends no signal) and tries again, joining the queue anew at its end.
    */
   readonly waitsPastExpiry?: boolean;
+
+  /**
+   * Optional: ends what the adapter itself made (a connection it duplicated or checked out, a
+   * timer), never the clients it was given. `LockProvider.close()` calls it. Nothing the adapter
+   * makes may keep the process alive once the application closed its own clients, so calling
+   * it is never needed for the process to exit.
+   */
+  close?(): Promise<void>;
 };

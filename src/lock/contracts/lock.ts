@@ -113,6 +113,19 @@ export type ILock = {
   release(): ITask<boolean>;
   /** @throws FailedReleaseLockError when this lock did not hold the key. */
   releaseOrFail(): ITask<void>;
+  /**
+   * Releases the hold this instance took (and has not released), so that `await using` frees
+   * the key when the block ends, however it ends; does nothing when it holds none. Never
+   * throws: a release that fails is reported (`UNEXPECTED_ERROR`) and tried again in the
+   * background, and one that finds the key no longer this owner's sends `FAILED_RELEASE`.
+   *
+   * @example
+   * await using lock = provider.create("report");
+   * if (await lock.acquire()) {
+   *   await buildReport();
+   * } // released here
+   */
+  [Symbol.asyncDispose](): Promise<void>;
   /** Frees the key whoever holds it; `false` when nobody did. */
   forceRelease(): ITask<boolean>;
   /**
@@ -176,5 +189,23 @@ export type ILockProviderBase = {
 /** Listening to lock events only. */
 export type ILockListenable = IEventListenable<LockEventMap>;
 
+/** Ending what a provider made. */
+export type ILockProviderClosable = {
+  /**
+   * Ends what the provider itself made, and the adapter's own resources: closes the event
+   * bus it made when none was given (its listeners go), then calls the adapter's `close()`,
+   * if it has one (a subscriber or
+   * listening connection, a sweep timer; a provider sharing its adapter with another ends
+   * it for both). It never closes what you gave it to use: your Redis client, Kysely
+   * instance, pg pool or event bus stay open, yours to close (listeners added through the
+   * provider to a bus you gave stay on it). Not needed for the process to exit: closing your
+   * own clients is enough. Locks of a closed provider still run their operations, but their
+   * blocking acquires poll instead of hearing releases. Closing again does nothing more.
+   */
+  close(): Promise<void>;
+  /** `close()`, for `await using provider = new LockProvider(...)`. */
+  [Symbol.asyncDispose](): Promise<void>;
+};
+
 /** Creating locks and listening to their events. */
-export type ILockProvider = ILockProviderBase & ILockListenable;
+export type ILockProvider = ILockProviderBase & ILockListenable & ILockProviderClosable;

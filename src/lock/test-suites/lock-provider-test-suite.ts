@@ -2138,4 +2138,235 @@ export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): 
       });
     });
   });
+
+  describe.concurrent("closing and disposing", () => {
+    /** The adapter of `world`, with a `close` of its own that only counts (the real one stays open). */
+    function withCountedClose(world: World) {
+      const counted = { closes: 0 };
+      const adapter: ILockAdapter = {
+        ...instrument(world.adapter, (_method, _args, call) => call()),
+        close: async () => {
+          counted.closes += 1;
+        },
+      };
+      return { adapter, counted };
+    }
+
+    test("provider.close() closes the bus it made and calls the adapter's close() once", async (context) => {
+      const { expect } = context;
+      const world = await setup(context);
+      const { adapter, counted } = withCountedClose(world);
+      const provider = new LockProvider({ adapter, namespace: world.namespace });
+      const before: string[] = [];
+      await provider.addListener(LOCK_EVENTS.ACQUIRED, ({ lockId }) => void before.push(lockId));
+      await provider.close();
+      expect(counted.closes).toBe(1);
+      await provider.close();
+      expect(counted.closes).toBe(1);
+
+      // A listener added after close() hears the lock's events, which go out in order: by the
+      // time it heard the release, the acquire went out too, to nobody of before close().
+      const after: string[] = [];
+      await provider.addListener(LOCK_EVENTS.ACQUIRED, ({ lockId }) => void after.push(lockId));
+      const released = provider.asPromise(LOCK_EVENTS.RELEASED);
+      const lock = provider.create(KEY, { ttl: LONG });
+      expect(await lock.acquire()).toBe(true);
+      expect(await lock.release()).toBe(true);
+      await released;
+      expect(after).toEqual([lock.id]);
+      expect(before).toEqual([]);
+    });
+
+    test("provider.close() leaves a bus it was given open, with its listeners", async (context) => {
+      const { expect } = context;
+      const world = await setup(context);
+      const { adapter, counted } = withCountedClose(world);
+      const bus = new EventBus<LockEventMap>({
+        adapter: new MemoryEventBusAdapter(),
+        namespace: world.namespace.append("given-bus"),
+      });
+      const provider = new LockProvider({ adapter, namespace: world.namespace, eventBus: bus });
+      const heard: string[] = [];
+      await bus.addListener(LOCK_EVENTS.ACQUIRED, ({ lockId }) => void heard.push(lockId));
+      await provider.close();
+      expect(counted.closes).toBe(1);
+      const lock = provider.create(KEY, { ttl: LONG });
+      const acquired = bus.asPromise(LOCK_EVENTS.ACQUIRED);
+      expect(await lock.acquire()).toBe(true);
+      await acquired;
+      expect(heard).toEqual([lock.id]);
+      await lock.release();
+    });
+
+    test("await using a provider closes it at the end of the block", async (context) => {
+      const { expect } = context;
+      const world = await setup(context);
+      const { adapter, counted } = withCountedClose(world);
+      {
+        await using provider = new LockProvider({ adapter, namespace: world.namespace });
+        expect(await provider.create(KEY, { ttl: LONG }).run(() => "ran")).toEqual([true, "ran"]);
+        expect(counted.closes).toBe(0);
+      }
+      expect(counted.closes).toBe(1);
+    });
+
+    test("await using a lock releases its hold when the block ends, also when it throws", async (context) => {
+      const { expect } = context;
+      const { create, events } = await setup(context);
+      let id = "";
+      {
+        await using lock = create({ ttl: LONG });
+        id = lock.id;
+        expect(await lock.acquire()).toBe(true);
+        expect((await lock.getState()).type).toBe(LOCK_STATE.ACQUIRED);
+      }
+      expect((await create().getState()).type).toBe(LOCK_STATE.EXPIRED);
+      await vi.waitFor(() => expect(eventsOf(events, LOCK_EVENTS.RELEASED, id)).toHaveLength(1));
+
+      const failure = new Error("the block failed");
+      const block = async () => {
+        await using lock = create({ ttl: LONG });
+        await lock.acquireOrFail();
+        throw failure;
+      };
+      await expect(block()).rejects.toBe(failure);
+      expect((await create().getState()).type).toBe(LOCK_STATE.EXPIRED);
+    });
+
+    test("[Symbol.asyncDispose]() releases only a hold this instance took, and never throws", async (context) => {
+      const { expect } = context;
+      const { create, calls } = await setup(context);
+      const idle = create({ ttl: LONG });
+      await idle[Symbol.asyncDispose]();
+      expect(calls).toEqual([]);
+
+      const lock = create({ ttl: LONG });
+      await lock.acquireOrFail();
+      await lock[Symbol.asyncDispose]();
+      expect(lock.fencingToken).toBeNull();
+      expect((await lock.getState()).type).toBe(LOCK_STATE.EXPIRED);
+      // Released already: nothing to do.
+      const before = calls.length;
+      await lock[Symbol.asyncDispose]();
+      expect(calls).toHaveLength(before);
+
+      // Its hold was taken over: the new owner keeps it.
+      const stale = create({ ttl: LONG });
+      await stale.acquireOrFail();
+      await create().forceRelease();
+      const owner = create({ ttl: LONG });
+      await owner.acquireOrFail();
+      await expect(stale[Symbol.asyncDispose]()).resolves.toBeUndefined();
+      expect(await owner.getState()).toMatchObject({ type: LOCK_STATE.ACQUIRED });
+      await owner.release();
+    });
+
+    test("a dispose whose release fails does not throw: it reports it and frees the key in the background", async (context) => {
+      const { expect } = context;
+      const { create, events } = await setup(context, { intercept: failingReleases({ left: 1 }) });
+      const lock = create({ ttl: LONG });
+      await lock.acquireOrFail();
+      await expect(lock[Symbol.asyncDispose]()).resolves.toBeUndefined();
+      await vi.waitFor(
+        async () => expect((await create().getState()).type).toBe(LOCK_STATE.EXPIRED),
+        { timeout: 3_000, interval: 20 },
+      );
+      await vi.waitFor(() =>
+        expect(eventsOf(events, LOCK_EVENTS.UNEXPECTED_ERROR, lock.id)).toEqual([
+          expect.objectContaining({ operation: "release" }),
+        ]),
+      );
+    });
+  });
+
+  describe("many operations on one signal", () => {
+    const COUNT = 50;
+
+    for (const shared of [true, false]) {
+      const how = shared
+        ? "sharing one AbortSignal"
+        : "without a signal (the run's own, never aborted)";
+      test(`${COUNT} blocking acquires and ${COUNT} runs ${how} print no MaxListenersExceededWarning`, async (context) => {
+        const { expect } = context;
+        const warnings: string[] = [];
+        const onWarning = (warning: Error) => {
+          if (warning.name === "MaxListenersExceededWarning") {
+            warnings.push(warning.message);
+          }
+        };
+        process.on("warning", onWarning);
+        context.onTestFinished(() => {
+          process.off("warning", onWarning);
+        });
+        const waiterIds = new Set<string>();
+        const started = { acquires: new Set<string>(), waits: 0 };
+        const world = await setup(context, {
+          intercept: (method, args, call) => {
+            if (method === "acquire" && waiterIds.has(args[1] as string)) {
+              started.acquires.add(args[1] as string);
+            } else if (method === "waitForRelease") {
+              started.waits += 1;
+            }
+            return call();
+          },
+        });
+        const { create, adapter } = world;
+        const controller = new AbortController();
+        const holder = create({ ttl: LONG });
+        await holder.acquireOrFail();
+
+        let finish = () => {};
+        const finished = new Promise<void>((resolve) => {
+          finish = resolve;
+        });
+        let entered = 0;
+        const runs = Array.from({ length: COUNT }, (_, index) => {
+          const task = create({ ttl: LONG }, `${KEY}-run-${index}`).runOrFail(
+            async ({ signal }) => {
+              entered += signal.aborted ? 0 : 1;
+              await finished;
+            },
+          );
+          return Promise.resolve(shared ? task.withSignal(controller.signal) : task);
+        });
+        const waiters = Array.from({ length: COUNT }, () => {
+          const lock = create({ ttl: LONG });
+          waiterIds.add(lock.id);
+          const task = lock.runBlockingOrFail(() => "served", { time: LONG, interval: ms(50) });
+          return Promise.resolve(shared ? task.withSignal(controller.signal) : task);
+        });
+        await vi.waitFor(
+          () => {
+            expect(entered).toBe(COUNT);
+            // Every waiter is waiting: in a wait of the adapter, or polling after its attempt.
+            if (adapter.waitForRelease === undefined) {
+              expect(started.acquires.size).toBe(COUNT);
+            } else {
+              expect(started.waits).toBeGreaterThanOrEqual(COUNT);
+            }
+          },
+          { timeout: 8_000, interval: 20 },
+        );
+        // Warnings are emitted on the next tick.
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(warnings).toEqual([]);
+
+        if (shared) {
+          const reason = new Error("shut down");
+          controller.abort(reason);
+          for (const outcome of await Promise.allSettled([...runs, ...waiters])) {
+            expect(outcome).toEqual({ status: "rejected", reason });
+          }
+          finish();
+        } else {
+          finish();
+          await Promise.all(runs);
+          await holder.releaseOrFail();
+          expect(await Promise.all(waiters)).toEqual(Array.from({ length: COUNT }, () => "served"));
+        }
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(warnings).toEqual([]);
+      }, 20_000);
+    }
+  });
 }

@@ -21,7 +21,8 @@ export type RedisPubSubEventBusAdapterSettings = {
 /**
  * An event bus transport over Redis pub/sub. Publishes with the given client, and listens on
  * one connection duplicated from it, created when the first listener arrives and closed by
- * {@link close}. Each channel is subscribed once however many listeners it has, and
+ * {@link close}, or as soon as the client ends (`quit()`, `disconnect()`, or ioredis gives up
+ * reconnecting): a process that quit its client exits by itself. Each channel is subscribed once however many listeners it has, and
  * unsubscribed when its last listener leaves. After a lost connection the subscriber
  * reconnects and subscribes again by itself; events published while it was away are lost, as
  * pub/sub does not keep them.
@@ -32,6 +33,8 @@ export class RedisPubSubEventBusAdapter implements IEventBusAdapter {
   readonly #onMessageError: NonNullable<RedisPubSubEventBusAdapterSettings["onMessageError"]>;
   readonly #channels = new Map<string, { listeners: Set<AdapterListener>; ready: Promise<void> }>();
   #subscriber: Redis | undefined;
+  /** Stops ending the subscriber with the client (while there is a subscriber). */
+  #unfollowClient: (() => void) | undefined;
 
   constructor(settings: RedisPubSubEventBusAdapterSettings) {
     this.#client = settings.client;
@@ -84,16 +87,25 @@ export class RedisPubSubEventBusAdapter implements IEventBusAdapter {
 
   /** Closes the subscriber connection and forgets every listener. The client stays open. */
   async close(): Promise<void> {
-    const subscriber = this.#subscriber;
-    this.#subscriber = undefined;
-    this.#channels.clear();
+    const subscriber = this.#forgetSubscriber();
     if (subscriber !== undefined) {
       await subscriber.quit().catch(() => subscriber.disconnect());
     }
   }
 
+  /** Closes the adapter (`close()`), for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
   #subscriberConnection(): Redis {
     if (this.#subscriber === undefined) {
+      if (this.#client.status === "end") {
+        // A subscriber duplicated now would outlive the client the application closed.
+        throw new Error(
+          "the Redis client has ended (quit, disconnected, or given up reconnecting): no listener can subscribe on it",
+        );
+      }
       const subscriber = this.#client.duplicate({ autoResubscribe: true, lazyConnect: false });
       // The one message handler, however many channels and listeners there are.
       subscriber.on("message", (channel: string, message: string) => {
@@ -101,9 +113,34 @@ export class RedisPubSubEventBusAdapter implements IEventBusAdapter {
       });
       // Connection errors are retried by ioredis; without a handler it would print each one.
       subscriber.on("error", () => {});
+      // Ended without us (ioredis gave up reconnecting): its listeners hear nothing more.
+      subscriber.once("end", () => {
+        if (this.#subscriber === subscriber) {
+          this.#forgetSubscriber();
+        }
+      });
+      this.#unfollowClient = followClientEnd(this.#client, () => {
+        if (this.#subscriber === subscriber) {
+          this.#forgetSubscriber();
+        }
+        subscriber.disconnect();
+      });
       this.#subscriber = subscriber;
     }
     return this.#subscriber;
+  }
+
+  /**
+   * Lets go of the subscriber (without ending it), of its channels (their subscriptions end
+   * with it) and of its listener on the client.
+   */
+  #forgetSubscriber(): Redis | undefined {
+    const subscriber = this.#subscriber;
+    this.#subscriber = undefined;
+    this.#channels.clear();
+    this.#unfollowClient?.();
+    this.#unfollowClient = undefined;
+    return subscriber;
   }
 
   #deliver(channel: string, message: string): void {
@@ -122,4 +159,36 @@ export class RedisPubSubEventBusAdapter implements IEventBusAdapter {
       listener(payload);
     }
   }
+}
+
+/** Per client, the subscribers to end when it ends, behind one "end" listener on it. */
+const clientEnds = new WeakMap<Redis, { followers: Set<() => void>; ended: () => void }>();
+
+/**
+ * Calls `onEnd` once `client` ends; returns the function that stops following it. However many
+ * adapters share a client, it carries one listener of theirs (EventEmitter warns from eleven).
+ */
+function followClientEnd(client: Redis, onEnd: () => void): () => void {
+  let entry = clientEnds.get(client);
+  if (entry === undefined) {
+    const followers = new Set<() => void>();
+    const ended = () => {
+      clientEnds.delete(client);
+      for (const follower of [...followers]) {
+        follower();
+      }
+    };
+    client.once("end", ended);
+    entry = { followers, ended };
+    clientEnds.set(client, entry);
+  }
+  const { followers, ended } = entry;
+  followers.add(onEnd);
+  return () => {
+    followers.delete(onEnd);
+    if (followers.size === 0 && clientEnds.get(client) === entry) {
+      client.removeListener("end", ended);
+      clientEnds.delete(client);
+    }
+  };
 }

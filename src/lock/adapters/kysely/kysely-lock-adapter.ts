@@ -108,6 +108,11 @@ export type KyselyLockAdapterSettings = {
    * own. Give it a connection of its own: a listening connection cannot serve queries through
    * a pooler in transaction mode. Without it, waiting is bounded by the holder's TTL and the
    * interval.
+   *
+   * It stays yours: end it as you would without hasp. A pool's `end()` is not held up by the
+   * client the adapter checked out (given back within 100 ms of `end()`, pg.Pool's `ending`
+   * flag telling), and a `pg.Client` you end is let go; `close()` is not needed first. Blocking
+   * acquires under way then stop hearing releases, and later ones fail.
    * @default none
    */
   listener?: PgListenConnection;
@@ -421,6 +426,11 @@ export class KyselyLockAdapter implements ILockAdapter {
     const ending = this.#waits.closeAll();
     await this.#inbox?.close();
     await ending;
+  }
+
+  /** Closes the adapter (`close()`), for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
   async acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<LockAcquireResult> {

@@ -14,10 +14,19 @@ export type PgListenClient = {
   removeListener(event: string, listener: (...args: any[]) => void): unknown;
 };
 
-/** The part of a `pg.Pool` the listener uses: it checks out one client and keeps it. */
+/**
+ * The part of a `pg.Pool` the listener uses: it checks out one client and keeps it until the
+ * pool is ended (`ending`), the adapter is closed, or the client fails.
+ */
 export type PgListenPool = {
   /** How many clients the pool holds (pg.Pool's own count). */
   readonly totalCount: number;
+  /**
+   * `true` once `end()` was called (pg.Pool's own flag): the listener then gives its client
+   * back at once, as `end()` waits for every checked-out client. A pool without it cannot be
+   * ended while the adapter listens: close the adapter first.
+   */
+  readonly ending?: boolean;
   /** Checks a client out; the listener keeps it until `close()` or until it fails. */
   connect(): Promise<
     PgListenClient & {
@@ -29,6 +38,9 @@ export type PgListenPool = {
 
 /** The listening connection of `KyselyLockAdapterSettings.listener`: a pg.Pool or a connected pg.Client. */
 export type PgListenConnection = PgListenClient | PgListenPool;
+
+/** How often a listening client checked out of a pool looks whether the pool is ending (ms). */
+const POOL_ENDING_CHECK_MS = 100;
 
 type Listening = {
   readonly client: PgListenClient;
@@ -124,7 +136,9 @@ export class PostgresInbox {
         this.#onLost();
       }
     };
+    let poolWatch: ReturnType<typeof setInterval> | undefined;
     const detach = () => {
+      clearInterval(poolWatch);
       client.removeListener("notification", onNotification);
       client.removeListener("error", onLost);
       client.removeListener("end", onLost);
@@ -138,6 +152,17 @@ export class PostgresInbox {
       detach();
       pooled?.release(true);
       throw error;
+    }
+    if (pooled !== undefined) {
+      // pool.end() waits for every checked-out client and tells nobody: the client is given
+      // back as soon as the pool is ending, so that the application's end() completes.
+      const pool = connection as PgListenPool;
+      poolWatch = setInterval(() => {
+        if (pool.ending === true) {
+          onLost();
+        }
+      }, POOL_ENDING_CHECK_MS);
+      poolWatch.unref();
     }
     return { client, detach, giveBack: () => pooled?.release() };
   }

@@ -172,6 +172,10 @@ type LockKeys = readonly [hold: string, fence: string, queue: string];
 /** The claim of a wait as WAIT_SCRIPT takes it: no owner and ttl "-" for a wait without one. */
 type QueuedClaim = { readonly owner: string; readonly ttl: string };
 
+/** Why a wait fails once the client ended: no subscriber may outlive it. */
+const CLIENT_ENDED =
+  "the Redis client has ended (quit, disconnected, or given up reconnecting): no wait can subscribe on it";
+
 /** A wait without a claim: woken to try, never handed the key. */
 const NO_CLAIM: QueuedClaim = { owner: "", ttl: "-" };
 
@@ -217,8 +221,10 @@ export function redisHoldKey(key: string): string {
  * adapter's inbox channel): first come, first served, one message per hand-off. A message only
  * wakes the wait, which reads its grant from Redis (anyone may publish). A claim keeps its place
  * while the holder refreshes, and is served at the holder's expiry too. The messages arrive on
- * one subscriber connection per adapter, duplicated from the client when first needed and
- * closed by {@link close}.
+ * one subscriber connection per adapter, duplicated from the client when first needed. It
+ * follows the client: when the client ends (`quit()`, `disconnect()`, or ioredis gives up
+ * reconnecting), the subscriber is disconnected too and the waits under way end, so a process
+ * that quit its client exits by itself without calling {@link close}.
  *
  * @example
  * const adapter = new RedisLockAdapter(new Redis("redis://127.0.0.1:6379"));
@@ -233,6 +239,8 @@ export class RedisLockAdapter implements ILockAdapter {
   /** SUBSCRIBE of the inbox, made before the first wait is queued. */
   #inboxSubscribed: Promise<unknown> | undefined;
   #subscriber: RedisLockClient | undefined;
+  /** Stops ending the subscriber with the client (while there is a subscriber). */
+  #unfollowClient: (() => void) | undefined;
   #closed = false;
 
   /** @throws InvalidArgumentError when no ioredis client is given, or a setting is bad. */
@@ -406,6 +414,10 @@ export class RedisLockAdapter implements ILockAdapter {
   /** The inbox subscription, made once (again after a failure). */
   #inbox(): Promise<unknown> {
     if (this.#inboxSubscribed === undefined) {
+      if (this.#client.status === "end") {
+        // A subscriber duplicated now would outlive the client the application closed.
+        return Promise.reject(new Error(CLIENT_ENDED));
+      }
       const subscribed = this.#subscriberConnection().subscribe(this.#inboxChannel);
       subscribed.catch(() => {
         if (this.#inboxSubscribed === subscribed) {
@@ -481,14 +493,17 @@ export class RedisLockAdapter implements ILockAdapter {
    */
   async close(): Promise<void> {
     this.#closed = true;
-    const subscriber = this.#subscriber;
-    this.#subscriber = undefined;
-    this.#inboxSubscribed = undefined;
+    const subscriber = this.#forgetSubscriber();
     const ending = this.#waits.closeAll();
     if (subscriber !== undefined) {
       await subscriber.quit().catch(() => subscriber.disconnect());
     }
     await ending;
+  }
+
+  /** Closes the adapter (`close()`), for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
   #subscriberConnection(): RedisLockClient {
@@ -506,10 +521,70 @@ export class RedisLockAdapter implements ILockAdapter {
         }
         connected = true;
       });
+      // Ended without us (ioredis gave up reconnecting): the next wait makes a new one.
+      subscriber.once("end", () => {
+        if (this.#subscriber === subscriber) {
+          this.#forgetSubscriber();
+        }
+      });
+      this.#unfollowClient = followClientEnd(this.#client, () => {
+        if (this.#subscriber === subscriber) {
+          this.#forgetSubscriber();
+        }
+        subscriber.disconnect();
+        // Their messages can no longer come, nor their queue entries be left: they end now
+        // (failing, as the client is closed) rather than hold the process until their time.
+        void this.#waits.closeAll();
+      });
       this.#subscriber = subscriber;
     }
     return this.#subscriber;
   }
+
+  /** Lets go of the subscriber (without ending it) and of its listener on the client. */
+  #forgetSubscriber(): RedisLockClient | undefined {
+    const subscriber = this.#subscriber;
+    this.#subscriber = undefined;
+    this.#inboxSubscribed = undefined;
+    this.#unfollowClient?.();
+    this.#unfollowClient = undefined;
+    return subscriber;
+  }
+}
+
+/** Per client, the subscribers to end when it ends, behind one "end" listener on it. */
+const clientEnds = new WeakMap<
+  RedisLockClient,
+  { followers: Set<() => void>; ended: () => void }
+>();
+
+/**
+ * Calls `onEnd` once `client` ends; returns the function that stops following it. However many
+ * adapters share a client, it carries one listener of theirs (EventEmitter warns from eleven).
+ */
+function followClientEnd(client: RedisLockClient, onEnd: () => void): () => void {
+  let entry = clientEnds.get(client);
+  if (entry === undefined) {
+    const followers = new Set<() => void>();
+    const ended = () => {
+      clientEnds.delete(client);
+      for (const follower of [...followers]) {
+        follower();
+      }
+    };
+    client.once("end", ended);
+    entry = { followers, ended };
+    clientEnds.set(client, entry);
+  }
+  const { followers, ended } = entry;
+  followers.add(onEnd);
+  return () => {
+    followers.delete(onEnd);
+    if (followers.size === 0 && clientEnds.get(client) === entry) {
+      client.removeListener("end", ended);
+      clientEnds.delete(client);
+    }
+  };
 }
 
 function toAcquireResult(reply: AcquireReply): LockAcquireResult {
