@@ -60,11 +60,12 @@ export type WaitQueue = {
   /** Ends the wait (see {@link LeaveMode}): the claim's token if it keeps the key, else 0. */
   leave(entry: string, mode: LeaveMode): Promise<number>;
   /**
-   * Asks whether the wait was handed the key; when the holder's hold has expired, first serves
-   * the queue (oldest first), as a release would. A queued entry stays where it is, renewed as
-   * `join` would set it with `leftMs` left.
+   * Asks whether the wait was handed the key. With `serve` (the check at the holder's expiry,
+   * which the wait's own clock says has come), a hold found gone is taken as expired: the queue
+   * is served first (oldest first), as a release would serve it. A queued entry stays where it
+   * is, renewed as `join` would set it with `leftMs` left.
    */
-  check(entry: string, leftMs: number): Promise<WaitCheck>;
+  check(entry: string, leftMs: number, serve: boolean): Promise<WaitCheck>;
   /** Releases a key taken for the claim (by `join`) of a wait aborted meanwhile. */
   giveBack(): Promise<unknown>;
 };
@@ -88,9 +89,13 @@ class QueuedWait {
   /** Set once an end (timeout, abort, close) began: `leave` decides from then on. */
   #ending: WaitEnding | undefined;
   #settled = false;
-  /** A check under way (it may renew the entry: an end waits for it); `#checkAgain`: a message came meanwhile. */
+  /** A check under way (it may renew the entry: an end waits for it). */
   #checking: Promise<unknown> | undefined;
+  /** Another check was asked for meanwhile (`#serveAgain`: one at the holder's expiry). */
   #checkAgain = false;
+  #serveAgain = false;
+  /** performance.now() time the holder's hold was last reported to expire. */
+  #holderExpiresAt = Number.POSITIVE_INFINITY;
   /** A message came before `join` answered with the entry. */
   #checkWhenJoined = false;
   /** performance.now() time the wait runs out. */
@@ -144,10 +149,11 @@ class QueuedWait {
 
   /**
    * Asks the backend whether the key was handed to this wait: on its message (which anyone can
-   * send, so it proves nothing), at the holder's expiry, and after a reconnect (messages may
-   * have been missed).
+   * send, so it proves nothing), after a reconnect (messages may have been missed), and at the
+   * holder's expiry (`serve`: only then is a hold found gone taken as expired; after a restart
+   * of a store that keeps nothing, the old holder may still be at work until then).
    */
-  check(): void {
+  check(serve = false): void {
     const entry = this.#entry;
     if (this.#settled || this.#ending !== undefined) {
       return;
@@ -159,9 +165,10 @@ class QueuedWait {
     }
     if (this.#checking !== undefined) {
       this.#checkAgain = true;
+      this.#serveAgain ||= serve;
       return;
     }
-    this.#checking = this.queue.check(entry, Math.max(1, this.#left())).then(
+    this.#checking = this.queue.check(entry, Math.max(1, this.#left()), serve).then(
       (reply) => this.#checked(reply),
       () => {
         this.#checking = undefined;
@@ -198,20 +205,24 @@ class QueuedWait {
         } else if (ms >= MAX_TIMER_MS) {
           this.#arm(left);
         } else {
-          this.check();
+          this.check(performance.now() >= this.#holderExpiresAt);
         }
       },
       Math.max(1, Math.min(Math.ceil(ms), MAX_TIMER_MS)),
     );
   }
 
-  /** Checks again at the holder's expiry, if it comes before the wait's end. */
+  /**
+   * Checks again at the holder's expiry, if it comes before the wait's end. A reply that names
+   * no expiring hold leaves the last one known in place.
+   */
   #watchHolder(holderLeftMs: number | undefined): void {
-    const left = this.#left();
-    // A millisecond past the expiry, so the backend sees it expired.
-    this.#arm(
-      holderLeftMs !== undefined && holderLeftMs + 1 < left ? holderLeftMs + 1 : Math.max(left, 0),
-    );
+    const now = performance.now();
+    if (holderLeftMs !== undefined) {
+      // A millisecond past the expiry, so the backend sees it expired.
+      this.#holderExpiresAt = now + holderLeftMs + 1;
+    }
+    this.#arm(Math.max(0, Math.min(this.#holderExpiresAt, this.#deadline) - now));
   }
 
   #checked(reply: WaitCheck): void {
@@ -228,8 +239,10 @@ class QueuedWait {
     } else if (reply.state === "gone") {
       this.#settle(undefined);
     } else if (this.#checkAgain) {
+      const serve = this.#serveAgain;
       this.#checkAgain = false;
-      this.check();
+      this.#serveAgain = false;
+      this.check(serve);
     } else {
       this.#watchHolder(reply.holderLeftMs);
     }

@@ -2329,8 +2329,9 @@ export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): 
           );
           return Promise.resolve(shared ? task.withSignal(controller.signal) : task);
         });
-        const waiters = Array.from({ length: COUNT }, () => {
-          const lock = create({ ttl: LONG });
+        const waiters = Array.from({ length: COUNT }, (_, index) => {
+          // An explicit id: the adapter is given the id itself (a generated lock's is id.proof).
+          const lock = create({ ttl: LONG, lockId: `waiter-${index}` });
           waiterIds.add(lock.id);
           const task = lock.runBlockingOrFail(() => "served", { time: LONG, interval: ms(50) });
           return Promise.resolve(shared ? task.withSignal(controller.signal) : task);

@@ -612,6 +612,8 @@ export class KyselyLockAdapter implements ILockAdapter {
         }
         return token;
       },
+      // PostgreSQL keeps a hold's expiry in its row: its check serves only a hold that expired,
+      // whatever `serve` says.
       check: async (entry: string, leftMs: number): Promise<WaitCheck> => {
         const { check } = await this.#ready();
         if (check === undefined) {

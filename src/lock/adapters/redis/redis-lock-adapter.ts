@@ -128,6 +128,7 @@ type HaspLockCommands = {
     entry: string,
     owner: string,
     left: string,
+    serve: "0" | "1",
   ): Promise<[state: number, value: number, entry?: string]>;
   hasp_lock_refresh(hold: string, fence: string, owner: string, ttl: string): Promise<number>;
   hasp_lock_get_state(hold: string): Promise<[string, string, number] | null>;
@@ -403,9 +404,17 @@ export class RedisLockAdapter implements ILockAdapter {
       },
       leave: (entry, mode) =>
         commands.hasp_lock_leave(hold, fence, queue, entry, claim.owner, mode),
-      check: (entry, leftMs) =>
+      check: (entry, leftMs, serve) =>
         commands
-          .hasp_lock_check(hold, fence, queue, entry, claim.owner, String(Math.ceil(leftMs)))
+          .hasp_lock_check(
+            hold,
+            fence,
+            queue,
+            entry,
+            claim.owner,
+            String(Math.ceil(leftMs)),
+            serve ? "1" : "0",
+          )
           .then(toWaitCheck),
       giveBack: () => commands.hasp_lock_release(hold, fence, queue, claim.owner),
     };

@@ -267,10 +267,13 @@ return 0
 /**
  * KEYS[1] hold, KEYS[2] fence, KEYS[3] queue
  * ARGV[1] the wait's queue entry (as WAIT_SCRIPT or the last check returned it), ARGV[2] owner id
- * of the claim ("" without one), ARGV[3] ms left of the wait
- * A queued wait asks whether it was handed the key (on a message, which proves nothing, or at
- * the holder's expiry). When the entry is queued and the hold is gone (it expired: an expiry
- * sends nothing), the queue is served first, oldest first, as RELEASE_SCRIPT serves it. An entry
+ * of the claim ("" without one), ARGV[3] ms left of the wait, ARGV[4] "1" when the waiter's clock
+ * says the holder's hold has run out, else "0"
+ * A queued wait asks whether it was handed the key (on a message, which proves nothing, after a
+ * reconnect, or at the holder's expiry). At the holder's expiry (ARGV[4] "1"), when the entry is
+ * queued and the hold is gone (it expired: an expiry sends nothing), the queue is served first,
+ * oldest first, as RELEASE_SCRIPT serves it. Otherwise a gone hold is not served: after a restart
+ * of a Redis that keeps nothing, the old holder may still be at work until its expiry. An entry
  * still queued is renewed in place (its deadline as WAIT_SCRIPT sets it, from now): a refresh
  * of the hold never costs the wait its place. A claim whose entry is gone without the key being
  * its owner's (a restart of Redis lost the queue) goes back at the end of the queue.
@@ -320,7 +323,7 @@ if not redis.call('LPOS', KEYS[3], ARGV[1]) then
   mine = string.format('%.0f', nowMs + left) .. rest
   redis.call('RPUSH', KEYS[3], mine)
 end
-if redis.call('EXISTS', KEYS[1]) == 0 then
+if ARGV[4] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then
   ${handOverAndReturn("answer()")}
 end
 return answer()
