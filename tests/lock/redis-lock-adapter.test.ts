@@ -42,12 +42,19 @@ describeWithBackend("redis", (url) => {
     await client.quit();
   });
 
+  /** The waits queued on a key: the length of its queue list (see redis-lock-scripts.ts). */
+  const queuedWaits = (key: string) => client.llen(`${redisHoldKey(key)}:queue`);
+
   describe("adapter conformance", () => {
-    lockAdapterTestSuite({ createAdapter: newAdapter, keyPrefix: `${uniqueName("adapter")}:` });
+    lockAdapterTestSuite({
+      createAdapter: newAdapter,
+      keyPrefix: `${uniqueName("adapter")}:`,
+      queuedWaits,
+    });
   });
 
   describe("provider conformance", () => {
-    lockProviderTestSuite({ createAdapter: newAdapter });
+    lockProviderTestSuite({ createAdapter: newAdapter, queuedWaits });
   });
 
   // On a server of its own: MONITOR on the shared server floods when another process drives it
