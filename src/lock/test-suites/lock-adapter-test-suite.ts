@@ -41,8 +41,8 @@ export type LockAdapterTestSuiteSettings = {
    * How many waits the backend has queued on `key`, for an adapter whose `waitForRelease`
    * queues a wait asynchronously (after a subscription, or a round trip). The `waitForRelease`
    * tests then release only once their waits are queued. Without it they give the waits
-   * {@link SUBSCRIBE_GRACE} ms, which is enough for an adapter that queues a wait in the call
-   * itself, and which a slow host can exceed for one that does not.
+   * 100 ms, which is enough for an adapter that queues a wait in the call itself, and which a
+   * slow host can exceed for one that does not.
    */
   queuedWaits?: (key: string) => Promise<number>;
 };
