@@ -1,5 +1,4 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
@@ -204,8 +203,12 @@ describeWithBackend("redis", (url) => {
     );
     try {
       await waitForLine(child, "ready");
-      const pong = bus.asPromise("pong");
-      await sleep(50);
+      let answered!: (pong: { at: Date; tags: Set<string>; pid: number }) => void;
+      const pong = new Promise<{ at: Date; tags: Set<string>; pid: number }>((resolve) => {
+        answered = resolve;
+      });
+      // Resolves once subscribed: the answer cannot come before.
+      await bus.listenOnce("pong", (answer) => answered(answer));
       const ping = { at: new Date("2026-01-02T03:04:05.678Z"), tags: new Set(["a", "b"]) };
       await bus.dispatch("ping", ping);
       const answer = await pong;

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { CompiledQuery, Kysely, MysqlDialect, PostgresDialect, SqliteDialect } from "kysely";
+import { CompiledQuery, Kysely, MysqlDialect, PostgresDialect, SqliteDialect, sql } from "kysely";
 import mysql from "mysql2";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, onTestFinished, test, vi } from "vitest";
@@ -200,16 +200,29 @@ export function describeKyselyConfigurations(
           await database.close();
         });
 
+        // PostgreSQL queues blocking acquires in the row's `waiters` (other dialects poll).
+        const queuedWaits =
+          configuration.backend === "postgres"
+            ? async (key: string) => {
+                const { rows } = await sql<{ queued: number | null }>`
+                  SELECT cardinality(waiters) AS queued FROM ${sql.table(tableName)}
+                  WHERE lock_key = ${storedKey(key)}`.execute(database.kysely);
+                return Number(rows[0]?.queued ?? 0);
+              }
+            : undefined;
+        const suiteSettings = {
+          createAdapter: () => newAdapter(),
+          destroyAdapter: closeAdapter,
+          ...(queuedWaits === undefined ? {} : { queuedWaits }),
+        };
+
         describe("adapter conformance", () => {
-          lockAdapterTestSuite({ createAdapter: () => newAdapter(), destroyAdapter: closeAdapter });
+          lockAdapterTestSuite(suiteSettings);
         });
 
         if (configuration.provider === true) {
           describe("provider conformance", () => {
-            lockProviderTestSuite({
-              createAdapter: () => newAdapter(),
-              destroyAdapter: closeAdapter,
-            });
+            lockProviderTestSuite(suiteSettings);
           });
         }
 

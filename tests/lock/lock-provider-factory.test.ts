@@ -1,4 +1,4 @@
-import { describe, expect, test } from "vitest";
+import { describe, expect, test, vi } from "vitest";
 import { InvalidArgumentError } from "../../src/errors/invalid-argument-error.js";
 import { MemoryLockAdapter } from "../../src/lock/adapters/memory/memory-lock-adapter.js";
 import type { ILock } from "../../src/lock/contracts/lock.js";
@@ -111,10 +111,22 @@ describe("LockProviderFactory", () => {
     await factory.use("memory").addListener("RELEASED", ({ lockId }) => {
       heard.push(lockId);
     });
+    const heardOnRedis: string[] = [];
+    await factory.use("redis").addListener("RELEASED", ({ lockId }) => {
+      heardOnRedis.push(lockId);
+    });
     await onRedis.acquire();
     await onRedis.release();
     await onMemory.release();
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Once the Redis provider has heard its release, a shared bus would have told the memory
+    // provider's listener too.
+    await vi.waitFor(
+      () => {
+        expect(heardOnRedis).toContain(onRedis.id);
+        expect(heard).toContain(onMemory.id);
+      },
+      { timeout: 10_000, interval: 5 },
+    );
     expect(heard).toEqual([onMemory.id]);
   });
 

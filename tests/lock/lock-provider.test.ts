@@ -14,6 +14,11 @@ import { TimeSpan } from "../../src/time-span/time-span.js";
 const ms = (milliseconds: number) => TimeSpan.fromMilliseconds(milliseconds);
 const DAY_MS = 24 * 60 * 60 * 1_000;
 
+/** Resolves once `done()`; fails naming `what` after 10 s (generous: the host may be busy). */
+async function waitedFor(done: () => boolean, what: string): Promise<void> {
+  await vi.waitFor(() => expect(done(), what).toBe(true), { timeout: 10_000, interval: 5 });
+}
+
 /** The memory adapter without its release signal: blocking acquires poll at their interval. */
 function polling(adapter: MemoryLockAdapter): ILockAdapter {
   return {
@@ -56,7 +61,15 @@ describe("LockProvider on MemoryLockAdapter", () => {
   });
 
   test("locks of one provider on one adapter take turns in arrival order once released", async () => {
-    const adapter = new MemoryLockAdapter();
+    const memory = new MemoryLockAdapter();
+    let waits = 0;
+    const adapter: ILockAdapter = {
+      ...polling(memory),
+      waitForRelease: (...args) => {
+        waits += 1;
+        return memory.waitForRelease(...args);
+      },
+    };
     const provider = new LockProvider({ adapter });
     const holder = provider.create("k", { ttl: ms(5_000) });
     await holder.acquire();
@@ -70,9 +83,11 @@ describe("LockProvider on MemoryLockAdapter", () => {
         { time: ms(5_000) },
       ),
     );
-    await sleep(20);
+    // Started (tasks are lazy) and queued: the memory adapter queues a wait in the call.
+    const running = Promise.all(waiters);
+    await waitedFor(() => waits === 3, "the three waits");
     await holder.release();
-    await Promise.all(waiters);
+    await running;
     expect(order).toEqual([0, 1, 2]);
     expect(await holder.getState()).toEqual({ type: LOCK_STATE.EXPIRED });
   });
@@ -82,13 +97,17 @@ describe("blocking acquires on MemoryLockAdapter are handed the key", () => {
   test("one attempt per waiting acquire, and a newcomer at the release does not jump the queue", async () => {
     const memory = new MemoryLockAdapter();
     let attempts = 0;
+    let waits = 0;
     const adapter: ILockAdapter = {
       ...polling(memory),
       acquire: (key, lockId, ttl) => {
         attempts += 1;
         return memory.acquire(key, lockId, ttl);
       },
-      waitForRelease: memory.waitForRelease.bind(memory),
+      waitForRelease: (...args) => {
+        waits += 1;
+        return memory.waitForRelease(...args);
+      },
     };
     const provider = new LockProvider({ adapter });
     const holder = provider.create("k", { ttl: ms(5_000) });
@@ -104,7 +123,7 @@ describe("blocking acquires on MemoryLockAdapter are handed the key", () => {
       ),
     );
     const running = Promise.all(waiters);
-    await sleep(20);
+    await waitedFor(() => waits === 3, "the three waits");
     expect(attempts).toBe(4);
     await holder.release();
     const newcomer = provider.create("k");

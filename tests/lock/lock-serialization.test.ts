@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { InvalidArgumentError } from "../../src/errors/invalid-argument-error.js";
@@ -65,7 +64,7 @@ describe("lock serialization", () => {
     await providerA.addListener(LOCK_EVENTS.RELEASED, releasedOnA);
     expect(await revived.release()).toBe(true);
     expect(await lock.getState()).toEqual({ type: LOCK_STATE.EXPIRED });
-    await vi.waitFor(() => expect(releasedOnB).toHaveBeenCalledTimes(1));
+    await vi.waitFor(() => expect(releasedOnB).toHaveBeenCalledTimes(1), { timeout: 10_000 });
     expect(releasedOnB.mock.calls[0]?.[0].lock).toBe(revived);
     expect(releasedOnA).not.toHaveBeenCalled();
 
@@ -74,7 +73,7 @@ describe("lock serialization", () => {
     expect(back.id).toBe(lock.id);
     expect(await back.acquire()).toBe(true);
     expect(await lock.release()).toBe(true);
-    await vi.waitFor(() => expect(releasedOnA).toHaveBeenCalledTimes(1));
+    await vi.waitFor(() => expect(releasedOnA).toHaveBeenCalledTimes(1), { timeout: 10_000 });
   });
 
   test("a revived copy can do nothing the original could not", async () => {
@@ -284,13 +283,21 @@ describe("lock serialization", () => {
     );
     const heardOnA = vi.fn();
     await providerA.addListener(LOCK_EVENTS.RELEASED, heardOnA);
+    const heardOnB = vi.fn();
+    await providerB.addListener(LOCK_EVENTS.RELEASED, heardOnB);
     expect(await revived.a.release()).toBe(true);
     expect(await adapterA.getState("billing:order:42")).toBeNull();
     expect(await adapterB.getState("shipping:order:42")).not.toBeNull();
     expect(await revived.b.release()).toBe(true);
     expect(await adapterB.getState("shipping:order:42")).toBeNull();
-    await vi.waitFor(() => expect(heardOnA).toHaveBeenCalledTimes(1));
-    await sleep(20);
+    // Once B has heard b's release, A would have too, had it gone to A's provider.
+    await vi.waitFor(
+      () => {
+        expect(heardOnA).toHaveBeenCalledTimes(1);
+        expect(heardOnB).toHaveBeenCalledTimes(1);
+      },
+      { timeout: 10_000, interval: 5 },
+    );
     expect(heardOnA).toHaveBeenCalledTimes(1);
   });
 
@@ -402,7 +409,7 @@ describeWithBackend("redis", (url) => {
       await providerB.addListener(LOCK_EVENTS.RELEASED, releasedOnB);
       expect(await received?.release()).toBe(true);
       expect(await lock.getState()).toEqual({ type: LOCK_STATE.EXPIRED });
-      await vi.waitFor(() => expect(releasedOnB).toHaveBeenCalledTimes(1));
+      await vi.waitFor(() => expect(releasedOnB).toHaveBeenCalledTimes(1), { timeout: 10_000 });
       expect(releasedOnB.mock.calls[0]?.[0].lock).toBe(received);
     } finally {
       await Promise.all([busA.close(), busB.close()]);

@@ -98,11 +98,14 @@ describeWithBackend("redis", () => {
   /** Kills the server and waits until `clients` noticed, so their next calls meet a dead Redis. */
   async function killRedis(...clients: Redis[]): Promise<void> {
     await stopRedis();
-    await vi.waitFor(() => {
-      for (const client of clients) {
-        expect(client.status).not.toBe("ready");
-      }
-    });
+    await vi.waitFor(
+      () => {
+        for (const client of clients) {
+          expect(client.status).not.toBe("ready");
+        }
+      },
+      { timeout: 10_000 },
+    );
   }
 
   async function restartRedis(...clients: Redis[]): Promise<void> {
@@ -178,7 +181,7 @@ describeWithBackend("redis", () => {
       }
       expect(work).not.toHaveBeenCalled();
       expect(lock.fencingToken).toBeNull();
-      await vi.waitFor(() => expect(unexpected).toHaveLength(cases.length));
+      await vi.waitFor(() => expect(unexpected).toHaveLength(cases.length), { timeout: 10_000 });
       expect(unexpected.map((event) => event.operation)).toEqual(cases.map(([, op]) => op));
       unexpected.forEach((event, i) => {
         expect(event.error).toBe(causes[i]);
@@ -189,13 +192,13 @@ describeWithBackend("redis", () => {
     }
 
     // The rejected calls were dropped, not sent once Redis was back: no acquire script ran on the
-    // new server (it would have left the fence key).
-    await sleep(300);
+    // new server (it would have left the fence key). Had they waited in the client's offline
+    // queue, they would have gone out on reconnecting, before this command on the same client.
     expect(await client.exists(`${hold("job")}:fence`)).toBe(0);
     // The same client and adapter work again.
     expect(await lock.acquire()).toBe(true);
     expect(await lock.release()).toBe(true);
-    await vi.waitFor(() => expect(acquired).toHaveLength(1));
+    await vi.waitFor(() => expect(acquired).toHaveLength(1), { timeout: 10_000 });
   });
 
   test("an acquire that timed out while Redis was down, and reached Redis once it returned, is released again", async () => {
@@ -204,6 +207,10 @@ describeWithBackend("redis", () => {
     const acquired: LockAcquiredEvent[] = [];
     await provider.addListener(LOCK_EVENTS.ACQUIRED, (event) => {
       acquired.push(event);
+    });
+    const failedReleases: unknown[] = [];
+    await provider.addListener(LOCK_EVENTS.FAILED_RELEASE, (event) => {
+      failedReleases.push(event);
     });
     const lock = provider.create("late", { ttl: TimeSpan.fromSeconds(30) });
     await client.ping();
@@ -225,7 +232,9 @@ describeWithBackend("redis", () => {
       { timeout: 5_000, interval: 50 },
     );
     expect(lock.fencingToken).toBeNull();
-    await sleep(50);
+    // A later event of the lock (events of one lock go out in order): an ACQUIRED would be first.
+    expect(await lock.release()).toBe(false);
+    await vi.waitFor(() => expect(failedReleases).toHaveLength(1), { timeout: 10_000 });
     expect(acquired).toHaveLength(0);
   });
 
@@ -332,7 +341,9 @@ describeWithBackend("redis", () => {
       expect(before.length).toBeGreaterThanOrEqual(WORKERS * BEFORE);
       expect(Math.min(...after)).toBeGreaterThan(Math.max(...before));
       // The holder learned at its release that Redis had forgotten its hold.
-      await vi.waitFor(() => expect(failedReleases.length).toBeGreaterThanOrEqual(1));
+      await vi.waitFor(() => expect(failedReleases.length).toBeGreaterThanOrEqual(1), {
+        timeout: 10_000,
+      });
       console.log(
         `[redis faults] restart: ${holds.length} sections, ${backendErrors} retried after a backend error or a lost hold`,
       );
@@ -384,7 +395,7 @@ describeWithBackend("redis", () => {
       expect(newToken).toBeGreaterThan(oldToken);
       // The old holder's next refresh is refused: its function's signal aborts with LockLostError.
       await expect(run).rejects.toBeInstanceOf(LockLostError);
-      await vi.waitFor(() => expect(failedRefreshes).toHaveLength(1));
+      await vi.waitFor(() => expect(failedRefreshes).toHaveLength(1), { timeout: 10_000 });
       expect(await newcomer.getState()).toMatchObject({ type: LOCK_STATE.ACQUIRED });
     } finally {
       await newcomer.release();

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { InvalidArgumentError } from "../../src/errors/invalid-argument-error.js";
@@ -42,12 +41,19 @@ describeWithBackend("redis", (url) => {
     await client.quit();
   });
 
+  /** The waits queued on a key: the length of its queue list (see redis-lock-scripts.ts). */
+  const queuedWaits = (key: string) => client.llen(`${redisHoldKey(key)}:queue`);
+
   describe("adapter conformance", () => {
-    lockAdapterTestSuite({ createAdapter: newAdapter, keyPrefix: `${uniqueName("adapter")}:` });
+    lockAdapterTestSuite({
+      createAdapter: newAdapter,
+      keyPrefix: `${uniqueName("adapter")}:`,
+      queuedWaits,
+    });
   });
 
   describe("provider conformance", () => {
-    lockProviderTestSuite({ createAdapter: newAdapter });
+    lockProviderTestSuite({ createAdapter: newAdapter, queuedWaits });
   });
 
   // On a server of its own: MONITOR on the shared server floods when another process drives it
@@ -70,23 +76,46 @@ describeWithBackend("redis", (url) => {
       await server.stop();
     });
 
+    /**
+     * Runs `fn` with MONITOR on, and hands `onCommand` every command Redis ran meanwhile, up to
+     * the end: MONITOR output trails the replies, so the end is a command sent after `fn`, which
+     * Redis lists after everything `fn` sent.
+     */
+    async function monitorDuring(
+      fn: () => Promise<unknown>,
+      onCommand: (args: string[], source: string) => void,
+    ): Promise<void> {
+      const monitor = await new Redis(url).monitor();
+      const end = uniqueName("monitor-end");
+      let ended = false;
+      monitor.on("monitor", (_time: string, args: string[], source: string) => {
+        if (args.includes(end)) {
+          ended = true;
+        } else if (!ended) {
+          onCommand(args, source);
+        }
+      });
+      try {
+        await fn();
+        await client.exists(end);
+        await vi.waitFor(() => expect(ended, "MONITOR listed the end").toBe(true), {
+          timeout: 10_000,
+          interval: 5,
+        });
+      } finally {
+        monitor.disconnect();
+      }
+    }
+
     /** Runs `fn` and returns the commands Redis received meanwhile for keys containing `marker`. */
     async function commandsDuring(marker: string, fn: () => Promise<unknown>): Promise<string[]> {
-      const monitor = await new Redis(url).monitor();
       const seen: string[] = [];
-      monitor.on("monitor", (_time: string, args: string[], source: string) => {
+      await monitorDuring(fn, (args, source) => {
         // Commands a script runs are listed too, with the source "lua": they are not round trips.
         if (source !== "lua" && args.some((arg) => arg.includes(marker))) {
           seen.push(args.map((arg) => arg.toLowerCase()).join(" "));
         }
       });
-      try {
-        await fn();
-        // MONITOR output trails the replies a little.
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      } finally {
-        monitor.disconnect();
-      }
       return seen.filter((line) => !line.startsWith("script") && !line.startsWith("exists"));
     }
 
@@ -95,20 +124,13 @@ describeWithBackend("redis", (url) => {
       marker: string,
       fn: () => Promise<unknown>,
     ): Promise<string[]> {
-      const monitor = await new Redis(url).monitor();
       const seen: string[] = [];
-      monitor.on("monitor", (_time: string, args: string[], source: string) => {
+      await monitorDuring(fn, (args, source) => {
         if (args.some((arg) => arg.includes(marker))) {
           const command = args.map((arg) => arg.toLowerCase()).join(" ");
           seen.push(source === "lua" ? `lua: ${command}` : command);
         }
       });
-      try {
-        await fn();
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      } finally {
-        monitor.disconnect();
-      }
       return seen;
     }
 
@@ -428,7 +450,9 @@ describeWithBackend("redis", (url) => {
         lockId: "warm-waiter",
         ttl: SECONDS_5,
       });
-      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(1));
+      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(1), {
+        timeout: 10_000,
+      });
       await holderAdapter.release(key, "warm");
       expect(await warm).toMatchObject({ acquired: true });
       await waiterAdapter.release(key, "warm-waiter");
@@ -444,7 +468,9 @@ describeWithBackend("redis", (url) => {
       expect(await holder.acquire()).toBe(true);
       const seen = await commandsDuring(key, async () => {
         const acquired = waiter.acquireBlocking({ time: SECONDS_5 }).then((value) => value);
-        await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(1));
+        await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(1), {
+          timeout: 10_000,
+        });
         expect(await holder.release()).toBe(true);
         expect(await acquired).toBe(true);
       });
@@ -472,7 +498,9 @@ describeWithBackend("redis", (url) => {
             ttl: SECONDS_5,
           }),
         );
-        await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(index + 1));
+        await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(index + 1), {
+          timeout: 10_000,
+        });
       }
       let current = "holder";
       let previousToken = 0;
@@ -502,7 +530,9 @@ describeWithBackend("redis", (url) => {
         lockId: "alive",
         ttl: SECONDS_5,
       });
-      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(2));
+      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(2), {
+        timeout: 10_000,
+      });
       expect(await adapter.release(key, "holder")).toBe(true);
       expect(await waiting).toMatchObject({ acquired: true });
       expect((await adapter.getState(key))?.owner).toBe("alive");
@@ -547,7 +577,9 @@ describeWithBackend("redis", (url) => {
           })
           .catch((error: unknown) => error),
       );
-      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(3));
+      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(3), {
+        timeout: 10_000,
+      });
       const pttl = await client.pttl(queueOf(key));
       expect(pttl).toBeGreaterThan(4_000);
       expect(pttl).toBeLessThanOrEqual(5_000);
@@ -564,12 +596,16 @@ describeWithBackend("redis", (url) => {
           ttl: SECONDS_5,
         })
         .catch((error: unknown) => error);
-      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(1));
+      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(1), {
+        timeout: 10_000,
+      });
       departed.disconnect();
       await wait;
       await departing.close();
-      await sleep(400);
-      expect(await client.exists(queueOf(key))).toBe(0);
+      await vi.waitFor(async () => expect(await client.exists(queueOf(key))).toBe(0), {
+        timeout: 10_000,
+        interval: 20,
+      });
       await adapter.release(key, "holder");
     });
 
@@ -583,7 +619,9 @@ describeWithBackend("redis", (url) => {
     ) {
       const length = await client.llen(queueOf(key));
       const waiting = adapter.waitForRelease(key, maxWait, signal, { lockId, ttl: SECONDS_5 });
-      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(length + 1));
+      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(length + 1), {
+        timeout: 10_000,
+      });
       const entry = (await client.lindex(queueOf(key), length)) ?? "";
       const [deadline, ttl, , ...rest] = entry.split(":");
       await client.lset(
@@ -632,7 +670,9 @@ describeWithBackend("redis", (url) => {
         lockId: "next",
         ttl: SECONDS_5,
       });
-      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(2));
+      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(2), {
+        timeout: 10_000,
+      });
       expect(await adapter.release(key, "holder")).toBe(true);
       expect((await adapter.getState(key))?.owner).toBe("quitter");
       const reason = new Error("gave up");
@@ -731,7 +771,9 @@ describeWithBackend("redis", (url) => {
             lockId: "waiter",
             ttl: SECONDS_5,
           });
-          await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(1));
+          await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(1), {
+            timeout: 10_000,
+          });
           await killSubscriber(name);
           const startedAt = performance.now();
           await whileAway(adapter, key);
@@ -760,7 +802,9 @@ describeWithBackend("redis", (url) => {
           lockId: "waiter",
           ttl: SECONDS_5,
         });
-        await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(1));
+        await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(1), {
+          timeout: 10_000,
+        });
         // The hold ran out (or was forgotten) without a release.
         await client.del(redisHoldKey(key));
         expect(
@@ -785,12 +829,16 @@ describeWithBackend("redis", (url) => {
         lockId: "first",
         ttl: SECONDS_5,
       });
-      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(1));
+      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(1), {
+        timeout: 10_000,
+      });
       const second = adapter.waitForRelease(key, SECONDS_5, never(), {
         lockId: "second",
         ttl: SECONDS_5,
       });
-      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(2));
+      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(2), {
+        timeout: 10_000,
+      });
       expect(await holder.release(key, "holder")).toBe(true);
       expect(await first).toBeUndefined();
       // Woken, not handed: the key is free for the first waiter's own acquire (with WAIT).

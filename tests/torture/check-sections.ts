@@ -5,6 +5,16 @@
  *
  * Times are milliseconds of one monotonic clock shared by every process of the run
  * (`process.hrtime.bigint()` minus an epoch the parent hands out).
+ *
+ * What a worker sees of a hold, and why the checks below are sound (they report only what
+ * really happened): the backend grants a hold at some instant `g` between the moment the
+ * request that got it left the worker (`requested`) and the moment the answer came back
+ * (`granted`), and the hold lasts until the release, or its TTL counted from `g` or from its
+ * last refresh, whichever comes first. The section `[start, end]` lies after `granted` and
+ * before the release was sent. So until `max(requested, refreshed) + TTL` the hold surely had
+ * not run out, and the part of the section before that instant lies inside the real hold: two
+ * such parts that overlap are two real holds at once. A superset such as `[requested,
+ * release answered]` would not do: those of two holds one after the other overlap.
  */
 
 /** One critical section, as a worker appends it to the log. */
@@ -13,8 +23,19 @@ export type SectionRecord = {
   key: string;
   /** The fencing token the lock gave this hold. */
   token: number;
-  /** When the acquire request that was granted left the worker: the hold began after it. */
+  /** The hold's TTL in ms. */
+  ttl: number;
+  /**
+   * When the request that was granted left the worker: the acquire, or the wait (`waitForRelease`)
+   * that took the key or was handed it at a release. The hold began after it.
+   */
   requested: number;
+  /** When the worker learned that it held the key: the grant's answer came back. */
+  granted: number;
+  /** How the hold was granted: by an acquire, or by a wait (taken at once, or handed over). */
+  via: "acquire" | "wait";
+  /** When the last refresh of the hold that succeeded before `end` was sent; null: none. */
+  refreshed: number | null;
   /** The first and last instants inside the section (the guarded write lies between them). */
   start: number;
   end: number;
@@ -43,8 +64,6 @@ export type ResourceState = { token: number; writes: number };
 export type StallRecord = { key: string; token: number };
 
 export type CheckSettings = {
-  /** The TTL of ordinary holds: a section that outlasted most of it may have lost its hold. */
-  ttlMs: number;
   outages: readonly Outage[];
   stalls: readonly StallRecord[];
   /** The resource per key; absent: not checked. */
@@ -57,28 +76,52 @@ export type CheckResult = {
   accepted: number;
   /** Sections of stalled holders whose late write the guard refused. */
   staleRejected: number;
-  /** Sections the checker did not hold to mutual exclusion, and why. */
-  excused: { stalled: number; outage: number; slow: number };
-  /** Pairs of sections of one key that overlapped in time, with an excuse (see `excused`). */
+  /** Sections held to mutual exclusion and to the guard, from start to end. */
+  checked: number;
+  /**
+   * Sections held to mutual exclusion only up to the instant their hold may have run out (the
+   * TTL from when it was requested or last refreshed), which came before their end; their
+   * write is not held to the guard.
+   */
+  checkedInPart: number;
+  /**
+   * Sections that could not be checked at all: their hold may have run out before they began
+   * (a wait that ended long after the key was handed to it, a process stalled).
+   */
+  unchecked: number;
+  /** Sections excused by an injected fault: the worker was stopped, or the Redis that granted it was killed. */
+  excused: { stalled: number; outage: number };
+  /**
+   * Pairs of sections of one key that overlapped in time, not a violation: one of them excused
+   * or unchecked, or the overlap after the instant one's hold may have run out.
+   */
   excusedOverlaps: number;
   /** How many times a key passed from one process to another. */
   handoffs: number;
+  /** Sections whose hold a wait granted (taken at once, or handed over at a release). */
+  grantedByWait: number;
   /** The longest time a key went unheld between two sections, and when it began. */
   longestIdle: { key: string; ms: number; from: number } | null;
 };
 
 /**
+ * Part of the TTL left out of the time a hold surely lasts, for the backend's clock and rounding
+ * (the server counts the TTL in milliseconds from an instant the worker only bounds).
+ */
+const TTL_MARGIN = 0.9;
+
+/**
  * Checks every key's sections, in the order they started:
  *
- * - **Mutual exclusion**: no two sections of one key overlap in time, unless one of them is
- *   excused: its worker was stopped past its TTL (stalled), the Redis that granted it was
- *   killed while it ran (it was requested before the old server was gone, and ended after the
- *   kill), or
- *   it outlasted 90 % of the TTL (the process itself stalled: the hold may have run out, which
- *   is the TTL working, not failing).
- * - **Fencing**: a section that began after another one ended carries a greater token, with no
- *   excuse (tokens survive stalls and restarts).
- * - **The guard**: a section whose hold was intact (not excused) had its write accepted; a
+ * - **Mutual exclusion**: no two sections of one key overlap in time, each taken up to the
+ *   instant its hold may have run out (see the file's header), unless one is excused by an
+ *   injected fault: its worker was stopped past its TTL (stalled), or the Redis that granted it
+ *   was killed while it ran (it was requested before the old server was gone, and ended after
+ *   the kill). A section whose hold may have run out before it began is not checked, and
+ *   counted as such (`unchecked`): nothing is excused silently.
+ * - **Fencing**: a section requested after another one ended carries a greater token (its hold
+ *   was granted after the other's), with no excuse: tokens survive stalls and restarts.
+ * - **The guard**: a section whose hold was surely intact to its end had its write accepted; a
  *   stalled section's late write was refused; the resource counted exactly the accepted writes
  *   and holds the greatest accepted token.
  */
@@ -87,7 +130,10 @@ export function checkSections(
   settings: CheckSettings,
 ): CheckResult {
   const violations: string[] = [];
-  const excused = { stalled: 0, outage: 0, slow: 0 };
+  const excused = { stalled: 0, outage: 0 };
+  let checked = 0;
+  let checkedInPart = 0;
+  let unchecked = 0;
   let excusedOverlaps = 0;
   let handoffs = 0;
   let longestIdle: CheckResult["longestIdle"] = null;
@@ -99,11 +145,12 @@ export function checkSections(
     if (settings.outages.some((o) => section.requested < o.dead && section.end > o.from)) {
       return "outage";
     }
-    if (section.end - section.requested >= settings.ttlMs * 0.9) {
-      return "slow";
-    }
     return null;
   };
+  /** Until when the hold surely lasted (short of a release or an injected fault). */
+  const surelyHeldUntil = (section: SectionRecord) =>
+    Math.max(section.requested, section.refreshed ?? Number.NEGATIVE_INFINITY) +
+    section.ttl * TTL_MARGIN;
   const describe = (s: SectionRecord) =>
     `worker ${s.worker} (pid ${s.pid}) token ${s.token} [${s.start.toFixed(3)}, ${s.end.toFixed(3)}] ms${s.accepted ? "" : " (write refused)"}`;
 
@@ -116,16 +163,29 @@ export function checkSections(
 
   for (const [key, list] of byKey) {
     list.sort((a, b) => a.start - b.start || a.end - b.end);
-    const excuses = new Map(list.map((section) => [section, excuseOf(section)]));
-    for (const excuse of excuses.values()) {
+    /** Per section: its excuse, and the end of the part held to mutual exclusion (null: none). */
+    const judged = new Map<
+      SectionRecord,
+      { excuse: keyof typeof excused | null; to: number | null }
+    >();
+    for (const section of list) {
+      const excuse = excuseOf(section);
+      const heldUntil = surelyHeldUntil(section);
+      const to = heldUntil < section.start ? null : Math.min(section.end, heldUntil);
+      judged.set(section, { excuse, to });
       if (excuse !== null) {
         excused[excuse] += 1;
+      } else if (to === null) {
+        unchecked += 1;
+      } else if (to < section.end) {
+        checkedInPart += 1;
+      } else {
+        checked += 1;
       }
     }
-    // Sections that have not ended by the current one's start, and the greatest token of
-    // those that have.
+    const greatestEndedBefore = endedBefore(list);
+    // Sections that have not ended by the current one's start.
     let open: SectionRecord[] = [];
-    let ended: SectionRecord | undefined;
     let previous: SectionRecord | undefined;
     let lastEnd = Number.POSITIVE_INFINITY;
     for (const section of list) {
@@ -136,23 +196,28 @@ export function checkSections(
       lastEnd = Number.isFinite(lastEnd) ? Math.max(lastEnd, section.end) : section.end;
       const stillOpen: SectionRecord[] = [];
       for (const other of open) {
-        if (other.end < section.start) {
-          if (ended === undefined || other.token > ended.token) {
-            ended = other;
-          }
-        } else {
+        if (other.end >= section.start) {
           stillOpen.push(other);
         }
       }
       open = stillOpen;
 
-      if (ended !== undefined && section.token <= ended.token) {
+      // Granted after every hold whose section ended before this one's request left.
+      const greatest = greatestEndedBefore(section.requested);
+      if (greatest !== undefined && section.token <= greatest.token) {
         violations.push(
-          `key ${key}: token not increasing: ${describe(section)} began after ${describe(ended)} ended`,
+          `key ${key}: token not increasing: ${describe(section)} was requested after ${describe(greatest)} ended`,
         );
       }
+      const mine = judged.get(section);
       for (const other of open) {
-        if (excuses.get(other) === null && excuses.get(section) === null) {
+        const theirs = judged.get(other);
+        const bothChecked =
+          mine?.excuse === null &&
+          theirs?.excuse === null &&
+          mine.to !== null &&
+          theirs.to !== null;
+        if (bothChecked && theirs.to !== null && theirs.to >= section.start) {
           violations.push(
             `key ${key}: two holds at once: ${describe(other)} and ${describe(section)}`,
           );
@@ -160,7 +225,7 @@ export function checkSections(
           excusedOverlaps += 1;
         }
       }
-      if (!section.accepted && excuses.get(section) === null) {
+      if (!section.accepted && mine?.excuse === null && mine.to === section.end) {
         violations.push(
           `key ${key}: the guard refused the write of an intact hold: ${describe(section)}`,
         );
@@ -207,9 +272,42 @@ export function checkSections(
     sections: records.length,
     accepted: records.filter((record) => record.accepted).length,
     staleRejected,
+    checked,
+    checkedInPart,
+    unchecked,
     excused,
     excusedOverlaps,
     handoffs,
+    grantedByWait: records.filter((record) => record.via === "wait").length,
     longestIdle,
+  };
+}
+
+/**
+ * For sections of one key: a function giving, of those that ended before an instant, the one
+ * with the greatest token (undefined: none).
+ */
+function endedBefore(
+  sections: readonly SectionRecord[],
+): (instant: number) => SectionRecord | undefined {
+  const byEnd = [...sections].sort((a, b) => a.end - b.end);
+  const greatest: SectionRecord[] = [];
+  for (const section of byEnd) {
+    const last = greatest.at(-1);
+    greatest.push(last === undefined || section.token > last.token ? section : last);
+  }
+  return (instant) => {
+    // The number of sections that ended before `instant` (binary search on the ends).
+    let low = 0;
+    let high = byEnd.length;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if ((byEnd[middle] as SectionRecord).end < instant) {
+        low = middle + 1;
+      } else {
+        high = middle;
+      }
+    }
+    return low === 0 ? undefined : greatest[low - 1];
   };
 }

@@ -52,10 +52,10 @@ export function formatReport(report: TortureReport): string[] {
   const samples = [...new Set(report.workers.flatMap((w) => w.stats?.errorSamples ?? []))];
   return [
     `${tag} processes: ${report.workers.length}, keys: ${report.keys}, ${seconds(report.durationMs)}, TTL ${seconds(report.ttlMs)}`,
-    `${tag} critical sections: ${check.sections} (writes accepted ${check.accepted}, stale writes rejected ${check.staleRejected}, hand-offs between processes ${check.handoffs}${check.longestIdle === null ? "" : `, longest a key sat free: ${check.longestIdle.ms.toFixed(0)} ms, at ${seconds(check.longestIdle.from - report.startedAt)}`})`,
+    `${tag} critical sections: ${check.sections} (granted by a wait ${check.grantedByWait}, writes accepted ${check.accepted}, stale writes rejected ${check.staleRejected}, hand-offs between processes ${check.handoffs}${check.longestIdle === null ? "" : `, longest a key sat free: ${check.longestIdle.ms.toFixed(0)} ms, at ${seconds(check.longestIdle.from - report.startedAt)}`})`,
     `${tag} faults injected: ${faultCount}${injected.length > 0 ? ` (${injected.join("; ")})` : ""}`,
     `${tag} workers met: ${sum((s) => s.backendErrors)} backend errors (retried), ${sum((s) => s.lostHolds)} holds reported lost, ${sum((s) => s.failedReleases)} closing releases that found the hold gone or failed, ${sum((s) => s.acquireTimeouts)} acquire timeouts${samples.length > 0 ? `; e.g. ${samples.slice(0, 3).join(" | ")}` : ""}`,
-    `${tag} excused from mutual exclusion: ${check.excused.stalled} stalled, ${check.excused.outage} across a restart, ${check.excused.slow} slower than 90% of the TTL (${check.excusedOverlaps} overlapping pairs)`,
+    `${tag} checked ${check.checked + check.checkedInPart} sections${check.checkedInPart > 0 ? ` (${check.checkedInPart} only up to the instant their hold may have run out)` : ""}, could not check ${check.unchecked + check.checkedInPart} (processes ran at most ${report.machine.maxEventLoopDelayMs.toFixed(0)} ms late${report.machine.loaded ? ": a loaded machine" : ""}); excused by injected faults: ${check.excused.stalled} stalled, ${check.excused.outage} across a restart (${check.excusedOverlaps} overlapping pairs not held against them)`,
     `${tag} violations: ${check.violations.length}${check.violations.length > 0 ? `\n  ${check.violations.slice(0, 20).join("\n  ")}` : ""}`,
     ...(report.problems.length > 0
       ? [`${tag} problems: ${report.problems.length}\n  ${report.problems.join("\n  ")}`]

@@ -41,6 +41,8 @@ export type WorkerStats = {
   lostHolds: number;
   /** Runs whose closing release found the hold gone. */
   failedReleases: number;
+  /** The longest the process's event loop was late while it ran (a stalled process, a busy machine). */
+  maxEventLoopDelayMs: number;
 };
 
 /**

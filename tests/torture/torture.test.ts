@@ -34,6 +34,14 @@ async function torture(backend: TortureBackend, url?: string): Promise<TortureRe
 
   expect(report.problems).toEqual([]);
   expect(report.check.violations).toEqual([]);
+  // Every section was checked, unless the machine was too loaded to tell (then said above).
+  if (!report.machine.loaded) {
+    expect(report.check.unchecked + report.check.checkedInPart).toBe(0);
+  }
+  // The blocking path users run: waits that take the key or are handed it.
+  if (backend === "redis" || backend === "postgres") {
+    expect(report.check.grantedByWait).toBeGreaterThan(0);
+  }
   expect(report.workers.map((worker) => worker.exit)).toEqual(report.workers.map(() => 0));
   // Every fault was really injected, and the stopped holder's late write was refused.
   expect(report.faults.stalls.length).toBe(faults.stalls);
@@ -71,7 +79,11 @@ describe("the checker", () => {
     return {
       key: "k",
       token,
+      ttl: 3_000,
       requested: start - 0.5,
+      granted: start - 0.2,
+      via: "acquire",
+      refreshed: null,
       start,
       end: start + length,
       pid: 100 + (rest.worker ?? 0),
@@ -83,12 +95,68 @@ describe("the checker", () => {
     };
   };
   const check = (records: SectionRecord[], stalls: Array<{ key: string; token: number }> = []) =>
-    checkSections(records, { ttlMs: 3_000, outages: [], stalls });
+    checkSections(records, { outages: [], stalls });
 
   test("holds one after another with growing tokens pass", () => {
     const result = check([section(1), section(2, { worker: 1 }), section(5, { worker: 2 })]);
     expect(result.violations).toEqual([]);
-    expect(result).toMatchObject({ sections: 3, accepted: 3, handoffs: 2 });
+    expect(result).toMatchObject({ sections: 3, accepted: 3, handoffs: 2, checked: 3 });
+    expect(result).toMatchObject({ checkedInPart: 0, unchecked: 0 });
+  });
+
+  test("a hold handed over after a long wait is checked from the wait's start: two holds at once within its TTL are a violation", () => {
+    const first = section(1, { length: 20 });
+    // Waited 2.5 s of its 3 s TTL for the hand-off: its hold surely lasted until 0.5 s after.
+    const handedOver = section(2, { worker: 1, via: "wait" });
+    handedOver.requested = handedOver.start - 2_500;
+    const overlapping = { ...handedOver, start: first.end - 5, end: first.end + 5 };
+    expect(check([first, overlapping]).violations).toEqual([
+      expect.stringContaining("key k: two holds at once: worker 0"),
+    ]);
+    expect(check([first, overlapping])).toMatchObject({ checked: 2, unchecked: 0 });
+  });
+
+  test("a section whose hold may have run out before it began is counted as not checked, never passed silently", () => {
+    const first = section(1, { length: 20 });
+    // Its wait began 3.5 s before it learned it held the key: past its 3 s TTL.
+    const late = { ...section(2, { worker: 1, via: "wait" }), start: first.end - 5 };
+    late.requested = late.start - 3_500;
+    late.end = late.start + 10;
+    const result = check([first, late]);
+    expect(result.violations).toEqual([]);
+    expect(result).toMatchObject({
+      checked: 1,
+      checkedInPart: 0,
+      unchecked: 1,
+      excusedOverlaps: 1,
+    });
+  });
+
+  test("a section that outlasts its TTL is checked up to the instant its hold may have run out, and a refresh moves that instant", () => {
+    const slow = section(1, { length: 4_000 });
+    slow.requested = slow.start - 10;
+    // The hold surely lasted until 2.7 s after its request (90% of 3 s).
+    const after = section(2, { worker: 1 });
+    after.start = slow.requested + 2_800;
+    after.end = after.start + 2;
+    after.requested = after.start - 0.5;
+    const within = {
+      ...after,
+      requested: slow.requested + 2_599,
+      start: slow.requested + 2_600,
+      end: slow.requested + 2_602,
+    };
+    expect(check([slow, after]).violations).toEqual([]);
+    expect(check([slow, after])).toMatchObject({ checked: 1, checkedInPart: 1, unchecked: 0 });
+    expect(check([slow, within]).violations).toEqual([
+      expect.stringContaining("two holds at once"),
+    ]);
+    const refreshed = { ...slow, refreshed: slow.requested + 1_000 };
+    expect(check([refreshed, after]).violations).toEqual([
+      expect.stringContaining("two holds at once"),
+    ]);
+    // Its write is not held to the guard: the hold may have run out before it.
+    expect(check([{ ...slow, accepted: false }]).violations).toEqual([]);
   });
 
   test("two holds of one key at once are a violation, on two keys they are not", () => {
@@ -107,6 +175,17 @@ describe("the checker", () => {
     ]);
   });
 
+  test("a hold requested before another ended may have been granted first: a smaller token is no violation", () => {
+    const first = section(7, { length: 5 });
+    // Granted before `first` (its section came later: its answer was slow), then expired.
+    const earlier = section(6, { worker: 1, gap: 10 });
+    earlier.requested = first.start - 1;
+    expect(check([first, earlier]).violations).toEqual([]);
+    expect(check([first, { ...earlier, requested: first.end + 1 }]).violations).toEqual([
+      expect.stringContaining("token not increasing"),
+    ]);
+  });
+
   test("the guard refusing an intact hold is a violation", () => {
     const records = [section(1), section(2, { accepted: false })];
     expect(check(records).violations).toEqual([
@@ -118,6 +197,7 @@ describe("the checker", () => {
     const stalled = section(1, { stalled: true, length: 1_500, accepted: false });
     const next = { ...section(2, { worker: 1 }), start: stalled.start + 600 };
     next.end = next.start + 2;
+    next.requested = next.start - 0.5;
     const after = section(3, { worker: 2 });
     const passed = check([stalled, next, after], [{ key: "k", token: 1 }]);
     expect(passed.violations).toEqual([]);
@@ -135,19 +215,19 @@ describe("the checker", () => {
     const next = { ...section(2, { worker: 1 }), requested: cut.start + 16, start: cut.start + 20 };
     next.end = next.start + 2;
     const outages = [{ from: cut.start + 5, dead: cut.start + 6, back: cut.start + 15 }];
-    const result = checkSections([cut, next], { ttlMs: 3_000, outages, stalls: [] });
+    const result = checkSections([cut, next], { outages, stalls: [] });
     expect(result.violations).toEqual([]);
     expect(result.excused.outage).toBe(1);
 
     const later = { ...next, worker: 2, pid: 102, token: 3, requested: next.start - 1 };
-    const failed = checkSections([cut, next, later], { ttlMs: 3_000, outages, stalls: [] });
+    const failed = checkSections([cut, next, later], { outages, stalls: [] });
     expect(failed.violations).toEqual([expect.stringContaining("two holds at once: worker 1")]);
   });
 
   test("a resource that disagrees with the log is a violation", () => {
     const records = [section(1), section(2)];
     const resource = new Map([["k", { token: 2, writes: 3 }]]);
-    const result = checkSections(records, { ttlMs: 3_000, outages: [], stalls: [], resource });
+    const result = checkSections(records, { outages: [], stalls: [], resource });
     expect(result.violations).toEqual([
       "key k: the resource counted 3 writes up to token 2, the log 2 up to 2",
     ]);

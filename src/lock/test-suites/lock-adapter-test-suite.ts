@@ -37,6 +37,14 @@ export type LockAdapterTestSuiteSettings = {
    * @default "hasp-suite:"
    */
   keyPrefix?: string;
+  /**
+   * How many waits the backend has queued on `key`, for an adapter whose `waitForRelease`
+   * queues a wait asynchronously (after a subscription, or a round trip). The `waitForRelease`
+   * tests then release only once their waits are queued. Without it they give the waits
+   * 100 ms, which is enough for an adapter that queues a wait in the call itself, and which a
+   * slow host can exceed for one that does not.
+   */
+  queuedWaits?: (key: string) => Promise<number>;
 };
 
 // Real time, on purpose: the backend's clock decides expiry, so no fake timer can stand in
@@ -58,8 +66,13 @@ const MIDPOINT = 750;
 const LONG_TTL = TimeSpan.fromSeconds(60);
 /** What a stranger offers when trying to extend a hold: any extension would show. */
 const EXTENSION = TimeSpan.fromMinutes(10);
-/** Time given to a waiter to subscribe (a round trip on a remote backend) before a release. */
+/**
+ * Time given to a waiter to subscribe (a round trip on a remote backend) before a release, when
+ * the suite is not told how to see the waits queued (`queuedWaits`).
+ */
 const SUBSCRIBE_GRACE = 100;
+/** How long the suite waits for waits to be queued before failing: generous, for busy hosts. */
+const PATIENCE_MS = 10_000;
 /** "Soon": far below the waits, far above any honest latency. */
 const PROMPTLY = 2_000;
 
@@ -128,6 +141,7 @@ export function lockAdapterTestSuite(settings: LockAdapterTestSuiteSettings): vo
     destroyAdapter,
     instancesShareBackend = true,
     keyPrefix = "hasp-suite:",
+    queuedWaits,
   } = settings;
   const runPrefix = `${keyPrefix}${randomBytes(6).toString("hex")}-${suiteCounter}:`;
 
@@ -159,6 +173,30 @@ export function lockAdapterTestSuite(settings: LockAdapterTestSuiteSettings): vo
       const state = await adapter.getState(key);
       expect(state, `${key} is held`).not.toBeNull();
       return state ?? { owner: "", remainingTime: null, fencingToken: Number.NaN };
+    }
+
+    /** Resolves once `count` waits are queued on `key` (see `queuedWaits`). */
+    async function untilQueued(key: string, count: number): Promise<void> {
+      if (queuedWaits === undefined) {
+        await sleep(SUBSCRIBE_GRACE);
+        return;
+      }
+      let queued = 0;
+      try {
+        await vi.waitFor(
+          async () => {
+            queued = await queuedWaits(key);
+            if (queued < count) {
+              throw new Error("not yet");
+            }
+          },
+          { timeout: PATIENCE_MS, interval: 5 },
+        );
+      } catch {
+        expect.fail(
+          `${count} wait(s) were not queued on ${key} within ${PATIENCE_MS} ms (${queued})`,
+        );
+      }
     }
 
     function waitForReleaseOf(context: TestContext): NonNullable<ILockAdapter["waitForRelease"]> {
@@ -693,7 +731,7 @@ export function lockAdapterTestSuite(settings: LockAdapterTestSuiteSettings): vo
         const waiting = observe(
           waitForRelease(key, TimeSpan.fromSeconds(5), new AbortController().signal),
         );
-        await sleep(SUBSCRIBE_GRACE);
+        await untilQueued(key, 1);
         expect(waiting.isSettled(), "no wake-up before the release").toBe(false);
         const releasedAt = performance.now();
         expect(await adapter.release(key, "alice")).toBe(true);
@@ -741,7 +779,7 @@ export function lockAdapterTestSuite(settings: LockAdapterTestSuiteSettings): vo
         const waiting = observe(
           waitForRelease(key, TimeSpan.fromSeconds(5), new AbortController().signal),
         );
-        await sleep(SUBSCRIBE_GRACE);
+        await untilQueued(key, 1);
         expect(waiting.isSettled()).toBe(false);
         const releasedAt = performance.now();
         expect(await adapter.forceRelease(key)).toBe(true);
@@ -771,7 +809,7 @@ export function lockAdapterTestSuite(settings: LockAdapterTestSuiteSettings): vo
         const token = await acquire(key, "alice", LONG_TTL);
         const controller = new AbortController();
         const waiting = observe(waitForRelease(key, TimeSpan.fromSeconds(10), controller.signal));
-        await sleep(SUBSCRIBE_GRACE);
+        await untilQueued(key, 1);
         const reason = new Error("the caller gave up");
         const abortedAt = performance.now();
         controller.abort(reason);
@@ -806,7 +844,7 @@ export function lockAdapterTestSuite(settings: LockAdapterTestSuiteSettings): vo
         const waiters = Array.from({ length: 5 }, () =>
           observe(waitForRelease(key, TimeSpan.fromSeconds(5), new AbortController().signal)),
         );
-        await sleep(SUBSCRIBE_GRACE);
+        await untilQueued(key, waiters.length);
         const startedAt = performance.now();
         let holder = "alice";
         for (let round = 0; round < waiters.length; round++) {
@@ -844,7 +882,9 @@ export function lockAdapterTestSuite(settings: LockAdapterTestSuiteSettings): vo
         const childWaiter = observe(
           waitForRelease(child, TimeSpan.fromSeconds(5), new AbortController().signal),
         );
-        await sleep(SUBSCRIBE_GRACE);
+        // Not the parent's too: its short wait may end first on a slow host (which would only
+        // make this test weaker, as would a parent wait queued after the release).
+        await untilQueued(child, 1);
         const releasedAt = performance.now();
         expect(await adapter.release(child, "bob")).toBe(true);
 
@@ -871,7 +911,7 @@ export function lockAdapterTestSuite(settings: LockAdapterTestSuiteSettings): vo
             new AbortController().signal,
             claim,
           );
-          await sleep(SUBSCRIBE_GRACE);
+          await untilQueued(key, 1);
           expect(
             release === "release"
               ? await adapter.release(key, "alice")
@@ -912,7 +952,7 @@ export function lockAdapterTestSuite(settings: LockAdapterTestSuiteSettings): vo
             ttl: LONG_TTL,
           }),
         );
-        await sleep(SUBSCRIBE_GRACE);
+        await untilQueued(key, names.length);
         let holder = "alice";
         for (const [index, name] of names.entries()) {
           expect(await adapter.release(key, holder)).toBe(true);
@@ -976,7 +1016,7 @@ export function lockAdapterTestSuite(settings: LockAdapterTestSuiteSettings): vo
           lockId: "bob",
           ttl: null,
         });
-        await sleep(SUBSCRIBE_GRACE);
+        await untilQueued(key, 1);
         expect(await adapter.release(key, "alice")).toBe(true);
         const end = await endOf(waiting, PROMPTLY);
         expect(end).not.toBe("pending");
