@@ -14,7 +14,8 @@ import type { Counters, LockClient, SubjectDefinition, SubjectEnvironment } from
 
 /**
  * The adapter, counting acquire attempts (the wrapper adds no await); a wait that acquires
- * (`waitAcquires`) counts as one too.
+ * (`waitAcquires`) counts as one too. Its capabilities (`waitAcquires`, `waitsPastExpiry`) pass
+ * through: hiding one would bench another path than users run.
  */
 export function countingAdapter(adapter: ILockAdapter, counters: Counters): ILockAdapter {
   const acquires = adapter.waitAcquires === true;
@@ -32,6 +33,9 @@ export function countingAdapter(adapter: ILockAdapter, counters: Counters): ILoc
       ? {}
       : {
           waitAcquires: acquires,
+          ...(adapter.waitsPastExpiry === undefined
+            ? {}
+            : { waitsPastExpiry: adapter.waitsPastExpiry }),
           waitForRelease: acquires
             ? (key, maxWait, signal, claim) => {
                 counters.attempts += 1;

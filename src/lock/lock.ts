@@ -718,8 +718,16 @@ export class Lock implements ILock {
           return this.#gaveUp("waitForRelease", held, cutOff, signal);
         }
         if (handOff?.acquired === true) {
-          // A hold taken by the wait, or handed over at a release, starts after it began.
-          return this.#took(handOff, waitedFrom, signal);
+          // A hold taken by the wait, or handed over at a release, starts after it began, or
+          // later still by what the adapter says it has left (a long wait would else leave the
+          // lock little or nothing of its lease by its own reckoning).
+          const from =
+            handOff.remainingTime === undefined || this.#ttl === null
+              ? waitedFrom
+              : performance.now() +
+                handOff.remainingTime.toMilliseconds() -
+                this.#ttl.toMilliseconds();
+          return this.#took(handOff, Math.max(waitedFrom, from), signal);
         }
       }
       requestedAt = performance.now();

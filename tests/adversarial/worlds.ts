@@ -64,6 +64,7 @@ function countingWaits(adapter: MemoryLockAdapter): {
     forceRelease: (key) => adapter.forceRelease(key),
     refresh: (key, lockId, ttl) => adapter.refresh(key, lockId, ttl),
     getState: (key) => adapter.getState(key),
+    waitsPastExpiry: adapter.waitsPastExpiry,
     waitForRelease: (key, maxWait, signal, claim) => {
       const wait = adapter.waitForRelease(key, maxWait, signal, claim);
       waiting.set(key, (waiting.get(key) ?? 0) + 1);

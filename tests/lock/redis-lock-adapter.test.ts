@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { InvalidArgumentError } from "../../src/errors/invalid-argument-error.js";
@@ -718,13 +719,79 @@ describeWithBackend("redis", (url) => {
         expect(at, "the wait ended only after the real release").toBeGreaterThanOrEqual(releasedAt);
         const state = await holder.getState(key);
         expect(state).toMatchObject({ owner: "bob" });
-        expect(handOff).toEqual({ acquired: true, fencingToken: state?.fencingToken });
+        expect(handOff).toMatchObject({ acquired: true, fencingToken: state?.fencingToken });
         expect(handOff?.fencingToken).toBeGreaterThan(aliceToken.fencingToken);
         expect(handOff?.fencingToken).toBeLessThan(Number.MAX_SAFE_INTEGER);
         expect(await holder.release(key, "bob")).toBe(true);
       } finally {
         monitor.disconnect();
       }
+    });
+
+    test("a wait checks once at the holder's expiry, not again and again, when the next holder never expires", async () => {
+      const adapter = newAdapter();
+      const key = uniqueName("forever");
+      await adapter.acquire(key, "alice", TimeSpan.fromMilliseconds(300));
+      const bob = adapter.waitForRelease(key, TimeSpan.fromSeconds(10), never(), {
+        lockId: "bob",
+        ttl: null,
+      });
+      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(1));
+      let carolEnded = false;
+      const carol = adapter
+        .waitForRelease(key, TimeSpan.fromSeconds(10), never(), {
+          lockId: "carol",
+          ttl: SECONDS_5,
+        })
+        .finally(() => {
+          carolEnded = true;
+        });
+      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(2));
+      // Alice's hold expires: bob is handed a hold that never expires, carol waits on.
+      expect(await bob).toMatchObject({ acquired: true });
+      const seen = await commandsDuring(key, () => sleep(1_000));
+      // Carol checked at alice's expiry and was told bob's hold never expires: nothing since.
+      expect(seen.filter((line) => line.startsWith("evalsha ")).length).toBeLessThanOrEqual(1);
+      expect(carolEnded).toBe(false);
+      expect(await adapter.release(key, "bob")).toBe(true);
+      expect(await carol).toMatchObject({ acquired: true });
+      await adapter.release(key, "carol");
+    });
+
+    test("a check sent again with the entry as the wait last knew it (its reply lost) finds the renewed entry: no second entry", async () => {
+      type Check = (
+        hold: string,
+        fence: string,
+        queue: string,
+        entry: string,
+        owner: string,
+        left: string,
+        serve: string,
+      ) => Promise<[number, number, string]>;
+      const check = (client as unknown as { hasp_lock_check: Check }).hasp_lock_check;
+      const holder = newAdapter();
+      const waiter = newAdapter();
+      const key = uniqueName("renewed");
+      await holder.acquire(key, "alice", SECONDS_5);
+      const waiting = waiter.waitForRelease(key, TimeSpan.fromSeconds(10), never(), {
+        lockId: "bob",
+        ttl: SECONDS_5,
+      });
+      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(1));
+      const [first = ""] = await client.lrange(queueOf(key), 0, 0);
+      const hold = redisHoldKey(key);
+      const args = [hold, `${hold}:fence`, queueOf(key), first, "bob", "9000", "0"] as const;
+      const [, , renewed] = await check.call(client, ...args);
+      // The first reply is "lost": the same check again, with the old entry.
+      const [state, , again] = await check.call(client, ...args);
+      expect(state).toBe(0);
+      expect(renewed.slice(renewed.indexOf(":"))).toBe(first.slice(first.indexOf(":")));
+      expect(await client.lrange(queueOf(key), 0, -1)).toEqual([again]);
+      // The release still hands the key to the one wait.
+      expect(await holder.release(key, "alice")).toBe(true);
+      expect(await waiting).toMatchObject({ acquired: true });
+      expect(await client.llen(queueOf(key))).toBe(0);
+      await holder.release(key, "bob");
     });
 
     /** Kills the subscriber connection of the client named `name`: it reconnects 300 ms later. */

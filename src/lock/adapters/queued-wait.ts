@@ -1,5 +1,5 @@
 // A `waitForRelease` that queues in the backend (Redis, PostgreSQL): the adapter's release
-// hands the key to the oldest queued claim, or wakes the oldest wait without one, and tells
+// hands the key to the oldest queued claim, or wakes a wait without one ahead of it, and tells
 // that wait's process on its own channel. This is the part every such adapter shares: the
 // wait's life from joining the queue to its end, whichever comes first of its grant, its time
 // running out, an abort, or close().
@@ -8,14 +8,17 @@
 // PostgreSQL role's NOTIFY) can send one, so the wait asks the backend (`check`) whether it was
 // handed the key, and with which token, before it believes it. The same check runs when the
 // holder's hold may have expired (an expiry sends nothing): the backend then serves its queue,
-// oldest first, so a wait keeps its place however often the holder refreshes.
+// oldest first, or, the hold refreshed, renews the wait's entry in place, so a wait keeps its
+// place however often the holder refreshes (an entry not renewed lapses soon after the holder's
+// expiry: a wait whose process died does not hold the queue up for long).
 
 import { onAbort } from "../../task/abort-listeners.js";
 import { MAX_TIMER_MS } from "../../task/timers.js";
+import { TimeSpan } from "../../time-span/time-span.js";
 import type { LockHandOff } from "../contracts/lock-adapter.js";
 
 /**
- * What ending a wait does with its entry (the backend carries it out in one step):
+ * What ending a wait does with its entry:
  * - `keep`: the wait ran out (or the adapter closes): remove the entry; a key handed to the
  *   claim meanwhile stays the waiter's (its token is answered);
  * - `release`: the wait was aborted: remove the entry; a key handed to the claim meanwhile is
@@ -29,16 +32,19 @@ export type LeaveMode = "keep" | "release";
 export type QueueEntry = {
   readonly entry: string;
   /**
-   * Ms from now until the holder's hold expires, when it expires at all: the wait checks then,
-   * since an expiry sends no message.
+   * Ms from now until the holder's hold expires (`Infinity`: it never does; absent: no hold):
+   * the wait checks then, since an expiry sends no message.
    */
   readonly holderLeftMs?: number;
 };
 
 /** What the backend says of a queued wait. */
 export type WaitCheck =
-  /** The key was handed to the claim, with this token. */
-  | { readonly state: "granted"; readonly fencingToken: number }
+  /**
+   * The key was handed to the claim, with this token; the hold has `remainingMs` left by the
+   * backend's clock when it answered (absent: it never expires).
+   */
+  | { readonly state: "granted"; readonly fencingToken: number; readonly remainingMs?: number }
   /**
    * Still queued, as `entry` now (renewed: its deadline counts from this check); the holder's
    * hold expires in `holderLeftMs` (absent: never, or no hold).
@@ -53,8 +59,9 @@ export type WaitQueue = {
    * Queues the wait, named `waitId` in its messages, with a deadline `maxWaitMs` from now on the
    * backend's clock, or a short grace past the holder's expiry when that comes sooner (the wait
    * renews it by checking then: a waiter that died does not keep its place for long). Answers
-   * the entry, or a token (> 0) when the key was free (or the claim's own) and taken for the
-   * claim, or 0 when the key was free and the waiter should try it.
+   * the entry; or a token (> 0) when the key was free and taken for the claim; or a token negated
+   * (< 0) when the key was the claim owner's own live hold, re-taken (TTL restarted); or 0 when
+   * the key was free and the waiter should try it.
    */
   join(maxWaitMs: number, waitId: string): Promise<number | QueueEntry>;
   /** Ends the wait (see {@link LeaveMode}): the claim's token if it keeps the key, else 0. */
@@ -69,6 +76,14 @@ export type WaitQueue = {
   /** Releases a key taken for the claim (by `join`) of a wait aborted meanwhile. */
   giveBack(): Promise<unknown>;
 };
+
+/**
+ * How long a queue entry outlives the holder's expiry unless its wait renews it (it checks at
+ * that expiry, which renews it): a live wait keeps its place however often the holder
+ * refreshes, and one whose process died is skipped soon after the hold it waited on would have
+ * ended. Each backend's queue sets entries' deadlines with it.
+ */
+export const ENTRY_GRACE_MS = 2_000;
 
 /** After a check that failed, the next one (the backend unreachable for a moment). */
 const CHECK_RETRY_MS = 250;
@@ -96,6 +111,9 @@ class QueuedWait {
   #serveAgain = false;
   /** performance.now() time the holder's hold was last reported to expire. */
   #holderExpiresAt = Number.POSITIVE_INFINITY;
+  /** performance.now() time the last check was sent, and whether it was one to serve. */
+  #checkSentAt = 0;
+  #served = false;
   /** A message came before `join` answered with the entry. */
   #checkWhenJoined = false;
   /** performance.now() time the wait runs out. */
@@ -168,12 +186,14 @@ class QueuedWait {
       this.#serveAgain ||= serve;
       return;
     }
+    this.#checkSentAt = performance.now();
+    this.#served = serve;
     this.#checking = this.queue.check(entry, Math.max(1, this.#left()), serve).then(
       (reply) => this.#checked(reply),
       () => {
         this.#checking = undefined;
         if (!this.#settled && this.#ending === undefined) {
-          this.#arm(Math.min(CHECK_RETRY_MS, this.#left()));
+          this.#arm(Math.min(CHECK_RETRY_MS, this.#left()), serve);
         }
       },
     );
@@ -193,19 +213,21 @@ class QueuedWait {
     return this.#deadline - performance.now();
   }
 
-  /** The one timer: the deadline ends the wait; before it, it checks (the holder's expiry). */
-  #arm(ms: number): void {
+  /**
+   * The one timer: the deadline ends the wait; before it, it checks (`serve`: armed for the
+   * holder's expiry, which a timer firing a little early must not turn into a mere look).
+   */
+  #arm(ms: number, serve = false): void {
     clearTimeout(this.#timer);
     this.#timer = setTimeout(
       () => {
         this.#timer = undefined;
-        const left = this.#left();
-        if (left <= 0) {
+        if (this.#left() <= 0) {
           this.#end({ mode: "keep" });
         } else if (ms >= MAX_TIMER_MS) {
-          this.#arm(left);
+          this.#watchHolder(undefined);
         } else {
-          this.check(performance.now() >= this.#holderExpiresAt);
+          this.check(serve);
         }
       },
       Math.max(1, Math.min(Math.ceil(ms), MAX_TIMER_MS)),
@@ -213,16 +235,24 @@ class QueuedWait {
   }
 
   /**
-   * Checks again at the holder's expiry, if it comes before the wait's end. A reply that names
-   * no expiring hold leaves the last one known in place.
+   * Checks again at the holder's expiry, to serve the queue, if it comes before the wait's end
+   * (`Infinity`: the hold never expires). A reply that names no hold leaves the last expiry
+   * known in place: after a restart of a store that keeps nothing, the old holder may be at
+   * work until then; past it, the wait serves the queue itself (again after a pause, should
+   * that find nothing to serve).
    */
   #watchHolder(holderLeftMs: number | undefined): void {
     const now = performance.now();
     if (holderLeftMs !== undefined) {
       // A millisecond past the expiry, so the backend sees it expired.
       this.#holderExpiresAt = now + holderLeftMs + 1;
+    } else if (this.#holderExpiresAt <= now) {
+      this.#arm(this.#served ? Math.min(CHECK_RETRY_MS, this.#left()) : 1, true);
+      return;
     }
-    this.#arm(Math.max(0, Math.min(this.#holderExpiresAt, this.#deadline) - now));
+    const untilExpiry = this.#holderExpiresAt - now;
+    const left = this.#left();
+    this.#arm(Math.max(0, Math.min(untilExpiry, left)), untilExpiry < left);
   }
 
   #checked(reply: WaitCheck): void {
@@ -235,7 +265,18 @@ class QueuedWait {
       return;
     }
     if (reply.state === "granted") {
-      this.#settle({ acquired: true, fencingToken: reply.fencingToken });
+      const { fencingToken, remainingMs } = reply;
+      this.#settle(
+        remainingMs === undefined
+          ? { acquired: true, fencingToken }
+          : {
+              acquired: true,
+              fencingToken,
+              remainingTime: TimeSpan.fromMilliseconds(
+                Math.max(0, remainingMs - (performance.now() - this.#checkSentAt)),
+              ),
+            },
+      );
     } else if (reply.state === "gone") {
       this.#settle(undefined);
     } else if (this.#checkAgain) {
@@ -250,14 +291,16 @@ class QueuedWait {
 
   #joined(reply: number | QueueEntry): void {
     if (typeof reply === "number") {
-      // The key was free: the claim's now (a token), or free to try (0).
+      // The key was free: the claim's now (a token), or free to try (0); or the claim owner's
+      // own hold, re-taken (a negated token): an abort must not free that, it was held before.
       const ending = this.#ending;
+      const fencingToken = Math.abs(reply);
       if (ending?.mode === "release" && reply > 0) {
         this.#giveBack(ending.reason);
       } else if (ending?.mode === "release") {
         this.#fail(ending.reason);
       } else if (!this.#settled) {
-        this.#settle(reply > 0 ? { acquired: true, fencingToken: reply } : undefined);
+        this.#settle(fencingToken > 0 ? { acquired: true, fencingToken } : undefined);
       }
       return;
     }

@@ -34,6 +34,13 @@ export type LockHandOff = {
   acquired: true;
   /** The new hold's token, as `acquire` would have issued it. */
   fencingToken: number;
+  /**
+   * Optional: how long the hold has left as the wait resolves, by the backend's clock and on the
+   * safe side (what the backend said, less the time since the request that learned it was
+   * sent). Without it, the caller counts the hold's TTL from the wait's start, which after a
+   * long wait leaves it little or nothing of its lease.
+   */
+  remainingTime?: TimeSpan;
 };
 
 /**

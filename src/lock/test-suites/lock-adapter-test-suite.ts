@@ -925,7 +925,13 @@ export function lockAdapterTestSuite(settings: LockAdapterTestSuiteSettings): vo
             expect(await adapter.getState(key)).toBeNull();
             continue;
           }
-          expect(end).toEqual({ acquired: true, fencingToken: expect.any(Number) });
+          expect(end).toMatchObject({ acquired: true, fencingToken: expect.any(Number) });
+          // What the hold has left, if the adapter says, is at most its TTL.
+          if (end.remainingTime !== undefined) {
+            expect(end.remainingTime.toMilliseconds()).toBeLessThanOrEqual(
+              RESTART_TTL.toMilliseconds(),
+            );
+          }
           const state = await held(key);
           expect(state.owner).toBe("bob");
           expect(state.fencingToken).toBe(end.fencingToken);
@@ -1175,6 +1181,27 @@ export function lockAdapterTestSuite(settings: LockAdapterTestSuiteSettings): vo
         const state = await held(key);
         expect(state.owner).toBe("alice");
         expect(state.remainingTime?.toMilliseconds()).toBeGreaterThan(50_000);
+      });
+
+      test("waitAcquires: a claimed wait aborted as it re-takes the claim owner's own hold leaves that hold alone", async (context) => {
+        acquiringWaitOf(context);
+        const waitForRelease = waitForReleaseOf(context);
+        for (let round = 0; round < 5; round++) {
+          const key = freshKey();
+          const token = await acquire(key, "alice", LONG_TTL);
+          const controller = new AbortController();
+          const retaking = observe(
+            waitForRelease(key, TimeSpan.fromSeconds(5), controller.signal, {
+              lockId: "alice",
+              ttl: LONG_TTL,
+            }),
+          );
+          // After the wait's round trip has left, before its answer (most rounds).
+          setImmediate(() => controller.abort(new Error("gave up")));
+          await retaking.outcome;
+          // Alice held the key before the wait: an abort must not have freed it.
+          expect(await held(key)).toMatchObject({ owner: "alice", fencingToken: token });
+        }
       });
 
       test("waitAcquires: a claimed wait never outlasts the holder's expiry, and the next one takes the key", async (context) => {

@@ -126,14 +126,15 @@ function failingReleases(failures: { left: number }): Interceptor {
 }
 
 /**
- * Routes every call of `adapter` through `interceptor`; keeps `waitForRelease` optional and
- * `waitAcquires` as the adapter says.
+ * Routes every call of `adapter` through `interceptor`; keeps `waitForRelease` optional, and
+ * `waitAcquires` and `waitsPastExpiry` as the adapter says.
  */
 function instrument(adapter: ILockAdapter, interceptor: Interceptor): ILockAdapter {
   const through = <T>(method: AdapterMethod, args: unknown[], call: () => Promise<T>) =>
     interceptor(method, args, call) as Promise<T>;
   const instrumented: ILockAdapter = {
     ...(adapter.waitAcquires === undefined ? {} : { waitAcquires: adapter.waitAcquires }),
+    ...(adapter.waitsPastExpiry === undefined ? {} : { waitsPastExpiry: adapter.waitsPastExpiry }),
     acquire: (key, lockId, ttl) =>
       through<LockAcquireResult>("acquire", [key, lockId, ttl], () =>
         adapter.acquire(key, lockId, ttl),
@@ -868,6 +869,43 @@ export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): 
         expect(elapsed).toBeGreaterThanOrEqual(90);
         expect(elapsed).toBeLessThan(LONG.toMilliseconds() / 2);
         expect(await waiter.getState()).toMatchObject({ type: LOCK_STATE.ACQUIRED });
+      });
+
+      test("a waiter handed the key after waiting longer than its TTL has its whole lease: its run's signal stays quiet", async (context) => {
+        const { expect } = context;
+        const { create, untilWaiting } = await setup(context);
+        const ttl = ms(600);
+        let stop!: () => void;
+        const stopped = new Promise<void>((resolve) => {
+          stop = resolve;
+        });
+        let holding = false;
+        // The holder's run refreshes its 600 ms TTL every 200 ms, for as long as the test wants.
+        const held = create({ ttl })
+          .run(() => {
+            holding = true;
+            return stopped;
+          })
+          .then((result) => result);
+        await eventually("the holder runs", () => expect(holding).toBe(true));
+        const waiter = create({ ttl });
+        const served = waiter
+          .runBlocking(
+            async ({ signal }) => {
+              const atStart = signal.aborted;
+              // Longer than the waiter's TTL less the drift margin: the run must refresh it.
+              await sleep(700);
+              return [atStart, signal.aborted];
+            },
+            { time: LONG },
+          )
+          .then((result) => result);
+        await untilWaiting(waiter);
+        // Time passes (this bounds nothing): the wait lasts past two of the waiter's TTLs.
+        await sleep(1_500);
+        stop();
+        expect(await held).toEqual([true, undefined]);
+        expect(await served).toEqual([true, [false, false]]);
       });
 
       test("gives up when its time runs out: false, or FailedAcquireLockError, and is never granted later", async (context) => {

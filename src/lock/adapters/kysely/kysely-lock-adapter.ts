@@ -621,15 +621,19 @@ export class KyselyLockAdapter implements ILockAdapter {
         }
         const result = await this.#send<{
           state: number | null;
-          answer: unknown;
+          token: unknown;
+          remaining: unknown;
           entry: string | null;
         }>(check, check.parameters({ key: stored, owner, entry, left: Math.ceil(leftMs) }));
         const row = result.rows[0];
         if (row?.state === 1) {
-          return { state: "granted", fencingToken: Number(row.answer) };
+          const fencingToken = Number(row.token);
+          return row.remaining == null
+            ? { state: "granted", fencingToken }
+            : { state: "granted", fencingToken, remainingMs: Math.max(0, Number(row.remaining)) };
         }
         if (row?.state === 0 && row.entry !== null) {
-          return { state: "queued", ...queueEntry(row.entry, row.answer) };
+          return { state: "queued", ...queueEntry(row.entry, row.remaining) };
         }
         return { state: "gone" };
       },
@@ -883,9 +887,13 @@ function changedOne(
   return Number(result.numAffectedRows ?? 0) > 0;
 }
 
-/** A queued wait's entry, with the holder's remaining ms (NULL: its hold never expires). */
+/** A queued wait's entry, with the holder's remaining ms (-1: never expires; NULL: no hold). */
 function queueEntry(entry: string, remaining: unknown): QueueEntry {
-  return remaining == null ? { entry } : { entry, holderLeftMs: Math.max(0, Number(remaining)) };
+  if (remaining == null) {
+    return { entry };
+  }
+  const ms = Number(remaining);
+  return { entry, holderLeftMs: ms < 0 ? Number.POSITIVE_INFINITY : ms };
 }
 
 /**

@@ -15,6 +15,7 @@
 // keeps its token) and across the deletion of a dead row (the clock has passed every old token).
 
 import { createHash } from "node:crypto";
+import { ENTRY_GRACE_MS } from "../queued-wait.js";
 
 /** The SQL dialects the adapter speaks; MySQL covers MariaDB. */
 export type KyselyLockDialect = "postgres" | "mysql" | "sqlite";
@@ -117,9 +118,10 @@ export type KyselyLockStatements = {
   readonly wait?: KyselyLockStatement<KyselyLockWaitArgs>;
   /**
    * PostgreSQL: `wait` for a claim, which is also an acquire: takes a free or expired row, or
-   * re-takes the claim owner's live hold, as `acquire` does; otherwise queues the claim until its
-   * own deadline (a refresh of the hold leaves it in place). Answers `owner`, `token`,
-   * `remaining` (as `acquire`) and `entry` (when queued).
+   * re-takes the claim owner's live hold, as `acquire` does (its token then answered negated);
+   * otherwise queues the claim (a refresh of the hold leaves it in place; `check` renews it).
+   * Answers `owner`, `token`, `remaining` (as `acquire`; -1: never expires) and `entry` (when
+   * queued).
    */
   readonly claim?: KyselyLockStatement<KyselyLockWaitArgs>;
   /**
@@ -158,13 +160,6 @@ export type KyselyLockStatements = {
 
 /** Longest key stored as it is, in UTF-8 bytes (the MySQL column's size); longer ones are hashed. */
 export const KEY_MAX_BYTES = 255;
-
-/**
- * How long a queue entry outlives the holder's expiry unless its waiter renews it (PostgreSQL;
- * the waiter checks at that expiry, which renews it): a live waiter keeps its place however
- * often the holder refreshes, and one that died is skipped soon after.
- */
-export const ENTRY_GRACE_MS = 2_000;
 
 /** Rows dead for less than this stay, so a clock stepping back a little cannot reuse a token. */
 export const DEAD_ROW_GRACE_MS = 60_000;
@@ -277,8 +272,9 @@ $hasp$`,
   // serves it through a trigger: only an UPDATE that frees a hold with waiters queued runs it
   // (its WHEN is all an uncontended release pays). An entry is
   // "deadline_ms:ttl:inbox:wait_id:owner" (the owner last: it may hold ':'); ttl is "" for a
-  // hold without TTL and "-" for a wait without a claim. An entry stays until its deadline,
-  // however often the holder refreshes. The trigger skips entries past their deadline, wakes
+  // hold without TTL and "-" for a wait without a claim. An entry's deadline is renewed in place
+  // by its wait's checks, however often the holder refreshes (a wait is known by the part after
+  // the deadline, which never changes). The trigger skips entries past their deadline, wakes
   // waits without a claim, and gives the key to the first claim (new token, its TTL from now),
   // naming each wait on its adapter's channel ("wait_id"). NOTIFY is sent at commit, and needs
   // no privilege at all: a message is a wake-up, and the wait asks `check` what it was given.
@@ -302,6 +298,11 @@ ON CONFLICT (lock_key) DO UPDATE SET
   // A queue entry, "deadline_ms:ttl:inbox:wait_id:owner" (see the trigger).
   const entry = (deadline: string, owner: string) =>
     `(${deadline})::text || ':' || :ttl || ':' || :inbox || ':' || :id || ':' || ${owner}`;
+  // A wait's entry in the row's queue as it is now: the one whose part after the deadline is
+  // :entry's (a wait is known by that part, which never changes; its deadline is renewed in
+  // place, so an entry the waiter has not heard of yet, a reply lost, is still its).
+  const mine = `(SELECT w FROM unnest(waiters) AS w
+    WHERE substr(w, strpos(w, ':')) = substr(:entry, strpos(:entry, ':')) LIMIT 1)`;
   // An entry's deadline: the wait's `left` ms, or the grace past the live hold of the row `l`
   // when that comes sooner (the waiter renews it by checking then).
   const lasts = (left: string, row = "") =>
@@ -356,17 +357,20 @@ RETURNING token`,
       `SELECT owner, token, expires_at - ${nowMs} FROM ${t}
 WHERE lock_key = :key AND ${liveHold(nowMs)}`,
     ),
-    // The waiter listens on its inbox before it queues, so no release can miss it.
+    // The waiter listens on its inbox before it queues, so no release can miss it. The hold's
+    // remaining time is -1 when it never expires.
     wait: routine<KyselyLockWaitArgs>(
       "wait",
       waitParams,
       "entry text, remaining bigint",
       `UPDATE ${t} SET waiters = array_append(waiters, ${entry(lasts(":wait"), ":owner")})
 WHERE lock_key = :key AND ${liveHold(nowMs)}
-RETURNING waiters[cardinality(waiters)], expires_at - ${nowMs}`,
+RETURNING waiters[cardinality(waiters)], coalesce(expires_at - ${nowMs}, -1)`,
     ),
     // The acquire upsert, whose "held by another" branch appends the claim to the queue. The
-    // claim's TTL is "" for a hold without one.
+    // claim's TTL is "" for a hold without one. A new token is at least the server's µs, a kept
+    // one (the claim owner's own hold, re-taken) below them: that one is answered negated, so an
+    // abort does not free what was held before.
     claim: routine<KyselyLockWaitArgs>(
       "claim",
       waitParams,
@@ -376,8 +380,8 @@ RETURNING waiters[cardinality(waiters)], expires_at - ${nowMs}`,
         `waiters = CASE WHEN ${takes} THEN l.waiters ELSE array_append(l.waiters,
     ${entry(lasts(":wait", "l."), "excluded.owner")}) END`,
       )}
-RETURNING owner, token, expires_at - ${nowMs},
-  CASE WHEN owner <> :owner THEN waiters[cardinality(waiters)] END`,
+RETURNING owner, CASE WHEN owner = :owner AND token < ${nowUs} THEN -token ELSE token END,
+  coalesce(expires_at - ${nowMs}, -1), CASE WHEN owner <> :owner THEN waiters[cardinality(waiters)] END`,
     ),
     // An entry still queued was handed nothing, even when its owner holds the key (through
     // another wait of the same owner, whose hold must stay).
@@ -385,8 +389,8 @@ RETURNING owner, token, expires_at - ${nowMs},
       "leave",
       [key, owner, ["entry", "text"]],
       "token bigint",
-      `UPDATE ${t} SET waiters = nullif(array_remove(waiters, :entry), '{}')
-WHERE lock_key = :key AND :entry = ANY(waiters);
+      `UPDATE ${t} SET waiters = nullif(array_remove(waiters, ${mine}), '{}')
+WHERE lock_key = :key AND ${mine} IS NOT NULL;
 IF FOUND THEN
   token := 0;
   RETURN;
@@ -395,24 +399,27 @@ SELECT CASE WHEN owner = :owner AND ${unexpired(nowMs)} THEN token ELSE 0 END FR
 WHERE lock_key = :key`,
     ),
     // A hold that expired with waits queued sends nothing: freeing it here runs the trigger,
-    // which serves the queue oldest first, as a release would.
+    // which serves the queue oldest first, as a release would. A queued entry is renewed in
+    // place; remaining is the holder's (-1: never expires; NULL: no hold), or the granted hold's.
     check: routine<KyselyLockOwnerArgs & KyselyLockEntryArgs & { left: number }>(
       "check",
       [key, owner, ["entry", "text"], ["left", "bigint"]],
-      "state int, answer bigint, entry text",
+      "state int, token bigint, remaining bigint, entry text",
       `UPDATE ${t} SET owner = NULL, expires_at = ${nowMs}
-WHERE lock_key = :key AND owner IS NOT NULL AND expires_at <= ${nowMs} AND :entry = ANY(waiters);
-UPDATE ${t} SET waiters[array_position(waiters, :entry)] =
+WHERE lock_key = :key AND owner IS NOT NULL AND expires_at <= ${nowMs} AND ${mine} IS NOT NULL;
+UPDATE ${t} SET waiters[array_position(waiters, ${mine})] =
   (${lasts(":left")})::text || substr(:entry, strpos(:entry, ':'))
-WHERE lock_key = :key AND :entry = ANY(waiters)
-RETURNING 0, CASE WHEN ${liveHold(nowMs)} THEN expires_at - ${nowMs} END,
+WHERE lock_key = :key AND ${mine} IS NOT NULL
+RETURNING 0, NULL::bigint,
+  CASE WHEN ${liveHold(nowMs)} THEN coalesce(expires_at - ${nowMs}, -1) END,
   (${lasts(":left")})::text || substr(:entry, strpos(:entry, ':'))
-INTO state, answer, entry;
+INTO state, token, remaining, entry;
 IF FOUND THEN
   RETURN;
 END IF;
 SELECT CASE WHEN owner = :owner AND ${unexpired(nowMs)} THEN 1 ELSE -1 END,
-  CASE WHEN owner = :owner AND ${unexpired(nowMs)} THEN token END, NULL
+  CASE WHEN owner = :owner AND ${unexpired(nowMs)} THEN token END,
+  expires_at - ${nowMs}, NULL
 FROM ${t} WHERE lock_key = :key`,
     ),
   };

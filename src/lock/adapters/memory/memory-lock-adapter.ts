@@ -314,8 +314,9 @@ export class MemoryLockAdapter implements ILockAdapter {
   /** The queue's timer: the hold may have expired (its waiters are then served), or waits ended. */
   #serve(queue: WaitQueue): void {
     const now = performance.now();
-    const hold = this.#live(queue.key, now);
+    // Waits past their deadline leave first: none of them may be handed the key.
     const next = queue.timeOut(now);
+    const hold = this.#live(queue.key, now);
     if (this.#waiters.get(queue.key) !== queue) {
       return;
     }
@@ -347,7 +348,15 @@ export class MemoryLockAdapter implements ILockAdapter {
     hold.owner = claim.lockId;
     hold.expiresAt = claim.ttl === null ? null : now + claim.ttl.toMilliseconds();
     hold.fencingToken = this.#lastToken;
-    waiter.resolve({ acquired: true, fencingToken: this.#lastToken });
+    if (hold.expiresAt !== null) {
+      // The next waiters are served at this hold's expiry, if it comes first.
+      this.#waiters.get(key)?.armBy(hold.expiresAt);
+    }
+    waiter.resolve(
+      claim.ttl === null
+        ? { acquired: true, fencingToken: this.#lastToken }
+        : { acquired: true, fencingToken: this.#lastToken, remainingTime: claim.ttl },
+    );
   }
 
   /** Drops expired holds after about as many writes as there are holds: O(1) amortised. */

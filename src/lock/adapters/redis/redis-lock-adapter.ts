@@ -17,7 +17,13 @@ import type {
   LockHandOff,
   LockWaitClaim,
 } from "../../contracts/lock-adapter.js";
-import { type LeaveMode, QueuedWaits, type WaitCheck, type WaitQueue } from "../queued-wait.js";
+import {
+  type LeaveMode,
+  QueuedWaits,
+  type QueueEntry,
+  type WaitCheck,
+  type WaitQueue,
+} from "../queued-wait.js";
 import {
   ACQUIRE_NOTING_SCRIPT,
   ACQUIRE_SCRIPT,
@@ -120,7 +126,7 @@ type HaspLockCommands = {
     owner: string,
     mode: LeaveMode,
   ): Promise<number>;
-  /** {1, token}: handed the key; {0, pttl}: still queued; {-1, 0}: gone. */
+  /** {1, token, pttl}: handed the key; {0, pttl, entry}: still queued (renewed); {-1, 0}: gone. */
   hasp_lock_check(
     hold: string,
     fence: string,
@@ -129,7 +135,7 @@ type HaspLockCommands = {
     owner: string,
     left: string,
     serve: "0" | "1",
-  ): Promise<[state: number, value: number, entry?: string]>;
+  ): Promise<[state: number, value: number, third?: string | number]>;
   hasp_lock_refresh(hold: string, fence: string, owner: string, ttl: string): Promise<number>;
   hasp_lock_get_state(hold: string): Promise<[string, string, number] | null>;
   hasp_lock_acquire_noting(
@@ -376,7 +382,7 @@ export class RedisLockAdapter implements ILockAdapter {
     );
   }
 
-  /** The key's queue in Redis, for one wait: WAIT_SCRIPT, LEAVE_SCRIPT, RELEASE_SCRIPT. */
+  /** The key's queue in Redis, for one wait: WAIT_SCRIPT, LEAVE_SCRIPT, CHECK_SCRIPT, RELEASE_SCRIPT. */
   #queue(keys: LockKeys, claim: QueuedClaim): WaitQueue {
     const [hold, fence, queue] = keys;
     const commands = this.#commands;
@@ -399,7 +405,7 @@ export class RedisLockAdapter implements ILockAdapter {
               return reply;
             }
             const [entry, pttl] = reply;
-            return pttl >= 0 ? { entry, holderLeftMs: pttl } : { entry };
+            return holderLeft(entry, pttl);
           });
       },
       leave: (entry, mode) =>
@@ -603,16 +609,26 @@ function toAcquireResult(reply: AcquireReply): LockAcquireResult {
   return { acquired: false, owner: reply[0], remainingTime: fromPttl(reply[1]) };
 }
 
-function toWaitCheck([state, value, entry]: [number, number, string?]): WaitCheck {
+/** A check's answer: {1, token, pttl} granted, {0, pttl, entry} queued, {-1, 0} gone. */
+function toWaitCheck([state, value, third]: [number, number, (string | number)?]): WaitCheck {
   if (state === 1) {
-    return { state: "granted", fencingToken: value };
+    const pttl = Number(third ?? -1);
+    return pttl >= 0
+      ? { state: "granted", fencingToken: value, remainingMs: pttl }
+      : { state: "granted", fencingToken: value };
   }
-  if (state === 0 && entry !== undefined) {
-    return value >= 0
-      ? { state: "queued", entry, holderLeftMs: value }
-      : { state: "queued", entry };
+  if (state === 0 && typeof third === "string") {
+    return { state: "queued", ...holderLeft(third, value) };
   }
   return { state: "gone" };
+}
+
+/** A queued entry, with the holder's PTTL as the wait takes it (-1: never expires; -2: no hold). */
+function holderLeft(entry: string, pttl: number): QueueEntry {
+  if (pttl === -2) {
+    return { entry };
+  }
+  return { entry, holderLeftMs: pttl < 0 ? Number.POSITIVE_INFINITY : pttl };
 }
 
 function isOne(reply: number): boolean {

@@ -10,8 +10,9 @@
 //                                           "<deadline ms>:<ttl>:<inbox>:<wait id>:<owner>": a claim
 //                                           (ttl in ms, or empty: never expires) is handed the key,
 //                                           a wait without one (ttl "-", no owner) is woken to try;
-//                                           an entry stays until its own deadline, however often the
-//                                           holder refreshes; the list expires with its latest one
+//                                           the deadline is renewed in place by the wait's checks (a
+//                                           wait is known by the rest of its entry, which never
+//                                           changes); the list expires with its latest deadline
 //   <inbox>      channel                    one per adapter (no ":" in it), where a release names
 //                                           the wait it served ("<wait id>"): a wake-up only, since
 //                                           anyone may PUBLISH; the wait asks CHECK_SCRIPT
@@ -21,15 +22,10 @@
 // costs server time on each cycle: the grace is part of the script text, and a release with
 // nobody waiting publishes nothing.
 
+import { ENTRY_GRACE_MS } from "../queued-wait.js";
+
 /** How long the fence counter outlives a hold, in ms. */
 export const FENCE_GRACE_MS = 60_000;
-
-/**
- * How long a queue entry outlives the holder's expiry unless its waiter renews it (it checks at
- * that expiry): a live waiter keeps its place however often the holder refreshes, and a waiter
- * that died is skipped soon after the hold it waited on would have ended.
- */
-export const ENTRY_GRACE_MS = 2_000;
 
 /**
  * Lua shared by WAIT and CHECK: `lasts`, how long an entry stays queued from now: the wait's
@@ -72,14 +68,14 @@ const NEW_TOKEN = `  local time = redis.call('TIME')
   token = string.format('%.0f', math.max(tonumber(current[2] or '0') + 1, now))`;
 
 /** ... then the hold of ARGV[1] for ARGV[2] ms ("": never expires) with that token, fence beside. */
-const GRANT = `if ARGV[2] == '' then
+const grantAndReturn = (result: string) => `if ARGV[2] == '' then
   redis.call('SET', KEYS[1], token .. ':' .. ARGV[1])
   redis.call('SET', KEYS[2], token)
 else
   redis.call('SET', KEYS[1], token .. ':' .. ARGV[1], 'PX', ARGV[2])
   redis.call('SET', KEYS[2], token, 'PX', tonumber(ARGV[2]) + ${FENCE_GRACE_MS})
 end
-return tonumber(token)`;
+return ${result}`;
 
 /**
  * KEYS[1] hold, KEYS[2] fence
@@ -105,7 +101,7 @@ if hold then
 else
 ${NEW_TOKEN}
 end
-${GRANT}
+${grantAndReturn("tonumber(token)")}
 `;
 
 // Ends the key's hold (live, or already gone) in favour of the first wait in the queue whose
@@ -198,8 +194,9 @@ ${handOverAndReturn("1")}`;
  * ARGV[1] owner id of the claim ("" without one), ARGV[2] its ttl in ms ("": never expires; "-":
  * no claim), ARGV[3] max wait in ms, ARGV[4] the waiter's inbox channel, ARGV[5] wait id
  * (neither with ":")
- * Returns, when the key is free (or already the claim's owner's): the token, the key now being
- * the claim's (as ACQUIRE_SCRIPT takes it), or 0 without a claim (try now). Else {entry, pttl}:
+ * Returns, when the key is free: the token, the key now being the claim's (as ACQUIRE_SCRIPT
+ * takes it); when it is the claim owner's own live hold: its token negated (re-taken, the TTL
+ * restarted); or 0 without a claim (try now). Else {entry, pttl}:
  * the queue entry appended for the wait, and the hold's PTTL (-1: it never expires), when the
  * waiter checks on it (CHECK_SCRIPT, which renews the entry), since its expiry sends nothing.
  * The entry's deadline is the server's time plus the max wait, or plus the PTTL and
@@ -210,6 +207,7 @@ ${checkDurations({ argv: 2, name: "ttl", also: ["", "-"] }, { argv: 3, name: "ma
 local current = redis.call('MGET', KEYS[1], KEYS[2])
 local hold = current[1]
 local token
+local again = false
 if hold then
   local sep = string.find(hold, ':', 1, true)
   if ARGV[2] == '-' or string.sub(hold, sep + 1) ~= ARGV[1] then
@@ -227,19 +225,37 @@ if hold then
     return {entry, pttl}
   end
   token = string.sub(hold, 1, sep - 1)
+  again = true
 elseif ARGV[2] == '-' then
   return 0
 else
 ${NEW_TOKEN}
 end
-${GRANT}
+${grantAndReturn("again and -tonumber(token) or tonumber(token)")}
 `;
 
 /**
+ * Lua shared by LEAVE and CHECK: `rest`, what follows the deadline in ARGV[1], a wait's entry as
+ * the wait last heard of it; and `mine()`, the index and text of that wait's entry in the queue
+ * now, or nil. A wait is known by `rest`, which never changes: its deadline is renewed in place,
+ * so an entry the waiter has not heard of yet (a reply lost, a command sent again) is still its.
+ */
+const FIND_MINE = `local rest = string.sub(ARGV[1], (string.find(ARGV[1], ':', 1, true)))
+local function mine()
+  for index, queued in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
+    local sep = string.find(queued, ':', 1, true)
+    if sep and string.sub(queued, sep) == rest then
+      return index - 1, queued
+    end
+  end
+  return nil
+end`;
+
+/**
  * KEYS[1] hold, KEYS[2] fence, KEYS[3] queue
- * ARGV[1] the queue entry WAIT_SCRIPT returned, ARGV[2] owner id of the claim ("" without one),
- * ARGV[3] what to do: "keep" (the wait ran out, or the adapter closes) or "release" (the wait
- * was aborted)
+ * ARGV[1] the wait's queue entry (as WAIT_SCRIPT or its last check returned it), ARGV[2] owner id
+ * of the claim ("" without one), ARGV[3] what to do: "keep" (the wait ran out, or the adapter
+ * closes) or "release" (the wait was aborted)
  * Both remove the entry. An entry still queued was handed nothing: 0. One that is gone because
  * the key was handed to the claim: "keep" answers the hold's token (the waiter has the key),
  * "release" ends that hold as RELEASE_SCRIPT does (the next wait gets it). A wait without a
@@ -247,7 +263,10 @@ ${GRANT}
  * Returns the claim's token when the key was handed to it and it keeps it; 0 otherwise.
  */
 export const LEAVE_SCRIPT = `
-if redis.call('LREM', KEYS[3], 1, ARGV[1]) == 1 then
+${FIND_MINE}
+local _, queued = mine()
+if queued then
+  redis.call('LREM', KEYS[3], 1, queued)
   return 0
 end
 local hold = redis.call('GET', KEYS[1])
@@ -266,40 +285,40 @@ return 0
 
 /**
  * KEYS[1] hold, KEYS[2] fence, KEYS[3] queue
- * ARGV[1] the wait's queue entry (as WAIT_SCRIPT or the last check returned it), ARGV[2] owner id
+ * ARGV[1] the wait's queue entry (as WAIT_SCRIPT or its last check returned it), ARGV[2] owner id
  * of the claim ("" without one), ARGV[3] ms left of the wait, ARGV[4] "1" when the waiter's clock
  * says the holder's hold has run out, else "0"
  * A queued wait asks whether it was handed the key (on a message, which proves nothing, after a
- * reconnect, or at the holder's expiry). At the holder's expiry (ARGV[4] "1"), when the entry is
- * queued and the hold is gone (it expired: an expiry sends nothing), the queue is served first,
- * oldest first, as RELEASE_SCRIPT serves it. Otherwise a gone hold is not served: after a restart
- * of a Redis that keeps nothing, the old holder may still be at work until its expiry. An entry
- * still queued is renewed in place (its deadline as WAIT_SCRIPT sets it, from now): a refresh
- * of the hold never costs the wait its place. A claim whose entry is gone without the key being
- * its owner's (a restart of Redis lost the queue) goes back at the end of the queue.
- * Returns {1, token}: the key was handed to the claim (its entry is gone and the hold is the
- * claim owner's); {0, pttl, entry}: queued, the holder's PTTL (-1: never expires, -2: no hold),
- * and the renewed entry; {-1, 0}: neither (a wait without a claim was woken, or its time is up).
+ * reconnect, or at the holder's expiry). At the holder's expiry (ARGV[4] "1"), when the hold is
+ * gone (it expired: an expiry sends nothing), the queue is served first, oldest first, as
+ * RELEASE_SCRIPT serves it. Otherwise a gone hold is not served: after a restart of a Redis that
+ * keeps nothing, the old holder may still be at work until its expiry. A queued entry is renewed
+ * in place (its deadline as WAIT_SCRIPT sets it, from now): a refresh of the hold never costs
+ * the wait its place. A claim whose entry is gone without the key being its owner's (a restart
+ * of Redis lost the queue) goes back at the end of the queue.
+ * Returns {1, token, pttl}: the key was handed to the claim (its entry is gone and the hold is
+ * the claim owner's), with the hold's PTTL; {0, pttl, entry}: queued, the holder's PTTL (-1:
+ * never expires, -2: no hold), and the renewed entry; {-1, 0}: neither (a wait without a claim
+ * was woken).
  */
 export const CHECK_SCRIPT = `
 ${checkDurations({ argv: 3, name: "wait left" })}
 local time = redis.call('TIME')
 local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local left = tonumber(ARGV[3])
-local rest = string.sub(ARGV[1], (string.find(ARGV[1], ':', 1, true)))
-local mine = ARGV[1]
+${FIND_MINE}
 local function granted()
   local hold = redis.call('GET', KEYS[1])
   if hold then
     local sep = string.find(hold, ':', 1, true)
     if string.sub(hold, sep + 1) == ARGV[2] then
-      return {1, tonumber(string.sub(hold, 1, sep - 1))}
+      return {1, tonumber(string.sub(hold, 1, sep - 1)), redis.call('PTTL', KEYS[1])}
     end
   end
   return false
 end
 local function answer()
-  local index = redis.call('LPOS', KEYS[3], mine)
+  local index = mine()
   if not index then
     return granted() or {-1, 0}
   end
@@ -312,16 +331,15 @@ local function answer()
   end
   return {0, pttl, renewed}
 end
-if not redis.call('LPOS', KEYS[3], ARGV[1]) then
+if not mine() then
   local reply = granted()
   if reply then
     return reply
   end
-  if ARGV[2] == '' or left <= 0 then
+  if ARGV[2] == '' then
     return {-1, 0}
   end
-  mine = string.format('%.0f', nowMs + left) .. rest
-  redis.call('RPUSH', KEYS[3], mine)
+  redis.call('RPUSH', KEYS[3], string.format('%.0f', nowMs + left) .. rest)
 end
 if ARGV[4] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then
   ${handOverAndReturn("answer()")}
