@@ -78,7 +78,7 @@ describeWithBackend("redis", (url) => {
     expect(await connections()).toBe(0);
   });
 
-  test("twelve adapters of each kind with a subscriber add one 'end' listener per kind to the client, and none once closed", async () => {
+  test("twelve adapters of each kind with a subscriber add one 'end' listener to the client, and none once closed", async () => {
     const client = createRedisClient(url);
     const warnings: string[] = [];
     const onWarning = (warning: Error) => {
@@ -110,7 +110,8 @@ describeWithBackend("redis", (url) => {
         ),
         ...buses.map((bus) => bus.addListener("ping", () => {})),
       ]);
-      expect(client.listenerCount("end") - before).toBe(2);
+      // One listener for every adapter of either kind that follows this client.
+      expect(client.listenerCount("end") - before).toBe(1);
       await new Promise((resolve) => setImmediate(resolve));
       expect(warnings).toEqual([]);
       await Promise.all(locks.map((adapter) => adapter.close()));

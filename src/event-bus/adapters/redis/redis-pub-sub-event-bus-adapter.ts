@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import type { ISerde } from "../../../serde/serde-contracts.js";
+import { followEnd } from "../../../task/end-listeners.js";
 import type { AdapterListener, IEventBusAdapter } from "../../event-bus-contracts.js";
 
 /** Settings of {@link RedisPubSubEventBusAdapter}. */
@@ -119,7 +120,7 @@ export class RedisPubSubEventBusAdapter implements IEventBusAdapter {
           this.#forgetSubscriber();
         }
       });
-      this.#unfollowClient = followClientEnd(this.#client, () => {
+      this.#unfollowClient = followEnd(this.#client, () => {
         if (this.#subscriber === subscriber) {
           this.#forgetSubscriber();
         }
@@ -159,36 +160,4 @@ export class RedisPubSubEventBusAdapter implements IEventBusAdapter {
       listener(payload);
     }
   }
-}
-
-/** Per client, the subscribers to end when it ends, behind one "end" listener on it. */
-const clientEnds = new WeakMap<Redis, { followers: Set<() => void>; ended: () => void }>();
-
-/**
- * Calls `onEnd` once `client` ends; returns the function that stops following it. However many
- * adapters share a client, it carries one listener of theirs (EventEmitter warns from eleven).
- */
-function followClientEnd(client: Redis, onEnd: () => void): () => void {
-  let entry = clientEnds.get(client);
-  if (entry === undefined) {
-    const followers = new Set<() => void>();
-    const ended = () => {
-      clientEnds.delete(client);
-      for (const follower of [...followers]) {
-        follower();
-      }
-    };
-    client.once("end", ended);
-    entry = { followers, ended };
-    clientEnds.set(client, entry);
-  }
-  const { followers, ended } = entry;
-  followers.add(onEnd);
-  return () => {
-    followers.delete(onEnd);
-    if (followers.size === 0 && clientEnds.get(client) === entry) {
-      client.removeListener("end", ended);
-      clientEnds.delete(client);
-    }
-  };
 }

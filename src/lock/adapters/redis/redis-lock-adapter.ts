@@ -3,6 +3,7 @@ import type { Cluster, Redis } from "ioredis";
 import { z } from "zod";
 import { HaspError } from "../../../errors/hasp-error.js";
 import { InvalidArgumentError, parseSettings } from "../../../errors/invalid-argument-error.js";
+import { followEnd } from "../../../task/end-listeners.js";
 import { delay } from "../../../task/timers.js";
 import { type ITimeSpan, TimeSpan } from "../../../time-span/time-span.js";
 import {
@@ -542,7 +543,7 @@ export class RedisLockAdapter implements ILockAdapter {
           this.#forgetSubscriber();
         }
       });
-      this.#unfollowClient = followClientEnd(this.#client, () => {
+      this.#unfollowClient = followEnd(this.#client, () => {
         if (this.#subscriber === subscriber) {
           this.#forgetSubscriber();
         }
@@ -565,41 +566,6 @@ export class RedisLockAdapter implements ILockAdapter {
     this.#unfollowClient = undefined;
     return subscriber;
   }
-}
-
-/** Per client, the subscribers to end when it ends, behind one "end" listener on it. */
-const clientEnds = new WeakMap<
-  RedisLockClient,
-  { followers: Set<() => void>; ended: () => void }
->();
-
-/**
- * Calls `onEnd` once `client` ends; returns the function that stops following it. However many
- * adapters share a client, it carries one listener of theirs (EventEmitter warns from eleven).
- */
-function followClientEnd(client: RedisLockClient, onEnd: () => void): () => void {
-  let entry = clientEnds.get(client);
-  if (entry === undefined) {
-    const followers = new Set<() => void>();
-    const ended = () => {
-      clientEnds.delete(client);
-      for (const follower of [...followers]) {
-        follower();
-      }
-    };
-    client.once("end", ended);
-    entry = { followers, ended };
-    clientEnds.set(client, entry);
-  }
-  const { followers, ended } = entry;
-  followers.add(onEnd);
-  return () => {
-    followers.delete(onEnd);
-    if (followers.size === 0 && clientEnds.get(client) === entry) {
-      client.removeListener("end", ended);
-      clientEnds.delete(client);
-    }
-  };
 }
 
 function toAcquireResult(reply: AcquireReply): LockAcquireResult {
