@@ -144,7 +144,7 @@ class QueuedWait {
   /** Joins the queue once `listening` (so that no message can be missed). */
   start(maxWaitMs: number, listening: Promise<unknown>): void {
     this.#deadline = performance.now() + maxWaitMs;
-    this.#arm(maxWaitMs);
+    this.#arm(maxWaitMs, "end");
     this.#stopListening = onAbort(this.signal, () => this.#aborted());
     listening
       .then(() => {
@@ -193,7 +193,8 @@ class QueuedWait {
       () => {
         this.#checking = undefined;
         if (!this.#settled && this.#ending === undefined) {
-          this.#arm(Math.min(CHECK_RETRY_MS, this.#left()), serve);
+          const left = this.#left();
+          this.#arm(Math.min(CHECK_RETRY_MS, left), CHECK_RETRY_MS < left ? serve : "end");
         }
       },
     );
@@ -214,20 +215,22 @@ class QueuedWait {
   }
 
   /**
-   * The one timer: the deadline ends the wait; before it, it checks (`serve`: armed for the
-   * holder's expiry, which a timer firing a little early must not turn into a mere look).
+   * The one timer, armed for what it does when it fires: end the wait (its deadline), or check
+   * (`true`: at the holder's expiry, to serve the queue). It acts on that, not on a comparison of
+   * clocks: a timer may fire a little before `performance.now()` says its time has come.
    */
-  #arm(ms: number, serve = false): void {
+  #arm(ms: number, then: "end" | boolean): void {
     clearTimeout(this.#timer);
     this.#timer = setTimeout(
       () => {
         this.#timer = undefined;
-        if (this.#left() <= 0) {
-          this.#end({ mode: "keep" });
-        } else if (ms >= MAX_TIMER_MS) {
+        if (ms > MAX_TIMER_MS && this.#left() > 0) {
+          // Past the timer range: armed again for what is left.
           this.#watchHolder(undefined);
+        } else if (then === "end") {
+          this.#end({ mode: "keep" });
         } else {
-          this.check(serve);
+          this.check(then);
         }
       },
       Math.max(1, Math.min(Math.ceil(ms), MAX_TIMER_MS)),
@@ -247,12 +250,14 @@ class QueuedWait {
       // A millisecond past the expiry, so the backend sees it expired.
       this.#holderExpiresAt = now + holderLeftMs + 1;
     } else if (this.#holderExpiresAt <= now) {
-      this.#arm(this.#served ? Math.min(CHECK_RETRY_MS, this.#left()) : 1, true);
+      const left = this.#left();
+      const pause = this.#served ? CHECK_RETRY_MS : 1;
+      this.#arm(Math.min(pause, left), pause < left ? true : "end");
       return;
     }
     const untilExpiry = this.#holderExpiresAt - now;
     const left = this.#left();
-    this.#arm(Math.max(0, Math.min(untilExpiry, left)), untilExpiry < left);
+    this.#arm(Math.max(0, Math.min(untilExpiry, left)), untilExpiry < left ? true : "end");
   }
 
   #checked(reply: WaitCheck): void {
