@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
 import { type ITimeSpan, TimeSpan } from "./time-span.js";
 
 /**
@@ -11,6 +12,28 @@ export const MAX_DURATION_MS = 3_153_600_000_000;
 
 /** What a settings schema says of a duration above {@link MAX_DURATION_MS}. */
 export const MAX_DURATION_MESSAGE = `must be at most 100 years (${MAX_DURATION_MS} ms)`;
+
+/**
+ * A duration as the whole ms (at least 1) a store takes, or `undefined` above
+ * {@link MAX_DURATION_MS}: for an adapter called directly (a provider refuses those first). A
+ * number comparison, on every acquire's path.
+ */
+export function storeMilliseconds(span: ITimeSpan): number | undefined {
+  const ms = span.toMilliseconds();
+  return ms <= MAX_DURATION_MS ? Math.max(1, Math.ceil(ms)) : undefined;
+}
+
+/** The error of an adapter called directly with a duration above {@link MAX_DURATION_MS}. */
+export function durationTooLong(
+  adapter: string,
+  field: string,
+  span: ITimeSpan | null,
+): InvalidArgumentError {
+  return new InvalidArgumentError(
+    `Invalid ${adapter} argument: ${field}: ${MAX_DURATION_MESSAGE}, got ${span?.toMilliseconds()} ms`,
+    [{ path: field, message: MAX_DURATION_MESSAGE }],
+  );
+}
 
 /**
  * Any `ITimeSpan` of finite length up to {@link MAX_DURATION_MS}, parsed into a `TimeSpan`.

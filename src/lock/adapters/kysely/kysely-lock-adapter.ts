@@ -15,9 +15,9 @@ import { InvalidArgumentError, parseSettings } from "../../../errors/invalid-arg
 import { delay, MAX_TIMER_MS } from "../../../task/timers.js";
 import { type ITimeSpan, TimeSpan } from "../../../time-span/time-span.js";
 import {
-  MAX_DURATION_MESSAGE,
-  MAX_DURATION_MS,
+  durationTooLong,
   positiveTimeSpanSchema,
+  storeMilliseconds,
 } from "../../../time-span/time-span-schema.js";
 import type {
   ILockAdapter,
@@ -901,14 +901,11 @@ function queueEntry(entry: string, remaining: unknown): QueueEntry {
  * the adapter directly: the provider refuses it) an InvalidArgumentError, before any statement.
  */
 function toTtlMs(span: TimeSpan, field: string): number {
-  const ms = span.toMilliseconds();
-  if (!(ms <= MAX_DURATION_MS)) {
-    throw new InvalidArgumentError(
-      `Invalid KyselyLockAdapter argument: ${field}: ${MAX_DURATION_MESSAGE}, got ${ms} ms`,
-      [{ path: field, message: MAX_DURATION_MESSAGE }],
-    );
+  const ms = storeMilliseconds(span);
+  if (ms === undefined) {
+    throw durationTooLong("KyselyLockAdapter", field, span);
   }
-  return Math.max(1, Math.ceil(ms));
+  return ms;
 }
 
 function toRemaining(remaining: unknown): TimeSpan | null {

@@ -1,9 +1,9 @@
 import type { Collection, Db, Document } from "mongodb";
 import { z } from "zod";
 import { HaspError } from "../../../errors/hasp-error.js";
-import { InvalidArgumentError, parseSettings } from "../../../errors/invalid-argument-error.js";
+import { parseSettings } from "../../../errors/invalid-argument-error.js";
 import { TimeSpan } from "../../../time-span/time-span.js";
-import { MAX_DURATION_MESSAGE, MAX_DURATION_MS } from "../../../time-span/time-span-schema.js";
+import { durationTooLong, storeMilliseconds } from "../../../time-span/time-span-schema.js";
 import type {
   ILockAdapter,
   LockAcquireResult,
@@ -212,14 +212,11 @@ export class MongodbLockAdapter implements ILockAdapter {
 
 /** A TTL in whole ms (at least 1); above MAX_DURATION_MS (passed directly) an InvalidArgumentError. */
 function toTtlMs(ttl: TimeSpan): number {
-  const ms = ttl.toMilliseconds();
-  if (!(ms <= MAX_DURATION_MS)) {
-    throw new InvalidArgumentError(
-      `Invalid MongodbLockAdapter argument: ttl: ${MAX_DURATION_MESSAGE}, got ${ms} ms`,
-      [{ path: "ttl", message: MAX_DURATION_MESSAGE }],
-    );
+  const ms = storeMilliseconds(ttl);
+  if (ms === undefined) {
+    throw durationTooLong("MongodbLockAdapter", "ttl", ttl);
   }
-  return Math.max(1, Math.ceil(ms));
+  return ms;
 }
 
 function isDuplicateKeyError(error: unknown): boolean {

@@ -2,14 +2,18 @@ import { randomBytes } from "node:crypto";
 import type { Cluster, Redis } from "ioredis";
 import { z } from "zod";
 import { HaspError } from "../../../errors/hasp-error.js";
-import { InvalidArgumentError, parseSettings } from "../../../errors/invalid-argument-error.js";
+import {
+  type InvalidArgumentError,
+  parseSettings,
+} from "../../../errors/invalid-argument-error.js";
 import { followEnd } from "../../../task/end-listeners.js";
 import { delay } from "../../../task/timers.js";
 import { type ITimeSpan, TimeSpan } from "../../../time-span/time-span.js";
 import {
-  MAX_DURATION_MESSAGE,
+  durationTooLong,
   MAX_DURATION_MS,
   nonNegativeTimeSpanSchema,
+  storeMilliseconds,
 } from "../../../time-span/time-span-schema.js";
 import type {
   ILockAdapter,
@@ -606,16 +610,13 @@ function isOne(reply: number): boolean {
  * `undefined` above MAX_DURATION_MS (a number comparison: this is every acquire's path).
  */
 function toPx(ttl: TimeSpan): string | undefined {
-  const ms = ttl.toMilliseconds();
-  return ms <= MAX_DURATION_MS ? String(Math.max(1, Math.ceil(ms))) : undefined;
+  const ms = storeMilliseconds(ttl);
+  return ms === undefined ? undefined : String(ms);
 }
 
 /** The error for a duration above the bound, passed to the adapter directly. */
 function tooLong(field: string, span: TimeSpan | null): InvalidArgumentError {
-  return new InvalidArgumentError(
-    `Invalid RedisLockAdapter argument: ${field}: ${MAX_DURATION_MESSAGE}, got ${span?.toMilliseconds()} ms`,
-    [{ path: field, message: MAX_DURATION_MESSAGE }],
-  );
+  return durationTooLong("RedisLockAdapter", field, span);
 }
 
 function fromPttl(pttl: number): TimeSpan | null {
