@@ -684,9 +684,10 @@ export function lockAdapterTestSuite(settings: LockAdapterTestSuiteSettings): vo
 
       test("after the hold expired: null", async () => {
         const key = freshKey();
-        await acquire(key, "alice", SHORT_TTL);
+        // Long enough to be seen held on a busy machine, then waited out.
+        await acquire(key, "alice", RESTART_TTL);
         expect((await held(key)).owner).toBe("alice");
-        await sleep(PAST_SHORT_TTL);
+        await sleep(RESTART_TTL.toMilliseconds() + PAST_SHORT_TTL);
         expect(await adapter.getState(key)).toBeNull();
       });
     });
