@@ -87,6 +87,27 @@ async function blockingAcquiresOf(provider: LockProvider, key: string) {
   return waiters;
 }
 
+/**
+ * After the holder released: the key ends free, none of the waiters that gave up holds it, and
+ * a newcomer takes it (no claim of theirs was left to be handed the key).
+ */
+async function expectLeftFree(
+  provider: LockProvider,
+  holder: { getState(): PromiseLike<{ type: string }> },
+  waiters: ReadonlyArray<{ readonly fencingToken: number | null }>,
+): Promise<void> {
+  await vi.waitFor(async () => expect((await holder.getState()).type).toBe(LOCK_STATE.EXPIRED), {
+    timeout: 5_000,
+    interval: 50,
+  });
+  for (const waiter of waiters) {
+    expect(waiter.fencingToken).toBeNull();
+  }
+  const newcomer = provider.create("busy", { ttl: LONG });
+  expect(await newcomer.acquire()).toBe(true);
+  expect(await newcomer.release()).toBe(true);
+}
+
 describeWithBackend("redis", () => {
   let redis: PrivateRedisServer;
   const clients: Redis[] = [];
@@ -198,16 +219,7 @@ describeWithBackend("redis", () => {
     );
     // The holder's release hands the key to nobody: it is free, and no waiter holds it.
     expect(await holder.release()).toBe(true);
-    await vi.waitFor(async () => expect((await holder.getState()).type).toBe(LOCK_STATE.EXPIRED), {
-      timeout: 5_000,
-      interval: 50,
-    });
-    for (const waiter of waiters) {
-      expect(waiter.fencingToken).toBeNull();
-    }
-    const newcomer = provider.create("busy", { ttl: LONG });
-    expect(await newcomer.acquire()).toBe(true);
-    expect(await newcomer.release()).toBe(true);
+    await expectLeftFree(provider, holder, waiters);
   }, 30_000);
 });
 
@@ -280,16 +292,7 @@ describeWithBackend("postgres", (url) => {
         { timeout: 10_000, interval: 50 },
       );
       expect(await holder.release()).toBe(true);
-      await vi.waitFor(
-        async () => expect((await holder.getState()).type).toBe(LOCK_STATE.EXPIRED),
-        { timeout: 5_000, interval: 50 },
-      );
-      for (const waiter of waiters) {
-        expect(waiter.fencingToken).toBeNull();
-      }
-      const newcomer = provider.create("busy", { ttl: LONG });
-      expect(await newcomer.acquire()).toBe(true);
-      expect(await newcomer.release()).toBe(true);
+      await expectLeftFree(provider, holder, waiters);
     }, 30_000);
   }
 });
