@@ -2,7 +2,7 @@
  * Every TypeScript block in README.md and docs/*.md is type-checked, and run unless flagged, so
  * the docs cannot rot. The blocks of a page form one module (see docs-examples.ts), written to
  * tests/docs/.generated/ (gitignored, rewritten each run). The flags are explained in
- * DEVELOPERS.md, "Docs examples".
+ * CONTRIBUTING.md, "Docs examples".
  */
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, sep } from "node:path";

@@ -1,6 +1,6 @@
 /**
  * Turns the TypeScript blocks of the Markdown docs into modules that are type-checked and run by
- * `docs-examples.test.ts` (see "Docs examples" in DEVELOPERS.md).
+ * `docs-examples.test.ts` (see "Docs examples" in CONTRIBUTING.md).
  *
  * The blocks of one page form one module, in order, so a block can use names from an earlier one.
  * Imports are hoisted to the top and deduplicated per binding, and the public paths
