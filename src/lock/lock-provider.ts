@@ -5,8 +5,8 @@ import { EventBus } from "../event-bus/event-bus.js";
 import type { EventListener, IEventBus, Unsubscribe } from "../event-bus/event-bus-contracts.js";
 import type { IKey, Namespace } from "../namespace/namespace.js";
 import type { ISerdeRegister } from "../serde/serde-contracts.js";
-import type { ITimeSpan, TimeSpan } from "../time-span/time-span.js";
 import { Task } from "../task/task.js";
+import type { ITimeSpan, TimeSpan } from "../time-span/time-span.js";
 import type {
   ILock,
   ILockListenable,

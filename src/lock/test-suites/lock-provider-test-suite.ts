@@ -1680,7 +1680,10 @@ export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): 
           [() => other.forceRelease(), ["other FORCE_RELEASED"]],
           [() => lock.acquireBlockingOrFail({ time: ms(1_000) }), ["lock ACQUIRED"]],
           [() => lock.runOrFail(() => {}), ["lock ACQUIRED", "lock RELEASED"]],
-          [() => other.runBlocking(() => {}, { time: ms(1_000) }), ["other ACQUIRED", "other RELEASED"]],
+          [
+            () => other.runBlocking(() => {}, { time: ms(1_000) }),
+            ["other ACQUIRED", "other RELEASED"],
+          ],
         ];
         for (const [step, expected] of steps) {
           heard.length = 0;
