@@ -1,3 +1,5 @@
+import type { ITask } from "../task/task.js";
+
 /**
  * Event names mapped to their payload types. Declare it with `type` (an `interface` has no
  * index signature and is not assignable):
@@ -35,6 +37,11 @@ export type IEventListenable<TEventMap extends BaseEventMap> = {
     event: TName,
     listener: EventListener<TEventMap[TName]>,
   ): Promise<Unsubscribe>;
+  /** `listenOnce` that resolves to the function removing it (if it has not heard its event yet). */
+  subscribeOnce<TName extends keyof TEventMap & string>(
+    event: TName,
+    listener: EventListener<TEventMap[TName]>,
+  ): Promise<Unsubscribe>;
   /**
    * Resolves with the next event's payload. Rejects with the signal's reason when `signal`
    * aborts, leaving no listener behind. On a remote bus, events dispatched before the
@@ -44,14 +51,24 @@ export type IEventListenable<TEventMap extends BaseEventMap> = {
     event: TName,
     options?: { signal?: AbortSignal },
   ): Promise<TEventMap[TName]>;
+  /**
+   * `asPromise` as a lazy `Task`: it listens when the task runs (is awaited or detached), so it
+   * composes with `timeout` and a signal (aborting removes the listener). To hear an event your
+   * next step causes, use `asPromise`, which listens at once.
+   *
+   * @example
+   * const acquired = await provider.asTask(LOCK_EVENTS.ACQUIRED).pipe(timeout({ waitTime }));
+   */
+  asTask<TName extends keyof TEventMap & string>(event: TName): ITask<TEventMap[TName]>;
 };
 
 /** Dispatching only: what a component that announces events is given. */
 export type IEventDispatcher<TEventMap extends BaseEventMap> = {
   /**
-   * Hands the event to the transport: in memory the listeners have been called when it
-   * resolves; over Redis it has been published. A failing listener never makes it reject; a
-   * failing transport (Redis down) does.
+   * Hands the event to the transport: in memory the listeners are called before it returns (it
+   * does not wait for an async listener); over Redis it has been published when it resolves,
+   * and listeners, even in this process, hear it when it comes back from Redis. A failing
+   * listener never makes it reject; a failing transport (Redis down) does.
    */
   dispatch<TName extends keyof TEventMap & string>(
     event: TName,
@@ -86,7 +103,9 @@ export type IEventBusAdapter = {
   removeListener(channel: string, listener: AdapterListener): Promise<void>;
   /**
    * Delivers `payload` to every listener of `channel`, in this process and, for a remote
-   * transport, in the others. Rejects only when the transport fails.
+   * transport, in the others. Events are delivered in the order of the calls (a lock's events
+   * are dispatched one after another without waiting). An in-process transport calls the
+   * listeners before returning. Rejects only when the transport fails.
    */
   dispatch(channel: string, payload: unknown): Promise<void>;
 };

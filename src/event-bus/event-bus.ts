@@ -1,5 +1,6 @@
 import { Namespace } from "../namespace/namespace.js";
 import { onAbort } from "../task/abort-listeners.js";
+import { Task } from "../task/task.js";
 import type {
   AdapterListener,
   BaseEventMap,
@@ -91,6 +92,18 @@ export class EventBus<TEventMap extends BaseEventMap> implements IEventBus<TEven
   ): Promise<Unsubscribe> {
     await this.addListener(event, listener);
     return () => this.removeListener(event, listener);
+  }
+
+  async subscribeOnce<TName extends keyof TEventMap & string>(
+    event: TName,
+    listener: EventListener<TEventMap[TName]>,
+  ): Promise<Unsubscribe> {
+    await this.listenOnce(event, listener);
+    return () => this.removeListener(event, listener);
+  }
+
+  asTask<TName extends keyof TEventMap & string>(event: TName): Task<TEventMap[TName]> {
+    return new Task((signal) => this.asPromise(event, { signal }));
   }
 
   asPromise<TName extends keyof TEventMap & string>(

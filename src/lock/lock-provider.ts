@@ -5,8 +5,14 @@ import { EventBus } from "../event-bus/event-bus.js";
 import type { EventListener, IEventBus, Unsubscribe } from "../event-bus/event-bus-contracts.js";
 import type { IKey, Namespace } from "../namespace/namespace.js";
 import type { ISerdeRegister } from "../serde/serde-contracts.js";
+import { Task } from "../task/task.js";
 import type { ITimeSpan, TimeSpan } from "../time-span/time-span.js";
-import type { ILock, ILockProvider, LockCreateSettings } from "./contracts/lock.js";
+import type {
+  ILock,
+  ILockListenable,
+  ILockProvider,
+  LockCreateSettings,
+} from "./contracts/lock.js";
 import type { ILockAdapter } from "./contracts/lock-adapter.js";
 import type { LockEventMap } from "./contracts/lock-events.js";
 import { Lock, type LockContext } from "./lock.js";
@@ -97,6 +103,8 @@ export class LockProvider implements ILockProvider {
   /** The bus is the one the provider made (none was given): its own to close. */
   readonly #ownsEventBus: boolean;
   #closing: Promise<void> | undefined;
+  /** Listening only: the provider's own listening methods, without `create` and `close`. */
+  readonly events: ILockListenable;
 
   /** @throws InvalidArgumentError on bad settings, or a provider id already taken on a serde. */
   constructor(settings: LockProviderSettings) {
@@ -119,6 +127,15 @@ export class LockProvider implements ILockProvider {
       blockingInterval: parsed.defaultBlockingInterval,
       events: this.#eventBus,
     };
+    this.events = Object.freeze({
+      addListener: this.addListener.bind(this),
+      removeListener: this.removeListener.bind(this),
+      listenOnce: this.listenOnce.bind(this),
+      subscribe: this.subscribe.bind(this),
+      subscribeOnce: this.subscribeOnce.bind(this),
+      asPromise: this.asPromise.bind(this),
+      asTask: this.asTask.bind(this),
+    });
     const serdes = parsed.serde === undefined ? [] : [parsed.serde].flat();
     for (const serde of serdes) {
       registerLockProvider(serde, this.#providerId, {
@@ -178,6 +195,14 @@ export class LockProvider implements ILockProvider {
     return this.#eventBus.subscribe(event, listener);
   }
 
+  subscribeOnce<TName extends keyof LockEventMap & string>(
+    event: TName,
+    listener: EventListener<LockEventMap[TName]>,
+  ): Promise<Unsubscribe> {
+    this.#listened = true;
+    return this.#eventBus.subscribeOnce(event, listener);
+  }
+
   /**
    * Closes the event bus the provider made (when none was given), then the adapter's own
    * resources through its `close()`, if it has one. Your clients, Kysely instance, pools and
@@ -206,5 +231,9 @@ export class LockProvider implements ILockProvider {
   ): Promise<LockEventMap[TName]> {
     this.#listened = true;
     return this.#eventBus.asPromise(event, options);
+  }
+
+  asTask<TName extends keyof LockEventMap & string>(event: TName): Task<LockEventMap[TName]> {
+    return new Task((signal) => this.asPromise(event, { signal }));
   }
 }

@@ -56,8 +56,6 @@ type EventData<TName extends LockEventName> = DistributiveOmit<
   "lock" | "key" | "lockId" | "at"
 >;
 
-const nextImmediate = () => new Promise<void>((resolve) => setImmediate(resolve));
-
 const identity = <T>(value: T): T => value;
 
 const ignore = () => {};
@@ -371,8 +369,6 @@ export class Lock implements ILock {
    * request, less the drift margin (see {@link CLOCK_DRIFT_FACTOR}).
    */
   #expiresAt: number | null = null;
-  /** Events of this lock go out one after another, after the operation resolved. */
-  #events: Promise<void> | undefined;
   /**
    * Work of this id that nobody awaits any more (a run's failed release tried again, a late
    * answer to a call given up on, released again): this lock's acquires wait for it, so that a
@@ -480,10 +476,10 @@ export class Lock implements ILock {
       this.#call(
         "forceRelease",
         (adapter, key) => adapter.forceRelease(key),
-        (existed) => {
+        (hasReleased) => {
           this.#forgetHold();
-          this.#emit(LOCK_EVENTS.FORCE_RELEASED, { existed });
-          return existed;
+          this.#emit(LOCK_EVENTS.FORCE_RELEASED, { hasReleased });
+          return hasReleased;
         },
       ),
     );
@@ -1074,7 +1070,12 @@ export class Lock implements ILock {
     return new LockBackendError(this.key, operation, { cause: error });
   }
 
-  /** Dispatches after the operation resolved, in order per lock, never failing the operation. */
+  /**
+   * Dispatches in a microtask queued as the operation completes: in-process listeners have
+   * heard the event when the caller's `await` resumes, yet run outside the adapter's callback
+   * (a listener using the lock finds its state settled). The bus isolates listener failures and
+   * does not wait for async ones; the transport keeps the order of dispatches.
+   */
   #emit<TName extends LockEventName>(event: TName, data: EventData<TName>): void {
     if (!this.#context.isListened()) {
       return;
@@ -1086,11 +1087,16 @@ export class Lock implements ILock {
       lockId: this.#id,
       at: new Date(),
     } as unknown as LockEventMap[TName];
-    this.#events = (this.#events ?? Promise.resolve())
-      .then(nextImmediate)
-      .then(() => this.#context.events.dispatch(event, payload))
-      .catch((error: unknown) => {
+    queueMicrotask(() => {
+      let dispatched: Promise<void>;
+      try {
+        dispatched = this.#context.events.dispatch(event, payload);
+      } catch (error) {
+        dispatched = Promise.reject(error);
+      }
+      dispatched.catch((error: unknown) => {
         console.error(`[hasp] the lock event ${event} of "${this.key}" was not dispatched:`, error);
       });
+    });
   }
 }

@@ -1,6 +1,10 @@
 import { getEventListeners } from "node:events";
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import { Namespace } from "../../namespace/namespace.js";
+import { TimeoutError } from "../../resilience/resilience-errors.js";
+import { timeout } from "../../resilience/timeout.js";
+import { Task } from "../../task/task.js";
+import { TimeSpan } from "../../time-span/time-span.js";
 import { EventBus, type ListenerErrorHandler } from "../event-bus.js";
 import type { IEventBusAdapter } from "../event-bus-contracts.js";
 
@@ -186,6 +190,43 @@ export function eventBusAdapterTestSuite(settings: EventBusAdapterTestSuiteSetti
       await bus.dispatch("order-shipped", { orderId: "2" });
       await settle(bus);
       expect(listener.mock.calls).toEqual([[{ orderId: "1" }]]);
+    });
+
+    test("subscribeOnce hears one event; its unsubscribe removes the listener before that", async () => {
+      const bus = newBus();
+      const heard = vi.fn();
+      const dropped = vi.fn();
+      const unsubscribeHeard = await bus.subscribeOnce("order-shipped", heard);
+      const unsubscribeDropped = await bus.subscribeOnce("order-shipped", dropped);
+      await unsubscribeDropped();
+      await bus.dispatch("order-shipped", { orderId: "1" });
+      await bus.dispatch("order-shipped", { orderId: "2" });
+      await settle(bus);
+      expect(heard.mock.calls).toEqual([[{ orderId: "1" }]]);
+      expect(dropped).not.toHaveBeenCalled();
+      await unsubscribeHeard();
+    });
+
+    test("asTask is a lazy Task: it listens when it runs and resolves with the next event", async () => {
+      const bus = newBus();
+      const next = bus.asTask("order-shipped");
+      expect(Task.isTask(next)).toBe(true);
+      await bus.dispatch("order-shipped", { orderId: "unheard" });
+      await settle(bus);
+      const payload = next.then((shipped) => shipped);
+      await settle(bus); // the subscription is in place (a remote bus needs a round trip)
+      await bus.dispatch("order-shipped", { orderId: "heard" });
+      await expect(payload).resolves.toEqual({ orderId: "heard" });
+    });
+
+    test("asTask piped through timeout rejects with TimeoutError and removes its listener", async () => {
+      const bus = newBus();
+      const removeListener = vi.spyOn(adapter, "removeListener");
+      const next = bus
+        .asTask("order-shipped")
+        .pipe(timeout({ waitTime: TimeSpan.fromMilliseconds(20) }));
+      await expect(next).rejects.toBeInstanceOf(TimeoutError);
+      await vi.waitFor(() => expect(removeListener).toHaveBeenCalledTimes(1), { timeout: 5_000 });
     });
 
     test("asPromise resolves with the next event", async () => {

@@ -66,8 +66,8 @@ export type LockRefreshedEvent = LockEventBase & {
 
 /** Payload of {@link LOCK_EVENTS}.FORCE_RELEASED. */
 export type LockForceReleasedEvent = LockEventBase & {
-  /** Whether somebody held the key. */
-  existed: boolean;
+  /** Whether a live hold was released: somebody held the key (daiso's name for it). */
+  hasReleased: boolean;
 };
 
 /** Payload of {@link LOCK_EVENTS}.FAILED_RELEASE. */

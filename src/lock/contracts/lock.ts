@@ -208,4 +208,13 @@ export type ILockProviderClosable = {
 };
 
 /** Creating locks and listening to their events. */
-export type ILockProvider = ILockProviderBase & ILockListenable & ILockProviderClosable;
+export type ILockProvider = ILockProviderBase &
+  ILockListenable &
+  ILockProviderClosable & {
+    /**
+     * The provider's events as listening only (daiso's `provider.events`): hand it to code that
+     * should hear lock events but not create locks. The same listeners as the provider's own
+     * `addListener`, … methods.
+     */
+    readonly events: ILockListenable;
+  };

@@ -625,7 +625,7 @@ export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): 
         expect(await holder.release()).toBe(false);
         expect(await admin.forceRelease()).toBe(false);
         const forced = await heard(events, LOCK_EVENTS.FORCE_RELEASED, admin.id, 3);
-        expect(forced.map((event) => event.existed)).toEqual([false, true, false]);
+        expect(forced.map((event) => event.hasReleased)).toEqual([false, true, false]);
         expect(eventsOf(events, LOCK_EVENTS.FORCE_RELEASED)).toHaveLength(3);
       });
 
@@ -1650,44 +1650,62 @@ export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): 
           expect.objectContaining({ lockId: owner.id, lock: owner }),
         ]);
         expect(eventsOf(events, LOCK_EVENTS.FORCE_RELEASED)).toEqual([
-          expect.objectContaining({ lockId: other.id, existed: false }),
+          expect.objectContaining({ lockId: other.id, hasReleased: false }),
         ]);
         expect(byName(LOCK_EVENTS.UNEXPECTED_ERROR)).toEqual([]);
       });
 
-      test("events arrive after the operation resolved, in order per lock", async (context) => {
+      test("in-process listeners have heard an operation's events when it resolves, in order", async (context) => {
         const { expect } = context;
         const { create, provider } = await setup(context);
         const lock = create({ ttl: LONG });
-        let settled = 0;
-        const heard: Array<{ name: string; settled: number }> = [];
+        const other = create({ ttl: LONG });
+        const heard: string[] = [];
         for (const name of Object.values(LOCK_EVENTS)) {
           await provider.addListener(name, (payload) => {
-            if (payload.lockId === lock.id) heard.push({ name, settled });
+            heard.push(`${payload.lockId === lock.id ? "lock" : "other"} ${name}`);
           });
         }
-        await lock.acquire();
-        settled = 1;
-        await lock.refresh();
-        settled = 2;
-        await lock.refresh(ms(5_000));
-        settled = 3;
-        await lock.release();
-        settled = 4;
-        await lock.release();
-        settled = 5;
-        await eventually("the five events", () => expect(heard).toHaveLength(5));
-        expect(heard).toEqual([
-          { name: LOCK_EVENTS.ACQUIRED, settled: expect.any(Number) },
-          { name: LOCK_EVENTS.REFRESHED, settled: expect.any(Number) },
-          { name: LOCK_EVENTS.REFRESHED, settled: expect.any(Number) },
-          { name: LOCK_EVENTS.RELEASED, settled: expect.any(Number) },
-          { name: LOCK_EVENTS.FAILED_RELEASE, settled: expect.any(Number) },
-        ]);
-        // Each was heard no earlier than its own operation resolved.
-        heard.forEach((event, index) => {
-          expect(event.settled).toBeGreaterThanOrEqual(index + 1);
+        // Each step's events, checked right as its await resumes: no waiting, no sleeping.
+        const steps: Array<[() => PromiseLike<unknown>, string[]]> = [
+          [() => lock.acquire(), ["lock ACQUIRED"]],
+          [() => other.acquire(), ["other UNAVAILABLE"]],
+          [() => other.acquireOrFail().then(undefined, () => {}), ["other UNAVAILABLE"]],
+          [() => other.acquireBlocking({ time: ms(50) }), ["other UNAVAILABLE"]],
+          [() => lock.refresh(), ["lock REFRESHED"]],
+          [() => other.refresh(), ["other FAILED_REFRESH"]],
+          [() => other.release(), ["other FAILED_RELEASE"]],
+          [() => lock.release(), ["lock RELEASED"]],
+          [() => lock.acquireOrFail(), ["lock ACQUIRED"]],
+          [() => other.forceRelease(), ["other FORCE_RELEASED"]],
+          [() => lock.acquireBlockingOrFail({ time: ms(1_000) }), ["lock ACQUIRED"]],
+          [() => lock.runOrFail(() => {}), ["lock ACQUIRED", "lock RELEASED"]],
+          [
+            () => other.runBlocking(() => {}, { time: ms(1_000) }),
+            ["other ACQUIRED", "other RELEASED"],
+          ],
+        ];
+        for (const [step, expected] of steps) {
+          heard.length = 0;
+          await step();
+          expect(heard).toEqual(expected);
+        }
+      });
+
+      test("a listener sees the lock as the operation left it", async (context) => {
+        const { expect } = context;
+        const { create, provider } = await setup(context);
+        const lock = create({ ttl: LONG });
+        const seen: Array<number | null> = [];
+        await provider.addListener(LOCK_EVENTS.ACQUIRED, ({ lock: heardLock, fencingToken }) => {
+          seen.push(heardLock.fencingToken, fencingToken);
         });
+        await provider.addListener(LOCK_EVENTS.RELEASED, ({ lock: heardLock }) => {
+          seen.push(heardLock.fencingToken);
+        });
+        const token = await lock.acquireOrFail();
+        await lock.release();
+        expect(seen).toEqual([token, token, null]);
       });
 
       test("a throwing or never-settling listener neither delays nor fails the operation", async (context) => {
@@ -1734,14 +1752,90 @@ export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): 
         await lock.acquire();
         expect((await next).lock).toBe(lock);
         await lock.acquire();
-        await eventually("the second ACQUIRED", () => expect(always).toHaveBeenCalledTimes(2));
+        expect(always).toHaveBeenCalledTimes(2);
         await unsubscribe();
         await lock.acquire();
         // Heard by the suite's own listener: dispatched to every listener still there.
-        await heard(events, LOCK_EVENTS.ACQUIRED, lock.id, 3);
+        expect(eventsOf(events, LOCK_EVENTS.ACQUIRED, lock.id)).toHaveLength(3);
         expect(once).toHaveBeenCalledTimes(1);
         expect(always).toHaveBeenCalledTimes(2);
         expect(removed).not.toHaveBeenCalled();
+      });
+
+      test("provider.events is the provider's listening, and nothing else", async (context) => {
+        const { expect } = context;
+        const { create, provider } = await setup(context);
+        const { events } = provider;
+        expect(Object.keys(events).sort()).toEqual([
+          "addListener",
+          "asPromise",
+          "asTask",
+          "listenOnce",
+          "removeListener",
+          "subscribe",
+          "subscribeOnce",
+        ]);
+        expect(Object.isFrozen(events)).toBe(true);
+        const lock = create({ ttl: LONG });
+        const viaEvents = vi.fn();
+        const viaProvider = vi.fn();
+        await events.addListener(LOCK_EVENTS.ACQUIRED, viaEvents);
+        // One set of listeners: adding through the provider what `events` added changes nothing.
+        await provider.addListener(LOCK_EVENTS.ACQUIRED, viaEvents);
+        await provider.addListener(LOCK_EVENTS.RELEASED, viaProvider);
+        await lock.acquire();
+        await lock.release();
+        expect(viaEvents).toHaveBeenCalledTimes(1);
+        expect(viaProvider).toHaveBeenCalledTimes(1);
+        await events.removeListener(LOCK_EVENTS.RELEASED, viaProvider);
+        await provider.removeListener(LOCK_EVENTS.ACQUIRED, viaEvents);
+        await lock.acquire();
+        await lock.release();
+        expect(viaEvents).toHaveBeenCalledTimes(1);
+        expect(viaProvider).toHaveBeenCalledTimes(1);
+      });
+
+      test("a provider with only a default bus hears events once listened to through provider.events", async (context) => {
+        const { expect } = context;
+        const world = await setup(context);
+        const quiet = world.newProvider({ namespace: uniqueNamespace() });
+        const heardAcquire = vi.fn();
+        await quiet.events.listenOnce(LOCK_EVENTS.ACQUIRED, heardAcquire);
+        await quiet.create(KEY, { ttl: LONG }).acquire();
+        expect(heardAcquire).toHaveBeenCalledTimes(1);
+      });
+
+      test("subscribeOnce hears one event, and its unsubscribe removes it before that", async (context) => {
+        const { expect } = context;
+        const { create, provider } = await setup(context);
+        const lock = create({ ttl: LONG });
+        const first = vi.fn();
+        const never = vi.fn();
+        const unsubscribeFirst = await provider.events.subscribeOnce(LOCK_EVENTS.ACQUIRED, first);
+        const unsubscribeNever = await provider.subscribeOnce(LOCK_EVENTS.ACQUIRED, never);
+        await unsubscribeNever();
+        await lock.acquire();
+        await lock.acquire();
+        expect(first).toHaveBeenCalledTimes(1);
+        expect(first).toHaveBeenCalledWith(expect.objectContaining({ lock }));
+        expect(never).not.toHaveBeenCalled();
+        await unsubscribeFirst(); // already gone: nothing happens
+      });
+
+      test("asTask listens when it runs, and composes with timeout", async (context) => {
+        const { expect } = context;
+        const { create, provider } = await setup(context);
+        const lock = create({ ttl: LONG });
+        const acquired = provider.events.asTask(LOCK_EVENTS.ACQUIRED);
+        expect(Task.isTask(acquired)).toBe(true);
+        await lock.acquire(); // before the task runs: not heard
+        const running = acquired.then((payload) => payload.lock);
+        await lock.acquire();
+        expect(await running).toBe(lock);
+
+        const released = provider.asTask(LOCK_EVENTS.RELEASED).pipe(timeout({ waitTime: ms(50) }));
+        await expect(released).rejects.toBeInstanceOf(TimeoutError);
+        expect(await lock.release()).toBe(true);
       });
     });
 
