@@ -1,7 +1,7 @@
 import { InvalidArgumentError, parseSettings } from "../errors/invalid-argument-error.js";
 import type { Namespace } from "../namespace/namespace.js";
-import type { ISerdeRegister, ISerdeTransformer } from "../serde/serde-contracts.js";
 import { TRANSFORMER_REQUIRED } from "../serde/serde.js";
+import type { ISerdeRegister, ISerdeTransformer } from "../serde/serde-contracts.js";
 import { SerdeError } from "../serde/serde-error.js";
 import { TimeSpan } from "../time-span/time-span.js";
 import { Lock, type LockContext } from "./lock.js";

@@ -220,7 +220,11 @@ export function buildModule(block: CodeBlock, settings: BuildModuleSettings): Ge
       } else if (resolved.kind === "source") {
         const path = relative(dirname(fileName), resolved.file).split(sep).join("/");
         const target = (path.startsWith(".") ? path : `./${path}`).replace(/\.ts$/, ".js");
-        edits.push({ start: specifier.getStart(source), end: specifier.end, text: JSON.stringify(target) });
+        edits.push({
+          start: specifier.getStart(source),
+          end: specifier.end,
+          text: JSON.stringify(target),
+        });
       }
     }
     // From the end, so earlier positions stay valid; a path never spans lines.
@@ -235,7 +239,10 @@ export function buildModule(block: CodeBlock, settings: BuildModuleSettings): Ge
     block,
     fileName,
     text: `${[header, ...lines].join("\n")}\n`,
-    lineMap: [undefined, ...lines.map((_, offset) => ({ block, line: block.fenceLine + 1 + offset }))],
+    lineMap: [
+      undefined,
+      ...lines.map((_, offset) => ({ block, line: block.fenceLine + 1 + offset })),
+    ],
     problems,
   };
 }
@@ -326,7 +333,15 @@ function formatDiagnostic(
 export function stripTypes(module: GeneratedModule, options: ts.CompilerOptions): string {
   const output = ts.transpileModule(module.text, {
     fileName: module.fileName,
-    compilerOptions: { ...options, inlineSourceMap: true, inlineSources: true, sourceMap: false },
+    compilerOptions: {
+      ...options,
+      // What nodenext gives a `.ts` file of a `"type": "module"` app, which transpileModule,
+      // seeing no package.json, cannot tell.
+      module: ts.ModuleKind.ESNext,
+      inlineSourceMap: true,
+      inlineSources: true,
+      sourceMap: false,
+    },
     reportDiagnostics: false,
   });
   return output.outputText;
