@@ -1,5 +1,6 @@
 import { InvalidArgumentError, parseSettings } from "../errors/invalid-argument-error.js";
 import type { Namespace } from "../namespace/namespace.js";
+import { TRANSFORMER_REQUIRED } from "../serde/serde.js";
 import type { ISerdeRegister, ISerdeTransformer } from "../serde/serde-contracts.js";
 import { SerdeError } from "../serde/serde-error.js";
 import { TimeSpan } from "../time-span/time-span.js";
@@ -20,6 +21,22 @@ type SerializedLock = {
 };
 
 type RegisteredProvider = { readonly context: LockContext; readonly namespace: Namespace };
+
+/** Why a lock cannot be serialized with a serde, and what to do. */
+function notGivenThisSerde(lock: Lock): SerdeError {
+  return new SerdeError(
+    `The lock "${lock.key}" belongs to a LockProvider that was not given this serde, so it cannot be serialized with it: pass the serde to that provider (new LockProvider({ serde }))`,
+  );
+}
+
+// A serde that no provider was given has no lock transformer, and would write a lock's public
+// fields as `{}`: the mark makes it refuse the lock instead. Every Lock comes from a provider,
+// which loads this module.
+Object.defineProperty(Lock.prototype, TRANSFORMER_REQUIRED, {
+  value(this: Lock): string {
+    return notGivenThisSerde(this).message;
+  },
+});
 
 /** Per serde, the providers whose locks it carries, by provider id. */
 const registries = new WeakMap<ISerdeRegister, Map<string, RegisteredProvider>>();
@@ -73,9 +90,7 @@ function createLockTransformer(
           };
         }
       }
-      throw new SerdeError(
-        `The lock "${lock.key}" belongs to a LockProvider that was not given this serde, so it cannot be serialized with it`,
-      );
+      throw notGivenThisSerde(lock);
     },
     deserialize: (data) => {
       const { providerId, key, id, proof, ttl } = parseSettings(

@@ -10,6 +10,27 @@ import { SerdeError } from "./serde-error.js";
 /** The version of the envelope `Serde` writes; a document of another version is refused. */
 export const SERDE_FORMAT_VERSION = 1;
 
+/**
+ * @internal Marks values that only a registered transformer can write (a lock): a method that
+ * says what to register. A `Serde` whose adapter left such a value as it is (no transformer
+ * applied) refuses it instead of writing its public fields, often `{}`. `Symbol.for`, so that a
+ * value of another copy of hasp in the process is recognised too.
+ */
+export const TRANSFORMER_REQUIRED: unique symbol = Symbol.for("hasp.serde.transformer-required");
+
+/** A `JSON.stringify` replacer that refuses a value marked with {@link TRANSFORMER_REQUIRED}. */
+function refuseUntransformed(_key: string, value: unknown): unknown {
+  if (typeof value === "object" && value !== null && TRANSFORMER_REQUIRED in value) {
+    const explain = (value as { [TRANSFORMER_REQUIRED]: unknown })[TRANSFORMER_REQUIRED];
+    throw new SerdeError(
+      typeof explain === "function"
+        ? String(explain.call(value))
+        : "A value that needs a registered transformer was left as it is",
+    );
+  }
+  return value;
+}
+
 type Envelope = { v: typeof SERDE_FORMAT_VERSION; body: JsonValue };
 
 function describeError(error: unknown): string {
@@ -76,7 +97,7 @@ export class Serde implements ISerde<string>, ISerdeRegister {
   serialize(value: unknown): string {
     try {
       const envelope: Envelope = { v: SERDE_FORMAT_VERSION, body: this.#adapter.serialize(value) };
-      return JSON.stringify(envelope);
+      return JSON.stringify(envelope, refuseUntransformed);
     } catch (error) {
       if (error instanceof SerdeError) {
         throw error;

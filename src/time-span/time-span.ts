@@ -1,3 +1,5 @@
+import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
+
 /**
  * Anything that can say how long it lasts in milliseconds. Every hasp API that takes a
  * duration takes an `ITimeSpan`, so a {@link TimeSpan} or any compatible object works.
@@ -20,11 +22,31 @@ const UNITS = [
   ["ms", 1],
 ] as const;
 
-function finite(value: number, what: string): number {
+/** The error for a bad argument of `TimeSpan.<method>`, naming the method, the field and the value. */
+function invalid(method: string, field: string, problem: string): InvalidArgumentError {
+  return new InvalidArgumentError(`Invalid TimeSpan.${method} argument: ${field}: ${problem}`, [
+    { path: field, message: problem },
+  ]);
+}
+
+/** `value` when it is a finite number; else an {@link InvalidArgumentError}. */
+function finite(value: number, method: string, field: string): number {
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw new RangeError(`TimeSpan: ${what} must be a finite number, got ${String(value)}`);
+    throw invalid(method, field, `must be a finite number, got ${String(value)}`);
   }
   return value;
+}
+
+/** A result in ms, checked: finite arguments can still overflow (`fromSeconds(1e308)`). */
+function result(milliseconds: number, method: string, field: string): number {
+  if (!Number.isFinite(milliseconds)) {
+    throw invalid(
+      method,
+      field,
+      `the result must be a finite number of milliseconds, got ${String(milliseconds)}`,
+    );
+  }
+  return milliseconds;
 }
 
 /**
@@ -48,38 +70,51 @@ export class TimeSpan implements ITimeSpan {
 
   /**
    * A span of `milliseconds`; fractions and negative values are kept.
-   * @throws RangeError when `milliseconds` is NaN or infinite (as do the other `from…` methods).
+   * @throws InvalidArgumentError when `milliseconds` is NaN, infinite or not a number (as do the
+   * other `from…` methods, and theirs when the span in milliseconds would be infinite).
    */
   static fromMilliseconds(milliseconds: number): TimeSpan {
-    return new TimeSpan(finite(milliseconds, "milliseconds"));
+    return new TimeSpan(finite(milliseconds, "fromMilliseconds", "milliseconds"));
   }
 
   /** A span of `seconds` (fractions allowed: `fromSeconds(1.5)`). */
   static fromSeconds(seconds: number): TimeSpan {
-    return TimeSpan.fromMilliseconds(finite(seconds, "seconds") * MS_PER_SECOND);
+    return TimeSpan.#fromUnits(seconds, MS_PER_SECOND, "fromSeconds", "seconds");
   }
 
   /** A span of `minutes`. */
   static fromMinutes(minutes: number): TimeSpan {
-    return TimeSpan.fromMilliseconds(finite(minutes, "minutes") * MS_PER_MINUTE);
+    return TimeSpan.#fromUnits(minutes, MS_PER_MINUTE, "fromMinutes", "minutes");
   }
 
   /** A span of `hours`. */
   static fromHours(hours: number): TimeSpan {
-    return TimeSpan.fromMilliseconds(finite(hours, "hours") * MS_PER_HOUR);
+    return TimeSpan.#fromUnits(hours, MS_PER_HOUR, "fromHours", "hours");
   }
 
   /** A span of `days` of 24 hours. */
   static fromDays(days: number): TimeSpan {
-    return TimeSpan.fromMilliseconds(finite(days, "days") * MS_PER_DAY);
+    return TimeSpan.#fromUnits(days, MS_PER_DAY, "fromDays", "days");
   }
 
-  /** Converts any {@link ITimeSpan} (returned as is when it already is a `TimeSpan`). */
+  static #fromUnits(count: number, unitMs: number, method: string, field: string): TimeSpan {
+    return new TimeSpan(result(finite(count, method, field) * unitMs, method, field));
+  }
+
+  /**
+   * Converts any {@link ITimeSpan} (returned as is when it already is a `TimeSpan`).
+   * @throws InvalidArgumentError when its `toMilliseconds()` is not a finite number.
+   */
   static from(timeSpan: ITimeSpan): TimeSpan {
-    if (timeSpan instanceof TimeSpan) {
-      return timeSpan;
+    return TimeSpan.#of(timeSpan, "from", "toMilliseconds()");
+  }
+
+  /** `other` as a `TimeSpan`, its length checked on behalf of `method`. */
+  static #of(other: ITimeSpan, method: string, field: string): TimeSpan {
+    if (other instanceof TimeSpan) {
+      return other;
     }
-    return new TimeSpan(finite(timeSpan.toMilliseconds(), "toMilliseconds()"));
+    return new TimeSpan(finite(other.toMilliseconds(), method, field));
   }
 
   /** Whether `value` is an object with a callable `toMilliseconds`. */
@@ -117,33 +152,36 @@ export class TimeSpan implements ITimeSpan {
 
   /** A new span: this one plus `other`. */
   add(other: ITimeSpan): TimeSpan {
-    return TimeSpan.fromMilliseconds(this.#milliseconds + TimeSpan.from(other).#milliseconds);
+    const sum = this.#milliseconds + TimeSpan.#of(other, "add", "other").#milliseconds;
+    return new TimeSpan(result(sum, "add", "other"));
   }
 
   /** A new span: this one minus `other`, negative when `other` is longer. */
   subtract(other: ITimeSpan): TimeSpan {
-    return TimeSpan.fromMilliseconds(this.#milliseconds - TimeSpan.from(other).#milliseconds);
+    const difference = this.#milliseconds - TimeSpan.#of(other, "subtract", "other").#milliseconds;
+    return new TimeSpan(result(difference, "subtract", "other"));
   }
 
   /**
    * A new span: this one times `factor`.
-   * @throws RangeError when `factor` is NaN or infinite.
+   * @throws InvalidArgumentError when `factor` is NaN or infinite, or the result infinite.
    */
   multiply(factor: number): TimeSpan {
-    return TimeSpan.fromMilliseconds(this.#milliseconds * finite(factor, "factor"));
+    const product = this.#milliseconds * finite(factor, "multiply", "factor");
+    return new TimeSpan(result(product, "multiply", "factor"));
   }
 
-  /** @throws RangeError when `divisor` is 0, NaN or infinite. */
+  /** @throws InvalidArgumentError when `divisor` is 0, NaN or infinite, or the result infinite. */
   divide(divisor: number): TimeSpan {
-    if (finite(divisor, "divisor") === 0) {
-      throw new RangeError("TimeSpan: divisor must not be 0");
+    if (finite(divisor, "divide", "divisor") === 0) {
+      throw invalid("divide", "divisor", "must not be 0");
     }
-    return TimeSpan.fromMilliseconds(this.#milliseconds / divisor);
+    return new TimeSpan(result(this.#milliseconds / divisor, "divide", "divisor"));
   }
 
   /** Negative when this span is shorter than `other`, 0 when equal, positive when longer. */
   compare(other: ITimeSpan): number {
-    return Math.sign(this.#milliseconds - TimeSpan.from(other).#milliseconds);
+    return Math.sign(this.#milliseconds - TimeSpan.#of(other, "compare", "other").#milliseconds);
   }
 
   /** Whether both last exactly as long, to the fraction of a millisecond. */
@@ -173,17 +211,19 @@ export class TimeSpan implements ITimeSpan {
 
   /** The shortest of the spans, as a `TimeSpan`; the first of equals. */
   static min(first: ITimeSpan, ...rest: ITimeSpan[]): TimeSpan {
-    return rest.reduce<TimeSpan>(
-      (min, next) => (min.compare(next) <= 0 ? min : TimeSpan.from(next)),
-      TimeSpan.from(first),
+    const spans = rest.map((span) => TimeSpan.#of(span, "min", "spans"));
+    return spans.reduce(
+      (min, next) => (min.compare(next) <= 0 ? min : next),
+      TimeSpan.#of(first, "min", "spans"),
     );
   }
 
   /** The longest of the spans, as a `TimeSpan`; the first of equals. */
   static max(first: ITimeSpan, ...rest: ITimeSpan[]): TimeSpan {
-    return rest.reduce<TimeSpan>(
-      (max, next) => (max.compare(next) >= 0 ? max : TimeSpan.from(next)),
-      TimeSpan.from(first),
+    const spans = rest.map((span) => TimeSpan.#of(span, "max", "spans"));
+    return spans.reduce(
+      (max, next) => (max.compare(next) >= 0 ? max : next),
+      TimeSpan.#of(first, "max", "spans"),
     );
   }
 

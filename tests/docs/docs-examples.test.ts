@@ -1,84 +1,61 @@
 /**
- * Every TypeScript block in README.md and docs/*.md is type-checked, and run unless flagged, so
- * the docs cannot rot. The blocks of a page form one module (see docs-examples.ts), written to
- * tests/docs/.generated/ (gitignored, rewritten each run). The flags are explained in
- * CONTRIBUTING.md, "Docs examples".
+ * Every TypeScript block in README.md and docs/*.md is type-checked, and run unless flagged, each
+ * block alone, as a reader who copies it gets it, so the docs cannot rot. The modules are written
+ * to tests/docs/.generated/ (gitignored, rewritten each run). The flags are explained in
+ * CONTRIBUTING.md, "Docs examples"; tests/package/docs-examples.test.ts runs the same blocks
+ * against the packed package.
  */
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { join, sep } from "node:path";
-import { beforeAll, describe, expect, inject, test } from "vitest";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { serviceUrl } from "../harness/backends.js";
-import { BACKENDS, type BackendName, DEFAULT_URLS } from "../harness/services.js";
+import { BACKENDS, type BackendName } from "../harness/services.js";
+import { closeBackendExampleLock, withBackendExampleLock } from "./backend-examples-lock.js";
 import {
+  backendsOf,
+  blockFileStem,
   buildModule,
+  type CodeBlock,
   createPublicPathResolver,
   type DocPage,
+  docPageNames,
   type GeneratedModule,
   readDocPage,
+  repositoryCompilerOptions,
   runModule,
   typeCheck,
+  urlReplacements,
 } from "./docs-examples.js";
 
 const root = join(import.meta.dirname, "..", "..");
 const generatedDir = join(import.meta.dirname, ".generated");
 const RUN_TIMEOUT_MS = 20_000;
-/**
- * A page that writes a backend's local default URL (`redis://127.0.0.1:6379`,
- * `postgres://postgres@127.0.0.1:5432/test`, ...) gets the harness's server instead when that is
- * elsewhere, and its run is skipped when that backend was not found.
- */
 const serviceUrls = new Map(BACKENDS.map((name) => [name, serviceUrl(name)] as const));
+const resolvePublicPath = createPublicPathResolver(root);
 
-type PagePlan = {
-  readonly page: DocPage;
-  /** Every block but the ignored ones: what is type-checked. */
-  readonly check: GeneratedModule | undefined;
-  /** The `ts` blocks only: what is run (and type-checked too when it differs from `check`). */
-  readonly run: GeneratedModule | undefined;
-  /** The backends whose default URL the `ts` blocks write. */
+type BlockPlan = {
+  readonly block: CodeBlock;
+  /** The block alone as a module; undefined for a block that is not checked. */
+  readonly module: GeneratedModule | undefined;
+  /** The backends whose default URL it writes. */
   readonly needs: readonly BackendName[];
 };
 
-const pageNames = [
-  "README.md",
-  ...readdirSync(join(root, "docs"), { recursive: true, encoding: "utf8" })
-    .map((name) => name.split(sep).join("/"))
-    .filter((name) => name.endsWith(".md"))
-    .sort()
-    .map((name) => `docs/${name}`),
-];
-const resolvePublicPath = createPublicPathResolver(root);
-
-const plans: PagePlan[] = pageNames.map((name) => {
+const pages: Array<{ page: DocPage; blocks: BlockPlan[] }> = docPageNames(root).map((name) => {
   const page = readDocPage(root, name);
-  const checked = page.blocks.filter(({ mode }) => mode !== "ignore");
-  const runnable = page.blocks.filter(({ mode }) => mode === "run");
-  const needs = BACKENDS.filter((backend) =>
-    runnable.some(({ code }) => code.includes(DEFAULT_URLS[backend])),
-  );
-  const fileName = (suffix: string) =>
-    join(generatedDir, `${name.replace(/\.md$/, "").replaceAll("/", "-")}${suffix}.ts`);
-  return {
-    page,
-    needs,
-    check:
-      checked.length === 0
-        ? undefined
-        : buildModule(name, checked, { fileName: fileName(""), resolvePublicPath }),
-    run:
-      runnable.length === 0
-        ? undefined
-        : buildModule(name, runnable, {
-            fileName: fileName(".run"),
+  const blocks = page.blocks.map((block) => {
+    const needs = backendsOf(block);
+    const module =
+      block.mode === "run" || block.mode === "no-run"
+        ? buildModule(block, {
+            fileName: join(generatedDir, `${blockFileStem(block)}.ts`),
             resolvePublicPath,
-            replacements: needs.flatMap((backend) => {
-              const url = serviceUrls.get(backend);
-              return url === undefined || url === DEFAULT_URLS[backend]
-                ? []
-                : [[DEFAULT_URLS[backend], url] as const];
-            }),
-          }),
-  };
+            replacements: urlReplacements(needs, serviceUrls),
+          })
+        : undefined;
+    return { block, module, needs };
+  });
+  return { page, blocks };
 });
 
 /** Each module's formatted diagnostics, from one program over every generated module. */
@@ -87,65 +64,56 @@ let diagnostics = new Map<GeneratedModule, string[]>();
 beforeAll(() => {
   rmSync(generatedDir, { recursive: true, force: true });
   mkdirSync(generatedDir, { recursive: true });
-  const modules: GeneratedModule[] = [];
-  for (const plan of plans) {
-    for (const module of [plan.check, plan.run]) {
-      if (module === undefined) continue;
-      writeFileSync(module.fileName, module.text);
-      modules.push(module);
-    }
-  }
-  diagnostics = typeCheck(root, modules);
+  const modules = pages.flatMap(({ blocks }) => blocks.flatMap(({ module }) => module ?? []));
+  for (const module of modules) writeFileSync(module.fileName, module.text);
+  diagnostics = typeCheck(modules, repositoryCompilerOptions(root));
 
-  for (const { page } of plans) {
-    for (const block of page.blocks.filter(({ mode }) => mode === "ignore")) {
+  for (const { blocks } of pages) {
+    for (const { block } of blocks.filter(({ module }) => module === undefined)) {
       console.warn(
-        `[docs examples] NOT CHECKED ${page.page}:${block.fenceLine} (\`ts ignore\`): ${block.note ?? "no reason given"}`,
+        `[docs examples] NOT CHECKED ${block.page}:${block.fenceLine} (\`${block.infoString}\`): ${block.note ?? "no reason given"}`,
       );
     }
   }
 }, 120_000);
 
+afterAll(closeBackendExampleLock);
+
 test("the docs have TypeScript blocks to check (the fence parser finds them)", () => {
-  const count = plans.reduce((total, { page }) => total + page.blocks.length, 0);
+  const count = pages.reduce((total, { blocks }) => total + blocks.length, 0);
   expect(count).toBeGreaterThan(0);
 });
 
-for (const plan of plans) {
-  const { page, check, run, needs } = plan;
-  if (page.blocks.length === 0 && page.problems.length === 0) continue;
+for (const { page, blocks } of pages) {
+  if (blocks.length === 0 && page.problems.length === 0) continue;
 
   describe(page.page, () => {
-    test("type-checks", () => {
-      const checkMessages = check === undefined ? [] : (diagnostics.get(check) ?? []);
-      // The runnable part leaves out `ts no-run` blocks: a `ts` block that uses one of their
-      // names fails only there.
-      const runMessages =
-        run === undefined || check === undefined || run.text === check.text
-          ? []
-          : (diagnostics.get(run) ?? [])
-              .filter((message) => !checkMessages.includes(message))
-              .map(
-                (message) =>
-                  `${message}\n    (only when run: a \`ts\` block cannot use names from a \`ts no-run\` block)`,
-              );
-      const failures = [
-        ...page.problems,
-        ...(check?.problems ?? []),
-        ...checkMessages,
-        ...runMessages,
-      ];
-      if (failures.length > 0) {
-        throw new Error(
-          `${page.page}: ${failures.length} problem(s) in its TypeScript blocks ` +
-            `(generated module: ${check?.fileName ?? run?.fileName ?? "none"}):\n\n${failures.join("\n\n")}`,
-        );
-      }
-    });
+    if (page.problems.length > 0) {
+      test("has well-formed TypeScript fences", () => {
+        throw new Error(page.problems.join("\n"));
+      });
+    }
 
-    if (run !== undefined) {
+    for (const { block, module, needs } of blocks) {
+      const title = `${block.page}:${block.fenceLine} (\`\`\`${block.infoString})`;
+      if (module === undefined) {
+        test.skip(`${title} is not checked: ${block.note ?? ""}`, () => {});
+        continue;
+      }
+
+      test(`${title} type-checks on its own`, () => {
+        const failures = [...module.problems, ...(diagnostics.get(module) ?? [])];
+        if (failures.length > 0) {
+          throw new Error(
+            `${title}: ${failures.length} problem(s) (generated module: ${module.fileName}):\n\n` +
+              failures.join("\n\n"),
+          );
+        }
+      });
+
+      if (block.mode !== "run") continue;
       test(
-        "runs",
+        `${title} runs on its own and exits`,
         async (context) => {
           const missing = needs.filter((backend) => serviceUrls.get(backend) === undefined);
           if (missing.length > 0) {
@@ -156,19 +124,21 @@ for (const plan of plans) {
               )
               .join("; ");
             console.warn(
-              `[docs examples] SKIPPING the run of ${page.page}: it needs ${missing.join(", ")} (${summary}); it is still type-checked`,
+              `[docs examples] SKIPPING the run of ${title}: it needs ${missing.join(", ")} (${summary}); it is still type-checked`,
             );
             context.skip(`needs ${missing.join(", ")} (${summary})`);
           }
-          const outcome = await runModule(root, run, RUN_TIMEOUT_MS);
+          const run = () =>
+            runModule(module, {
+              cwd: root,
+              args: ["--import", "tsx", module.fileName],
+              timeoutMs: RUN_TIMEOUT_MS,
+            });
+          const outcome = await (needs.length > 0 ? withBackendExampleLock(run) : run());
           if (!outcome.ok) throw new Error(outcome.message);
         },
-        RUN_TIMEOUT_MS + 10_000,
+        2 * RUN_TIMEOUT_MS + 10_000, // it may wait for the package run of an example
       );
-    }
-
-    for (const block of page.blocks.filter(({ mode }) => mode === "ignore")) {
-      test.skip(`${page.page}:${block.fenceLine} is \`ts ignore\`: ${block.note ?? ""}`, () => {});
     }
   });
 }

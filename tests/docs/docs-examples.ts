@@ -1,25 +1,31 @@
 /**
  * Turns the TypeScript blocks of the Markdown docs into modules that are type-checked and run by
- * `docs-examples.test.ts` (see "Docs examples" in CONTRIBUTING.md).
+ * `docs-examples.test.ts` (against the source) and `tests/package/docs-examples.test.ts`
+ * (against the packed package); see "Docs examples" in CONTRIBUTING.md.
  *
- * The blocks of one page form one module, in order, so a block can use names from an earlier one.
- * Imports are hoisted to the top and deduplicated per binding, and the public paths
+ * Each block is a module on its own, as a reader who copies it gets it: it has its imports, its
+ * setup and its clean-up, and no block sees another's names. For the source run the public paths
  * (`hasp/time-span`) are rewritten through package.json's `exports` to the source file
  * (`./dist/time-span/index.js` → `src/time-span/index.ts`), so the docs keep the paths users write
  * and no build is needed. Every generated line remembers where it came from in the Markdown, so
  * type errors and stack traces point at the page and line a reader edits.
  */
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import ts from "typescript";
+import { BACKENDS, type BackendName, DEFAULT_URLS } from "../harness/services.js";
 
-/** What a block's info string asks for: ```` ```ts ````, ```` ```ts no-run ````, ```` ```ts ignore ````. */
-export const BLOCK_MODES = ["run", "no-run", "ignore"] as const;
+/**
+ * What a block's info string asks for: ```` ```ts ```` (checked and run), ```` ```ts no-run ````
+ * (checked), ```` ```ts fragment ```` (a piece of a program, e.g. a signature) and
+ * ```` ```ts ignore ```` (cannot compile yet): neither, each with a note saying why.
+ */
+export const BLOCK_MODES = ["run", "no-run", "fragment", "ignore"] as const;
 export type BlockMode = (typeof BLOCK_MODES)[number];
 
 const LANGUAGES: readonly string[] = ["ts", "typescript"];
-const FLAGS: readonly string[] = ["no-run", "ignore"];
+const FLAGS: readonly string[] = ["no-run", "fragment", "ignore"];
 
 export type CodeBlock = {
   /** The page, relative to the repository root, with `/` separators: `docs/task.md`. */
@@ -74,22 +80,22 @@ export function readDocPage(root: string, page: string): DocPage {
       if (unknown.length > 0) {
         problems.push(
           `${page}:${fenceLine}: unknown flag ${unknown.map((flag) => `"${flag}"`).join(", ")} in ` +
-            `"${infoString}"; a TypeScript block is \`ts\`, \`ts no-run\` or \`ts ignore\``,
+            `"${infoString}"; a TypeScript block is \`ts\`, \`ts no-run\`, \`ts fragment\` or \`ts ignore\``,
         );
       } else if (flags.length > 1) {
         problems.push(`${page}:${fenceLine}: "${infoString}": give one flag at most`);
       } else {
-        const mode: BlockMode = flags[0] === "ignore" ? "ignore" : flags[0] ? "no-run" : "run";
+        const mode = (flags[0] ?? "run") as BlockMode;
         const indent = indentText.length;
         const code = lines
           .slice(index + 1, end)
           .map((line) => line.replace(new RegExp(`^ {0,${indent}}`), ""))
           .join("\n");
         const note = noteAbove(lines, index);
-        if (mode === "ignore" && note === undefined) {
+        if ((mode === "ignore" || mode === "fragment") && note === undefined) {
           problems.push(
-            `${page}:${fenceLine}: a \`ts ignore\` block needs an HTML comment right above it ` +
-              "saying why it cannot be checked yet (<!-- … -->)",
+            `${page}:${fenceLine}: a \`ts ${mode}\` block is not checked, so it needs an HTML ` +
+              "comment right above it saying why (<!-- … -->)",
           );
         }
         blocks.push({ page, fenceLine, mode, infoString, code, indent, note });
@@ -162,7 +168,7 @@ export function createPublicPathResolver(root: string): PublicPathResolver {
 export type SourceLocation = { readonly block: CodeBlock; readonly line: number };
 
 export type GeneratedModule = {
-  readonly page: string;
+  readonly block: CodeBlock;
   /** Absolute path of the `.ts` file to write. */
   readonly fileName: string;
   readonly text: string;
@@ -174,194 +180,108 @@ export type GeneratedModule = {
 
 export type BuildModuleSettings = {
   readonly fileName: string;
-  readonly resolvePublicPath: PublicPathResolver;
+  /**
+   * Rewrites the public paths to the source files (no build needed); without it they are kept,
+   * for a project that has the package installed.
+   */
+  readonly resolvePublicPath?: PublicPathResolver;
   /** Text to substitute in the code, e.g. the docs' Redis URL by the one the harness found. */
   readonly replacements?: ReadonlyArray<readonly [from: string, to: string]>;
 };
 
-type HoistedImport = { readonly text: string; readonly location: SourceLocation };
-
-/** One module from the blocks of a page, in order: imports hoisted and deduplicated. */
-export function buildModule(
-  page: string,
-  blocks: readonly CodeBlock[],
-  settings: BuildModuleSettings,
-): GeneratedModule {
-  const { fileName, resolvePublicPath, replacements = [] } = settings;
-  const imports: HoistedImport[] = [];
-  const seenBindings = new Set<string>();
-  const problems: string[] = [];
-  const bodyLines: Array<{ text: string; location: SourceLocation | undefined }> = [];
-
-  for (const block of blocks) {
-    let code = block.code;
-    for (const [from, to] of replacements) code = code.replaceAll(from, to);
-    const source = ts.createSourceFile("block.ts", code, ts.ScriptTarget.Latest, true);
-    const lineOf = (position: number) => source.getLineAndCharacterOfPosition(position).line;
-    const spans: Array<readonly [start: number, end: number]> = [];
-    for (const statement of source.statements) {
-      if (!ts.isImportDeclaration(statement)) continue;
-      const start = statement.getStart(source);
-      const location = { block, line: block.fenceLine + 1 + lineOf(start) };
-      const hoisted = hoistImport(statement, source, {
-        seenBindings,
-        fileName,
-        resolvePublicPath,
-        onProblem: (message) => problems.push(`${page}:${location.line}: ${message}`),
-      });
-      if (hoisted !== undefined) imports.push({ text: hoisted, location });
-      spans.push([start, statement.end]);
-    }
-    // The body keeps every line of the block (an import leaves its line breaks), so line N of
-    // the body is line N of the block. Cut from the end, so earlier positions stay valid.
-    let body = code;
-    for (const [start, end] of spans.reverse()) {
-      body = body.slice(0, start) + body.slice(start, end).replace(/[^\n]/g, "") + body.slice(end);
-    }
-    bodyLines.push({
-      text: `// ${page}:${block.fenceLine} (\`\`\`${block.infoString})`,
-      location: undefined,
-    });
-    body.split("\n").forEach((text, offset) => {
-      bodyLines.push({ text, location: { block, line: block.fenceLine + 1 + offset } });
-    });
-  }
-
-  const lines: Array<{ text: string; location: SourceLocation | undefined }> = [
-    {
-      text: `// Generated from ${page} by tests/docs/docs-examples.test.ts: edit the Markdown, not this file.`,
-      location: undefined,
-    },
-    ...imports.flatMap(({ text, location }) =>
-      text.split("\n").map((line, offset) => ({
-        text: line,
-        location: { block: location.block, line: location.line + offset },
-      })),
-    ),
-    ...bodyLines,
-    { text: "export {};", location: undefined },
-  ];
-  return {
-    page,
-    fileName,
-    text: `${lines.map(({ text }) => text).join("\n")}\n`,
-    lineMap: lines.map(({ location }) => location),
-    problems,
-  };
+/** A name for the files of a block: `docs/adapters/sql.md` line 52 → `docs-adapters-sql-52`. */
+export function blockFileStem(block: CodeBlock): string {
+  return `${block.page.replace(/\.md$/, "").replaceAll("/", "-")}-${block.fenceLine}`;
 }
 
-type HoistSettings = {
-  readonly seenBindings: Set<string>;
-  readonly fileName: string;
-  readonly resolvePublicPath: PublicPathResolver;
-  readonly onProblem: (message: string) => void;
-};
-
 /**
- * The import statement to hoist, with a public path rewritten to its source file and the
- * bindings an earlier block already imported left out; undefined when nothing is left.
+ * One block alone as a module: what a reader gets by copying it. Its lines keep their numbers
+ * (after one header line); only the module paths of its imports are rewritten.
  */
-function hoistImport(
-  statement: ts.ImportDeclaration,
-  source: ts.SourceFile,
-  settings: HoistSettings,
-): string | undefined {
-  const { seenBindings, fileName, resolvePublicPath, onProblem } = settings;
-  if (!ts.isStringLiteral(statement.moduleSpecifier)) return statement.getText(source);
-  const specifier = statement.moduleSpecifier.text;
-  const resolved = resolvePublicPath(specifier);
-  let target = specifier;
-  if (resolved.kind === "source") {
-    const path = relative(dirname(fileName), resolved.file).split(sep).join("/");
-    target = (path.startsWith(".") ? path : `./${path}`).replace(/\.ts$/, ".js");
-  } else if (resolved.kind === "unknown") {
-    onProblem(resolved.message);
-  }
+export function buildModule(block: CodeBlock, settings: BuildModuleSettings): GeneratedModule {
+  const { fileName, resolvePublicPath, replacements = [] } = settings;
+  const problems: string[] = [];
+  let code = block.code;
+  for (const [from, to] of replacements) code = code.replaceAll(from, to);
 
-  const clause = statement.importClause;
-  const bindings: Array<{ key: string; text: string; kind: "default" | "namespace" | "named" }> =
-    [];
-  if (clause === undefined) {
-    bindings.push({ key: `${specifier}|side-effect`, text: "", kind: "named" });
-  } else {
-    if (clause.name !== undefined) {
-      bindings.push({
-        key: `${specifier}|default|${clause.name.text}`,
-        text: clause.name.text,
-        kind: "default",
-      });
-    }
-    const named = clause.namedBindings;
-    if (named !== undefined && ts.isNamespaceImport(named)) {
-      bindings.push({
-        key: `${specifier}|*|${named.name.text}`,
-        text: `* as ${named.name.text}`,
-        kind: "namespace",
-      });
-    } else if (named !== undefined) {
-      for (const element of named.elements) {
-        const imported = element.propertyName?.getText(source) ?? element.name.text;
-        bindings.push({
-          key: `${specifier}|${imported}|${element.name.text}`,
-          text: element.getText(source),
-          kind: "named",
+  if (resolvePublicPath !== undefined) {
+    const source = ts.createSourceFile("block.ts", code, ts.ScriptTarget.Latest, true);
+    const edits: Array<{ start: number; end: number; text: string }> = [];
+    for (const statement of source.statements) {
+      const specifier =
+        ts.isImportDeclaration(statement) || ts.isExportDeclaration(statement)
+          ? statement.moduleSpecifier
+          : undefined;
+      if (specifier === undefined || !ts.isStringLiteral(specifier)) continue;
+      const resolved = resolvePublicPath(specifier.text);
+      if (resolved.kind === "unknown") {
+        const { line } = source.getLineAndCharacterOfPosition(specifier.getStart(source));
+        problems.push(`${block.page}:${block.fenceLine + 1 + line}: ${resolved.message}`);
+      } else if (resolved.kind === "source") {
+        const path = relative(dirname(fileName), resolved.file).split(sep).join("/");
+        const target = (path.startsWith(".") ? path : `./${path}`).replace(/\.ts$/, ".js");
+        edits.push({
+          start: specifier.getStart(source),
+          end: specifier.end,
+          text: JSON.stringify(target),
         });
       }
     }
+    // From the end, so earlier positions stay valid; a path never spans lines.
+    for (const { start, end, text } of edits.reverse()) {
+      code = code.slice(0, start) + text + code.slice(end);
+    }
   }
 
-  const fresh = bindings.filter(({ key }) => !seenBindings.has(key));
-  for (const { key } of fresh) seenBindings.add(key);
-  if (fresh.length === 0 && bindings.length > 0) return undefined;
-
-  const quotedTarget = JSON.stringify(target);
-  if (fresh.length === bindings.length) {
-    // Verbatim (comments and line breaks kept), with only the module path replaced.
-    const text = statement.getText(source);
-    const from = statement.moduleSpecifier.getStart(source) - statement.getStart(source);
-    return (
-      text.slice(0, from) +
-      quotedTarget +
-      text.slice(statement.moduleSpecifier.end - statement.getStart(source))
-    );
-  }
-  const typeOnly = clause?.isTypeOnly ? "type " : "";
-  const defaults = fresh.filter(({ kind }) => kind !== "named").map(({ text }) => text);
-  const named = fresh.filter(({ kind }) => kind === "named").map(({ text }) => text);
-  const parts = [...defaults, ...(named.length > 0 ? [`{ ${named.join(", ")} }`] : [])];
-  return `import ${typeOnly}${parts.join(", ")} from ${quotedTarget};`;
+  const header = `// Generated from ${block.page}:${block.fenceLine} (\`\`\`${block.infoString}) by tests/docs: edit the Markdown, not this file.`;
+  const lines = code.split("\n");
+  return {
+    block,
+    fileName,
+    text: `${[header, ...lines].join("\n")}\n`,
+    lineMap: [
+      undefined,
+      ...lines.map((_, offset) => ({ block, line: block.fenceLine + 1 + offset })),
+    ],
+    problems,
+  };
 }
 
 /** The Markdown location of a 0-based line of a generated module, as `page:line`. */
 export function locate(module: GeneratedModule, line: number, column?: number): string {
   const location = module.lineMap[line];
   if (location === undefined) {
-    return `${module.page} (line ${line + 1} of the generated ${module.fileName})`;
+    return `${module.block.page}:${module.block.fenceLine} (line ${line + 1} of the generated ${module.fileName})`;
   }
   const columnText = column === undefined ? "" : `:${column + 1 + location.block.indent}`;
-  return `${module.page}:${location.line}${columnText}`;
+  return `${location.block.page}:${location.line}${columnText}`;
 }
 
-/**
- * Type-checks the modules in one program with the repository's compiler options, and returns
- * each module's diagnostics, formatted with the Markdown page and line.
- */
-export function typeCheck(
-  root: string,
-  modules: readonly GeneratedModule[],
-): Map<GeneratedModule, string[]> {
+/** The compiler options of the repository's tsconfig.json, which the docs are checked with. */
+export function repositoryCompilerOptions(root: string): ts.CompilerOptions {
   const configPath = join(root, "tsconfig.json");
   const config = ts.readConfigFile(configPath, ts.sys.readFile.bind(ts.sys));
   if (config.error !== undefined) {
     throw new Error(ts.formatDiagnostic(config.error, formatHost(root)));
   }
-  const parsed = ts.parseJsonConfigFileContent(config.config, ts.sys, root, undefined, configPath);
+  return ts.parseJsonConfigFileContent(config.config, ts.sys, root, undefined, configPath).options;
+}
+
+/**
+ * Type-checks the modules in one program (one block is not another's context: each is its own
+ * module), and returns each module's diagnostics, formatted with the Markdown page and line.
+ */
+export function typeCheck(
+  modules: readonly GeneratedModule[],
+  options: ts.CompilerOptions,
+): Map<GeneratedModule, string[]> {
   const program = ts.createProgram({
     rootNames: modules.map(({ fileName }) => fileName),
-    options: { ...parsed.options, noEmit: true, incremental: false },
+    options: { ...options, noEmit: true, incremental: false },
   });
+  const host = formatHost(process.cwd());
   const global = [...program.getOptionsDiagnostics(), ...program.getGlobalDiagnostics()].map(
-    (diagnostic) => ts.formatDiagnostic(diagnostic, formatHost(root)).trim(),
+    (diagnostic) => ts.formatDiagnostic(diagnostic, host).trim(),
   );
 
   const results = new Map<GeneratedModule, string[]>();
@@ -396,31 +316,61 @@ function formatDiagnostic(
   const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, "\n  ");
   const kind = ts.DiagnosticCategory[diagnostic.category].toLowerCase();
   if (diagnostic.start === undefined) {
-    return `${module.page}: ${kind} TS${diagnostic.code}: ${message}`;
+    return `${locate(module, 0)}: ${kind} TS${diagnostic.code}: ${message}`;
+  }
+  if (diagnostic.file !== undefined && diagnostic.file !== file) {
+    return ts.formatDiagnostic(diagnostic, formatHost(process.cwd())).trim();
   }
   const { line, character } = file.getLineAndCharacterOfPosition(diagnostic.start);
   const code = (module.text.split("\n")[line] ?? "").trim();
   return `${locate(module, line, character)}: ${kind} TS${diagnostic.code}: ${message}\n    ${code}`;
 }
 
+/**
+ * The module as plain JavaScript (`.mjs` beside the `.ts`), types stripped as a user's build
+ * would, with an inline source map so that stack traces name the `.ts` lines.
+ */
+export function stripTypes(module: GeneratedModule, options: ts.CompilerOptions): string {
+  const output = ts.transpileModule(module.text, {
+    fileName: module.fileName,
+    compilerOptions: {
+      ...options,
+      // What nodenext gives a `.ts` file of a `"type": "module"` app, which transpileModule,
+      // seeing no package.json, cannot tell.
+      module: ts.ModuleKind.ESNext,
+      inlineSourceMap: true,
+      inlineSources: true,
+      sourceMap: false,
+    },
+    reportDiagnostics: false,
+  });
+  return output.outputText;
+}
+
 export type RunOutcome =
   | { readonly ok: true; readonly output: string }
   | { readonly ok: false; readonly message: string };
 
+export type RunSettings = {
+  /** Where the process runs (module resolution for `tsx` starts there too). */
+  readonly cwd: string;
+  /** Node's arguments: `["--import", "tsx", file.ts]` or `["--enable-source-maps", file.mjs]`. */
+  readonly args: readonly string[];
+  readonly timeoutMs: number;
+  readonly env?: NodeJS.ProcessEnv;
+};
+
 /**
- * Runs a generated module with `node --import tsx` from `root`, killing it after `timeoutMs`.
- * A failure's message has the exit code (or the time-out), and stderr and stdout with each
- * location in the generated file followed by its Markdown page and line.
+ * Runs a generated module with Node, killing it after `timeoutMs`. A failure's message has the
+ * exit code (or the time-out), and stderr and stdout with each location in the generated file
+ * followed by its Markdown page and line.
  */
-export function runModule(
-  root: string,
-  module: GeneratedModule,
-  timeoutMs: number,
-): Promise<RunOutcome> {
+export function runModule(module: GeneratedModule, settings: RunSettings): Promise<RunOutcome> {
+  const { cwd, args, timeoutMs, env = process.env } = settings;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", module.fileName], {
-      cwd: root,
-      env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" },
+    const child = spawn(process.execPath, args, {
+      cwd,
+      env: { ...env, NO_COLOR: "1", FORCE_COLOR: "0" },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
@@ -454,9 +404,10 @@ export function runModule(
           ? "exited with code 13: a top-level `await` never settled (nothing was left to wake " +
             "it: an event that never came, a promise never resolved)"
           : `exited with ${signal === null ? `code ${code}` : `signal ${signal}`}`;
+      const { page, fenceLine } = module.block;
       const sections = [
-        `${module.page}: the example ${why}`,
-        `  (ran: node --import tsx ${relative(root, module.fileName)})`,
+        `${page}:${fenceLine}: the example ${why}`,
+        `  (ran in ${cwd}: node ${args.join(" ")})`,
         stderr.trim() === "" ? "" : `--- stderr ---\n${annotate(module, stderr.trimEnd())}`,
         stdout.trim() === "" ? "" : `--- stdout ---\n${annotate(module, stdout.trimEnd())}`,
       ];
@@ -480,4 +431,38 @@ function annotate(module: GeneratedModule, output: string): string {
       return `${match} [${where}]`;
     },
   );
+}
+
+/** README.md and every page under docs/, as paths relative to the root with `/`. */
+export function docPageNames(root: string): string[] {
+  return [
+    "README.md",
+    ...readdirSync(join(root, "docs"), { recursive: true, encoding: "utf8" })
+      .map((name) => name.split(sep).join("/"))
+      .filter((name) => name.endsWith(".md") && !name.startsWith("api/"))
+      .sort()
+      .map((name) => `docs/${name}`),
+  ];
+}
+
+/**
+ * The backends a block talks to: those whose local default URL (`redis://127.0.0.1:6379`, ...)
+ * it writes. A run gets the harness's server instead when that is elsewhere, and is skipped when
+ * the backend was not found.
+ */
+export function backendsOf(block: CodeBlock): BackendName[] {
+  return BACKENDS.filter((backend) => block.code.includes(DEFAULT_URLS[backend]));
+}
+
+/** The substitutions that point a block's default URLs at the servers the harness found. */
+export function urlReplacements(
+  needs: readonly BackendName[],
+  urls: ReadonlyMap<BackendName, string | undefined>,
+): Array<readonly [string, string]> {
+  return needs.flatMap((backend) => {
+    const url = urls.get(backend);
+    return url === undefined || url === DEFAULT_URLS[backend]
+      ? []
+      : [[DEFAULT_URLS[backend], url] as const];
+  });
 }

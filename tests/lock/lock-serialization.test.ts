@@ -327,6 +327,18 @@ describe("lock serialization", () => {
     );
   });
 
+  test("a lock on a serde that no provider was given is refused, not written as {}", () => {
+    const lock = new LockProvider({ adapter: new MemoryLockAdapter() }).create("report");
+    const fresh = newSerde();
+    const message =
+      /^The lock "report" belongs to a LockProvider that was not given this serde, so it cannot be serialized with it: pass the serde to that provider \(new LockProvider\(\{ serde \}\)\)$/;
+    for (const value of [lock, { lock }, [1, lock], new Map([["lock", lock]])]) {
+      expect(() => fresh.serialize(value)).toThrow(SerdeError);
+      expect(() => fresh.serialize(value)).toThrow(message);
+    }
+    expect(fresh.deserialize(fresh.serialize({ key: lock.key }))).toEqual({ key: "report" });
+  });
+
   test("a duplicate provider id on one serde is an InvalidArgumentError at construction", () => {
     const serde = newSerde();
     const adapter = new MemoryLockAdapter();

@@ -1,20 +1,24 @@
 import { inspect } from "node:util";
 import { describe, expect, test } from "vitest";
+import { InvalidArgumentError } from "../../src/errors/invalid-argument-error.js";
 import { type ITimeSpan, TimeSpan } from "../../src/time-span/time-span.js";
 
 function span(milliseconds: number): ITimeSpan {
   return { toMilliseconds: () => milliseconds };
 }
 
-function expectRangeError(action: () => unknown, message: string): void {
+/** Bad input is hasp's InvalidArgumentError, naming the method, the argument and the value. */
+function expectInvalid(action: () => unknown, method: string, field: string, problem: string) {
   let caught: unknown;
   try {
     action();
   } catch (error) {
     caught = error;
   }
-  expect(caught).toBeInstanceOf(RangeError);
-  expect((caught as RangeError).message).toBe(message);
+  expect(caught).toBeInstanceOf(InvalidArgumentError);
+  const error = caught as InvalidArgumentError;
+  expect(error.message).toBe(`Invalid TimeSpan.${method} argument: ${field}: ${problem}`);
+  expect(error.issues).toEqual([{ path: field, message: problem }]);
 }
 
 const NOT_FINITE = [
@@ -62,28 +66,26 @@ describe("factories", () => {
     ["fromMinutes", TimeSpan.fromMinutes, "minutes"],
     ["fromHours", TimeSpan.fromHours, "hours"],
     ["fromDays", TimeSpan.fromDays, "days"],
-  ])("%s", (_, factory, unit) => {
-    test.each(NOT_FINITE)("rejects %s with a RangeError naming the value", (value, printed) => {
-      expectRangeError(
-        () => factory(value),
-        `TimeSpan: ${unit} must be a finite number, got ${printed}`,
-      );
+  ])("%s", (name, factory, unit) => {
+    test.each(NOT_FINITE)("rejects %s with an InvalidArgumentError naming it", (value, printed) => {
+      const problem = `must be a finite number, got ${printed}`;
+      expectInvalid(() => factory(value), name, unit, problem);
     });
 
     test("rejects a value that is not a number", () => {
-      expectRangeError(
-        () => factory(null as unknown as number),
-        `TimeSpan: ${unit} must be a finite number, got null`,
-      );
+      const problem = "must be a finite number, got null";
+      expectInvalid(() => factory(null as unknown as number), name, unit, problem);
     });
   });
 
   // A finite number of seconds, minutes, hours or days can overflow once converted to
   // milliseconds; the product is checked, not only the argument.
   test("rejects a duration that overflows when converted to milliseconds", () => {
-    expectRangeError(
+    expectInvalid(
       () => TimeSpan.fromSeconds(Number.MAX_VALUE),
-      "TimeSpan: milliseconds must be a finite number, got Infinity",
+      "fromSeconds",
+      "seconds",
+      "the result must be a finite number of milliseconds, got Infinity",
     );
   });
 });
@@ -134,16 +136,20 @@ describe("TimeSpan.from", () => {
   });
 
   test.each(NOT_FINITE)("rejects toMilliseconds() returning %s", (value, printed) => {
-    expectRangeError(
+    expectInvalid(
       () => TimeSpan.from(span(value)),
-      `TimeSpan: toMilliseconds() must be a finite number, got ${printed}`,
+      "from",
+      "toMilliseconds()",
+      `must be a finite number, got ${printed}`,
     );
   });
 
   test("rejects toMilliseconds() returning a string", () => {
-    expectRangeError(
+    expectInvalid(
       () => TimeSpan.from({ toMilliseconds: () => "1000" as unknown as number }),
-      "TimeSpan: toMilliseconds() must be a finite number, got 1000",
+      "from",
+      "toMilliseconds()",
+      "must be a finite number, got 1000",
     );
   });
 });
@@ -180,40 +186,37 @@ describe("arithmetic", () => {
     expect(TimeSpan.fromSeconds(1).divide(0.5).toMilliseconds()).toBe(2_000);
   });
 
-  test("divide by 0 is a RangeError", () => {
-    expectRangeError(() => TimeSpan.fromSeconds(1).divide(0), "TimeSpan: divisor must not be 0");
-    expectRangeError(() => TimeSpan.fromSeconds(1).divide(-0), "TimeSpan: divisor must not be 0");
-    expectRangeError(() => TimeSpan.ZERO.divide(0), "TimeSpan: divisor must not be 0");
+  test("divide by 0 is an InvalidArgumentError", () => {
+    expectInvalid(() => TimeSpan.fromSeconds(1).divide(0), "divide", "divisor", "must not be 0");
+    expectInvalid(() => TimeSpan.fromSeconds(1).divide(-0), "divide", "divisor", "must not be 0");
+    expectInvalid(() => TimeSpan.ZERO.divide(0), "divide", "divisor", "must not be 0");
   });
 
   test.each(NOT_FINITE)("multiply and divide reject %s", (value, printed) => {
     const oneSecond = TimeSpan.fromSeconds(1);
-    expectRangeError(
-      () => oneSecond.multiply(value),
-      `TimeSpan: factor must be a finite number, got ${printed}`,
-    );
-    expectRangeError(
-      () => oneSecond.divide(value),
-      `TimeSpan: divisor must be a finite number, got ${printed}`,
-    );
+    const problem = `must be a finite number, got ${printed}`;
+    expectInvalid(() => oneSecond.multiply(value), "multiply", "factor", problem);
+    expectInvalid(() => oneSecond.divide(value), "divide", "divisor", problem);
   });
 
   test.each(NOT_FINITE)("add and subtract reject an operand returning %s", (value, printed) => {
     const oneSecond = TimeSpan.fromSeconds(1);
-    const message = `TimeSpan: toMilliseconds() must be a finite number, got ${printed}`;
-    expectRangeError(() => oneSecond.add(span(value)), message);
-    expectRangeError(() => oneSecond.subtract(span(value)), message);
+    const problem = `must be a finite number, got ${printed}`;
+    expectInvalid(() => oneSecond.add(span(value)), "add", "other", problem);
+    expectInvalid(() => oneSecond.subtract(span(value)), "subtract", "other", problem);
   });
 
-  test("a result that overflows is a RangeError naming the value", () => {
+  test("a result that overflows is an InvalidArgumentError naming the value", () => {
     const largest = TimeSpan.fromMilliseconds(Number.MAX_VALUE);
-    const message = "TimeSpan: milliseconds must be a finite number, got Infinity";
-    expectRangeError(() => largest.add(largest), message);
-    expectRangeError(() => largest.multiply(2), message);
-    expectRangeError(() => largest.divide(0.5), message);
-    expectRangeError(
+    const problem = "the result must be a finite number of milliseconds, got Infinity";
+    expectInvalid(() => largest.add(largest), "add", "other", problem);
+    expectInvalid(() => largest.multiply(2), "multiply", "factor", problem);
+    expectInvalid(() => largest.divide(0.5), "divide", "divisor", problem);
+    expectInvalid(
       () => TimeSpan.fromMilliseconds(-Number.MAX_VALUE).subtract(largest),
-      "TimeSpan: milliseconds must be a finite number, got -Infinity",
+      "subtract",
+      "other",
+      "the result must be a finite number of milliseconds, got -Infinity",
     );
   });
 });
@@ -328,9 +331,10 @@ describe("comparison", () => {
   });
 
   test("min and max reject a plain ITimeSpan returning NaN", () => {
-    const message = "TimeSpan: toMilliseconds() must be a finite number, got NaN";
-    expectRangeError(() => TimeSpan.min(span(1), span(Number.NaN)), message);
-    expectRangeError(() => TimeSpan.max(span(Number.NaN), span(1)), message);
+    const problem = "must be a finite number, got NaN";
+    expectInvalid(() => TimeSpan.min(span(1), span(Number.NaN)), "min", "spans", problem);
+    expectInvalid(() => TimeSpan.max(span(Number.NaN), span(1)), "max", "spans", problem);
+    expectInvalid(() => TimeSpan.ZERO.compare(span(Number.NaN)), "compare", "other", problem);
   });
 });
 
