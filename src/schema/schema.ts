@@ -483,10 +483,8 @@ function typeName(input: unknown): string {
   if (Array.isArray(input)) {
     return "array";
   }
-  const { constructor } = input as { constructor?: { name?: unknown } };
-  return Object.getPrototypeOf(input) !== Object.prototype && constructor
-    ? String(constructor.name)
-    : "object";
+  const maker = (input as { constructor?: { name?: unknown } }).constructor;
+  return Object.getPrototypeOf(input) !== Object.prototype && maker ? String(maker.name) : "object";
 }
 
 function quoted(value: string | boolean): string {
