@@ -16,18 +16,22 @@ import { spread } from "./stats.js";
  * Run in the package root, so `hasp/…` resolves through package.json#exports as it does for a
  * user. Prints the times inside the process: the imports, then a first lock taken and given
  * back (so a cost moved from import time to first use still shows), and when the imports began
- * (Node's own start-up).
+ * (Node's own start-up). The CPU time of the imports (all threads) varies less than their wall
+ * time when other work shares the cores.
  */
 const CHILD_CODE = `
 const start = performance.now();
+const cpu = process.cpuUsage();
 const { LockProvider } = await import("hasp/lock");
 const { MemoryLockAdapter } = await import("hasp/lock/memory-lock-adapter");
 const imported = performance.now();
+const { user, system } = process.cpuUsage(cpu);
 const lock = new LockProvider({ adapter: new MemoryLockAdapter() }).create("job");
 await lock.acquireOrFail();
 await lock.release();
 const used = performance.now();
-console.log(JSON.stringify({ start, importMs: imported - start, firstUseMs: used - imported }));
+const cpuMs = (user + system) / 1000;
+console.log(JSON.stringify({ start, importMs: imported - start, cpuMs, firstUseMs: used - imported }));
 `;
 
 type Options = { runs: number; root: string };
@@ -111,6 +115,7 @@ function main(): void {
   const bare: number[] = [];
   const whole: number[] = [];
   const imports: number[] = [];
+  const importCpu: number[] = [];
   const firstUses: number[] = [];
   const starts: number[] = [];
   const loadBefore = loadavg()[0] ?? 0;
@@ -122,11 +127,13 @@ function main(): void {
       const inside = JSON.parse(haspRun.stdout) as {
         start: number;
         importMs: number;
+        cpuMs: number;
         firstUseMs: number;
       };
       bare.push(bareRun.ms);
       whole.push(haspRun.ms);
       imports.push(inside.importMs);
+      importCpu.push(inside.cpuMs);
       firstUses.push(inside.firstUseMs);
       starts.push(inside.start);
     }
@@ -147,6 +154,7 @@ function main(): void {
       `hasp import cost: ${runs} fresh processes of each kind, interleaved; median (min–max)`,
       `  root: ${root}`,
       `  import("hasp/lock") + memory adapter, timed inside the process: ${show(imports)}`,
+      `  the same imports' CPU time (user + system, all threads):        ${show(importCpu)}`,
       `  then a first lock acquired and released:                        ${show(firstUses)}`,
       `  Node's own start-up before the imports (performance.now()):     ${show(starts)}`,
       `  whole process, bare node -e "":                                 ${show(bare)}`,
