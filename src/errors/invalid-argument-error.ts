@@ -1,5 +1,24 @@
-import type { z } from "zod";
 import { createErrorGuard, HaspError } from "./hasp-error.js";
+
+/**
+ * An issue as zod reports it (hasp's own schemas report the same shape): where, what, and for a
+ * value no option of a union took, each option's issues.
+ */
+type Issue = {
+  readonly code: string;
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+  readonly errors?: ReadonlyArray<readonly Issue[]>;
+};
+
+/** What `parseSettings` takes: a zod schema, or one of hasp's (src/schema/schema.ts). */
+type SettingsSchema<T> = {
+  safeParse(
+    input: unknown,
+  ):
+    | { readonly success: true; readonly data: T }
+    | { readonly success: false; readonly error: { readonly issues: readonly Issue[] } };
+};
 
 /**
  * A setting or argument was rejected before any work started. The message names the
@@ -23,8 +42,14 @@ export class InvalidArgumentError extends HaspError {
     super(message, options);
   }
 
-  /** Turns a zod failure into one error whose message names every offending field. */
-  static fromZodError(subject: string, error: z.ZodError): InvalidArgumentError {
+  /**
+   * Turns a zod failure (or hasp's schemas' own, of the same shape) into one error whose message
+   * names every offending field.
+   */
+  static fromZodError(
+    subject: string,
+    error: { readonly issues: readonly Issue[] },
+  ): InvalidArgumentError {
     const issues = error.issues.flatMap(unionBranchIssues).map((issue) => ({
       path: issue.path.length === 0 ? "(value)" : issue.path.map(String).join("."),
       message: issue.message,
@@ -39,10 +64,8 @@ export class InvalidArgumentError extends HaspError {
  * option's problems lie in its fields), that option's problems, which name the field
  * (`autoRefresh.interval: must be a TimeSpan of finite length`); else the issue as it is.
  */
-function unionBranchIssues(
-  issue: z.core.$ZodIssue,
-): ReadonlyArray<{ readonly path: readonly PropertyKey[]; readonly message: string }> {
-  if (issue.code !== "invalid_union") {
+function unionBranchIssues(issue: Issue): readonly Issue[] {
+  if (issue.code !== "invalid_union" || issue.errors === undefined) {
     return [issue];
   }
   const shaped = issue.errors.filter(
@@ -52,10 +75,7 @@ function unionBranchIssues(
   if (shaped.length !== 1 || only === undefined) {
     return [issue];
   }
-  return only.map((problem) => ({
-    path: [...issue.path, ...problem.path],
-    message: problem.message,
-  }));
+  return only.map((problem) => ({ ...problem, path: [...issue.path, ...problem.path] }));
 }
 
 /** Whether `value` is an {@link InvalidArgumentError}, from this or another copy of hasp. */
@@ -68,11 +88,7 @@ export const isInvalidArgumentError = createErrorGuard(
  * Parses `input` with `schema`, throwing an {@link InvalidArgumentError} that names the field
  * on failure. A resulting object is frozen: settings are read once and never change afterwards.
  */
-export function parseSettings<TSchema extends z.ZodType>(
-  subject: string,
-  schema: TSchema,
-  input: unknown,
-): z.output<TSchema> {
+export function parseSettings<T>(subject: string, schema: SettingsSchema<T>, input: unknown): T {
   // The common call passes no settings: parse those once per schema (the result is frozen).
   const isEmpty =
     input === undefined ||
@@ -83,7 +99,7 @@ export function parseSettings<TSchema extends z.ZodType>(
   if (isEmpty) {
     const cache = input === undefined ? parsedUndefined : parsedEmpty;
     if (cache.has(schema)) {
-      return cache.get(schema) as z.output<TSchema>;
+      return cache.get(schema) as T;
     }
     const value = parseSettingsOnce(subject, schema, input);
     cache.set(schema, value);
@@ -92,20 +108,16 @@ export function parseSettings<TSchema extends z.ZodType>(
   return parseSettingsOnce(subject, schema, input);
 }
 
-const parsedEmpty = new WeakMap<z.ZodType, unknown>();
-const parsedUndefined = new WeakMap<z.ZodType, unknown>();
+const parsedEmpty = new WeakMap<SettingsSchema<unknown>, unknown>();
+const parsedUndefined = new WeakMap<SettingsSchema<unknown>, unknown>();
 
-function parseSettingsOnce<TSchema extends z.ZodType>(
-  subject: string,
-  schema: TSchema,
-  input: unknown,
-): z.output<TSchema> {
+function parseSettingsOnce<T>(subject: string, schema: SettingsSchema<T>, input: unknown): T {
   const result = schema.safeParse(input);
   if (!result.success) {
     throw InvalidArgumentError.fromZodError(subject, result.error);
   }
-  const value: z.output<TSchema> = result.data;
-  // Only plain objects zod built: a class instance passed through (an adapter) stays the caller's.
+  const value = result.data;
+  // Only plain objects the schema built: a class instance passed through (an adapter) stays the caller's.
   if (
     typeof value === "object" &&
     value !== null &&

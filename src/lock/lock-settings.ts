@@ -1,7 +1,7 @@
-import { z } from "zod";
 import type { IEventBus } from "../event-bus/event-bus-contracts.js";
 import { Namespace } from "../namespace/namespace.js";
 import { storedStringProblem } from "../namespace/stored-string-problem.js";
+import { s } from "../schema/schema.js";
 import type { ISerdeRegister } from "../serde/serde-contracts.js";
 import { TimeSpan } from "../time-span/time-span.js";
 import {
@@ -24,7 +24,7 @@ export const LOCK_DEFAULTS = Object.freeze({
 
 const ADAPTER_METHODS = ["acquire", "release", "forceRelease", "refresh", "getState"] as const;
 
-const adapterSchema = z.custom<ILockAdapter>(
+const adapterSchema = s.custom<ILockAdapter>(
   (value) =>
     typeof value === "object" &&
     value !== null &&
@@ -34,12 +34,12 @@ const adapterSchema = z.custom<ILockAdapter>(
   `must be a lock adapter (with ${ADAPTER_METHODS.join(", ")})`,
 );
 
-const namespaceSchema = z.custom<Namespace>(
+const namespaceSchema = s.custom<Namespace>(
   (value) => value instanceof Namespace,
   "must be a Namespace",
 );
 
-const serdeSchema = z.custom<ISerdeRegister>(
+const serdeSchema = s.custom<ISerdeRegister>(
   (value) =>
     typeof value === "object" &&
     value !== null &&
@@ -47,7 +47,7 @@ const serdeSchema = z.custom<ISerdeRegister>(
   "must be a Serde (with registerCustom)",
 );
 
-const eventBusSchema = z.custom<IEventBus<LockEventMap>>(
+const eventBusSchema = s.custom<IEventBus<LockEventMap>>(
   (value) =>
     typeof value === "object" &&
     value !== null &&
@@ -60,7 +60,7 @@ const eventBusSchema = z.custom<IEventBus<LockEventMap>>(
 const ttlSchema = positiveTimeSpanSchema.nullable();
 
 /** A string that reaches every backend as it is: well-formed UTF-16, without NUL. */
-const storedStringSchema = z.string("must be a string").superRefine((value, context) => {
+const storedStringSchema = s.string("must be a string").superRefine((value, context) => {
   const problem = storedStringProblem(value);
   if (problem !== undefined) {
     context.addIssue({ code: "custom", message: problem });
@@ -71,33 +71,33 @@ const lockIdSchema = storedStringSchema
   .min(1, "must not be empty")
   .max(255, "must be at most 255 characters");
 
-export const lockProviderSettingsSchema = z
+export const lockProviderSettingsSchema = s
   .object({
     adapter: adapterSchema,
     namespace: namespaceSchema.default(LOCK_DEFAULTS.namespace),
     defaultTtl: ttlSchema.default(LOCK_DEFAULTS.ttl),
     defaultBlockingTime: nonNegativeTimeSpanSchema.default(LOCK_DEFAULTS.blockingTime),
     defaultBlockingInterval: positiveTimeSpanSchema.default(LOCK_DEFAULTS.blockingInterval),
-    serde: z.union([serdeSchema, z.array(serdeSchema)]).optional(),
+    serde: s.union([serdeSchema, s.array(serdeSchema)]).optional(),
     eventBus: eventBusSchema.optional(),
     providerId: storedStringSchema.min(1, "must not be empty").optional(),
   })
   .strict();
 
-export const lockCreateSettingsSchema = z
+export const lockCreateSettingsSchema = s
   .object({ ttl: ttlSchema.optional(), lockId: lockIdSchema.optional() })
   .strict();
 
-export const lockBlockingSettingsSchema = z
+export const lockBlockingSettingsSchema = s
   .object({
     time: nonNegativeTimeSpanSchema.optional(),
     interval: positiveTimeSpanSchema.optional(),
   })
   .strict();
 
-const autoRefreshSchema = z.union([
-  z.boolean(),
-  z
+const autoRefreshSchema = s.union([
+  s.boolean(),
+  s
     .object({
       interval: positiveTimeSpanSchema.optional(),
       maxHoldTime: positiveTimeSpanSchema.optional(),
@@ -105,11 +105,11 @@ const autoRefreshSchema = z.union([
     .strict(),
 ]);
 
-export const lockRunSettingsSchema = z
+export const lockRunSettingsSchema = s
   .object({ autoRefresh: autoRefreshSchema.default(true) })
   .strict();
 
-export const lockRunBlockingSettingsSchema = z
+export const lockRunBlockingSettingsSchema = s
   .object({
     autoRefresh: autoRefreshSchema.default(true),
     time: nonNegativeTimeSpanSchema.optional(),
@@ -125,13 +125,13 @@ const HEX_128 = /^[0-9a-f]{32}$/;
  * A serialized lock: no fencing token (a revived lock learns it from the store), and a proof of
  * the shape a generated lock's has, which goes with a generated id.
  */
-export const lockSerializedSchema = z
+export const lockSerializedSchema = s
   .object({
     providerId: storedStringSchema.min(1, "must not be empty"),
     key: storedStringSchema.min(1, "must not be empty"),
     id: lockIdSchema,
-    proof: z.string().regex(HEX_128, "must be 32 lowercase hex digits").nullable(),
-    ttl: z.number().positive().max(MAX_DURATION_MS, MAX_DURATION_MESSAGE).nullable(),
+    proof: s.string().regex(HEX_128, "must be 32 lowercase hex digits").nullable(),
+    ttl: s.number().positive().max(MAX_DURATION_MS, MAX_DURATION_MESSAGE).nullable(),
   })
   .strict()
   .refine((lock) => lock.proof === null || HEX_128.test(lock.id), {

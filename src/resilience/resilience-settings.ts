@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { s } from "../schema/schema.js";
 import { TimeSpan } from "../time-span/time-span.js";
 import { positiveTimeSpanSchema, timeSpanSchema } from "../time-span/time-span-schema.js";
 import type { BackoffPolicy } from "./backoff-policies.js";
@@ -8,16 +8,16 @@ const duration = (fallback: TimeSpan) =>
   timeSpanSchema.refine((value) => !value.isNegative(), "must not be negative").default(fallback);
 
 const callable = <T>(what: string) =>
-  z.custom<T>((value) => typeof value === "function", `must be ${what}`);
+  s.custom<T>((value) => typeof value === "function", `must be ${what}`);
 
-const jitter = z.boolean().default(false);
+const jitter = s.boolean().default(false);
 
-export const constantBackoffSchema = z.object({
+export const constantBackoffSchema = s.object({
   delay: duration(TimeSpan.fromSeconds(1)),
   jitter,
 });
 
-export const linearBackoffSchema = z
+export const linearBackoffSchema = s
   .object({
     minDelay: duration(TimeSpan.fromSeconds(1)),
     maxDelay: duration(TimeSpan.fromMinutes(1)),
@@ -28,11 +28,11 @@ export const linearBackoffSchema = z
     path: ["maxDelay"],
   });
 
-export const exponentialBackoffSchema = z
+export const exponentialBackoffSchema = s
   .object({
     minDelay: duration(TimeSpan.fromMilliseconds(100)),
     maxDelay: duration(TimeSpan.fromMinutes(1)),
-    multiplier: z.number().min(1, "must be at least 1").finite().default(2),
+    multiplier: s.number().min(1, "must be at least 1").finite().default(2),
     jitter,
   })
   .refine((value) => !value.maxDelay.isShorterThan(value.minDelay), {
@@ -40,37 +40,37 @@ export const exponentialBackoffSchema = z
     path: ["maxDelay"],
   });
 
-const errorMatcher = z.union([
+const errorMatcher = s.union([
   callable<ErrorPolicy>("an error class or a predicate"),
-  z.array(callable<ErrorPolicy>("an error class")),
+  s.array(callable<ErrorPolicy>("an error class")),
 ]);
 
-const errorPolicy = z
+const errorPolicy = s
   .union([
     errorMatcher,
-    z.object({ treatFalseAsError: z.literal(true), errors: errorMatcher.optional() }).strict(),
+    s.object({ treatFalseAsError: s.literal(true), errors: errorMatcher.optional() }).strict(),
   ])
   .optional();
 
-export const retrySchema = z
+export const retrySchema = s
   .object({
-    maxAttempts: z.number().int("must be an integer").min(1, "must be at least 1").default(4),
+    maxAttempts: s.number().int("must be an integer").min(1, "must be at least 1").default(4),
     backoffPolicy: callable<BackoffPolicy>("a backoff policy function").optional(),
     errorPolicy,
     onRetry: callable<(event: never) => void>("a function").optional(),
-    throwRetryError: z.boolean().default(false),
+    throwRetryError: s.boolean().default(false),
   })
   .strict();
 
-export const timeoutSchema = z
+export const timeoutSchema = s
   .object({
     waitTime: positiveTimeSpanSchema,
   })
   .strict();
 
-export const fallbackSchema = z
+export const fallbackSchema = s
   .object({
-    fallbackValue: z.unknown(),
+    fallbackValue: s.unknown(),
     errorPolicy,
     onFallback: callable<(event: never) => void>("a function").optional(),
   })

@@ -1,5 +1,5 @@
-import { z } from "zod";
 import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
+import { s } from "../schema/schema.js";
 import { type ITimeSpan, TimeSpan } from "./time-span.js";
 
 /**
@@ -39,7 +39,7 @@ export function durationTooLong(
  * Any `ITimeSpan` of finite length up to {@link MAX_DURATION_MS}, parsed into a `TimeSpan`.
  * For settings schemas.
  */
-export const timeSpanSchema = z
+export const timeSpanSchema = s
   .custom<ITimeSpan>(
     (value) => TimeSpan.isTimeSpan(value) && Number.isFinite(value.toMilliseconds()),
     "must be a TimeSpan of finite length",

@@ -10,8 +10,8 @@ import {
   type QueryResult,
   SqliteAdapter,
 } from "kysely";
-import { z } from "zod";
 import { InvalidArgumentError, parseSettings } from "../../../errors/invalid-argument-error.js";
+import { s } from "../../../schema/schema.js";
 import { delay, MAX_TIMER_MS } from "../../../task/timers.js";
 import { type ITimeSpan, TimeSpan } from "../../../time-span/time-span.js";
 import {
@@ -129,24 +129,24 @@ export type KyselyLockAdapterSettings = {
   onSweepError?: (error: unknown) => void;
 };
 
-const settingsSchema = z
+const settingsSchema = s
   .object({
-    kysely: z.custom<Kysely<unknown>>(isKysely, "must be a Kysely instance"),
-    tableName: z
+    kysely: s.custom<Kysely<unknown>>(isKysely, "must be a Kysely instance"),
+    tableName: s
       .string("must be a string")
       .regex(
         /^[A-Za-z_][A-Za-z0-9_]{0,47}$/,
         "must be letters, digits and _, starting with a letter or _, at most 48 characters",
       )
       .default("hasp_locks"),
-    dialect: z.enum(["postgres", "mysql", "sqlite"]).optional(),
-    returning: z.boolean("must be a boolean").optional(),
-    prepared: z.boolean("must be a boolean").optional(),
-    listener: z
+    dialect: s.enum(["postgres", "mysql", "sqlite"]).optional(),
+    returning: s.boolean("must be a boolean").optional(),
+    prepared: s.boolean("must be a boolean").optional(),
+    listener: s
       .custom<PgListenConnection>(isPgConnection, "must be a pg Client or Pool")
       .optional(),
     sweepInterval: positiveTimeSpanSchema.optional(),
-    onSweepError: z
+    onSweepError: s
       .custom<(error: unknown) => void>(
         (value) => typeof value === "function",
         "must be a function",

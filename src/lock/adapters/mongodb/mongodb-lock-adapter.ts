@@ -1,7 +1,7 @@
 import type { Collection, Db, Document } from "mongodb";
-import { z } from "zod";
 import { HaspError } from "../../../errors/hasp-error.js";
 import { parseSettings } from "../../../errors/invalid-argument-error.js";
+import { s } from "../../../schema/schema.js";
 import { TimeSpan } from "../../../time-span/time-span.js";
 import { durationTooLong, storeMilliseconds } from "../../../time-span/time-span-schema.js";
 import type {
@@ -45,13 +45,13 @@ export type MongodbLockAdapterSettings =
 
 const DEFAULT_COLLECTION_NAME = "hasp_locks";
 
-const settingsSchema = z
+const settingsSchema = s
   .object({
-    database: z.custom<Db>(isDb, "must be a mongodb Db (client.db(name))").optional(),
-    collection: z
+    database: s.custom<Db>(isDb, "must be a mongodb Db (client.db(name))").optional(),
+    collection: s
       .custom<Collection<Document>>(isCollection, "must be a mongodb Collection")
       .optional(),
-    collectionName: z
+    collectionName: s
       .string("must be a string")
       .min(1, "must not be empty")
       .regex(/^[^$\0]*$/, 'must not contain "$" or NUL')

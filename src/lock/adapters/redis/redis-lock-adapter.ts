@@ -1,11 +1,11 @@
 import { randomBytes } from "node:crypto";
 import type { Cluster, Redis } from "ioredis";
-import { z } from "zod";
 import { HaspError } from "../../../errors/hasp-error.js";
 import {
   type InvalidArgumentError,
   parseSettings,
 } from "../../../errors/invalid-argument-error.js";
+import { s } from "../../../schema/schema.js";
 import { followEnd } from "../../../task/end-listeners.js";
 import { delay } from "../../../task/timers.js";
 import { type ITimeSpan, TimeSpan } from "../../../time-span/time-span.js";
@@ -191,13 +191,13 @@ const CLIENT_ENDED =
 /** A wait without a claim: woken to try, never handed the key. */
 const NO_CLAIM: QueuedClaim = { owner: "", ttl: "-" };
 
-const settingsSchema = z
+const settingsSchema = s
   .object({
-    database: z.custom<RedisLockClient>(isClient, "must be an ioredis client (Redis or Cluster)"),
+    database: s.custom<RedisLockClient>(isClient, "must be an ioredis client (Redis or Cluster)"),
     subscriptionLinger: nonNegativeTimeSpanSchema.optional(),
-    waitForReplicas: z
+    waitForReplicas: s
       .object({
-        count: z.number().int("must be an integer").min(1, "must be at least 1"),
+        count: s.number().int("must be an integer").min(1, "must be at least 1"),
         timeout: nonNegativeTimeSpanSchema,
       })
       .strict()
