@@ -1,5 +1,5 @@
 import { InvalidArgumentError, parseSettings } from "../errors/invalid-argument-error.js";
-import type { Namespace } from "../namespace/namespace.js";
+import { createKey, type INamespace } from "../namespace/namespace.js";
 import type { ISerdeRegister, ISerdeTransformer } from "../serde/serde-contracts.js";
 import { SerdeError } from "../serde/serde-error.js";
 import { TimeSpan } from "../time-span/time-span.js";
@@ -19,7 +19,13 @@ type SerializedLock = {
   ttl: number | null;
 };
 
-type RegisteredProvider = { readonly context: LockContext; readonly namespace: Namespace };
+/**
+ * @internal A setting of `LockProvider` only `LockProviderFactory`'s `set…` copies give: see
+ * `registerLockProvider`'s `replacing`.
+ */
+export const REPLACES_PROVIDER = Symbol("hasp.lock.replacesProvider");
+
+type RegisteredProvider = { readonly context: LockContext; readonly namespace: INamespace };
 
 /** Per serde, the providers whose locks it carries, by provider id. */
 const registries = new WeakMap<ISerdeRegister, Map<string, RegisteredProvider>>();
@@ -32,12 +38,15 @@ const registries = new WeakMap<ISerdeRegister, Map<string, RegisteredProvider>>(
  * of another owner, who holds nothing. A lock whose provider is not registered on the serde is
  * refused rather than written as an empty object.
  *
+ * @param replacing A factory's copy is being made: it replaces the provider of the same id on the
+ *   same adapter and namespace.
  * @throws InvalidArgumentError when another provider already uses `providerId` on `serde`.
  */
 export function registerLockProvider(
   serde: ISerdeRegister,
   providerId: string,
   provider: RegisteredProvider,
+  replacing = false,
 ): void {
   let registry = registries.get(serde);
   if (registry === undefined) {
@@ -45,7 +54,14 @@ export function registerLockProvider(
     serde.registerCustom(createLockTransformer(registry));
     registries.set(serde, registry);
   }
-  if (registry.has(providerId)) {
+  const registered = registry.get(providerId);
+  // A factory's copy (made by one of its `set…` methods) revives the same locks on the same
+  // store as the provider it replaces: it takes over that provider's id.
+  const isCopy =
+    replacing &&
+    registered?.context.adapter === provider.context.adapter &&
+    registered.namespace.toString() === provider.namespace.toString();
+  if (registered !== undefined && !isCopy) {
     throw new InvalidArgumentError(
       `LockProvider settings: providerId: "${providerId}" is already registered on this serde; give each provider sharing a serde its own namespace or providerId`,
       [{ path: "providerId", message: "already registered on this serde" }],
@@ -66,7 +82,7 @@ function createLockTransformer(
           const owner = Lock.ownerOf(lock);
           return {
             providerId,
-            key: lock.key,
+            key: lock.key.get(),
             id: lock.id,
             proof: owner === lock.id ? null : owner.slice(lock.id.length + 1),
             ttl: lock.ttl?.toMilliseconds() ?? null,
@@ -74,7 +90,7 @@ function createLockTransformer(
         }
       }
       throw new SerdeError(
-        `The lock "${lock.key}" belongs to a LockProvider that was not given this serde, so it cannot be serialized with it`,
+        `The lock "${lock.key.get()}" belongs to a LockProvider that was not given this serde, so it cannot be serialized with it`,
       );
     },
     deserialize: (data) => {
@@ -91,7 +107,7 @@ function createLockTransformer(
       }
       return new Lock(
         provider.context,
-        provider.namespace.create(key),
+        createKey(provider.namespace, key),
         proof === null ? id : `${id}.${proof}`,
         ttl === null ? null : TimeSpan.fromMilliseconds(ttl),
       );
