@@ -7,12 +7,7 @@ import { createKey, type IKey, type INamespace, Namespace } from "../namespace/n
 import { storedStringProblem } from "../namespace/stored-string-problem.js";
 import type { ISerdeRegister } from "../serde/serde-contracts.js";
 import type { ITimeSpan, TimeSpan } from "../time-span/time-span.js";
-import type {
-  ILock,
-  ILockProvider,
-  LockCreateSettings,
-  LockIdFactory,
-} from "./contracts/lock.js";
+import type { ILock, ILockProvider, LockCreateSettings, LockIdFactory } from "./contracts/lock.js";
 import type { ILockAdapter } from "./contracts/lock-adapter.js";
 import type { LockEventMap } from "./contracts/lock-events.js";
 import { Lock, type LockContext } from "./lock.js";
@@ -51,8 +46,7 @@ function newLock(context: LockContext, key: IKey, ttl: TimeSpan | null, givenId?
  * must be a string a backend stores as it is, short enough for the credential to fit.
  */
 function createdLockId(createLockId: LockIdFactory): string {
-  const id: unknown =
-    typeof createLockId === "function" ? createLockId() : createLockId.invoke();
+  const id: unknown = typeof createLockId === "function" ? createLockId() : createLockId.invoke();
   const problem =
     typeof id !== "string"
       ? "must return a string"

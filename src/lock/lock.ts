@@ -173,7 +173,9 @@ function checkRunnable(fn: unknown): void {
     return;
   }
   const hint =
-    fn instanceof Promise ? " (a Promise has already started: pass a function that returns it)" : "";
+    fn instanceof Promise
+      ? " (a Promise has already started: pass a function that returns it)"
+      : "";
   throw new InvalidArgumentError(
     `Invalid run function: must be a function, an object with invoke(), or a Task${hint}`,
     [{ path: "fn", message: "must be a function, an object with invoke(), or a Task" }],
@@ -1230,7 +1232,10 @@ export class Lock implements ILock {
       .then(nextImmediate)
       .then(() => this.#context.events.dispatch(event, payload))
       .catch((error: unknown) => {
-        console.error(`[hasp] the lock event ${event} of "${this.#key.get()}" was not dispatched:`, error);
+        console.error(
+          `[hasp] the lock event ${event} of "${this.#key.get()}" was not dispatched:`,
+          error,
+        );
       });
   }
 }
