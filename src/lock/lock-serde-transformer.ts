@@ -27,8 +27,16 @@ export const REPLACES_PROVIDER = Symbol("hasp.lock.replacesProvider");
 
 type RegisteredProvider = { readonly context: LockContext; readonly namespace: INamespace };
 
-/** Per serde, the providers whose locks it carries, by provider id. */
-const registries = new WeakMap<ISerdeRegister, Map<string, RegisteredProvider>>();
+/**
+ * Per serde, the providers whose locks it revives, by provider id, and the id of each provider
+ * whose locks it writes (a provider replaced by a factory's copy still writes under its id).
+ */
+type Registry = {
+  readonly byId: Map<string, RegisteredProvider>;
+  readonly ids: Map<LockContext, string>;
+};
+
+const registries = new WeakMap<ISerdeRegister, Registry>();
 
 /**
  * Lets `serde` carry the locks of one provider. A serde gets one lock transformer, shared by
@@ -50,11 +58,11 @@ export function registerLockProvider(
 ): void {
   let registry = registries.get(serde);
   if (registry === undefined) {
-    registry = new Map();
+    registry = { byId: new Map(), ids: new Map() };
     serde.registerCustom(createLockTransformer(registry));
     registries.set(serde, registry);
   }
-  const registered = registry.get(providerId);
+  const registered = registry.byId.get(providerId);
   // A factory's copy (made by one of its `set…` methods) revives the same locks on the same
   // store as the provider it replaces: it takes over that provider's id.
   const isCopy =
@@ -67,17 +75,16 @@ export function registerLockProvider(
       [{ path: "providerId", message: "already registered on this serde" }],
     );
   }
-  registry.set(providerId, provider);
+  registry.byId.set(providerId, provider);
+  registry.ids.set(provider.context, providerId);
 }
 
-function createLockTransformer(
-  registry: ReadonlyMap<string, RegisteredProvider>,
-): ISerdeTransformer<Lock, SerializedLock> {
+function createLockTransformer(registry: Registry): ISerdeTransformer<Lock, SerializedLock> {
   return {
     name: "hasp.lock",
     isApplicable: (value): value is Lock => value instanceof Lock,
     serialize: (lock) => {
-      for (const [providerId, { context }] of registry) {
+      for (const [context, providerId] of registry.ids) {
         if (Lock.belongsTo(lock, context)) {
           const owner = Lock.ownerOf(lock);
           return {
@@ -99,7 +106,7 @@ function createLockTransformer(
         lockSerializedSchema,
         data,
       );
-      const provider = registry.get(providerId);
+      const provider = registry.byId.get(providerId);
       if (provider === undefined) {
         throw new SerdeError(
           `The lock "${key}" belongs to the LockProvider "${providerId}", which is not registered on this serde`,
