@@ -3,10 +3,7 @@
  * lowercase hex digits). The id is 32 hex digits when hasp generated it, whatever
  * `createLockId` returned otherwise (it may hold dots: the proof follows the last one).
  */
-const OWNER_WITH_PROOF = /^([^]+)\.[0-9a-f]{32}$/;
-
-/** The length of `.<proof>` in a credential. */
-export const PROOF_SUFFIX_LENGTH = 33;
+const OWNER_WITH_PROOF = /^([\s\S]+)\.[0-9a-f]{32}$/;
 
 /**
  * The part of a stored owner that may be shown (in `getState`, events, errors): a lock's public

@@ -70,14 +70,22 @@ export type LockRunContext = {
  */
 export type LockRunnable<TValue> =
   | ((context: LockRunContext) => TValue | PromiseLike<TValue>)
-  | { invoke(context: LockRunContext): TValue | PromiseLike<TValue> }
+  | {
+      /** Called as the function would be, with the run's context. */
+      invoke(context: LockRunContext): TValue | PromiseLike<TValue>;
+    }
   | ITask<TValue>;
 
 /**
  * Makes the public id of each lock a provider creates without a `lockId`: a function, or an
  * object with an `invoke` method (daiso-core's `Invokable<[], string>`).
  */
-export type LockIdFactory = (() => string) | { invoke(): string };
+export type LockIdFactory =
+  | (() => string)
+  | {
+      /** Returns the new lock's public id. */
+      invoke(): string;
+    };
 
 /** The outcome of `run`/`runBlocking`: whether the lock was taken, and the function's value. */
 export type LockRunResult<TValue> =
