@@ -7,9 +7,11 @@ import { MemoryLockAdapter } from "../../src/lock/adapters/memory/memory-lock-ad
 import type { LockAcquireResult } from "../../src/lock/contracts/lock-adapter.js";
 import {
   FailedAcquireLockError,
+  isFailedAcquireLockError,
   LockAdapterResultError,
 } from "../../src/lock/contracts/lock-errors.js";
 import { LOCK_EVENTS, type LockEventName } from "../../src/lock/contracts/lock-events.js";
+import { LOCK_STATE } from "../../src/lock/contracts/lock-state.js";
 import { LockProvider } from "../../src/lock/lock-provider.js";
 import { TimeSpan } from "../../src/time-span/time-span.js";
 
@@ -140,6 +142,36 @@ describe("where hasp deliberately differs from daiso-core", () => {
     const { provider } = await setup();
     expect(() => provider.create("a", { ttl: TimeSpan.fromStr("-5s") })).toThrow(
       /must be positive/,
+    );
+  });
+  test("getState says more: ACQUIRED has the fencing token, UNAVAILABLE the holder's remaining time", async () => {
+    const { provider } = await setup();
+    const holder = provider.create("a", { ttl: LONG });
+    const token = await holder.acquireOrFail();
+    expect(await holder.getState()).toEqual({
+      type: LOCK_STATE.ACQUIRED,
+      remainingTime: expect.any(TimeSpan),
+      fencingToken: token,
+    });
+    expect(await provider.create("a").getState()).toEqual({
+      type: LOCK_STATE.UNAVAILABLE,
+      owner: holder.id,
+      remainingTime: expect.any(TimeSpan),
+    });
+  });
+
+  test("errors and TimeSpans are hasp's own classes; the is…Error guards recognise them across copies", async () => {
+    const { provider } = await setup();
+    await provider.create("a", { ttl: LONG }).acquire();
+    const lock = provider.create("a", { ttl: LONG });
+    expect(lock.ttl).toBeInstanceOf(TimeSpan);
+    const error = await lock.acquireOrFail().then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(isFailedAcquireLockError(error)).toBe(true);
+    expect(isFailedAcquireLockError({ ...(error as object), name: "FailedAcquireLockError" })).toBe(
+      false,
     );
   });
 });
