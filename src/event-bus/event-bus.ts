@@ -1,3 +1,4 @@
+import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
 import { Namespace } from "../namespace/namespace.js";
 import { onAbort } from "../task/abort-listeners.js";
 import { Task } from "../task/task.js";
@@ -158,6 +159,12 @@ export class EventBus<TEventMap extends BaseEventMap> implements IEventBus<TEven
   }
 
   async #add(event: string, listener: AnyListener, once: boolean): Promise<void> {
+    if (typeof listener !== "function") {
+      // Checked here: a listener that cannot be called would fail only when its event comes.
+      throw new InvalidArgumentError(
+        `The listener of "${event}" must be a function, got ${listener === null ? "null" : typeof listener}`,
+      );
+    }
     const channel = this.#channel(event);
     let listeners = this.#registrations.get(channel);
     if (listeners?.has(listener)) {

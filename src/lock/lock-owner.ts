@@ -1,14 +1,15 @@
 /**
- * A generated lock's owner credential: its public id, a dot, and its secret proof (32 lowercase
- * hex digits each).
+ * A lock's owner credential when it has a proof: its public id, a dot, and its secret proof (32
+ * lowercase hex digits). The id is 32 hex digits when hasp generated it, whatever
+ * `createLockId` returned otherwise (it may hold dots: the proof follows the last one).
  */
-const GENERATED_OWNER = /^([0-9a-f]{32})\.[0-9a-f]{32}$/;
+const OWNER_WITH_PROOF = /^([\s\S]+)\.[0-9a-f]{32}$/;
 
 /**
- * The part of a stored owner that may be shown (in `getState`, events, errors): a generated
- * lock's public id without its proof, or an explicit lock id as it is (it has no proof). The
- * store holds credentials, so an owner read from it goes through here before it leaves the lock.
+ * The part of a stored owner that may be shown (in `getState`, events, errors): a lock's public
+ * id without its proof, or an explicit lock id as it is (it has no proof). The store holds
+ * credentials, so an owner read from it goes through here before it leaves the lock.
  */
 export function publicOwner(owner: string): string {
-  return GENERATED_OWNER.exec(owner)?.[1] ?? owner;
+  return OWNER_WITH_PROOF.exec(owner)?.[1] ?? owner;
 }

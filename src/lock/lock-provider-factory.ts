@@ -1,6 +1,13 @@
 import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
+import type { IEventBus } from "../event-bus/event-bus-contracts.js";
+import type { INamespace } from "../namespace/namespace.js";
+import type { ISerdeRegister } from "../serde/serde-contracts.js";
+import type { ITimeSpan } from "../time-span/time-span.js";
+import type { LockIdFactory } from "./contracts/lock.js";
 import type { ILockAdapter } from "./contracts/lock-adapter.js";
+import type { LockEventMap } from "./contracts/lock-events.js";
 import { LockProvider, type LockProviderSettings } from "./lock-provider.js";
+import { REPLACES_PROVIDER } from "./lock-serde-transformer.js";
 import { LOCK_DEFAULTS } from "./lock-settings.js";
 
 /**
@@ -9,7 +16,7 @@ import { LOCK_DEFAULTS } from "./lock-settings.js";
  */
 export type LockProviderFactorySettings<TName extends string> = Omit<
   LockProviderSettings,
-  "adapter" | "providerId"
+  "adapter" | "providerId" | "serdeTransformerName"
 > & {
   /** The configured stores by name: `{ memory: new MemoryLockAdapter(), redis: … }`. */
   adapters: Record<TName, ILockAdapter>;
@@ -24,7 +31,12 @@ export type LockProviderFactorySettings<TName extends string> = Omit<
 /**
  * Named lock stores and a default, the way an application picks its store by environment.
  * Each adapter gets one provider, created up front (so a bad setting fails at start-up) with
- * the shared settings; their provider ids are `<namespace>#<name>`.
+ * the shared settings; their provider ids are `<namespace>#<name>` (a `serdeTransformerName`
+ * in the settings is not used: the factory names each provider, as daiso-core's does).
+ *
+ * A factory never changes: its `set…` methods (daiso-core's) return a new factory with one
+ * setting replaced. On a serde, the copy's providers take over the ids of the providers on the
+ * same adapter and namespace, so a lock serialized through either revives on the copy.
  *
  * @example
  * const locks = new LockProviderFactory({
@@ -34,12 +46,23 @@ export type LockProviderFactorySettings<TName extends string> = Omit<
  * const lock = locks.use().create("report");
  */
 export class LockProviderFactory<TName extends string> {
+  readonly #settings: LockProviderFactorySettings<TName>;
   readonly #providers: ReadonlyMap<string, LockProvider>;
   readonly #defaultName: string | undefined;
 
   /** @throws InvalidArgumentError on an unknown default, no adapters, or bad provider settings. */
   constructor(settings: LockProviderFactorySettings<TName>) {
-    const { adapters, defaultAdapter, ...providerSettings } = settings;
+    this.#settings = settings;
+    const {
+      adapters,
+      defaultAdapter,
+      serdeTransformerName: _named,
+      [REPLACES_PROVIDER]: replacing,
+      ...providerSettings
+    } = settings as LockProviderFactorySettings<TName> & {
+      serdeTransformerName?: unknown;
+      [REPLACES_PROVIDER]?: boolean;
+    };
     const names = Object.keys(adapters ?? {});
     if (names.length === 0) {
       throw new InvalidArgumentError(
@@ -62,9 +85,60 @@ export class LockProviderFactory<TName extends string> {
           ...providerSettings,
           adapter: adapters[name as TName],
           providerId: `${namespace.toString()}#${name}`,
+          ...(replacing === true ? { [REPLACES_PROVIDER]: true } : {}),
         }),
       ]),
     );
+  }
+
+  /** A new factory with another `defaultAdapter`. */
+  setDefaultAdapter(name: TName | (string & {})): LockProviderFactory<TName> {
+    return this.#with({ defaultAdapter: name });
+  }
+
+  /** A new factory with another `namespace`. */
+  setNamespace(namespace: INamespace): LockProviderFactory<TName> {
+    return this.#with({ namespace });
+  }
+
+  /** A new factory with another `createLockId`. */
+  setCreateLockId(createLockId: LockIdFactory): LockProviderFactory<TName> {
+    return this.#with({ createLockId });
+  }
+
+  /** A new factory with another `eventBus`. */
+  setEventBus(eventBus: IEventBus<LockEventMap>): LockProviderFactory<TName> {
+    return this.#with({ eventBus });
+  }
+
+  /** A new factory with another `serde` (or list of serdes). */
+  setSerde(serde: ISerdeRegister | ISerdeRegister[]): LockProviderFactory<TName> {
+    return this.#with({ serde });
+  }
+
+  /** A new factory with another `defaultTtl` (`null`: locks never expire). */
+  setDefaultTtl(ttl: ITimeSpan | null): LockProviderFactory<TName> {
+    return this.#with({ defaultTtl: ttl });
+  }
+
+  /** A new factory with another `defaultBlockingInterval`. */
+  setDefaultBlockingInterval(interval: ITimeSpan): LockProviderFactory<TName> {
+    return this.#with({ defaultBlockingInterval: interval });
+  }
+
+  /** A new factory with another `defaultBlockingTime`. */
+  setDefaultBlockingTime(time: ITimeSpan): LockProviderFactory<TName> {
+    return this.#with({ defaultBlockingTime: time });
+  }
+
+  /** A new factory with another `defaultRefreshTime`. */
+  setDefaultRefreshTime(time: ITimeSpan): LockProviderFactory<TName> {
+    return this.#with({ defaultRefreshTime: time });
+  }
+
+  #with(change: Partial<LockProviderFactorySettings<TName>>): LockProviderFactory<TName> {
+    const settings = { ...this.#settings, ...change, [REPLACES_PROVIDER]: true };
+    return new LockProviderFactory(settings as LockProviderFactorySettings<TName>);
   }
 
   /**

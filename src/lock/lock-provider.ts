@@ -1,9 +1,10 @@
 import { randomFillSync } from "node:crypto";
-import { parseSettings } from "../errors/invalid-argument-error.js";
+import { InvalidArgumentError, parseSettings } from "../errors/invalid-argument-error.js";
 import { MemoryEventBusAdapter } from "../event-bus/adapters/memory/memory-event-bus-adapter.js";
 import { EventBus } from "../event-bus/event-bus.js";
 import type { EventListener, IEventBus, Unsubscribe } from "../event-bus/event-bus-contracts.js";
-import type { IKey, Namespace } from "../namespace/namespace.js";
+import { createKey, type IKey, type INamespace, Namespace } from "../namespace/namespace.js";
+import { storedStringProblem } from "../namespace/stored-string-problem.js";
 import type { ISerdeRegister } from "../serde/serde-contracts.js";
 import { Task } from "../task/task.js";
 import type { ITimeSpan, TimeSpan } from "../time-span/time-span.js";
@@ -12,12 +13,18 @@ import type {
   ILockListenable,
   ILockProvider,
   LockCreateSettings,
+  LockIdFactory,
 } from "./contracts/lock.js";
 import type { ILockAdapter } from "./contracts/lock-adapter.js";
 import type { LockEventMap } from "./contracts/lock-events.js";
 import { Lock, type LockContext } from "./lock.js";
-import { registerLockProvider } from "./lock-serde-transformer.js";
-import { lockCreateSettingsSchema, lockProviderSettingsSchema } from "./lock-settings.js";
+import { REPLACES_PROVIDER, registerLockProvider } from "./lock-serde-transformer.js";
+import {
+  LOCK_DEFAULTS,
+  lockCreateSettingsSchema,
+  lockProviderSettingsSchema,
+  MAX_PROVEN_ID_LENGTH,
+} from "./lock-settings.js";
 
 const LOCK_ID_BYTES = 16;
 const randomPool = Buffer.alloc(LOCK_ID_BYTES * 2 * 128);
@@ -30,15 +37,59 @@ let randomPoolUsed = randomPool.length;
  * as the owner. Made for every lock, so it is made cheaply: `randomUUID()` builds its string from
  * ~20 concatenated pieces, about 600 bytes of garbage per id, a tenth of an in-process hold's cost.
  */
-function newLock(context: LockContext, key: IKey, ttl: TimeSpan | null): Lock {
+function newLock(context: LockContext, key: IKey, ttl: TimeSpan | null, givenId?: string): Lock {
   if (randomPoolUsed === randomPool.length) {
     randomFillSync(randomPool);
     randomPoolUsed = 0;
   }
   const hex = randomPool.toString("hex", randomPoolUsed, randomPoolUsed + LOCK_ID_BYTES * 2);
   randomPoolUsed += LOCK_ID_BYTES * 2;
-  const id = hex.slice(0, LOCK_ID_BYTES * 2);
+  const id = givenId ?? hex.slice(0, LOCK_ID_BYTES * 2);
   return new Lock(context, key, `${id}.${hex.slice(LOCK_ID_BYTES * 2)}`, ttl, id);
+}
+
+/**
+ * The public id `createLockId` made, checked: it is stored (with the proof) as the owner, so it
+ * must be a string a backend stores as it is, short enough for the credential to fit.
+ */
+function createdLockId(createLockId: LockIdFactory): string {
+  const id: unknown = typeof createLockId === "function" ? createLockId() : createLockId.invoke();
+  const problem =
+    typeof id !== "string"
+      ? "must return a string"
+      : id.length === 0
+        ? "must not return an empty string"
+        : id.length > MAX_PROVEN_ID_LENGTH
+          ? `must return at most ${MAX_PROVEN_ID_LENGTH} characters`
+          : storedStringProblem(id);
+  if (problem !== undefined) {
+    throw new InvalidArgumentError(
+      `LockProvider settings: createLockId ${problem}, got ${typeof id === "string" ? JSON.stringify(id) : String(id)}`,
+      [{ path: "createLockId", message: problem }],
+    );
+  }
+  return id as string;
+}
+
+/** `providerId`, or daiso-core's `serdeTransformerName` for it, or the namespace. */
+function providerIdOf(settings: {
+  providerId?: string | undefined;
+  serdeTransformerName?: string | undefined;
+  namespace: INamespace;
+}): string {
+  const { providerId, namespace } = settings;
+  const serdeTransformerName = settings.serdeTransformerName || undefined;
+  if (
+    providerId !== undefined &&
+    serdeTransformerName !== undefined &&
+    providerId !== serdeTransformerName
+  ) {
+    throw new InvalidArgumentError(
+      `LockProvider settings: providerId ("${providerId}") and serdeTransformerName ("${serdeTransformerName}") name the same thing differently; give one of them`,
+      [{ path: "serdeTransformerName", message: "must equal providerId when both are given" }],
+    );
+  }
+  return providerId ?? serdeTransformerName ?? namespace.toString();
 }
 
 /** Settings of {@link LockProvider}, validated once by its constructor. */
@@ -46,10 +97,12 @@ export type LockProviderSettings = {
   /** Where locks live: `MemoryLockAdapter`, `RedisLockAdapter`, `KyselyLockAdapter`, … */
   adapter: ILockAdapter;
   /**
-   * Prefixes every key, so that providers with different namespaces never contend.
+   * Prefixes every key, so that providers with different namespaces never contend. Any object
+   * with `create(key)` and `toString()` (daiso-core's `Namespace`) works too; the keys it makes
+   * are checked like hasp's own.
    * @default new Namespace(["hasp", "lock"])
    */
-  namespace?: Namespace;
+  namespace?: INamespace;
   /**
    * The TTL of locks created without one; `null`: they never expire.
    * @default 5 minutes
@@ -79,9 +132,30 @@ export type LockProviderSettings = {
   /**
    * Tells this provider's locks apart from another provider's on a shared serde. Processes
    * that hand locks to each other must agree on it.
-   * @default the namespace, as a string
+   * @default `serdeTransformerName` when given, else the namespace, as a string
    */
   providerId?: string;
+  /**
+   * daiso-core's name for `providerId`; an empty string (daiso's default) means "not given".
+   * Give one or the other, or both alike.
+   * @default ""
+   */
+  serdeTransformerName?: string;
+  /**
+   * Makes the public id (`lock.id`) of each lock created without a `lockId`: a function, or an
+   * object with `invoke()`. Each lock still gets its own secret proof, so the id names the owner
+   * without being able to act as it, and two locks given the same id are still two owners (give
+   * both the same `lockId` to share a hold). It must return a non-empty string of at most 222
+   * characters, well-formed UTF-16 without NUL; `create` throws `InvalidArgumentError` otherwise.
+   * @default 128 random bits as 32 hex digits
+   */
+  createLockId?: LockIdFactory;
+  /**
+   * The TTL that `refresh()` and `refreshOrFail()` give when called without one. `run*`'s
+   * keep-alive always refreshes with the lock's own TTL.
+   * @default the lock's own TTL
+   */
+  defaultRefreshTime?: ITimeSpan;
 };
 
 /**
@@ -94,7 +168,8 @@ export type LockProviderSettings = {
  */
 export class LockProvider implements ILockProvider {
   readonly #context: LockContext;
-  readonly #namespace: Namespace;
+  readonly #namespace: INamespace;
+  readonly #createLockId: LockIdFactory | undefined;
   readonly #defaultTtl: TimeSpan | null;
   readonly #eventBus: IEventBus<LockEventMap>;
   readonly #providerId: string;
@@ -111,12 +186,16 @@ export class LockProvider implements ILockProvider {
     const parsed = parseSettings("LockProvider settings", lockProviderSettingsSchema, settings);
     this.#namespace = parsed.namespace;
     this.#defaultTtl = parsed.defaultTtl;
-    this.#providerId = parsed.providerId ?? parsed.namespace.toString();
+    this.#createLockId = parsed.createLockId;
+    this.#providerId = providerIdOf(parsed);
     this.#eventBus =
       parsed.eventBus ??
       new EventBus<LockEventMap>({
         adapter: new MemoryEventBusAdapter(),
-        namespace: parsed.namespace.append("events"),
+        namespace: (parsed.namespace instanceof Namespace
+          ? parsed.namespace
+          : LOCK_DEFAULTS.namespace
+        ).append("events"),
       });
     this.#ownsEventBus = parsed.eventBus === undefined;
     this.#listened = parsed.eventBus !== undefined;
@@ -125,6 +204,7 @@ export class LockProvider implements ILockProvider {
       adapter: parsed.adapter,
       blockingTime: parsed.defaultBlockingTime,
       blockingInterval: parsed.defaultBlockingInterval,
+      refreshTime: parsed.defaultRefreshTime,
       events: this.#eventBus,
     };
     this.events = Object.freeze({
@@ -138,10 +218,12 @@ export class LockProvider implements ILockProvider {
     });
     const serdes = parsed.serde === undefined ? [] : [parsed.serde].flat();
     for (const serde of serdes) {
-      registerLockProvider(serde, this.#providerId, {
-        context: this.#context,
-        namespace: this.#namespace,
-      });
+      registerLockProvider(
+        serde,
+        this.#providerId,
+        { context: this.#context, namespace: this.#namespace },
+        (settings as { [REPLACES_PROVIDER]?: boolean })[REPLACES_PROVIDER] === true,
+      );
     }
   }
 
@@ -153,15 +235,25 @@ export class LockProvider implements ILockProvider {
   create(key: string, settings?: LockCreateSettings): ILock {
     if (settings === undefined) {
       // The common call: nothing to validate but the key (the namespace checks it).
-      return newLock(this.#context, this.#namespace.create(key), this.#defaultTtl);
+      return this.#newLock(createKey(this.#namespace, key), this.#defaultTtl);
     }
     const parsed = parseSettings("lock settings", lockCreateSettingsSchema, settings);
     const ttl = parsed.ttl === undefined ? this.#defaultTtl : parsed.ttl;
-    const namespaced = this.#namespace.create(key);
+    const namespaced = createKey(this.#namespace, key);
     // An explicit lock id is its own credential: it has no proof.
     return parsed.lockId === undefined
-      ? newLock(this.#context, namespaced, ttl)
+      ? this.#newLock(namespaced, ttl)
       : new Lock(this.#context, namespaced, parsed.lockId, ttl);
+  }
+
+  #newLock(key: IKey, ttl: TimeSpan | null): Lock {
+    const createLockId = this.#createLockId;
+    return newLock(
+      this.#context,
+      key,
+      ttl,
+      createLockId === undefined ? undefined : createdLockId(createLockId),
+    );
   }
 
   addListener<TName extends keyof LockEventMap & string>(

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, parseSettings } from "../errors/invalid-argument-error.js";
-import type { Namespace } from "../namespace/namespace.js";
+import { createKey, type INamespace } from "../namespace/namespace.js";
 import { TRANSFORMER_REQUIRED } from "../serde/serde.js";
 import type { ISerdeRegister, ISerdeTransformer } from "../serde/serde-contracts.js";
 import { SerdeError } from "../serde/serde-error.js";
@@ -20,12 +20,16 @@ type SerializedLock = {
   ttl: number | null;
 };
 
-type RegisteredProvider = { readonly context: LockContext; readonly namespace: Namespace };
+/**
+ * @internal A setting of `LockProvider` only `LockProviderFactory`'s `set…` copies give: see
+ * `registerLockProvider`'s `replacing`.
+ */
+export const REPLACES_PROVIDER = Symbol("hasp.lock.replacesProvider");
 
 /** Why a lock cannot be serialized with a serde, and what to do. */
 function notGivenThisSerde(lock: Lock): SerdeError {
   return new SerdeError(
-    `The lock "${lock.key}" belongs to a LockProvider that was not given this serde, so it cannot be serialized with it: pass the serde to that provider (new LockProvider({ serde }))`,
+    `The lock "${lock.key.get()}" belongs to a LockProvider that was not given this serde, so it cannot be serialized with it: pass the serde to that provider (new LockProvider({ serde }))`,
   );
 }
 
@@ -38,8 +42,18 @@ Object.defineProperty(Lock.prototype, TRANSFORMER_REQUIRED, {
   },
 });
 
-/** Per serde, the providers whose locks it carries, by provider id. */
-const registries = new WeakMap<ISerdeRegister, Map<string, RegisteredProvider>>();
+type RegisteredProvider = { readonly context: LockContext; readonly namespace: INamespace };
+
+/**
+ * Per serde, the providers whose locks it revives, by provider id, and the id of each provider
+ * whose locks it writes (a provider replaced by a factory's copy still writes under its id).
+ */
+type Registry = {
+  readonly byId: Map<string, RegisteredProvider>;
+  readonly ids: Map<LockContext, string>;
+};
+
+const registries = new WeakMap<ISerdeRegister, Registry>();
 
 /**
  * Lets `serde` carry the locks of one provider. A serde gets one lock transformer, shared by
@@ -49,41 +63,50 @@ const registries = new WeakMap<ISerdeRegister, Map<string, RegisteredProvider>>(
  * of another owner, who holds nothing. A lock whose provider is not registered on the serde is
  * refused rather than written as an empty object.
  *
+ * @param replacing A factory's copy is being made: it replaces the provider of the same id on the
+ *   same adapter and namespace.
  * @throws InvalidArgumentError when another provider already uses `providerId` on `serde`.
  */
 export function registerLockProvider(
   serde: ISerdeRegister,
   providerId: string,
   provider: RegisteredProvider,
+  replacing = false,
 ): void {
   let registry = registries.get(serde);
   if (registry === undefined) {
-    registry = new Map();
+    registry = { byId: new Map(), ids: new Map() };
     serde.registerCustom(createLockTransformer(registry));
     registries.set(serde, registry);
   }
-  if (registry.has(providerId)) {
+  const registered = registry.byId.get(providerId);
+  // A factory's copy (made by one of its `set…` methods) revives the same locks on the same
+  // store as the provider it replaces: it takes over that provider's id.
+  const isCopy =
+    replacing &&
+    registered?.context.adapter === provider.context.adapter &&
+    registered.namespace.toString() === provider.namespace.toString();
+  if (registered !== undefined && !isCopy) {
     throw new InvalidArgumentError(
       `LockProvider settings: providerId: "${providerId}" is already registered on this serde; give each provider sharing a serde its own namespace or providerId`,
       [{ path: "providerId", message: "already registered on this serde" }],
     );
   }
-  registry.set(providerId, provider);
+  registry.byId.set(providerId, provider);
+  registry.ids.set(provider.context, providerId);
 }
 
-function createLockTransformer(
-  registry: ReadonlyMap<string, RegisteredProvider>,
-): ISerdeTransformer<Lock, SerializedLock> {
+function createLockTransformer(registry: Registry): ISerdeTransformer<Lock, SerializedLock> {
   return {
     name: "hasp.lock",
     isApplicable: (value): value is Lock => value instanceof Lock,
     serialize: (lock) => {
-      for (const [providerId, { context }] of registry) {
+      for (const [context, providerId] of registry.ids) {
         if (Lock.belongsTo(lock, context)) {
           const owner = Lock.ownerOf(lock);
           return {
             providerId,
-            key: lock.key,
+            key: lock.key.get(),
             id: lock.id,
             proof: owner === lock.id ? null : owner.slice(lock.id.length + 1),
             ttl: lock.ttl?.toMilliseconds() ?? null,
@@ -98,7 +121,7 @@ function createLockTransformer(
         lockSerializedSchema,
         data,
       );
-      const provider = registry.get(providerId);
+      const provider = registry.byId.get(providerId);
       if (provider === undefined) {
         throw new SerdeError(
           `The lock "${key}" belongs to the LockProvider "${providerId}", which is not registered on this serde`,
@@ -106,7 +129,7 @@ function createLockTransformer(
       }
       return new Lock(
         provider.context,
-        provider.namespace.create(key),
+        createKey(provider.namespace, key),
         proof === null ? id : `${id}.${proof}`,
         ttl === null ? null : TimeSpan.fromMilliseconds(ttl),
       );

@@ -1,5 +1,5 @@
 import type { IEventBus } from "../event-bus/event-bus-contracts.js";
-import { Namespace } from "../namespace/namespace.js";
+import { type INamespace, Namespace } from "../namespace/namespace.js";
 import { storedStringProblem } from "../namespace/stored-string-problem.js";
 import { s } from "../schema/schema.js";
 import type { ISerdeRegister } from "../serde/serde-contracts.js";
@@ -10,6 +10,7 @@ import {
   nonNegativeTimeSpanSchema,
   positiveTimeSpanSchema,
 } from "../time-span/time-span-schema.js";
+import type { LockIdFactory } from "./contracts/lock.js";
 import type { ILockAdapter } from "./contracts/lock-adapter.js";
 import type { LockEventMap } from "./contracts/lock-events.js";
 
@@ -34,9 +35,23 @@ const adapterSchema = s.custom<ILockAdapter>(
   `must be a lock adapter (with ${ADAPTER_METHODS.join(", ")})`,
 );
 
-const namespaceSchema = s.custom<Namespace>(
-  (value) => value instanceof Namespace,
-  "must be a Namespace",
+const namespaceSchema = s.custom<INamespace>(
+  (value) =>
+    value instanceof Namespace ||
+    (typeof value === "object" &&
+      value !== null &&
+      typeof (value as INamespace).create === "function"),
+  "must be a Namespace (or an object with create(key) and toString())",
+);
+
+/** daiso-core's `Invokable<[], string>`: a function, or an object with `invoke()`. */
+const lockIdFactorySchema = s.custom<LockIdFactory>(
+  (value) =>
+    typeof value === "function" ||
+    (typeof value === "object" &&
+      value !== null &&
+      typeof (value as { invoke?: unknown }).invoke === "function"),
+  "must be a function, or an object with invoke(), returning a string",
 );
 
 const serdeSchema = s.custom<ISerdeRegister>(
@@ -81,6 +96,9 @@ export const lockProviderSettingsSchema = s
     serde: s.union([serdeSchema, s.array(serdeSchema)]).optional(),
     eventBus: eventBusSchema.optional(),
     providerId: storedStringSchema.min(1, "must not be empty").optional(),
+    createLockId: lockIdFactorySchema.optional(),
+    defaultRefreshTime: positiveTimeSpanSchema.optional(),
+    serdeTransformerName: storedStringSchema.optional(),
   })
   .strict();
 
@@ -121,9 +139,12 @@ export const refreshTtlSchema = positiveTimeSpanSchema.optional();
 
 const HEX_128 = /^[0-9a-f]{32}$/;
 
+/** The longest public id that still fits a 255-character credential with `.<proof>`. */
+export const MAX_PROVEN_ID_LENGTH = 255 - 33;
+
 /**
  * A serialized lock: no fencing token (a revived lock learns it from the store), and a proof of
- * the shape a generated lock's has, which goes with a generated id.
+ * the shape a generated lock's has.
  */
 export const lockSerializedSchema = s
   .object({
@@ -134,7 +155,7 @@ export const lockSerializedSchema = s
     ttl: s.number().positive().max(MAX_DURATION_MS, MAX_DURATION_MESSAGE).nullable(),
   })
   .strict()
-  .refine((lock) => lock.proof === null || HEX_128.test(lock.id), {
+  .refine((lock) => lock.proof === null || lock.id.length <= MAX_PROVEN_ID_LENGTH, {
     path: ["id"],
-    message: "must be 32 lowercase hex digits when the lock has a proof",
+    message: `must be at most ${MAX_PROVEN_ID_LENGTH} characters when the lock has a proof`,
   });

@@ -1,4 +1,4 @@
-import { parseSettings } from "../errors/invalid-argument-error.js";
+import { InvalidArgumentError, parseSettings } from "../errors/invalid-argument-error.js";
 import type { IEventDispatcher } from "../event-bus/event-bus-contracts.js";
 import type { IKey } from "../namespace/namespace.js";
 import { TimeoutError } from "../resilience/resilience-errors.js";
@@ -19,6 +19,8 @@ import type {
 import type {
   ILockAdapter,
   LockAcquireResult,
+  LockAdapterState,
+  LockHandOff,
   LockWaitClaim,
   LockWaitResult,
 } from "./contracts/lock-adapter.js";
@@ -26,6 +28,7 @@ import {
   FailedAcquireLockError,
   FailedRefreshLockError,
   FailedReleaseLockError,
+  LockAdapterResultError,
   LockBackendError,
   LockLostError,
 } from "./contracts/lock-errors.js";
@@ -47,6 +50,8 @@ export type LockContext = {
   readonly adapter: ILockAdapter;
   readonly blockingTime: TimeSpan;
   readonly blockingInterval: TimeSpan;
+  /** What `refresh()` without a TTL gives; `undefined`: the lock's own TTL. */
+  readonly refreshTime: TimeSpan | undefined;
   readonly events: IEventDispatcher<LockEventMap>;
 };
 
@@ -91,6 +96,89 @@ const holdEnd = (sentAt: number, ttl: TimeSpan): number => {
   const ms = ttl.toMilliseconds();
   return sentAt + ms - (ms * CLOCK_DRIFT_FACTOR + CLOCK_DRIFT_MS);
 };
+
+/**
+ * The shapes of adapter answers, checked on every call (a `typeof` or two, no schema): an
+ * adapter written to another contract (daiso-core's `acquire` answers a boolean) fails loudly
+ * instead of being read as "held by someone else".
+ */
+const ANSWERS = {
+  acquire: {
+    expected:
+      "{ acquired: true, fencingToken: number } or { acquired: false, owner: string, remainingTime: TimeSpan | null }",
+    fits: (value: unknown): value is LockAcquireResult => {
+      const answer = value as LockAcquireResult | null | undefined;
+      return answer?.acquired === true
+        ? typeof answer.fencingToken === "number"
+        : answer?.acquired === false &&
+            typeof answer.owner === "string" &&
+            isRemainingTime(answer.remainingTime);
+    },
+  },
+  boolean: {
+    expected: "a boolean",
+    fits: (value: unknown): value is boolean => typeof value === "boolean",
+  },
+  getState: {
+    expected: "null or { owner: string, remainingTime: TimeSpan | null, fencingToken: number }",
+    fits: (value: unknown): value is LockAdapterState | null => {
+      const state = value as LockAdapterState | null;
+      return (
+        state === null ||
+        (typeof state === "object" &&
+          typeof state.owner === "string" &&
+          typeof state.fencingToken === "number" &&
+          isRemainingTime(state.remainingTime))
+      );
+    },
+  },
+  waitForRelease: {
+    expected: "undefined, or { acquired: true, fencingToken: number } for a hand-off",
+    fits: (value: unknown): value is LockWaitResult => {
+      const handOff = value as LockHandOff | undefined;
+      return (
+        handOff === undefined ||
+        (handOff?.acquired === true && typeof handOff.fencingToken === "number")
+      );
+    },
+  },
+} as const;
+
+type Answer = (typeof ANSWERS)[keyof typeof ANSWERS];
+type AnswerOf<TAnswer extends Answer> = TAnswer["fits"] extends (value: unknown) => value is infer T
+  ? T
+  : never;
+
+function isRemainingTime(value: unknown): boolean {
+  return (
+    value === null ||
+    typeof (value as { toMilliseconds?: unknown } | undefined)?.toMilliseconds === "function"
+  );
+}
+
+/**
+ * What `run*` can run: a function, an object with `invoke` (daiso-core's `Invokable`), or a
+ * `Task`. Checked when the run is made, before anything is acquired.
+ */
+function checkRunnable(fn: unknown): void {
+  if (
+    typeof fn === "function" ||
+    (typeof fn === "object" &&
+      fn !== null &&
+      (typeof (fn as { invoke?: unknown }).invoke === "function" ||
+        typeof (fn as { withSignal?: unknown }).withSignal === "function"))
+  ) {
+    return;
+  }
+  const hint =
+    fn instanceof Promise
+      ? " (a Promise has already started: pass a function that returns it)"
+      : "";
+  throw new InvalidArgumentError(
+    `Invalid run function: must be a function, an object with invoke(), or a Task${hint}`,
+    [{ path: "fn", message: "must be a function, an object with invoke(), or a Task" }],
+  );
+}
 
 /** A pause that does not keep the process alive. */
 const pauseUnref = (ms: number) =>
@@ -404,8 +492,8 @@ export class Lock implements ILock {
     return lock.#owner;
   }
 
-  get key(): string {
-    return this.#key.get();
+  get key(): IKey {
+    return this.#key;
   }
 
   get id(): string {
@@ -454,7 +542,7 @@ export class Lock implements ILock {
   releaseOrFail(): Task<void> {
     return new Task(async () => {
       if (!(await this.#release())) {
-        throw new FailedReleaseLockError(this.key, this.#id);
+        throw new FailedReleaseLockError(this.#key.get(), this.#id);
       }
     });
   }
@@ -475,6 +563,7 @@ export class Lock implements ILock {
     return new Task(() =>
       this.#call(
         "forceRelease",
+        ANSWERS.boolean,
         (adapter, key) => adapter.forceRelease(key),
         (hasReleased) => {
           this.#forgetHold();
@@ -494,7 +583,7 @@ export class Lock implements ILock {
     const parsed = parseSettings("refresh ttl", refreshTtlSchema, ttl);
     return new Task(async () => {
       if (!(await this.#refresh(parsed))) {
-        throw new FailedRefreshLockError(this.key, this.#id);
+        throw new FailedRefreshLockError(this.#key.get(), this.#id);
       }
     });
   }
@@ -503,6 +592,7 @@ export class Lock implements ILock {
     return new Task(() =>
       this.#call(
         "getState",
+        ANSWERS.getState,
         (adapter, key) => adapter.getState(key),
         (state): ILockState => {
           if (state === null) {
@@ -528,6 +618,7 @@ export class Lock implements ILock {
   }
 
   runOrFail<TValue>(fn: LockRunnable<TValue>, settings: LockRunSettings = {}): Task<TValue> {
+    checkRunnable(fn);
     const { autoRefresh } = parseSettings("run settings", lockRunSettingsSchema, settings);
     return new Task(
       (signal) => this.#run(fn, autoRefresh, undefined, true, signal) as Promise<TValue>,
@@ -538,6 +629,7 @@ export class Lock implements ILock {
     fn: LockRunnable<TValue>,
     settings: LockRunBlockingSettings = {},
   ): Task<TValue> {
+    checkRunnable(fn);
     const parsed = parseSettings("run settings", lockRunBlockingSettingsSchema, settings);
     return new Task(
       (signal) => this.#run(fn, parsed.autoRefresh, parsed, true, signal) as Promise<TValue>,
@@ -548,6 +640,7 @@ export class Lock implements ILock {
     fn: LockRunnable<TValue>,
     settings: LockRunSettings = {},
   ): Task<LockRunResult<TValue>> {
+    checkRunnable(fn);
     const { autoRefresh } = parseSettings("run settings", lockRunSettingsSchema, settings);
     return new Task(
       (signal) =>
@@ -559,6 +652,7 @@ export class Lock implements ILock {
     fn: LockRunnable<TValue>,
     settings: LockRunBlockingSettings = {},
   ): Task<LockRunResult<TValue>> {
+    checkRunnable(fn);
     const parsed = parseSettings("run settings", lockRunBlockingSettingsSchema, settings);
     return new Task(
       (signal) =>
@@ -585,7 +679,8 @@ export class Lock implements ILock {
       pending = Promise.reject(error);
     }
     return pending.then(
-      (result) => settle(this.#took(result, requestedAt, signal)),
+      (result) =>
+        settle(this.#took(this.#checked("acquire", ANSWERS.acquire, result), requestedAt, signal)),
       (error: unknown) => {
         throw this.#backendError("acquire", error);
       },
@@ -670,7 +765,11 @@ export class Lock implements ILock {
           this.#abandon(pending);
           return this.#gaveUp("acquire", held, cutOff, signal);
         }
-        const result = this.#took(answer, requestedAt, signal);
+        const result = this.#took(
+          this.#checked("acquire", ANSWERS.acquire, answer),
+          requestedAt,
+          signal,
+        );
         const left = deadline - performance.now();
         if (result.acquired || left <= 0) {
           return result;
@@ -713,6 +812,7 @@ export class Lock implements ILock {
           this.#abandon(pending);
           return this.#gaveUp("waitForRelease", held, cutOff, signal);
         }
+        this.#checked("waitForRelease", ANSWERS.waitForRelease, handOff);
         if (handOff?.acquired === true) {
           // A hold taken by the wait, or handed over at a release, starts after it began, or
           // later still by what the adapter says it has left (a long wait would else leave the
@@ -785,7 +885,7 @@ export class Lock implements ILock {
       pending = Promise.reject(error);
     }
     return pending.then(
-      (released) => this.#released(released),
+      (released) => this.#released(this.#checked("release", ANSWERS.boolean, released)),
       (error: unknown) => {
         throw this.#backendError("release", error);
       },
@@ -804,7 +904,7 @@ export class Lock implements ILock {
   }
 
   #refresh(ttl: TimeSpan | undefined): Promise<boolean> {
-    const newTtl = ttl ?? this.#ttl;
+    const newTtl = ttl ?? this.#context.refreshTime ?? this.#ttl;
     if (this.#ttl === null || newTtl === null) {
       this.#emit(LOCK_EVENTS.FAILED_REFRESH, {});
       return Promise.resolve(false);
@@ -812,6 +912,7 @@ export class Lock implements ILock {
     const requestedAt = performance.now();
     return this.#call(
       "refresh",
+      ANSWERS.boolean,
       (adapter, key) => adapter.refresh(key, this.#owner, newTtl),
       (refreshed) => {
         if (refreshed) {
@@ -856,14 +957,21 @@ export class Lock implements ILock {
       const value =
         typeof fn === "function"
           ? await fn(new RunContext(run, result.fencingToken))
-          : await fn.withSignal(run.signal);
+          : "invoke" in fn
+            ? await fn.invoke(new RunContext(run, result.fencingToken))
+            : await fn.withSignal(run.signal);
       return orFail ? value : [true, value];
     } finally {
       run.end();
       // A failed release is reported by its event (FAILED_RELEASE / UNEXPECTED_ERROR), never
       // thrown over fn's outcome. The adapter is awaited directly: one tick, not three.
       try {
-        this.#released(await this.#context.adapter.release(this.#key.toString(), this.#owner));
+        const released = await this.#context.adapter.release(this.#key.toString(), this.#owner);
+        if (ANSWERS.boolean.fits(released)) {
+          this.#released(released);
+        } else {
+          this.#wrongAnswer("release", ANSWERS.boolean, released);
+        }
       } catch (error) {
         this.#backendError("release", error);
         this.#retryRelease();
@@ -963,7 +1071,8 @@ export class Lock implements ILock {
     }
     let refreshed: boolean | "error";
     try {
-      refreshed = await this.#refresh(undefined);
+      // The lock's own TTL, whatever the provider's defaultRefreshTime (run's signal counts on it).
+      refreshed = await this.#refresh(this.#ttl ?? undefined);
     } catch {
       refreshed = "error";
     }
@@ -1004,7 +1113,7 @@ export class Lock implements ILock {
   }
 
   #loseHold(run: HeldRun): void {
-    run.lose(new LockLostError(this.key, this.#id));
+    run.lose(new LockLostError(this.#key.get(), this.#id));
   }
 
   #untilExpiry(): number {
@@ -1015,7 +1124,7 @@ export class Lock implements ILock {
     this.#announce(result);
     if (!result.acquired) {
       throw new FailedAcquireLockError(
-        this.key,
+        this.#key.get(),
         this.#id,
         result.owner === undefined ? undefined : publicOwner(result.owner),
         "cause" in result ? { cause: result.cause } : undefined,
@@ -1048,26 +1157,59 @@ export class Lock implements ILock {
    * `settle`) becomes UNEXPECTED_ERROR plus a LockBackendError. No async function and one
    * `then`: this is every operation's path, and each promise layer costs ticks.
    */
-  #call<T, TResult>(
+  #call<TAnswer extends Answer, TResult>(
     operation: string,
-    fn: (adapter: ILockAdapter, key: string) => Promise<T>,
-    settle: (value: T) => TResult,
+    answer: TAnswer,
+    fn: (adapter: ILockAdapter, key: string) => Promise<AnswerOf<TAnswer>>,
+    settle: (value: AnswerOf<TAnswer>) => TResult,
   ): Promise<TResult> {
-    let pending: Promise<T>;
+    let pending: Promise<AnswerOf<TAnswer>>;
     try {
       pending = fn(this.#context.adapter, this.#key.toString());
     } catch (error) {
       pending = Promise.reject(error);
     }
-    return pending.then(settle, (error: unknown) => {
-      throw this.#backendError(operation, error);
-    });
+    return pending.then(
+      (value) => settle(this.#checked(operation, answer, value)),
+      (error: unknown) => {
+        throw this.#backendError(operation, error);
+      },
+    );
+  }
+
+  /**
+   * `value` when it has the shape `answer` expects of the adapter's `operation`; else reported
+   * (UNEXPECTED_ERROR) and thrown as a LockAdapterResultError.
+   */
+  #checked<TAnswer extends Answer>(
+    operation: string,
+    answer: TAnswer,
+    value: unknown,
+  ): AnswerOf<TAnswer> {
+    if (answer.fits(value)) {
+      return value as AnswerOf<TAnswer>;
+    }
+    throw this.#wrongAnswer(operation, answer, value);
+  }
+
+  /** An answer of the wrong shape: reported as UNEXPECTED_ERROR, returned as the error. */
+  #wrongAnswer(operation: string, answer: Answer, value: unknown): LockAdapterResultError {
+    const { adapter } = this.#context;
+    const error = new LockAdapterResultError(
+      this.#key.get(),
+      (adapter as { constructor?: { name?: string } }).constructor?.name || "Object",
+      operation,
+      value,
+      answer.expected,
+    );
+    this.#emit(LOCK_EVENTS.UNEXPECTED_ERROR, { operation, error });
+    return error;
   }
 
   /** A failure of the adapter: reported as UNEXPECTED_ERROR, thrown as a LockBackendError. */
   #backendError(operation: string, error: unknown): LockBackendError {
     this.#emit(LOCK_EVENTS.UNEXPECTED_ERROR, { operation, error });
-    return new LockBackendError(this.key, operation, { cause: error });
+    return new LockBackendError(this.#key.get(), operation, { cause: error });
   }
 
   /**
@@ -1083,7 +1225,7 @@ export class Lock implements ILock {
     const payload = {
       ...data,
       lock: this,
-      key: this.key,
+      key: this.#key.get(),
       lockId: this.#id,
       at: new Date(),
     } as unknown as LockEventMap[TName];
@@ -1095,7 +1237,10 @@ export class Lock implements ILock {
         dispatched = Promise.reject(error);
       }
       dispatched.catch((error: unknown) => {
-        console.error(`[hasp] the lock event ${event} of "${this.key}" was not dispatched:`, error);
+        console.error(
+          `[hasp] the lock event ${event} of "${this.#key.get()}" was not dispatched:`,
+          error,
+        );
       });
     });
   }

@@ -3,4 +3,4 @@
  *
  * @module hasp/namespace
  */
-export { type IKey, Namespace, type NamespaceSettings } from "./namespace.js";
+export { type IKey, type INamespace, Namespace, type NamespaceSettings } from "./namespace.js";

@@ -11,6 +11,17 @@ export type IKey = {
   equals(other: IKey): boolean;
 };
 
+/**
+ * What makes keys: hasp's {@link Namespace}, or any object with the same two methods (daiso-core's
+ * `Namespace` is one). A provider checks the keys such an object makes before using them.
+ */
+export type INamespace = {
+  /** The key `key` inside this namespace. */
+  create(key: string): IKey;
+  /** The prefix alone. */
+  toString(): string;
+};
+
 /** Settings of a {@link Namespace}. */
 export type NamespaceSettings = {
   /**
@@ -71,16 +82,13 @@ class Key implements IKey {
  * Parts may not contain the delimiter's characters, so two namespaces never share a prefix;
  * keys may (`"order:42"`), so keep a namespace's keys from spelling another namespace's parts.
  *
- * Parts may not contain the delimiter's characters, so two namespaces never share a prefix;
- * keys may (`"order:42"`), so keep a namespace's keys from spelling another namespace's parts.
- *
  * @example
  * const namespace = new Namespace(["billing", "locks"]);
  * const key = namespace.create("order:42");
  * key.get();      // "order:42"
  * key.toString(); // "billing:locks:order:42"
  */
-export class Namespace {
+export class Namespace implements INamespace {
   readonly #parts: readonly string[];
   readonly #delimiter: string;
   readonly #prefix: string;
@@ -148,4 +156,31 @@ export class Namespace {
   toString(): string {
     return this.#prefix;
   }
+}
+
+/**
+ * `namespace.create(key)`, for any {@link INamespace}: hasp's own checks its keys; the key made
+ * by another (daiso-core's `Namespace`) is checked here, as a key the backend stores as it is.
+ *
+ * @throws InvalidArgumentError when `key`, or the stored key made of it, is empty, not a
+ *   string, not well-formed UTF-16 or contains NUL, or when `create` does not return a key.
+ */
+export function createKey(namespace: INamespace, key: string): IKey {
+  if (namespace instanceof Namespace) {
+    return namespace.create(key);
+  }
+  checkPart(key, "Key");
+  const made: unknown = namespace.create(key);
+  if (
+    typeof made !== "object" ||
+    made === null ||
+    typeof (made as IKey).get !== "function" ||
+    typeof (made as IKey).equals !== "function"
+  ) {
+    throw new InvalidArgumentError(
+      `The namespace's create(${JSON.stringify(key)}) must return a key (with get(), toString() and equals()), got ${describe(made)}`,
+    );
+  }
+  checkPart((made as IKey).toString(), `The stored key of ${JSON.stringify(key)}`);
+  return made as IKey;
 }

@@ -3,4 +3,4 @@
  *
  * @module hasp/time-span
  */
-export { type ITimeSpan, TimeSpan } from "./time-span.js";
+export { type ITimeSpan, TimeSpan, type TimeSpanDateRange } from "./time-span.js";

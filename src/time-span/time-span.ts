@@ -22,6 +22,32 @@ const UNITS = [
   ["ms", 1],
 ] as const;
 
+/**
+ * A duration as text: a number (a sign and fractions allowed), optional spaces, and a unit; no
+ * unit is milliseconds. The grammar of `@lukeed/ms`, which daiso-core's `TimeSpan.fromStr` uses.
+ */
+const DURATION_TEXT =
+  /^(-?(?:\d+)?\.?\d+) *(?:(m(?:illiseconds?|s(?:ecs?)?))|(s(?:ec(?:onds?|s)?)?)|(m(?:in(?:utes?|s)?)?)|(h(?:ours?|rs?)?)|(d(?:ays?)?)|(w(?:eeks?|ks?)?)|(y(?:ears?|rs?)?))?$/i;
+
+/** The size of each unit group of {@link DURATION_TEXT}, in order; a year is 365.25 days. */
+const TEXT_UNIT_MS = [
+  1,
+  MS_PER_SECOND,
+  MS_PER_MINUTE,
+  MS_PER_HOUR,
+  MS_PER_DAY,
+  7 * MS_PER_DAY,
+  365.25 * MS_PER_DAY,
+];
+
+/** The dates of a {@link TimeSpan.fromDateRange} range; either defaults to now. */
+export type TimeSpanDateRange = {
+  /** @default new Date() */
+  start?: Date;
+  /** @default new Date() */
+  end?: Date;
+};
+
 /** The error for a bad argument of `TimeSpan.<method>`, naming the method, the field and the value. */
 function invalid(method: string, field: string, problem: string): InvalidArgumentError {
   return new InvalidArgumentError(`Invalid TimeSpan.${method} argument: ${field}: ${problem}`, [
@@ -99,6 +125,43 @@ export class TimeSpan implements ITimeSpan {
 
   static #fromUnits(count: number, unitMs: number, method: string, field: string): TimeSpan {
     return new TimeSpan(result(finite(count, method, field) * unitMs, method, field));
+  }
+
+  /**
+   * The span from `start` to `end` (negative when `end` comes first), as daiso-core's.
+   * @throws InvalidArgumentError when a date is invalid.
+   */
+  static fromDateRange({ start, end }: TimeSpanDateRange): TimeSpan {
+    const now = Date.now();
+    const milliseconds = (end?.getTime() ?? now) - (start?.getTime() ?? now);
+    return new TimeSpan(finite(milliseconds, "fromDateRange", "start, end"));
+  }
+
+  /**
+   * A span written as text, as daiso-core's `fromStr` (the grammar of `@lukeed/ms`): a number,
+   * optional spaces and a unit, `ms`, `s`, `m`, `h`, `d`, `w` or `y` (365.25 days), also
+   * spelled out (`"2 minutes"`, `"1.5hrs"`, `"3 Days"`); a number alone is milliseconds.
+   *
+   * @example
+   * TimeSpan.fromStr("5s").toMilliseconds(); // 5000
+   * @throws InvalidArgumentError when `text` is not such a duration.
+   */
+  static fromStr(text: string): TimeSpan {
+    const match = typeof text === "string" ? DURATION_TEXT.exec(text) : null;
+    if (match === null) {
+      throw invalid(
+        "fromStr",
+        "text",
+        `${JSON.stringify(text)} is not a duration; write a number and a unit: "500ms", "5s", "1.5h", "2 days"`,
+      );
+    }
+    const unit = match.findIndex((group, index) => index >= 2 && group !== undefined);
+    return TimeSpan.#fromUnits(Number(match[1]), TEXT_UNIT_MS[unit - 2] ?? 1, "fromStr", "text");
+  }
+
+  /** daiso-core's name for {@link TimeSpan.from}. */
+  static fromTimeSpan(timeSpan: ITimeSpan): TimeSpan {
+    return TimeSpan.from(timeSpan);
   }
 
   /**

@@ -1,7 +1,10 @@
 import { describe, expect, test, vi } from "vitest";
 import { InvalidArgumentError } from "../../src/errors/invalid-argument-error.js";
+import { MemoryEventBusAdapter } from "../../src/event-bus/adapters/memory/memory-event-bus-adapter.js";
+import { EventBus } from "../../src/event-bus/event-bus.js";
 import { MemoryLockAdapter } from "../../src/lock/adapters/memory/memory-lock-adapter.js";
 import type { ILock } from "../../src/lock/contracts/lock.js";
+import { LOCK_EVENTS, type LockEventMap } from "../../src/lock/contracts/lock-events.js";
 import { LockProvider } from "../../src/lock/lock-provider.js";
 import { LockProviderFactory } from "../../src/lock/lock-provider-factory.js";
 import { Namespace } from "../../src/namespace/namespace.js";
@@ -181,5 +184,61 @@ describe("LockProviderFactory", () => {
     await factory.close();
     await factory.close();
     expect(closed.sort()).toEqual(["a", "b", "c"]);
+  });
+  test("set… methods (daiso-core's) return a new factory with one setting replaced; the original is unchanged", async () => {
+    const adapters = stores();
+    const factory = new LockProviderFactory({ adapters, defaultAdapter: "memory" });
+    const longer = factory.setDefaultTtl(TimeSpan.fromSeconds(30));
+    expect(longer).not.toBe(factory);
+    expect(longer.use().create("k").ttl?.toMilliseconds()).toBe(30_000);
+    expect(factory.use().create("k").ttl?.toMilliseconds()).toBe(5 * 60_000);
+    expect(factory.setDefaultTtl(null).use().create("k").ttl).toBeNull();
+
+    expect(factory.setDefaultAdapter("redis").use()).not.toBe(factory.use());
+    expect(() => factory.setDefaultAdapter("nope")).toThrow(/"nope" is not one of/);
+    const named = factory
+      .setCreateLockId(() => "worker")
+      .use()
+      .create("k");
+    expect(named.id).toBe("worker");
+
+    const other = factory.setNamespace(new Namespace("other"));
+    await other.use().create("k").acquire();
+    expect(await adapters.memory.getState("other:k")).not.toBeNull();
+    expect(await adapters.memory.getState("hasp:lock:k")).toBeNull();
+
+    const refreshing = factory.setDefaultRefreshTime(TimeSpan.fromMinutes(10)).use().create("r");
+    await refreshing.acquire();
+    await refreshing.refresh();
+    const state = await adapters.memory.getState("hasp:lock:r");
+    expect(state?.remainingTime?.toMilliseconds()).toBeGreaterThan(9 * 60_000);
+
+    const eventBus = new EventBus<LockEventMap>({ adapter: new MemoryEventBusAdapter() });
+    const heard: string[] = [];
+    await eventBus.addListener(LOCK_EVENTS.ACQUIRED, ({ key }) => void heard.push(key));
+    await factory.setEventBus(eventBus).use().create("e").acquire();
+    await vi.waitFor(() => expect(heard).toEqual(["e"]));
+    const polling = factory.setDefaultBlockingInterval(TimeSpan.fromMilliseconds(10));
+    const quick = polling.setDefaultBlockingTime(TimeSpan.fromMilliseconds(50));
+    await quick.use().create("q").acquire();
+    expect(await quick.use().create("q").acquireBlocking()).toBe(false);
+    expect(() => factory.setDefaultBlockingTime(TimeSpan.fromMilliseconds(-1))).toThrow(
+      InvalidArgumentError,
+    );
+  });
+
+  test("a set… copy on a serde takes over its providers' ids: locks revive on the copy", async () => {
+    const adapters = stores();
+    const serde = new Serde(new SuperJsonSerdeAdapter());
+    const factory = new LockProviderFactory({ adapters, defaultAdapter: "memory", serde });
+    const lock = factory.use().create("k", { ttl: TimeSpan.fromSeconds(10) });
+    await lock.acquire();
+    const copy = factory.setDefaultBlockingTime(TimeSpan.fromSeconds(1));
+    const revived = serde.deserialize<ILock>(serde.serialize(lock));
+    expect(revived.id).toBe(lock.id);
+    expect(await revived.release()).toBe(true);
+    expect(copy.use().providerId).toBe(factory.use().providerId);
+    // Another factory on other adapters still may not take the ids.
+    expect(() => new LockProviderFactory({ adapters: stores(), serde })).toThrow(/providerId/);
   });
 });

@@ -47,7 +47,7 @@ describeWithBackend("redis", () => {
   }
 
   const holdKeys = (lock: ILock) => {
-    const hold = redisHoldKey(namespace.create(lock.key).toString());
+    const hold = redisHoldKey(lock.key.toString());
     return { hold, fence: `${hold}:fence` };
   };
 

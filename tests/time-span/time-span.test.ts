@@ -442,3 +442,41 @@ describe("TimeSpan.isTimeSpan", () => {
     expect(TimeSpan.isTimeSpan(value)).toBe(false);
   });
 });
+
+describe("daiso-core's constructors", () => {
+  test("fromStr reads a number and a unit, as @lukeed/ms (daiso-core's fromStr) does", () => {
+    const cases: Array<[string, number]> = [
+      ["5s", 5_000],
+      ["500", 500],
+      ["250ms", 250],
+      ["1.5h", 5_400_000],
+      [".5s", 500],
+      ["2 minutes", 120_000],
+      ["3 Days", 259_200_000],
+      ["1w", 604_800_000],
+      ["1y", 31_557_600_000],
+      ["-5s", -5_000],
+      ["0s", 0],
+    ];
+    for (const [text, milliseconds] of cases) {
+      expect(TimeSpan.fromStr(text).toMilliseconds(), text).toBe(milliseconds);
+    }
+    for (const text of ["", "abc", "5sx", "5 parsecs", "s", "1e3s"]) {
+      expect(() => TimeSpan.fromStr(text), text).toThrow(InvalidArgumentError);
+      expect(() => TimeSpan.fromStr(text)).toThrow(/is not a duration; write a number and a unit/);
+    }
+  });
+
+  test("fromDateRange is end minus start, either defaulting to now; fromTimeSpan is from", () => {
+    const start = new Date("2026-01-01T00:00:00Z");
+    const end = new Date("2026-01-01T00:01:30Z");
+    expect(TimeSpan.fromDateRange({ start, end }).toMilliseconds()).toBe(90_000);
+    expect(TimeSpan.fromDateRange({ start: end, end: start }).toMilliseconds()).toBe(-90_000);
+    expect(
+      TimeSpan.fromDateRange({ end: new Date(Date.now() + 60_000) }).toSeconds(),
+    ).toBeGreaterThan(59);
+    expect(() => TimeSpan.fromDateRange({ start: new Date("nope") })).toThrow(InvalidArgumentError);
+    const span = TimeSpan.fromSeconds(2);
+    expect(TimeSpan.fromTimeSpan(span)).toBe(span);
+  });
+});

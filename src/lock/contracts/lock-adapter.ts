@@ -67,7 +67,7 @@ export type LockAdapterState = {
  * client. Expiry is measured by the backend's clock wherever it has one.
  *
  * A `lockId` is the owner's credential, not only its name: a generated lock's is its public id,
- * a dot and a secret proof (`<32 hex>.<32 hex>`), a given one is up to 255 characters of any
+ * a dot and a secret proof (`<id>.<32 hex>`), a given one is up to 255 characters of any
  * kind. Store it as it is, compare it exactly, and keep it out of error messages and logs:
  * whoever learns it can release the hold.
  *

@@ -87,6 +87,46 @@ export class LockBackendError extends LockError {
 }
 
 /**
+ * An adapter answered with something its contract does not allow (an adapter written to another
+ * contract, such as daiso-core's, whose `acquire` answers a boolean): a bug in the adapter, never
+ * a lock that is held. Thrown by the operation, and sent as `UNEXPECTED_ERROR`.
+ */
+export class LockAdapterResultError extends LockError {
+  override name = "LockAdapterResultError" as const;
+
+  constructor(
+    key: string,
+    /** The adapter's constructor name (`"MyLockAdapter"`; `"Object"` for an object literal). */
+    readonly adapter: string,
+    /** The adapter method that answered: `"acquire"`, `"release"`, … */
+    readonly operation: string,
+    /** What it answered. */
+    readonly returned: unknown,
+    /** What the contract expects instead. */
+    expected: string,
+  ) {
+    super(
+      `Lock "${key}": ${adapter}.${operation}() returned ${describeValue(returned)}; the ILockAdapter contract expects ${expected}`,
+      key,
+    );
+  }
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value === "string") {
+    return JSON.stringify(value);
+  }
+  if (typeof value !== "object" || value === null) {
+    return String(value);
+  }
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return `an object (${value.constructor?.name ?? "no constructor"})`;
+  }
+}
+
+/**
  * A lock held by `run*` was lost while the function ran (a refresh failed): the reason the
  * function's signal is aborted with.
  */
@@ -120,6 +160,11 @@ export const isFailedRefreshLockError = createErrorGuard(
 );
 /** Whether `value` is a {@link LockBackendError}, from this or another copy of hasp. */
 export const isLockBackendError = createErrorGuard(LockBackendError, "LockBackendError");
+/** Whether `value` is a {@link LockAdapterResultError}, from this or another copy of hasp. */
+export const isLockAdapterResultError = createErrorGuard(
+  LockAdapterResultError,
+  "LockAdapterResultError",
+);
 /** Whether `value` is a {@link LockLostError}, from this or another copy of hasp. */
 export const isLockLostError = createErrorGuard(LockLostError, "LockLostError");
 
@@ -129,6 +174,7 @@ const LOCK_ERROR_NAMES = new Set([
   "FailedReleaseLockError",
   "FailedRefreshLockError",
   "LockBackendError",
+  "LockAdapterResultError",
   "LockLostError",
 ]);
 

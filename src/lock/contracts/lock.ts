@@ -1,4 +1,5 @@
 import type { IEventListenable } from "../../event-bus/event-bus-contracts.js";
+import type { IKey } from "../../namespace/namespace.js";
 import type { ITask } from "../../task/task.js";
 import type { ITimeSpan, TimeSpan } from "../../time-span/time-span.js";
 import type { LockEventMap } from "./lock-events.js";
@@ -63,10 +64,28 @@ export type LockRunContext = {
   fencingToken: number;
 };
 
-/** A function (sync or async) or a `Task`, run while the lock is held. */
+/**
+ * A function (sync or async), an object with an `invoke` method (daiso-core's `Invokable`), or a
+ * `Task`, run while the lock is held. A function and `invoke` receive the {@link LockRunContext}.
+ */
 export type LockRunnable<TValue> =
   | ((context: LockRunContext) => TValue | PromiseLike<TValue>)
+  | {
+      /** Called as the function would be, with the run's context. */
+      invoke(context: LockRunContext): TValue | PromiseLike<TValue>;
+    }
   | ITask<TValue>;
+
+/**
+ * Makes the public id of each lock a provider creates without a `lockId`: a function, or an
+ * object with an `invoke` method (daiso-core's `Invokable<[], string>`).
+ */
+export type LockIdFactory =
+  | (() => string)
+  | {
+      /** Returns the new lock's public id. */
+      invoke(): string;
+    };
 
 /** The outcome of `run`/`runBlocking`: whether the lock was taken, and the function's value. */
 export type LockRunResult<TValue> =
@@ -81,8 +100,11 @@ export type LockRunResult<TValue> =
  * backend failure is a `LockBackendError`, never a `false`.
  */
 export type ILock = {
-  /** The key as the caller wrote it (without the namespace). */
-  readonly key: string;
+  /**
+   * The key: `key.get()` is the key as the caller wrote it, `key.toString()` the key as stored
+   * (with the namespace), as daiso-core's `IKey`.
+   */
+  readonly key: IKey;
   /**
    * The owner's public id: what `getState`'s `owner`, events and errors show. A generated id
    * (32 hex digits) is not enough to act as the owner: the lock also holds a secret proof, which
@@ -129,8 +151,9 @@ export type ILock = {
   /** Frees the key whoever holds it; `false` when nobody did. */
   forceRelease(): ITask<boolean>;
   /**
-   * Restarts the TTL (with `ttl`, or the lock's own). `false`: this lock does not hold the key,
-   * or the lock never expires (`ttl: null`); nothing changed.
+   * Restarts the TTL: with `ttl`, else the provider's `defaultRefreshTime` when it has one, else
+   * the lock's own. `lock.ttl` stays what it was created with. `false`: this lock does not hold
+   * the key, or the lock never expires (`ttl: null`); nothing changed.
    */
   refresh(ttl?: ITimeSpan): ITask<boolean>;
   /** @throws FailedRefreshLockError in the `false` cases of `refresh`. */
@@ -172,8 +195,8 @@ export type LockCreateSettings = {
    * It is a bearer credential that `getState`, events and errors show to anyone who looks at
    * the key: whoever reads it can release or refresh the hold. Choose an unguessable one when
    * that matters, or hand a lock across processes by serializing it instead. A `lockId` of the
-   * form `<32 hex>.<32 hex>` is a random lock's whole credential: the lock acts as that one, and
-   * its `id` is the part before the dot.
+   * form `<id>.<32 hex>` is a lock's whole credential (id and proof): the lock acts as that one,
+   * and its `id` is the part before the last dot.
    * @default a random public id plus a secret proof, which only the lock itself (and its
    * serialization) knows
    */

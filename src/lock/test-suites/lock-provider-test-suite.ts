@@ -16,6 +16,7 @@ import type {
   ILock,
   LockCreateSettings,
   LockRunBlockingSettings,
+  LockRunContext,
   LockRunnable,
 } from "../contracts/lock.js";
 import type {
@@ -28,6 +29,7 @@ import {
   FailedAcquireLockError,
   FailedRefreshLockError,
   FailedReleaseLockError,
+  LockAdapterResultError,
   LockBackendError,
   LockLostError,
 } from "../contracts/lock-errors.js";
@@ -105,6 +107,12 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const rawSpan = (milliseconds: number): ITimeSpan => ({ toMilliseconds: () => milliseconds });
 
 let namespaceCounter = 0;
+
+/** A fresh number for names that must not meet another test's. */
+function uniqueSuffix(): string {
+  namespaceCounter += 1;
+  return `${process.pid}-${Date.now().toString(36)}-${namespaceCounter}`;
+}
 
 function uniqueNamespace(): Namespace {
   namespaceCounter += 1;
@@ -346,7 +354,10 @@ export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): 
       return answer.then(
         (value) => {
           inFlight -= 1;
-          if (method === "acquire" && !(value as LockAcquireResult).acquired) {
+          if (
+            method === "acquire" &&
+            (value as LockAcquireResult | undefined)?.acquired === false
+          ) {
             if (adapter.waitForRelease === undefined) {
               waiting.add(publicOwner(args[1] as string));
             }
@@ -421,9 +432,13 @@ export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): 
     describe("a lock's identity", () => {
       test("key is the user key, ttl the TimeSpan, id given or random and unguessable", async (context) => {
         const { expect } = context;
-        const { create, newProvider } = await setup(context);
+        const { create, newProvider, storedKey } = await setup(context);
         const lock = create({ ttl: ms(1_500) }, "order:42");
-        expect(lock.key).toBe("order:42");
+        // daiso-core's IKey: the key as written, and as stored.
+        expect(lock.key.get()).toBe("order:42");
+        expect(lock.key.toString()).toBe(storedKey("order:42"));
+        expect(lock.key.equals(create({}, "order:42").key)).toBe(true);
+        expect(lock.key.equals(create({}, "order:43").key)).toBe(false);
         expect(lock.ttl).toBeInstanceOf(TimeSpan);
         expect(lock.ttl?.toMilliseconds()).toBe(1_500);
         expect(lock.fencingToken).toBeNull();
@@ -2020,6 +2035,197 @@ export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): 
       });
     });
 
+    describe("code written for daiso-core", () => {
+      test("createLockId (a function or { invoke }) names each lock; each still gets its own secret proof", async (context) => {
+        const { expect } = context;
+        const { newProvider, adapter, storedKey } = await setup(context);
+        let made = 0;
+        for (const createLockId of [
+          () => `worker-${++made}`,
+          { invoke: () => `worker-${++made}` },
+        ]) {
+          const provider = newProvider({ createLockId });
+          const lock = provider.create(KEY, { ttl: LONG });
+          expect(lock.id).toBe(`worker-${made}`);
+          expect(await lock.acquire()).toBe(true);
+          // Shown as the id, stored with a proof: the id alone cannot act as the owner.
+          const stored = await adapter.getState(storedKey());
+          expect(stored?.owner).toMatch(new RegExp(`^worker-${made}\\.[0-9a-f]{32}$`));
+          const state = await provider.create(KEY).getState();
+          expect(state).toMatchObject({ type: LOCK_STATE.UNAVAILABLE, owner: lock.id });
+          expect(await provider.create(KEY, { lockId: lock.id }).release()).toBe(false);
+          expect(await lock.release()).toBe(true);
+        }
+        // The same id twice is two owners, not one shared hold.
+        const constant = newProvider({ createLockId: () => "same" });
+        const first = constant.create(KEY, { ttl: LONG });
+        const second = constant.create(KEY, { ttl: LONG });
+        expect([first.id, second.id]).toEqual(["same", "same"]);
+        expect(await first.acquire()).toBe(true);
+        expect(await second.acquire()).toBe(false);
+        expect(await second.release()).toBe(false);
+        expect(await first.release()).toBe(true);
+      });
+
+      test("an id createLockId makes that a backend cannot store as it is is refused at create", async (context) => {
+        const { expect } = context;
+        const { newProvider, calls } = await setup(context);
+        const bad: unknown[] = ["", 42, undefined, "x".repeat(223), "a\0b", "a\uD800"];
+        for (const id of bad) {
+          const provider = newProvider({ createLockId: () => id as string });
+          expect(() => provider.create(KEY), String(id)).toThrow(InvalidArgumentError);
+          expect(() => provider.create(KEY)).toThrow(/createLockId/);
+        }
+        expect(newProvider({ createLockId: () => "x".repeat(222) }).create(KEY).id).toHaveLength(
+          222,
+        );
+        expect(() => newProvider({ createLockId: "nope" as never })).toThrow(/createLockId/);
+        expect(calls).toEqual([]);
+      });
+
+      test("defaultRefreshTime is what refresh() gives without a TTL; lock.ttl stays; run's keep-alive uses the lock's TTL", async (context) => {
+        const { expect } = context;
+        const refreshTtls: number[] = [];
+        const { newProvider, calls } = await setup(context, {
+          intercept: (method, args, call) => {
+            if (method === "refresh") refreshTtls.push((args[2] as TimeSpan).toMilliseconds());
+            return call();
+          },
+        });
+        const provider = newProvider({ defaultRefreshTime: LONG });
+        const lock = provider.create(KEY, { ttl: ms(600) });
+        expect(await lock.acquire()).toBe(true);
+        expect(await lock.refresh()).toBe(true);
+        expect(lock.ttl?.toMilliseconds()).toBe(600);
+        expect(remainingMs(await lock.getState())).toBeGreaterThan(1_000);
+        await lock.refreshOrFail(ms(700));
+        expect(refreshTtls).toEqual([LONG.toMilliseconds(), 700]);
+        await lock.release();
+        refreshTtls.length = 0;
+        await lock.runOrFail(() =>
+          eventually("a keep-alive refresh", () => expect(refreshTtls.length).toBeGreaterThan(0)),
+        );
+        expect(new Set(refreshTtls)).toEqual(new Set([600]));
+        expect(calls).toContain("refresh");
+        expect(() => newProvider({ defaultRefreshTime: ms(0) })).toThrow(/defaultRefreshTime/);
+      });
+
+      test("serdeTransformerName is daiso's name for providerId; an empty one is not given", async (context) => {
+        const { expect } = context;
+        const { newProvider, namespace } = await setup(context);
+        expect(newProvider({ serdeTransformerName: "reports" }).providerId).toBe("reports");
+        expect(newProvider({ serdeTransformerName: "" }).providerId).toBe(namespace.toString());
+        expect(newProvider({ serdeTransformerName: "a", providerId: "a" }).providerId).toBe("a");
+        expect(() => newProvider({ serdeTransformerName: "a", providerId: "b" })).toThrow(
+          InvalidArgumentError,
+        );
+      });
+
+      test("a namespace of another library (create and toString, as daiso-core's) makes the keys, checked like hasp's", async (context) => {
+        const { expect } = context;
+        const { newProvider, adapter, calls } = await setup(context);
+        const root = `daiso-${uniqueSuffix()}`;
+        const daisoNamespace = {
+          toString: () => `${root}:_rt`,
+          create: (key: string) => ({
+            get: () => key,
+            toString: () => `${root}:_rt:${key}`,
+            equals: (other: { toString(): string }) => other.toString() === `${root}:_rt:${key}`,
+          }),
+        };
+        const provider = newProvider({ namespace: daisoNamespace });
+        const lock = provider.create(KEY, { ttl: LONG });
+        context.onTestFinished(() => adapter.forceRelease(`${root}:_rt:${KEY}`).then(() => {}));
+        expect(lock.key.get()).toBe(KEY);
+        expect(await lock.acquire()).toBe(true);
+        expect((await adapter.getState(`${root}:_rt:${KEY}`))?.fencingToken).toBe(
+          lock.fencingToken,
+        );
+        expect(await lock.release()).toBe(true);
+        const before = calls.length;
+        expect(() => provider.create("")).toThrow(InvalidArgumentError);
+        expect(() => provider.create("a\0")).toThrow(/NUL/);
+        const broken = newProvider({
+          namespace: { toString: () => "x", create: () => "x" as never },
+        });
+        expect(() => broken.create(KEY)).toThrow(/must return a key/);
+        expect(calls.length).toBe(before);
+      });
+
+      test("run*'s function may be an object with invoke(), which gets the signal and fencing token", async (context) => {
+        const { expect } = context;
+        const { create } = await setup(context);
+        for (const variant of RUN_VARIANTS) {
+          const lock = create({ ttl: LONG });
+          const seen: Array<{ aborted: boolean; fencingToken: number }> = [];
+          const value = await runThrough(lock, variant, {
+            invoke: async ({ signal, fencingToken }: LockRunContext) => {
+              seen.push({ aborted: signal.aborted, fencingToken });
+              return variant;
+            },
+          });
+          expect(value).toBe(variant);
+          expect(seen).toEqual([{ aborted: false, fencingToken: expect.any(Number) }]);
+          expect((await lock.getState()).type).toBe(LOCK_STATE.EXPIRED);
+        }
+        const lock = create({ ttl: LONG });
+        for (const bad of [{}, null, 42, Promise.resolve(1)]) {
+          expect(() => lock.run(bad as never), String(bad)).toThrow(InvalidArgumentError);
+        }
+        expect(() => lock.runOrFail(Promise.resolve(1) as never)).toThrow(/already started/);
+      });
+
+      test("an adapter answer of the wrong shape fails loudly with LockAdapterResultError naming the method and the answer", async (context) => {
+        const { expect } = context;
+        const wrong: Partial<Record<AdapterMethod, unknown>> = {};
+        const { create, events } = await setup(context, {
+          intercept: (method, _args, call) =>
+            method in wrong ? Promise.resolve(wrong[method]) : call(),
+        });
+        const lock = create({ ttl: LONG });
+        const cases: Array<[AdapterMethod, unknown, () => PromiseLike<unknown>]> = [
+          ["acquire", undefined, () => lock.acquire()],
+          ["acquire", true, () => lock.acquireOrFail()],
+          ["acquire", { acquired: false }, () => lock.acquireBlocking({ time: ms(50) })],
+          ["acquire", { acquired: true, fencingToken: "7" }, () => lock.run(() => 1)],
+          ["getState", { owner: 7 }, () => lock.getState()],
+          ["forceRelease", undefined, () => lock.forceRelease()],
+          ["release", "yes", () => lock.release()],
+          ["refresh", null, () => lock.refresh()],
+        ];
+        for (const [method, answer, operation] of cases) {
+          for (const key of Object.keys(wrong)) delete wrong[key as AdapterMethod];
+          wrong[method] = answer;
+          const error = (await outcomeWithin(operation())).error;
+          expect(error, `${method} answering ${String(answer)}`).toBeInstanceOf(
+            LockAdapterResultError,
+          );
+          expect(error).toMatchObject({
+            operation: method,
+            returned: answer,
+            adapter: expect.any(String),
+          });
+          expect((error as Error).message).toContain(`.${method}() returned`);
+        }
+        await heard(events, LOCK_EVENTS.UNEXPECTED_ERROR, lock.id, cases.length);
+      });
+
+      test("a run whose release answers wrongly still returns fn's value, and reports the answer", async (context) => {
+        const { expect } = context;
+        let wrongRelease = true;
+        const { create, events } = await setup(context, {
+          intercept: (method, _args, call) =>
+            method === "release" && wrongRelease ? Promise.resolve(undefined) : call(),
+        });
+        const lock = create({ ttl: LONG });
+        expect(await lock.runOrFail(() => "done")).toBe("done");
+        const [reported] = await heard(events, LOCK_EVENTS.UNEXPECTED_ERROR, lock.id, 1);
+        expect(reported?.error).toBeInstanceOf(LockAdapterResultError);
+        wrongRelease = false;
+        expect(await lock.release()).toBe(true);
+      });
+    });
+
     describe("validation", () => {
       test("create rejects an empty key and bad settings, naming the field, before anything reaches the adapter", async (context) => {
         const { expect } = context;
@@ -2119,7 +2325,7 @@ export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): 
           expect(attempt).toThrow(message);
         }
         // A well-formed pair (one code point beyond the BMP) is fine.
-        expect(create({ ttl: LONG }, "o\uD83D\uDE00").key).toBe("o\u{1F600}");
+        expect(create({ ttl: LONG }, "o\uD83D\uDE00").key.get()).toBe("o\u{1F600}");
         expect(calls).toEqual([]);
         // Nothing was stored: not under the key, nor under what a lone surrogate becomes in UTF-8.
         expect(await create().getState()).toEqual({ type: LOCK_STATE.EXPIRED });
