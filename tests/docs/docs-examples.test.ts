@@ -6,8 +6,9 @@
  */
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, sep } from "node:path";
-import { beforeAll, describe, expect, inject, test } from "vitest";
-import { serviceUrl } from "../harness/backends.js";
+import { beforeAll, describe, expect, test } from "vitest";
+import { notRunReason, providedService, serviceUrl } from "../harness/backends.js";
+import { notRunNote } from "../harness/backends-not-run.js";
 import { BACKENDS, type BackendName, DEFAULT_URLS } from "../harness/services.js";
 import {
   buildModule,
@@ -149,16 +150,19 @@ for (const plan of plans) {
         async (context) => {
           const missing = needs.filter((backend) => serviceUrls.get(backend) === undefined);
           if (missing.length > 0) {
-            const summary = missing
-              .map(
-                (backend) =>
-                  inject("haspServices")?.[backend].summary ?? `${backend}: not resolved`,
-              )
-              .join("; ");
+            const summary = missing.map((backend) => providedService(backend).summary).join("; ");
             console.warn(
               `[docs examples] SKIPPING the run of ${page.page}: it needs ${missing.join(", ")} (${summary}); it is still type-checked`,
             );
-            context.skip(`needs ${missing.join(", ")} (${summary})`);
+            context.skip(
+              notRunNote(
+                missing.map((backend) => ({
+                  backend,
+                  reason: notRunReason(providedService(backend)),
+                })),
+                summary,
+              ),
+            );
           }
           const outcome = await runModule(root, run, RUN_TIMEOUT_MS);
           if (!outcome.ok) throw new Error(outcome.message);

@@ -3,7 +3,7 @@
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { Kysely, type MysqlPool, MysqlDialect, PostgresDialect, SqliteDialect } from "kysely";
+import { Kysely, MysqlDialect, type MysqlPool, PostgresDialect, SqliteDialect } from "kysely";
 import { MongoClient } from "mongodb";
 import mysql from "mysql2";
 import mysqlPromise from "mysql2/promise";
@@ -22,8 +22,8 @@ import { describeWithBackend, uniqueName } from "../harness/backends.js";
 const CLOSED = "127.0.0.1:1";
 
 /** The LockBackendError `promise` rejects with (failing the test when it is not one). */
-async function backendError(promise: Promise<unknown>): Promise<LockBackendError> {
-  const error = await promise.then(
+async function backendError(promise: PromiseLike<unknown>): Promise<LockBackendError> {
+  const error = await Promise.resolve(promise).then(
     () => expect.fail("expected a rejection"),
     (reason: unknown) => reason,
   );
@@ -34,7 +34,9 @@ async function backendError(promise: Promise<unknown>): Promise<LockBackendError
 describe("init() without a server: a LockBackendError with the driver's error as cause", () => {
   test("PostgreSQL (pg) on a closed port", async () => {
     const kysely = new Kysely({
-      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: `postgres://${CLOSED}/x` }) }),
+      dialect: new PostgresDialect({
+        pool: new pg.Pool({ connectionString: `postgres://${CLOSED}/x` }),
+      }),
     });
     try {
       const error = await backendError(new KyselyLockAdapter({ kysely }).init());
@@ -158,9 +160,14 @@ describeWithBackend("postgres", (url) => {
   describe("an operation before init()", () => {
     operationBeforeInit(
       () =>
-        new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url }) }) }),
+        new Kysely({
+          dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url }) }),
+        }),
       // Each operation is a procedure of the table's own.
-      { code: "42883", message: /^procedure "?hasp_t_never_init.*:acquire"?\(.*\) does not exist$/ },
+      {
+        code: "42883",
+        message: /^procedure "?hasp_t_never_init.*:acquire"?\(.*\) does not exist$/,
+      },
     );
   });
 });

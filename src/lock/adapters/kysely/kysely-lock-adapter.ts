@@ -1015,7 +1015,9 @@ function isMissingSchema(error: unknown): boolean {
     return true;
   }
   // SQLite has no code of its own for it: SQLITE_ERROR is any error in the SQL.
-  return code === "SQLITE_ERROR" && typeof message === "string" && message.startsWith("no such table");
+  return (
+    code === "SQLITE_ERROR" && typeof message === "string" && message.startsWith("no such table")
+  );
 }
 
 function missingSchemaHint(table: string, dialect: KyselyLockDialect): string {
