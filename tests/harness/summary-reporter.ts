@@ -45,7 +45,9 @@ export default class SummaryReporter implements Reporter {
     for (const reason of reasons) {
       const perBackend = notRun.get(reason);
       if (perBackend === undefined) continue;
-      const backends = [...perBackend].map(([backend, count]) => `${backend} (${count} test${count === 1 ? "" : "s"})`);
+      const backends = [...perBackend].map(
+        ([backend, count]) => `${backend} (${count} test${count === 1 ? "" : "s"})`,
+      );
       lines.push(`  not run, ${reason}: ${backends.join(", ")}`);
     }
     if (notRun.size > 0) {
