@@ -6,7 +6,8 @@ import { backendsNotRun, type NotRunReason } from "./backends-not-run.js";
  * logs understands (vitest's own summary is coloured and multi-part). When a backend's tests did
  * not run (no server, or left out by HASP_BACKENDS), a line per reason names each backend and how
  * many of its tests did not run, so that a missing server cannot hide in a green run; the rest
- * of the skips are tests that do not apply (an adapter without an optional capability, …).
+ * of the skips are tests that do not apply (an adapter without an optional capability, a
+ * `ts ignore` docs block) or that a `-t` filter left out.
  */
 export default class SummaryReporter implements Reporter {
   onTestRunEnd(testModules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<unknown>) {
@@ -51,7 +52,7 @@ export default class SummaryReporter implements Reporter {
       lines.push(`  not run, ${reason}: ${backends.join(", ")}`);
     }
     if (notRun.size > 0) {
-      lines.push(`  skipped as not applicable here: ${notApplicable}`);
+      lines.push(`  skipped otherwise (not applicable, or not selected): ${notApplicable}`);
     }
     process.stdout.write(`\n${lines.join("\n")}\n`);
   }
