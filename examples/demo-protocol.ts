@@ -47,8 +47,15 @@ export type WorkerReport =
   | { type: "acquired"; at: number; key: string; token: number; lockId: string }
   /** Sent from inside the section, as it ends: the release follows at once. */
   | { type: "released"; at: number; key: string; token: number }
-  /** The key was held by `owner` (a lock id); the worker now waits for it. */
-  | { type: "waiting"; at: number; key: string; owner: string; remainingMs: number | null }
+  /** The key was held by `owner` (a lock id); the worker's lock `lockId` now waits for it. */
+  | {
+      type: "waiting";
+      at: number;
+      key: string;
+      lockId: string;
+      owner: string;
+      remainingMs: number | null;
+    }
   /** The lock reported a lost hold: a refresh or the release found someone else's. */
   | { type: "lost"; at: number; key: string; operation: "refresh" | "release" }
   | { type: "done"; at: number; sections: number };

@@ -24,6 +24,12 @@ process.on("disconnect", () => {
 
 let epoch = hrtime.bigint();
 const now = () => Number(hrtime.bigint() - epoch) / 1e6;
+/**
+ * A lock event's `at` on the run's clock. Events are dispatched a moment after the operation
+ * (on a later turn of the event loop, when this worker may already hold the key it waited for):
+ * their `at` says when it happened.
+ */
+const happenedAt = (at: Date) => now() - (Date.now() - at.getTime());
 const randomMs = (min: number, max: number) => min + Math.floor(Math.random() * (max - min + 1));
 
 let store: DemoStore | undefined;
@@ -36,20 +42,21 @@ try {
     defaultTtl: TimeSpan.fromMilliseconds(settings.ttlMs),
     defaultBlockingInterval: store.blockingInterval,
   });
-  await provider.addListener(LOCK_EVENTS.UNAVAILABLE, ({ key, owner, remainingTime }) =>
+  await provider.addListener(LOCK_EVENTS.UNAVAILABLE, ({ key, lockId, owner, remainingTime, at }) =>
     send({
       type: "waiting",
-      at: now(),
+      at: happenedAt(at),
       key,
+      lockId,
       owner,
       remainingMs: remainingTime?.toMilliseconds() ?? null,
     }),
   );
-  await provider.addListener(LOCK_EVENTS.FAILED_REFRESH, ({ key }) =>
-    send({ type: "lost", at: now(), key, operation: "refresh" }),
+  await provider.addListener(LOCK_EVENTS.FAILED_REFRESH, ({ key, at }) =>
+    send({ type: "lost", at: happenedAt(at), key, operation: "refresh" }),
   );
-  await provider.addListener(LOCK_EVENTS.FAILED_RELEASE, ({ key }) =>
-    send({ type: "lost", at: now(), key, operation: "release" }),
+  await provider.addListener(LOCK_EVENTS.FAILED_RELEASE, ({ key, at }) =>
+    send({ type: "lost", at: happenedAt(at), key, operation: "release" }),
   );
 
   const go = await new Promise<GoMessage>((resolve) => {

@@ -161,26 +161,48 @@ function parseOptions(argv: string[]): DemoOptions | "help" {
   };
 }
 
+const OPTIONS = {
+  store: { type: "string" },
+  url: { type: "string" },
+  file: { type: "string" },
+  keep: { type: "boolean" },
+  workers: { type: "string" },
+  keys: { type: "string" },
+  sections: { type: "string" },
+  duration: { type: "string" },
+  ttl: { type: "string" },
+  "no-kill": { type: "boolean" },
+  quiet: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
 function parseCommandLine(argv: string[]) {
   return parseArgs({
-    args: argv,
+    args: negativeValuesJoined(argv),
     strict: true,
     allowPositionals: false,
-    options: {
-      store: { type: "string" },
-      url: { type: "string" },
-      file: { type: "string" },
-      keep: { type: "boolean" },
-      workers: { type: "string" },
-      keys: { type: "string" },
-      sections: { type: "string" },
-      duration: { type: "string" },
-      ttl: { type: "string" },
-      "no-kill": { type: "boolean" },
-      quiet: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
+    options: OPTIONS,
   });
+}
+
+/**
+ * `--workers -3` as `--workers=-3`: Node's parser takes a value that starts with a dash for an
+ * option, and refuses it as ambiguous; the option's own check then says what is wrong.
+ */
+function negativeValuesJoined(argv: string[]): string[] {
+  const joined: string[] = [];
+  for (let index = 0; index < argv.length; index++) {
+    const arg = argv[index] as string;
+    const next = argv[index + 1];
+    const option = arg.startsWith("--") ? OPTIONS[arg.slice(2) as keyof typeof OPTIONS] : undefined;
+    if (option?.type === "string" && next !== undefined && /^-[\d.]/.test(next)) {
+      joined.push(`${arg}=${next}`);
+      index++;
+    } else {
+      joined.push(arg);
+    }
+  }
+  return joined;
 }
 
 function integer(
@@ -389,6 +411,9 @@ async function main(argv: string[]): Promise<number> {
       ? "fault: one worker will be killed (SIGKILL) while it holds a key"
       : "fault: none (--no-kill)",
   );
+  term.print(
+    "tokens: fencing tokens, strictly increasing per key, seeded from the store's clock in µs (hence 16 digits)",
+  );
   term.print();
 
   const workers: DemoWorker[] = [];
@@ -555,6 +580,10 @@ async function watchRun(
   const epoch = hrtime.bigint();
   const now = () => Number(hrtime.bigint() - epoch) / 1e6;
   const owners = new Map<string, string>();
+  /** Per lock id, when its hold began (its "acquired" report). */
+  const acquiredAt = new Map<string, number>();
+  /** "waiting" reports of a hold whose "acquired" report has not come yet, per holder's lock id. */
+  const waitsForUnseen = new Map<string, Array<() => void>>();
   const holders = new Map<string, { worker: string; token: number; at: number }>();
   const waiting = new Set<string>();
   let completed = 0;
@@ -595,6 +624,7 @@ async function watchRun(
     switch (report.type) {
       case "acquired": {
         owners.set(report.lockId, name);
+        acquiredAt.set(report.lockId, report.at);
         holders.set(report.key, { worker: name, token: report.token, at: report.at });
         waiting.delete(name);
         // The first holder of the killed worker's key after the kill: the dead hold expired.
@@ -613,6 +643,10 @@ async function watchRun(
           () => row(report.at, name, "acquired", report.key, `token ${report.token}`),
           dead !== undefined,
         );
+        for (const addWait of waitsForUnseen.get(report.lockId) ?? []) {
+          addWait();
+        }
+        waitsForUnseen.delete(report.lockId);
         if (shouldKill()) {
           kill(worker, report);
         }
@@ -638,10 +672,22 @@ async function watchRun(
         waiting.add(name);
         const left =
           report.remainingMs === null ? "" : `, TTL left ${seconds2(report.remainingMs)}`;
-        term.add(report.at, () => {
-          const what = `held by ${ownerName(report.owner, report.at)}${left}`;
-          return row(report.at, name, "waiting", report.key, what);
-        });
+        // Each process stamps its own reports, the holder its "acquired" only once its section
+        // runs: a worker can see the hold before that. A wait is shown after the hold it saw
+        // began, and before its own (a lock event's time is in whole ms).
+        const addWait = () => {
+          const seen = Math.max(report.at, acquiredAt.get(report.owner) ?? report.at);
+          const at = Math.min(seen, (acquiredAt.get(report.lockId) ?? Infinity) - 0.001);
+          term.add(at, () => {
+            const what = `held by ${ownerName(report.owner, at)}${left}`;
+            return row(at, name, "waiting", report.key, what);
+          });
+        };
+        if (acquiredAt.has(report.owner)) {
+          addWait();
+        } else {
+          waitsForUnseen.set(report.owner, [...(waitsForUnseen.get(report.owner) ?? []), addWait]);
+        }
         return;
       }
       case "lost": {
@@ -709,6 +755,10 @@ async function watchRun(
   const endedAt = now();
   clearTimeout(watchdog);
   clearInterval(ticker);
+  // Holds nobody reported (a holder of an earlier run's): their waits as they were stamped.
+  for (const addWait of [...waitsForUnseen.values()].flat()) {
+    addWait();
+  }
   term.flush();
   term.progress("");
 

@@ -28,6 +28,7 @@ import {
   FailedAcquireLockError,
   FailedRefreshLockError,
   FailedReleaseLockError,
+  isLockBackendError,
   LockAdapterResultError,
   LockBackendError,
   LockLostError,
@@ -1208,8 +1209,11 @@ export class Lock implements ILock {
 
   /** A failure of the adapter: reported as UNEXPECTED_ERROR, thrown as a LockBackendError. */
   #backendError(operation: string, error: unknown): LockBackendError {
-    this.#emit(LOCK_EVENTS.UNEXPECTED_ERROR, { operation, error });
-    return new LockBackendError(this.#key.get(), operation, { cause: error });
+    // An adapter's own LockBackendError (a failure it explains): its cause and hint, our key.
+    const explained = isLockBackendError(error) ? error : undefined;
+    const cause = explained === undefined ? error : explained.cause;
+    this.#emit(LOCK_EVENTS.UNEXPECTED_ERROR, { operation, error: cause });
+    return new LockBackendError(this.#key.get(), operation, { cause, hint: explained?.hint });
   }
 
   /**

@@ -7,8 +7,9 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
-import { serviceUrl } from "../harness/backends.js";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { notRunReason, providedService, serviceUrl } from "../harness/backends.js";
+import { notRunNote } from "../harness/backends-not-run.js";
 import { BACKENDS, type BackendName } from "../harness/services.js";
 import { closeBackendExampleLock, withBackendExampleLock } from "./backend-examples-lock.js";
 import {
@@ -117,16 +118,19 @@ for (const { page, blocks } of pages) {
         async (context) => {
           const missing = needs.filter((backend) => serviceUrls.get(backend) === undefined);
           if (missing.length > 0) {
-            const summary = missing
-              .map(
-                (backend) =>
-                  inject("haspServices")?.[backend].summary ?? `${backend}: not resolved`,
-              )
-              .join("; ");
+            const summary = missing.map((backend) => providedService(backend).summary).join("; ");
             console.warn(
               `[docs examples] SKIPPING the run of ${title}: it needs ${missing.join(", ")} (${summary}); it is still type-checked`,
             );
-            context.skip(`needs ${missing.join(", ")} (${summary})`);
+            context.skip(
+              notRunNote(
+                missing.map((backend) => ({
+                  backend,
+                  reason: notRunReason(providedService(backend)),
+                })),
+                summary,
+              ),
+            );
           }
           const run = () =>
             runModule(module, {

@@ -62,9 +62,71 @@ function expectVerifiedRunWithFault({ code, stdout, stderr }: DemoResult): void 
   // A completed section per worker and round, except the killed worker's rest.
   const sectionsPerWorker = 6;
   expect(released.length).toBeLessThan(4 * sectionsPerWorker);
+
+  expect(stdout).toContain(
+    "tokens: fencing tokens, strictly increasing per key, seeded from the store's clock in µs (hence 16 digits)",
+  );
+  expect(stdout).toMatch(/acquired +key-\w +token \d{16}\b/);
+  expect(timelineOutOfOrder(stdout)).toEqual([]);
+}
+
+/**
+ * Timeline lines that contradict what happened: a "waiting ... held by wX" printed before wX's
+ * "acquired" of the hold it saw (wX's last line on the key is not "acquired", and the hold was
+ * fresh when seen, so it is not one that ended just before), or after the waiter's own
+ * "acquired" of the key.
+ */
+function timelineOutOfOrder(stdout: string): string[] {
+  const last = new Map<string, string>(); // "w1 key-a" → "acquired" | "released"
+  const wrong: string[] = [];
+  for (const line of stdout.split("\n")) {
+    const event = /^ +[\d.]+ {2}(w\d+) +(\w+) +(key-\w) +(.*)$/.exec(line);
+    if (event === null) continue;
+    const [, worker, name, key, details] = event as unknown as [
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
+    if (name === "acquired" || name === "released") {
+      last.set(`${worker} ${key}`, name);
+    }
+    if (name !== "waiting") continue;
+    if (last.get(`${worker} ${key}`) === "acquired") {
+      wrong.push(`after its own acquire: ${line}`);
+    }
+    const seen = /^held by (w\d+)(?: \(killed\))?, TTL left ([\d.]+) s/.exec(details);
+    const ttlS = 1.5;
+    if (
+      seen !== null &&
+      Number(seen[2]) >= ttlS - 0.05 &&
+      last.get(`${seen[1]} ${key}`) !== "acquired"
+    ) {
+      wrong.push(`before the hold it saw: ${line}`);
+    }
+  }
+  return wrong;
 }
 
 describe("npm run demo", () => {
+  test(
+    "8 workers on 2 keys without the fault: the timeline shows each wait after the hold it saw, and before the waiter's own",
+    async () => {
+      const { code, stdout, stderr } = await runDemo([
+        "--workers",
+        "8",
+        "--sections",
+        "20",
+        "--no-kill",
+      ]);
+      expect(code, `stdout:\n${stdout}\nstderr:\n${stderr}`).toBe(0);
+      expect(stdout).toMatch(/waiting +key-\w +held by w\d+/);
+      expect(timelineOutOfOrder(stdout)).toEqual([]);
+    },
+    RUN_TIMEOUT_MS,
+  );
+
   test(
     "with no server: SQLite, one worker killed while holding, 0 overlaps, increasing tokens",
     async () => {
@@ -85,6 +147,9 @@ describe("npm run demo", () => {
   test.each([
     [["--bogus"], "demo: Unknown option '--bogus'"],
     [["--workers", "0"], 'demo: --workers must be a whole number from 1 to 32, got "0"'],
+    [["--workers", "-3"], 'demo: --workers must be a whole number from 1 to 32, got "-3"'],
+    [["--workers=-3"], 'demo: --workers must be a whole number from 1 to 32, got "-3"'],
+    [["--ttl", "-0.5"], 'demo: --ttl must be a number of seconds from 0.5 to 60, got "-0.5"'],
     [["--ttl", "soon"], 'demo: --ttl must be a number of seconds from 0.5 to 60, got "soon"'],
     [
       ["--store", "oracle"],

@@ -13,7 +13,8 @@ import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import mysql from "mysql2/promise";
 import pg from "pg";
-import { describe, inject, test } from "vitest";
+import { describe, inject } from "vitest";
+import { type NotRunReason, notRunSuiteName } from "./backends-not-run.js";
 import type { BackendName, ProvidedService } from "./services.js";
 
 export type { BackendName } from "./services.js";
@@ -24,6 +25,7 @@ function provided(name: BackendName): ProvidedService {
   return (
     inject("haspServices")?.[name] ?? {
       url: null,
+      status: "missing",
       summary: `${name}: the harness global setup did not run (use the root vitest.config.ts)`,
     }
   );
@@ -35,18 +37,31 @@ export function serviceUrl(name: BackendName): string | undefined {
 }
 
 /**
- * A `describe` block that runs only when the backend was resolved; otherwise it is reported as
- * skipped with the reason, and `factory` is never called.
+ * A `describe` block that runs only when the backend was resolved. Otherwise its tests are
+ * collected as skipped, under a name that says why (`mongodb (not run: no server)`), so the
+ * summary counts them per backend: `factory` is called with a URL nothing may connect to, and
+ * none of its tests or hooks runs.
  */
 export function describeWithBackend(name: BackendName, factory: (url: string) => void): void {
-  const { url, summary } = provided(name);
+  const service = provided(name);
+  const { url } = service;
   if (url === null) {
-    describe.skip(`${name} (unavailable)`, () => {
-      test(summary, () => undefined);
+    describe.skip(notRunSuiteName(name, notRunReason(service)), () => {
+      factory(`unavailable://${name}`);
     });
     return;
   }
   describe(name, () => factory(url));
+}
+
+/** Why a backend's tests do not run, as the summary names it. */
+export function notRunReason(service: ProvidedService): NotRunReason {
+  return service.status === "filtered-out" ? "left out by HASP_BACKENDS" : "no server";
+}
+
+/** What the harness knows of a backend: URL (null when missing), status and attempts. */
+export function providedService(name: BackendName): ProvidedService {
+  return provided(name);
 }
 
 const RUN_ID = randomBytes(4).toString("hex");

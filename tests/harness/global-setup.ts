@@ -47,7 +47,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
     Object.fromEntries(
       BACKENDS.map((name) => [
         name,
-        { url: services[name].url ?? null, summary: summarizeResolution(services[name]) },
+        {
+          url: services[name].url ?? null,
+          status: services[name].status,
+          summary: summarizeResolution(services[name]),
+        },
       ]),
     ) as Record<BackendName, ProvidedService>,
   );

@@ -6,7 +6,6 @@ import {
   createPgPool,
   createRedisClient,
   describeWithBackend,
-  serviceUrl,
   uniqueName,
 } from "./backends.js";
 import {
@@ -254,19 +253,16 @@ describe("detectDocker", () => {
 
 describe("the services resolved for this run", () => {
   for (const name of BACKENDS) {
-    const url = serviceUrl(name);
-    test.skipIf(url === undefined)(
-      `${name} answers, and resolves again from its URL variable`,
-      async () => {
-        if (url === undefined) return;
+    describeWithBackend(name, (url) => {
+      test("answers, and resolves again from its URL variable", async () => {
         expect(await probeService(name, url)).toEqual({ ok: true });
         const { services } = await resolveServices({
           env: { HASP_BACKENDS: name, [URL_VARIABLES[name]]: url },
           detectDocker: noDocker,
         });
         expect(services[name]).toMatchObject({ status: "resolved", url, source: "env" });
-      },
-    );
+      });
+    });
   }
 });
 

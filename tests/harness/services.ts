@@ -37,6 +37,8 @@ export type ServiceResolution = {
 export type ProvidedService = {
   /** The resolved URL, or null when the backend's tests are skipped. */
   readonly url: string | null;
+  /** Whether it was found, not found, or left out by `HASP_BACKENDS`. */
+  readonly status: ServiceResolution["status"];
   /** Which attempts were made and how each ended, for skip messages. */
   readonly summary: string;
 };

@@ -70,19 +70,32 @@ export class FailedRefreshLockError extends LockError {
 
 /**
  * The backend failed (connection lost, timeout, server error): not the same thing as the lock
- * being held by someone else. `cause` is the driver's error; `operation` what was attempted.
+ * being held by someone else. `cause` is the driver's error; `operation` what was attempted;
+ * `hint`, when the adapter recognised the failure, what to do about it.
+ *
+ * An adapter throws one itself from a call of its own that concerns no key (`init()`, with
+ * `key` `""`), and from a lock operation whose failure it can explain (the table `init()`
+ * creates is missing); a `Lock` gives its caller one with the caller's key, the same `cause`
+ * and `hint`.
  */
 export class LockBackendError extends LockError {
   override name = "LockBackendError" as const;
 
+  /** What to do about the failure, when the adapter recognised it (also in the message). */
+  readonly hint: string | undefined;
+
   constructor(
+    /** The key as the caller wrote it; `""` for an adapter's call that concerns no key (`init`). */
     key: string,
-    /** The adapter method that failed: `"acquire"`, `"release"`, `"waitForRelease"`, … */
+    /** The adapter method that failed: `"acquire"`, `"release"`, `"waitForRelease"`, `"init"`, … */
     readonly operation: string,
-    options: ErrorOptions & { cause: unknown },
+    options: ErrorOptions & { cause: unknown; hint?: string },
   ) {
     const reason = options.cause instanceof Error ? options.cause.message : String(options.cause);
-    super(`Lock "${key}": ${operation} failed in the backend: ${reason}`, key, options);
+    const subject = key === "" ? "Lock adapter" : `Lock "${key}"`;
+    const hint = options.hint === undefined ? "" : `. ${options.hint}`;
+    super(`${subject}: ${operation} failed in the backend: ${reason}${hint}`, key, options);
+    this.hint = options.hint;
   }
 }
 

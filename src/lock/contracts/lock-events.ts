@@ -80,7 +80,10 @@ export type LockFailedRefreshEvent = LockEventBase;
 export type LockUnexpectedErrorEvent = LockEventBase & {
   /** `acquire`, `release`, `refresh`, `forceRelease`, `getState` or `waitForRelease`. */
   operation: string;
-  /** What the adapter threw (the `cause` of the {@link LockBackendError} the caller gets). */
+  /**
+   * What the adapter threw, the `cause` of the {@link LockBackendError} the caller gets (when
+   * the adapter threw a `LockBackendError` of its own, that error's `cause`).
+   */
   error: unknown;
 };
 

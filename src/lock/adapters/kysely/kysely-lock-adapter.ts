@@ -26,6 +26,7 @@ import type {
   LockHandOff,
   LockWaitClaim,
 } from "../../contracts/lock-adapter.js";
+import { isLockBackendError, LockBackendError } from "../../contracts/lock-errors.js";
 import {
   type LeaveMode,
   QueuedWaits,
@@ -180,6 +181,20 @@ const TRANSIENT_CODES = new Set([
   "ER_LOCK_DEADLOCK", // MySQL 1213: InnoDB can deadlock concurrent upserts of one key
   "SQLITE_BUSY", // another process holds the database file's write lock past busy_timeout
 ]);
+/** The driver's codes for a missing table or procedure: `init()` (or the migration) never ran. */
+const MISSING_SCHEMA_CODES = new Set([
+  "42P01", // PostgreSQL undefined_table
+  "42883", // PostgreSQL undefined_function (a procedure of another hasp version's, or none)
+  "ER_NO_SUCH_TABLE", // MySQL 1146
+  "ER_SP_DOES_NOT_EXIST", // MySQL 1305
+]);
+/**
+ * MySQL `init()`: how long the pool may take to hand out a connection (see `#poolAnswers`);
+ * above mysql2's default `connectTimeout`, 10 s.
+ */
+const POOL_ANSWER_MS = 15_000;
+const MYSQL_PROMISE_POOL_HINT =
+  'Is it a pool from "mysql2/promise"? Kysely\'s MysqlDialect needs the callback pool, createPool from "mysql2" (a promise pool never answers it). Otherwise the pool is exhausted, or its connectTimeout is above 15 s';
 /** Tries of a statement that met a transient failure; the pauses between grow to 128 ms. */
 const MAX_STATEMENT_ATTEMPTS = 12;
 /** MySQL without RETURNING: acquire tries when the holder keeps leaving before it is read. */
@@ -370,8 +385,23 @@ export class KyselyLockAdapter implements ILockAdapter {
    * Creates the table and its index when they do not exist; safe to call from several
    * processes at once. Real failures (no permission, a table of that name with other columns'
    * types) are thrown, never swallowed.
+   *
+   * @throws LockBackendError (`operation` `"init"`, the driver's error as `cause`) when the
+   *   database fails or cannot be reached; on MySQL also when the pool gives no connection in
+   *   15 s, the sign of a `mysql2/promise` pool (Kysely's MysqlDialect needs `mysql2`'s).
    */
   async init(): Promise<void> {
+    try {
+      if (this.#dialect === "mysql") {
+        await this.#poolAnswers();
+      }
+      await this.#createSchema();
+    } catch (error) {
+      throw isLockBackendError(error) ? error : new LockBackendError("", "init", { cause: error });
+    }
+  }
+
+  async #createSchema(): Promise<void> {
     const statements = await this.#ready();
     if (statements.dialect === "postgres") {
       // Concurrent CREATE TABLE IF NOT EXISTS can fail on pg_type's unique index in PostgreSQL:
@@ -393,6 +423,33 @@ export class KyselyLockAdapter implements ILockAdapter {
     }
   }
 
+  /**
+   * MySQL: whether the pool hands out a connection. Kysely's MysqlDialect asks the pool with
+   * `getConnection(callback)`; a pool from `mysql2/promise` ignores the callback, so every
+   * statement would wait forever. The pool is out of reach (Kysely keeps it private), so the
+   * sign is the wait: mysql2's callback pool answers within its `connectTimeout` (10 s by
+   * default), even with the server down.
+   */
+  async #poolAnswers(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const silent = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(
+          new LockBackendError("", "init", {
+            cause: new Error(`the MySQL pool gave no connection in ${POOL_ANSWER_MS / 1000} s`),
+            hint: MYSQL_PROMISE_POOL_HINT,
+          }),
+        );
+      }, POOL_ANSWER_MS);
+      timer.unref();
+    });
+    try {
+      await Promise.race([this.#db.getExecutor().provideConnection(async () => {}), silent]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Drops the table (for tests and uninstalls): every lock and every token history goes. */
   async dropSchema(): Promise<void> {
     for (const ddl of (await this.#ready()).dropSchema) {
@@ -411,6 +468,7 @@ export class KyselyLockAdapter implements ILockAdapter {
     const result = await this.#send(
       removeExpired,
       removeExpired.parameters({ grace: DEAD_ROW_GRACE_MS }),
+      "removeExpired",
     );
     return Number(result.numAffectedRows ?? 0);
   }
@@ -439,7 +497,7 @@ export class KyselyLockAdapter implements ILockAdapter {
     const args = { key: storedKey(key), owner: lockId, ttl: ttlMs };
     const { acquire } = statements;
     for (let attempt = 1; ; attempt++) {
-      const result = await this.#send<StateRow>(acquire, acquire.parameters(args));
+      const result = await this.#send<StateRow>(acquire, acquire.parameters(args), "acquire", key);
       if (statements.returning) {
         const row = result.rows[0];
         if (row === undefined || row.owner === null) {
@@ -470,13 +528,20 @@ export class KyselyLockAdapter implements ILockAdapter {
     const result = await this.#send(
       release,
       release.parameters({ key: storedKey(key), owner: lockId }),
+      "release",
+      key,
     );
     return changedOne(affected, result);
   }
 
   async forceRelease(key: string): Promise<boolean> {
     const { forceRelease, affected } = this.#statements ?? (await this.#ready());
-    const result = await this.#send(forceRelease, forceRelease.parameters({ key: storedKey(key) }));
+    const result = await this.#send(
+      forceRelease,
+      forceRelease.parameters({ key: storedKey(key) }),
+      "forceRelease",
+      key,
+    );
     return changedOne(affected, result);
   }
 
@@ -486,6 +551,8 @@ export class KyselyLockAdapter implements ILockAdapter {
     const result = await this.#send(
       refresh,
       refresh.parameters({ key: storedKey(key), owner: lockId, ttl: ttlMs }),
+      "refresh",
+      key,
     );
     return changedOne(affected, result);
   }
@@ -495,6 +562,8 @@ export class KyselyLockAdapter implements ILockAdapter {
     const result = await this.#send<StateRow>(
       getState,
       getState.parameters({ key: storedKey(key) }),
+      "getState",
+      key,
     );
     const row = result.rows[0];
     if (row === undefined || row.owner === null) {
@@ -567,6 +636,8 @@ export class KyselyLockAdapter implements ILockAdapter {
               const result = await this.#send<{ entry: string | null; remaining: unknown }>(
                 wait,
                 wait.parameters(args),
+                "waitForRelease",
+                key,
               );
               // No entry: the key is free, to be tried.
               const row = result.rows[0];
@@ -575,6 +646,8 @@ export class KyselyLockAdapter implements ILockAdapter {
             const result = await this.#send<StateRow & { entry: string | null }>(
               claim,
               claim.parameters(args),
+              "waitForRelease",
+              key,
             );
             const row = result.rows[0];
             if (row === undefined) {
@@ -603,6 +676,8 @@ export class KyselyLockAdapter implements ILockAdapter {
         const result = await this.#send<{ token: number | string }>(
           leave,
           leave.parameters({ key: stored, owner, entry }),
+          "waitForRelease",
+          key,
         );
         const token = Number(result.rows[0]?.token ?? 0);
         if (mode === "release" && token > 0) {
@@ -624,7 +699,12 @@ export class KyselyLockAdapter implements ILockAdapter {
           token: unknown;
           remaining: unknown;
           entry: string | null;
-        }>(check, check.parameters({ key: stored, owner, entry, left: Math.ceil(leftMs) }));
+        }>(
+          check,
+          check.parameters({ key: stored, owner, entry, left: Math.ceil(leftMs) }),
+          "waitForRelease",
+          key,
+        );
         const row = result.rows[0];
         if (row?.state === 1) {
           const fencingToken = Number(row.token);
@@ -664,11 +744,14 @@ export class KyselyLockAdapter implements ILockAdapter {
 
   /**
    * Runs one statement (its `EXECUTE`, when prepared: MariaDB), again on the transient failures
-   * a lone statement can still meet.
+   * a lone statement can still meet. For an `operation`, a missing table or procedure becomes a
+   * LockBackendError that says to run `init()`.
    */
   async #send<TRow = unknown>(
     statement: Pick<KyselyLockStatement<never>, "sql" | "prepared">,
     parameters: readonly unknown[],
+    operation?: string,
+    key = "",
   ): Promise<QueryResult<TRow>> {
     const prepared =
       statement.prepared === undefined ? undefined : (statement as PreparedStatement);
@@ -677,6 +760,12 @@ export class KyselyLockAdapter implements ILockAdapter {
       try {
         return await this.#execute<TRow>(query, prepared);
       } catch (error) {
+        if (operation !== undefined && isMissingSchema(error)) {
+          throw new LockBackendError(key, operation, {
+            cause: error,
+            hint: missingSchemaHint(this.#table, this.#dialect),
+          });
+        }
         if (attempt >= MAX_STATEMENT_ATTEMPTS || !isTransient(error)) {
           throw error;
         }
@@ -917,4 +1006,24 @@ function toRemaining(remaining: unknown): TimeSpan | null {
 function isTransient(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === "string" && TRANSIENT_CODES.has(code);
+}
+
+/** A statement that failed because `init()` (or the migration) never ran, or ran for an older hasp. */
+function isMissingSchema(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof code === "string" && MISSING_SCHEMA_CODES.has(code)) {
+    return true;
+  }
+  // SQLite has no code of its own for it: SQLITE_ERROR is any error in the SQL.
+  return (
+    code === "SQLITE_ERROR" && typeof message === "string" && message.startsWith("no such table")
+  );
+}
+
+function missingSchemaHint(table: string, dialect: KyselyLockDialect): string {
+  const missing =
+    dialect === "postgres"
+      ? `The table "${table}" or this hasp's procedures for it are missing`
+      : `The table "${table}" is missing`;
+  return `${missing}: call init() on the KyselyLockAdapter at start-up, or apply the migration in hasp's docs/adapters/sql.md (Schema)`;
 }

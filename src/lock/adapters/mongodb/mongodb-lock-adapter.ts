@@ -9,6 +9,7 @@ import type {
   LockAcquireResult,
   LockAdapterState,
 } from "../../contracts/lock-adapter.js";
+import { LockBackendError } from "../../contracts/lock-errors.js";
 import {
   acquireUpdate,
   byKey,
@@ -136,9 +137,16 @@ export class MongodbLockAdapter implements ILockAdapter {
    * Creates the TTL index that deletes a document 60 s after its hold ended (released, or
    * expired). Idempotent; run it once at start-up or in a migration. Locks work without it, but
    * the documents of free keys then stay.
+   *
+   * @throws LockBackendError (`operation` `"init"`, the driver's error as `cause`) when the
+   *   server fails or cannot be reached.
    */
   async init(): Promise<void> {
-    await this.#collection.createIndex(REAP_INDEX.keys, REAP_INDEX.options);
+    try {
+      await this.#collection.createIndex(REAP_INDEX.keys, REAP_INDEX.options);
+    } catch (error) {
+      throw new LockBackendError("", "init", { cause: error });
+    }
   }
 
   async acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<LockAcquireResult> {
