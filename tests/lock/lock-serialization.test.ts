@@ -336,7 +336,7 @@ describe("lock serialization", () => {
       expect(() => fresh.serialize(value)).toThrow(SerdeError);
       expect(() => fresh.serialize(value)).toThrow(message);
     }
-    expect(fresh.deserialize(fresh.serialize({ key: lock.key }))).toEqual({ key: "report" });
+    expect(fresh.deserialize(fresh.serialize({ key: lock.key.get() }))).toEqual({ key: "report" });
   });
 
   test("a duplicate provider id on one serde is an InvalidArgumentError at construction", () => {

@@ -2186,7 +2186,8 @@ export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): 
         const cases: Array<[AdapterMethod, unknown, () => PromiseLike<unknown>]> = [
           ["acquire", undefined, () => lock.acquire()],
           ["acquire", true, () => lock.acquireOrFail()],
-          ["acquire", { acquired: false }, () => lock.acquireBlocking({ time: ms(50) })],
+          // With no time to wait, a blocking acquire is one acquire on every adapter.
+          ["acquire", { acquired: false }, () => lock.acquireBlocking({ time: ms(0) })],
           ["acquire", { acquired: true, fencingToken: "7" }, () => lock.run(() => 1)],
           ["getState", { owner: 7 }, () => lock.getState()],
           ["forceRelease", undefined, () => lock.forceRelease()],
