@@ -22,24 +22,28 @@ export function mustBe(expected: string): (issue: Issue) => string {
 }
 
 /**
- * An object of exactly `entries`: a key it does not name is refused (a misspelt setting would
- * otherwise be ignored), and the message of a required key left out is its schema's.
+ * An object of exactly `entries`, not an array: a key it does not name is refused (a misspelt
+ * setting would otherwise be ignored), and the message of a required key left out is its schema's.
  */
 export function settingsObject<const TEntries extends v.ObjectEntries>(entries: TEntries) {
   const keys = Object.keys(entries).join(", ");
-  return v.strictObject(entries, (issue) => {
-    const key = keyOf(issue);
-    if (key === undefined) {
-      return mustBe("an object")(issue);
-    }
-    if (issue.expected === "never") {
-      return `unknown key, expected one of: ${keys}`;
-    }
-    // A required key left out: what its schema says of `undefined`.
-    const schema = entries[key as keyof TEntries] as SettingsSchema;
-    const missing = v.safeParse(schema, undefined, { message: fallbackMessage });
-    return missing.issues?.[0]?.message ?? "is required";
-  });
+  return v.pipe(
+    v.custom<object>(
+      (value) => typeof value === "object" && value !== null && !Array.isArray(value),
+      mustBe("an object"),
+    ),
+    // Past the check above, strictObject's issues are about keys: unknown, or required and left out.
+    v.strictObject(entries, (issue) => {
+      const key = keyOf(issue);
+      if (key === undefined || issue.expected === "never") {
+        return `unknown key, expected one of: ${keys}`;
+      }
+      // What the key's schema says of `undefined`.
+      const schema = entries[key as keyof TEntries] as SettingsSchema;
+      const missing = v.safeParse(schema, undefined, { message: fallbackMessage });
+      return missing.issues?.[0]?.message ?? "is required";
+    }),
+  );
 }
 
 /** The key an object's issue is about (one left out, or unknown), if it is about a key. */
@@ -111,18 +115,30 @@ function fallbackMessage(issue: Issue): string {
 
 /**
  * An issue's problems, each with its path. A value no option of a union took: when it has the
- * shape of an option (its problems lie in the option's fields), those problems, which name the
- * field (`autoRefresh.interval: must be positive`); else the union's own message.
+ * shape of an option, that option's problems, which name the field or the rule
+ * (`autoRefresh.interval: must be positive`); else the union's own message.
  */
 function problems(issue: Issue): Problem[] {
   const path = (issue.path ?? []).map((item) => item.key as PropertyKey);
-  if (issue.type !== "union" || issue.issues === undefined) {
+  const fitting = issue.type === "union" ? (issue.issues ?? []).filter(fitsItsOption) : [];
+  if (fitting.length === 0) {
     return [{ path, message: issue.message }];
   }
-  const nested = issue.issues.flatMap(problems).filter((problem) => problem.path.length > 0);
-  return nested.length === 0
-    ? [{ path, message: issue.message }]
-    : nested.map((problem) => ({ ...problem, path: [...path, ...problem.path] }));
+  return fitting
+    .flatMap(problems)
+    .map((problem) => ({ ...problem, path: [...path, ...problem.path] }));
+}
+
+/**
+ * Whether a union option's issue says the value had the option's shape: the issue is about one
+ * of its fields or items, or about a rule the value broke after passing the option's type.
+ */
+function fitsItsOption(issue: Issue): boolean {
+  return (
+    (issue.path?.length ?? 0) > 0 ||
+    issue.kind === "validation" ||
+    (issue.type === "union" && (issue.issues ?? []).some(fitsItsOption))
+  );
 }
 
 /** What a value is, in a message: `number`, `NaN`, `null`, `array`, a class name. */

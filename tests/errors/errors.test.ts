@@ -376,7 +376,7 @@ describe("parseSettings", () => {
   describe("a union", () => {
     const schema = v.object({
       autoRefresh: v.union(
-        [v.boolean(), v.strictObject({ interval: v.number(mustBe("a number")) })],
+        [v.boolean(), settingsObject({ interval: v.number(mustBe("a number")) })],
         mustBe("a boolean or an object"),
       ),
     });
@@ -386,6 +386,34 @@ describe("parseSettings", () => {
         thrownBy(() => parseSettings("run settings", schema, { autoRefresh: "x" })),
       ).toMatchObject({
         issues: [{ path: "autoRefresh", message: "must be a boolean or an object, got string" }],
+      });
+    });
+
+    test("whose value passed an option's type: the rule it broke", () => {
+      const evenOrNull = v.union(
+        [
+          v.pipe(
+            v.number(),
+            v.check((value) => value % 2 === 0, "must be even"),
+            v.transform(String),
+          ),
+          v.null(),
+        ],
+        mustBe("a number or null"),
+      );
+      expect(thrownBy(() => parseSettings("count", evenOrNull, 3))).toMatchObject({
+        issues: [{ path: "(value)", message: "must be even" }],
+      });
+      expect(thrownBy(() => parseSettings("count", evenOrNull, "3"))).toMatchObject({
+        issues: [{ path: "(value)", message: "must be a number or null, got string" }],
+      });
+    });
+
+    test("an array is not an object's shape", () => {
+      expect(
+        thrownBy(() => parseSettings("run settings", schema, { autoRefresh: [] })),
+      ).toMatchObject({
+        issues: [{ path: "autoRefresh", message: "must be a boolean or an object, got array" }],
       });
     });
 
