@@ -1,24 +1,18 @@
 import { createErrorGuard, HaspError } from "./hasp-error.js";
 
 /**
- * An issue as zod reports it (hasp's own schemas report the same shape): where, what, and for a
- * value no option of a union took, each option's issues.
+ * An issue as zod reports it: where, what, and for a value no option of a union took, each
+ * option's issues.
  */
-type Issue = {
+type ZodIssue = {
   readonly code: string;
   readonly path: readonly PropertyKey[];
   readonly message: string;
-  readonly errors?: ReadonlyArray<readonly Issue[]>;
+  readonly errors?: ReadonlyArray<readonly ZodIssue[]>;
 };
 
-/** What `parseSettings` takes: a zod schema, or one of hasp's (src/schema/schema.ts). */
-type SettingsSchema<T> = {
-  safeParse(
-    input: unknown,
-  ):
-    | { readonly success: true; readonly data: T }
-    | { readonly success: false; readonly error: { readonly issues: readonly Issue[] } };
-};
+/** One problem: the path to the offending field (empty: the value itself), and what is wrong. */
+export type Problem = { readonly path: readonly PropertyKey[]; readonly message: string };
 
 /**
  * A setting or argument was rejected before any work started. The message names the
@@ -43,20 +37,32 @@ export class InvalidArgumentError extends HaspError {
   }
 
   /**
-   * Turns a zod failure (or hasp's schemas' own, of the same shape) into one error whose message
-   * names every offending field.
+   * Turns a zod failure into one error whose message names every offending field, for your own
+   * zod schemas (hasp's are valibot's and do not need it).
    */
   static fromZodError(
     subject: string,
-    error: { readonly issues: readonly Issue[] },
+    error: { readonly issues: readonly ZodIssue[] },
   ): InvalidArgumentError {
-    const issues = error.issues.flatMap(unionBranchIssues).map((issue) => ({
-      path: issue.path.length === 0 ? "(value)" : issue.path.map(String).join("."),
-      message: issue.message,
-    }));
-    const details = issues.map((issue) => `${issue.path}: ${issue.message}`).join("; ");
-    return new InvalidArgumentError(`Invalid ${subject}: ${details}`, issues, { cause: error });
+    return invalidArgumentError(subject, error.issues.flatMap(unionBranchIssues), error);
   }
+}
+
+/**
+ * The error of `subject`'s problems, in order: `Invalid ${subject}: path: message; …`, with each
+ * path dotted (`waitForReplicas.count`), or `(value)` for the value itself.
+ */
+export function invalidArgumentError(
+  subject: string,
+  problems: readonly Problem[],
+  cause: unknown,
+): InvalidArgumentError {
+  const issues = problems.map((problem) => ({
+    path: problem.path.length === 0 ? "(value)" : problem.path.map(String).join("."),
+    message: problem.message,
+  }));
+  const details = issues.map((issue) => `${issue.path}: ${issue.message}`).join("; ");
+  return new InvalidArgumentError(`Invalid ${subject}: ${details}`, issues, { cause });
 }
 
 /**
@@ -64,7 +70,7 @@ export class InvalidArgumentError extends HaspError {
  * option's problems lie in its fields), that option's problems, which name the field
  * (`autoRefresh.interval: must be a TimeSpan of finite length`); else the issue as it is.
  */
-function unionBranchIssues(issue: Issue): readonly Issue[] {
+function unionBranchIssues(issue: ZodIssue): readonly ZodIssue[] {
   if (issue.code !== "invalid_union" || issue.errors === undefined) {
     return [issue];
   }
@@ -83,47 +89,3 @@ export const isInvalidArgumentError = createErrorGuard(
   InvalidArgumentError,
   "InvalidArgumentError",
 );
-
-/**
- * Parses `input` with `schema`, throwing an {@link InvalidArgumentError} that names the field
- * on failure. A resulting object is frozen: settings are read once and never change afterwards.
- */
-export function parseSettings<T>(subject: string, schema: SettingsSchema<T>, input: unknown): T {
-  // The common call passes no settings: parse those once per schema (the result is frozen).
-  const isEmpty =
-    input === undefined ||
-    (typeof input === "object" &&
-      input !== null &&
-      Object.getPrototypeOf(input) === Object.prototype &&
-      Object.keys(input).length === 0);
-  if (isEmpty) {
-    const cache = input === undefined ? parsedUndefined : parsedEmpty;
-    if (cache.has(schema)) {
-      return cache.get(schema) as T;
-    }
-    const value = parseSettingsOnce(subject, schema, input);
-    cache.set(schema, value);
-    return value;
-  }
-  return parseSettingsOnce(subject, schema, input);
-}
-
-const parsedEmpty = new WeakMap<SettingsSchema<unknown>, unknown>();
-const parsedUndefined = new WeakMap<SettingsSchema<unknown>, unknown>();
-
-function parseSettingsOnce<T>(subject: string, schema: SettingsSchema<T>, input: unknown): T {
-  const result = schema.safeParse(input);
-  if (!result.success) {
-    throw InvalidArgumentError.fromZodError(subject, result.error);
-  }
-  const value = result.data;
-  // Only plain objects the schema built: a class instance passed through (an adapter) stays the caller's.
-  if (
-    typeof value === "object" &&
-    value !== null &&
-    Object.getPrototypeOf(value) === Object.prototype
-  ) {
-    Object.freeze(value);
-  }
-  return value;
-}

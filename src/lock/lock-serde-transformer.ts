@@ -1,4 +1,5 @@
-import { InvalidArgumentError, parseSettings } from "../errors/invalid-argument-error.js";
+import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
+import { parseSettings } from "../errors/parse-settings.js";
 import { createKey, type INamespace } from "../namespace/namespace.js";
 import { TRANSFORMER_REQUIRED } from "../serde/serde.js";
 import type { ISerdeRegister, ISerdeTransformer } from "../serde/serde-contracts.js";

@@ -1,7 +1,8 @@
+import * as v from "valibot";
+import { mustBe, settingsObject } from "../errors/parse-settings.js";
 import type { IEventBus } from "../event-bus/event-bus-contracts.js";
 import { type INamespace, Namespace } from "../namespace/namespace.js";
 import { storedStringProblem } from "../namespace/stored-string-problem.js";
-import { s } from "../schema/schema.js";
 import type { ISerdeRegister } from "../serde/serde-contracts.js";
 import { TimeSpan } from "../time-span/time-span.js";
 import {
@@ -25,117 +26,122 @@ export const LOCK_DEFAULTS = Object.freeze({
 
 const ADAPTER_METHODS = ["acquire", "release", "forceRelease", "refresh", "getState"] as const;
 
-const adapterSchema = s.custom<ILockAdapter>(
+const adapterSchema = v.custom<ILockAdapter>(
   (value) =>
     typeof value === "object" &&
     value !== null &&
     ADAPTER_METHODS.every(
       (method) => typeof (value as Record<string, unknown>)[method] === "function",
     ),
-  `must be a lock adapter (with ${ADAPTER_METHODS.join(", ")})`,
+  mustBe(`a lock adapter (with ${ADAPTER_METHODS.join(", ")})`),
 );
 
-const namespaceSchema = s.custom<INamespace>(
+const namespaceSchema = v.custom<INamespace>(
   (value) =>
     value instanceof Namespace ||
     (typeof value === "object" &&
       value !== null &&
       typeof (value as INamespace).create === "function"),
-  "must be a Namespace (or an object with create(key) and toString())",
+  mustBe("a Namespace (or an object with create(key) and toString())"),
 );
 
 /** daiso-core's `Invokable<[], string>`: a function, or an object with `invoke()`. */
-const lockIdFactorySchema = s.custom<LockIdFactory>(
+const lockIdFactorySchema = v.custom<LockIdFactory>(
   (value) =>
     typeof value === "function" ||
     (typeof value === "object" &&
       value !== null &&
       typeof (value as { invoke?: unknown }).invoke === "function"),
-  "must be a function, or an object with invoke(), returning a string",
+  mustBe("a function, or an object with invoke(), returning a string"),
 );
 
-const serdeSchema = s.custom<ISerdeRegister>(
+const serdeSchema = v.custom<ISerdeRegister>(
   (value) =>
     typeof value === "object" &&
     value !== null &&
     typeof (value as ISerdeRegister).registerCustom === "function",
-  "must be a Serde (with registerCustom)",
+  mustBe("a Serde (with registerCustom)"),
 );
 
-const eventBusSchema = s.custom<IEventBus<LockEventMap>>(
+const eventBusSchema = v.custom<IEventBus<LockEventMap>>(
   (value) =>
     typeof value === "object" &&
     value !== null &&
     ["addListener", "removeListener", "dispatch"].every(
       (method) => typeof (value as Record<string, unknown>)[method] === "function",
     ),
-  "must be an EventBus",
+  mustBe("an EventBus"),
 );
 
-const ttlSchema = positiveTimeSpanSchema.nullable();
+/** A lock's TTL: `null` for a lock that never expires. */
+const ttlSchema = v.union([positiveTimeSpanSchema, v.null()], mustBe("a TimeSpan or null"));
 
 /** A string that reaches every backend as it is: well-formed UTF-16, without NUL. */
-const storedStringSchema = s.string("must be a string").superRefine((value, context) => {
-  const problem = storedStringProblem(value);
-  if (problem !== undefined) {
-    context.addIssue({ code: "custom", message: problem });
-  }
+const storedStringSchema = v.pipe(
+  v.string(mustBe("a string")),
+  v.rawCheck(({ dataset, addIssue }) => {
+    const problem = dataset.typed ? storedStringProblem(dataset.value) : undefined;
+    if (problem !== undefined) {
+      addIssue({ message: problem });
+    }
+  }),
+);
+
+const nonEmptyStoredStringSchema = v.pipe(storedStringSchema, v.nonEmpty("must not be empty"));
+
+const lockIdSchema = v.pipe(
+  nonEmptyStoredStringSchema,
+  v.maxCodePoints(255, "must be at most 255 characters"),
+);
+
+export const lockProviderSettingsSchema = settingsObject({
+  adapter: adapterSchema,
+  namespace: v.optional(namespaceSchema, LOCK_DEFAULTS.namespace),
+  defaultTtl: v.optional(ttlSchema, LOCK_DEFAULTS.ttl),
+  defaultBlockingTime: v.optional(nonNegativeTimeSpanSchema, LOCK_DEFAULTS.blockingTime),
+  defaultBlockingInterval: v.optional(positiveTimeSpanSchema, LOCK_DEFAULTS.blockingInterval),
+  serde: v.optional(
+    v.union([serdeSchema, v.array(serdeSchema)], mustBe("a Serde or an array of Serdes")),
+  ),
+  eventBus: v.optional(eventBusSchema),
+  providerId: v.optional(nonEmptyStoredStringSchema),
+  createLockId: v.optional(lockIdFactorySchema),
+  defaultRefreshTime: v.optional(positiveTimeSpanSchema),
+  serdeTransformerName: v.optional(storedStringSchema),
 });
 
-const lockIdSchema = storedStringSchema
-  .min(1, "must not be empty")
-  .max(255, "must be at most 255 characters");
+export const lockCreateSettingsSchema = settingsObject({
+  ttl: v.optional(ttlSchema),
+  lockId: v.optional(lockIdSchema),
+});
 
-export const lockProviderSettingsSchema = s
-  .object({
-    adapter: adapterSchema,
-    namespace: namespaceSchema.default(LOCK_DEFAULTS.namespace),
-    defaultTtl: ttlSchema.default(LOCK_DEFAULTS.ttl),
-    defaultBlockingTime: nonNegativeTimeSpanSchema.default(LOCK_DEFAULTS.blockingTime),
-    defaultBlockingInterval: positiveTimeSpanSchema.default(LOCK_DEFAULTS.blockingInterval),
-    serde: s.union([serdeSchema, s.array(serdeSchema)]).optional(),
-    eventBus: eventBusSchema.optional(),
-    providerId: storedStringSchema.min(1, "must not be empty").optional(),
-    createLockId: lockIdFactorySchema.optional(),
-    defaultRefreshTime: positiveTimeSpanSchema.optional(),
-    serdeTransformerName: storedStringSchema.optional(),
-  })
-  .strict();
+export const lockBlockingSettingsSchema = settingsObject({
+  time: v.optional(nonNegativeTimeSpanSchema),
+  interval: v.optional(positiveTimeSpanSchema),
+});
 
-export const lockCreateSettingsSchema = s
-  .object({ ttl: ttlSchema.optional(), lockId: lockIdSchema.optional() })
-  .strict();
+const autoRefreshSchema = v.union(
+  [
+    v.boolean(),
+    settingsObject({
+      interval: v.optional(positiveTimeSpanSchema),
+      maxHoldTime: v.optional(positiveTimeSpanSchema),
+    }),
+  ],
+  mustBe("a boolean or an object of interval and maxHoldTime"),
+);
 
-export const lockBlockingSettingsSchema = s
-  .object({
-    time: nonNegativeTimeSpanSchema.optional(),
-    interval: positiveTimeSpanSchema.optional(),
-  })
-  .strict();
+export const lockRunSettingsSchema = settingsObject({
+  autoRefresh: v.optional(autoRefreshSchema, true),
+});
 
-const autoRefreshSchema = s.union([
-  s.boolean(),
-  s
-    .object({
-      interval: positiveTimeSpanSchema.optional(),
-      maxHoldTime: positiveTimeSpanSchema.optional(),
-    })
-    .strict(),
-]);
+export const lockRunBlockingSettingsSchema = settingsObject({
+  autoRefresh: v.optional(autoRefreshSchema, true),
+  time: v.optional(nonNegativeTimeSpanSchema),
+  interval: v.optional(positiveTimeSpanSchema),
+});
 
-export const lockRunSettingsSchema = s
-  .object({ autoRefresh: autoRefreshSchema.default(true) })
-  .strict();
-
-export const lockRunBlockingSettingsSchema = s
-  .object({
-    autoRefresh: autoRefreshSchema.default(true),
-    time: nonNegativeTimeSpanSchema.optional(),
-    interval: positiveTimeSpanSchema.optional(),
-  })
-  .strict();
-
-export const refreshTtlSchema = positiveTimeSpanSchema.optional();
+export const refreshTtlSchema = v.optional(positiveTimeSpanSchema);
 
 const HEX_128 = /^[0-9a-f]{32}$/;
 
@@ -146,16 +152,30 @@ export const MAX_PROVEN_ID_LENGTH = 255 - 33;
  * A serialized lock: no fencing token (a revived lock learns it from the store), and a proof of
  * the shape a generated lock's has.
  */
-export const lockSerializedSchema = s
-  .object({
-    providerId: storedStringSchema.min(1, "must not be empty"),
-    key: storedStringSchema.min(1, "must not be empty"),
+export const lockSerializedSchema = v.pipe(
+  settingsObject({
+    providerId: nonEmptyStoredStringSchema,
+    key: nonEmptyStoredStringSchema,
     id: lockIdSchema,
-    proof: s.string().regex(HEX_128, "must be 32 lowercase hex digits").nullable(),
-    ttl: s.number().positive().max(MAX_DURATION_MS, MAX_DURATION_MESSAGE).nullable(),
-  })
-  .strict()
-  .refine((lock) => lock.proof === null || lock.id.length <= MAX_PROVEN_ID_LENGTH, {
-    path: ["id"],
-    message: `must be at most ${MAX_PROVEN_ID_LENGTH} characters when the lock has a proof`,
-  });
+    proof: v.nullable(
+      v.pipe(
+        v.string(mustBe("a string or null")),
+        v.regex(HEX_128, "must be 32 lowercase hex digits"),
+      ),
+    ),
+    ttl: v.nullable(
+      v.pipe(
+        v.number(mustBe("a number or null")),
+        v.gtValue(0, "must be positive"),
+        v.maxValue(MAX_DURATION_MS, MAX_DURATION_MESSAGE),
+      ),
+    ),
+  }),
+  v.forward(
+    v.check(
+      (lock) => lock.proof === null || lock.id.length <= MAX_PROVEN_ID_LENGTH,
+      `must be at most ${MAX_PROVEN_ID_LENGTH} characters when the lock has a proof`,
+    ),
+    ["id"],
+  ),
+);

@@ -1,4 +1,5 @@
-import { InvalidArgumentError, parseSettings } from "../errors/invalid-argument-error.js";
+import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
+import { parseSettings } from "../errors/parse-settings.js";
 import type { IEventDispatcher } from "../event-bus/event-bus-contracts.js";
 import type { IKey } from "../namespace/namespace.js";
 import { TimeoutError } from "../resilience/resilience-errors.js";

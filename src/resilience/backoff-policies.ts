@@ -1,4 +1,4 @@
-import { parseSettings } from "../errors/invalid-argument-error.js";
+import { parseSettings } from "../errors/parse-settings.js";
 import { type ITimeSpan, TimeSpan } from "../time-span/time-span.js";
 import {
   constantBackoffSchema,

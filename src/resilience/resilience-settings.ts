@@ -1,77 +1,109 @@
-import { s } from "../schema/schema.js";
+import * as v from "valibot";
+import { mustBe, settingsObject } from "../errors/parse-settings.js";
 import { TimeSpan } from "../time-span/time-span.js";
 import { positiveTimeSpanSchema, timeSpanSchema } from "../time-span/time-span-schema.js";
 import type { BackoffPolicy } from "./backoff-policies.js";
 import type { ErrorPolicy } from "./error-policy.js";
 
 const duration = (fallback: TimeSpan) =>
-  timeSpanSchema.refine((value) => !value.isNegative(), "must not be negative").default(fallback);
+  v.optional(
+    v.pipe(
+      timeSpanSchema,
+      v.check((span) => !span.isNegative(), "must not be negative"),
+    ),
+    fallback,
+  );
 
 const callable = <T>(what: string) =>
-  s.custom<T>((value) => typeof value === "function", `must be ${what}`);
+  v.custom<T>((value) => typeof value === "function", mustBe(what));
 
-const jitter = s.boolean().default(false);
+const jitter = v.optional(v.boolean(mustBe("a boolean")), false);
 
-export const constantBackoffSchema = s.object({
+export const constantBackoffSchema = settingsObject({
   delay: duration(TimeSpan.fromSeconds(1)),
   jitter,
 });
 
-export const linearBackoffSchema = s
-  .object({
+export const linearBackoffSchema = v.pipe(
+  settingsObject({
     minDelay: duration(TimeSpan.fromSeconds(1)),
     maxDelay: duration(TimeSpan.fromMinutes(1)),
     jitter,
-  })
-  .refine((value) => !value.maxDelay.isShorterThan(value.minDelay), {
-    message: "must not be shorter than minDelay",
-    path: ["maxDelay"],
-  });
+  }),
+  v.forward(
+    v.check(
+      ({ minDelay, maxDelay }) => !maxDelay.isShorterThan(minDelay),
+      "must not be shorter than minDelay",
+    ),
+    ["maxDelay"],
+  ),
+);
 
-export const exponentialBackoffSchema = s
-  .object({
+export const exponentialBackoffSchema = v.pipe(
+  settingsObject({
     minDelay: duration(TimeSpan.fromMilliseconds(100)),
     maxDelay: duration(TimeSpan.fromMinutes(1)),
-    multiplier: s.number().min(1, "must be at least 1").finite().default(2),
+    multiplier: v.optional(
+      v.pipe(
+        v.number(mustBe("a number")),
+        v.finite("must be finite"),
+        v.minValue(1, "must be at least 1"),
+      ),
+      2,
+    ),
     jitter,
-  })
-  .refine((value) => !value.maxDelay.isShorterThan(value.minDelay), {
-    message: "must not be shorter than minDelay",
-    path: ["maxDelay"],
-  });
+  }),
+  v.forward(
+    v.check(
+      ({ minDelay, maxDelay }) => !maxDelay.isShorterThan(minDelay),
+      "must not be shorter than minDelay",
+    ),
+    ["maxDelay"],
+  ),
+);
 
-const errorMatcher = s.union([
-  callable<ErrorPolicy>("an error class or a predicate"),
-  s.array(callable<ErrorPolicy>("an error class")),
-]);
+const errorMatcher = v.union(
+  [
+    callable<ErrorPolicy>("an error class or a predicate"),
+    v.array(callable<ErrorPolicy>("an error class")),
+  ],
+  mustBe("an error class, a predicate or an array of error classes"),
+);
 
-const errorPolicy = s
-  .union([
-    errorMatcher,
-    s.object({ treatFalseAsError: s.literal(true), errors: errorMatcher.optional() }).strict(),
-  ])
-  .optional();
+const errorPolicy = v.optional(
+  v.union(
+    [
+      errorMatcher,
+      settingsObject({
+        treatFalseAsError: v.literal(true, mustBe("true")),
+        errors: v.optional(errorMatcher),
+      }),
+    ],
+    mustBe("an error class, a predicate, an array of error classes or { treatFalseAsError: true }"),
+  ),
+);
 
-export const retrySchema = s
-  .object({
-    maxAttempts: s.number().int("must be an integer").min(1, "must be at least 1").default(4),
-    backoffPolicy: callable<BackoffPolicy>("a backoff policy function").optional(),
-    errorPolicy,
-    onRetry: callable<(event: never) => void>("a function").optional(),
-    throwRetryError: s.boolean().default(false),
-  })
-  .strict();
+export const retrySchema = settingsObject({
+  maxAttempts: v.optional(
+    v.pipe(
+      v.number(mustBe("a number")),
+      v.safeInteger("must be an integer"),
+      v.minValue(1, "must be at least 1"),
+    ),
+    4,
+  ),
+  backoffPolicy: v.optional(callable<BackoffPolicy>("a backoff policy function")),
+  errorPolicy,
+  onRetry: v.optional(callable<(event: never) => void>("a function")),
+  throwRetryError: v.optional(v.boolean(mustBe("a boolean")), false),
+});
 
-export const timeoutSchema = s
-  .object({
-    waitTime: positiveTimeSpanSchema,
-  })
-  .strict();
+export const timeoutSchema = settingsObject({
+  waitTime: positiveTimeSpanSchema,
+});
 
-export const fallbackSchema = s
-  .object({
-    fallbackValue: s.unknown(),
-    errorPolicy,
-    onFallback: callable<(event: never) => void>("a function").optional(),
-  })
-  .strict();
+export const fallbackSchema = settingsObject({
+  fallbackValue: v.unknown(),
+  errorPolicy,
+  onFallback: v.optional(callable<(event: never) => void>("a function")),
+});

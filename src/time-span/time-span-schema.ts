@@ -1,5 +1,6 @@
+import * as v from "valibot";
 import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
-import { s } from "../schema/schema.js";
+import { mustBe } from "../errors/parse-settings.js";
 import { type ITimeSpan, TimeSpan } from "./time-span.js";
 
 /**
@@ -39,20 +40,19 @@ export function durationTooLong(
  * Any `ITimeSpan` of finite length up to {@link MAX_DURATION_MS}, parsed into a `TimeSpan`.
  * For settings schemas.
  */
-export const timeSpanSchema = s
-  .custom<ITimeSpan>(
-    (value) => TimeSpan.isTimeSpan(value) && Number.isFinite(value.toMilliseconds()),
-    "must be a TimeSpan of finite length",
-  )
-  .transform((value) => TimeSpan.from(value))
-  .refine((value) => value.toMilliseconds() <= MAX_DURATION_MS, MAX_DURATION_MESSAGE);
-
-export const positiveTimeSpanSchema = timeSpanSchema.refine(
-  (value) => value.toMilliseconds() > 0,
-  "must be positive",
+export const timeSpanSchema = v.pipe(
+  v.custom<ITimeSpan>((value) => TimeSpan.isTimeSpan(value), mustBe("a TimeSpan")),
+  v.check((span) => Number.isFinite(span.toMilliseconds()), "must be of finite length"),
+  v.transform((span) => TimeSpan.from(span)),
+  v.check((span) => span.toMilliseconds() <= MAX_DURATION_MS, MAX_DURATION_MESSAGE),
 );
 
-export const nonNegativeTimeSpanSchema = timeSpanSchema.refine(
-  (value) => !value.isNegative(),
-  "must not be negative",
+export const positiveTimeSpanSchema = v.pipe(
+  timeSpanSchema,
+  v.check((span) => span.toMilliseconds() > 0, "must be positive"),
+);
+
+export const nonNegativeTimeSpanSchema = v.pipe(
+  timeSpanSchema,
+  v.check((span) => !span.isNegative(), "must not be negative"),
 );

@@ -70,7 +70,7 @@ describe("MongodbLockAdapter without a server", () => {
     refused({ database: db, collectionName: "a$b" }, /collectionName: must not contain "\$"/);
     refused({ database: db, collectionName: "system.x" }, /collectionName: must not start with/);
     refused({ collection, collectionName: "locks" }, /collectionName: goes with database/);
-    refused({ database: db, ttl: 5 }, /Unrecognized key/);
+    refused({ database: db, ttl: 5 }, /ttl: unknown key/);
   });
 
   test("a backend failure is thrown, never answered as 'held by someone else'", async () => {

@@ -10,8 +10,9 @@ import {
   type QueryResult,
   SqliteAdapter,
 } from "kysely";
-import { InvalidArgumentError, parseSettings } from "../../../errors/invalid-argument-error.js";
-import { s } from "../../../schema/schema.js";
+import * as v from "valibot";
+import { InvalidArgumentError } from "../../../errors/invalid-argument-error.js";
+import { mustBe, parseSettings, settingsObject } from "../../../errors/parse-settings.js";
 import { delay, MAX_TIMER_MS } from "../../../task/timers.js";
 import { type ITimeSpan, TimeSpan } from "../../../time-span/time-span.js";
 import {
@@ -130,31 +131,32 @@ export type KyselyLockAdapterSettings = {
   onSweepError?: (error: unknown) => void;
 };
 
-const settingsSchema = s
-  .object({
-    kysely: s.custom<Kysely<unknown>>(isKysely, "must be a Kysely instance"),
-    tableName: s
-      .string("must be a string")
-      .regex(
+const settingsSchema = settingsObject({
+  kysely: v.custom<Kysely<unknown>>(isKysely, mustBe("a Kysely instance")),
+  tableName: v.optional(
+    v.pipe(
+      v.string(mustBe("a string")),
+      v.regex(
         /^[A-Za-z_][A-Za-z0-9_]{0,47}$/,
         "must be letters, digits and _, starting with a letter or _, at most 48 characters",
-      )
-      .default("hasp_locks"),
-    dialect: s.enum(["postgres", "mysql", "sqlite"]).optional(),
-    returning: s.boolean("must be a boolean").optional(),
-    prepared: s.boolean("must be a boolean").optional(),
-    listener: s
-      .custom<PgListenConnection>(isPgConnection, "must be a pg Client or Pool")
-      .optional(),
-    sweepInterval: positiveTimeSpanSchema.optional(),
-    onSweepError: s
-      .custom<(error: unknown) => void>(
-        (value) => typeof value === "function",
-        "must be a function",
-      )
-      .optional(),
-  })
-  .strict();
+      ),
+    ),
+    "hasp_locks",
+  ),
+  dialect: v.optional(
+    v.picklist(["postgres", "mysql", "sqlite"], mustBe('"postgres", "mysql" or "sqlite"')),
+  ),
+  returning: v.optional(v.boolean(mustBe("a boolean"))),
+  prepared: v.optional(v.boolean(mustBe("a boolean"))),
+  listener: v.optional(v.custom<PgListenConnection>(isPgConnection, mustBe("a pg Client or Pool"))),
+  sweepInterval: v.optional(positiveTimeSpanSchema),
+  onSweepError: v.optional(
+    v.custom<(error: unknown) => void>(
+      (value) => typeof value === "function",
+      mustBe("a function"),
+    ),
+  ),
+});
 
 function isKysely(value: unknown): value is Kysely<unknown> {
   return (

@@ -1,7 +1,7 @@
 import type { Collection, Db, Document } from "mongodb";
+import * as v from "valibot";
 import { HaspError } from "../../../errors/hasp-error.js";
-import { parseSettings } from "../../../errors/invalid-argument-error.js";
-import { s } from "../../../schema/schema.js";
+import { mustBe, parseSettings, settingsObject } from "../../../errors/parse-settings.js";
 import { TimeSpan } from "../../../time-span/time-span.js";
 import { durationTooLong, storeMilliseconds } from "../../../time-span/time-span-schema.js";
 import type {
@@ -46,36 +46,36 @@ export type MongodbLockAdapterSettings =
 
 const DEFAULT_COLLECTION_NAME = "hasp_locks";
 
-const settingsSchema = s
-  .object({
-    database: s.custom<Db>(isDb, "must be a mongodb Db (client.db(name))").optional(),
-    collection: s
-      .custom<Collection<Document>>(isCollection, "must be a mongodb Collection")
-      .optional(),
-    collectionName: s
-      .string("must be a string")
-      .min(1, "must not be empty")
-      .regex(/^[^$\0]*$/, 'must not contain "$" or NUL')
-      .refine((name) => !name.startsWith("system."), 'must not start with "system."')
-      .optional(),
-  })
-  .strict()
-  .superRefine((settings, context) => {
-    if ((settings.database === undefined) === (settings.collection === undefined)) {
-      context.addIssue({
-        code: "custom",
-        path: ["database"],
-        message: "give exactly one of database and collection",
-      });
-    }
-    if (settings.collection !== undefined && settings.collectionName !== undefined) {
-      context.addIssue({
-        code: "custom",
-        path: ["collectionName"],
-        message: "goes with database, not with collection",
-      });
-    }
-  });
+const settingsSchema = v.pipe(
+  settingsObject({
+    database: v.optional(v.custom<Db>(isDb, mustBe("a mongodb Db (client.db(name))"))),
+    collection: v.optional(
+      v.custom<Collection<Document>>(isCollection, mustBe("a mongodb Collection")),
+    ),
+    collectionName: v.optional(
+      v.pipe(
+        v.string(mustBe("a string")),
+        v.nonEmpty("must not be empty"),
+        v.regex(/^[^$\0]*$/, 'must not contain "$" or NUL'),
+        v.check((name) => !name.startsWith("system."), 'must not start with "system."'),
+      ),
+    ),
+  }),
+  v.forward(
+    v.check(
+      (settings) => (settings.database === undefined) !== (settings.collection === undefined),
+      "give exactly one of database and collection",
+    ),
+    ["database"],
+  ),
+  v.forward(
+    v.check(
+      (settings) => settings.collection === undefined || settings.collectionName === undefined,
+      "goes with database, not with collection",
+    ),
+    ["collectionName"],
+  ),
+);
 
 function isDb(value: unknown): value is Db {
   return (

@@ -1,11 +1,9 @@
 import { randomBytes } from "node:crypto";
 import type { Cluster, Redis } from "ioredis";
+import * as v from "valibot";
 import { HaspError } from "../../../errors/hasp-error.js";
-import {
-  type InvalidArgumentError,
-  parseSettings,
-} from "../../../errors/invalid-argument-error.js";
-import { s } from "../../../schema/schema.js";
+import type { InvalidArgumentError } from "../../../errors/invalid-argument-error.js";
+import { mustBe, parseSettings, settingsObject } from "../../../errors/parse-settings.js";
 import { followEnd } from "../../../task/end-listeners.js";
 import { delay } from "../../../task/timers.js";
 import { type ITimeSpan, TimeSpan } from "../../../time-span/time-span.js";
@@ -191,19 +189,20 @@ const CLIENT_ENDED =
 /** A wait without a claim: woken to try, never handed the key. */
 const NO_CLAIM: QueuedClaim = { owner: "", ttl: "-" };
 
-const settingsSchema = s
-  .object({
-    database: s.custom<RedisLockClient>(isClient, "must be an ioredis client (Redis or Cluster)"),
-    subscriptionLinger: nonNegativeTimeSpanSchema.optional(),
-    waitForReplicas: s
-      .object({
-        count: s.number().int("must be an integer").min(1, "must be at least 1"),
-        timeout: nonNegativeTimeSpanSchema,
-      })
-      .strict()
-      .optional(),
-  })
-  .strict();
+const settingsSchema = settingsObject({
+  database: v.custom<RedisLockClient>(isClient, mustBe("an ioredis client (Redis or Cluster)")),
+  subscriptionLinger: v.optional(nonNegativeTimeSpanSchema),
+  waitForReplicas: v.optional(
+    settingsObject({
+      count: v.pipe(
+        v.number(mustBe("a number")),
+        v.safeInteger("must be an integer"),
+        v.minValue(1, "must be at least 1"),
+      ),
+      timeout: nonNegativeTimeSpanSchema,
+    }),
+  ),
+});
 
 function isClient(value: unknown): value is RedisLockClient {
   return (
