@@ -28,7 +28,7 @@ export type ISerde<TSerialized = string> = {
 /**
  * Teaches a serde one custom class. Applies at any depth: inside arrays, objects, Maps, Sets.
  *
- * `deserialize` receives data from outside the process: validate it (with zod) and throw when
+ * `deserialize` receives data from outside the process: validate it (with a schema library or by hand) and throw when
  * it is not what `serialize` produces.
  */
 export type ISerdeTransformer<TCustom, TData extends JsonValue = JsonValue> = {
