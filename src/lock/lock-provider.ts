@@ -55,14 +55,7 @@ function newLock(context: LockContext, key: IKey, ttl: TimeSpan | null, givenId?
  */
 function createdLockId(createLockId: LockIdFactory): string {
   const id: unknown = typeof createLockId === "function" ? createLockId() : createLockId.invoke();
-  const problem =
-    typeof id !== "string"
-      ? "must return a string"
-      : id.length === 0
-        ? "must not return an empty string"
-        : id.length > MAX_PROVEN_ID_LENGTH
-          ? `must return at most ${MAX_PROVEN_ID_LENGTH} characters`
-          : storedStringProblem(id);
+  const problem = lockIdProblem(id);
   if (problem !== undefined) {
     throw new InvalidArgumentError(
       `LockProvider settings: createLockId ${problem}, got ${typeof id === "string" ? JSON.stringify(id) : String(id)}`,
@@ -70,6 +63,19 @@ function createdLockId(createLockId: LockIdFactory): string {
     );
   }
   return id as string;
+}
+
+function lockIdProblem(id: unknown): string | undefined {
+  if (typeof id !== "string") {
+    return "must return a string";
+  }
+  if (id.length === 0) {
+    return "must not return an empty string";
+  }
+  if (id.length > MAX_PROVEN_ID_LENGTH) {
+    return `must return at most ${MAX_PROVEN_ID_LENGTH} characters`;
+  }
+  return storedStringProblem(id);
 }
 
 /** `providerId`, or daiso-core's `serdeTransformerName` for it, or the namespace. */
