@@ -111,7 +111,7 @@ const ANSWERS = {
     fits: (value: unknown): value is LockAcquireResult => {
       const answer = value as LockAcquireResult | null | undefined;
       return answer?.acquired === true
-        ? typeof answer.fencingToken === "number"
+        ? Number.isSafeInteger(answer.fencingToken)
         : answer?.acquired === false &&
             typeof answer.owner === "string" &&
             isRemainingTime(answer.remainingTime);
@@ -129,7 +129,7 @@ const ANSWERS = {
         state === null ||
         (typeof state === "object" &&
           typeof state.owner === "string" &&
-          typeof state.fencingToken === "number" &&
+          Number.isSafeInteger(state.fencingToken) &&
           isRemainingTime(state.remainingTime))
       );
     },
@@ -140,7 +140,9 @@ const ANSWERS = {
       const handOff = value as LockHandOff | undefined;
       return (
         handOff === undefined ||
-        (handOff?.acquired === true && typeof handOff.fencingToken === "number")
+        (handOff?.acquired === true &&
+          Number.isSafeInteger(handOff.fencingToken) &&
+          (handOff.remainingTime === undefined || isRemainingTime(handOff.remainingTime)))
       );
     },
   },
@@ -158,6 +160,11 @@ function isRemainingTime(value: unknown): boolean {
   );
 }
 
+/** daiso-core's `Invokable`: an object with an `invoke` method. */
+function isInvokable(fn: unknown): fn is { invoke: (context: LockRunContext) => unknown } {
+  return typeof (fn as { invoke?: unknown } | null)?.invoke === "function";
+}
+
 /**
  * What `run*` can run: a function, an object with `invoke` (daiso-core's `Invokable`), or a
  * `Task`. Checked when the run is made, before anything is acquired.
@@ -165,10 +172,8 @@ function isRemainingTime(value: unknown): boolean {
 function checkRunnable(fn: unknown): void {
   if (
     typeof fn === "function" ||
-    (typeof fn === "object" &&
-      fn !== null &&
-      (typeof (fn as { invoke?: unknown }).invoke === "function" ||
-        typeof (fn as { withSignal?: unknown }).withSignal === "function"))
+    isInvokable(fn) ||
+    typeof (fn as { withSignal?: unknown } | null)?.withSignal === "function"
   ) {
     return;
   }
@@ -427,6 +432,21 @@ class BlockingDeadline {
     this.#cut?.(CUT_SHORT);
     this.#cut = undefined;
   }
+}
+
+/** Calls a run's function with what its kind receives (see {@link LockRunnable}). */
+function callRunnable<TValue>(
+  fn: LockRunnable<TValue>,
+  run: HeldRun,
+  fencingToken: number,
+): TValue | PromiseLike<TValue> {
+  if (typeof fn === "function") {
+    return fn(new RunContext(run, fencingToken));
+  }
+  if (isInvokable(fn)) {
+    return fn.invoke(new RunContext(run, fencingToken)) as TValue | PromiseLike<TValue>;
+  }
+  return fn.withSignal(run.signal);
 }
 
 /** What a `run*` function receives; its signal is made on first read. */
@@ -956,12 +976,7 @@ export class Lock implements ILock {
     const run = new HeldRun(signal);
     this.#keepAlive(autoRefresh, run);
     try {
-      const value =
-        typeof fn === "function"
-          ? await fn(new RunContext(run, result.fencingToken))
-          : "invoke" in fn
-            ? await fn.invoke(new RunContext(run, result.fencingToken))
-            : await fn.withSignal(run.signal);
+      const value = await callRunnable(fn, run, result.fencingToken);
       return orFail ? value : [true, value];
     } finally {
       run.end();
@@ -1197,11 +1212,30 @@ export class Lock implements ILock {
   /** An answer of the wrong shape: reported as UNEXPECTED_ERROR, returned as the error. */
   #wrongAnswer(operation: string, answer: Answer, value: unknown): LockAdapterResultError {
     const { adapter } = this.#context;
+    const said = value as { acquired?: unknown; owner?: unknown } | null | undefined;
+    if (
+      (operation === "acquire" || operation === "waitForRelease") &&
+      (value === true || said?.acquired === true)
+    ) {
+      // The adapter may have taken the key for this lock (daiso-core's acquire answers true once
+      // it did): let it go, or the hold stays until its TTL, or forever. The next acquire of this
+      // lock waits for it.
+      const key = this.#key.toString();
+      const owner = this.#owner;
+      this.#waitFor(
+        Promise.resolve(key)
+          .then((stored) => adapter.release(stored, owner))
+          .then(ignore, ignore),
+      );
+    }
+    // An owner read from the store is a credential: the error and its event show its public id.
+    const shown =
+      typeof said?.owner === "string" ? { ...said, owner: publicOwner(said.owner) } : value;
     const error = new LockAdapterResultError(
       this.#key.get(),
       (adapter as { constructor?: { name?: string } }).constructor?.name || "Object",
       operation,
-      value,
+      shown,
       answer.expected,
     );
     this.#emit(LOCK_EVENTS.UNEXPECTED_ERROR, { operation, error });
@@ -1211,10 +1245,15 @@ export class Lock implements ILock {
   /** A failure of the adapter: reported as UNEXPECTED_ERROR, thrown as a LockBackendError. */
   #backendError(operation: string, error: unknown): LockBackendError {
     // An adapter's own LockBackendError (a failure it explains): its cause and hint, our key.
-    const explained = isLockBackendError(error) ? error : undefined;
-    const cause = explained === undefined ? error : explained.cause;
-    this.#emit(LOCK_EVENTS.UNEXPECTED_ERROR, { operation, error: cause });
-    return new LockBackendError(this.#key.get(), operation, { cause, hint: explained?.hint });
+    if (!isLockBackendError(error)) {
+      this.#emit(LOCK_EVENTS.UNEXPECTED_ERROR, { operation, error });
+      return new LockBackendError(this.#key.get(), operation, { cause: error });
+    }
+    const { cause, hint } = error;
+    const rekeyed = new LockBackendError(this.#key.get(), operation, { cause, hint });
+    // Its hint (what to do) is the news: listeners get the whole error, not only its cause.
+    this.#emit(LOCK_EVENTS.UNEXPECTED_ERROR, { operation, error: rekeyed });
+    return rekeyed;
   }
 
   /**

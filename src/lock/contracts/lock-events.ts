@@ -81,8 +81,9 @@ export type LockUnexpectedErrorEvent = LockEventBase & {
   /** `acquire`, `release`, `refresh`, `forceRelease`, `getState` or `waitForRelease`. */
   operation: string;
   /**
-   * What the adapter threw, the `cause` of the {@link LockBackendError} the caller gets (when
-   * the adapter threw a `LockBackendError` of its own, that error's `cause`).
+   * What the adapter threw, the `cause` of the {@link LockBackendError} the caller gets; when
+   * the adapter threw a `LockBackendError` of its own (one that explains the failure, with a
+   * `hint` such as "call init()"), the error the caller gets.
    */
   error: unknown;
 };

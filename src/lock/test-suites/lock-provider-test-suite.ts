@@ -2211,6 +2211,51 @@ export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): 
         await heard(events, LOCK_EVENTS.UNEXPECTED_ERROR, lock.id, cases.length);
       });
 
+      test("an answer that says acquired in the wrong shape, after the adapter took the key, lets the key go (even with no TTL)", async (context) => {
+        const { expect } = context;
+        let daisoStyle = true;
+        const { create, adapter, storedKey } = await setup(context, {
+          intercept: (method, _args, call) =>
+            method === "acquire" && daisoStyle ? call().then(() => true) : call(),
+        });
+        const lock = create({ ttl: null });
+        await expect(lock.acquire()).rejects.toBeInstanceOf(LockAdapterResultError);
+        await expect.poll(() => adapter.getState(storedKey())).toBeNull();
+        daisoStyle = false;
+        expect(await lock.acquire()).toBe(true);
+        await lock.release();
+      });
+
+      test("a wrong answer that names the holder shows its public id, never its proof", async (context) => {
+        const { expect } = context;
+        const { create, events } = await setup(context, {
+          intercept: (method, _args, call) =>
+            method === "getState"
+              ? call().then((state) => ({ ...(state as object), remainingTime: 5_000 }))
+              : call(),
+        });
+        const holder = create({ ttl: LONG });
+        await holder.acquireOrFail();
+        const error = await create({ ttl: LONG })
+          .getState()
+          .then(
+            () => undefined,
+            (caught: unknown) => caught,
+          );
+        expect(error).toBeInstanceOf(LockAdapterResultError);
+        expect((error as LockAdapterResultError).returned).toMatchObject({ owner: holder.id });
+        const proofShown = new RegExp(`${holder.id}\\.[0-9a-f]{32}`);
+        expect((error as Error).message).toContain(holder.id);
+        expect((error as Error).message).not.toMatch(proofShown);
+        const reported = events.filter(({ name }) => name === LOCK_EVENTS.UNEXPECTED_ERROR);
+        expect(
+          JSON.stringify(
+            reported.map(({ payload }) => String((payload as { error?: unknown }).error)),
+          ),
+        ).not.toMatch(proofShown);
+        await holder.release();
+      });
+
       test("a run whose release answers wrongly still returns fn's value, and reports the answer", async (context) => {
         const { expect } = context;
         let wrongRelease = true;
