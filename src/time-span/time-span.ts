@@ -25,9 +25,10 @@ const UNITS = [
 /**
  * A duration as text: a number (a sign and fractions allowed), optional spaces, and a unit; no
  * unit is milliseconds. The grammar of `@lukeed/ms`, which daiso-core's `TimeSpan.fromStr` uses.
+ * No two quantifiers can take the same digits, so a long input is refused in linear time.
  */
 const DURATION_TEXT =
-  /^(-?(?:\d+)?\.?\d+) *(?:(m(?:illiseconds?|s(?:ecs?)?))|(s(?:ec(?:onds?|s)?)?)|(m(?:in(?:utes?|s)?)?)|(h(?:ours?|rs?)?)|(d(?:ays?)?)|(w(?:eeks?|ks?)?)|(y(?:ears?|rs?)?))?$/i;
+  /^(-?(?:\d+(?:\.\d+)?|\.\d+)) *(?:(m(?:illiseconds?|s(?:ecs?)?))|(s(?:ec(?:onds?|s)?)?)|(m(?:in(?:utes?|s)?)?)|(h(?:ours?|rs?)?)|(d(?:ays?)?)|(w(?:eeks?|ks?)?)|(y(?:ears?|rs?)?))?$/i;
 
 /** The size of each unit group of {@link DURATION_TEXT}, in order; a year is 365.25 days. */
 const TEXT_UNIT_MS = [
