@@ -51,7 +51,8 @@ type RegisteredProvider = { readonly context: LockContext; readonly namespace: I
  */
 type Registry = {
   readonly byId: Map<string, RegisteredProvider>;
-  readonly ids: Map<LockContext, string>;
+  /** Weak: a provider that is dropped (a factory's copies come and go) is not kept alive. */
+  readonly ids: WeakMap<LockContext, string>;
 };
 
 const registries = new WeakMap<ISerdeRegister, Registry>();
@@ -76,7 +77,7 @@ export function registerLockProvider(
 ): void {
   let registry = registries.get(serde);
   if (registry === undefined) {
-    registry = { byId: new Map(), ids: new Map() };
+    registry = { byId: new Map(), ids: new WeakMap() };
     serde.registerCustom(createLockTransformer(registry));
     registries.set(serde, registry);
   }
@@ -102,17 +103,16 @@ function createLockTransformer(registry: Registry): ISerdeTransformer<Lock, Seri
     name: "hasp.lock",
     isApplicable: (value): value is Lock => value instanceof Lock,
     serialize: (lock) => {
-      for (const [context, providerId] of registry.ids) {
-        if (Lock.belongsTo(lock, context)) {
-          const owner = Lock.ownerOf(lock);
-          return {
-            providerId,
-            key: lock.key.get(),
-            id: lock.id,
-            proof: owner === lock.id ? null : owner.slice(lock.id.length + 1),
-            ttl: lock.ttl?.toMilliseconds() ?? null,
-          };
-        }
+      const providerId = registry.ids.get(Lock.contextOf(lock));
+      if (providerId !== undefined) {
+        const owner = Lock.ownerOf(lock);
+        return {
+          providerId,
+          key: lock.key.get(),
+          id: lock.id,
+          proof: owner === lock.id ? null : owner.slice(lock.id.length + 1),
+          ttl: lock.ttl?.toMilliseconds() ?? null,
+        };
       }
       throw notGivenThisSerde(lock);
     },

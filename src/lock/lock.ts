@@ -504,9 +504,9 @@ export class Lock implements ILock {
     this.#ttl = ttl;
   }
 
-  /** @internal Whether this lock was made by the provider owning `context`. */
-  static belongsTo(lock: Lock, context: LockContext): boolean {
-    return lock.#context === context;
+  /** @internal The context of the provider that made `lock`, for its serialization only. */
+  static contextOf(lock: Lock): LockContext {
+    return lock.#context;
   }
 
   /** @internal The credential of `lock`, for its serialization only. */
