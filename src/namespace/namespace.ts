@@ -175,7 +175,9 @@ export function createKey(namespace: INamespace, key: string): IKey {
     typeof made !== "object" ||
     made === null ||
     typeof (made as IKey).get !== "function" ||
-    typeof (made as IKey).equals !== "function"
+    typeof (made as IKey).equals !== "function" ||
+    // Object's own toString would store every key as "[object Object]": one lock for all.
+    (made as IKey).toString === Object.prototype.toString
   ) {
     throw new InvalidArgumentError(
       `The namespace's create(${JSON.stringify(key)}) must return a key (with get(), toString() and equals()), got ${describe(made)}`,

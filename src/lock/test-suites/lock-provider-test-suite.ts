@@ -2149,6 +2149,14 @@ export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): 
           namespace: { toString: () => "x", create: () => "x" as never },
         });
         expect(() => broken.create(KEY)).toThrow(/must return a key/);
+        // A key without a toString of its own would be stored as "[object Object]", every one.
+        const stringless = newProvider({
+          namespace: {
+            toString: () => "y",
+            create: (key: string) => ({ get: () => key, equals: () => false }) as never,
+          },
+        });
+        expect(() => stringless.create(KEY)).toThrow(/must return a key/);
         expect(calls.length).toBe(before);
       });
 

@@ -443,7 +443,7 @@ export class KyselyLockAdapter implements ILockAdapter {
           }),
         );
       }, POOL_ANSWER_MS);
-      timer.unref();
+      // Not unref'd: init() is awaited, and must end with this answer rather than a silent exit.
     });
     try {
       await Promise.race([this.#db.getExecutor().provideConnection(async () => {}), silent]);
