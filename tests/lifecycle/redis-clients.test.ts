@@ -78,6 +78,30 @@ describeWithBackend("redis", (url) => {
     expect(await connections()).toBe(0);
   });
 
+  test("right after quit() answers (the socket not yet closed), a wait and a listener subscribe nothing", async () => {
+    const { client, connections } = namedClient();
+    const adapter = new RedisLockAdapter(client);
+    const bus = new EventBus<{ ping: number }>({
+      adapter: new RedisPubSubEventBusAdapter({
+        client,
+        serde: new Serde(new SuperJsonSerdeAdapter()),
+      }),
+      namespace: new Namespace(uniqueName("bus")),
+    });
+    const key = uniqueName("key");
+    expect(await adapter.acquire(key, "holder", LONG)).toMatchObject({ acquired: true });
+    await observer.del(`{${key}}`, `{${key}}:fence`);
+    await client.quit();
+    await expect(
+      adapter.waitForRelease(key, LONG, new AbortController().signal, {
+        lockId: "late",
+        ttl: LONG,
+      }),
+    ).rejects.toThrow(/has ended/);
+    await expect(bus.addListener("ping", () => {})).rejects.toThrow(/has ended/);
+    await vi.waitFor(async () => expect(await connections()).toBe(0));
+  });
+
   test("twelve adapters of each kind with a subscriber add one 'end' listener to the client, and none once closed", async () => {
     const client = createRedisClient(url);
     const warnings: string[] = [];

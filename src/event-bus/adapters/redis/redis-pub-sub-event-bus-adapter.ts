@@ -101,7 +101,12 @@ export class RedisPubSubEventBusAdapter implements IEventBusAdapter {
 
   #subscriberConnection(): Redis {
     if (this.#subscriber === undefined) {
-      if (this.#client.status === "end") {
+      // "end", or closing: between quit()'s answer and the socket's close ioredis still says
+      // "ready", with the close marked as its user's.
+      if (
+        this.#client.status === "end" ||
+        (this.#client as unknown as { manuallyClosing?: boolean }).manuallyClosing === true
+      ) {
         // A subscriber duplicated now would outlive the client the application closed.
         throw new Error(
           "the Redis client has ended (quit, disconnected, or given up reconnecting): no listener can subscribe on it",

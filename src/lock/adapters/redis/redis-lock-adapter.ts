@@ -45,6 +45,17 @@ import {
 export type RedisLockClient = Redis | Cluster;
 
 /**
+ * Whether the application closed `client`, or is closing it: between `quit()`'s answer and the
+ * socket's close, ioredis still says "ready" but has marked the close as its user's.
+ */
+function isClosed(client: RedisLockClient): boolean {
+  return (
+    client.status === "end" ||
+    (client as unknown as { manuallyClosing?: boolean }).manuallyClosing === true
+  );
+}
+
+/**
  * Settings of {@link RedisLockAdapter}; its constructor also takes the client alone, for
  * `{ database: client }`.
  */
@@ -433,7 +444,7 @@ export class RedisLockAdapter implements ILockAdapter {
   /** The inbox subscription, made once (again after a failure). */
   #inbox(): Promise<unknown> {
     if (this.#inboxSubscribed === undefined) {
-      if (this.#client.status === "end") {
+      if (isClosed(this.#client)) {
         // A subscriber duplicated now would outlive the client the application closed.
         return Promise.reject(new Error(CLIENT_ENDED));
       }
