@@ -50,18 +50,23 @@ export class InvalidArgumentError extends HaspError {
 
 /**
  * The error of `subject`'s problems, in order: `Invalid ${subject}: path: message; …`, with each
- * path dotted (`waitForReplicas.count`), or `(value)` for the value itself.
+ * path dotted (`waitForReplicas.count`); a problem of the value itself has no path in the message
+ * and `(value)` in `issues`.
  */
 export function invalidArgumentError(
   subject: string,
   problems: readonly Problem[],
   cause: unknown,
 ): InvalidArgumentError {
-  const issues = problems.map((problem) => ({
-    path: problem.path.length === 0 ? "(value)" : problem.path.map(String).join("."),
+  const shown = problems.map((problem) => ({
+    path: problem.path.length === 0 ? undefined : problem.path.map(String).join("."),
     message: problem.message,
   }));
-  const details = issues.map((issue) => `${issue.path}: ${issue.message}`).join("; ");
+  const issues = shown.map(({ path, message }) => ({ path: path ?? "(value)", message }));
+  // The value itself needs no path in the message: `Invalid refresh ttl: must be positive`.
+  const details = shown
+    .map(({ path, message }) => (path === undefined ? message : `${path}: ${message}`))
+    .join("; ");
   return new InvalidArgumentError(`Invalid ${subject}: ${details}`, issues, { cause });
 }
 

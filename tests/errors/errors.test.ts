@@ -257,7 +257,7 @@ describe("InvalidArgumentError.fromZodError", () => {
   test("names a failure of the value itself (value)", () => {
     const cause = zodError(z.number({ error: "must be a number" }), "ten");
     const error = InvalidArgumentError.fromZodError("timeout", cause);
-    expect(error.message).toBe("Invalid timeout: (value): must be a number");
+    expect(error.message).toBe("Invalid timeout: must be a number");
     expect(error.issues).toEqual([{ path: "(value)", message: "must be a number" }]);
   });
 });
@@ -339,7 +339,7 @@ describe("parseSettings", () => {
       { path: "names.1", message: "must be string, got null" },
     ]);
     expect(thrownBy(() => parseSettings("settings", schema, "fast"))).toMatchObject({
-      message: "Invalid settings: (value): must be Object, got string",
+      message: "Invalid settings: must be Object, got string",
     });
     expect(thrownBy(() => parseSettings("settings", schema, {}))).toMatchObject({
       message: "Invalid settings: ttl: is required; count: is required; names: is required",

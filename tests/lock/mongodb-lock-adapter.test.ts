@@ -59,7 +59,7 @@ describe("MongodbLockAdapter without a server", () => {
       expect(() => new MongodbLockAdapter(settings as never)).toThrow(InvalidArgumentError);
       expect(() => new MongodbLockAdapter(settings as never)).toThrow(message);
     };
-    refused(null, /^Invalid MongodbLockAdapter settings: \(value\): /);
+    refused(null, /^Invalid MongodbLockAdapter settings: must be an object, got null$/);
     refused({}, /database: give exactly one of database and collection/);
     refused({ database: db, collection }, /database: give exactly one of database and collection/);
     refused({ database: {} }, /database: must be a mongodb Db/);
