@@ -17,7 +17,7 @@ import type {
   LockIdFactory,
 } from "./contracts/lock.js";
 import type { ILockAdapter } from "./contracts/lock-adapter.js";
-import type { LockEventMap } from "./contracts/lock-events.js";
+import { LOCK_EVENTS, type LockEventMap } from "./contracts/lock-events.js";
 import { Lock, type LockContext } from "./lock.js";
 import { REPLACES_PROVIDER, registerLockProvider } from "./lock-serde-transformer.js";
 import {
@@ -26,6 +26,8 @@ import {
   lockProviderSettingsSchema,
   MAX_PROVEN_ID_LENGTH,
 } from "./lock-settings.js";
+
+const LOCK_EVENT_NAMES: ReadonlySet<string> = new Set(Object.values(LOCK_EVENTS));
 
 const LOCK_ID_BYTES = 16;
 const randomPool = Buffer.alloc(LOCK_ID_BYTES * 2 * 128);
@@ -263,11 +265,11 @@ export class LockProvider implements ILockProvider {
     );
   }
 
-  addListener<TName extends keyof LockEventMap & string>(
+  async addListener<TName extends keyof LockEventMap & string>(
     event: TName,
     listener: EventListener<LockEventMap[TName]>,
   ): Promise<void> {
-    this.#listened = true;
+    this.#listen(event);
     return this.#eventBus.addListener(event, listener);
   }
 
@@ -278,27 +280,27 @@ export class LockProvider implements ILockProvider {
     return this.#eventBus.removeListener(event, listener);
   }
 
-  listenOnce<TName extends keyof LockEventMap & string>(
+  async listenOnce<TName extends keyof LockEventMap & string>(
     event: TName,
     listener: EventListener<LockEventMap[TName]>,
   ): Promise<void> {
-    this.#listened = true;
+    this.#listen(event);
     return this.#eventBus.listenOnce(event, listener);
   }
 
-  subscribe<TName extends keyof LockEventMap & string>(
+  async subscribe<TName extends keyof LockEventMap & string>(
     event: TName,
     listener: EventListener<LockEventMap[TName]>,
   ): Promise<Unsubscribe> {
-    this.#listened = true;
+    this.#listen(event);
     return this.#eventBus.subscribe(event, listener);
   }
 
-  subscribeOnce<TName extends keyof LockEventMap & string>(
+  async subscribeOnce<TName extends keyof LockEventMap & string>(
     event: TName,
     listener: EventListener<LockEventMap[TName]>,
   ): Promise<Unsubscribe> {
-    this.#listened = true;
+    this.#listen(event);
     return this.#eventBus.subscribeOnce(event, listener);
   }
 
@@ -324,15 +326,25 @@ export class LockProvider implements ILockProvider {
     await this.#context.adapter.close?.();
   }
 
-  asPromise<TName extends keyof LockEventMap & string>(
+  async asPromise<TName extends keyof LockEventMap & string>(
     event: TName,
     options?: { signal?: AbortSignal },
   ): Promise<LockEventMap[TName]> {
-    this.#listened = true;
+    this.#listen(event);
     return this.#eventBus.asPromise(event, options);
   }
 
   asTask<TName extends keyof LockEventMap & string>(event: TName): Task<LockEventMap[TName]> {
     return new Task((signal) => this.asPromise(event, { signal }));
+  }
+
+  /** Checks the event's name (a misspelt one would never be heard), and turns events on. */
+  #listen(event: string): void {
+    if (!LOCK_EVENT_NAMES.has(event)) {
+      throw new InvalidArgumentError(
+        `${JSON.stringify(event)} is not a lock event; the lock events are ${[...LOCK_EVENT_NAMES].join(", ")}`,
+      );
+    }
+    this.#listened = true;
   }
 }

@@ -1777,6 +1777,24 @@ export function lockProviderTestSuite(settings: LockProviderTestSuiteSettings): 
         expect(removed).not.toHaveBeenCalled();
       });
 
+      test("a misspelt event name is refused, naming the lock events, rather than never heard", async (context) => {
+        const { expect } = context;
+        const { provider } = await setup(context);
+        const listener = () => {};
+        for (const listen of [
+          () => provider.addListener("ACQUIRD" as never, listener),
+          () => provider.events.listenOnce("acquired" as never, listener),
+          () => provider.subscribe("" as never, listener),
+          () => provider.events.subscribeOnce("RELEASE" as never, listener),
+          () => provider.asPromise("ACQUIRD" as never),
+          () => provider.events.asTask("ACQUIRD" as never),
+        ]) {
+          await expect(listen()).rejects.toThrow(
+            /is not a lock event; the lock events are ACQUIRED, /,
+          );
+        }
+      });
+
       test("provider.events is the provider's listening, and nothing else", async (context) => {
         const { expect } = context;
         const { create, provider } = await setup(context);
