@@ -96,7 +96,12 @@ describe("Serde with SuperJsonSerdeAdapter", () => {
     const text = newSerde().serialize(new Money(1n, "EUR"));
     const error = thrown(() => other.deserialize(text));
     expect(isSerdeError(error)).toBe(true);
-    expect((error as Error).message).toMatch(/unknown custom/i);
+    // The message names the type it lacks, at any depth, and what to do.
+    expect((error as Error).message).toContain(
+      `the document holds "money" values, which this serde has no transformer for: register it`,
+    );
+    const nested = newSerde().serialize({ prices: new Map([["a", [new Money(2n, "EUR")]]]) });
+    expect((thrown(() => other.deserialize(nested)) as Error).message).toContain('"money"');
     expect(other.hasCustom("money")).toBe(false);
   });
 
