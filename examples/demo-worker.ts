@@ -25,9 +25,9 @@ process.on("disconnect", () => {
 let epoch = hrtime.bigint();
 const now = () => Number(hrtime.bigint() - epoch) / 1e6;
 /**
- * A lock event's `at` on the run's clock. Events are dispatched a moment after the operation
- * (on a later turn of the event loop, when this worker may already hold the key it waited for):
- * their `at` says when it happened.
+ * A lock event's `at` on the run's clock. A listener hears an event when the operation ends,
+ * which for a wait is when this worker already holds the key it waited for: its `at` says when
+ * the wait began.
  */
 const happenedAt = (at: Date) => now() - (Date.now() - at.getTime());
 const randomMs = (min: number, max: number) => min + Math.floor(Math.random() * (max - min + 1));
