@@ -108,9 +108,12 @@ async function packOnce(directory: string | undefined): Promise<PackedHasp> {
         await writeFile(join(directory, RESULT), JSON.stringify(result));
         return result;
       } catch (error) {
-        const message = `Packing hasp failed (in another test file, if not this one):\n${String((error as Error)?.message ?? error)}`;
-        await writeFile(join(directory, FAILURE), message);
-        throw new Error(message, { cause: error });
+        const reason = error instanceof Error ? error.message : String(error);
+        await writeFile(
+          join(directory, FAILURE),
+          `Packing hasp failed in another test file of this run:\n${reason}`,
+        );
+        throw error;
       }
     },
     TimeSpan.fromMinutes(5),
