@@ -1,8 +1,12 @@
 /**
  * vitest globalSetup: resolves the services once per run, says loudly which backends' tests will
  * be skipped, fails the run under `CI=true` when a required backend is missing, and hands the URLs
- * to the test files (read them through `backends.ts`).
+ * to the test files (read them through `backends.ts`). It also gives the run a directory where the
+ * first package test to ask packs hasp (see packed-hasp.ts), emptied when watch mode reruns.
  */
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import {
   BACKENDS,
@@ -56,5 +60,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
     ) as Record<BackendName, ProvidedService>,
   );
 
-  return () => resolution.stop();
+  const packDirectory = await mkdtemp(join(tmpdir(), "hasp-packed-"));
+  project.provide("haspPackDirectory", packDirectory);
+  // A rerun packs the sources as they are now.
+  project.onTestsRerun(async () => {
+    await rm(packDirectory, { recursive: true, force: true });
+    await mkdir(packDirectory);
+  });
+
+  return async () => {
+    await rm(packDirectory, { recursive: true, force: true });
+    await resolution.stop();
+  };
 }

@@ -1,18 +1,15 @@
 /**
- * Every TypeScript block of README.md and docs/ against the package a user installs: hasp is
- * built and packed once, the tarball installed once into a fresh app (the drivers linked from this
- * repository's node_modules), and each block, alone, is
+ * Every TypeScript block of README.md and docs/ against the package a user installs: the run's
+ * packed hasp (tests/harness/packed-hasp.ts) in an app of its own, the drivers linked from this
+ * repository's node_modules, and each block, alone, is
  * - type-checked as a strict `.ts` file of that app (`strict`, `noUncheckedIndexedAccess`,
  *   `exactOptionalPropertyTypes`, `module: nodenext`), all blocks in one program;
  * - run (a `ts` block) as the `.mjs` its types stripped give, with plain `node`.
  * tests/docs/docs-examples.test.ts does the same against the source, without a build.
  */
-import { execFile } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { promisify } from "node:util";
 import ts from "typescript";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { closeBackendExampleLock, withBackendExampleLock } from "../docs/backend-examples-lock.js";
@@ -29,9 +26,9 @@ import {
   urlReplacements,
 } from "../docs/docs-examples.js";
 import { serviceUrl } from "../harness/backends.js";
+import { childEnv, consumerProject } from "../harness/packed-hasp.js";
 import { BACKENDS } from "../harness/services.js";
 
-const execute = promisify(execFile);
 const root = join(import.meta.dirname, "..", "..");
 const RUN_TIMEOUT_MS = 20_000;
 const serviceUrls = new Map(BACKENDS.map((name) => [name, serviceUrl(name)] as const));
@@ -68,79 +65,17 @@ const APP_TSCONFIG = {
   include: ["examples"],
 };
 
-/**
- * npm passes its own config to scripts as npm_* variables (prefix, cache, ...); a nested npm
- * inheriting them could act on this repository instead of the temp app.
- */
-function childEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !name.toLowerCase().startsWith("npm_")),
-  );
-}
-
-async function command(file: string, args: string[], cwd: string): Promise<string> {
-  try {
-    const { stdout } = await execute(file, args, {
-      cwd,
-      env: childEnv(),
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    return stdout;
-  } catch (error) {
-    const { stdout, stderr } = error as { stdout?: string; stderr?: string };
-    throw new Error(
-      `${file} ${args.join(" ")} failed in ${cwd}:\n${stdout ?? ""}\n${stderr ?? ""}`,
-      {
-        cause: error,
-      },
-    );
-  }
-}
-
 const blocks = docPageNames(root)
   .flatMap((name) => readDocPage(root, name).blocks)
   .filter(({ mode }) => mode === "run" || mode === "no-run");
 
-const temporary: string[] = [];
 let app = "";
 let modules = new Map<(typeof blocks)[number], GeneratedModule>();
 let diagnostics = new Map<GeneratedModule, string[]>();
 
 beforeAll(async () => {
-  // Built into a stage of its own, so that no other test's `npm run build` races with this one.
-  const stage = await mkdtemp(join(tmpdir(), "hasp-stage-"));
-  const packDir = await mkdtemp(join(tmpdir(), "hasp-pack-"));
-  app = await mkdtemp(join(tmpdir(), "hasp-docs-app-"));
-  temporary.push(stage, packDir, app);
-  await command(
-    process.execPath,
-    [
-      join(root, "node_modules", "typescript", "bin", "tsc"),
-      "-p",
-      join(root, "tsconfig.build.json"),
-      "--outDir",
-      join(stage, "dist"),
-    ],
-    root,
-  );
-  for (const file of ["package.json", "README.md", "LICENSE"]) {
-    if (existsSync(join(root, file))) copyFileSync(join(root, file), join(stage, file));
-  }
-  const packed = JSON.parse(
-    await command("npm", ["pack", "--json", "--pack-destination", packDir], stage),
-  ) as { filename: string }[];
-  const tarball = join(packDir, packed[0]?.filename ?? "");
-
-  writeFileSync(
-    join(app, "package.json"),
-    JSON.stringify({ name: "hasp-docs-app", private: true, type: "module" }),
-  );
+  app = await consumerProject("hasp-docs-app-");
   writeFileSync(join(app, "tsconfig.json"), JSON.stringify(APP_TSCONFIG, null, 2));
-  await command(
-    "npm",
-    ["install", "--prefer-offline", "--no-audit", "--no-fund", "--ignore-scripts", tarball],
-    app,
-  );
   for (const name of LINKED) {
     const link = join(app, "node_modules", name);
     mkdirSync(dirname(link), { recursive: true });
@@ -176,7 +111,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await closeBackendExampleLock();
-  await Promise.all(temporary.map((dir) => rm(dir, { recursive: true, force: true })));
+  if (app !== "") await rm(app, { recursive: true, force: true });
 });
 
 test("the docs have blocks to check against the package", () => {

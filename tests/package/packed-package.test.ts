@@ -1,15 +1,16 @@
 /**
  * The package as a user gets it: built, packed with `npm pack` and installed into a fresh project
- * without the optional drivers. One file, so that one build serves every check (a second file
- * building at the same time would delete `dist/` under this one).
+ * without the optional drivers (once per run, shared with docs-examples.test.ts: see
+ * tests/harness/packed-hasp.ts).
  */
 import { execFile } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { rm, writeFile } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { closeMachineLock } from "../harness/machine-lock.js";
+import { childEnv, consumerProject, packedHasp } from "../harness/packed-hasp.js";
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, "..", "..");
@@ -34,32 +35,6 @@ const paths = Object.keys(manifest.exports).filter((path) => path !== "./package
 const specifiers = paths
   .filter((path) => !DRIVER_PATH.test(path) && !TEST_SUITES_PATH.test(path))
   .map((path) => `${manifest.name}${path.slice(1)}`);
-
-/**
- * npm passes its own config to scripts as npm_* variables (prefix, cache, ...); a nested npm
- * inheriting them could act on this repository instead of the temp project.
- */
-function childEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !name.toLowerCase().startsWith("npm_")),
-  );
-}
-
-async function npm(args: string[], cwd: string): Promise<string> {
-  try {
-    const { stdout } = await run("npm", args, {
-      cwd,
-      env: childEnv(),
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    return stdout;
-  } catch (error) {
-    const { stdout, stderr } = error as { stdout?: string; stderr?: string };
-    throw new Error(`npm ${args.join(" ")} failed in ${cwd}:\n${stdout ?? ""}\n${stderr ?? ""}`, {
-      cause: error,
-    });
-  }
-}
 
 /** Runs `node` in the consumer project; resolves to its output whatever the exit code. */
 async function node(args: string[], cwd: string): Promise<{ stdout: string; stderr: string }> {
@@ -110,35 +85,20 @@ describe("package.json", () => {
 });
 
 describe("the packed package", () => {
-  const temporary: string[] = [];
-  let project: string;
+  let project = "";
   /** Where the package is installed: `<project>/node_modules/hasp`. */
   let installed: string;
-  let packedFiles: string[];
+  let packedFiles: readonly string[];
 
   beforeAll(async () => {
-    await npm(["run", "build"], root);
-
-    const packDir = await mkdtemp(join(tmpdir(), "hasp-pack-"));
-    temporary.push(packDir);
-    const packed = JSON.parse(
-      await npm(["pack", "--json", "--pack-destination", packDir], root),
-    ) as { filename: string; files: { path: string }[] }[];
-    packedFiles = (packed[0]?.files ?? []).map(({ path }) => path).sort();
-    const tarball = join(packDir, packed[0]?.filename ?? "");
-
-    project = await mkdtemp(join(tmpdir(), "hasp-consumer-"));
-    temporary.push(project);
-    await writeFile(
-      join(project, "package.json"),
-      JSON.stringify({ name: "hasp-consumer", private: true, type: "module" }),
-    );
-    await npm(["install", "--prefer-offline", "--no-audit", "--no-fund", tarball], project);
+    ({ packedFiles } = await packedHasp());
+    project = await consumerProject("hasp-consumer-");
     installed = join(project, "node_modules", manifest.name);
-  }, 180_000);
+  }, 240_000);
 
   afterAll(async () => {
-    await Promise.all(temporary.map((dir) => rm(dir, { recursive: true, force: true })));
+    await closeMachineLock();
+    if (project !== "") await rm(project, { recursive: true, force: true });
   });
 
   describe("its files", () => {
