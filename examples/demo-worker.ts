@@ -25,9 +25,8 @@ process.on("disconnect", () => {
 let epoch = hrtime.bigint();
 const now = () => Number(hrtime.bigint() - epoch) / 1e6;
 /**
- * A lock event's `at` on the run's clock. A listener hears an event when the operation ends,
- * which for a wait is when this worker already holds the key it waited for: its `at` says when
- * the wait began.
+ * A lock event's `at` on the run's clock: when it happened, not when this worker's report of it
+ * was sent, so the coordinator can order it against the other workers' reports.
  */
 const happenedAt = (at: Date) => now() - (Date.now() - at.getTime());
 const randomMs = (min: number, max: number) => min + Math.floor(Math.random() * (max - min + 1));
