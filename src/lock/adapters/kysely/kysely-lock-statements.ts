@@ -213,6 +213,9 @@ function free(nowMs: string): string {
   return `(l.owner IS NULL OR l.expires_at <= ${nowMs})`;
 }
 
+/** PostgreSQL's time in ms when the expression is evaluated (not when the statement began). */
+const CLOCK_MS = "(date_part('epoch', clock_timestamp()) * 1000)::bigint";
+
 export function postgresStatements(table: string): KyselyLockStatements {
   const t = `"${table}"`;
   // date_part is double precision (extract is numeric since PostgreSQL 14: slower), exact to
@@ -323,8 +326,12 @@ ON CONFLICT (lock_key) DO UPDATE SET
       "acquire",
       [key, owner, ["ttl", "bigint"]],
       row,
+      // The remaining time is read on the clock of the moment the row was written: a statement
+      // that waited for a concurrent acquire's insert began before that hold, so its now_ms
+      // would report more than the holder's TTL left.
       `${upsert(":ttl")}
-RETURNING owner, token, expires_at - ${nowMs}`,
+RETURNING owner, token,
+  CASE WHEN expires_at IS NOT NULL THEN greatest(expires_at - ${CLOCK_MS}, 1) END`,
     ),
     release: routine<KyselyLockOwnerArgs>(
       "release",
