@@ -21,6 +21,7 @@ import { LOCK_EVENTS, type LockEventMap } from "./contracts/lock-events.js";
 import { Lock, type LockContext } from "./lock.js";
 import { REPLACES_PROVIDER, registerLockProvider } from "./lock-serde-transformer.js";
 import {
+  codePoints,
   LOCK_DEFAULTS,
   lockCreateSettingsSchema,
   lockProviderSettingsSchema,
@@ -74,7 +75,7 @@ function lockIdProblem(id: unknown): string | undefined {
   if (id.length === 0) {
     return "must not return an empty string";
   }
-  if (id.length > MAX_PROVEN_ID_LENGTH) {
+  if (codePoints(id) > MAX_PROVEN_ID_LENGTH) {
     return `must return at most ${MAX_PROVEN_ID_LENGTH} characters`;
   }
   return storedStringProblem(id);

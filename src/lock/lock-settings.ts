@@ -148,6 +148,13 @@ const HEX_128 = /^[0-9a-f]{32}$/;
 /** The longest public id that still fits a 255-character credential with `.<proof>`. */
 export const MAX_PROVEN_ID_LENGTH = 255 - 33;
 
+/** A string's length in characters (code points), as lock ids are measured. */
+export function codePoints(text: string): number {
+  let count = 0;
+  for (const _ of text) count++;
+  return count;
+}
+
 /**
  * A serialized lock: no fencing token (a revived lock learns it from the store), and a proof of
  * the shape a generated lock's has.
@@ -173,7 +180,7 @@ export const lockSerializedSchema = v.pipe(
   }),
   v.forward(
     v.check(
-      (lock) => lock.proof === null || lock.id.length <= MAX_PROVEN_ID_LENGTH,
+      (lock) => lock.proof === null || codePoints(lock.id) <= MAX_PROVEN_ID_LENGTH,
       `must be at most ${MAX_PROVEN_ID_LENGTH} characters when the lock has a proof`,
     ),
     ["id"],

@@ -146,6 +146,20 @@ describe("lock serialization", () => {
     expect(serdeB.deserialize<ILock>(given).id).toBe("job-7");
   });
 
+  test("ids are measured in characters: a long id of astral characters round-trips, given or made by createLockId", async () => {
+    const id = "\u{1F512}".repeat(200); // 200 characters, 400 UTF-16 units
+    const { serdeA, serdeB, providerA } = twoProcesses({ createLockId: () => id });
+    for (const lock of [
+      providerA.create("made"),
+      providerA.create("given", { lockId: `${id}.${"a".repeat(32)}` }),
+    ]) {
+      expect(await lock.acquire()).toBe(true);
+      const revived = serdeB.deserialize<ILock>(serdeA.serialize(lock));
+      expect(revived.id).toBe(id);
+      expect(await revived.release()).toBe(true);
+    }
+  });
+
   test("a lock inside an event payload inside a Map round-trips as a working lock", async () => {
     const { serdeA, serdeB, providerA } = twoProcesses();
     const lock = providerA.create("batch:7", { ttl: LONG });
