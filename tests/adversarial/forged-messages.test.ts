@@ -1,8 +1,7 @@
 // Adversarial: a forged hand-off. A release names the waiter it served on its adapter's channel
-// ("<wait id>"; an older hasp sent "<token>:<wait id>:<owner>"). Anyone who can publish on that
-// channel (any
-// client of the Redis server; on PostgreSQL, any role that can log in: NOTIFY needs no
-// privilege) can send such a message while the key is held by someone else. The waiter may
+// ("<wait id>": no token, the grant is read from the store). Anyone who can publish on that
+// channel (any client of the Redis server; on PostgreSQL, any role that can log in: NOTIFY needs
+// no privilege) can send such a message while the key is held by someone else. The waiter may
 // wake on it, but must not believe it holds the key, and the forged token (a huge one, which
 // would make the guarded resource refuse every real holder after it) must never be its token.
 // The message is read off the backend's own queue entry: `<deadline>:<ttl>:<inbox>:<wait
@@ -67,7 +66,7 @@ async function forgedHandOff(world: World, forge: Forger): Promise<void> {
   const { inbox, waitId, owner } = parseEntry(entry ?? "");
   // The entry holds the waiter's credential (its id, and a generated lock's proof).
   expect(owner.split(".")[0]).toBe(waiter.id);
-  // A grant as an older hasp worded it, then the wait's id alone, which is what a release sends.
+  // A grant that names its own token, then the wait's id alone, which is what a release sends.
   await forge(inbox, `${FORGED_TOKEN}:${waitId}:${owner}`);
   await forge(inbox, waitId);
 

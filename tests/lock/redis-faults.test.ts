@@ -403,10 +403,7 @@ describeWithBackend("redis", () => {
   }, 20_000);
 
   test("the subscriber reconnects after a restart: a waiter blocked afterwards is handed the key by the release, not woken by its timer", async () => {
-    // A long linger keeps the key's subscription from before the restart: ioredis must renew it.
-    const { client, adapter, provider, hold } = setup({
-      subscriptionLinger: TimeSpan.fromSeconds(60),
-    });
+    const { client, adapter, provider, hold } = setup();
     // Hand-offs are published on the adapter's inbox channel: the one this test adds.
     const inboxes = async () =>
       (await client.call("PUBSUB", "CHANNELS", "hasp-lock-inbox-*")) as string[];

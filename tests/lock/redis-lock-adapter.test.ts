@@ -367,13 +367,6 @@ describeWithBackend("redis", (url) => {
         () =>
           new RedisLockAdapter({
             database: client,
-            subscriptionLinger: TimeSpan.fromSeconds(-1),
-          }),
-      ).toThrow(/subscriptionLinger: must not be negative/);
-      expect(
-        () =>
-          new RedisLockAdapter({
-            database: client,
             waitForReplicas: { count: 0, timeout: TimeSpan.fromMilliseconds(1) },
           }),
       ).toThrow(/waitForReplicas/);

@@ -44,12 +44,10 @@ export type LockHandOff = {
 };
 
 /**
- * What `waitForRelease` resolves to: the hand-off, or nothing when it only woke the waiter (or
- * the wait ran out). `void` rather than `undefined`, so adapters written before hand-offs
- * (`Promise<void>`) still fit.
+ * What `waitForRelease` resolves to: the hand-off, or `undefined` when it only woke the waiter
+ * (or the wait ran out).
  */
-// biome-ignore lint/suspicious/noConfusingVoidType: see above.
-export type LockWaitResult = LockHandOff | void;
+export type LockWaitResult = LockHandOff | undefined;
 
 /** A live hold, as the backend sees it. */
 export type LockAdapterState = {

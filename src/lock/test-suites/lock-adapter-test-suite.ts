@@ -105,7 +105,7 @@ async function endOf(
   const timer = new AbortController();
   try {
     return await Promise.race([
-      waiting.then((value) => value ?? undefined),
+      waiting,
       sleep(ms, "pending" as const, { signal: timer.signal }),
     ]);
   } finally {
@@ -217,7 +217,7 @@ export function lockAdapterTestSuite(settings: LockAdapterTestSuiteSettings): vo
         expect(await adapter.release(key, previous.owner)).toBe(true);
         // A newcomer right at the release: it must not get a key that was handed over.
         const newcomer = await adapter.acquire(key, `newcomer-${index}`, LONG_TTL);
-        const end = await endOf(waits[index] ?? Promise.resolve(), PROMPTLY);
+        const end = await endOf(waits[index] ?? Promise.resolve(undefined), PROMPTLY);
         if (index === 0 && end === undefined) {
           await Promise.all(waits.slice(1).map((wait) => endOf(wait, 10)));
           if (newcomer.acquired) {

@@ -63,12 +63,6 @@ export type RedisLockAdapterSettings = {
   /** The client that runs the scripts. The adapter never closes it: it is yours. */
   database: RedisLockClient;
   /**
-   * Accepted (and validated) for compatibility; it has no effect. Waiters no longer subscribe
-   * per key: every wait of the adapter listens on its one inbox channel.
-   * @deprecated since waits are queued in Redis.
-   */
-  subscriptionLinger?: ITimeSpan;
-  /**
    * Make every grant (acquire, refresh) wait until `count` replicas acknowledged it, within
    * `timeout`, with `WAIT` in the same round trip (a pipeline). A grant that did not reach them
    * is undone and the call fails with a `RedisReplicaAckError`, so a failover cannot hand the
@@ -202,7 +196,6 @@ const NO_CLAIM: QueuedClaim = { owner: "", ttl: "-" };
 
 const settingsSchema = settingsObject({
   database: v.custom<RedisLockClient>(isClient, mustBe("an ioredis client (Redis or Cluster)")),
-  subscriptionLinger: v.optional(nonNegativeTimeSpanSchema),
   waitForReplicas: v.optional(
     settingsObject({
       count: v.pipe(
