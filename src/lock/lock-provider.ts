@@ -9,15 +9,14 @@ import { storedStringProblem } from "../namespace/stored-string-problem.js";
 import type { ISerdeRegister } from "../serde/serde-contracts.js";
 import { Task } from "../task/task.js";
 import type { ITimeSpan, TimeSpan } from "../time-span/time-span.js";
+import type { ILock, LockIdFactory } from "./contracts/lock.js";
+import type { ILockAdapter } from "./contracts/lock-adapter.js";
+import { LOCK_EVENTS, type LockEventMap } from "./contracts/lock-events.js";
 import type {
-  ILock,
   ILockListenable,
   ILockProvider,
   LockCreateSettings,
-  LockIdFactory,
-} from "./contracts/lock.js";
-import type { ILockAdapter } from "./contracts/lock-adapter.js";
-import { LOCK_EVENTS, type LockEventMap } from "./contracts/lock-events.js";
+} from "./contracts/lock-provider.js";
 import { Lock, type LockContext } from "./lock.js";
 import { REPLACES_PROVIDER, registerLockProvider } from "./lock-serde-transformer.js";
 import {

@@ -1,10 +1,7 @@
-import { parseSettings } from "../errors/parse-settings.js";
+import * as v from "valibot";
+import { mustBe, parseSettings, settingsObject } from "../errors/parse-settings.js";
 import { type ITimeSpan, TimeSpan } from "../time-span/time-span.js";
-import {
-  constantBackoffSchema,
-  exponentialBackoffSchema,
-  linearBackoffSchema,
-} from "./resilience-settings.js";
+import { timeSpanSchema } from "../time-span/time-span-schema.js";
 
 /**
  * Decides how long `retry` waits after a failed attempt. Asked afresh for every delay, with
@@ -55,6 +52,60 @@ export type ExponentialBackoffSettings = {
   /** See {@link ConstantBackoffSettings.jitter}. @default false */
   jitter?: boolean;
 };
+
+const duration = (fallback: TimeSpan) =>
+  v.optional(
+    v.pipe(
+      timeSpanSchema,
+      v.check((span) => !span.isNegative(), "must not be negative"),
+    ),
+    fallback,
+  );
+
+const jitter = v.optional(v.boolean(mustBe("a boolean")), false);
+
+const constantBackoffSchema = settingsObject({
+  delay: duration(TimeSpan.fromSeconds(1)),
+  jitter,
+});
+
+const linearBackoffSchema = v.pipe(
+  settingsObject({
+    minDelay: duration(TimeSpan.fromSeconds(1)),
+    maxDelay: duration(TimeSpan.fromMinutes(1)),
+    jitter,
+  }),
+  v.forward(
+    v.check(
+      ({ minDelay, maxDelay }) => !maxDelay.isShorterThan(minDelay),
+      "must not be shorter than minDelay",
+    ),
+    ["maxDelay"],
+  ),
+);
+
+const exponentialBackoffSchema = v.pipe(
+  settingsObject({
+    minDelay: duration(TimeSpan.fromMilliseconds(100)),
+    maxDelay: duration(TimeSpan.fromMinutes(1)),
+    multiplier: v.optional(
+      v.pipe(
+        v.number(mustBe("a number")),
+        v.finite("must be finite"),
+        v.minValue(1, "must be at least 1"),
+      ),
+      2,
+    ),
+    jitter,
+  }),
+  v.forward(
+    v.check(
+      ({ minDelay, maxDelay }) => !maxDelay.isShorterThan(minDelay),
+      "must not be shorter than minDelay",
+    ),
+    ["maxDelay"],
+  ),
+);
 
 function withJitter(milliseconds: number, jitter: boolean): TimeSpan {
   return TimeSpan.fromMilliseconds(jitter ? Math.random() * milliseconds : milliseconds);

@@ -1,66 +1,11 @@
 import * as v from "valibot";
 import { mustBe, settingsObject } from "../errors/parse-settings.js";
-import { TimeSpan } from "../time-span/time-span.js";
-import { positiveTimeSpanSchema, timeSpanSchema } from "../time-span/time-span-schema.js";
+import { positiveTimeSpanSchema } from "../time-span/time-span-schema.js";
 import type { BackoffPolicy } from "./backoff-policies.js";
 import type { ErrorPolicy } from "./error-policy.js";
 
-const duration = (fallback: TimeSpan) =>
-  v.optional(
-    v.pipe(
-      timeSpanSchema,
-      v.check((span) => !span.isNegative(), "must not be negative"),
-    ),
-    fallback,
-  );
-
 const callable = <T>(what: string) =>
   v.custom<T>((value) => typeof value === "function", mustBe(what));
-
-const jitter = v.optional(v.boolean(mustBe("a boolean")), false);
-
-export const constantBackoffSchema = settingsObject({
-  delay: duration(TimeSpan.fromSeconds(1)),
-  jitter,
-});
-
-export const linearBackoffSchema = v.pipe(
-  settingsObject({
-    minDelay: duration(TimeSpan.fromSeconds(1)),
-    maxDelay: duration(TimeSpan.fromMinutes(1)),
-    jitter,
-  }),
-  v.forward(
-    v.check(
-      ({ minDelay, maxDelay }) => !maxDelay.isShorterThan(minDelay),
-      "must not be shorter than minDelay",
-    ),
-    ["maxDelay"],
-  ),
-);
-
-export const exponentialBackoffSchema = v.pipe(
-  settingsObject({
-    minDelay: duration(TimeSpan.fromMilliseconds(100)),
-    maxDelay: duration(TimeSpan.fromMinutes(1)),
-    multiplier: v.optional(
-      v.pipe(
-        v.number(mustBe("a number")),
-        v.finite("must be finite"),
-        v.minValue(1, "must be at least 1"),
-      ),
-      2,
-    ),
-    jitter,
-  }),
-  v.forward(
-    v.check(
-      ({ minDelay, maxDelay }) => !maxDelay.isShorterThan(minDelay),
-      "must not be shorter than minDelay",
-    ),
-    ["maxDelay"],
-  ),
-);
 
 const errorMatcher = v.union(
   [

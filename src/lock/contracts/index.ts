@@ -5,13 +5,8 @@
  */
 export type {
   ILock,
-  ILockListenable,
-  ILockProvider,
-  ILockProviderBase,
-  ILockProviderClosable,
   LockAutoRefreshSettings,
   LockBlockingSettings,
-  LockCreateSettings,
   LockIdFactory,
   LockRunBlockingSettings,
   LockRunContext,
@@ -57,6 +52,13 @@ export {
   type LockUnavailableEvent,
   type LockUnexpectedErrorEvent,
 } from "./lock-events.js";
+export type {
+  ILockListenable,
+  ILockProvider,
+  ILockProviderBase,
+  ILockProviderClosable,
+  LockCreateSettings,
+} from "./lock-provider.js";
 export {
   type ILockAcquiredState,
   type ILockExpiredState,

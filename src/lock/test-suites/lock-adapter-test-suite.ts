@@ -104,10 +104,7 @@ async function endOf(
 ): Promise<LockHandOff | undefined | "pending"> {
   const timer = new AbortController();
   try {
-    return await Promise.race([
-      waiting,
-      sleep(ms, "pending" as const, { signal: timer.signal }),
-    ]);
+    return await Promise.race([waiting, sleep(ms, "pending" as const, { signal: timer.signal })]);
   } finally {
     timer.abort();
   }

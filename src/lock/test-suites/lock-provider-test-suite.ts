@@ -14,7 +14,6 @@ import { type ITimeSpan, TimeSpan } from "../../time-span/time-span.js";
 import { MAX_DURATION_MS } from "../../time-span/time-span-schema.js";
 import type {
   ILock,
-  LockCreateSettings,
   LockRunBlockingSettings,
   LockRunContext,
   LockRunnable,
@@ -34,6 +33,7 @@ import {
   LockLostError,
 } from "../contracts/lock-errors.js";
 import { LOCK_EVENTS, type LockEventMap, type LockEventName } from "../contracts/lock-events.js";
+import type { LockCreateSettings } from "../contracts/lock-provider.js";
 import { type ILockState, LOCK_STATE } from "../contracts/lock-state.js";
 import { BLOCKING_SLACK_MS, CLOCK_DRIFT_FACTOR, CLOCK_DRIFT_MS } from "../lock.js";
 import { publicOwner } from "../lock-owner.js";
