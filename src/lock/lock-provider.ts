@@ -1,6 +1,6 @@
 import { randomFillSync } from "node:crypto";
 import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
-import { parseSettings } from "../errors/parse-settings.js";
+import { parseSettings } from "../settings/parse-settings.js";
 import { MemoryEventBusAdapter } from "../event-bus/adapters/memory/memory-event-bus-adapter.js";
 import { EventBus } from "../event-bus/event-bus.js";
 import type { EventListener, IEventBus, Unsubscribe } from "../event-bus/event-bus-contracts.js";

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
-import { parseSettings } from "../errors/parse-settings.js";
+import { parseSettings } from "../settings/parse-settings.js";
 import { createKey, type INamespace } from "../namespace/namespace.js";
 import { TRANSFORMER_REQUIRED } from "../serde/serde.js";
 import type { ISerdeRegister, ISerdeTransformer } from "../serde/serde-contracts.js";

@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { mustBe, settingsObject } from "../errors/parse-settings.js";
+import { mustBe, settingsObject } from "../settings/parse-settings.js";
 import type { IEventBus } from "../event-bus/event-bus-contracts.js";
 import { type INamespace, Namespace } from "../namespace/namespace.js";
 import { storedStringProblem } from "../namespace/stored-string-problem.js";

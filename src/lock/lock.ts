@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
-import { parseSettings } from "../errors/parse-settings.js";
+import { parseSettings } from "../settings/parse-settings.js";
 import type { IEventDispatcher } from "../event-bus/event-bus-contracts.js";
 import type { IKey } from "../namespace/namespace.js";
 import { TimeoutError } from "../resilience/resilience-errors.js";

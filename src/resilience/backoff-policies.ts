@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { mustBe, parseSettings, settingsObject } from "../errors/parse-settings.js";
+import { mustBe, parseSettings, settingsObject } from "../settings/parse-settings.js";
 import { type ITimeSpan, TimeSpan } from "../time-span/time-span.js";
 import { timeSpanSchema } from "../time-span/time-span-schema.js";
 

@@ -1,4 +1,4 @@
-import { parseSettings } from "../errors/parse-settings.js";
+import { parseSettings } from "../settings/parse-settings.js";
 import type { Middleware } from "../task/middleware.js";
 import { type ErrorPolicy, toFailureTest } from "./error-policy.js";
 import { fallbackSchema } from "./resilience-settings.js";

@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { mustBe, settingsObject } from "../errors/parse-settings.js";
+import { mustBe, settingsObject } from "../settings/parse-settings.js";
 import { positiveTimeSpanSchema } from "../time-span/time-span-schema.js";
 import type { BackoffPolicy } from "./backoff-policies.js";
 import type { ErrorPolicy } from "./error-policy.js";

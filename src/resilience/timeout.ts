@@ -1,4 +1,4 @@
-import { parseSettings } from "../errors/parse-settings.js";
+import { parseSettings } from "../settings/parse-settings.js";
 import type { GenericMiddleware, MiddlewareContext } from "../task/middleware.js";
 import type { ITimeSpan } from "../time-span/time-span.js";
 import { TimeoutError } from "./resilience-errors.js";

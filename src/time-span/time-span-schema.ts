@@ -1,6 +1,6 @@
 import * as v from "valibot";
 import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
-import { mustBe } from "../errors/parse-settings.js";
+import { mustBe } from "../settings/parse-settings.js";
 import { type ITimeSpan, TimeSpan } from "./time-span.js";
 
 /**

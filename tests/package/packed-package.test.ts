@@ -205,6 +205,33 @@ describe("the packed package", () => {
     });
   });
 
+  describe("what each entry point loads", () => {
+    // Every entry point builds on these three; valibot (the settings schemas) is loaded only by
+    // the entry points that parse settings. hasp/lock is the control: it must load it.
+    const loadsValibot = { errors: false, "time-span": false, namespace: false, lock: true };
+    // A resolve hook that refuses valibot: the import fails exactly when the entry point loads it.
+    const refuseValibot = `export async function resolve(specifier, context, next) {
+      if (specifier === "valibot") throw new Error("valibot was loaded");
+      return next(specifier, context);
+    }`;
+
+    test.each(Object.entries(loadsValibot))("hasp/%s loads valibot: %s", async (path, expected) => {
+      const script = `
+        import { register } from "node:module";
+        register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(refuseValibot)}`)});
+        try {
+          await import("${manifest.name}/${path}");
+          process.stdout.write("false");
+        } catch (error) {
+          const refused = String(error).includes("valibot was loaded");
+          process.stdout.write(refused ? "true" : String(error?.stack ?? error));
+        }
+      `;
+      const { stdout, stderr } = await node(["--input-type=module", "--eval", script], project);
+      expect(stdout, stderr).toBe(JSON.stringify(expected));
+    });
+  });
+
   describe("from CommonJS", () => {
     test("require() loads hasp/lock and a provider on the memory adapter takes a lock", async () => {
       const script = `

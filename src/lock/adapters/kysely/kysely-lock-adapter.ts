@@ -12,7 +12,7 @@ import {
 } from "kysely";
 import * as v from "valibot";
 import { InvalidArgumentError } from "../../../errors/invalid-argument-error.js";
-import { mustBe, parseSettings, settingsObject } from "../../../errors/parse-settings.js";
+import { mustBe, parseSettings, settingsObject } from "../../../settings/parse-settings.js";
 import { delay, MAX_TIMER_MS } from "../../../task/timers.js";
 import { type ITimeSpan, TimeSpan } from "../../../time-span/time-span.js";
 import {

@@ -1,7 +1,7 @@
 import type { Collection, Db, Document } from "mongodb";
 import * as v from "valibot";
 import { HaspError } from "../../../errors/hasp-error.js";
-import { mustBe, parseSettings, settingsObject } from "../../../errors/parse-settings.js";
+import { mustBe, parseSettings, settingsObject } from "../../../settings/parse-settings.js";
 import { TimeSpan } from "../../../time-span/time-span.js";
 import { durationTooLong, storeMilliseconds } from "../../../time-span/time-span-schema.js";
 import type {

@@ -3,7 +3,7 @@ import type { Cluster, Redis } from "ioredis";
 import * as v from "valibot";
 import { HaspError } from "../../../errors/hasp-error.js";
 import type { InvalidArgumentError } from "../../../errors/invalid-argument-error.js";
-import { mustBe, parseSettings, settingsObject } from "../../../errors/parse-settings.js";
+import { mustBe, parseSettings, settingsObject } from "../../../settings/parse-settings.js";
 import { followEnd } from "../../../task/end-listeners.js";
 import { delay } from "../../../task/timers.js";
 import { type ITimeSpan, TimeSpan } from "../../../time-span/time-span.js";

@@ -9,7 +9,7 @@ import {
   type InvalidArgumentError,
   invalidArgumentError,
   type Problem,
-} from "./invalid-argument-error.js";
+} from "../errors/invalid-argument-error.js";
 
 /** A schema `parseSettings` takes: any synchronous valibot schema. */
 type SettingsSchema = v.GenericSchema<unknown, unknown>;
