@@ -1,12 +1,12 @@
 import { randomFillSync } from "node:crypto";
 import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
-import { parseSettings } from "../settings/parse-settings.js";
 import { MemoryEventBusAdapter } from "../event-bus/adapters/memory/memory-event-bus-adapter.js";
 import { EventBus } from "../event-bus/event-bus.js";
 import type { EventListener, IEventBus, Unsubscribe } from "../event-bus/event-bus-contracts.js";
 import { createKey, type IKey, type INamespace, Namespace } from "../namespace/namespace.js";
 import { storedStringProblem } from "../namespace/stored-string-problem.js";
 import type { ISerdeRegister } from "../serde/serde-contracts.js";
+import { parseSettings } from "../settings/parse-settings.js";
 import { Task } from "../task/task.js";
 import type { ITimeSpan, TimeSpan } from "../time-span/time-span.js";
 import type { ILock, LockIdFactory } from "./contracts/lock.js";

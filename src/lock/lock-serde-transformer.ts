@@ -1,9 +1,9 @@
 import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
-import { parseSettings } from "../settings/parse-settings.js";
 import { createKey, type INamespace } from "../namespace/namespace.js";
 import { TRANSFORMER_REQUIRED } from "../serde/serde.js";
 import type { ISerdeRegister, ISerdeTransformer } from "../serde/serde-contracts.js";
 import { SerdeError } from "../serde/serde-error.js";
+import { parseSettings } from "../settings/parse-settings.js";
 import { TimeSpan } from "../time-span/time-span.js";
 import { Lock, type LockContext } from "./lock.js";
 import { lockSerializedSchema } from "./lock-settings.js";

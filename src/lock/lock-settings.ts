@@ -1,9 +1,9 @@
 import * as v from "valibot";
-import { mustBe, settingsObject } from "../settings/parse-settings.js";
 import type { IEventBus } from "../event-bus/event-bus-contracts.js";
 import { type INamespace, Namespace } from "../namespace/namespace.js";
 import { storedStringProblem } from "../namespace/stored-string-problem.js";
 import type { ISerdeRegister } from "../serde/serde-contracts.js";
+import { mustBe, settingsObject } from "../settings/parse-settings.js";
 import { TimeSpan } from "../time-span/time-span.js";
 import {
   MAX_DURATION_MESSAGE,

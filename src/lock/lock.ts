@@ -1,8 +1,8 @@
 import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
-import { parseSettings } from "../settings/parse-settings.js";
 import type { IEventDispatcher } from "../event-bus/event-bus-contracts.js";
 import type { IKey } from "../namespace/namespace.js";
 import { TimeoutError } from "../resilience/resilience-errors.js";
+import { parseSettings } from "../settings/parse-settings.js";
 import { onAbort } from "../task/abort-listeners.js";
 import { Task } from "../task/task.js";
 import { delay, MAX_TIMER_MS } from "../task/timers.js";
