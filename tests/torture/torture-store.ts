@@ -100,13 +100,16 @@ export async function openTortureStore(settings: TortureStoreSettings): Promise<
     ...where,
     lockEndpoint: endpointOf(url, 5432),
     terminate: async () => {
+      if (connection.store === "redis") {
+        return 0;
+      }
       // The lock connections of every worker: its pool and its LISTEN connection, not the
       // resource's (a torn write to the resource would prove nothing about the lock).
       const { rows } = await sql<{ terminated: boolean }>`
         SELECT pg_terminate_backend(pid) AS terminated FROM pg_stat_activity
         WHERE datname = current_database()
           AND application_name IN (${`${settings.name}_lock`}, ${`${settings.name}_lock_listen`})`.execute(
-        (connection as Extract<StoreConnection, { kysely: unknown }>).kysely,
+        connection.kysely,
       );
       return rows.filter((row) => row.terminated).length;
     },
