@@ -1,42 +1,27 @@
-// The demo's verdict on the section log the workers wrote (see demo.ts).
-import type { SectionRecord } from "./demo-protocol.js";
+// The demo's verdict on the section log the workers wrote (see demo.ts), in its own words.
+import { checkSections as check, type SectionRecord } from "./processes/check-sections.js";
 
 /** What the check found, one sentence per problem. */
 export type SectionCheck = { overlaps: string[]; tokenErrors: string[] };
 
 /**
  * Per key, in the order the sections started: each one starts after every earlier one ended
- * (no overlapping holds), and carries a greater fencing token than the one before it.
+ * (no overlapping holds), and carries a greater fencing token than those before it.
  */
 export function checkSections(records: readonly SectionRecord[]): SectionCheck {
-  const overlaps: string[] = [];
-  const tokenErrors: string[] = [];
   const describe = (s: SectionRecord) =>
     `${s.worker} (token ${s.token}, ${(s.start / 1000).toFixed(3)}-${(s.end / 1000).toFixed(3)} s)`;
-  const byKey = new Map<string, SectionRecord[]>();
-  for (const record of records) {
-    const sections = byKey.get(record.key) ?? [];
-    sections.push(record);
-    byKey.set(record.key, sections);
-  }
-  for (const [key, sections] of byKey) {
-    sections.sort((a, b) => a.start - b.start || a.end - b.end);
-    // The section that ends last among those started so far, and the one started just before.
-    let latest: SectionRecord | undefined;
-    let previous: SectionRecord | undefined;
-    for (const section of sections) {
-      if (latest !== undefined && section.start <= latest.end) {
-        overlaps.push(`${key}: ${describe(latest)} and ${describe(section)} overlap`);
-      }
-      if (previous !== undefined && section.token <= previous.token) {
-        tokenErrors.push(
-          `${key}: ${describe(section)} does not carry a greater token than ${describe(previous)}`,
-        );
-      }
-      if (latest === undefined || section.end > latest.end) {
-        latest = section;
-      }
-      previous = section;
+  const overlaps: string[] = [];
+  const tokenErrors: string[] = [];
+  for (const finding of check(records).findings) {
+    if (finding.kind === "overlap") {
+      overlaps.push(
+        `${finding.key}: ${describe(finding.first)} and ${describe(finding.second)} overlap`,
+      );
+    } else if (finding.kind === "token") {
+      tokenErrors.push(
+        `${finding.key}: ${describe(finding.section)} does not carry a greater token than ${describe(finding.earlier)}`,
+      );
     }
   }
   return { overlaps, tokenErrors };

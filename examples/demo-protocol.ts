@@ -1,14 +1,12 @@
 // What the demo's coordinator (demo.ts) and its worker processes (demo-worker.ts) tell each other
-// over the IPC channel, and what a worker writes to the section log.
+// over the IPC channel (see processes/worker-processes.ts for "ready" and "go").
+import type { StoreName, StoreTarget } from "./processes/stores.js";
 
-export const DEMO_STORES = ["sqlite", "redis", "postgres", "mysql"] as const;
-export type DemoStoreName = (typeof DEMO_STORES)[number];
+export { STORES as DEMO_STORES } from "./processes/stores.js";
+export type DemoStoreName = StoreName;
 
 /** Where a run keeps its locks and its section log: the same for the coordinator and workers. */
-export type DemoStoreSettings = {
-  store: DemoStoreName;
-  /** The server URL, or the SQLite file. */
-  target: string;
+export type DemoStoreSettings = StoreTarget & {
   /** Unique per run: names the lock and log tables on SQL, prefixes the keys on Redis. */
   run: string;
 };
@@ -24,25 +22,10 @@ export type WorkerSettings = DemoStoreSettings & {
   ttlMs: number;
 };
 
-/** One completed critical section. Times are ms since the run's epoch (see "go"). */
-export type SectionRecord = {
-  key: string;
-  token: number;
-  worker: string;
-  /** The first and the last instant inside the section. */
-  start: number;
-  end: number;
-};
-
-/**
- * `epoch`: a `process.hrtime.bigint()` of the coordinator, as a string. hrtime is the system's
- * monotonic clock, so every process's times are comparable. `deadline`: ms after the epoch
- * when a worker without a section count stops starting sections.
- */
-export type GoMessage = { type: "go"; epoch: string; deadline: number | null };
+/** With "go": ms after the epoch when a worker without a section count stops starting sections. */
+export type GoPayload = { deadline: number | null };
 
 export type WorkerReport =
-  | { type: "ready" }
   /** Sent from inside the section: the worker holds the key. */
   | { type: "acquired"; at: number; key: string; token: number; lockId: string }
   /** Sent from inside the section, as it ends: the release follows at once. */

@@ -1,29 +1,19 @@
 // One worker process of `npm run demo`, started by examples/demo.ts with its settings as JSON.
 // It runs critical sections on the demo's keys through a LockProvider, appends each completed
 // section to the store's log, and reports what happens to the coordinator over IPC.
-import { hrtime } from "node:process";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { LockRunContext } from "../src/lock/contracts/index.js";
 import { LOCK_EVENTS, LockProvider } from "../src/lock/index.js";
 import { TimeSpan } from "../src/time-span/index.js";
-import type { GoMessage, WorkerReport, WorkerSettings } from "./demo-protocol.js";
+import type { GoPayload, WorkerReport, WorkerSettings } from "./demo-protocol.js";
 import { type DemoStore, demoNamespace, openDemoStore } from "./demo-store.js";
+import { workerChannel } from "./processes/worker-channel.js";
 
-const settings = JSON.parse(process.argv[2] ?? "{}") as WorkerSettings;
-const send = (report: WorkerReport) =>
-  new Promise<void>((resolve) => {
-    process.send?.(report, undefined, {}, () => resolve());
-  });
-let finished = false;
-// Without its coordinator nobody checks the work: stop (a killed parent leaves no orphans).
-process.on("disconnect", () => {
-  if (!finished) {
-    process.exit(1);
-  }
-});
+// Without its coordinator nobody checks the work: the channel stops the worker then.
+const channel = workerChannel<WorkerSettings>();
+const { settings, now } = channel;
+const send = (report: WorkerReport) => channel.send(report);
 
-let epoch = hrtime.bigint();
-const now = () => Number(hrtime.bigint() - epoch) / 1e6;
 /**
  * A lock event's `at` on the run's clock: when it happened, not when this worker's report of it
  * was sent, so the coordinator can order it against the other workers' reports.
@@ -58,11 +48,7 @@ try {
     send({ type: "lost", at: happenedAt(at), key, operation: "release" }),
   );
 
-  const go = await new Promise<GoMessage>((resolve) => {
-    process.once("message", (message) => resolve(message as GoMessage));
-    void send({ type: "ready" });
-  });
-  epoch = BigInt(go.epoch);
+  const go = await channel.readyThenGo<GoPayload>();
 
   let completed = 0;
   const more = (n: number) =>
@@ -96,6 +82,5 @@ try {
   process.exitCode = 1;
 } finally {
   await store?.close();
-  finished = true;
-  process.disconnect?.();
+  channel.finish();
 }

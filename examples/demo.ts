@@ -4,7 +4,6 @@
 // while it holds a key, which stays taken until its TTL passes and then goes to the next waiter.
 // At the end the log of every critical section is checked: no two holds of one key overlapped,
 // and each key's fencing tokens increased strictly from one holder to the next.
-import { type ChildProcess, fork } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,16 +16,15 @@ import {
   DEMO_STORES,
   type DemoStoreName,
   type DemoStoreSettings,
-  type GoMessage,
-  type SectionRecord,
+  type GoPayload,
   type WorkerReport,
   type WorkerSettings,
 } from "./demo-protocol.js";
 import type { DemoStore } from "./demo-store.js";
+import type { SectionRecord } from "./processes/check-sections.js";
+import { go, startWorkers, type WorkerProcess } from "./processes/worker-processes.js";
 
 const WORKER = fileURLToPath(new URL("./demo-worker.ts", import.meta.url));
-// Absolute, so that the workers start from any working directory.
-const TSX = import.meta.resolve("tsx");
 
 const DEFAULT_URLS = {
   redis: "redis://127.0.0.1:6379",
@@ -327,13 +325,7 @@ class Terminal {
   }
 }
 
-type DemoWorker = {
-  name: string;
-  child: ChildProcess;
-  stderr: string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  killed: boolean;
-};
+type DemoWorker = WorkerProcess<WorkerReport> & { name: string; killed: boolean };
 
 type Fault = {
   worker: string;
@@ -443,7 +435,7 @@ async function main(argv: string[]): Promise<number> {
   });
 
   try {
-    if (!(await startWorkers(options, storeSettings, workers, term))) {
+    if (!(await startDemoWorkers(options, storeSettings, workers, term))) {
       return interrupted ? 130 : 1;
     }
     const outcome = await watchRun(options, workers, term);
@@ -468,13 +460,11 @@ async function main(argv: string[]): Promise<number> {
 let interrupted = false;
 
 function stop(worker: DemoWorker): void {
-  if (worker.child.exitCode === null && worker.child.signalCode === null) {
-    worker.child.kill("SIGKILL");
-  }
+  worker.kill();
 }
 
 /** Starts the workers and waits until each is connected; `false` when one is not. */
-async function startWorkers(
+async function startDemoWorkers(
   options: DemoOptions,
   storeSettings: DemoStoreSettings,
   workers: DemoWorker[],
@@ -482,42 +472,23 @@ async function startWorkers(
 ): Promise<boolean> {
   const started = performance.now();
   term.print(`starting ${options.workers} workers...`);
-  for (let index = 0; index < options.workers; index++) {
-    const settings: WorkerSettings = {
-      ...storeSettings,
-      name: `w${index + 1}`,
-      index,
-      keys: options.keys,
-      sections: options.sections,
-      ttlMs: options.ttlMs,
-    };
-    const child = fork(WORKER, [JSON.stringify(settings)], {
-      execArgv: ["--import", TSX],
-      stdio: ["ignore", "ignore", "pipe", "ipc"],
-    });
-    const worker: DemoWorker = {
-      name: settings.name,
-      child,
-      stderr: "",
-      killed: false,
-      exited: new Promise((resolve) => {
-        child.once("exit", (code, signal) => resolve({ code, signal }));
-      }),
-    };
-    child.stderr?.on("data", (chunk: Buffer) => {
-      worker.stderr += chunk.toString();
-    });
-    workers.push(worker);
+  const spawned = startWorkers<WorkerSettings, WorkerReport>(WORKER, options.workers, (index) => ({
+    ...storeSettings,
+    name: `w${index + 1}`,
+    index,
+    keys: options.keys,
+    sections: options.sections,
+    ttlMs: options.ttlMs,
+  }));
+  for (const worker of spawned) {
+    workers.push(Object.assign(worker, { name: `w${worker.index + 1}`, killed: false }));
   }
   const ready = await Promise.all(
-    workers.map(
-      (worker) =>
-        new Promise<boolean>((resolve) => {
-          worker.child.once("message", (message) =>
-            resolve((message as WorkerReport).type === "ready"),
-          );
-          void worker.exited.then(() => resolve(false));
-        }),
+    workers.map((worker) =>
+      worker.ready.then(
+        () => true,
+        () => false,
+      ),
     ),
   );
   if (interrupted) {
@@ -526,7 +497,7 @@ async function startWorkers(
   for (const [index, worker] of workers.entries()) {
     if (!ready[index]) {
       process.stderr.write(
-        `demo: ${worker.name} did not start: ${worker.stderr.trim() || "no reason given"}\n`,
+        `demo: ${worker.name} did not start: ${worker.stderr().trim() || "no reason given"}\n`,
       );
     }
   }
@@ -576,7 +547,7 @@ async function watchRun(
     term.print(term.paint("2", heading));
   }
 
-  // Times are ms after the epoch, in every process (see GoMessage).
+  // Times are ms after the epoch, in every process (see `go` in processes/worker-processes.ts).
   const epoch = hrtime.bigint();
   const now = () => Number(hrtime.bigint() - epoch) / 1e6;
   const owners = new Map<string, string>();
@@ -605,7 +576,7 @@ async function watchRun(
   const kill = (worker: DemoWorker, report: WorkerReport & { type: "acquired" }) => {
     const killedAt = now();
     worker.killed = true;
-    worker.child.kill("SIGKILL");
+    worker.kill();
     fault = {
       worker: worker.name,
       key: report.key,
@@ -700,8 +671,6 @@ async function watchRun(
         term.add(report.at, () => row(report.at, name, "done", "", `${report.sections} sections`));
         return;
       }
-      case "ready":
-        return;
     }
   };
 
@@ -733,11 +702,10 @@ async function watchRun(
     }
   }, 100);
 
-  const go: GoMessage = { type: "go", epoch: epoch.toString(), deadline: options.durationMs };
   for (const worker of workers) {
-    worker.child.on("message", (message) => onReport(worker, message as WorkerReport));
-    worker.child.send(go);
+    worker.onReport((report) => onReport(worker, report));
   }
+  go<GoPayload>(workers, epoch, { deadline: options.durationMs });
 
   // A worker that hangs (a lost wake-up, a dead server) must not keep the demo running.
   const limitMs =
@@ -768,11 +736,9 @@ async function watchRun(
   }
   for (const [index, worker] of workers.entries()) {
     const exit = exits[index];
-    if (!worker.killed && !stuck && exit?.code !== 0) {
-      const stderr = worker.stderr.trim();
-      problems.push(
-        `${worker.name} failed (exit ${exit?.code ?? exit?.signal})${stderr === "" ? "" : `: ${stderr}`}`,
-      );
+    if (!worker.killed && !stuck && exit !== 0) {
+      const stderr = worker.stderr().trim();
+      problems.push(`${worker.name} failed (exit ${exit})${stderr === "" ? "" : `: ${stderr}`}`);
     }
   }
   return { completed, lost, fault, problems, endedAt };

@@ -1,7 +1,10 @@
 /**
  * What the torture runner (torture.ts) and its worker processes (fixtures/torture-worker.ts)
- * agree on: the worker's settings and report, and where the guarded resource and the log live.
+ * agree on: the worker's settings, its messages, and where the guarded resource and the log live.
+ * "ready" and "go" are the shared harness's (examples/processes/worker-processes.ts).
  */
+
+import type { SectionRecord as CheckedSection } from "../../examples/processes/check-sections.js";
 
 export const TORTURE_BACKENDS = ["redis", "postgres", "mysql", "sqlite"] as const;
 export type TortureBackend = (typeof TORTURE_BACKENDS)[number];
@@ -16,8 +19,6 @@ export type WorkerSettings = {
   /** Of the run: lock namespace, lock table, and prefix of every other key or table. */
   name: string;
   keys: string[];
-  /** `process.hrtime.bigint()` of the parent, in decimal: the zero of every logged time. */
-  epoch: string;
   ttlMs: number;
   /** The TTL of a section the parent stops: shorter than the stop. */
   stallTtlMs: number;
@@ -45,24 +46,24 @@ export type WorkerStats = {
   maxEventLoopDelayMs: number;
 };
 
-/**
- * The guarded resource on Redis, one hash per key (`token`, `writes`).
- *
- * KEYS[1]: the key's resource hash.
- * ARGV[1]: the writer's fencing token.
- * Returns 1 when the token is not below the stored one (stored, `writes` + 1), 0 when refused.
- */
-export const GUARDED_WRITE_LUA = `
-local stored = tonumber(redis.call('HGET', KEYS[1], 'token') or '0')
-if tonumber(ARGV[1]) < stored then
-  return 0
-end
-redis.call('HSET', KEYS[1], 'token', ARGV[1])
-redis.call('HINCRBY', KEYS[1], 'writes', 1)
-return 1
-`;
+/** A section as a torture worker logs it: every field the checker can use. */
+export type SectionRecord = Required<Omit<CheckedSection, "worker">> & { worker: number };
 
-/** The SQL tables beside the lock table: the guarded resource and the log. */
-export function sqlTables(name: string): { resource: string; log: string } {
+/** With "go": until when (ms after the epoch) the worker starts sections. */
+export type GoPayload = { deadline: number };
+
+/**
+ * From the parent: "stall" (the next section announces itself and waits for "continue", during
+ * which the parent stops the process past its TTL), "continue".
+ */
+export type ParentMessage = { type: "stall" } | { type: "continue" };
+
+/** From the worker: "holding" inside the section after a "stall"; "done" at the end. */
+export type WorkerMessage =
+  | { type: "holding"; key: string; token: number }
+  | { type: "done"; stats: WorkerStats };
+
+/** The SQL tables (and Redis key prefixes) beside the lock table: the guarded resource and the log. */
+export function dataNames(name: string): { resource: string; log: string } {
   return { resource: `${name}_res`, log: `${name}_log` };
 }

@@ -4,11 +4,11 @@
 // refused. Before them, the checker itself is shown to catch each kind of violation, on made-up
 // logs and on a real run with a lock that excludes nobody.
 import { afterAll, describe, expect, test } from "vitest";
+import { checkSections } from "../../examples/processes/check-sections.js";
 import { describeWithBackend, uniqueName } from "../harness/backends.js";
-import { checkSections, type SectionRecord } from "./check-sections.js";
 import { formatReport } from "./format-report.js";
 import { defaultFaults, runTorture, type TortureReport } from "./torture.js";
-import type { TortureBackend } from "./torture-protocol.js";
+import type { SectionRecord, TortureBackend } from "./torture-protocol.js";
 
 const WORKERS = 6;
 const KEYS = 3;

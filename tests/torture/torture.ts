@@ -28,11 +28,12 @@ import {
   checkSections,
   type Outage,
   type StallRecord,
-} from "./check-sections.js";
+} from "../../examples/processes/check-sections.js";
+import { allReady, go, withTimeout } from "../../examples/processes/worker-processes.js";
 import { DelayProxy } from "./delay-proxy.js";
-import type { TortureBackend, WorkerStats } from "./torture-protocol.js";
+import type { GoPayload, TortureBackend, WorkerStats } from "./torture-protocol.js";
 import { openTortureStore, type TortureStore } from "./torture-store.js";
-import { startWorker, type WorkerProcess } from "./worker-process.js";
+import { startTortureWorkers, type TortureWorker } from "./worker-process.js";
 
 /** Worker 0 is the one stopped; 1 talks through the delay proxy; 2 and 3 have shifted clocks. */
 const STALLED_WORKER = 0;
@@ -177,47 +178,38 @@ export async function runTorture(settings: TortureSettings): Promise<TortureRepo
     now,
   });
   let proxy: DelayProxy | undefined;
-  const workers: WorkerProcess[] = [];
+  let workers: TortureWorker[] = [];
   try {
     if (faults.delayMs > 0 && store.lockEndpoint !== null) {
       proxy = await DelayProxy.start({ ...store.lockEndpoint, delayMs: faults.delayMs });
     }
     const lifetime = READY_TIMEOUT_MS + settings.durationMs + 90_000;
-    for (let index = 0; index < settings.workers; index++) {
-      const shiftMs =
+    const lockTarget = (index: number) =>
+      proxy !== undefined && index === DELAYED_WORKER
+        ? proxy.rewrite(store.lockTarget)
+        : store.lockTarget;
+    workers = startTortureWorkers(
+      settings.workers,
+      (index) => ({
+        backend,
+        lockTarget: lockTarget(index),
+        resourceTarget: store.resourceTarget,
+        name,
+        keys,
+        ttlMs,
+        stallTtlMs,
+        index,
+        maxLifetimeMs: lifetime,
+        noOpLock: settings.noOpLock ?? false,
+      }),
+      (index) =>
         index === SHIFTED_WORKERS[0]
           ? faults.clockShiftMs
           : index === SHIFTED_WORKERS[1]
             ? -faults.clockShiftMs
-            : 0;
-      const lockTarget =
-        proxy !== undefined && index === DELAYED_WORKER
-          ? proxy.rewrite(store.lockTarget)
-          : store.lockTarget;
-      workers.push(
-        startWorker(
-          {
-            backend,
-            lockTarget,
-            resourceTarget: store.resourceTarget,
-            name,
-            keys,
-            epoch: String(epoch),
-            ttlMs,
-            stallTtlMs,
-            index,
-            maxLifetimeMs: lifetime,
-            noOpLock: settings.noOpLock ?? false,
-          },
-          shiftMs,
-        ),
-      );
-    }
-    await withTimeout(
-      Promise.all(workers.map((worker) => worker.ready)),
-      READY_TIMEOUT_MS,
-      "the workers to start",
+            : 0,
     );
+    await allReady(workers, READY_TIMEOUT_MS);
     for (const worker of workers) {
       if (worker.shiftMs !== 0) {
         report.clockShifts.push({
@@ -243,9 +235,7 @@ export async function runTorture(settings: TortureSettings): Promise<TortureRepo
     log(
       `[torture ${backend}] ${workers.length} workers on ${keys.length} keys for ${(settings.durationMs / 1000).toFixed(1)} s`,
     );
-    for (const worker of workers) {
-      worker.send(`go ${deadline}`);
-    }
+    go<GoPayload>(workers, epoch, { deadline });
 
     /** Runs `inject` `count` times, spread evenly over the run, while time is left. */
     const spread = async (count: number, offset: number, inject: () => Promise<void>) => {
@@ -258,7 +248,7 @@ export async function runTorture(settings: TortureSettings): Promise<TortureRepo
         await inject();
       }
     };
-    const stalled = workers[STALLED_WORKER] as WorkerProcess;
+    const stalled = workers[STALLED_WORKER] as TortureWorker;
     const { restart, terminate } = store;
     const injections: Array<Promise<void>> = [
       spread(restart === undefined ? 0 : faults.redisRestarts, 0.4, async () => {
@@ -392,20 +382,20 @@ export async function runTorture(settings: TortureSettings): Promise<TortureRepo
 
 /** Stops `worker` inside a section past its TTL, until another worker wrote the key, then resumes it. */
 async function stall(
-  worker: WorkerProcess,
+  worker: TortureWorker,
   store: TortureStore,
   stallMs: number,
   now: () => number,
 ): Promise<StallOutcome> {
   const holding = worker.nextHolding();
-  worker.send("stall");
+  worker.tell({ type: "stall" });
   const { key, token } = await withTimeout(
     holding,
     30_000,
     `worker ${worker.index} to hold a key`,
   ).catch((error: unknown) => {
     // Should it hold a key later after all, it must not wait for this forever.
-    worker.send("continue");
+    worker.tell({ type: "continue" });
     throw error;
   });
   worker.child.kill("SIGSTOP");
@@ -422,22 +412,8 @@ async function stall(
     }
   } finally {
     // "continue" waits in the pipe; the worker reads it once running again.
-    worker.send("continue");
+    worker.tell({ type: "continue" });
     worker.child.kill("SIGCONT");
   }
   return { worker: worker.index, key, token, stoppedMs: now() - stoppedAt, overtakenBy };
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  const timer = new AbortController();
-  try {
-    return await Promise.race([
-      promise,
-      sleep(ms, undefined, { signal: timer.signal }).then(() => {
-        throw new Error(`gave up waiting ${Math.round(ms / 1000)} s for ${what}`);
-      }),
-    ]);
-  } finally {
-    timer.abort();
-  }
 }

@@ -1,84 +1,59 @@
 /**
- * A torture worker (fixtures/torture-worker.ts) as the parent drives it: started with its
- * settings (and a shifted clock, maybe), its lines ("ready", "holding", "done") turned into
- * promises and fields, and a way to talk to it.
+ * Torture workers (fixtures/torture-worker.ts) as the parent drives them: started by the shared
+ * harness (examples/processes/) with their settings and a shifted clock, maybe, and their
+ * "holding" and "done" messages turned into a promise and a field.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import type { WorkerSettings, WorkerStats } from "./torture-protocol.js";
+import { startWorkers, type WorkerProcess } from "../../examples/processes/worker-processes.js";
+import type {
+  ParentMessage,
+  WorkerMessage,
+  WorkerSettings,
+  WorkerStats,
+} from "./torture-protocol.js";
 
 const WORKER = fileURLToPath(new URL("./fixtures/torture-worker.ts", import.meta.url));
 const SHIFT_CLOCK = new URL("./fixtures/shift-clock.ts", import.meta.url).href;
 
-export type WorkerProcess = ReturnType<typeof startWorker>;
+export type TortureWorker = WorkerProcess<WorkerMessage> & {
+  /** How far its wall clock is shifted (ms). */
+  shiftMs: number;
+  /** Its figures, once it said "done". */
+  stats: WorkerStats | undefined;
+  /** The key and token of its next "holding". */
+  nextHolding(): Promise<{ key: string; token: number }>;
+  tell(message: ParentMessage): void;
+};
 
-/** A worker process and what it said: "ready", "holding", "done". */
-export function startWorker(settings: WorkerSettings, shiftMs: number) {
-  const preload = shiftMs === 0 ? [] : ["--import", SHIFT_CLOCK];
-  const child: ChildProcess = spawn(
-    process.execPath,
-    ["--import", "tsx", ...preload, WORKER, JSON.stringify(settings)],
-    {
-      stdio: ["pipe", "pipe", "pipe"],
-      env: { ...process.env, HASP_TORTURE_CLOCK_SHIFT_MS: String(shiftMs) },
-    },
+/** `count` workers, the `index`-th with `settingsOf(index)` and its clock `shiftOf(index)` ms off. */
+export function startTortureWorkers(
+  count: number,
+  settingsOf: (index: number) => WorkerSettings,
+  shiftOf: (index: number) => number,
+): TortureWorker[] {
+  const workers = startWorkers<WorkerSettings, WorkerMessage>(WORKER, count, settingsOf, (index) =>
+    shiftOf(index) === 0
+      ? {}
+      : { preload: [SHIFT_CLOCK], env: { HASP_TORTURE_CLOCK_SHIFT_MS: String(shiftOf(index)) } },
   );
-  let stderr = "";
-  child.stderr?.on("data", (chunk: Buffer) => {
-    if (stderr.length < 20_000) {
-      stderr += chunk.toString();
-    }
-  });
-  // stdin closes when the worker exits: writing then is no error worth a crash.
-  child.stdin?.on("error", () => {});
-  const exited = new Promise<number | string>((resolve) => {
-    child.once("exit", (code, signal) => resolve(code ?? String(signal)));
-    child.once("error", (error) => resolve(error.message));
-  });
-  let onHolding: ((holding: { key: string; token: number }) => void) | undefined;
-  const worker = {
-    index: settings.index,
-    shiftMs,
-    child,
-    exited,
-    /** The worker's Date.now() minus this process's, when it was ready. */
-    clockSkewMs: 0,
-    stats: undefined as WorkerStats | undefined,
-    ready: new Promise<void>((resolve, reject) => {
-      const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-      lines.on("line", (line) => {
-        const [command, first, second] = line.split(" ");
-        if (command === "ready") {
-          worker.clockSkewMs = Number(first) - Date.now();
-          resolve();
-        } else if (command === "holding") {
-          onHolding?.({ key: first as string, token: Number(second) });
-        } else if (command === "done") {
-          worker.stats = JSON.parse(line.slice("done ".length)) as WorkerStats;
-        }
-      });
-      void exited.then((code) =>
-        reject(new Error(`worker ${settings.index} exited (${code}) before "ready": ${stderr}`)),
-      );
-    }),
-    nextHolding: () =>
-      new Promise<{ key: string; token: number }>((resolve) => {
-        onHolding = resolve;
-      }),
-    send: (line: string) => {
-      if (child.stdin?.writable) {
-        child.stdin.write(`${line}\n`);
+  return workers.map((worker) => {
+    let onHolding: ((holding: { key: string; token: number }) => void) | undefined;
+    const torture: TortureWorker = Object.assign(worker, {
+      shiftMs: shiftOf(worker.index),
+      stats: undefined as WorkerStats | undefined,
+      nextHolding: () =>
+        new Promise<{ key: string; token: number }>((resolve) => {
+          onHolding = resolve;
+        }),
+      tell: (message: ParentMessage) => worker.send(message),
+    });
+    worker.onReport((message) => {
+      if (message.type === "holding") {
+        onHolding?.(message);
+      } else {
+        torture.stats = message.stats;
       }
-    },
-    stderr: () => stderr,
-    exitCode: () => child.exitCode ?? child.signalCode ?? "still running",
-    kill: () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill("SIGKILL");
-      }
-    },
-  };
-  worker.ready.catch(() => {});
-  return worker;
+    });
+    return torture;
+  });
 }
