@@ -315,18 +315,11 @@ export class Lock implements ILock {
       return this.#unsettled.then(() => this.#tryAcquire(signal, settle));
     }
     const requestedAt = performance.now();
-    let pending: Promise<LockAcquireResult>;
-    try {
-      pending = this.#context.adapter.acquire(this.#key.toString(), this.#owner, this.#ttl);
-    } catch (error) {
-      pending = Promise.reject(error);
-    }
-    return pending.then(
-      (result) =>
-        settle(this.#took(this.#checked("acquire", ANSWERS.acquire, result), requestedAt, signal)),
-      (error: unknown) => {
-        throw this.#backendError("acquire", error);
-      },
+    return this.#call(
+      "acquire",
+      ANSWERS.acquire,
+      (adapter, key) => adapter.acquire(key, this.#owner, this.#ttl),
+      (result) => settle(this.#took(result, requestedAt, signal)),
     );
   }
 
@@ -342,9 +335,7 @@ export class Lock implements ILock {
     if (result.acquired) {
       const isNewHold = result.fencingToken !== this.#fencingToken;
       if (signal.aborted && isNewHold) {
-        this.#waitFor(
-          this.#context.adapter.release(this.#key.toString(), this.#owner).then(ignore, ignore),
-        );
+        this.#letGo();
         throw signal.reason;
       }
       this.#fencingToken = result.fencingToken;
@@ -504,7 +495,7 @@ export class Lock implements ILock {
         .then((result) => {
           // This lock's own live hold, taken again, is kept (the TTL restarted).
           if (result?.acquired === true && result.fencingToken !== this.#fencingToken) {
-            return this.#context.adapter.release(this.#key.toString(), this.#owner).then(ignore);
+            return this.#send((adapter, key) => adapter.release(key, this.#owner));
           }
           return undefined;
         })
@@ -521,17 +512,11 @@ export class Lock implements ILock {
   }
 
   #release(): Promise<boolean> {
-    let pending: Promise<boolean>;
-    try {
-      pending = this.#context.adapter.release(this.#key.toString(), this.#owner);
-    } catch (error) {
-      pending = Promise.reject(error);
-    }
-    return pending.then(
-      (released) => this.#released(this.#checked("release", ANSWERS.boolean, released)),
-      (error: unknown) => {
-        throw this.#backendError("release", error);
-      },
+    return this.#call(
+      "release",
+      ANSWERS.boolean,
+      (adapter, key) => adapter.release(key, this.#owner),
+      (released) => this.#released(released),
     );
   }
 
@@ -645,7 +630,7 @@ export class Lock implements ILock {
           return; // released meanwhile (an explicit release), or gone with its TTL
         }
         try {
-          if (await this.#context.adapter.release(key, this.#owner)) {
+          if (await this.#send((adapter) => adapter.release(key, this.#owner))) {
             this.#released(true);
           }
           return;
@@ -728,17 +713,31 @@ export class Lock implements ILock {
     fn: (adapter: ILockAdapter, key: string) => Promise<AnswerOf<TAnswer>>,
     settle: (value: AnswerOf<TAnswer>) => TResult,
   ): Promise<TResult> {
-    let pending: Promise<AnswerOf<TAnswer>>;
-    try {
-      pending = fn(this.#context.adapter, this.#key.toString());
-    } catch (error) {
-      pending = Promise.reject(error);
-    }
-    return pending.then(
+    return this.#send(fn).then(
       (value) => settle(this.#checked(operation, answer, value)),
       (error: unknown) => {
         throw this.#backendError(operation, error);
       },
+    );
+  }
+
+  /** Calls the adapter for this lock's key: a synchronous throw becomes a rejection. */
+  #send<T>(fn: (adapter: ILockAdapter, key: string) => Promise<T>): Promise<T> {
+    try {
+      return fn(this.#context.adapter, this.#key.toString());
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Lets go of a hold nobody wants (granted after its caller gave up, or by an answer of the
+   * wrong shape) in the background: a failure leaves it to its TTL, and this lock's next
+   * acquire waits for it.
+   */
+  #letGo(): void {
+    this.#waitFor(
+      this.#send((adapter, key) => adapter.release(key, this.#owner)).then(ignore, ignore),
     );
   }
 
@@ -768,13 +767,7 @@ export class Lock implements ILock {
       // The adapter may have taken the key for this lock (daiso-core's acquire answers true once
       // it did): let it go, or the hold stays until its TTL, or forever. The next acquire of this
       // lock waits for it.
-      const key = this.#key.toString();
-      const owner = this.#owner;
-      this.#waitFor(
-        Promise.resolve(key)
-          .then((stored) => adapter.release(stored, owner))
-          .then(ignore, ignore),
-      );
+      this.#letGo();
     }
     // An owner read from the store is a credential: the error and its event show its public id.
     const shown =
