@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
 import { Namespace } from "../namespace/namespace.js";
-import { onAbort } from "../task/abort-listeners.js";
 import { Task } from "../task/task.js";
+import { onAbort } from "../timers/abort-listeners.js";
 import type {
   AdapterListener,
   BaseEventMap,

@@ -1,18 +1,16 @@
-import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
 import type { IEventDispatcher } from "../event-bus/event-bus-contracts.js";
 import type { IKey } from "../namespace/namespace.js";
 import { TimeoutError } from "../resilience/resilience-errors.js";
 import { parseSettings } from "../settings/parse-settings.js";
-import { onAbort } from "../task/abort-listeners.js";
 import { Task } from "../task/task.js";
-import { delay, MAX_TIMER_MS } from "../task/timers.js";
 import { type ITimeSpan, TimeSpan } from "../time-span/time-span.js";
+import { delay, pauseUnref } from "../timers/timers.js";
+import { BLOCKING_SLACK_MS, BlockingDeadline, CUT_SHORT } from "./blocking-deadline.js";
 import type {
   ILock,
   LockAutoRefreshSettings,
   LockBlockingSettings,
   LockRunBlockingSettings,
-  LockRunContext,
   LockRunnable,
   LockRunResult,
   LockRunSettings,
@@ -20,8 +18,6 @@ import type {
 import type {
   ILockAdapter,
   LockAcquireResult,
-  LockAdapterState,
-  LockHandOff,
   LockWaitClaim,
   LockWaitResult,
 } from "./contracts/lock-adapter.js";
@@ -36,6 +32,8 @@ import {
 } from "./contracts/lock-errors.js";
 import { LOCK_EVENTS, type LockEventMap, type LockEventName } from "./contracts/lock-events.js";
 import { type ILockState, LOCK_STATE } from "./contracts/lock-state.js";
+import { HeldRun, holdEnd, type KeptHold } from "./keep-alive.js";
+import { ANSWERS, type Answer, type AnswerOf } from "./lock-adapter-answers.js";
 import { publicOwner } from "./lock-owner.js";
 import {
   LOCK_DEFAULTS,
@@ -44,6 +42,7 @@ import {
   lockRunSettingsSchema,
   refreshTtlSchema,
 } from "./lock-settings.js";
+import { callRunnable, checkRunnable } from "./run-context.js";
 
 /** What a provider shares with its locks. */
 export type LockContext = {
@@ -73,306 +72,6 @@ const ignore = () => {};
  */
 const RELEASE_RETRY_PAUSES_MS = [25, 100, 400];
 
-/**
- * The margin a holder takes off its own reckoning of when its hold ends (Redlock's): the hold
- * may have ended `ttl × CLOCK_DRIFT_FACTOR + CLOCK_DRIFT_MS` before the send time of the acquire
- * or refresh plus the TTL, since the holder's clock and the backend's may run at rates up to 1%
- * apart, and their timers fire a millisecond or two apart. A `run*` function's signal aborts at
- * that moment, whether or not a refresh has answered by then.
- */
-export const CLOCK_DRIFT_FACTOR = 0.01;
-/** See {@link CLOCK_DRIFT_FACTOR}. */
-export const CLOCK_DRIFT_MS = 2;
-
-/**
- * How long past its `time` a blocking acquire still waits for the backend's answer to a call
- * under way (ms). A healthy backend answers well within it (Redis in under a millisecond, SQL in
- * a few, a distant or majority-acknowledged write in tens); one that does not (stopped, its
- * connection hanging, a statement blocked on a row lock) is given up on, and the acquire
- * resolves `false` (or throws `FailedAcquireLockError`) at `time` plus this, at the latest.
- */
-export const BLOCKING_SLACK_MS = 250;
-
-/** The performance.now() time by which a hold asked for at `sentAt` may have ended. */
-const holdEnd = (sentAt: number, ttl: TimeSpan): number => {
-  const ms = ttl.toMilliseconds();
-  return sentAt + ms - (ms * CLOCK_DRIFT_FACTOR + CLOCK_DRIFT_MS);
-};
-
-/**
- * The shapes of adapter answers, checked on every call (a `typeof` or two, no schema): an
- * adapter written to another contract (daiso-core's `acquire` answers a boolean) fails loudly
- * instead of being read as "held by someone else".
- */
-const ANSWERS = {
-  acquire: {
-    expected:
-      "{ acquired: true, fencingToken: number } or { acquired: false, owner: string, remainingTime: TimeSpan | null }",
-    fits: (value: unknown): value is LockAcquireResult => {
-      const answer = value as LockAcquireResult | null | undefined;
-      return answer?.acquired === true
-        ? Number.isSafeInteger(answer.fencingToken)
-        : answer?.acquired === false &&
-            typeof answer.owner === "string" &&
-            isRemainingTime(answer.remainingTime);
-    },
-  },
-  boolean: {
-    expected: "a boolean",
-    fits: (value: unknown): value is boolean => typeof value === "boolean",
-  },
-  getState: {
-    expected: "null or { owner: string, remainingTime: TimeSpan | null, fencingToken: number }",
-    fits: (value: unknown): value is LockAdapterState | null => {
-      const state = value as LockAdapterState | null;
-      return (
-        state === null ||
-        (typeof state === "object" &&
-          typeof state.owner === "string" &&
-          Number.isSafeInteger(state.fencingToken) &&
-          isRemainingTime(state.remainingTime))
-      );
-    },
-  },
-  waitForRelease: {
-    expected: "undefined, or { acquired: true, fencingToken: number } for a hand-off",
-    fits: (value: unknown): value is LockWaitResult => {
-      const handOff = value as LockHandOff | undefined;
-      return (
-        handOff === undefined ||
-        (handOff?.acquired === true &&
-          Number.isSafeInteger(handOff.fencingToken) &&
-          (handOff.remainingTime === undefined || isRemainingTime(handOff.remainingTime)))
-      );
-    },
-  },
-} as const;
-
-type Answer = (typeof ANSWERS)[keyof typeof ANSWERS];
-type AnswerOf<TAnswer extends Answer> = TAnswer["fits"] extends (value: unknown) => value is infer T
-  ? T
-  : never;
-
-function isRemainingTime(value: unknown): boolean {
-  return (
-    value === null ||
-    typeof (value as { toMilliseconds?: unknown } | undefined)?.toMilliseconds === "function"
-  );
-}
-
-/** daiso-core's `Invokable`: an object with an `invoke` method. */
-function isInvokable(fn: unknown): fn is { invoke: (context: LockRunContext) => unknown } {
-  return typeof (fn as { invoke?: unknown } | null)?.invoke === "function";
-}
-
-/**
- * What `run*` can run: a function, an object with `invoke` (daiso-core's `Invokable`), or a
- * `Task`. Checked when the run is made, before anything is acquired.
- */
-function checkRunnable(fn: unknown): void {
-  if (
-    typeof fn === "function" ||
-    isInvokable(fn) ||
-    typeof (fn as { withSignal?: unknown } | null)?.withSignal === "function"
-  ) {
-    return;
-  }
-  const hint =
-    fn instanceof Promise
-      ? " (a Promise has already started: pass a function that returns it)"
-      : "";
-  throw new InvalidArgumentError(
-    `Invalid run function: must be a function, an object with invoke(), or a Task${hint}`,
-    [{ path: "fn", message: "must be a function, an object with invoke(), or a Task" }],
-  );
-}
-
-/** A pause that does not keep the process alive. */
-const pauseUnref = (ms: number) =>
-  new Promise<void>((resolve) => {
-    setTimeout(resolve, ms).unref?.();
-  });
-
-/**
- * One `run*` while its function runs: the function's signal, made only when the function asks
- * for it (an AbortController costs microseconds on Node 20, more than an in-process hold), and
- * its keep-alive state (its place in a refresh queue).
- */
-class HeldRun {
-  readonly #callerSignal: AbortSignal;
-  #controller: AbortController | undefined;
-  #lost: LockLostError | undefined;
-  /** Removes the listener on the caller's signal, while there is one. */
-  #stopListening: (() => void) | undefined;
-  stopped = false;
-  /** A timer of its own, for the rare waits off the regular interval (a refresh retried). */
-  timer: ReturnType<typeof setTimeout> | undefined;
-  /**
-   * Aborts the signal when the hold may have ended: armed only while no answered refresh
-   * stands between now and then (a refresh under way or failing, after `maxHoldTime`, or with
-   * `autoRefresh: false` once the signal is read).
-   */
-  expiryTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Called when the signal is first made (while the run goes on). */
-  onSignal: () => void = ignore;
-  /** Keep-alive: ms between refreshes, and the performance.now() time refreshing stops. */
-  every = 0;
-  stopAt = Number.POSITIVE_INFINITY;
-  /** Keep-alive: called when a refresh is due. */
-  onDue: () => void = ignore;
-  /** The refresh queue it waits in, its place there, and when it is due (performance.now()). */
-  refreshQueue: RefreshQueue | undefined;
-  prevDue: HeldRun | undefined;
-  nextDue: HeldRun | undefined;
-  dueAt = 0;
-
-  constructor(callerSignal: AbortSignal) {
-    this.#callerSignal = callerSignal;
-  }
-
-  /** Aborted when the caller's signal aborts, or with a `LockLostError` when the hold is lost. */
-  get signal(): AbortSignal {
-    if (this.#controller === undefined) {
-      this.#controller = new AbortController();
-      if (this.#lost !== undefined) {
-        this.#controller.abort(this.#lost);
-      } else if (this.#callerSignal.aborted) {
-        this.#controller.abort(this.#callerSignal.reason);
-      } else if (!this.stopped) {
-        // A listener removed by `end`, rather than AbortSignal.any: on Node 20 every `any`
-        // over a long-lived caller signal stays referenced by it (nodejs/node#55351). Shared
-        // with the other runs on that signal: many runs do not make many listeners.
-        this.#stopListening = onAbort(this.#callerSignal, () => this.handleEvent());
-        this.onSignal();
-      }
-    }
-    return this.#controller.signal;
-  }
-
-  /** The caller's signal aborted. */
-  handleEvent(): void {
-    this.#controller?.abort(this.#callerSignal.reason);
-  }
-
-  get lost(): boolean {
-    return this.#lost !== undefined;
-  }
-
-  lose(error: LockLostError): void {
-    if (this.#lost === undefined) {
-      this.#lost = error;
-      clearTimeout(this.timer);
-      clearTimeout(this.expiryTimer);
-      this.refreshQueue?.remove(this);
-      this.#controller?.abort(error);
-    }
-  }
-
-  end(): void {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    clearTimeout(this.expiryTimer);
-    this.refreshQueue?.remove(this);
-    this.#stopListening?.();
-    this.#stopListening = undefined;
-  }
-}
-
-/**
- * The runs of the process that refresh every `every` ms, in the order they are due: a run joins
- * at the tail when it starts or has refreshed (due = now + every, so the order holds), and one
- * Node timer is armed for the head. A run that ends just leaves; the timer is not touched (only
- * unref'd when no run is left, so it never keeps the process alive), fires in vain at most once
- * and is re-armed for the new head, or dropped with the queue. So a short run costs no timer at
- * all, where a setTimeout and clearTimeout per run cost more than an in-process hold.
- */
-class RefreshQueue {
-  head: HeldRun | undefined;
-  tail: HeldRun | undefined;
-  timer: ReturnType<typeof setTimeout> | undefined;
-  /**
-   * The `setTimeout` the timer came from, and which arming it was: a lingering timer is only
-   * relied on in the timer world that made it (fake timers in tests swap `setTimeout`), and a
-   * timer left behind in another world is ignored when it fires.
-   */
-  armedWith: typeof setTimeout | undefined;
-  armings = 0;
-
-  constructor(readonly every: number) {}
-
-  static join(run: HeldRun): void {
-    let queue = refreshQueues.get(run.every);
-    if (queue === undefined) {
-      queue = new RefreshQueue(run.every);
-      refreshQueues.set(run.every, queue);
-    }
-    run.dueAt = performance.now() + run.every;
-    run.refreshQueue = queue;
-    run.prevDue = queue.tail;
-    if (queue.tail === undefined) {
-      queue.head = run;
-    } else {
-      queue.tail.nextDue = run;
-    }
-    queue.tail = run;
-    if (queue.timer === undefined || queue.armedWith !== setTimeout) {
-      queue.arm(run.dueAt);
-    } else if (queue.head === run) {
-      queue.timer.ref();
-    }
-  }
-
-  remove(run: HeldRun): void {
-    if (run.prevDue === undefined) {
-      this.head = run.nextDue;
-    } else {
-      run.prevDue.nextDue = run.nextDue;
-    }
-    if (run.nextDue === undefined) {
-      this.tail = run.prevDue;
-    } else {
-      run.nextDue.prevDue = run.prevDue;
-    }
-    run.prevDue = undefined;
-    run.nextDue = undefined;
-    run.refreshQueue = undefined;
-    if (this.head === undefined) {
-      this.timer?.unref();
-    }
-  }
-
-  arm(at: number): void {
-    const ms = Math.min(Math.max(1, Math.ceil(at - performance.now())), MAX_TIMER_MS);
-    this.armings += 1;
-    this.armedWith = setTimeout;
-    this.timer = setTimeout(refreshDueRuns, ms, this, this.armings);
-  }
-}
-
-const refreshQueues = new Map<number, RefreshQueue>();
-
-function refreshDueRuns(queue: RefreshQueue, arming: number): void {
-  if (arming !== queue.armings) {
-    return;
-  }
-  queue.timer = undefined;
-  const now = performance.now();
-  let run = queue.head;
-  while (run !== undefined && run.dueAt <= now) {
-    queue.remove(run);
-    run.onDue();
-    run = queue.head;
-  }
-  if (run !== undefined) {
-    queue.arm(run.dueAt);
-  } else if (refreshQueues.get(queue.every) === queue) {
-    refreshQueues.delete(queue.every);
-  }
-}
-
-/** What `BlockingDeadline.race` answers when the cut-off came first. */
-const CUT_SHORT = Symbol("cut short");
-
 /** A blocking acquire given up at its cut-off, with a backend call unanswered. */
 type CutShortResult = {
   acquired: false;
@@ -386,83 +85,14 @@ type CutShortResult = {
 
 type BlockingAcquireResult = LockAcquireResult | CutShortResult;
 
-/**
- * When a blocking acquire stops waiting for the backend: `after` ms from its start (its `time`
- * plus BLOCKING_SLACK_MS). One timer for the whole acquire, however many calls it makes. It
- * does not listen to the caller's signal: callers share signals among many acquires (a
- * listener each would pile up on it), and the adapter's wait and the pauses already end at an
- * abort; only a call the backend does not answer outlives the abort, until the cut-off.
- */
-class BlockingDeadline {
-  readonly #at: number;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #passed = false;
-  /** Settles the race under way. */
-  #cut: ((value: typeof CUT_SHORT) => void) | undefined;
-
-  constructor(readonly after: number) {
-    this.#at = performance.now() + after;
-    this.#arm();
-  }
-
-  /** `pending`'s outcome, or CUT_SHORT when the cut-off passes first. */
-  race<T>(pending: Promise<T>): Promise<T | typeof CUT_SHORT> {
-    if (this.#passed) {
-      return Promise.resolve(CUT_SHORT);
-    }
-    return new Promise((resolve, reject) => {
-      this.#cut = resolve;
-      pending.then(resolve, reject);
-    });
-  }
-
-  end(): void {
-    clearTimeout(this.#timer);
-    this.#cut = undefined;
-  }
-
-  /** Re-armed when it fires early, or past the timer range. */
-  #arm(): void {
-    const left = this.#at - performance.now();
-    if (left > 0) {
-      this.#timer = setTimeout(() => this.#arm(), Math.min(Math.ceil(left), MAX_TIMER_MS));
-      return;
-    }
-    this.#passed = true;
-    this.#cut?.(CUT_SHORT);
-    this.#cut = undefined;
-  }
-}
-
-/** Calls a run's function with what its kind receives (see {@link LockRunnable}). */
-function callRunnable<TValue>(
-  fn: LockRunnable<TValue>,
-  run: HeldRun,
-  fencingToken: number,
-): TValue | PromiseLike<TValue> {
-  if (typeof fn === "function") {
-    return fn(new RunContext(run, fencingToken));
-  }
-  if (isInvokable(fn)) {
-    return fn.invoke(new RunContext(run, fencingToken)) as TValue | PromiseLike<TValue>;
-  }
-  return fn.withSignal(run.signal);
-}
-
-/** What a `run*` function receives; its signal is made on first read. */
-class RunContext implements LockRunContext {
-  readonly #run: HeldRun;
-  readonly fencingToken: number;
-
-  constructor(run: HeldRun, fencingToken: number) {
-    this.#run = run;
-    this.fencingToken = fencingToken;
-  }
-
-  get signal(): AbortSignal {
-    return this.#run.signal;
-  }
-}
+/** How a `run*` takes the lock and answers (see `Lock.#run`). */
+type RunOptions = {
+  readonly autoRefresh: boolean | Readonly<LockAutoRefreshSettings>;
+  /** Waits for the lock as `acquireBlocking` does; absent: one attempt. */
+  readonly blocking?: Readonly<LockBlockingSettings>;
+  /** Resolves to fn's value and throws FailedAcquireLockError; else resolves to a LockRunResult. */
+  readonly orFail: boolean;
+};
 
 /** A lock on one key for one owner; created by `LockProvider.create`. See `ILock`. */
 export class Lock implements ILock {
@@ -485,6 +115,7 @@ export class Lock implements ILock {
    * late release cannot free a newer hold. Never rejects.
    */
   #unsettled: Promise<void> | undefined;
+  #keptHoldOf: KeptHold | undefined;
 
   /**
    * @internal Use `LockProvider.create`. `owner` is the credential the adapter stores; `id` its
@@ -642,9 +273,7 @@ export class Lock implements ILock {
   runOrFail<TValue>(fn: LockRunnable<TValue>, settings: LockRunSettings = {}): Task<TValue> {
     checkRunnable(fn);
     const { autoRefresh } = parseSettings("run settings", lockRunSettingsSchema, settings);
-    return new Task(
-      (signal) => this.#run(fn, autoRefresh, undefined, true, signal) as Promise<TValue>,
-    );
+    return this.#run(fn, { autoRefresh, orFail: true });
   }
 
   runBlockingOrFail<TValue>(
@@ -653,9 +282,7 @@ export class Lock implements ILock {
   ): Task<TValue> {
     checkRunnable(fn);
     const parsed = parseSettings("run settings", lockRunBlockingSettingsSchema, settings);
-    return new Task(
-      (signal) => this.#run(fn, parsed.autoRefresh, parsed, true, signal) as Promise<TValue>,
-    );
+    return this.#run(fn, { autoRefresh: parsed.autoRefresh, blocking: parsed, orFail: true });
   }
 
   run<TValue>(
@@ -664,10 +291,7 @@ export class Lock implements ILock {
   ): Task<LockRunResult<TValue>> {
     checkRunnable(fn);
     const { autoRefresh } = parseSettings("run settings", lockRunSettingsSchema, settings);
-    return new Task(
-      (signal) =>
-        this.#run(fn, autoRefresh, undefined, false, signal) as Promise<LockRunResult<TValue>>,
-    );
+    return this.#run(fn, { autoRefresh, orFail: false });
   }
 
   runBlocking<TValue>(
@@ -676,10 +300,7 @@ export class Lock implements ILock {
   ): Task<LockRunResult<TValue>> {
     checkRunnable(fn);
     const parsed = parseSettings("run settings", lockRunBlockingSettingsSchema, settings);
-    return new Task(
-      (signal) =>
-        this.#run(fn, parsed.autoRefresh, parsed, false, signal) as Promise<LockRunResult<TValue>>,
-    );
+    return this.#run(fn, { autoRefresh: parsed.autoRefresh, blocking: parsed, orFail: false });
   }
 
   /**
@@ -694,18 +315,11 @@ export class Lock implements ILock {
       return this.#unsettled.then(() => this.#tryAcquire(signal, settle));
     }
     const requestedAt = performance.now();
-    let pending: Promise<LockAcquireResult>;
-    try {
-      pending = this.#context.adapter.acquire(this.#key.toString(), this.#owner, this.#ttl);
-    } catch (error) {
-      pending = Promise.reject(error);
-    }
-    return pending.then(
-      (result) =>
-        settle(this.#took(this.#checked("acquire", ANSWERS.acquire, result), requestedAt, signal)),
-      (error: unknown) => {
-        throw this.#backendError("acquire", error);
-      },
+    return this.#call(
+      "acquire",
+      ANSWERS.acquire,
+      (adapter, key) => adapter.acquire(key, this.#owner, this.#ttl),
+      (result) => settle(this.#took(result, requestedAt, signal)),
     );
   }
 
@@ -721,9 +335,7 @@ export class Lock implements ILock {
     if (result.acquired) {
       const isNewHold = result.fencingToken !== this.#fencingToken;
       if (signal.aborted && isNewHold) {
-        this.#waitFor(
-          this.#context.adapter.release(this.#key.toString(), this.#owner).then(ignore, ignore),
-        );
+        this.#letGo();
         throw signal.reason;
       }
       this.#fencingToken = result.fencingToken;
@@ -883,7 +495,7 @@ export class Lock implements ILock {
         .then((result) => {
           // This lock's own live hold, taken again, is kept (the TTL restarted).
           if (result?.acquired === true && result.fencingToken !== this.#fencingToken) {
-            return this.#context.adapter.release(this.#key.toString(), this.#owner).then(ignore);
+            return this.#send((adapter, key) => adapter.release(key, this.#owner));
           }
           return undefined;
         })
@@ -900,17 +512,11 @@ export class Lock implements ILock {
   }
 
   #release(): Promise<boolean> {
-    let pending: Promise<boolean>;
-    try {
-      pending = this.#context.adapter.release(this.#key.toString(), this.#owner);
-    } catch (error) {
-      pending = Promise.reject(error);
-    }
-    return pending.then(
-      (released) => this.#released(this.#checked("release", ANSWERS.boolean, released)),
-      (error: unknown) => {
-        throw this.#backendError("release", error);
-      },
+    return this.#call(
+      "release",
+      ANSWERS.boolean,
+      (adapter, key) => adapter.release(key, this.#owner),
+      (released) => this.#released(released),
     );
   }
 
@@ -954,11 +560,21 @@ export class Lock implements ILock {
    * always releases; the release never masks fn's outcome. Resolves to fn's value when `orFail`
    * (which throws FailedAcquireLockError when the lock is not taken), else to a LockRunResult.
    */
-  async #run<TValue>(
+  #run<TValue>(fn: LockRunnable<TValue>, options: RunOptions & { orFail: true }): Task<TValue>;
+  #run<TValue>(
     fn: LockRunnable<TValue>,
-    autoRefresh: boolean | Readonly<LockAutoRefreshSettings>,
-    blocking: Readonly<LockBlockingSettings> | undefined,
-    orFail: boolean,
+    options: RunOptions & { orFail: false },
+  ): Task<LockRunResult<TValue>>;
+  #run<TValue>(
+    fn: LockRunnable<TValue>,
+    options: RunOptions,
+  ): Task<TValue | LockRunResult<TValue>> {
+    return new Task((signal) => this.#runHeld(fn, options, signal));
+  }
+
+  async #runHeld<TValue>(
+    fn: LockRunnable<TValue>,
+    { autoRefresh, blocking, orFail }: RunOptions,
     signal: AbortSignal,
   ): Promise<TValue | LockRunResult<TValue>> {
     const result =
@@ -973,8 +589,10 @@ export class Lock implements ILock {
     if (!result.acquired) {
       return [false, null];
     }
-    const run = new HeldRun(signal);
-    this.#keepAlive(autoRefresh, run);
+    const run = new HeldRun(signal, this.#keptHold);
+    if (this.#ttl !== null) {
+      run.keepAlive(autoRefresh, this.#ttl.toMilliseconds(), LOCK_DEFAULTS.refreshFraction);
+    }
     try {
       const value = await callRunnable(fn, run, result.fencingToken);
       return orFail ? value : [true, value];
@@ -1012,7 +630,7 @@ export class Lock implements ILock {
           return; // released meanwhile (an explicit release), or gone with its TTL
         }
         try {
-          if (await this.#context.adapter.release(key, this.#owner)) {
+          if (await this.#send((adapter) => adapter.release(key, this.#owner))) {
             this.#released(true);
           }
           return;
@@ -1037,100 +655,15 @@ export class Lock implements ILock {
     });
   }
 
-  /**
-   * Refreshes the hold every interval until the run ends; the run's signal aborts when the hold
-   * is lost, or may have ended by this lock's reckoning with no refresh answered in time.
-   */
-  #keepAlive(settings: boolean | Readonly<LockAutoRefreshSettings>, run: HeldRun): void {
-    const ttl = this.#ttl;
-    if (ttl === null) {
-      return;
-    }
-    if (settings === false) {
-      // Only a signal somebody reads needs the timer that aborts it.
-      run.onSignal = () => this.#loseAtExpiry(run);
-      return;
-    }
-    const interval = settings === true ? undefined : settings.interval;
-    const maxHoldTime = settings === true ? undefined : settings.maxHoldTime;
-    run.every = Math.min(
-      interval?.toMilliseconds() ?? ttl.toMilliseconds() * LOCK_DEFAULTS.refreshFraction,
-      MAX_TIMER_MS,
-    );
-    if (maxHoldTime !== undefined) {
-      run.stopAt = performance.now() + maxHoldTime.toMilliseconds();
-    }
-    run.onDue = () => void this.#tick(run);
-    this.#refreshLater(run);
-  }
-
-  /** Queues the run's next refresh; should the hold end before it is due, aborts then. */
-  #refreshLater(run: HeldRun): void {
-    RefreshQueue.join(run);
-    if (run.dueAt >= (this.#expiresAt ?? Number.POSITIVE_INFINITY)) {
-      this.#loseAtExpiry(run);
-    }
-  }
-
-  async #tick(run: HeldRun): Promise<void> {
-    if (run.stopped || run.lost) {
-      return;
-    }
-    if (performance.now() >= run.stopAt) {
-      // The cap is reached: the hold runs out one TTL after the last refresh.
-      this.#loseAtExpiry(run);
-      return;
-    }
-    // A refresh may never answer (ioredis queues commands while it reconnects): the signal
-    // aborts when the hold may have ended, answered or not.
-    if (run.expiryTimer === undefined) {
-      this.#loseAtExpiry(run);
-    }
-    let refreshed: boolean | "error";
-    try {
-      // The lock's own TTL, whatever the provider's defaultRefreshTime (run's signal counts on it).
-      refreshed = await this.#refresh(this.#ttl ?? undefined);
-    } catch {
-      refreshed = "error";
-    }
-    if (run.stopped || run.lost) {
-      return;
-    }
-    if (refreshed === false || (refreshed === "error" && this.#untilExpiry() <= 0)) {
-      this.#loseHold(run);
-    } else if (refreshed === "error") {
-      // A passing backend failure: try again before the hold runs out (the expiry timer stays).
-      const retryIn = Math.min(run.every, this.#untilExpiry() / 2);
-      run.timer = setTimeout(run.onDue, Math.max(0, Math.min(retryIn, MAX_TIMER_MS)));
-    } else {
-      clearTimeout(run.expiryTimer);
-      run.expiryTimer = undefined;
-      this.#refreshLater(run);
-    }
-  }
-
-  /**
-   * Aborts the run's signal when the hold may have ended. The time is read again when the timer
-   * fires: a refresh may have moved it meanwhile, and timers are capped at MAX_TIMER_MS.
-   */
-  #loseAtExpiry(run: HeldRun): void {
-    if (run.stopped || run.lost) {
-      return;
-    }
-    clearTimeout(run.expiryTimer);
-    const left = this.#untilExpiry();
-    if (left <= 0) {
-      this.#loseHold(run);
-      return;
-    }
-    run.expiryTimer = setTimeout(
-      () => this.#loseAtExpiry(run),
-      Math.min(Math.ceil(left), MAX_TIMER_MS),
-    );
-  }
-
-  #loseHold(run: HeldRun): void {
-    run.lose(new LockLostError(this.#key.get(), this.#id));
+  /** What a run's keep-alive asks of this lock (made at its first run). */
+  get #keptHold(): KeptHold {
+    this.#keptHoldOf ??= {
+      expiresAt: () => this.#expiresAt ?? Number.POSITIVE_INFINITY,
+      // The lock's own TTL, whatever the provider's refreshTime (the run's signal counts on it).
+      refresh: () => this.#refresh(this.#ttl ?? undefined),
+      lostError: () => new LockLostError(this.#key.get(), this.#id),
+    };
+    return this.#keptHoldOf;
   }
 
   #untilExpiry(): number {
@@ -1180,17 +713,31 @@ export class Lock implements ILock {
     fn: (adapter: ILockAdapter, key: string) => Promise<AnswerOf<TAnswer>>,
     settle: (value: AnswerOf<TAnswer>) => TResult,
   ): Promise<TResult> {
-    let pending: Promise<AnswerOf<TAnswer>>;
-    try {
-      pending = fn(this.#context.adapter, this.#key.toString());
-    } catch (error) {
-      pending = Promise.reject(error);
-    }
-    return pending.then(
+    return this.#send(fn).then(
       (value) => settle(this.#checked(operation, answer, value)),
       (error: unknown) => {
         throw this.#backendError(operation, error);
       },
+    );
+  }
+
+  /** Calls the adapter for this lock's key: a synchronous throw becomes a rejection. */
+  #send<T>(fn: (adapter: ILockAdapter, key: string) => Promise<T>): Promise<T> {
+    try {
+      return fn(this.#context.adapter, this.#key.toString());
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Lets go of a hold nobody wants (granted after its caller gave up, or by an answer of the
+   * wrong shape) in the background: a failure leaves it to its TTL, and this lock's next
+   * acquire waits for it.
+   */
+  #letGo(): void {
+    this.#waitFor(
+      this.#send((adapter, key) => adapter.release(key, this.#owner)).then(ignore, ignore),
     );
   }
 
@@ -1220,13 +767,7 @@ export class Lock implements ILock {
       // The adapter may have taken the key for this lock (daiso-core's acquire answers true once
       // it did): let it go, or the hold stays until its TTL, or forever. The next acquire of this
       // lock waits for it.
-      const key = this.#key.toString();
-      const owner = this.#owner;
-      this.#waitFor(
-        Promise.resolve(key)
-          .then((stored) => adapter.release(stored, owner))
-          .then(ignore, ignore),
-      );
+      this.#letGo();
     }
     // An owner read from the store is a credential: the error and its event show its public id.
     const shown =

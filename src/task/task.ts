@@ -1,7 +1,7 @@
 import type { ITimeSpan } from "../time-span/time-span.js";
-import { NEVER_ABORTED, onAbort } from "./abort-listeners.js";
+import { NEVER_ABORTED, onAbort } from "../timers/abort-listeners.js";
+import { delay } from "../timers/timers.js";
 import type { Middleware, Middlewares, TaskWork } from "./middleware.js";
-import { delay } from "./timers.js";
 
 /**
  * A lazy, awaitable unit of work. See {@link Task}.

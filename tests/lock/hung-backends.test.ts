@@ -15,9 +15,10 @@ import {
   RedisLockAdapter,
   redisHoldKey,
 } from "../../src/lock/adapters/redis/redis-lock-adapter.js";
+import { BLOCKING_SLACK_MS } from "../../src/lock/blocking-deadline.js";
 import { FailedAcquireLockError, LockLostError } from "../../src/lock/contracts/lock-errors.js";
 import { LOCK_STATE } from "../../src/lock/contracts/lock-state.js";
-import { BLOCKING_SLACK_MS, CLOCK_DRIFT_FACTOR, CLOCK_DRIFT_MS } from "../../src/lock/lock.js";
+import { CLOCK_DRIFT_FACTOR, CLOCK_DRIFT_MS } from "../../src/lock/keep-alive.js";
 import { LockProvider } from "../../src/lock/lock-provider.js";
 import { Namespace } from "../../src/namespace/namespace.js";
 import { TimeoutError } from "../../src/resilience/resilience-errors.js";

@@ -12,9 +12,9 @@
 // place however often the holder refreshes (an entry not renewed lapses soon after the holder's
 // expiry: a wait whose process died does not hold the queue up for long).
 
-import { onAbort } from "../../task/abort-listeners.js";
-import { MAX_TIMER_MS } from "../../task/timers.js";
 import { TimeSpan } from "../../time-span/time-span.js";
+import { onAbort } from "../../timers/abort-listeners.js";
+import { Timer } from "../../timers/timers.js";
 import type { LockHandOff } from "../contracts/lock-adapter.js";
 
 /**
@@ -118,7 +118,9 @@ class QueuedWait {
   #checkWhenJoined = false;
   /** performance.now() time the wait runs out. */
   #deadline = 0;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** What the timer does when it fires (see #arm). */
+  #then: "end" | boolean = "end";
+  readonly #timer = new Timer(() => this.#timerFired());
   /** Stops listening to the signal (one listener per signal, however many waits share it). */
   #stopListening: (() => void) | undefined;
   #resolve!: (handOff: LockHandOff | undefined) => void;
@@ -220,21 +222,16 @@ class QueuedWait {
    * clocks: a timer may fire a little before `performance.now()` says its time has come.
    */
   #arm(ms: number, then: "end" | boolean): void {
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(
-      () => {
-        this.#timer = undefined;
-        if (ms > MAX_TIMER_MS && this.#left() > 0) {
-          // Past the timer range: armed again for what is left.
-          this.#watchHolder(undefined);
-        } else if (then === "end") {
-          this.#end({ mode: "keep" });
-        } else {
-          this.check(then);
-        }
-      },
-      Math.max(1, Math.min(Math.ceil(ms), MAX_TIMER_MS)),
-    );
+    this.#then = then;
+    this.#timer.set(ms);
+  }
+
+  #timerFired(): void {
+    if (this.#then === "end") {
+      this.#end({ mode: "keep" });
+    } else {
+      this.check(this.#then);
+    }
   }
 
   /**
@@ -330,7 +327,7 @@ class QueuedWait {
       return;
     }
     this.#ending = ending;
-    clearTimeout(this.#timer);
+    this.#timer.clear();
     this.#stopListening?.();
     if (!this.#joining) {
       // Not queued (the listener is not ready): the wait ends here.
@@ -388,7 +385,7 @@ class QueuedWait {
   }
 
   #cleanUp(): void {
-    clearTimeout(this.#timer);
+    this.#timer.clear();
     this.#stopListening?.();
     this.ended(this);
   }

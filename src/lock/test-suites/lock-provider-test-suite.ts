@@ -12,6 +12,7 @@ import { SerdeError } from "../../serde/serde-error.js";
 import { Task } from "../../task/task.js";
 import { type ITimeSpan, TimeSpan } from "../../time-span/time-span.js";
 import { MAX_DURATION_MS } from "../../time-span/time-span-schema.js";
+import { BLOCKING_SLACK_MS } from "../blocking-deadline.js";
 import type {
   ILock,
   LockRunBlockingSettings,
@@ -35,7 +36,7 @@ import {
 import { LOCK_EVENTS, type LockEventMap, type LockEventName } from "../contracts/lock-events.js";
 import type { LockCreateSettings } from "../contracts/lock-provider.js";
 import { type ILockState, LOCK_STATE } from "../contracts/lock-state.js";
-import { BLOCKING_SLACK_MS, CLOCK_DRIFT_FACTOR, CLOCK_DRIFT_MS } from "../lock.js";
+import { CLOCK_DRIFT_FACTOR, CLOCK_DRIFT_MS } from "../keep-alive.js";
 import { publicOwner } from "../lock-owner.js";
 import { LockProvider, type LockProviderSettings } from "../lock-provider.js";
 

@@ -13,13 +13,13 @@ import {
 import * as v from "valibot";
 import { InvalidArgumentError } from "../../../errors/invalid-argument-error.js";
 import { mustBe, parseSettings, settingsObject } from "../../../settings/parse-settings.js";
-import { delay, MAX_TIMER_MS } from "../../../task/timers.js";
 import { type ITimeSpan, TimeSpan } from "../../../time-span/time-span.js";
 import {
   durationTooLong,
   positiveTimeSpanSchema,
   storeMilliseconds,
 } from "../../../time-span/time-span-schema.js";
+import { delay, MAX_TIMER_MS } from "../../../timers/timers.js";
 import type {
   ILockAdapter,
   LockAcquireResult,

@@ -1,5 +1,5 @@
-import { MAX_TIMER_MS } from "../../../task/timers.js";
 import { TimeSpan } from "../../../time-span/time-span.js";
+import { msUntil } from "../../../timers/timers.js";
 import type {
   ILockAdapter,
   LockAcquireResult,
@@ -20,7 +20,7 @@ type Hold = { owner: string; expiresAt: number | null; fencingToken: number };
  * fires in vain once, and is re-armed), so a hand-off touches no timer. Dropped from the
  * adapter's map, timer cleared, when it empties.
  */
-class WaitQueue {
+class KeyWaiters {
   head: Waiter | undefined;
   tail: Waiter | undefined;
   timer: ReturnType<typeof setTimeout> | undefined;
@@ -29,9 +29,9 @@ class WaitQueue {
 
   constructor(
     readonly key: string,
-    readonly queues: Map<string, WaitQueue>,
+    readonly queues: Map<string, KeyWaiters>,
     /** The timer fired: serve an expired hold, end the waits past their deadline, re-arm. */
-    readonly due: (queue: WaitQueue) => void,
+    readonly due: (queue: KeyWaiters) => void,
   ) {}
 
   push(waiter: Waiter): void {
@@ -80,10 +80,8 @@ class WaitQueue {
   arm(at: number): void {
     clearTimeout(this.timer);
     this.timerAt = at;
-    // Whole milliseconds (Node keeps a timer list per distinct duration), within the timer
-    // range: a deadline beyond it is reached by re-arming.
-    const ms = Math.min(Math.max(1, Math.ceil(at - performance.now())), MAX_TIMER_MS);
-    this.timer = setTimeout(this.due, ms, this);
+    // A deadline beyond the timer range is reached by re-arming (#serve).
+    this.timer = setTimeout(this.due, msUntil(at), this);
   }
 
   /** Resolves the waiters whose deadline has passed; answers the earliest deadline left. */
@@ -167,7 +165,7 @@ class Waiter {
   nextOfSignal: Waiter | undefined;
 
   constructor(
-    readonly queue: WaitQueue,
+    readonly queue: KeyWaiters,
     readonly watch: SignalWatch,
     readonly claim: LockWaitClaim | undefined,
     /** The performance.now() time the wait ends without a release. */
@@ -197,12 +195,12 @@ class Waiter {
  */
 export class MemoryLockAdapter implements ILockAdapter {
   readonly #holds = new Map<string, Hold>();
-  readonly #waiters = new Map<string, WaitQueue>();
+  readonly #waiters = new Map<string, KeyWaiters>();
   readonly #watches = new Map<AbortSignal, SignalWatch>();
   #lastToken = 0;
   #writesSinceSweep = 0;
   #writesBetweenSweeps = MIN_WRITES_BETWEEN_SWEEPS;
-  readonly #queueDue = (queue: WaitQueue) => this.#serve(queue);
+  readonly #queueDue = (queue: KeyWaiters) => this.#serve(queue);
 
   /** `true`: a wait keeps its place while the holder refreshes, and is served at its expiry. */
   readonly waitsPastExpiry = true;
@@ -279,7 +277,7 @@ export class MemoryLockAdapter implements ILockAdapter {
     }
     let queue = this.#waiters.get(key);
     if (queue === undefined) {
-      queue = new WaitQueue(key, this.#waiters, this.#queueDue);
+      queue = new KeyWaiters(key, this.#waiters, this.#queueDue);
       this.#waiters.set(key, queue);
     }
     if (hold.expiresAt !== null) {
@@ -312,7 +310,7 @@ export class MemoryLockAdapter implements ILockAdapter {
   }
 
   /** The queue's timer: the hold may have expired (its waiters are then served), or waits ended. */
-  #serve(queue: WaitQueue): void {
+  #serve(queue: KeyWaiters): void {
     const now = performance.now();
     // Waits past their deadline leave first: none of them may be handed the key.
     const next = queue.timeOut(now);

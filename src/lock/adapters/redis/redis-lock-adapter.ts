@@ -5,7 +5,6 @@ import { HaspError } from "../../../errors/hasp-error.js";
 import type { InvalidArgumentError } from "../../../errors/invalid-argument-error.js";
 import { mustBe, parseSettings, settingsObject } from "../../../settings/parse-settings.js";
 import { followEnd } from "../../../task/end-listeners.js";
-import { delay } from "../../../task/timers.js";
 import { type ITimeSpan, TimeSpan } from "../../../time-span/time-span.js";
 import {
   durationTooLong,
@@ -13,6 +12,7 @@ import {
   nonNegativeTimeSpanSchema,
   storeMilliseconds,
 } from "../../../time-span/time-span-schema.js";
+import { delay, wholeMs } from "../../../timers/timers.js";
 import type {
   ILockAdapter,
   LockAcquireResult,
@@ -396,7 +396,7 @@ export class RedisLockAdapter implements ILockAdapter {
     const commands = this.#commands;
     return {
       join: (maxWaitMs, waitId) => {
-        const asked = Math.max(1, Math.ceil(maxWaitMs));
+        const asked = wholeMs(maxWaitMs);
         return commands
           .hasp_lock_wait(
             hold,
