@@ -37,6 +37,8 @@ describe("where hasp deliberately differs from daiso-core", () => {
     const token = await lock.acquireOrFail();
     expect(typeof token).toBe("number");
     expect(token).toBe(lock.fencingToken);
+    await lock.release();
+    expect(await lock.acquireBlockingOrFail()).toBe(lock.fencingToken);
   });
 
   test("refresh() without a TTL uses the lock's own TTL, and lock.ttl stays (daiso: defaultRefreshTime, 5 min, and lock.ttl becomes it)", async () => {
@@ -132,6 +134,22 @@ describe("where hasp deliberately differs from daiso-core", () => {
     expect((error as Error).message).toMatch(
       /^Lock "a": DaisoStyleLockAdapter\.acquire\(\) returned true; the ILockAdapter contract expects \{ acquired: true, fencingToken: number \}/,
     );
+  });
+
+  test("an adapter's getState answers the time left on the store's clock and the token (daiso: an absolute expiration Date)", async () => {
+    const adapter = new MemoryLockAdapter();
+    const acquired = await adapter.acquire("k", "owner-1", TimeSpan.fromSeconds(10));
+    const forever = await adapter.acquire("n", "owner-2", null);
+    expect(await adapter.getState("k")).toEqual({
+      owner: "owner-1",
+      remainingTime: expect.any(TimeSpan),
+      fencingToken: acquired.acquired ? acquired.fencingToken : Number.NaN,
+    });
+    expect(await adapter.getState("n")).toEqual({
+      owner: "owner-2",
+      remainingTime: null,
+      fencingToken: forever.acquired ? forever.fencingToken : Number.NaN,
+    });
   });
 
   test("a TimeSpan can be negative (daiso clamps it to 0); APIs that need a positive one refuse it", async () => {
