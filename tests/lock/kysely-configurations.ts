@@ -500,32 +500,6 @@ export function describeKyselyConfigurations(
             }
           });
 
-          test.runIf(configuration.backend === undefined)(
-            "SQLite: a table an older hasp made (a rowid table) works as it is, init() included",
-            async () => {
-              const old = uniqueName("rowid");
-              await database.kysely.executeQuery(
-                CompiledQuery.raw(
-                  `CREATE TABLE "${old}" (lock_key TEXT PRIMARY KEY NOT NULL, owner TEXT, token INTEGER NOT NULL, expires_at INTEGER)`,
-                ),
-              );
-              const adapter = newAdapter({ tableName: old });
-              try {
-                await adapter.init();
-                const first = await adapter.acquire("k", "a", ttl);
-                expect(first).toMatchObject({ acquired: true });
-                expect((await adapter.acquire("k", "b", ttl)).acquired).toBe(false);
-                expect(await adapter.release("k", "a")).toBe(true);
-                const second = await adapter.acquire("k", "b", ttl);
-                expect(
-                  second.acquired && first.acquired && second.fencingToken > first.fencingToken,
-                ).toBe(true);
-              } finally {
-                await adapter.dropSchema();
-              }
-            },
-          );
-
           test.runIf(configuration.backend === "postgres")(
             "PostgreSQL: a table without this version's procedures (a hand-made schema not migrated): LockBackendError naming the missing procedure",
             async () => {

@@ -21,11 +21,9 @@ import {
   KyselyLockAdapter,
   type KyselyLockAdapterSettings,
 } from "../../src/lock/adapters/kysely/kysely-lock-adapter.js";
-import {
-  mysqlStatements,
-  postgresStatements,
-  sqliteStatements,
-} from "../../src/lock/adapters/kysely/kysely-lock-statements.js";
+import { mysqlStatements } from "../../src/lock/adapters/kysely/mysql/mysql-lock-statements.js";
+import { postgresStatements } from "../../src/lock/adapters/kysely/postgres/postgres-lock-statements.js";
+import { sqliteStatements } from "../../src/lock/adapters/kysely/sqlite/sqlite-lock-statements.js";
 import { TimeSpan } from "../../src/time-span/time-span.js";
 import { describeWithBackend, uniqueName } from "../harness/backends.js";
 

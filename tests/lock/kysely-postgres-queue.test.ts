@@ -190,40 +190,6 @@ describeWithBackend("postgres", (url) => {
       expect(await adapter.getState(key)).toBeNull();
     });
 
-    test("init() upgrades a table made before the queue, once, and the hand-off works on it", async () => {
-      const table = uniqueName("old");
-      tables.push(table);
-      // The table as hasp made it before waiters were queued in it.
-      await pool.query(
-        `CREATE TABLE "${table}" (lock_key text PRIMARY KEY, owner text, token bigint NOT NULL, expires_at bigint, notify_until bigint)`,
-      );
-      await pool.query(`INSERT INTO "${table}" VALUES ($1, NULL, 7, 0, NULL)`, [storedKey("kept")]);
-      const adapter = newAdapter(table);
-      await Promise.all([adapter.init(), newAdapter(table).init(), newAdapter(table).init()]);
-      await adapter.init();
-      const { rows } = await pool.query<{ count: string }>(
-        `SELECT count(*) FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal`,
-        [`"${table}"`],
-      );
-      expect(Number(rows[0]?.count)).toBe(1);
-
-      const namespace = new Namespace(table);
-      const provider = new LockProvider({ adapter, namespace });
-      const first = provider.create("job", { ttl: LONG });
-      expect(await first.acquire()).toBe(true);
-      const second = provider.create("job", { ttl: LONG });
-      const blocked = Promise.resolve(second.acquireBlocking({ time: LONG }));
-      await vi.waitFor(async () =>
-        expect(await waitersOf(table, namespace.create("job").toString())).toHaveLength(1),
-      );
-      await first.release();
-      expect(await blocked).toBe(true);
-      expect(await second.release()).toBe(true);
-      // The old row kept its token: the next one is greater.
-      expect((await adapter.acquire("kept", "x", LONG)).acquired).toBe(true);
-      expect((await adapter.getState("kept"))?.fencingToken).toBeGreaterThan(7);
-    });
-
     test("8 workers in 4 processes' adapters take turns by hand-off: one acquire statement each, no retries", async () => {
       const table = await newTable();
       const namespace = new Namespace(table);

@@ -1,0 +1,426 @@
+// The SQL of KyselyLockAdapter on PostgreSQL. Each operation is a PL/pgSQL procedure of the
+// table's own, created by init() and run by one CALL. The procedure plans its SQL once per
+// connection, where the statement itself, sent unnamed (as Kysely sends every query), would be
+// parsed and planned at every call; and a CALL, unlike a SELECT of a function, is not planned
+// itself. Planning was most of the cost of an uncontended acquire and release. The answer is the
+// procedure's INOUT parameters (the CALL passes NULLs): one row, NULL where the SQL found no row.
+//
+// Table: the one of kysely-lock-statements.ts, and
+//   waiters   text[], the queue of blocking acquires, oldest first (NULL: nobody waits). An entry
+//             is "deadline_ms:ttl:inbox:wait_id:owner" (the owner last: it may hold ':'); ttl is
+//             the claim's in ms, "" for a hold without TTL, "-" for a wait without a claim. An
+//             entry's deadline is renewed in place by its wait's checks, however often the holder
+//             refreshes (a wait is known by the part after the deadline, which never changes).
+//
+// The release statement serves the queue through a trigger, "<table>_hand_off": only an UPDATE
+// that frees a hold with waiters queued runs it (its WHEN is all an uncontended release pays).
+// It skips entries past their deadline, wakes waits without a claim, and gives the key to the
+// first claim (new token, its TTL from now), naming each wait on its adapter's channel
+// ("wait_id"). NOTIFY is sent at commit, and needs no privilege at all: a message is a wake-up,
+// and the wait asks `check` what it was given.
+//
+// Time: in a procedure's body, the server's time is read once, into now_us and now_ms.
+
+import { ENTRY_GRACE_MS } from "../../queued-wait.js";
+import {
+  free,
+  type KyselyLockEntryArgs,
+  type KyselyLockKeyArgs,
+  type KyselyLockOwnerArgs,
+  type KyselyLockStatement,
+  type KyselyLockStatements,
+  type KyselyLockTtlArgs,
+  type KyselyLockWaitArgs,
+  liveHold,
+  MARKER,
+  statement,
+  unexpired,
+} from "../kysely-lock-statements.js";
+
+/** PostgreSQL's statements: those of every dialect, and the queue's. */
+export type PostgresLockStatements = KyselyLockStatements &
+  Required<Pick<KyselyLockStatements, "wait" | "claim" | "leave" | "check">>;
+
+// date_part is double precision (extract is numeric since PostgreSQL 14: slower), exact to the
+// µs here; statement_timestamp() is fixed for the whole statement.
+const NOW_US_EXPRESSION = "(date_part('epoch', statement_timestamp()) * 1000000)::bigint";
+const NOW_US = "now_us";
+const NOW_MS = "now_ms";
+/** PostgreSQL's time in ms when the expression is evaluated (not when the statement began). */
+const CLOCK_MS = "(date_part('epoch', clock_timestamp()) * 1000)::bigint";
+
+type Param = readonly [name: string, type: string];
+const KEY: Param = ["key", "text"];
+const OWNER: Param = ["owner", "text"];
+const ENTRY: Param = ["entry", "text"];
+const WAIT_PARAMS: readonly Param[] = [
+  KEY,
+  OWNER,
+  ["ttl", "text"],
+  ["wait", "bigint"],
+  ["inbox", "text"],
+  ["id", "text"],
+];
+/** The answer of acquire and getState. */
+const ROW = "owner text, token bigint, remaining bigint";
+
+/** A procedure of the table's own: the CALL the adapter sends, and its DDL. */
+type Procedure<TArgs extends Record<string, unknown>> = {
+  readonly call: KyselyLockStatement<TArgs>;
+  readonly create: string;
+  readonly drop: string;
+};
+
+/**
+ * The procedure `"<table>:<operation>"` taking `params` and answering `answers` (its INOUT
+ * parameters, "name type, ..."), with `body`, whose :markers are the parameters. A table name
+ * has no ":", so no two tables' procedures share a name (with "_", table "a" and operation
+ * "force_release" would be table "a_force"'s "release"). At most 62 characters: PostgreSQL keeps
+ * 63.
+ */
+function procedure<TArgs extends Record<string, unknown>>(
+  table: string,
+  operation: string,
+  params: readonly Param[],
+  answers: string,
+  body: string,
+): Procedure<TArgs> {
+  const name = `"${table}:${operation}"`;
+  const columns = answers.split(", ").map((answer) => answer.split(" ") as [string, string]);
+  const types = [...params, ...columns].map(([, type]) => type).join(", ");
+  // The body's :markers become the parameters, named _key, ... (no column starts with _).
+  // The answers are variables too: column names win over them in the body's SQL.
+  const create = `CREATE OR REPLACE PROCEDURE ${name}(${[
+    ...params.map(([param, type]) => `_${param} ${type}`),
+    ...columns.map(([column, type]) => `INOUT ${column} ${type}`),
+  ].join(", ")})
+  LANGUAGE plpgsql AS $hasp$
+#variable_conflict use_column
+DECLARE
+  now_us bigint := ${NOW_US_EXPRESSION};
+  now_ms bigint := now_us / 1000;
+BEGIN
+  ${body.replace(MARKER, "_$1").replace(/\n/g, "\n  ")}
+  INTO ${columns.map(([column]) => column).join(", ")};
+END
+$hasp$`;
+  const call = statement<TArgs>(
+    "postgres",
+    `CALL ${name}(${[
+      ...params.map(([param, type]) => `:${param}::${type}`),
+      ...columns.map(([, type]) => `NULL::${type}`),
+    ].join(", ")})`,
+  );
+  return { call, create, drop: `DROP PROCEDURE IF EXISTS ${name}(${types})` };
+}
+
+// The row `l` is taken (free or expired) or re-taken by its owner. In DO UPDATE SET every
+// expression reads the row as it was before the statement, and excluded.* is the row VALUES
+// proposed.
+const TAKES = `${free(NOW_MS)} OR l.owner = excluded.owner`;
+
+/** The acquire upsert into table `t`, for a TTL of `ttl` ms, setting `more` columns too. */
+function upsert(t: string, ttl: string, ...more: string[]): string {
+  return `INSERT INTO ${t} AS l (lock_key, owner, token, expires_at)
+VALUES (:key, :owner, ${NOW_US}, ${NOW_MS} + ${ttl})
+ON CONFLICT (lock_key) DO UPDATE SET
+  ${[
+    `token = CASE WHEN ${free(NOW_MS)} THEN greatest(l.token + 1, ${NOW_US}) ELSE l.token END`,
+    `owner = CASE WHEN ${TAKES} THEN excluded.owner ELSE l.owner END`,
+    `expires_at = CASE WHEN ${TAKES} THEN excluded.expires_at ELSE l.expires_at END`,
+    ...more,
+  ].join(",\n  ")}`;
+}
+
+/** A queue entry, "deadline_ms:ttl:inbox:wait_id:owner" (see the trigger). */
+function entry(deadline: string, owner: string): string {
+  return `(${deadline})::text || ':' || :ttl || ':' || :inbox || ':' || :id || ':' || ${owner}`;
+}
+
+// A wait's entry in the row's queue as it is now: the one whose part after the deadline is
+// :entry's (a wait is known by that part, which never changes; its deadline is renewed in place,
+// so an entry the waiter has not heard of yet, a reply lost, is still its).
+const MINE = `(SELECT w FROM unnest(waiters) AS w
+    WHERE substr(w, strpos(w, ':')) = substr(:entry, strpos(:entry, ':')) LIMIT 1)`;
+
+/**
+ * An entry's deadline: the wait's `left` ms, or the grace past the live hold of the row `l`
+ * when that comes sooner (the waiter renews it by checking then).
+ */
+function lasts(left: string, row = ""): string {
+  return `CASE WHEN ${liveHold(NOW_MS, row)} AND ${row}expires_at IS NOT NULL
+    THEN least(${NOW_MS} + ${left}, ${row}expires_at + ${ENTRY_GRACE_MS}) ELSE ${NOW_MS} + ${left} END`;
+}
+
+/**
+ * `"<table>:acquire"(key, owner, ttl)`: takes a free or expired row, re-takes our own live hold,
+ * or leaves another's. Answers owner, token, remaining (ms; NULL: never expires) of the row as
+ * it is after the statement. The remaining time is read on the clock of the moment the row was
+ * written: a statement that waited for a concurrent acquire's insert began before that hold, so
+ * its now_ms would report more than the holder's TTL left.
+ */
+function acquireProcedure(table: string): Procedure<KyselyLockTtlArgs> {
+  return procedure(
+    table,
+    "acquire",
+    [KEY, OWNER, ["ttl", "bigint"]],
+    ROW,
+    `${upsert(`"${table}"`, ":ttl")}
+RETURNING owner, token,
+  CASE WHEN expires_at IS NOT NULL THEN greatest(expires_at - ${CLOCK_MS}, 1) END`,
+  );
+}
+
+/** `"<table>:release"(key, owner)`: frees our live hold. Answers its token (NULL: not ours). */
+function releaseProcedure(table: string): Procedure<KyselyLockOwnerArgs> {
+  return procedure(
+    table,
+    "release",
+    [KEY, OWNER],
+    "token bigint",
+    `UPDATE "${table}" SET owner = NULL, expires_at = ${NOW_MS}
+WHERE lock_key = :key AND owner = :owner AND ${unexpired(NOW_MS)}
+RETURNING token`,
+  );
+}
+
+/** `"<table>:force_release"(key)`: frees any live hold. Answers its token (NULL: none). */
+function forceReleaseProcedure(table: string): Procedure<KyselyLockKeyArgs> {
+  return procedure(
+    table,
+    "force_release",
+    [KEY],
+    "token bigint",
+    `UPDATE "${table}" SET owner = NULL, expires_at = ${NOW_MS}
+WHERE lock_key = :key AND ${liveHold(NOW_MS)}
+RETURNING token`,
+  );
+}
+
+/**
+ * `"<table>:refresh"(key, owner, ttl)`: restarts the TTL of our live, expiring hold. Answers its
+ * token (NULL: not ours, or no TTL).
+ */
+function refreshProcedure(table: string): Procedure<KyselyLockTtlArgs & { ttl: number }> {
+  return procedure(
+    table,
+    "refresh",
+    [KEY, OWNER, ["ttl", "bigint"]],
+    "token bigint",
+    `UPDATE "${table}" SET expires_at = ${NOW_MS} + :ttl
+WHERE lock_key = :key AND owner = :owner AND expires_at > ${NOW_MS}
+RETURNING token`,
+  );
+}
+
+/** `"<table>:get_state"(key)`: answers owner, token, remaining of the live hold (NULLs: free). */
+function getStateProcedure(table: string): Procedure<KyselyLockKeyArgs> {
+  return procedure(
+    table,
+    "get_state",
+    [KEY],
+    ROW,
+    `SELECT owner, token, expires_at - ${NOW_MS} FROM "${table}"
+WHERE lock_key = :key AND ${liveHold(NOW_MS)}`,
+  );
+}
+
+/**
+ * `"<table>:wait"(key, owner, ttl, wait, inbox, id)`, a wait without a claim (ttl "-"): queues
+ * an entry on a live hold. Answers entry (NULL: the key is free, to be tried) and remaining, the
+ * hold's ms (-1: never expires). The waiter listens on its inbox before it queues, so no release
+ * can miss it.
+ */
+function waitProcedure(table: string): Procedure<KyselyLockWaitArgs> {
+  return procedure(
+    table,
+    "wait",
+    WAIT_PARAMS,
+    "entry text, remaining bigint",
+    `UPDATE "${table}" SET waiters = array_append(waiters, ${entry(lasts(":wait"), ":owner")})
+WHERE lock_key = :key AND ${liveHold(NOW_MS)}
+RETURNING waiters[cardinality(waiters)], coalesce(expires_at - ${NOW_MS}, -1)`,
+  );
+}
+
+/**
+ * `"<table>:claim"(key, owner, ttl, wait, inbox, id)`: the acquire upsert, whose "held by
+ * another" branch appends the claim to the queue (ttl "" for a hold without one). Answers owner,
+ * token, remaining (-1: never expires) and entry (when queued). A new token is at least the
+ * server's µs, a kept one (the claim owner's own hold, re-taken) below them: that one is
+ * answered negated, so an abort does not free what was held before.
+ */
+function claimProcedure(table: string): Procedure<KyselyLockWaitArgs> {
+  return procedure(
+    table,
+    "claim",
+    WAIT_PARAMS,
+    `${ROW}, entry text`,
+    `${upsert(
+      `"${table}"`,
+      "nullif(:ttl, '')::bigint",
+      `waiters = CASE WHEN ${TAKES} THEN l.waiters ELSE array_append(l.waiters,
+    ${entry(lasts(":wait", "l."), "excluded.owner")}) END`,
+    )}
+RETURNING owner, CASE WHEN owner = :owner AND token < ${NOW_US} THEN -token ELSE token END,
+  coalesce(expires_at - ${NOW_MS}, -1), CASE WHEN owner <> :owner THEN waiters[cardinality(waiters)] END`,
+  );
+}
+
+/**
+ * `"<table>:leave"(key, owner, entry)`: takes a wait's entry out of the queue. Answers token: the
+ * hold's when the entry was gone because the key was handed to owner, else 0. An entry still
+ * queued was handed nothing, even when its owner holds the key (through another wait of the same
+ * owner, whose hold must stay).
+ */
+function leaveProcedure(table: string): Procedure<KyselyLockOwnerArgs & KyselyLockEntryArgs> {
+  return procedure(
+    table,
+    "leave",
+    [KEY, OWNER, ENTRY],
+    "token bigint",
+    `UPDATE "${table}" SET waiters = nullif(array_remove(waiters, ${MINE}), '{}')
+WHERE lock_key = :key AND ${MINE} IS NOT NULL;
+IF FOUND THEN
+  token := 0;
+  RETURN;
+END IF;
+SELECT CASE WHEN owner = :owner AND ${unexpired(NOW_MS)} THEN token ELSE 0 END FROM "${table}"
+WHERE lock_key = :key`,
+  );
+}
+
+/**
+ * `"<table>:check"(key, owner, entry, left)`: whether a queued wait was handed the key. Answers
+ * state 1 (handed: token, and remaining of the granted hold), 0 (still queued: entry, renewed in
+ * place with `left` ms left, and remaining, the holder's: -1 never expires, NULL no hold) or -1
+ * (neither: woken, or past its deadline). A hold that expired with waits queued sends nothing:
+ * freeing it here runs the trigger, which serves the queue oldest first, as a release would.
+ */
+function checkProcedure(
+  table: string,
+): Procedure<KyselyLockOwnerArgs & KyselyLockEntryArgs & { left: number }> {
+  const t = `"${table}"`;
+  return procedure(
+    table,
+    "check",
+    [KEY, OWNER, ENTRY, ["left", "bigint"]],
+    "state int, token bigint, remaining bigint, entry text",
+    `UPDATE ${t} SET owner = NULL, expires_at = ${NOW_MS}
+WHERE lock_key = :key AND owner IS NOT NULL AND expires_at <= ${NOW_MS} AND ${MINE} IS NOT NULL;
+UPDATE ${t} SET waiters[array_position(waiters, ${MINE})] =
+  (${lasts(":left")})::text || substr(:entry, strpos(:entry, ':'))
+WHERE lock_key = :key AND ${MINE} IS NOT NULL
+RETURNING 0, NULL::bigint,
+  CASE WHEN ${liveHold(NOW_MS)} THEN coalesce(expires_at - ${NOW_MS}, -1) END,
+  (${lasts(":left")})::text || substr(:entry, strpos(:entry, ':'))
+INTO state, token, remaining, entry;
+IF FOUND THEN
+  RETURN;
+END IF;
+SELECT CASE WHEN owner = :owner AND ${unexpired(NOW_MS)} THEN 1 ELSE -1 END,
+  CASE WHEN owner = :owner AND ${unexpired(NOW_MS)} THEN token END,
+  expires_at - ${NOW_MS}, NULL
+FROM ${t} WHERE lock_key = :key`,
+  );
+}
+
+/**
+ * The trigger's function, `"<table>_hand_off"()`: run by an UPDATE that frees a hold with
+ * waiters queued, it serves the queue (see the header) in the same statement.
+ */
+function handOffFunction(table: string): string {
+  return `CREATE OR REPLACE FUNCTION "${table}_hand_off"() RETURNS trigger LANGUAGE plpgsql AS $hasp$
+DECLARE
+  now_us bigint := ${NOW_US_EXPRESSION};
+  entry text;
+  parts text[];
+  position int := 0;
+BEGIN
+  -- A release (or forceRelease) of a key with waiters queued: entries are
+  -- "deadline_ms:ttl:inbox:wait_id:owner", oldest first.
+  FOREACH entry IN ARRAY NEW.waiters LOOP
+    position := position + 1;
+    parts := string_to_array(entry, ':');
+    -- Its wait has ended (or its process died): skip it.
+    CONTINUE WHEN parts[1]::bigint <= now_us / 1000;
+    -- A wait without a claim: woken, the key stays free for now.
+    IF parts[2] = '-' THEN
+      PERFORM pg_notify(parts[3], parts[4]);
+      CONTINUE;
+    END IF;
+    -- The first claim: the key is its hold, from now.
+    NEW.owner := array_to_string(parts[5:], ':');
+    NEW.token := greatest(OLD.token + 1, now_us);
+    NEW.expires_at := now_us / 1000 + nullif(parts[2], '')::bigint;
+    NEW.waiters := nullif(NEW.waiters[position + 1:], '{}');
+    PERFORM pg_notify(parts[3], parts[4]);
+    RETURN NEW;
+  END LOOP;
+  NEW.waiters := NULL;
+  RETURN NEW;
+END
+$hasp$`;
+}
+
+/** The trigger, made once: a DROP and CREATE would lock the table at every init(). */
+function handOffTrigger(table: string): string {
+  const handOff = `"${table}_hand_off"`;
+  return `DO $hasp$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '${table}_hand_off' AND tgrelid = '"${table}"'::regclass) THEN
+    CREATE TRIGGER ${handOff} BEFORE UPDATE ON "${table}" FOR EACH ROW
+      WHEN (NEW.owner IS NULL AND OLD.owner IS NOT NULL AND NEW.waiters IS NOT NULL)
+      EXECUTE FUNCTION ${handOff}();
+  END IF;
+END $hasp$`;
+}
+
+/** PostgreSQL's statements on `table`: a CALL of the table's procedure per operation. */
+export function postgresStatements(table: string): PostgresLockStatements {
+  const t = `"${table}"`;
+  const procedures = {
+    acquire: acquireProcedure(table),
+    release: releaseProcedure(table),
+    forceRelease: forceReleaseProcedure(table),
+    refresh: refreshProcedure(table),
+    getState: getStateProcedure(table),
+    wait: waitProcedure(table),
+    claim: claimProcedure(table),
+    leave: leaveProcedure(table),
+    check: checkProcedure(table),
+  };
+  const all = Object.values(procedures);
+  return {
+    dialect: "postgres",
+    createSchema: [
+      // Concurrent CREATE TABLE IF NOT EXISTS can still collide in pg_type: the dialect runs
+      // these under an advisory lock. No index beyond the key: every update then stays in its
+      // page (a HOT update), and removeExpired, an occasional sweep, can scan.
+      `CREATE TABLE IF NOT EXISTS ${t} (lock_key text PRIMARY KEY, owner text, token bigint NOT NULL, expires_at bigint, waiters text[])`,
+      handOffFunction(table),
+      handOffTrigger(table),
+      ...all.map(({ create }) => create),
+    ],
+    dropSchema: [
+      `DROP TABLE IF EXISTS ${t}`,
+      `DROP FUNCTION IF EXISTS "${table}_hand_off"()`,
+      ...all.map(({ drop }) => drop),
+    ],
+    returning: true,
+    affected: "token",
+    acquire: procedures.acquire.call,
+    release: procedures.release.call,
+    forceRelease: procedures.forceRelease.call,
+    refresh: procedures.refresh.call,
+    getState: procedures.getState.call,
+    wait: procedures.wait.call,
+    claim: procedures.claim.call,
+    leave: procedures.leave.call,
+    check: procedures.check.call,
+    // :grace (ms): deletes rows free or expired for longer. Answers the affected-row count.
+    removeExpired: statement(
+      "postgres",
+      `DELETE FROM ${t} WHERE expires_at < ${NOW_US_EXPRESSION} / 1000 - :grace::bigint`,
+    ),
+  };
+}

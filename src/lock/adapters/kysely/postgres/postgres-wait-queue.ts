@@ -1,0 +1,232 @@
+import { randomBytes } from "node:crypto";
+import type { QueryResult } from "kysely";
+import type { TimeSpan } from "../../../../time-span/time-span.js";
+import { delay } from "../../../../timers/timers.js";
+import type { LockHandOff } from "../../../contracts/lock-adapter.js";
+import {
+  type LeaveMode,
+  QueuedWaits,
+  type QueueEntry,
+  type WaitCheck,
+  type WaitQueue,
+} from "../../queued-wait.js";
+import type { KyselyLockWaitArgs } from "../kysely-lock-statements.js";
+import type { RunnableStatement } from "../sql-lock-dialect.js";
+import { storedKey } from "../stored-key.js";
+import { type PgListenConnection, PostgresInbox } from "./postgres-inbox.js";
+import type { PostgresLockStatements } from "./postgres-lock-statements.js";
+
+/** A wait's claim: the key is handed to `lockId`, held `ttlMs` (`null`: never expires). */
+export type PostgresWaitClaim = { readonly lockId: string; readonly ttlMs: number | null };
+
+/** What the wait queue takes from its adapter. */
+export type PostgresWaitQueueSettings = {
+  /** The connection to `LISTEN` on (`KyselyLockAdapterSettings.listener`). */
+  readonly listener: PgListenConnection;
+  readonly statements: PostgresLockStatements;
+  /** Runs a statement as the adapter runs its operations' (`waitForRelease` of `key`). */
+  send<TRow>(
+    statement: RunnableStatement,
+    parameters: readonly unknown[],
+    key: string,
+  ): Promise<QueryResult<TRow>>;
+  /** The adapter's `release`. */
+  release(key: string, owner: string): Promise<boolean>;
+};
+
+/** Whose wait, on which key: `owner` is "" for a wait without a claim. */
+type Waiter = { readonly key: string; readonly stored: string; readonly owner: string };
+
+type ClaimRow = {
+  owner: string | null;
+  token: number | string | bigint;
+  remaining: unknown;
+  entry: string | null;
+};
+type CheckRow = { state: number | null; token: unknown; remaining: unknown; entry: string | null };
+
+/**
+ * PostgreSQL's `waitForRelease`: a wait queues in the lock's row (the `wait` and `claim`
+ * procedures), where the release statement's trigger hands the key to the oldest claim (or
+ * wakes the oldest wait without one) and names it with `pg_notify` on its adapter's inbox, a
+ * `LISTEN` channel of this queue's own. A message is only a wake-up: the wait asks `check`.
+ */
+export class PostgresWaitQueue {
+  readonly #settings: PostgresWaitQueueSettings;
+  readonly #inbox: PostgresInbox;
+  /** The waits under way, told of their hand-offs on the inbox. */
+  readonly #waits = new QueuedWaits();
+  /** Per stored key, the last `wait` statement sent: each waits for the one before. */
+  readonly #joins = new Map<string, Promise<unknown>>();
+  #closed = false;
+
+  constructor(settings: PostgresWaitQueueSettings) {
+    this.#settings = settings;
+    this.#inbox = new PostgresInbox(
+      settings.listener,
+      // Random, so that two adapters (processes) never share one: a message reaches one.
+      `hasp_inbox_${randomBytes(12).toString("hex")}`,
+      (payload) => this.#waits.heard(payload),
+      () => this.#recheckWaits(),
+    );
+  }
+
+  /** Waits for `key`'s release, at most `maxWait` (arguments already checked by the adapter). */
+  wait(
+    key: string,
+    maxWait: TimeSpan,
+    signal: AbortSignal,
+    claim: PostgresWaitClaim | undefined,
+  ): Promise<LockHandOff | undefined> {
+    if (this.#closed) {
+      // No LISTEN after close(): a waiter left over waits out its time.
+      return delay(maxWait, signal).then(() => undefined);
+    }
+    const waiter = { key, stored: storedKey(key), owner: claim?.lockId ?? "" };
+    return this.#waits.start(
+      signal,
+      maxWait.toMilliseconds(),
+      this.#queue(waiter, entryTtl(claim)),
+      this.#inbox.listen(),
+    );
+  }
+
+  /** Ends the waits under way (leaving the queue) and stops listening. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const ending = this.#waits.closeAll();
+    await this.#inbox.close();
+    await ending;
+  }
+
+  /**
+   * The listening connection was lost: releases meanwhile told nobody. Once listening again,
+   * every wait asks whether it was handed the key (a wait that was only woken waits out its
+   * time, or the next release).
+   */
+  #recheckWaits(): void {
+    if (this.#waits.size === 0) {
+      return;
+    }
+    const checkAll = () => this.#waits.checkAll();
+    this.#inbox.listen().then(checkAll, checkAll);
+  }
+
+  /** The key's queue in its row, for one wait: the `wait`, `claim`, `leave` and `check` procedures. */
+  #queue(waiter: Waiter, ttl: string): WaitQueue {
+    const { key, stored, owner } = waiter;
+    const inbox = this.#inbox.channel;
+    return {
+      join: (maxWaitMs, id) =>
+        this.#join(waiter, {
+          key: stored,
+          owner,
+          ttl,
+          wait: Math.max(1, Math.ceil(maxWaitMs)),
+          inbox,
+          id,
+        }),
+      leave: (entry: string, mode: LeaveMode) => this.#leave(waiter, entry, mode),
+      // PostgreSQL keeps a hold's expiry in its row: its check serves only a hold that expired,
+      // whatever `serve` says.
+      check: (entry: string, leftMs: number) => this.#check(waiter, entry, leftMs),
+      giveBack: () => this.#settings.release(key, owner),
+    };
+  }
+
+  /**
+   * One after the other per key, so the queue keeps the order of this process's waits
+   * (concurrent statements on a pool can reach the server in any order).
+   */
+  #join(waiter: Waiter, args: KyselyLockWaitArgs): Promise<number | QueueEntry> {
+    const { stored } = waiter;
+    const joined = (this.#joins.get(stored) ?? Promise.resolve()).then(() =>
+      this.#sendJoin(waiter, args),
+    );
+    const settled = joined.catch(() => {});
+    this.#joins.set(stored, settled);
+    settled.then(() => {
+      if (this.#joins.get(stored) === settled) {
+        this.#joins.delete(stored);
+      }
+    });
+    return joined;
+  }
+
+  async #sendJoin(waiter: Waiter, args: KyselyLockWaitArgs): Promise<number | QueueEntry> {
+    const { wait, claim } = this.#settings.statements;
+    if (waiter.owner === "") {
+      const result = await this.#settings.send<{ entry: string | null; remaining: unknown }>(
+        wait,
+        wait.parameters(args),
+        waiter.key,
+      );
+      // No entry: the key is free, to be tried.
+      const row = result.rows[0];
+      return row?.entry == null ? 0 : queueEntry(row.entry, row.remaining);
+    }
+    const result = await this.#settings.send<ClaimRow>(claim, claim.parameters(args), waiter.key);
+    const row = result.rows[0];
+    if (row === undefined) {
+      throw new Error(`the claim statement of "${waiter.key}" answered no row`);
+    }
+    if (row.owner === waiter.owner) {
+      return Number(row.token);
+    }
+    return row.entry === null ? 0 : queueEntry(row.entry, row.remaining);
+  }
+
+  async #leave({ key, stored, owner }: Waiter, entry: string, mode: LeaveMode): Promise<number> {
+    const { leave } = this.#settings.statements;
+    const result = await this.#settings.send<{ token: number | string }>(
+      leave,
+      leave.parameters({ key: stored, owner, entry }),
+      key,
+    );
+    const token = Number(result.rows[0]?.token ?? 0);
+    if (mode === "release" && token > 0) {
+      // Handed the key as the wait was aborted: on to the next wait.
+      await this.#settings.release(key, owner);
+      return 0;
+    }
+    return token;
+  }
+
+  async #check({ key, stored, owner }: Waiter, entry: string, leftMs: number): Promise<WaitCheck> {
+    const { check } = this.#settings.statements;
+    const result = await this.#settings.send<CheckRow>(
+      check,
+      check.parameters({ key: stored, owner, entry, left: Math.ceil(leftMs) }),
+      key,
+    );
+    const row = result.rows[0];
+    if (row?.state === 1) {
+      const fencingToken = Number(row.token);
+      if (row.remaining == null) {
+        return { state: "granted", fencingToken };
+      }
+      return { state: "granted", fencingToken, remainingMs: Math.max(0, Number(row.remaining)) };
+    }
+    if (row?.state === 0 && row.entry !== null) {
+      return { state: "queued", ...queueEntry(row.entry, row.remaining) };
+    }
+    return { state: "gone" };
+  }
+}
+
+/** The claim's TTL as a queue entry holds it: "-" for a wait without a claim, "" for no TTL. */
+function entryTtl(claim: PostgresWaitClaim | undefined): string {
+  if (claim === undefined) {
+    return "-";
+  }
+  return claim.ttlMs === null ? "" : String(claim.ttlMs);
+}
+
+/** A queued wait's entry, with the holder's remaining ms (-1: never expires; NULL: no hold). */
+function queueEntry(entry: string, remaining: unknown): QueueEntry {
+  if (remaining == null) {
+    return { entry };
+  }
+  const ms = Number(remaining);
+  return { entry, holderLeftMs: ms < 0 ? Number.POSITIVE_INFINITY : ms };
+}

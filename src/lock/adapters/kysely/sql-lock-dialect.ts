@@ -1,0 +1,40 @@
+import type { QueryResult } from "kysely";
+import type {
+  KyselyLockDialect,
+  KyselyLockStatement,
+  KyselyLockStatements,
+} from "./kysely-lock-statements.js";
+
+/** A statement as a dialect runs it: its text, and how to prepare it (MariaDB). */
+export type RunnableStatement = Pick<KyselyLockStatement<never>, "sql" | "prepared">;
+
+/**
+ * What differs between the SQL dialects KyselyLockAdapter speaks: their statements, how a
+ * statement reaches the server, and how the schema is made. Everything else (settings, retries,
+ * the rows' meaning) is the adapter's, the same on every dialect. One is chosen in the adapter's
+ * constructor, never `if (mysql)` inside an operation.
+ */
+export interface ISqlLockDialect {
+  /** Which dialect this is. */
+  readonly name: KyselyLockDialect;
+  /**
+   * The statements, when known without asking the server; `undefined` until they are (MySQL:
+   * they depend on the server's version). Read first, so an operation awaits nothing then.
+   */
+  readonly statements: KyselyLockStatements | undefined;
+  /** The statements, asking the server what they depend on first (once, unless it fails). */
+  ready(): KyselyLockStatements | Promise<KyselyLockStatements>;
+  /**
+   * Runs one statement with its parameters, once: the caller retries what is transient. A
+   * statement with `prepared` runs as its `EXECUTE`, prepared first on a connection that has
+   * not yet.
+   */
+  execute<TRow>(
+    statement: RunnableStatement,
+    parameters: readonly unknown[],
+  ): Promise<QueryResult<TRow>>;
+  /** Runs `createSchema` for `init()`, safe from several processes at once. */
+  createSchema(): Promise<void>;
+  /** What a missing-schema error says is missing, for its hint. */
+  readonly missingSchema: string;
+}

@@ -1,0 +1,15 @@
+import { createHash } from "node:crypto";
+import { KEY_MAX_BYTES } from "./kysely-lock-statements.js";
+
+const HASHED_PREFIX = "#sha256:";
+
+/**
+ * The key as stored: longer than the column (255 UTF-8 bytes), or looking like a hashed key,
+ * it becomes `#sha256:` and its SHA-256, so any key works and no two keys share a row.
+ */
+export function storedKey(key: string): string {
+  if (key.startsWith(HASHED_PREFIX) || Buffer.byteLength(key) > KEY_MAX_BYTES) {
+    return HASHED_PREFIX + createHash("sha256").update(key).digest("hex");
+  }
+  return key;
+}
