@@ -3,7 +3,7 @@
 // primitive holds (a lock, a semaphore's slot, a shared lock's side): it asks a `KeptHold`.
 
 import type { ITimeSpan, TimeSpan } from "../time-span/time-span.js";
-import { onAbort } from "../timers/abort-listeners.js";
+import { onAbort } from "../lifecycle/abort-listeners.js";
 import { MAX_TIMER_MS, msUntil, timerMs } from "../timers/timers.js";
 
 /**

@@ -5,7 +5,7 @@
 // - a length of time (a pause, a wait's deadline): a `Timer`, chained past the timer range.
 
 import type { ITimeSpan } from "../time-span/time-span.js";
-import { onAbort } from "./abort-listeners.js";
+import { onAbort } from "../lifecycle/abort-listeners.js";
 
 /** setTimeout fires at once for delays beyond 2^31 - 1 ms; longer waits are chained. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;

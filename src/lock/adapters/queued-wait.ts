@@ -13,7 +13,7 @@
 // expiry: a wait whose process died does not hold the queue up for long).
 
 import { TimeSpan } from "../../time-span/time-span.js";
-import { onAbort } from "../../timers/abort-listeners.js";
+import { onAbort } from "../../lifecycle/abort-listeners.js";
 import { Timer } from "../../timers/timers.js";
 import type { LockHandOff } from "../contracts/lock-adapter.js";
 
