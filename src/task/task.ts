@@ -1,5 +1,5 @@
-import type { ITimeSpan } from "../time-span/time-span.js";
 import { NEVER_ABORTED, onAbort } from "../lifecycle/abort-listeners.js";
+import type { ITimeSpan } from "../time-span/time-span.js";
 import { delay } from "../timers/timers.js";
 import type { Middleware, Middlewares, TaskWork } from "./middleware.js";
 

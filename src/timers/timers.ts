@@ -4,8 +4,8 @@
 //   not come (the timer range is capped, and a timer may fire a hair before the clock agrees);
 // - a length of time (a pause, a wait's deadline): a `Timer`, chained past the timer range.
 
-import type { ITimeSpan } from "../time-span/time-span.js";
 import { onAbort } from "../lifecycle/abort-listeners.js";
+import type { ITimeSpan } from "../time-span/time-span.js";
 
 /** setTimeout fires at once for delays beyond 2^31 - 1 ms; longer waits are chained. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
