@@ -162,6 +162,25 @@ async function acquireUntil<TResult extends AcquireAnswer, TClaim, TCutShort>(
 }
 
 /**
+ * When a hold taken by a wait that began at `waitedFrom` (or handed over at a release) started,
+ * by the holder's reckoning: after the wait began, or later still by what the adapter says it
+ * has left of `ttl` (a long wait would else leave it little or nothing of its lease).
+ */
+export function handOffStart(
+  waitedFrom: number,
+  remainingTime: TimeSpan | undefined,
+  ttl: TimeSpan | null,
+): number {
+  if (remainingTime === undefined || ttl === null) {
+    return waitedFrom;
+  }
+  return Math.max(
+    waitedFrom,
+    performance.now() + remainingTime.toMilliseconds() - ttl.toMilliseconds(),
+  );
+}
+
+/**
  * How long to wait after `refused`, with `left` ms of the acquire's time left: never past the
  * holder's expiry (it frees the key without any signal), unless the adapter serves its queue
  * then (waking would lose the waiter's place).

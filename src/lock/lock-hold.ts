@@ -6,8 +6,7 @@
 import type { IKey } from "../namespace/namespace.js";
 import type { TimeoutError } from "../resilience/resilience-errors.js";
 import { TimeSpan } from "../time-span/time-span.js";
-import { pauseUnref } from "../timers/timers.js";
-import { acquireBlocking, type BlockingAcquirer } from "./blocking-acquire.js";
+import { acquireBlocking, type BlockingAcquirer, handOffStart } from "./blocking-acquire.js";
 import { callAdapter } from "./call-adapter.js";
 import type { ILock, LockBlockingSettings } from "./contracts/lock.js";
 import type {
@@ -16,7 +15,7 @@ import type {
   LockWaitClaim,
   LockWaitResult,
 } from "./contracts/lock-adapter.js";
-import { FailedAcquireLockError, LockLostError } from "./contracts/lock-errors.js";
+import { LockLostError } from "./contracts/lock-errors.js";
 import { LOCK_EVENTS, type LockEventName } from "./contracts/lock-events.js";
 import { type ILockState, LOCK_STATE } from "./contracts/lock-state.js";
 import { holdEnd, type KeptHold } from "./keep-alive.js";
@@ -24,14 +23,9 @@ import { ANSWERS, type Answer, type AnswerOf, mayHaveAcquired } from "./lock-ada
 import type { LockContext } from "./lock-context.js";
 import { publicOwner } from "./lock-owner.js";
 import type { LockEventData } from "./lock-reporter.js";
+import { retryRelease } from "./retry-release.js";
 
 const ignore = () => {};
-
-/**
- * Pauses before each background try of a run's release that failed (ms): a connection that
- * was cut is usually back within them, and the key is then free long before its TTL.
- */
-const RELEASE_RETRY_PAUSES_MS = [25, 100, 400];
 
 /** A blocking acquire given up at its cut-off, with a backend call unanswered. */
 type CutShortResult = {
@@ -254,55 +248,15 @@ export class LockHold
    * the tries, so that a late release of this owner cannot free the newer hold.
    */
   retryRelease(): void {
-    const { adapter } = this.#context;
-    const key = this.#key.toString();
     const token = this.#fencingToken;
-    const retry = (async () => {
-      for (const pause of RELEASE_RETRY_PAUSES_MS) {
-        await pauseUnref(pause);
-        if (this.#fencingToken !== token || this.expiresAt() - performance.now() <= 0) {
-          return; // released meanwhile (an explicit release), or gone with its TTL
-        }
-        try {
-          if (await callAdapter(adapter, key, (to) => to.release(key, this.#owner))) {
-            this.#released(true);
-          }
-          return;
-        } catch {
-          // The next pause, or the TTL.
-        }
-      }
-    })();
+    const retry = retryRelease(
+      // Not when released meanwhile (an explicit release), or gone with its TTL.
+      () => this.#fencingToken === token && this.expiresAt() > performance.now(),
+      () => this.#sendReleaseSafely(),
+      () => this.#released(true),
+    );
     // The tries catch their own failures: this chain cannot reject.
     this.#waitFor(retry);
-  }
-
-  /** Tells an acquire's outcome, and throws FailedAcquireLockError when the key was not taken. */
-  orFail(result: BlockingAcquireResult): number {
-    this.announce(result);
-    if (!result.acquired) {
-      throw new FailedAcquireLockError(
-        this.#key.get(),
-        this.#id,
-        result.owner === undefined ? undefined : publicOwner(result.owner),
-        "cause" in result ? { cause: result.cause } : undefined,
-      );
-    }
-    return result.fencingToken;
-  }
-
-  announce(result: BlockingAcquireResult): void {
-    if (!this.#context.reporter.isListened()) {
-      return;
-    }
-    if (result.acquired) {
-      this.#emit(LOCK_EVENTS.ACQUIRED, { fencingToken: result.fencingToken, ttl: this.#ttl });
-    } else if (result.owner !== undefined) {
-      this.#emit(LOCK_EVENTS.UNAVAILABLE, {
-        owner: publicOwner(result.owner),
-        remainingTime: result.remainingTime,
-      });
-    }
   }
 
   // KeptHold: what a run's keep-alive asks.
@@ -354,14 +308,7 @@ export class LockHold
     if (handOff?.acquired !== true) {
       return undefined;
     }
-    // A hold taken by the wait, or handed over at a release, starts after it began, or later
-    // still by what the adapter says it has left (a long wait would else leave the lock little
-    // or nothing of its lease by its own reckoning).
-    const from =
-      handOff.remainingTime === undefined || this.#ttl === null
-        ? waitedFrom
-        : performance.now() + handOff.remainingTime.toMilliseconds() - this.#ttl.toMilliseconds();
-    return this.#took(handOff, Math.max(waitedFrom, from), signal);
+    return this.#took(handOff, handOffStart(waitedFrom, handOff.remainingTime, this.#ttl), signal);
   }
 
   backendError(operation: string, error: unknown): Error {

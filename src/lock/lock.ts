@@ -11,11 +11,16 @@ import type {
   LockRunResult,
   LockRunSettings,
 } from "./contracts/lock.js";
-import { FailedRefreshLockError, FailedReleaseLockError } from "./contracts/lock-errors.js";
+import {
+  FailedAcquireLockError,
+  FailedRefreshLockError,
+  FailedReleaseLockError,
+} from "./contracts/lock-errors.js";
+import { LOCK_EVENTS } from "./contracts/lock-events.js";
 import type { ILockState } from "./contracts/lock-state.js";
 import { HeldRun } from "./keep-alive.js";
 import type { LockContext } from "./lock-context.js";
-import { LockHold } from "./lock-hold.js";
+import { type BlockingAcquireResult, LockHold } from "./lock-hold.js";
 import { publicOwner } from "./lock-owner.js";
 import {
   LOCK_DEFAULTS,
@@ -88,23 +93,21 @@ export class Lock implements ILock {
   acquire(): Task<boolean> {
     return new Task((signal) =>
       this.#hold.tryAcquire(signal, (result) => {
-        this.#hold.announce(result);
+        this.#announce(result);
         return result.acquired;
       }),
     );
   }
 
   acquireOrFail(): Task<number> {
-    return new Task((signal) =>
-      this.#hold.tryAcquire(signal, (result) => this.#hold.orFail(result)),
-    );
+    return new Task((signal) => this.#hold.tryAcquire(signal, (result) => this.#orFail(result)));
   }
 
   acquireBlocking(settings: LockBlockingSettings = {}): Task<boolean> {
     const parsed = parseSettings("blocking settings", lockBlockingSettingsSchema, settings);
     return new Task(async (signal) => {
       const result = await this.#hold.acquireBlocking(parsed, signal);
-      this.#hold.announce(result);
+      this.#announce(result);
       return result.acquired;
     });
   }
@@ -112,7 +115,7 @@ export class Lock implements ILock {
   acquireBlockingOrFail(settings: LockBlockingSettings = {}): Task<number> {
     const parsed = parseSettings("blocking settings", lockBlockingSettingsSchema, settings);
     return new Task(async (signal) =>
-      this.#hold.orFail(await this.#hold.acquireBlocking(parsed, signal)),
+      this.#orFail(await this.#hold.acquireBlocking(parsed, signal)),
     );
   }
 
@@ -225,9 +228,9 @@ export class Lock implements ILock {
         ? await hold.tryAcquire(signal, identity)
         : await hold.acquireBlocking(blocking, signal);
     if (orFail) {
-      hold.orFail(result);
+      this.#orFail(result);
     } else {
-      hold.announce(result);
+      this.#announce(result);
     }
     if (!result.acquired) {
       return [false, null];
@@ -249,6 +252,38 @@ export class Lock implements ILock {
       } catch (error) {
         hold.releaseFailed(error);
       }
+    }
+  }
+
+  /** Tells an acquire's outcome, and throws FailedAcquireLockError when the key was not taken. */
+  #orFail(result: BlockingAcquireResult): number {
+    this.#announce(result);
+    if (!result.acquired) {
+      throw new FailedAcquireLockError(
+        this.key.get(),
+        this.id,
+        result.owner === undefined ? undefined : publicOwner(result.owner),
+        "cause" in result ? { cause: result.cause } : undefined,
+      );
+    }
+    return result.fencingToken;
+  }
+
+  #announce(result: BlockingAcquireResult): void {
+    const { reporter } = this.#hold.context;
+    if (!reporter.isListened()) {
+      return;
+    }
+    if (result.acquired) {
+      reporter.emit(this, LOCK_EVENTS.ACQUIRED, {
+        fencingToken: result.fencingToken,
+        ttl: this.ttl,
+      });
+    } else if (result.owner !== undefined) {
+      reporter.emit(this, LOCK_EVENTS.UNAVAILABLE, {
+        owner: publicOwner(result.owner),
+        remainingTime: result.remainingTime,
+      });
     }
   }
 }
