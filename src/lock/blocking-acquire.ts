@@ -40,9 +40,18 @@ export type BlockingAcquirer<TResult extends AcquireAnswer, TClaim, TCutShort> =
   sendAcquire(): Promise<unknown>;
   /** Checks an acquire's answer, and records a hold asked for at `requestedAt` (performance.now()). */
   took(answer: unknown, requestedAt: number, signal: AbortSignal): TResult;
-  /** What the waits of one acquire claim (made at its first wait). */
+  /**
+   * What the waits of one acquire claim (made at its first wait): it lets the adapter hand the
+   * key over at the release (if it can), so no second attempt, and no newcomer taking the key
+   * between the release and this waiter's retry.
+   */
   claim(): TClaim;
-  /** Sends one wait for a release, ending by `ms`; only when the adapter has `waitForRelease`. */
+  /**
+   * Sends one wait for a release, which the adapter ends by `ms` (before the cut-off, when the
+   * backend answers); only when the adapter has `waitForRelease`. It gets the caller's signal,
+   * not one aborted at the cut-off: an AbortController costs microseconds, and leaving a hung
+   * backend's queue needs the backend anyway (a late hand-off is let go by `abandon`).
+   */
   sendWait(ms: number, signal: AbortSignal, claim: TClaim): Promise<unknown>;
   /**
    * Checks a wait's answer: the hold it handed over (recorded, as taken at `waitedFrom` at the
@@ -109,9 +118,9 @@ async function acquireUntil<TResult extends AcquireAnswer, TClaim, TCutShort>(
   const waitFirst = adapter.waitAcquires === true && adapter.waitForRelease !== undefined;
   for (;;) {
     let wait = deadline - performance.now();
+    let pending: Promise<unknown>;
+    let answer: unknown;
     if (!waitFirst || wait <= 0) {
-      let pending: Promise<unknown>;
-      let answer: unknown;
       try {
         pending = acquirer.sendAcquire();
         answer = await cutOff.race(pending);
@@ -133,16 +142,8 @@ async function acquireUntil<TResult extends AcquireAnswer, TClaim, TCutShort>(
     if (adapter.waitForRelease === undefined) {
       await delay(TimeSpan.fromMilliseconds(Math.min(wait, interval)), signal);
     } else {
-      // The claim lets the adapter hand the key over at the release (if it can): no second
-      // attempt, and no newcomer taking the key between the release and this waiter's retry.
       claim ??= acquirer.claim();
-      let pending: Promise<unknown>;
-      let answer: unknown;
       try {
-        // The adapter ends the wait at `wait`, before the cut-off, when the backend answers.
-        // It gets the caller's signal, not one aborted at the cut-off: an AbortController
-        // costs microseconds, and leaving a hung backend's queue needs the backend anyway (a
-        // late hand-off is let go by `abandon`).
         pending = acquirer.sendWait(wait, signal, claim);
         answer = await cutOff.race(pending);
       } catch (error) {
