@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
+import { onAbort } from "../lifecycle/abort-listeners.js";
 import { Namespace } from "../namespace/namespace.js";
 import { Task } from "../task/task.js";
-import { onAbort } from "../timers/abort-listeners.js";
 import type {
   AdapterListener,
   BaseEventMap,

@@ -2,8 +2,8 @@
 // refreshes the hold and aborts that signal when the hold is lost. Nothing here knows which
 // primitive holds (a lock, a semaphore's slot, a shared lock's side): it asks a `KeptHold`.
 
+import { onAbort } from "../lifecycle/abort-listeners.js";
 import type { ITimeSpan, TimeSpan } from "../time-span/time-span.js";
-import { onAbort } from "../timers/abort-listeners.js";
 import { MAX_TIMER_MS, msUntil, timerMs } from "../timers/timers.js";
 
 /**

@@ -67,3 +67,14 @@ function isRemainingTime(value: unknown): boolean {
     typeof (value as { toMilliseconds?: unknown } | undefined)?.toMilliseconds === "function"
   );
 }
+
+/**
+ * Whether an answer of the wrong shape to `operation` may mean that the adapter took the key
+ * (daiso-core's `acquire` answers `true` once it did): the hold must then be let go.
+ */
+export function mayHaveAcquired(operation: string, value: unknown): boolean {
+  return (
+    (operation === "acquire" || operation === "waitForRelease") &&
+    (value === true || (value as { acquired?: unknown } | null | undefined)?.acquired === true)
+  );
+}

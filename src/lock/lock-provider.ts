@@ -17,7 +17,9 @@ import type {
   ILockProvider,
   LockCreateSettings,
 } from "./contracts/lock-provider.js";
-import { Lock, type LockContext } from "./lock.js";
+import { Lock } from "./lock.js";
+import type { LockContext } from "./lock-context.js";
+import { LockReporter } from "./lock-reporter.js";
 import { REPLACES_PROVIDER, registerLockProvider } from "./lock-serde-transformer.js";
 import {
   codePoints,
@@ -209,12 +211,11 @@ export class LockProvider implements ILockProvider {
     this.#ownsEventBus = parsed.eventBus === undefined;
     this.#listened = parsed.eventBus !== undefined;
     this.#context = {
-      isListened: () => this.#listened,
       adapter: parsed.adapter,
       blockingTime: parsed.defaultBlockingTime,
       blockingInterval: parsed.defaultBlockingInterval,
       refreshTime: parsed.defaultRefreshTime,
-      events: this.#eventBus,
+      reporter: new LockReporter(this.#eventBus, () => this.#listened, parsed.adapter),
     };
     this.events = Object.freeze({
       addListener: this.addListener.bind(this),

@@ -5,7 +5,8 @@ import type { ISerdeRegister, ISerdeTransformer } from "../serde/serde-contracts
 import { SerdeError } from "../serde/serde-error.js";
 import { parseSettings } from "../settings/parse-settings.js";
 import { TimeSpan } from "../time-span/time-span.js";
-import { Lock, type LockContext } from "./lock.js";
+import { Lock } from "./lock.js";
+import type { LockContext } from "./lock-context.js";
 import { lockSerializedSchema } from "./lock-settings.js";
 
 /**

@@ -1,5 +1,5 @@
+import { NEVER_ABORTED, onAbort } from "../lifecycle/abort-listeners.js";
 import type { ITimeSpan } from "../time-span/time-span.js";
-import { NEVER_ABORTED, onAbort } from "../timers/abort-listeners.js";
 import { delay } from "../timers/timers.js";
 import type { Middleware, Middlewares, TaskWork } from "./middleware.js";
 

@@ -1,6 +1,7 @@
 import * as v from "valibot";
 import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
 import { mustBe } from "../settings/parse-settings.js";
+import { wholeMs } from "../timers/timers.js";
 import { type ITimeSpan, TimeSpan } from "./time-span.js";
 
 /**
@@ -21,7 +22,7 @@ export const MAX_DURATION_MESSAGE = `must be at most 100 years (${MAX_DURATION_M
  */
 export function storeMilliseconds(span: ITimeSpan): number | undefined {
   const ms = span.toMilliseconds();
-  return ms <= MAX_DURATION_MS ? Math.max(1, Math.ceil(ms)) : undefined;
+  return ms <= MAX_DURATION_MS ? wholeMs(ms) : undefined;
 }
 
 /** The error of an adapter called directly with a duration above {@link MAX_DURATION_MS}. */

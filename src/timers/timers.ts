@@ -4,8 +4,7 @@
 //   not come (the timer range is capped, and a timer may fire a hair before the clock agrees);
 // - a length of time (a pause, a wait's deadline): a `Timer`, chained past the timer range.
 
-import type { ITimeSpan } from "../time-span/time-span.js";
-import { onAbort } from "./abort-listeners.js";
+import { onAbort } from "../lifecycle/abort-listeners.js";
 
 /** setTimeout fires at once for delays beyond 2^31 - 1 ms; longer waits are chained. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -68,11 +67,14 @@ export class Timer {
   };
 }
 
+/** A duration, as `ITimeSpan` gives it (timers sit below time-span: they take its shape, not its type). */
+type Duration = { toMilliseconds(): number };
+
 /**
  * Waits `timeSpan` (any length), rejecting with the signal's reason as soon as `signal`
  * aborts; the pending timer is cleared either way.
  */
-export function delay(timeSpan: ITimeSpan, signal?: AbortSignal): Promise<void> {
+export function delay(timeSpan: Duration, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) {
     return Promise.reject(signal.reason);
   }

@@ -12,8 +12,8 @@
 // place however often the holder refreshes (an entry not renewed lapses soon after the holder's
 // expiry: a wait whose process died does not hold the queue up for long).
 
+import { onAbort } from "../../lifecycle/abort-listeners.js";
 import { TimeSpan } from "../../time-span/time-span.js";
-import { onAbort } from "../../timers/abort-listeners.js";
 import { Timer } from "../../timers/timers.js";
 import type { LockHandOff } from "../contracts/lock-adapter.js";
 

@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
+import { followEnd } from "../../../lifecycle/end-listeners.js";
 import type { ISerde } from "../../../serde/serde-contracts.js";
-import { followEnd } from "../../../task/end-listeners.js";
 import type { AdapterListener, IEventBusAdapter } from "../../event-bus-contracts.js";
 
 /** Settings of {@link RedisPubSubEventBusAdapter}. */

@@ -3,8 +3,8 @@ import type { Cluster, Redis } from "ioredis";
 import * as v from "valibot";
 import { HaspError } from "../../../errors/hasp-error.js";
 import type { InvalidArgumentError } from "../../../errors/invalid-argument-error.js";
+import { followEnd } from "../../../lifecycle/end-listeners.js";
 import { mustBe, parseSettings, settingsObject } from "../../../settings/parse-settings.js";
-import { followEnd } from "../../../task/end-listeners.js";
 import { type ITimeSpan, TimeSpan } from "../../../time-span/time-span.js";
 import {
   durationTooLong,
