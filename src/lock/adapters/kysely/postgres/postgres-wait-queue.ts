@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { QueryResult } from "kysely";
 import type { TimeSpan } from "../../../../time-span/time-span.js";
-import { delay } from "../../../../timers/timers.js";
+import { delay, wholeMs } from "../../../../timers/timers.js";
 import type { LockHandOff } from "../../../contracts/lock-adapter.js";
 import {
   type LeaveMode,
@@ -122,7 +122,7 @@ export class PostgresWaitQueue {
           key: stored,
           owner,
           ttl,
-          wait: Math.max(1, Math.ceil(maxWaitMs)),
+          wait: wholeMs(maxWaitMs),
           inbox,
           id,
         }),
