@@ -1,18 +1,14 @@
-import { randomBytes } from "node:crypto";
 import type { Cluster, Redis } from "ioredis";
 import * as v from "valibot";
 import { HaspError } from "../../../errors/hasp-error.js";
 import type { InvalidArgumentError } from "../../../errors/invalid-argument-error.js";
-import { followEnd } from "../../../lifecycle/end-listeners.js";
 import { mustBe, parseSettings, settingsObject } from "../../../settings/parse-settings.js";
 import { type ITimeSpan, TimeSpan } from "../../../time-span/time-span.js";
 import {
   durationTooLong,
-  MAX_DURATION_MS,
   nonNegativeTimeSpanSchema,
   storeMilliseconds,
 } from "../../../time-span/time-span-schema.js";
-import { delay, wholeMs } from "../../../timers/timers.js";
 import type {
   ILockAdapter,
   LockAcquireResult,
@@ -20,40 +16,19 @@ import type {
   LockHandOff,
   LockWaitClaim,
 } from "../../contracts/lock-adapter.js";
+import { QueuedWaits } from "../wait-queue/queued-waits.js";
+import { NO_CLAIM } from "../wait-queue/wait-entry.js";
+import { RedisInbox } from "./redis-inbox.js";
 import {
-  type LeaveMode,
-  QueuedWaits,
-  type QueueEntry,
-  type WaitCheck,
-  type WaitQueue,
-} from "../queued-wait.js";
-import {
-  ACQUIRE_NOTING_SCRIPT,
-  ACQUIRE_SCRIPT,
-  CHECK_SCRIPT,
-  FORCE_RELEASE_SCRIPT,
-  GET_STATE_SCRIPT,
-  LEAVE_SCRIPT,
-  REFRESH_NOTING_SCRIPT,
-  REFRESH_SCRIPT,
-  RELEASE_SCRIPT,
-  RESTORE_EXPIRY_SCRIPT,
-  WAIT_SCRIPT,
-} from "./redis-lock-scripts.js";
+  type AcquireReply,
+  defineRedisLockCommands,
+  type NotedReply,
+  type RedisLockCommands,
+} from "./redis-lock-commands.js";
+import { redisWaitQueue } from "./redis-wait-queue.js";
 
 /** A standalone, Sentinel or Cluster ioredis client. */
 export type RedisLockClient = Redis | Cluster;
-
-/**
- * Whether the application closed `client`, or is closing it: between `quit()`'s answer and the
- * socket's close, ioredis still says "ready" but has marked the close as its user's.
- */
-function isClosed(client: RedisLockClient): boolean {
-  return (
-    client.status === "end" ||
-    (client as unknown as { manuallyClosing?: boolean }).manuallyClosing === true
-  );
-}
 
 /**
  * Settings of {@link RedisLockAdapter}; its constructor also takes the client alone, for
@@ -100,99 +75,6 @@ export class RedisReplicaAckError extends HaspError {
     );
   }
 }
-
-/** The acquire script's answer: the token, or the holder and its PTTL. */
-type AcquireReply = number | [owner: string, pttl: number];
-
-/**
- * A noting script's answer: the script's own reply, and the owner's hold before it, its token
- * ("": none) and its expiry in ms of the server's clock (-1: never).
- */
-type NotedReply<TReply> = [reply: TReply, token: string, expiry: number];
-
-/** The scripts as ioredis commands on the client, once `defineCommand` registered them. */
-type HaspLockCommands = {
-  hasp_lock_acquire(hold: string, fence: string, owner: string, ttl: string): Promise<AcquireReply>;
-  hasp_lock_release(hold: string, fence: string, queue: string, owner: string): Promise<number>;
-  hasp_lock_force_release(hold: string, fence: string, queue: string): Promise<number>;
-  /** The token when the key was taken at once, else the queue entry and the holder's PTTL. */
-  hasp_lock_wait(
-    hold: string,
-    fence: string,
-    queue: string,
-    owner: string,
-    ttl: string,
-    maxWait: string,
-    inbox: string,
-    waitId: string,
-  ): Promise<number | [entry: string, pttl: number]>;
-  hasp_lock_leave(
-    hold: string,
-    fence: string,
-    queue: string,
-    entry: string,
-    owner: string,
-    mode: LeaveMode,
-  ): Promise<number>;
-  /** {1, token, pttl}: handed the key; {0, pttl, entry}: still queued (renewed); {-1, 0}: gone. */
-  hasp_lock_check(
-    hold: string,
-    fence: string,
-    queue: string,
-    entry: string,
-    owner: string,
-    left: string,
-    serve: "0" | "1",
-  ): Promise<[state: number, value: number, third?: string | number]>;
-  hasp_lock_refresh(hold: string, fence: string, owner: string, ttl: string): Promise<number>;
-  hasp_lock_get_state(hold: string): Promise<[string, string, number] | null>;
-  hasp_lock_acquire_noting(
-    hold: string,
-    fence: string,
-    owner: string,
-    ttl: string,
-  ): Promise<NotedReply<AcquireReply>>;
-  hasp_lock_refresh_noting(
-    hold: string,
-    fence: string,
-    owner: string,
-    ttl: string,
-  ): Promise<NotedReply<number>>;
-  hasp_lock_restore_expiry(
-    hold: string,
-    fence: string,
-    owner: string,
-    token: string,
-    expiry: string,
-  ): Promise<number>;
-};
-
-const COMMANDS = {
-  hasp_lock_acquire: { numberOfKeys: 2, lua: ACQUIRE_SCRIPT },
-  hasp_lock_release: { numberOfKeys: 3, lua: RELEASE_SCRIPT },
-  hasp_lock_force_release: { numberOfKeys: 3, lua: FORCE_RELEASE_SCRIPT },
-  hasp_lock_wait: { numberOfKeys: 3, lua: WAIT_SCRIPT },
-  hasp_lock_leave: { numberOfKeys: 3, lua: LEAVE_SCRIPT },
-  hasp_lock_check: { numberOfKeys: 3, lua: CHECK_SCRIPT },
-  hasp_lock_refresh: { numberOfKeys: 2, lua: REFRESH_SCRIPT },
-  hasp_lock_get_state: { numberOfKeys: 1, lua: GET_STATE_SCRIPT },
-  hasp_lock_acquire_noting: { numberOfKeys: 2, lua: ACQUIRE_NOTING_SCRIPT },
-  hasp_lock_refresh_noting: { numberOfKeys: 2, lua: REFRESH_NOTING_SCRIPT },
-  hasp_lock_restore_expiry: { numberOfKeys: 2, lua: RESTORE_EXPIRY_SCRIPT },
-} as const;
-
-/** The keys of one lock, in the order the scripts take them. */
-type LockKeys = readonly [hold: string, fence: string, queue: string];
-
-/** The claim of a wait as WAIT_SCRIPT takes it: no owner and ttl "-" for a wait without one. */
-type QueuedClaim = { readonly owner: string; readonly ttl: string };
-
-/** Why a wait fails once the client ended: no subscriber may outlive it. */
-const CLIENT_ENDED =
-  "the Redis client has ended (quit, disconnected, or given up reconnecting): no wait can subscribe on it";
-
-/** A wait without a claim: woken to try, never handed the key. */
-const NO_CLAIM: QueuedClaim = { owner: "", ttl: "-" };
 
 const settingsSchema = settingsObject({
   database: v.custom<RedisLockClient>(isClient, mustBe("an ioredis client (Redis or Cluster)")),
@@ -246,17 +128,11 @@ export function redisHoldKey(key: string): string {
  */
 export class RedisLockAdapter implements ILockAdapter {
   readonly #client: RedisLockClient;
-  readonly #commands: HaspLockCommands;
+  readonly #commands: RedisLockCommands;
   readonly #replicas: { count: number; timeoutMs: number } | undefined;
   /** The waits under way, told of their hand-offs on the adapter's inbox channel. */
   readonly #waits = new QueuedWaits();
-  readonly #inboxChannel: string;
-  /** SUBSCRIBE of the inbox, made before the first wait is queued. */
-  #inboxSubscribed: Promise<unknown> | undefined;
-  #subscriber: RedisLockClient | undefined;
-  /** Stops ending the subscriber with the client (while there is a subscriber). */
-  #unfollowClient: (() => void) | undefined;
-  #closed = false;
+  readonly #inbox: RedisInbox;
 
   /** @throws InvalidArgumentError when no ioredis client is given, or a setting is bad. */
   constructor(settings: RedisLockClient | RedisLockAdapterSettings) {
@@ -273,12 +149,15 @@ export class RedisLockAdapter implements ILockAdapter {
             count: waitForReplicas.count,
             timeoutMs: Math.ceil(waitForReplicas.timeout.toMilliseconds()),
           };
-    for (const [name, definition] of Object.entries(COMMANDS)) {
-      database.defineCommand(name, definition);
-    }
-    this.#commands = database as unknown as HaspLockCommands;
-    // Random, so that two adapters (processes) never share one: a message reaches one.
-    this.#inboxChannel = `hasp-lock-inbox-${randomBytes(12).toString("hex")}`;
+    this.#commands = defineRedisLockCommands(database);
+    this.#inbox = new RedisInbox(database, {
+      onMessage: (message) => this.#waits.heard(message),
+      // Messages published while the subscriber was away were lost: every wait asks Redis.
+      onReconnected: (subscribe) => this.#waits.recheck(subscribe, { ifListenFails: "skip" }),
+      // Their messages can no longer come, nor their queue entries be left: they end now
+      // (failing, as the client is closed) rather than hold the process until their time.
+      onClientEnded: () => void this.#waits.closeAll(),
+    });
   }
 
   // acquire and release are the hot path: plain functions returning the client's promise plus
@@ -362,110 +241,22 @@ export class RedisLockAdapter implements ILockAdapter {
     signal: AbortSignal,
     claim?: LockWaitClaim,
   ): Promise<LockHandOff | undefined> {
-    if (signal.aborted) {
-      return Promise.reject(signal.reason);
-    }
-    if (!(maxWait.toMilliseconds() <= MAX_DURATION_MS)) {
-      return Promise.reject(tooLong("maxWait", maxWait));
-    }
-    const claimTtl = claim === undefined || claim.ttl === null ? "" : toPx(claim.ttl);
-    if (claimTtl === undefined) {
-      return Promise.reject(tooLong("claim.ttl", claim?.ttl ?? null));
-    }
-    if (this.#closed) {
-      // No new subscriber after close(): a waiter left over waits out its time.
-      return delay(maxWait, signal).then(() => undefined);
-    }
-    const hold = redisHoldKey(key);
-    const keys: LockKeys = [hold, `${hold}:fence`, `${hold}:queue`];
-    const queued: QueuedClaim =
-      claim === undefined || this.#replicas !== undefined
-        ? NO_CLAIM
-        : { owner: claim.lockId, ttl: claimTtl };
-    return this.#waits.start(
+    return this.#waits.waitForRelease({
+      adapter: "RedisLockAdapter",
+      maxWait,
       signal,
-      maxWait.toMilliseconds(),
-      this.#queue(keys, queued),
-      this.#inbox(),
-    );
-  }
-
-  /** The key's queue in Redis, for one wait: WAIT_SCRIPT, LEAVE_SCRIPT, CHECK_SCRIPT, RELEASE_SCRIPT. */
-  #queue(keys: LockKeys, claim: QueuedClaim): WaitQueue {
-    const [hold, fence, queue] = keys;
-    const commands = this.#commands;
-    return {
-      join: (maxWaitMs, waitId) => {
-        const asked = wholeMs(maxWaitMs);
-        return commands
-          .hasp_lock_wait(
-            hold,
-            fence,
-            queue,
-            claim.owner,
-            claim.ttl,
-            String(asked),
-            this.#inboxChannel,
-            waitId,
-          )
-          .then((reply) => {
-            if (typeof reply === "number") {
-              return reply;
-            }
-            const [entry, pttl] = reply;
-            return holderLeft(entry, pttl);
-          });
+      claim,
+      queue: (fields) => {
+        const hold = redisHoldKey(key);
+        return redisWaitQueue(
+          this.#commands,
+          [hold, `${hold}:fence`, `${hold}:queue`],
+          this.#replicas === undefined ? fields : NO_CLAIM,
+          this.#inbox.channel,
+        );
       },
-      leave: (entry, mode) =>
-        commands.hasp_lock_leave(hold, fence, queue, entry, claim.owner, mode),
-      check: (entry, leftMs, serve) =>
-        commands
-          .hasp_lock_check(
-            hold,
-            fence,
-            queue,
-            entry,
-            claim.owner,
-            String(Math.ceil(leftMs)),
-            serve ? "1" : "0",
-          )
-          .then(toWaitCheck),
-      giveBack: () => commands.hasp_lock_release(hold, fence, queue, claim.owner),
-    };
-  }
-
-  /** The inbox subscription, made once (again after a failure). */
-  #inbox(): Promise<unknown> {
-    if (this.#inboxSubscribed === undefined) {
-      if (isClosed(this.#client)) {
-        // A subscriber duplicated now would outlive the client the application closed.
-        return Promise.reject(new Error(CLIENT_ENDED));
-      }
-      const subscribed = this.#subscriberConnection().subscribe(this.#inboxChannel);
-      subscribed.catch(() => {
-        if (this.#inboxSubscribed === subscribed) {
-          this.#inboxSubscribed = undefined;
-        }
-      });
-      this.#inboxSubscribed = subscribed;
-    }
-    return this.#inboxSubscribed;
-  }
-
-  /**
-   * After the subscriber reconnected: messages published while it was away were lost, so every
-   * wait asks Redis whether it was handed the key, once the inbox is subscribed again (this
-   * SUBSCRIBE answers after ioredis's own resubscription on that connection).
-   */
-  #recheckWaits(subscriber: RedisLockClient): void {
-    if (this.#waits.size === 0) {
-      return;
-    }
-    subscriber.subscribe(this.#inboxChannel).then(
-      () => this.#waits.checkAll(),
-      // Failed again: the next reconnect asks, or the waits' deadlines end them.
-      () => {},
-    );
+      listen: () => this.#inbox.listen(),
+    });
   }
 
   /**
@@ -515,63 +306,14 @@ export class RedisLockAdapter implements ILockAdapter {
    * The client stays open: it runs those last scripts.
    */
   async close(): Promise<void> {
-    this.#closed = true;
-    const subscriber = this.#forgetSubscriber();
-    const ending = this.#waits.closeAll();
-    if (subscriber !== undefined) {
-      await subscriber.quit().catch(() => subscriber.disconnect());
-    }
+    const ending = this.#waits.close();
+    await this.#inbox.close();
     await ending;
   }
 
   /** Closes the adapter (`close()`), for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-
-  #subscriberConnection(): RedisLockClient {
-    if (this.#subscriber === undefined) {
-      const subscriber = this.#client.duplicate();
-      subscriber.on("message", (_channel: string, message: string) => {
-        this.#waits.heard(message);
-      });
-      // ioredis reconnects and resubscribes by itself; without a handler it prints each error.
-      subscriber.on("error", () => {});
-      let connected = false;
-      subscriber.on("ready", () => {
-        if (connected) {
-          this.#recheckWaits(subscriber);
-        }
-        connected = true;
-      });
-      // Ended without us (ioredis gave up reconnecting): the next wait makes a new one.
-      subscriber.once("end", () => {
-        if (this.#subscriber === subscriber) {
-          this.#forgetSubscriber();
-        }
-      });
-      this.#unfollowClient = followEnd(this.#client, () => {
-        if (this.#subscriber === subscriber) {
-          this.#forgetSubscriber();
-        }
-        subscriber.disconnect();
-        // Their messages can no longer come, nor their queue entries be left: they end now
-        // (failing, as the client is closed) rather than hold the process until their time.
-        void this.#waits.closeAll();
-      });
-      this.#subscriber = subscriber;
-    }
-    return this.#subscriber;
-  }
-
-  /** Lets go of the subscriber (without ending it) and of its listener on the client. */
-  #forgetSubscriber(): RedisLockClient | undefined {
-    const subscriber = this.#subscriber;
-    this.#subscriber = undefined;
-    this.#inboxSubscribed = undefined;
-    this.#unfollowClient?.();
-    this.#unfollowClient = undefined;
-    return subscriber;
   }
 }
 
@@ -580,28 +322,6 @@ function toAcquireResult(reply: AcquireReply): LockAcquireResult {
     return { acquired: true, fencingToken: reply };
   }
   return { acquired: false, owner: reply[0], remainingTime: fromPttl(reply[1]) };
-}
-
-/** A check's answer: {1, token, pttl} granted, {0, pttl, entry} queued, {-1, 0} gone. */
-function toWaitCheck([state, value, third]: [number, number, (string | number)?]): WaitCheck {
-  if (state === 1) {
-    const pttl = Number(third ?? -1);
-    return pttl >= 0
-      ? { state: "granted", fencingToken: value, remainingMs: pttl }
-      : { state: "granted", fencingToken: value };
-  }
-  if (state === 0 && typeof third === "string") {
-    return { state: "queued", ...holderLeft(third, value) };
-  }
-  return { state: "gone" };
-}
-
-/** A queued entry, with the holder's PTTL as the wait takes it (-1: never expires; -2: no hold). */
-function holderLeft(entry: string, pttl: number): QueueEntry {
-  if (pttl === -2) {
-    return { entry };
-  }
-  return { entry, holderLeftMs: pttl < 0 ? Number.POSITIVE_INFINITY : pttl };
 }
 
 function isOne(reply: number): boolean {

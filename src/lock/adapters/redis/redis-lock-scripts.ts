@@ -7,12 +7,13 @@
 //   {K}:fence    string last token          outlives the hold by FENCE_GRACE_MS, so a new hold's
 //                                           token is always above it; then the server clock takes over
 //   {K}:queue    list of waits              blocked acquires, oldest first, each
-//                                           "<deadline ms>:<ttl>:<inbox>:<wait id>:<owner>": a claim
-//                                           (ttl in ms, or empty: never expires) is handed the key,
-//                                           a wait without one (ttl "-", no owner) is woken to try;
-//                                           the deadline is renewed in place by the wait's checks (a
-//                                           wait is known by the rest of its entry, which never
-//                                           changes); the list expires with its latest deadline
+//                                           "<deadline ms>:<ttl>:<inbox>:<wait id>:<owner>"
+//                                           (../wait-queue/wait-entry.ts: the format and its Lua): a
+//                                           claim (ttl in ms, or empty: never expires) is handed the
+//                                           key, a wait without one (ttl "-", no owner) is woken to
+//                                           try; the deadline is renewed in place by the wait's
+//                                           checks (a wait is known by the rest of its entry, which
+//                                           never changes); the list expires with its latest deadline
 //   <inbox>      channel                    one per adapter (no ":" in it), where a release names
 //                                           the wait it served ("<wait id>"): a wake-up only, since
 //                                           anyone may PUBLISH; the wait asks CHECK_SCRIPT
@@ -22,19 +23,14 @@
 // costs server time on each cycle: the grace is part of the script text, and a release with
 // nobody waiting publishes nothing.
 
-import { ENTRY_GRACE_MS } from "../queued-wait.js";
+import {
+  WAIT_ENTRY_LUA as ENTRY,
+  NEVER_EXPIRES_TTL,
+  NO_CLAIM_TTL,
+} from "../wait-queue/wait-entry.js";
 
 /** How long the fence counter outlives a hold, in ms. */
 export const FENCE_GRACE_MS = 60_000;
-
-/**
- * Lua shared by WAIT and CHECK: `lasts`, how long an entry stays queued from now: the wait's
- * `left` ms, or the holder's `pttl` plus the grace when that ends sooner.
- */
-const ENTRY_LASTS = `local lasts = left
-    if pttl >= 0 and pttl + ${ENTRY_GRACE_MS} < left then
-      lasts = pttl + ${ENTRY_GRACE_MS}
-    end`;
 
 /**
  * Lua opening every script that takes a duration, before anything else (above all before its
@@ -118,25 +114,20 @@ if entry then
   local time = redis.call('TIME')
   local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
   repeat
-    local sep = string.find(entry, ':', 1, true)
-    if tonumber(string.sub(entry, 1, sep - 1)) > nowMs then
-      local ttlEnd = string.find(entry, ':', sep + 1, true)
-      local ttl = string.sub(entry, sep + 1, ttlEnd - 1)
-      local inboxEnd = string.find(entry, ':', ttlEnd + 1, true)
-      local inbox = string.sub(entry, ttlEnd + 1, inboxEnd - 1)
-      local idEnd = string.find(entry, ':', inboxEnd + 1, true)
-      local wait = string.sub(entry, inboxEnd + 1, idEnd - 1)
-      if ttl == '-' then
+    ${ENTRY.findDeadline}
+    if ${ENTRY.deadline} > nowMs then
+      ${ENTRY.readFields}
+      if ${ENTRY.noClaim("ttl")} then
         redis.call('DEL', KEYS[1])
         redis.call('PEXPIRE', KEYS[2], ${FENCE_GRACE_MS})
         redis.call('PUBLISH', inbox, wait)
         return ${result}
       end
-      local owner = string.sub(entry, idEnd + 1)
+      local owner = ${ENTRY.owner}
       local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
       local token = string.format('%.0f',
         math.max(tonumber(redis.call('GET', KEYS[2]) or '0') + 1, now))
-      if ttl == '' then
+      if ${ENTRY.neverExpires("ttl")} then
         redis.call('SET', KEYS[1], token .. ':' .. owner)
         redis.call('SET', KEYS[2], token)
       else
@@ -203,21 +194,23 @@ ${handOverAndReturn("1")}`;
  * ENTRY_GRACE_MS when that ends sooner. The queue expires with its latest deadline.
  */
 export const WAIT_SCRIPT = `
-${checkDurations({ argv: 2, name: "ttl", also: ["", "-"] }, { argv: 3, name: "max wait" })}
+${checkDurations(
+  { argv: 2, name: "ttl", also: [NEVER_EXPIRES_TTL, NO_CLAIM_TTL] },
+  { argv: 3, name: "max wait" },
+)}
 local current = redis.call('MGET', KEYS[1], KEYS[2])
 local hold = current[1]
 local token
 local again = false
 if hold then
   local sep = string.find(hold, ':', 1, true)
-  if ARGV[2] == '-' or string.sub(hold, sep + 1) ~= ARGV[1] then
+  if ${ENTRY.noClaim("ARGV[2]")} or string.sub(hold, sep + 1) ~= ARGV[1] then
     local time = redis.call('TIME')
     local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
     local left = tonumber(ARGV[3])
     local pttl = redis.call('PTTL', KEYS[1])
-    ${ENTRY_LASTS}
-    local entry = string.format('%.0f', nowMs + lasts) .. ':' .. ARGV[2] .. ':'
-      .. ARGV[4] .. ':' .. ARGV[5] .. ':' .. ARGV[1]
+    ${ENTRY.lasts}
+    local entry = ${ENTRY.encode("nowMs + lasts", { ttl: "ARGV[2]", inbox: "ARGV[4]", id: "ARGV[5]", owner: "ARGV[1]" })}
     redis.call('RPUSH', KEYS[3], entry)
     if redis.call('PTTL', KEYS[3]) < lasts then
       redis.call('PEXPIRE', KEYS[3], lasts)
@@ -226,7 +219,7 @@ if hold then
   end
   token = string.sub(hold, 1, sep - 1)
   again = true
-elseif ARGV[2] == '-' then
+elseif ${ENTRY.noClaim("ARGV[2]")} then
   return 0
 else
 ${NEW_TOKEN}
@@ -235,21 +228,11 @@ ${grantAndReturn("again and -tonumber(token) or tonumber(token)")}
 `;
 
 /**
- * Lua shared by LEAVE and CHECK: `rest`, what follows the deadline in ARGV[1], a wait's entry as
- * the wait last heard of it; and `mine()`, the index and text of that wait's entry in the queue
- * now, or nil. A wait is known by `rest`, which never changes: its deadline is renewed in place,
+ * Lua shared by LEAVE and CHECK: `rest` and `mine()` of ARGV[1], a wait's entry as the wait last
+ * heard of it. A wait is known by `rest`, which never changes: its deadline is renewed in place,
  * so an entry the waiter has not heard of yet (a reply lost, a command sent again) is still its.
  */
-const FIND_MINE = `local rest = string.sub(ARGV[1], (string.find(ARGV[1], ':', 1, true)))
-local function mine()
-  for index, queued in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
-    local sep = string.find(queued, ':', 1, true)
-    if sep and string.sub(queued, sep) == rest then
-      return index - 1, queued
-    end
-  end
-  return nil
-end`;
+const FIND_MINE = ENTRY.findMine("ARGV[1]");
 
 /**
  * KEYS[1] hold, KEYS[2] fence, KEYS[3] queue
@@ -323,8 +306,8 @@ local function answer()
     return granted() or {-1, 0}
   end
   local pttl = redis.call('PTTL', KEYS[1])
-  ${ENTRY_LASTS}
-  local renewed = string.format('%.0f', nowMs + lasts) .. rest
+  ${ENTRY.lasts}
+  local renewed = ${ENTRY.renewed("nowMs + lasts")}
   redis.call('LSET', KEYS[3], index, renewed)
   if redis.call('PTTL', KEYS[3]) < lasts then
     redis.call('PEXPIRE', KEYS[3], lasts)
@@ -339,7 +322,7 @@ if not mine() then
   if ARGV[2] == '' then
     return {-1, 0}
   end
-  redis.call('RPUSH', KEYS[3], string.format('%.0f', nowMs + left) .. rest)
+  redis.call('RPUSH', KEYS[3], ${ENTRY.renewed("nowMs + left")})
 end
 if ARGV[4] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then
   ${handOverAndReturn("answer()")}

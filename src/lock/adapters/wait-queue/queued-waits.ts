@@ -1,0 +1,119 @@
+import type { TimeSpan } from "../../../time-span/time-span.js";
+import { durationTooLong, storeMilliseconds } from "../../../time-span/time-span-schema.js";
+import { delay } from "../../../timers/timers.js";
+import type { LockHandOff, LockWaitClaim } from "../../contracts/lock-adapter.js";
+import { QueuedWait } from "./queued-wait.js";
+import { claimFields, type EntryClaimFields } from "./wait-entry.js";
+import type { WaitQueue } from "./wait-queue.js";
+
+/** A `waitForRelease` call as the adapter received it, and what the adapter brings to it. */
+export type QueuedWaitRequest = {
+  /** The adapter's class name, for the error of a duration above the bound. */
+  readonly adapter: string;
+  readonly maxWait: TimeSpan;
+  readonly signal: AbortSignal;
+  readonly claim: LockWaitClaim | undefined;
+  /** The key's queue for this wait, whose entry holds `claim` as these fields. */
+  readonly queue: (claim: EntryClaimFields) => WaitQueue;
+  /** Listens on the adapter's channel (once for all its waits): the wait joins once it does. */
+  readonly listen: () => Promise<unknown>;
+};
+
+/**
+ * The waits under way of one adapter, by id. A release names the wait it served on the
+ * adapter's own channel (the message is the wait's id); the wait then asks the backend.
+ */
+export class QueuedWaits {
+  readonly #waits = new Map<string, QueuedWait>();
+  #count = 0;
+  #closed = false;
+
+  get size(): number {
+    return this.#waits.size;
+  }
+
+  /**
+   * An adapter's `waitForRelease`: refuses an aborted signal and a duration above the bound
+   * before anything is sent; after {@link close}, waits out its time without queueing (no new
+   * listener); else starts the wait on the queue `request.queue` gives.
+   */
+  waitForRelease(request: QueuedWaitRequest): Promise<LockHandOff | undefined> {
+    const { adapter, maxWait, signal, claim } = request;
+    if (signal.aborted) {
+      return Promise.reject(signal.reason);
+    }
+    if (storeMilliseconds(maxWait) === undefined) {
+      return Promise.reject(durationTooLong(adapter, "maxWait", maxWait));
+    }
+    const ttlMs = claim === undefined || claim.ttl === null ? null : storeMilliseconds(claim.ttl);
+    if (ttlMs === undefined) {
+      return Promise.reject(durationTooLong(adapter, "claim.ttl", claim?.ttl ?? null));
+    }
+    if (this.#closed) {
+      return delay(maxWait, signal).then(() => undefined);
+    }
+    const fields = claimFields(claim === undefined ? null : { owner: claim.lockId, ttlMs });
+    return this.start(signal, maxWait.toMilliseconds(), request.queue(fields), request.listen());
+  }
+
+  /**
+   * Starts a wait on `queue`, joining it once `listening`. `queue.join` receives the wait's id,
+   * for its messages.
+   */
+  start(
+    signal: AbortSignal,
+    maxWaitMs: number,
+    queue: WaitQueue,
+    listening: Promise<unknown>,
+  ): Promise<LockHandOff | undefined> {
+    this.#count += 1;
+    const wait = new QueuedWait(this.#count.toString(36), signal, queue, (ended) => {
+      if (this.#waits.get(ended.id) === ended) {
+        this.#waits.delete(ended.id);
+      }
+    });
+    this.#waits.set(wait.id, wait);
+    wait.start(maxWaitMs, listening);
+    return wait.promise;
+  }
+
+  /** A message on the adapter's channel: the wait it names (if under way) checks its grant. */
+  heard(message: string): void {
+    this.#waits.get(message)?.check();
+  }
+
+  /** Messages may have been missed: every wait checks whether it was handed the key. */
+  checkAll(): void {
+    for (const wait of this.#waits.values()) {
+      wait.check();
+    }
+  }
+
+  /**
+   * The adapter's listener was lost (messages meanwhile too): once it listens again (`listen`,
+   * called only with waits under way), every wait checks. When that fails, `ifListenFails`:
+   * `check` all the same (the checks do not go through the listener), or `skip` (the next
+   * reconnect checks, or the waits' deadlines end them).
+   */
+  recheck(listen: () => Promise<unknown>, options: { ifListenFails: "check" | "skip" }): void {
+    if (this.#waits.size === 0) {
+      return;
+    }
+    const checkAll = () => this.checkAll();
+    listen().then(checkAll, options.ifListenFails === "check" ? checkAll : () => {});
+  }
+
+  /** Ends every wait now, as if its time had run out (the adapter's listener is gone). */
+  closeAll(): Promise<unknown> {
+    return Promise.all([...this.#waits.values()].map((wait) => wait.close()));
+  }
+
+  /**
+   * For the adapter's close(): ends every wait as {@link closeAll} does; a wait started later
+   * waits out its time without queueing.
+   */
+  close(): Promise<unknown> {
+    this.#closed = true;
+    return this.closeAll();
+  }
+}

@@ -1,0 +1,62 @@
+// What a backend that queues waits (Redis, PostgreSQL) gives the shared queued wait: the queue
+// of one wait's key, as its backend keeps it (its entries: wait-entry.ts).
+
+/**
+ * What ending a wait does with its entry:
+ * - `keep`: the wait ran out (or the adapter closes): remove the entry; a key handed to the
+ *   claim meanwhile stays the waiter's (its token is answered);
+ * - `release`: the wait was aborted: remove the entry; a key handed to the claim meanwhile is
+ *   released (to the next wait).
+ * Either way, a key is the claim's only when this wait's own entry is gone from the queue: a
+ * second wait of the same owner, still queued, never answers (nor frees) the first one's hold.
+ */
+export type LeaveMode = "keep" | "release";
+
+/** A wait in its key's queue: its entry (to leave with), and when to check on the holder. */
+export type QueueEntry = {
+  readonly entry: string;
+  /**
+   * Ms from now until the holder's hold expires (`Infinity`: it never does; absent: no hold):
+   * the wait checks then, since an expiry sends no message.
+   */
+  readonly holderLeftMs?: number;
+};
+
+/** What the backend says of a queued wait. */
+export type WaitCheck =
+  /**
+   * The key was handed to the claim, with this token; the hold has `remainingMs` left by the
+   * backend's clock when it answered (absent: it never expires).
+   */
+  | { readonly state: "granted"; readonly fencingToken: number; readonly remainingMs?: number }
+  /**
+   * Still queued, as `entry` now (renewed: its deadline counts from this check); the holder's
+   * hold expires in `holderLeftMs` (absent: never, or no hold).
+   */
+  | { readonly state: "queued"; readonly entry: string; readonly holderLeftMs?: number }
+  /** No longer queued and not handed the key: woken (a wait without a claim), or lost. */
+  | { readonly state: "gone" };
+
+/** The queue of one wait's key, as its backend keeps it. */
+export type WaitQueue = {
+  /**
+   * Queues the wait, named `waitId` in its messages, with a deadline `maxWaitMs` from now on the
+   * backend's clock, or a short grace past the holder's expiry when that comes sooner (the wait
+   * renews it by checking then: a waiter that died does not keep its place for long). Answers
+   * the entry; or a token (> 0) when the key was free and taken for the claim; or a token negated
+   * (< 0) when the key was the claim owner's own live hold, re-taken (TTL restarted); or 0 when
+   * the key was free and the waiter should try it.
+   */
+  join(maxWaitMs: number, waitId: string): Promise<number | QueueEntry>;
+  /** Ends the wait (see {@link LeaveMode}): the claim's token if it keeps the key, else 0. */
+  leave(entry: string, mode: LeaveMode): Promise<number>;
+  /**
+   * Asks whether the wait was handed the key. With `serve` (the check at the holder's expiry,
+   * which the wait's own clock says has come), a hold found gone is taken as expired: the queue
+   * is served first (oldest first), as a release would serve it. A queued entry stays where it
+   * is, renewed as `join` would set it with `leftMs` left.
+   */
+  check(entry: string, leftMs: number, serve: boolean): Promise<WaitCheck>;
+  /** Releases a key taken for the claim (by `join`) of a wait aborted meanwhile. */
+  giveBack(): Promise<unknown>;
+};
