@@ -120,7 +120,7 @@ export class KyselyLockAdapter implements ILockAdapter {
       });
       this.#waitQueue = waitQueue;
       this.waitForRelease = (key, maxWait, signal, claim) =>
-        this.#waitForRelease(waitQueue, key, maxWait, signal, claim);
+        waitQueue.wait(key, maxWait, signal, claim);
     }
     this.waitAcquires = this.waitForRelease !== undefined;
     this.waitsPastExpiry = this.waitForRelease !== undefined;
@@ -278,29 +278,6 @@ export class KyselyLockAdapter implements ILockAdapter {
       fencingToken: Number(row.token),
       remainingTime: toRemaining(row.remaining),
     };
-  }
-
-  /** Checks the wait's arguments as every operation does, then queues it. */
-  #waitForRelease(
-    waitQueue: PostgresWaitQueue,
-    key: string,
-    maxWait: TimeSpan,
-    signal: AbortSignal,
-    claim: LockWaitClaim | undefined,
-  ): Promise<LockHandOff | undefined> {
-    if (signal.aborted) {
-      return Promise.reject(signal.reason);
-    }
-    let ttlMs: number | null = null;
-    try {
-      toTtlMs(maxWait, "maxWait");
-      if (claim !== undefined && claim.ttl !== null) {
-        ttlMs = toTtlMs(claim.ttl, "claim.ttl");
-      }
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return waitQueue.wait(key, maxWait, signal, claim && { lockId: claim.lockId, ttlMs });
   }
 
   /**

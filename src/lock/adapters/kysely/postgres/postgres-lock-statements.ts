@@ -21,7 +21,7 @@
 //
 // Time: in a procedure's body, the server's time is read once, into now_us and now_ms.
 
-import { ENTRY_GRACE_MS } from "../../queued-wait.js";
+import { WAIT_ENTRY_SQL } from "../../wait-queue/wait-entry.js";
 import {
   free,
   type KyselyLockEntryArgs,
@@ -132,25 +132,24 @@ ON CONFLICT (lock_key) DO UPDATE SET
   ].join(",\n  ")}`;
 }
 
-/** A queue entry, "deadline_ms:ttl:inbox:wait_id:owner" (see the trigger). */
-function entry(deadline: string, owner: string): string {
-  return `(${deadline})::text || ':' || :ttl || ':' || :inbox || ':' || :id || ':' || ${owner}`;
-}
-
 // A wait's entry in the row's queue as it is now: the one whose part after the deadline is
 // :entry's (a wait is known by that part, which never changes; its deadline is renewed in place,
 // so an entry the waiter has not heard of yet, a reply lost, is still its).
-const MINE = `(SELECT w FROM unnest(waiters) AS w
-    WHERE substr(w, strpos(w, ':')) = substr(:entry, strpos(:entry, ':')) LIMIT 1)`;
+const MINE = WAIT_ENTRY_SQL.mine();
 
 /**
  * An entry's deadline: the wait's `left` ms, or the grace past the live hold of the row `l`
  * when that comes sooner (the waiter renews it by checking then).
  */
 function lasts(left: string, row = ""): string {
-  return `CASE WHEN ${liveHold(NOW_MS, row)} AND ${row}expires_at IS NOT NULL
-    THEN least(${NOW_MS} + ${left}, ${row}expires_at + ${ENTRY_GRACE_MS}) ELSE ${NOW_MS} + ${left} END`;
+  return WAIT_ENTRY_SQL.deadline(NOW_MS, left, {
+    live: liveHold(NOW_MS, row),
+    expiresAt: `${row}expires_at`,
+  });
 }
+
+// The trigger's reads of an entry split into its `parts` (wait-entry.ts).
+const PARTS = WAIT_ENTRY_SQL.fields("parts");
 
 /**
  * `"<table>:acquire"(key, owner, ttl)`: takes a free or expired row, re-takes our own live hold,
@@ -237,7 +236,7 @@ function waitProcedure(table: string): Procedure<KyselyLockWaitArgs> {
     "wait",
     WAIT_PARAMS,
     "entry text, remaining bigint",
-    `UPDATE "${table}" SET waiters = array_append(waiters, ${entry(lasts(":wait"), ":owner")})
+    `UPDATE "${table}" SET waiters = array_append(waiters, ${WAIT_ENTRY_SQL.encode(lasts(":wait"), ":owner")})
 WHERE lock_key = :key AND ${liveHold(NOW_MS)}
 RETURNING waiters[cardinality(waiters)], coalesce(expires_at - ${NOW_MS}, -1)`,
   );
@@ -260,7 +259,7 @@ function claimProcedure(table: string): Procedure<KyselyLockWaitArgs> {
       `"${table}"`,
       "nullif(:ttl, '')::bigint",
       `waiters = CASE WHEN ${TAKES} THEN l.waiters ELSE array_append(l.waiters,
-    ${entry(lasts(":wait", "l."), "excluded.owner")}) END`,
+    ${WAIT_ENTRY_SQL.encode(lasts(":wait", "l."), "excluded.owner")}) END`,
     )}
 RETURNING owner, CASE WHEN owner = :owner AND token < ${NOW_US} THEN -token ELSE token END,
   coalesce(expires_at - ${NOW_MS}, -1), CASE WHEN owner <> :owner THEN waiters[cardinality(waiters)] END`,
@@ -309,11 +308,11 @@ function checkProcedure(
     `UPDATE ${t} SET owner = NULL, expires_at = ${NOW_MS}
 WHERE lock_key = :key AND owner IS NOT NULL AND expires_at <= ${NOW_MS} AND ${MINE} IS NOT NULL;
 UPDATE ${t} SET waiters[array_position(waiters, ${MINE})] =
-  (${lasts(":left")})::text || substr(:entry, strpos(:entry, ':'))
+  ${WAIT_ENTRY_SQL.renewed(lasts(":left"))}
 WHERE lock_key = :key AND ${MINE} IS NOT NULL
 RETURNING 0, NULL::bigint,
   CASE WHEN ${liveHold(NOW_MS)} THEN coalesce(expires_at - ${NOW_MS}, -1) END,
-  (${lasts(":left")})::text || substr(:entry, strpos(:entry, ':'))
+  ${WAIT_ENTRY_SQL.renewed(lasts(":left"))}
 INTO state, token, remaining, entry;
 IF FOUND THEN
   RETURN;
@@ -341,20 +340,20 @@ BEGIN
   -- "deadline_ms:ttl:inbox:wait_id:owner", oldest first.
   FOREACH entry IN ARRAY NEW.waiters LOOP
     position := position + 1;
-    parts := string_to_array(entry, ':');
+    parts := ${WAIT_ENTRY_SQL.split("entry")};
     -- Its wait has ended (or its process died): skip it.
-    CONTINUE WHEN parts[1]::bigint <= now_us / 1000;
+    CONTINUE WHEN ${PARTS.deadlineMs} <= now_us / 1000;
     -- A wait without a claim: woken, the key stays free for now.
-    IF parts[2] = '-' THEN
-      PERFORM pg_notify(parts[3], parts[4]);
+    IF ${PARTS.noClaim} THEN
+      PERFORM pg_notify(${PARTS.inbox}, ${PARTS.waitId});
       CONTINUE;
     END IF;
     -- The first claim: the key is its hold, from now.
-    NEW.owner := array_to_string(parts[5:], ':');
+    NEW.owner := ${PARTS.owner};
     NEW.token := greatest(OLD.token + 1, now_us);
-    NEW.expires_at := now_us / 1000 + nullif(parts[2], '')::bigint;
+    NEW.expires_at := now_us / 1000 + ${PARTS.ttlMs};
     NEW.waiters := nullif(NEW.waiters[position + 1:], '{}');
-    PERFORM pg_notify(parts[3], parts[4]);
+    PERFORM pg_notify(${PARTS.inbox}, ${PARTS.waitId});
     RETURN NEW;
   END LOOP;
   NEW.waiters := NULL;

@@ -1,23 +1,16 @@
 import { randomBytes } from "node:crypto";
 import type { QueryResult } from "kysely";
 import type { TimeSpan } from "../../../../time-span/time-span.js";
-import { delay, wholeMs } from "../../../../timers/timers.js";
-import type { LockHandOff } from "../../../contracts/lock-adapter.js";
-import {
-  type LeaveMode,
-  QueuedWaits,
-  type QueueEntry,
-  type WaitCheck,
-  type WaitQueue,
-} from "../../queued-wait.js";
+import { wholeMs } from "../../../../timers/timers.js";
+import type { LockHandOff, LockWaitClaim } from "../../../contracts/lock-adapter.js";
+import { QueuedWaits } from "../../wait-queue/queued-waits.js";
+import type { EntryClaimFields } from "../../wait-queue/wait-entry.js";
+import type { LeaveMode, QueueEntry, WaitCheck, WaitQueue } from "../../wait-queue/wait-queue.js";
 import type { KyselyLockWaitArgs } from "../kysely-lock-statements.js";
 import type { RunnableStatement } from "../sql-lock-dialect.js";
 import { storedKey } from "../stored-key.js";
 import { type PgListenConnection, PostgresInbox } from "./postgres-inbox.js";
 import type { PostgresLockStatements } from "./postgres-lock-statements.js";
-
-/** A wait's claim: the key is handed to `lockId`, held `ttlMs` (`null`: never expires). */
-export type PostgresWaitClaim = { readonly lockId: string; readonly ttlMs: number | null };
 
 /** What the wait queue takes from its adapter. */
 export type PostgresWaitQueueSettings = {
@@ -58,7 +51,6 @@ export class PostgresWaitQueue {
   readonly #waits = new QueuedWaits();
   /** Per stored key, the last `wait` statement sent: each waits for the one before. */
   readonly #joins = new Map<string, Promise<unknown>>();
-  #closed = false;
 
   constructor(settings: PostgresWaitQueueSettings) {
     this.#settings = settings;
@@ -67,54 +59,41 @@ export class PostgresWaitQueue {
       // Random, so that two adapters (processes) never share one: a message reaches one.
       `hasp_inbox_${randomBytes(12).toString("hex")}`,
       (payload) => this.#waits.heard(payload),
-      () => this.#recheckWaits(),
+      // The listening connection was lost: releases meanwhile told nobody. Once listening again
+      // (or not: the checks need no listener), every wait asks whether it was handed the key (a
+      // wait that was only woken waits out its time, or the next release).
+      () => this.#waits.recheck(() => this.#inbox.listen(), { ifListenFails: "check" }),
     );
   }
 
-  /** Waits for `key`'s release, at most `maxWait` (arguments already checked by the adapter). */
+  /** The adapter's `waitForRelease`: waits for `key`'s release, at most `maxWait`. */
   wait(
     key: string,
     maxWait: TimeSpan,
     signal: AbortSignal,
-    claim: PostgresWaitClaim | undefined,
+    claim: LockWaitClaim | undefined,
   ): Promise<LockHandOff | undefined> {
-    if (this.#closed) {
-      // No LISTEN after close(): a waiter left over waits out its time.
-      return delay(maxWait, signal).then(() => undefined);
-    }
-    const waiter = { key, stored: storedKey(key), owner: claim?.lockId ?? "" };
-    return this.#waits.start(
+    return this.#waits.waitForRelease({
+      adapter: "KyselyLockAdapter",
+      maxWait,
       signal,
-      maxWait.toMilliseconds(),
-      this.#queue(waiter, entryTtl(claim)),
-      this.#inbox.listen(),
-    );
+      claim,
+      queue: (fields) => this.#queue(key, fields),
+      listen: () => this.#inbox.listen(),
+    });
   }
 
   /** Ends the waits under way (leaving the queue) and stops listening. */
   async close(): Promise<void> {
-    this.#closed = true;
-    const ending = this.#waits.closeAll();
+    const ending = this.#waits.close();
     await this.#inbox.close();
     await ending;
   }
 
-  /**
-   * The listening connection was lost: releases meanwhile told nobody. Once listening again,
-   * every wait asks whether it was handed the key (a wait that was only woken waits out its
-   * time, or the next release).
-   */
-  #recheckWaits(): void {
-    if (this.#waits.size === 0) {
-      return;
-    }
-    const checkAll = () => this.#waits.checkAll();
-    this.#inbox.listen().then(checkAll, checkAll);
-  }
-
   /** The key's queue in its row, for one wait: the `wait`, `claim`, `leave` and `check` procedures. */
-  #queue(waiter: Waiter, ttl: string): WaitQueue {
-    const { key, stored, owner } = waiter;
+  #queue(key: string, { owner, ttl }: EntryClaimFields): WaitQueue {
+    const stored = storedKey(key);
+    const waiter: Waiter = { key, stored, owner };
     const inbox = this.#inbox.channel;
     return {
       join: (maxWaitMs, id) =>
@@ -212,14 +191,6 @@ export class PostgresWaitQueue {
     }
     return { state: "gone" };
   }
-}
-
-/** The claim's TTL as a queue entry holds it: "-" for a wait without a claim, "" for no TTL. */
-function entryTtl(claim: PostgresWaitClaim | undefined): string {
-  if (claim === undefined) {
-    return "-";
-  }
-  return claim.ttlMs === null ? "" : String(claim.ttlMs);
 }
 
 /** A queued wait's entry, with the holder's remaining ms (-1: never expires; NULL: no hold). */
