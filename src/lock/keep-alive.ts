@@ -27,8 +27,8 @@ export function holdEnd(sentAt: number, ttl: TimeSpan): number {
 export type KeptHold = {
   /** The performance.now() time by which the hold may have ended (`Infinity`: never). */
   expiresAt(): number;
-  /** Refreshes the hold for its own TTL: `false` when it is lost; rejects on a backend failure. */
-  refresh(): Promise<boolean>;
+  /** Renews the hold for its own TTL: `false` when it is lost; rejects on a backend failure. */
+  renew(): Promise<boolean>;
   /** The error the run's signal aborts with when the hold is lost. */
   lostError(): Error;
 };
@@ -146,7 +146,7 @@ export class HeldRun {
     }
     let refreshed: boolean | "error";
     try {
-      refreshed = await this.#hold.refresh();
+      refreshed = await this.#hold.renew();
     } catch {
       refreshed = "error";
     }

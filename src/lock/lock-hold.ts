@@ -59,7 +59,7 @@ export class LockHold
   #fencingToken: number | null = null;
   /**
    * performance.now() time by which this hold may have ended: from before the request, less the
-   * drift margin (see {@link CLOCK_DRIFT_FACTOR}).
+   * drift margin (see `CLOCK_DRIFT_FACTOR` in keep-alive.ts).
    */
   #expiresAt: number | null = null;
   /**
@@ -266,7 +266,7 @@ export class LockHold
   }
 
   /** The lock's own TTL, whatever the provider's refreshTime (the run's signal counts on it). */
-  refresh(): Promise<boolean> {
+  renew(): Promise<boolean> {
     return this.refreshFor(this.#ttl ?? undefined);
   }
 

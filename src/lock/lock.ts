@@ -200,10 +200,8 @@ export class Lock implements ILock {
   }
 
   /**
-   * Every `run*`, in one async step (each layer costs a promise and a tick): takes the lock
-   * (blocking when `blocking` is given), runs `fn` while held and keeps the hold alive, and
-   * always releases; the release never masks fn's outcome. Resolves to fn's value when `orFail`
-   * (which throws FailedAcquireLockError when the lock is not taken), else to a LockRunResult.
+   * Every `run*`: a Task of {@link #runHeld}. Resolves to fn's value when `orFail` (which throws
+   * FailedAcquireLockError when the lock is not taken), else to a LockRunResult.
    */
   #run<TValue>(fn: LockRunnable<TValue>, options: RunOptions & { orFail: true }): Task<TValue>;
   #run<TValue>(
@@ -217,6 +215,11 @@ export class Lock implements ILock {
     return new Task((signal) => this.#runHeld(fn, options, signal));
   }
 
+  /**
+   * Every `run*`, in one async step (each layer costs a promise and a tick): takes the lock
+   * (blocking when `blocking` is given), runs `fn` while held and keeps the hold alive, and
+   * always releases; the release never masks fn's outcome.
+   */
   async #runHeld<TValue>(
     fn: LockRunnable<TValue>,
     { autoRefresh, blocking, orFail }: RunOptions,

@@ -1,4 +1,5 @@
-// Every timer of hasp goes through here. Two kinds, one conversion:
+// How hasp turns a duration into a timer's milliseconds, and the timers that need more than one
+// setTimeout. Two kinds, one conversion:
 // - a moment on the performance.now() clock (a hold's expiry, a queue's next deadline): armed
 //   with `msUntil(at)`, and its callback reads the clock again and re-arms while the moment has
 //   not come (the timer range is capped, and a timer may fire a hair before the clock agrees);

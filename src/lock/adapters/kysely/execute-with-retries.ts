@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { QueryResult } from "kysely";
+import { LockBackendError } from "../../contracts/lock-errors.js";
 import type { ISqlLockDialect, RunnableStatement } from "./sql-lock-dialect.js";
 
 /** Transient failures a single statement can still meet under contention: retried in place. */
@@ -9,22 +10,38 @@ const TRANSIENT_CODES = new Set([
   "ER_LOCK_DEADLOCK", // MySQL 1213: InnoDB can deadlock concurrent upserts of one key
   "SQLITE_BUSY", // another process holds the database file's write lock past busy_timeout
 ]);
+/** The driver's codes for a missing table or procedure: `init()` (or the migration) never ran. */
+const MISSING_SCHEMA_CODES = new Set([
+  "42P01", // PostgreSQL undefined_table
+  "42883", // PostgreSQL undefined_function (no procedure of this signature)
+  "ER_NO_SUCH_TABLE", // MySQL 1146
+  "ER_SP_DOES_NOT_EXIST", // MySQL 1305
+]);
 /** Tries of a statement that met a transient failure; the pauses between grow to 128 ms. */
 const MAX_STATEMENT_ATTEMPTS = 12;
 
 /**
  * Runs one statement on `dialect`, again on the transient failures a lone statement can still
- * meet (it was rolled back whole); any other failure is thrown as the driver gave it.
+ * meet (it was rolled back whole). For a lock operation (`of`), a missing table or procedure
+ * becomes a LockBackendError that says to run `init()`; any other failure is thrown as the
+ * driver gave it.
  */
 export async function executeWithRetries<TRow>(
   dialect: ISqlLockDialect,
   statement: RunnableStatement,
   parameters: readonly unknown[],
+  of?: { readonly operation: string; readonly key: string },
 ): Promise<QueryResult<TRow>> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await dialect.execute<TRow>(statement, parameters);
     } catch (error) {
+      if (of !== undefined && isMissingSchema(error)) {
+        throw new LockBackendError(of.key, of.operation, {
+          cause: error,
+          hint: `${dialect.missingSchema}: call init() on the KyselyLockAdapter at start-up, or apply the migration in hasp's docs/adapters/sql.md (Schema)`,
+        });
+      }
       if (attempt >= MAX_STATEMENT_ATTEMPTS || !isTransient(error)) {
         throw error;
       }
@@ -37,4 +54,16 @@ export async function executeWithRetries<TRow>(
 function isTransient(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === "string" && TRANSIENT_CODES.has(code);
+}
+
+/** A statement that failed because `init()` (or the migration) never ran. */
+function isMissingSchema(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof code === "string" && MISSING_SCHEMA_CODES.has(code)) {
+    return true;
+  }
+  // SQLite has no code of its own for it: SQLITE_ERROR is any error in the SQL.
+  return (
+    code === "SQLITE_ERROR" && typeof message === "string" && message.startsWith("no such table")
+  );
 }

@@ -47,13 +47,6 @@ export type {
 } from "./postgres/postgres-inbox.js";
 export { storedKey } from "./stored-key.js";
 
-/** The driver's codes for a missing table or procedure: `init()` (or the migration) never ran. */
-const MISSING_SCHEMA_CODES = new Set([
-  "42P01", // PostgreSQL undefined_table
-  "42883", // PostgreSQL undefined_function (no procedure of this signature)
-  "ER_NO_SUCH_TABLE", // MySQL 1146
-  "ER_SP_DOES_NOT_EXIST", // MySQL 1305
-]);
 /** MySQL without RETURNING: acquire tries when the holder keeps leaving before it is read. */
 const MAX_HOLDER_READS = 5;
 
@@ -282,26 +275,16 @@ export class KyselyLockAdapter implements ILockAdapter {
 
   /**
    * Runs one statement (its `EXECUTE`, when prepared: MariaDB), again on the transient failures
-   * a lone statement can still meet. For an `operation`, a missing table or procedure becomes a
-   * LockBackendError that says to run `init()`.
+   * a lone statement can still meet; a missing table or procedure becomes a LockBackendError
+   * that says to run `init()`. Not async itself: an operation awaits one frame, not two.
    */
-  async #send<TRow = unknown>(
+  #send<TRow = unknown>(
     statement: RunnableStatement,
     parameters: readonly unknown[],
     operation: string,
     key = "",
   ): Promise<QueryResult<TRow>> {
-    try {
-      return await executeWithRetries<TRow>(this.#dialect, statement, parameters);
-    } catch (error) {
-      if (isMissingSchema(error)) {
-        throw new LockBackendError(key, operation, {
-          cause: error,
-          hint: `${this.#dialect.missingSchema}: call init() on the KyselyLockAdapter at start-up, or apply the migration in hasp's docs/adapters/sql.md (Schema)`,
-        });
-      }
-      throw error;
-    }
+    return executeWithRetries<TRow>(this.#dialect, statement, parameters, { operation, key });
   }
 }
 
@@ -373,16 +356,4 @@ function toRemaining(remaining: unknown): TimeSpan | null {
   return remaining === null || remaining === undefined
     ? null
     : TimeSpan.fromMilliseconds(Math.max(0, Number(remaining)));
-}
-
-/** A statement that failed because `init()` (or the migration) never ran. */
-function isMissingSchema(error: unknown): boolean {
-  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
-  if (typeof code === "string" && MISSING_SCHEMA_CODES.has(code)) {
-    return true;
-  }
-  // SQLite has no code of its own for it: SQLITE_ERROR is any error in the SQL.
-  return (
-    code === "SQLITE_ERROR" && typeof message === "string" && message.startsWith("no such table")
-  );
 }

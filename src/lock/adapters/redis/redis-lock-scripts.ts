@@ -23,11 +23,7 @@
 // costs server time on each cycle: the grace is part of the script text, and a release with
 // nobody waiting publishes nothing.
 
-import {
-  WAIT_ENTRY_LUA as ENTRY,
-  NEVER_EXPIRES_TTL,
-  NO_CLAIM_TTL,
-} from "../wait-queue/wait-entry.js";
+import { NEVER_EXPIRES_TTL, NO_CLAIM_TTL, WAIT_ENTRY_LUA } from "../wait-queue/wait-entry.js";
 
 /** How long the fence counter outlives a hold, in ms. */
 export const FENCE_GRACE_MS = 60_000;
@@ -114,20 +110,20 @@ if entry then
   local time = redis.call('TIME')
   local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
   repeat
-    ${ENTRY.findDeadline}
-    if ${ENTRY.deadline} > nowMs then
-      ${ENTRY.readFields}
-      if ${ENTRY.noClaim("ttl")} then
+    ${WAIT_ENTRY_LUA.findDeadline}
+    if ${WAIT_ENTRY_LUA.deadline} > nowMs then
+      ${WAIT_ENTRY_LUA.readFields}
+      if ${WAIT_ENTRY_LUA.noClaim("ttl")} then
         redis.call('DEL', KEYS[1])
         redis.call('PEXPIRE', KEYS[2], ${FENCE_GRACE_MS})
         redis.call('PUBLISH', inbox, wait)
         return ${result}
       end
-      local owner = ${ENTRY.owner}
+      local owner = ${WAIT_ENTRY_LUA.owner}
       local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
       local token = string.format('%.0f',
         math.max(tonumber(redis.call('GET', KEYS[2]) or '0') + 1, now))
-      if ${ENTRY.neverExpires("ttl")} then
+      if ${WAIT_ENTRY_LUA.neverExpires("ttl")} then
         redis.call('SET', KEYS[1], token .. ':' .. owner)
         redis.call('SET', KEYS[2], token)
       else
@@ -204,13 +200,13 @@ local token
 local again = false
 if hold then
   local sep = string.find(hold, ':', 1, true)
-  if ${ENTRY.noClaim("ARGV[2]")} or string.sub(hold, sep + 1) ~= ARGV[1] then
+  if ${WAIT_ENTRY_LUA.noClaim("ARGV[2]")} or string.sub(hold, sep + 1) ~= ARGV[1] then
     local time = redis.call('TIME')
     local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
     local left = tonumber(ARGV[3])
     local pttl = redis.call('PTTL', KEYS[1])
-    ${ENTRY.lasts}
-    local entry = ${ENTRY.encode("nowMs + lasts", { ttl: "ARGV[2]", inbox: "ARGV[4]", id: "ARGV[5]", owner: "ARGV[1]" })}
+    ${WAIT_ENTRY_LUA.lasts}
+    local entry = ${WAIT_ENTRY_LUA.encode("nowMs + lasts", { ttl: "ARGV[2]", inbox: "ARGV[4]", id: "ARGV[5]", owner: "ARGV[1]" })}
     redis.call('RPUSH', KEYS[3], entry)
     if redis.call('PTTL', KEYS[3]) < lasts then
       redis.call('PEXPIRE', KEYS[3], lasts)
@@ -219,7 +215,7 @@ if hold then
   end
   token = string.sub(hold, 1, sep - 1)
   again = true
-elseif ${ENTRY.noClaim("ARGV[2]")} then
+elseif ${WAIT_ENTRY_LUA.noClaim("ARGV[2]")} then
   return 0
 else
 ${NEW_TOKEN}
@@ -232,7 +228,7 @@ ${grantAndReturn("again and -tonumber(token) or tonumber(token)")}
  * heard of it. A wait is known by `rest`, which never changes: its deadline is renewed in place,
  * so an entry the waiter has not heard of yet (a reply lost, a command sent again) is still its.
  */
-const FIND_MINE = ENTRY.findMine("ARGV[1]");
+const FIND_MINE = WAIT_ENTRY_LUA.findMine("ARGV[1]");
 
 /**
  * KEYS[1] hold, KEYS[2] fence, KEYS[3] queue
@@ -306,8 +302,8 @@ local function answer()
     return granted() or {-1, 0}
   end
   local pttl = redis.call('PTTL', KEYS[1])
-  ${ENTRY.lasts}
-  local renewed = ${ENTRY.renewed("nowMs + lasts")}
+  ${WAIT_ENTRY_LUA.lasts}
+  local renewed = ${WAIT_ENTRY_LUA.renewed("nowMs + lasts")}
   redis.call('LSET', KEYS[3], index, renewed)
   if redis.call('PTTL', KEYS[3]) < lasts then
     redis.call('PEXPIRE', KEYS[3], lasts)
@@ -322,7 +318,7 @@ if not mine() then
   if ARGV[2] == '' then
     return {-1, 0}
   end
-  redis.call('RPUSH', KEYS[3], ${ENTRY.renewed("nowMs + left")})
+  redis.call('RPUSH', KEYS[3], ${WAIT_ENTRY_LUA.renewed("nowMs + left")})
 end
 if ARGV[4] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then
   ${handOverAndReturn("answer()")}
