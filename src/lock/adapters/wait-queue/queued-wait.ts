@@ -29,6 +29,9 @@ type WaitEnding =
 /** A check sent: when (performance.now()), and whether it serves the queue. */
 type CheckSent = { readonly sentAt: number; readonly serve: boolean };
 
+/** A check to send: `serve` only at the holder's expiry (it may serve the queue). */
+type CheckKind = "check" | "serve";
+
 /**
  * Where a wait is. It only moves down this list (`leaving` may be skipped):
  * - `listening`: the adapter's listener is being set up, nothing is queued; `recheck`: a check
@@ -36,7 +39,7 @@ type CheckSent = { readonly sentAt: number; readonly serve: boolean };
  *   answer, on another connection);
  * - `joining`: `join` was sent; from then on, only `leave` (or `join`'s answer) ends the wait;
  * - `queued`: in the queue as `entry`; `checking`: a check under way (one at a time); `again`:
- *   another asked for meanwhile (`true`: one at the holder's expiry, to serve);
+ *   another asked for meanwhile;
  * - `leaving`: an end began (time ran out, an abort, close()): `leave` decides, with the entry
  *   once `join` named it and the check under way, if any, answered (it may renew the entry);
  * - `ended`: the wait's promise is settled.
@@ -48,7 +51,7 @@ type WaitState =
       readonly phase: "queued";
       readonly entry: string;
       readonly checking: CheckSent | undefined;
-      readonly again: boolean | undefined;
+      readonly again: CheckKind | undefined;
     }
   | { readonly phase: "leaving"; readonly ending: WaitEnding; readonly entry: string | undefined }
   | { readonly phase: "ended" };
@@ -65,7 +68,7 @@ export class QueuedWait {
   /** performance.now() time the holder's hold was last reported to expire. */
   #holderExpiresAt = Number.POSITIVE_INFINITY;
   /** What the timer does when it fires (see #arm). */
-  #then: "end" | boolean = "end";
+  #then: "end" | CheckKind = "end";
   readonly #timer = new Timer(() => this.#timerFired());
   /** Stops listening to the signal (one listener per signal, however many waits share it). */
   #stopListening: (() => void) | undefined;
@@ -127,7 +130,7 @@ export class QueuedWait {
     if (state.phase === "listening" || state.phase === "joining") {
       this.#state = { ...state, recheck: true };
     } else if (state.phase === "queued" && state.checking !== undefined) {
-      this.#state = { ...state, again: (state.again ?? false) || serve };
+      this.#state = { ...state, again: serve || state.again === "serve" ? "serve" : "check" };
     } else if (state.phase === "queued") {
       const checking = { sentAt: performance.now(), serve };
       this.#state = { ...state, checking };
@@ -150,10 +153,10 @@ export class QueuedWait {
 
   /**
    * The one timer, armed for what it does when it fires: end the wait (its deadline), or check
-   * (`true`: at the holder's expiry, to serve the queue). It acts on that, not on a comparison of
+   * (`serve`: at the holder's expiry, to serve the queue). It acts on that, not on a comparison of
    * clocks: a timer may fire a little before `performance.now()` says its time has come.
    */
-  #arm(ms: number, then: "end" | boolean): void {
+  #arm(ms: number, then: "end" | CheckKind): void {
     this.#then = then;
     this.#timer.set(ms);
   }
@@ -162,7 +165,7 @@ export class QueuedWait {
     if (this.#then === "end") {
       this.#end({ mode: "keep" });
     } else {
-      this.check(this.#then);
+      this.check(this.#then === "serve");
     }
   }
 
@@ -181,12 +184,12 @@ export class QueuedWait {
     } else if (this.#holderExpiresAt <= now) {
       const left = this.#left();
       const pause = served ? CHECK_RETRY_MS : 1;
-      this.#arm(Math.min(pause, left), pause < left ? true : "end");
+      this.#arm(Math.min(pause, left), pause < left ? "serve" : "end");
       return;
     }
     const untilExpiry = this.#holderExpiresAt - now;
     const left = this.#left();
-    this.#arm(Math.max(0, Math.min(untilExpiry, left)), untilExpiry < left ? true : "end");
+    this.#arm(Math.max(0, Math.min(untilExpiry, left)), untilExpiry < left ? "serve" : "end");
   }
 
   #checked(reply: WaitCheck, sent: CheckSent): void {
@@ -219,7 +222,7 @@ export class QueuedWait {
       if (state.again === undefined) {
         this.#watchHolder(reply.holderLeftMs, sent.serve);
       } else {
-        this.check(state.again);
+        this.check(state.again === "serve");
       }
     }
   }
@@ -232,7 +235,8 @@ export class QueuedWait {
       // A check asked for meanwhile (`again`) still runs after the next one answers.
       this.#state = { ...state, checking: undefined };
       const left = this.#left();
-      this.#arm(Math.min(CHECK_RETRY_MS, left), CHECK_RETRY_MS < left ? sent.serve : "end");
+      const retry = sent.serve ? "serve" : "check";
+      this.#arm(Math.min(CHECK_RETRY_MS, left), CHECK_RETRY_MS < left ? retry : "end");
     }
   }
 

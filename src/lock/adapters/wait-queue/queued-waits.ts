@@ -83,7 +83,7 @@ export class QueuedWaits {
   }
 
   /** Messages may have been missed: every wait checks whether it was handed the key. */
-  checkAll(): void {
+  #checkAll(): void {
     for (const wait of this.#waits.values()) {
       wait.check();
     }
@@ -99,7 +99,7 @@ export class QueuedWaits {
     if (this.#waits.size === 0) {
       return;
     }
-    const checkAll = () => this.checkAll();
+    const checkAll = () => this.#checkAll();
     listen().then(checkAll, options.ifListenFails === "check" ? checkAll : () => {});
   }
 
