@@ -9,13 +9,11 @@ import { cpus, loadavg, platform } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { type BenchOptions, OptionsError, parseOptions, USAGE } from "./options.js";
+import { comparePeers, type PeerComparison, renderPeers } from "./peer-comparison.js";
 import { deleteKeysContaining, probeRedis } from "./redis.js";
 import {
   checkTargets,
-  comparePeers,
-  type PeerComparison,
   type RunRecord,
-  renderPeers,
   renderScenario,
   renderTargets,
   type SubjectSummary,
