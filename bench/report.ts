@@ -235,6 +235,25 @@ export function renderTable(
   return [line(headers), ...rows.map(line)].join("\n");
 }
 
+const CYCLES_HEADERS = ["subject", "cycles/s", "vs raw", "attempts/cycle", "cmds/cycle", "status"];
+
+const CONTENDED_HEADERS = [
+  "subject",
+  "sections/s",
+  "vs raw",
+  "hand-off p50 ms",
+  "vs raw",
+  "hand-off p99 ms",
+  "vs raw",
+  "attempts/section",
+  "vs raw",
+  "cmds/section",
+  "fewest–most",
+  "lost",
+  "overlaps",
+  "status",
+];
+
 export function renderScenario(
   scenario: ScenarioDefinition,
   backend: BackendName,
@@ -242,61 +261,49 @@ export function renderScenario(
   settings: { windowMs: number; sharedClient: boolean },
 ): string {
   const rounds = Math.max(...summaries.map((summary) => summary.rounds));
-  const clients = scenario.contended
-    ? settings.sharedClient
+  let clients = "";
+  if (scenario.contended) {
+    clients = settings.sharedClient
       ? "; one client shared by the workers"
-      : "; one client per worker"
-    : "";
+      : "; one client per worker";
+  }
   const title = `${backend} · ${scenario.name}: ${scenario.description}${clients} (${rounds} round${rounds === 1 ? "" : "s"}, ${settings.windowMs} ms window)`;
-  const headers = scenario.contended
-    ? [
-        "subject",
-        "sections/s",
-        "vs raw",
-        "hand-off p50 ms",
-        "vs raw",
-        "hand-off p99 ms",
-        "vs raw",
-        "attempts/section",
-        "vs raw",
-        "cmds/section",
-        "fewest–most",
-        "lost",
-        "overlaps",
-        "status",
-      ]
-    : ["subject", "cycles/s", "vs raw", "attempts/cycle", "cmds/cycle", "status"];
-  const rows = summaries.map((summary) => {
-    const { metrics } = summary;
-    const commands = cell(metrics.commandsPerCycle, formatCount);
-    if (!scenario.contended) {
-      return [
-        summary.subject,
-        cell(metrics.cyclesPerSecond, (value) => integer.format(value)),
-        ratioCell(metrics.cyclesPerSecond),
-        cell(metrics.attemptsPerCycle, formatCount),
-        commands,
-        summary.statusText,
-      ];
-    }
-    return [
-      summary.subject,
-      cell(metrics.cyclesPerSecond, (value) => integer.format(value)),
-      ratioCell(metrics.cyclesPerSecond),
-      cell(metrics.handoffP50Ms, formatMs),
-      ratioCell(metrics.handoffP50Ms),
-      cell(metrics.handoffP99Ms, formatMs),
-      ratioCell(metrics.handoffP99Ms),
-      cell(metrics.attemptsPerCycle, formatCount),
-      ratioCell(metrics.attemptsPerCycle),
-      commands,
-      summary.fewest === undefined ? "–" : `${summary.fewest}–${summary.most}`,
-      summary.lostUpdates === undefined ? "–" : String(summary.lostUpdates),
-      summary.overlaps === undefined ? "–" : String(summary.overlaps),
-      summary.statusText,
-    ];
-  });
-  return `${title}\n${renderTable(headers, rows)}`;
+  const table = scenario.contended
+    ? renderTable(CONTENDED_HEADERS, summaries.map(contendedRow))
+    : renderTable(CYCLES_HEADERS, summaries.map(cyclesRow));
+  return `${title}\n${table}`;
+}
+
+function cyclesRow(summary: SubjectSummary): string[] {
+  const { metrics } = summary;
+  return [
+    summary.subject,
+    cell(metrics.cyclesPerSecond, (value) => integer.format(value)),
+    ratioCell(metrics.cyclesPerSecond),
+    cell(metrics.attemptsPerCycle, formatCount),
+    cell(metrics.commandsPerCycle, formatCount),
+    summary.statusText,
+  ];
+}
+
+function contendedRow(summary: SubjectSummary): string[] {
+  const { metrics } = summary;
+  return [
+    summary.subject,
+    cell(metrics.cyclesPerSecond, (value) => integer.format(value)),
+    ratioCell(metrics.cyclesPerSecond),
+    cell(metrics.handoffP50Ms, formatMs),
+    ratioCell(metrics.handoffP50Ms),
+    cell(metrics.handoffP99Ms, formatMs),
+    ratioCell(metrics.handoffP99Ms),
+    cell(metrics.attemptsPerCycle, formatCount),
+    ratioCell(metrics.attemptsPerCycle),
+    cell(metrics.commandsPerCycle, formatCount),
+    summary.fewest === undefined ? "–" : `${summary.fewest}–${summary.most}`,
+    summary.lostUpdates === undefined ? "–" : String(summary.lostUpdates),
+    summary.overlaps === undefined ? "–" : String(summary.overlaps),
+    summary.statusText,
+  ];
 }
 
 /** A claim about one subject on one scenario, checked against the summary. */
