@@ -124,6 +124,11 @@ export async function runTorture(settings: TortureSettings): Promise<TortureRepo
   }
 }
 
+/** The run's clock, in every process of it: ms since its epoch (see `go`). */
+function msSince(epoch: bigint): number {
+  return Number(process.hrtime.bigint() - epoch) / 1e6;
+}
+
 /** The state one run threads through its steps: start, inject, wait, check. */
 class TortureRun {
   readonly #settings: TortureSettings;
@@ -165,19 +170,17 @@ class TortureRun {
   static async open(settings: TortureSettings): Promise<TortureRun> {
     const keys = Array.from({ length: settings.keys }, (_, i) => `k${i}`);
     const epoch = process.hrtime.bigint();
-    const now = () => Number(process.hrtime.bigint() - epoch) / 1e6;
     const store = await openTortureStore({
       backend: settings.backend,
       ...(settings.url === undefined ? {} : { url: settings.url }),
       name: settings.name,
       keys,
-      now,
+      now: () => msSince(epoch),
     });
     return new TortureRun(settings, store, epoch, keys);
   }
 
-  /** The run's clock: ms since its epoch, as in every worker. */
-  readonly #now = (): number => Number(process.hrtime.bigint() - this.#epoch) / 1e6;
+  readonly #now = (): number => msSince(this.#epoch);
 
   async execute(): Promise<TortureReport> {
     const { faults } = this.#settings;
