@@ -4,7 +4,8 @@ import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import { DEFAULT_URLS, URL_VARIABLES } from "../harness/services.js";
 import { formatReport } from "./format-report.js";
-import { defaultFaults, runTorture } from "./torture.js";
+import { runTorture } from "./torture.js";
+import { defaultFaults } from "./torture-faults.js";
 import { TORTURE_BACKENDS, type TortureBackend } from "./torture-protocol.js";
 import type { TortureReport } from "./torture-report.js";
 

@@ -32,6 +32,7 @@ import {
 import { allReady, go, withTimeout } from "../../examples/processes/worker-processes.js";
 import { DelayProxy } from "./delay-proxy.js";
 import { stallHolder } from "./stall-holder.js";
+import type { TortureFaults } from "./torture-faults.js";
 import type { GoPayload, SectionRecord, TortureBackend } from "./torture-protocol.js";
 import type { TortureReport } from "./torture-report.js";
 import { openTortureStore, type TortureStore } from "./torture-store.js";
@@ -48,22 +49,6 @@ const READY_TIMEOUT_MS = 90_000;
  * look, and sections that cannot be checked are reported, not failed.
  */
 const LOADED_DELAY_FRACTION = 0.1;
-
-/** How many of each fault a run injects; a fault a backend cannot take is ignored. */
-export type TortureFaults = {
-  /** Redis only: kill -9 and restart of the lock server. */
-  redisRestarts: number;
-  /** PostgreSQL only: rounds of `pg_terminate_backend` on every lock connection of the workers. */
-  pgTerminations: number;
-  /** SIGSTOPs of a holder past its TTL. */
-  stalls: number;
-  /** Workers 2 and 3 run with Date this far ahead and behind; 0: not at all. */
-  clockShiftMs: number;
-  /** Network backends: worker 1 reaches the lock backend through a proxy with this delay each way; 0: not at all. */
-  delayMs: number;
-  /** Network backends with a delay: cuts of every connection through the proxy. */
-  proxyCuts: number;
-};
 
 export type TortureSettings = {
   backend: TortureBackend;
@@ -94,20 +79,6 @@ export type TortureSettings = {
   /** Progress lines. @default none */
   log?: (line: string) => void;
 };
-
-/** The faults `npm run torture` and the CI test inject, scaled to the run's duration. */
-export function defaultFaults(backend: TortureBackend, durationMs: number): TortureFaults {
-  const every = (ms: number) => Math.max(1, Math.round(durationMs / ms));
-  const network = backend !== "sqlite";
-  return {
-    redisRestarts: backend === "redis" ? every(2_500) : 0,
-    pgTerminations: backend === "postgres" ? every(1_500) : 0,
-    stalls: every(5_000),
-    clockShiftMs: 10 * 60_000,
-    delayMs: network ? 15 : 0,
-    proxyCuts: network ? every(2_500) : 0,
-  };
-}
 
 /** Runs one backend's torture; the report says what happened, it throws only on setup. */
 export async function runTorture(settings: TortureSettings): Promise<TortureReport> {
