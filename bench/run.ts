@@ -2,7 +2,7 @@
 // their order rotated each round, then prints the table (stdout), progress (stderr), and
 // writes bench/results/latest.json. See bench/README.md.
 
-import { type ChildProcess, fork, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, loadavg, platform } from "node:os";
@@ -20,6 +20,7 @@ import {
   summarize,
   type TargetResult,
 } from "./report.js";
+import { runChild } from "./run-child.js";
 import { SCENARIOS, type ScenarioDefinition } from "./scenarios.js";
 import {
   dropLeftovers,
@@ -29,10 +30,9 @@ import {
   type SqlServerName,
 } from "./sql.js";
 import { SUBJECTS } from "./subjects.js";
-import type { BackendName, Job, JobResult, SubjectDefinition } from "./types.js";
+import type { BackendName, Job, SubjectDefinition } from "./types.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const CHILD = fileURLToPath(new URL("./child.ts", import.meta.url));
 const OUTPUT = fileURLToPath(new URL("./results/latest.json", import.meta.url));
 /**
  * Before each window, in a fresh child: long enough for V8 to have optimized the subject's hot
@@ -48,54 +48,6 @@ const BUSY_WARNING = 0.2;
 
 const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 const print = (text: string) => process.stdout.write(`${text}\n`);
-
-function runChild(job: Job, timeoutMs: number): Promise<JobResult> {
-  return new Promise((resolve) => {
-    let child: ChildProcess;
-    try {
-      child = fork(CHILD, [], {
-        cwd: ROOT,
-        execArgv: ["--import", "tsx"],
-        stdio: ["ignore", "ignore", "pipe", "ipc"],
-        serialization: "json",
-      });
-    } catch (error) {
-      resolve({ status: "error", error: `could not start the child: ${String(error)}` });
-      return;
-    }
-    let stderr = "";
-    let result: JobResult | undefined;
-    let timedOut = false;
-    child.stderr?.on("data", (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString()).slice(-4_000);
-    });
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill("SIGKILL");
-    }, timeoutMs);
-    child.on("message", (message) => {
-      result = message as JobResult;
-    });
-    child.on("error", (error) => {
-      stderr += `\n${error.message}`;
-    });
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer);
-      if (result !== undefined) {
-        resolve(result);
-        return;
-      }
-      const tail = stderr.trim().split("\n").slice(-3).join(" | ");
-      resolve({
-        status: "error",
-        error: timedOut
-          ? `killed: no answer within ${Math.round(timeoutMs / 1000)} s`
-          : `the child died (code ${code}, signal ${signal})${tail === "" ? "" : `: ${tail}`}`,
-      });
-    });
-    child.send(job);
-  });
-}
 
 /** The share of all cores busy over `ms` while the bench itself is idle: other work's noise. */
 async function machineBusy(ms = 500): Promise<number> {
