@@ -71,89 +71,119 @@ export function summarize(
   const summaries: SubjectSummary[] = [];
   for (const scenario of scenarios) {
     for (const subject of subjects) {
-      const own = records.filter(
-        (record) => record.scenario === scenario.name && record.subject === subject.name,
-      );
-      if (own.length === 0) {
-        continue;
+      const summary = summarizeSubject(records, subjects, scenario, subject);
+      if (summary !== undefined) {
+        summaries.push(summary);
       }
-      const baseline = subjects.find(
-        (candidate) => candidate.backend === subject.backend && candidate.baseline,
-      );
-      const baselineOf = (round: number) =>
-        measurementOf(
-          records.find(
-            (record) =>
-              record.round === round &&
-              record.scenario === scenario.name &&
-              record.subject === baseline?.name,
-          ),
-        );
-      const ok = own.filter((record) => record.result.status === "ok");
-      const measurements = ok.map((record) => measurementOf(record)).filter((m) => m !== undefined);
-      const metrics: SubjectSummary["metrics"] = {};
-      for (const metric of METRICS) {
-        const values = spread(measurements.map((measurement) => metricOf(measurement, metric)));
-        if (values === null) {
-          continue;
-        }
-        const ratios = ok
-          .map((record) => {
-            const mine = metricOf(measurementOf(record), metric);
-            const theirs = metricOf(baselineOf(record.round), metric);
-            return mine === null || theirs === null || theirs === 0 ? null : mine / theirs;
-          })
-          .filter((ratio): ratio is number => ratio !== null);
-        metrics[metric] = { ...values, ratio: median(ratios) };
-      }
-      const errors = own.flatMap((record) =>
-        record.result.status === "error" ? [`round ${record.round}: ${record.result.error}`] : [],
-      );
-      const summary: SubjectSummary = {
-        backend: subject.backend,
-        scenario: scenario.name,
-        subject: subject.name,
-        baseline: subject.baseline,
-        rounds: own.length,
-        roundsOk: ok.length,
-        status: "ok",
-        statusText: "ok",
-        errors,
-        metrics,
-      };
-      if (scenario.contended) {
-        const perWorker = measurements.map((measurement) => measurement.perWorker ?? []);
-        summary.fewest = median(perWorker.map((counts) => Math.min(...counts))) ?? undefined;
-        summary.most = median(perWorker.map((counts) => Math.max(...counts))) ?? undefined;
-        summary.starvedRounds = perWorker.filter((counts) => counts.some((n) => n === 0)).length;
-        // Correctness counts also come from failed rounds that measured until they stopped.
-        const checked = own
-          .map((record) => record.result.measurement)
-          .filter((m) => m !== undefined);
-        if (checked.length > 0) {
-          summary.lostUpdates = checked.reduce((sum, m) => sum + (m.lostUpdates ?? 0), 0);
-          summary.overlaps = checked.reduce((sum, m) => sum + (m.overlaps ?? 0), 0);
-        }
-      }
-      if ((summary.lostUpdates ?? 0) > 0 || (summary.overlaps ?? 0) > 0) {
-        summary.status = "violation";
-        summary.statusText = `EXCLUSION VIOLATED: ${summary.lostUpdates} lost updates, ${summary.overlaps} overlapping holds`;
-        if (errors.length > 0) {
-          const first = errors[0]?.replace(/^round \d+: /, "") ?? "";
-          summary.statusText += `; FAILED in ${errors.length}/${own.length} rounds: ${first}`;
-        }
-      } else if (errors.length > 0) {
-        summary.status = "error";
-        const first = errors[0]?.replace(/^round \d+: /, "") ?? "";
-        summary.statusText = `FAILED in ${errors.length}/${own.length} rounds: ${first}`;
-      } else if ((summary.starvedRounds ?? 0) > 0) {
-        summary.status = "starved";
-        summary.statusText = `STARVED: a worker got no section in ${summary.starvedRounds}/${own.length} rounds`;
-      }
-      summaries.push(summary);
     }
   }
   return summaries;
+}
+
+/** One subject in one scenario over the rounds; `undefined` when it never ran there. */
+function summarizeSubject(
+  records: readonly RunRecord[],
+  subjects: readonly SubjectDefinition[],
+  scenario: ScenarioDefinition,
+  subject: SubjectDefinition,
+): SubjectSummary | undefined {
+  const own = records.filter(
+    (record) => record.scenario === scenario.name && record.subject === subject.name,
+  );
+  if (own.length === 0) {
+    return undefined;
+  }
+  const baseline = subjects.find(
+    (candidate) => candidate.backend === subject.backend && candidate.baseline,
+  );
+  const baselineOf = (round: number) =>
+    measurementOf(
+      records.find(
+        (record) =>
+          record.round === round &&
+          record.scenario === scenario.name &&
+          record.subject === baseline?.name,
+      ),
+    );
+  const ok = own.filter((record) => record.result.status === "ok");
+  const errors = own.flatMap((record) =>
+    record.result.status === "error" ? [`round ${record.round}: ${record.result.error}`] : [],
+  );
+  const summary: SubjectSummary = {
+    backend: subject.backend,
+    scenario: scenario.name,
+    subject: subject.name,
+    baseline: subject.baseline,
+    rounds: own.length,
+    roundsOk: ok.length,
+    status: "ok",
+    statusText: "ok",
+    errors,
+    metrics: summarizeMetrics(ok, baselineOf),
+  };
+  if (scenario.contended) {
+    addContention(summary, own);
+  }
+  setStatus(summary);
+  return summary;
+}
+
+/** Each metric's spread over the rounds that ran, and its median ratio to the same round's baseline. */
+function summarizeMetrics(
+  ok: readonly RunRecord[],
+  baselineOf: (round: number) => Measurement | undefined,
+): SubjectSummary["metrics"] {
+  const measurements = ok.map((record) => measurementOf(record)).filter((m) => m !== undefined);
+  const metrics: SubjectSummary["metrics"] = {};
+  for (const metric of METRICS) {
+    const values = spread(measurements.map((measurement) => metricOf(measurement, metric)));
+    if (values === null) {
+      continue;
+    }
+    const ratios = ok
+      .map((record) => {
+        const mine = metricOf(measurementOf(record), metric);
+        const theirs = metricOf(baselineOf(record.round), metric);
+        return mine === null || theirs === null || theirs === 0 ? null : mine / theirs;
+      })
+      .filter((ratio): ratio is number => ratio !== null);
+    metrics[metric] = { ...values, ratio: median(ratios) };
+  }
+  return metrics;
+}
+
+/** Contended: fairness over the rounds that ran, and the correctness counts. */
+function addContention(summary: SubjectSummary, own: readonly RunRecord[]): void {
+  const measurements = own.map((record) => measurementOf(record)).filter((m) => m !== undefined);
+  const perWorker = measurements.map((measurement) => measurement.perWorker ?? []);
+  summary.fewest = median(perWorker.map((counts) => Math.min(...counts))) ?? undefined;
+  summary.most = median(perWorker.map((counts) => Math.max(...counts))) ?? undefined;
+  summary.starvedRounds = perWorker.filter((counts) => counts.some((n) => n === 0)).length;
+  // Correctness counts also come from failed rounds that measured until they stopped.
+  const checked = own.map((record) => record.result.measurement).filter((m) => m !== undefined);
+  if (checked.length > 0) {
+    summary.lostUpdates = checked.reduce((sum, m) => sum + (m.lostUpdates ?? 0), 0);
+    summary.overlaps = checked.reduce((sum, m) => sum + (m.overlaps ?? 0), 0);
+  }
+}
+
+/** A broken exclusion first, then failures, then starvation. */
+function setStatus(summary: SubjectSummary): void {
+  const { errors, rounds } = summary;
+  const first = errors[0]?.replace(/^round \d+: /, "") ?? "";
+  if ((summary.lostUpdates ?? 0) > 0 || (summary.overlaps ?? 0) > 0) {
+    summary.status = "violation";
+    summary.statusText = `EXCLUSION VIOLATED: ${summary.lostUpdates} lost updates, ${summary.overlaps} overlapping holds`;
+    if (errors.length > 0) {
+      summary.statusText += `; FAILED in ${errors.length}/${rounds} rounds: ${first}`;
+    }
+  } else if (errors.length > 0) {
+    summary.status = "error";
+    summary.statusText = `FAILED in ${errors.length}/${rounds} rounds: ${first}`;
+  } else if ((summary.starvedRounds ?? 0) > 0) {
+    summary.status = "starved";
+    summary.statusText = `STARVED: a worker got no section in ${summary.starvedRounds}/${rounds} rounds`;
+  }
 }
 
 const integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
@@ -183,7 +213,7 @@ function ratioCell(summary: MetricSummary | undefined): string {
 }
 
 /** Columns are right-aligned (figures) except the first and the last, and those in `left`. */
-function renderTable(
+export function renderTable(
   headers: readonly string[],
   rows: readonly string[][],
   left: readonly number[] = [],
@@ -205,6 +235,25 @@ function renderTable(
   return [line(headers), ...rows.map(line)].join("\n");
 }
 
+const CYCLES_HEADERS = ["subject", "cycles/s", "vs raw", "attempts/cycle", "cmds/cycle", "status"];
+
+const CONTENDED_HEADERS = [
+  "subject",
+  "sections/s",
+  "vs raw",
+  "hand-off p50 ms",
+  "vs raw",
+  "hand-off p99 ms",
+  "vs raw",
+  "attempts/section",
+  "vs raw",
+  "cmds/section",
+  "fewest–most",
+  "lost",
+  "overlaps",
+  "status",
+];
+
 export function renderScenario(
   scenario: ScenarioDefinition,
   backend: BackendName,
@@ -212,61 +261,49 @@ export function renderScenario(
   settings: { windowMs: number; sharedClient: boolean },
 ): string {
   const rounds = Math.max(...summaries.map((summary) => summary.rounds));
-  const clients = scenario.contended
-    ? settings.sharedClient
+  let clients = "";
+  if (scenario.contended) {
+    clients = settings.sharedClient
       ? "; one client shared by the workers"
-      : "; one client per worker"
-    : "";
+      : "; one client per worker";
+  }
   const title = `${backend} · ${scenario.name}: ${scenario.description}${clients} (${rounds} round${rounds === 1 ? "" : "s"}, ${settings.windowMs} ms window)`;
-  const headers = scenario.contended
-    ? [
-        "subject",
-        "sections/s",
-        "vs raw",
-        "hand-off p50 ms",
-        "vs raw",
-        "hand-off p99 ms",
-        "vs raw",
-        "attempts/section",
-        "vs raw",
-        "cmds/section",
-        "fewest–most",
-        "lost",
-        "overlaps",
-        "status",
-      ]
-    : ["subject", "cycles/s", "vs raw", "attempts/cycle", "cmds/cycle", "status"];
-  const rows = summaries.map((summary) => {
-    const { metrics } = summary;
-    const commands = cell(metrics.commandsPerCycle, formatCount);
-    if (!scenario.contended) {
-      return [
-        summary.subject,
-        cell(metrics.cyclesPerSecond, (value) => integer.format(value)),
-        ratioCell(metrics.cyclesPerSecond),
-        cell(metrics.attemptsPerCycle, formatCount),
-        commands,
-        summary.statusText,
-      ];
-    }
-    return [
-      summary.subject,
-      cell(metrics.cyclesPerSecond, (value) => integer.format(value)),
-      ratioCell(metrics.cyclesPerSecond),
-      cell(metrics.handoffP50Ms, formatMs),
-      ratioCell(metrics.handoffP50Ms),
-      cell(metrics.handoffP99Ms, formatMs),
-      ratioCell(metrics.handoffP99Ms),
-      cell(metrics.attemptsPerCycle, formatCount),
-      ratioCell(metrics.attemptsPerCycle),
-      commands,
-      summary.fewest === undefined ? "–" : `${summary.fewest}–${summary.most}`,
-      summary.lostUpdates === undefined ? "–" : String(summary.lostUpdates),
-      summary.overlaps === undefined ? "–" : String(summary.overlaps),
-      summary.statusText,
-    ];
-  });
-  return `${title}\n${renderTable(headers, rows)}`;
+  const table = scenario.contended
+    ? renderTable(CONTENDED_HEADERS, summaries.map(contendedRow))
+    : renderTable(CYCLES_HEADERS, summaries.map(cyclesRow));
+  return `${title}\n${table}`;
+}
+
+function cyclesRow(summary: SubjectSummary): string[] {
+  const { metrics } = summary;
+  return [
+    summary.subject,
+    cell(metrics.cyclesPerSecond, (value) => integer.format(value)),
+    ratioCell(metrics.cyclesPerSecond),
+    cell(metrics.attemptsPerCycle, formatCount),
+    cell(metrics.commandsPerCycle, formatCount),
+    summary.statusText,
+  ];
+}
+
+function contendedRow(summary: SubjectSummary): string[] {
+  const { metrics } = summary;
+  return [
+    summary.subject,
+    cell(metrics.cyclesPerSecond, (value) => integer.format(value)),
+    ratioCell(metrics.cyclesPerSecond),
+    cell(metrics.handoffP50Ms, formatMs),
+    ratioCell(metrics.handoffP50Ms),
+    cell(metrics.handoffP99Ms, formatMs),
+    ratioCell(metrics.handoffP99Ms),
+    cell(metrics.attemptsPerCycle, formatCount),
+    ratioCell(metrics.attemptsPerCycle),
+    cell(metrics.commandsPerCycle, formatCount),
+    summary.fewest === undefined ? "–" : `${summary.fewest}–${summary.most}`,
+    summary.lostUpdates === undefined ? "–" : String(summary.lostUpdates),
+    summary.overlaps === undefined ? "–" : String(summary.overlaps),
+    summary.statusText,
+  ];
 }
 
 /** A claim about one subject on one scenario, checked against the summary. */
@@ -371,89 +408,4 @@ export function renderTargets(results: readonly TargetResult[], sharedClient: bo
     result.pass ? "PASS" : "MISS",
   ]);
   return `targets (issue 5: Redis, issue 6: SQL; contended: ${topology})\n${renderTable(["subject", "target", "measured", "result"], rows, [1, 2])}`;
-}
-
-/**
- * A peer library (issue 7): neither the raw baseline nor hasp. Peers are compared with hasp on
- * throughput as a ratio to the raw baseline of the same rounds.
- */
-function isPeer(summary: SubjectSummary): boolean {
-  return !summary.baseline && !summary.subject.startsWith("hasp-");
-}
-
-export type PeerComparison = {
-  backend: BackendName;
-  scenario: ScenarioName;
-  hasp: { subject: string; ratio: number | null; statusText: string };
-  /** The fastest peer that ran every round it was given without breaking exclusion. */
-  fastest: { subject: string; ratio: number } | null;
-  /** Peers left out of the comparison, and why (failed, broke exclusion). */
-  excluded: Array<{ subject: string; statusText: string }>;
-  pass: boolean;
-};
-
-/** Per backend and scenario: whether hasp's cycles/s (sections/s) are at or above every peer's. */
-export function comparePeers(summaries: readonly SubjectSummary[]): PeerComparison[] {
-  const backends = [...new Set(summaries.map((summary) => summary.backend))];
-  const byBackend = backends.flatMap((backend) =>
-    summaries.filter((summary) => summary.backend === backend),
-  );
-  return byBackend.flatMap((hasp): PeerComparison[] => {
-    if (!hasp.subject.startsWith("hasp-")) {
-      return [];
-    }
-    const peers = summaries.filter(
-      (summary) =>
-        isPeer(summary) && summary.backend === hasp.backend && summary.scenario === hasp.scenario,
-    );
-    if (peers.length === 0) {
-      return [];
-    }
-    const compared = peers.filter(
-      (peer) =>
-        (peer.status === "ok" || peer.status === "starved") &&
-        typeof peer.metrics.cyclesPerSecond?.ratio === "number",
-    );
-    let fastest: PeerComparison["fastest"] = null;
-    for (const peer of compared) {
-      const ratio = peer.metrics.cyclesPerSecond?.ratio ?? 0;
-      if (fastest === null || ratio > fastest.ratio) {
-        fastest = { subject: peer.subject, ratio };
-      }
-    }
-    const ratio = hasp.metrics.cyclesPerSecond?.ratio ?? null;
-    const haspRan = hasp.status === "ok" || hasp.status === "starved";
-    return [
-      {
-        backend: hasp.backend,
-        scenario: hasp.scenario,
-        hasp: { subject: hasp.subject, ratio, statusText: hasp.statusText },
-        fastest,
-        excluded: peers
-          .filter((peer) => !compared.includes(peer))
-          .map((peer) => ({ subject: peer.subject, statusText: peer.statusText })),
-        pass: haspRan && ratio !== null && (fastest === null || ratio >= fastest.ratio),
-      },
-    ];
-  });
-}
-
-export function renderPeers(comparisons: readonly PeerComparison[]): string {
-  if (comparisons.length === 0) {
-    return "";
-  }
-  const times = (ratio: number | null) => (ratio === null ? "–" : `×${ratio.toFixed(2)}`);
-  const status = (text: string) => text.replace(/:.*$/s, "");
-  const rows = comparisons.map((comparison) => [
-    `${comparison.backend} · ${comparison.scenario}`,
-    comparison.hasp.statusText === "ok"
-      ? `${comparison.hasp.subject} ${times(comparison.hasp.ratio)}`
-      : `${comparison.hasp.subject} ${times(comparison.hasp.ratio)} (${status(comparison.hasp.statusText)})`,
-    comparison.fastest === null
-      ? "–"
-      : `${comparison.fastest.subject} ${times(comparison.fastest.ratio)}`,
-    comparison.pass ? "PASS" : "MISS",
-    comparison.excluded.map((peer) => `${peer.subject}: ${status(peer.statusText)}`).join("; "),
-  ]);
-  return `hasp ≥ every peer (cycles/s or sections/s, each as × raw of the same rounds; a peer that failed or broke exclusion is left out)\n${renderTable(["backend · scenario", "hasp", "fastest peer", "result", "left out"], rows, [1, 2, 3])}`;
 }

@@ -134,50 +134,22 @@ async function runContended(
   const clients = await Promise.all(
     Array.from({ length: CONTENDERS }, () => shared ?? fixture.connect()),
   );
-  const key = "contended";
-  const starts: number[] = [];
-  const ends: number[] = [];
-  const owners: number[] = [];
-  let inside = 0;
-  let overlaps = 0;
-  let counter = 0;
-  let total = 0;
+  const sections = new ContendedSections();
   let stopped = false;
-
-  const begin = performance.now();
-  const windowStart = begin + timing.warmupMs;
+  const windowStart = performance.now() + timing.warmupMs;
   const windowEnd = windowStart + timing.windowMs;
-  let atStart: Snapshot | undefined;
-  let atEnd: Snapshot | undefined;
-  const startTimer = setTimeout(() => {
-    atStart = snapshot(env.counters);
-  }, timing.warmupMs);
-  const endTimer = setTimeout(() => {
-    atEnd = snapshot(env.counters);
-  }, timing.warmupMs + timing.windowMs);
+  const counters = new WindowCounters(env.counters, timing);
 
-  const worker = async (index: number) => {
+  const contend = async (index: number) => {
     const client = clients[index];
     if (client === undefined) {
       throw new Error(`no client for worker ${index}`);
     }
-    while (!stopped && total < MAX_CYCLES && performance.now() < windowEnd) {
+    while (!stopped && sections.total < MAX_CYCLES && performance.now() < windowEnd) {
       let ran = false;
-      await client.runExclusive(key, async () => {
+      await client.runExclusive("contended", () => {
         ran = true;
-        const start = performance.now();
-        inside += 1;
-        if (inside > 1) {
-          overlaps += 1;
-        }
-        const read = counter;
-        await nextMacrotask();
-        counter = read + 1;
-        inside -= 1;
-        total += 1;
-        starts.push(start);
-        ends.push(performance.now());
-        owners.push(index);
+        return sections.run(index);
       });
       if (!ran) {
         throw new Error("runExclusive resolved without running the section");
@@ -189,21 +161,109 @@ async function runContended(
   };
   const settled = await Promise.allSettled(
     clients.map((_, index) =>
-      worker(index).catch((error: unknown) => {
+      contend(index).catch((error: unknown) => {
         stopped = true;
         throw error;
       }),
     ),
   );
-  clearTimeout(startTimer);
-  clearTimeout(endTimer);
+  counters.stop();
   const failure = settled.find((outcome) => outcome.status === "rejected");
+  const measurement = measureContended(sections, counters, { windowStart, windowEnd, timing });
+  if (failure !== undefined) {
+    // Every worker has stopped, so the correctness counts are final: a library that throws
+    // after letting two holders in is reported as violating exclusion, not only as failing.
+    throw new ScenarioFailure(failure.reason, measurement);
+  }
+  return measurement;
+}
 
+/**
+ * The contended sections as they ran: each a read-modify-write of a shared counter with an
+ * await in between, so that two holders at once show as overlaps and lost updates.
+ */
+class ContendedSections {
+  readonly starts: number[] = [];
+  readonly ends: number[] = [];
+  /** The worker of each section. */
+  readonly owners: number[] = [];
+  #inside = 0;
+  #overlaps = 0;
+  #counter = 0;
+  #total = 0;
+
+  get total(): number {
+    return this.#total;
+  }
+
+  get overlaps(): number {
+    return this.#overlaps;
+  }
+
+  get lostUpdates(): number {
+    return this.#total - this.#counter;
+  }
+
+  async run(owner: number): Promise<void> {
+    const start = performance.now();
+    this.#inside += 1;
+    if (this.#inside > 1) {
+      this.#overlaps += 1;
+    }
+    const read = this.#counter;
+    await nextMacrotask();
+    this.#counter = read + 1;
+    this.#inside -= 1;
+    this.#total += 1;
+    this.starts.push(start);
+    this.ends.push(performance.now());
+    this.owners.push(owner);
+  }
+}
+
+/** The subject's counters at the window's start and end, taken on time while workers run. */
+class WindowCounters {
+  readonly #counters: Counters;
+  readonly #startTimer: NodeJS.Timeout;
+  readonly #endTimer: NodeJS.Timeout;
+  #atStart: Snapshot | undefined;
+  #atEnd: Snapshot | undefined;
+
+  constructor(counters: Counters, timing: ScenarioTiming) {
+    this.#counters = counters;
+    this.#startTimer = setTimeout(() => {
+      this.#atStart = snapshot(counters);
+    }, timing.warmupMs);
+    this.#endTimer = setTimeout(() => {
+      this.#atEnd = snapshot(counters);
+    }, timing.warmupMs + timing.windowMs);
+  }
+
+  stop(): void {
+    clearTimeout(this.#startTimer);
+    clearTimeout(this.#endTimer);
+  }
+
+  /** Per cycle over the window; a window cut short counts up to now. */
+  perCycle(cycles: number): Pick<Measurement, "attemptsPerCycle" | "commandsPerCycle"> {
+    const fallback = snapshot(this.#counters);
+    return perCycle(this.#atStart ?? fallback, this.#atEnd ?? fallback, cycles);
+  }
+}
+
+/** Only sections wholly inside the window count; hand-offs and retakes in hold order. */
+function measureContended(
+  sections: ContendedSections,
+  counters: WindowCounters,
+  window: { windowStart: number; windowEnd: number; timing: ScenarioTiming },
+): Measurement {
+  const { starts, ends, owners } = sections;
+  const { windowStart, windowEnd, timing } = window;
   // Sections never overlap when the lock works, so start order is hold order.
   const order = starts.map((_, index) => index).sort((a, b) => (starts[a] ?? 0) - (starts[b] ?? 0));
   const perWorker = Array.from({ length: CONTENDERS }, () => 0);
   const gaps: number[] = [];
-  let sections = 0;
+  let cycles = 0;
   let handoffs = 0;
   let retakes = 0;
   let previous: number | undefined;
@@ -211,9 +271,8 @@ async function runContended(
     const start = starts[index] ?? 0;
     const end = ends[index] ?? 0;
     const owner = owners[index] ?? 0;
-    const inWindow = start >= windowStart && end <= windowEnd;
-    if (inWindow) {
-      sections += 1;
+    if (start >= windowStart && end <= windowEnd) {
+      cycles += 1;
       perWorker[owner] = (perWorker[owner] ?? 0) + 1;
       if (previous !== undefined && (starts[previous] ?? 0) >= windowStart) {
         if (owners[previous] === owner) {
@@ -226,27 +285,20 @@ async function runContended(
     }
     previous = index;
   }
-  const fallback = snapshot(env.counters);
-  const measurement: Measurement = {
+  return {
     windowMs: timing.windowMs,
-    cycles: sections,
-    cyclesPerSecond: (sections / timing.windowMs) * 1000,
-    ...perCycle(atStart ?? fallback, atEnd ?? fallback, sections),
+    cycles,
+    cyclesPerSecond: (cycles / timing.windowMs) * 1000,
+    ...counters.perCycle(cycles),
     handoffP50Ms: quantile(gaps, 0.5),
     handoffP99Ms: quantile(gaps, 0.99),
     handoffs,
     retakes,
     perWorker,
-    lostUpdates: total - counter,
-    overlaps,
-    totalSections: total,
+    lostUpdates: sections.lostUpdates,
+    overlaps: sections.overlaps,
+    totalSections: sections.total,
   };
-  if (failure !== undefined) {
-    // Every worker has stopped, so the correctness counts are final: a library that throws
-    // after letting two holders in is reported as violating exclusion, not only as failing.
-    throw new ScenarioFailure(failure.reason, measurement);
-  }
-  return measurement;
 }
 
 export const SCENARIOS: readonly ScenarioDefinition[] = [

@@ -1,5 +1,5 @@
-import type { TortureReport } from "./torture.js";
 import type { WorkerStats } from "./torture-protocol.js";
+import type { TortureReport } from "./torture-report.js";
 
 /** The report as the lines the CLI and the test print. */
 export function formatReport(report: TortureReport): string[] {

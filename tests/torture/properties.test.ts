@@ -57,6 +57,36 @@ const lockIdLike: fc.Arbitrary<unknown> = fc.oneof(
   fc.anything(),
 );
 
+/** A copy of `value` with the node at one random path replaced. */
+function mutateJson(value: unknown, path: number[], replacement: unknown): unknown {
+  if (path.length === 0 || value === null || typeof value !== "object") {
+    return replacement;
+  }
+  const entries = Object.entries(value as Record<string, unknown>);
+  if (entries.length === 0) {
+    return replacement;
+  }
+  const [head, ...rest] = path as [number, ...number[]];
+  const [name, child] = entries[head % entries.length] as [string, unknown];
+  const copy: Record<string, unknown> = Array.isArray(value) ? ([...value] as never) : { ...value };
+  copy[name] = mutateJson(child, rest, replacement);
+  return copy;
+}
+
+/** A serialized lock `text` replaced, mutated at one JSON path, or with a few characters changed. */
+function mutatedSerializations(text: string): fc.Arbitrary<string> {
+  const document = JSON.parse(text) as unknown;
+  return fc.oneof(
+    fc.string({ maxLength: 200 }),
+    fc
+      .tuple(fc.array(fc.nat(), { minLength: 1, maxLength: 5 }), fc.jsonValue())
+      .map(([path, replacement]) => JSON.stringify(mutateJson(document, path, replacement))),
+    fc
+      .tuple(fc.nat({ max: text.length - 1 }), fc.string({ minLength: 1, maxLength: 3 }))
+      .map(([at, chars]) => text.slice(0, at) + chars + text.slice(at + 1)),
+  );
+}
+
 type Backend = { name: string; adapter: () => ILockAdapter; close?: () => Promise<void> };
 
 function properties(backend: () => Backend | Promise<Backend>): void {
@@ -144,36 +174,7 @@ function properties(backend: () => Backend | Promise<Backend>): void {
   test("deserializing random or mutated serialized locks: a working lock or a typed error", async () => {
     const original = provider.create("serialized", { ttl: TimeSpan.fromSeconds(30) });
     await original.acquireOrFail();
-    const text = serde.serialize(original);
-    const document = JSON.parse(text) as unknown;
-
-    /** A copy of `value` with the node at one random path replaced. */
-    const mutateJson = (value: unknown, path: number[], replacement: unknown): unknown => {
-      if (path.length === 0 || value === null || typeof value !== "object") {
-        return replacement;
-      }
-      const entries = Object.entries(value as Record<string, unknown>);
-      if (entries.length === 0) {
-        return replacement;
-      }
-      const [head, ...rest] = path as [number, ...number[]];
-      const [name, child] = entries[head % entries.length] as [string, unknown];
-      const copy: Record<string, unknown> = Array.isArray(value)
-        ? ([...value] as never)
-        : { ...value };
-      copy[name] = mutateJson(child, rest, replacement);
-      return copy;
-    };
-
-    const mutated = fc.oneof(
-      fc.string({ maxLength: 200 }),
-      fc
-        .tuple(fc.array(fc.nat(), { minLength: 1, maxLength: 5 }), fc.jsonValue())
-        .map(([path, replacement]) => JSON.stringify(mutateJson(document, path, replacement))),
-      fc
-        .tuple(fc.nat({ max: text.length - 1 }), fc.string({ minLength: 1, maxLength: 3 }))
-        .map(([at, chars]) => text.slice(0, at) + chars + text.slice(at + 1)),
-    );
+    const mutated = mutatedSerializations(serde.serialize(original));
 
     await fc.assert(
       fc.asyncProperty(mutated, async (candidate) => {

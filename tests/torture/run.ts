@@ -4,8 +4,10 @@ import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import { DEFAULT_URLS, URL_VARIABLES } from "../harness/services.js";
 import { formatReport } from "./format-report.js";
-import { defaultFaults, runTorture, type TortureReport } from "./torture.js";
+import { runTorture } from "./torture.js";
+import { defaultFaults } from "./torture-faults.js";
 import { TORTURE_BACKENDS, type TortureBackend } from "./torture-protocol.js";
+import type { TortureReport } from "./torture-report.js";
 
 const HELP = `Usage: npm run torture -- [options]
 

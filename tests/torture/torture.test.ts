@@ -7,8 +7,10 @@ import { afterAll, describe, expect, test } from "vitest";
 import { checkSections } from "../../examples/processes/check-sections.js";
 import { describeWithBackend, uniqueName } from "../harness/backends.js";
 import { formatReport } from "./format-report.js";
-import { defaultFaults, runTorture, type TortureReport } from "./torture.js";
+import { runTorture } from "./torture.js";
+import { defaultFaults } from "./torture-faults.js";
 import type { SectionRecord, TortureBackend } from "./torture-protocol.js";
+import type { TortureReport } from "./torture-report.js";
 
 const WORKERS = 6;
 const KEYS = 3;

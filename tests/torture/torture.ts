@@ -31,7 +31,10 @@ import {
 } from "../../examples/processes/check-sections.js";
 import { allReady, go, withTimeout } from "../../examples/processes/worker-processes.js";
 import { DelayProxy } from "./delay-proxy.js";
-import type { GoPayload, TortureBackend, WorkerStats } from "./torture-protocol.js";
+import { stallHolder } from "./stall-holder.js";
+import type { TortureFaults } from "./torture-faults.js";
+import type { GoPayload, SectionRecord, TortureBackend } from "./torture-protocol.js";
+import type { TortureReport } from "./torture-report.js";
 import { openTortureStore, type TortureStore } from "./torture-store.js";
 import { startTortureWorkers, type TortureWorker } from "./worker-process.js";
 
@@ -46,22 +49,6 @@ const READY_TIMEOUT_MS = 90_000;
  * look, and sections that cannot be checked are reported, not failed.
  */
 const LOADED_DELAY_FRACTION = 0.1;
-
-/** How many of each fault a run injects; a fault a backend cannot take is ignored. */
-export type TortureFaults = {
-  /** Redis only: kill -9 and restart of the lock server. */
-  redisRestarts: number;
-  /** PostgreSQL only: rounds of `pg_terminate_backend` on every lock connection of the workers. */
-  pgTerminations: number;
-  /** SIGSTOPs of a holder past its TTL. */
-  stalls: number;
-  /** Workers 2 and 3 run with Date this far ahead and behind; 0: not at all. */
-  clockShiftMs: number;
-  /** Network backends: worker 1 reaches the lock backend through a proxy with this delay each way; 0: not at all. */
-  delayMs: number;
-  /** Network backends with a delay: cuts of every connection through the proxy. */
-  proxyCuts: number;
-};
 
 export type TortureSettings = {
   backend: TortureBackend;
@@ -93,75 +80,37 @@ export type TortureSettings = {
   log?: (line: string) => void;
 };
 
-export type StallOutcome = {
-  worker: number;
-  key: string;
-  token: number;
-  stoppedMs: number;
-  /** The resource's token when the holder was resumed (above `token`), or null: nobody wrote. */
-  overtakenBy: number | null;
-};
-
-export type TortureReport = {
-  backend: TortureBackend;
-  workers: Array<{
-    index: number;
-    pid: number | undefined;
-    exit: number | string;
-    stats: WorkerStats | undefined;
-  }>;
-  keys: number;
-  /** When the workers were told to go, on the run's clock (the sections' times are on it too). */
-  startedAt: number;
-  durationMs: number;
-  ttlMs: number;
-  stallTtlMs: number;
-  check: CheckResult;
-  /** How late the run's processes ran at worst, and whether that makes the machine loaded. */
-  machine: { maxEventLoopDelayMs: number; loaded: boolean };
-  faults: {
-    redisRestarts: Outage[];
-    pgTerminations: number[];
-    stalls: StallOutcome[];
-    clockShifts: Array<{ worker: number; shiftMs: number; observedMs: number }>;
-    delay: { worker: number; delayMs: number; connections: number } | null;
-    proxyCuts: number[];
-  };
-  /** The run itself went wrong (a worker failed, a fault could not be injected…). */
-  problems: string[];
-};
-
-/** The faults `npm run torture` and the CI test inject, scaled to the run's duration. */
-export function defaultFaults(backend: TortureBackend, durationMs: number): TortureFaults {
-  const every = (ms: number) => Math.max(1, Math.round(durationMs / ms));
-  const network = backend !== "sqlite";
-  return {
-    redisRestarts: backend === "redis" ? every(2_500) : 0,
-    pgTerminations: backend === "postgres" ? every(1_500) : 0,
-    stalls: every(5_000),
-    clockShiftMs: 10 * 60_000,
-    delayMs: network ? 15 : 0,
-    proxyCuts: network ? every(2_500) : 0,
-  };
-}
-
 /** Runs one backend's torture; the report says what happened, it throws only on setup. */
 export async function runTorture(settings: TortureSettings): Promise<TortureReport> {
-  const ttlMs = settings.ttlMs ?? 3_000;
-  const stallTtlMs = settings.stallTtlMs ?? 500;
-  const stallMs = settings.stallMs ?? 1_500;
-  const log = settings.log ?? (() => {});
-  const { backend, name, faults } = settings;
   if (settings.workers < 4) {
     throw new Error(
       "a torture run needs at least 4 workers (one stopped, one delayed, two shifted)",
     );
   }
-  const keys = Array.from({ length: settings.keys }, (_, i) => `k${i}`);
-  const epoch = process.hrtime.bigint();
-  const now = () => Number(process.hrtime.bigint() - epoch) / 1e6;
-  const problems: string[] = [];
-  const report: TortureReport["faults"] = {
+  const run = await TortureRun.open(settings);
+  try {
+    return await run.execute();
+  } finally {
+    await run.close();
+  }
+}
+
+/** The run's clock, in every process of it: ms since its epoch (see `go`). */
+function msSince(epoch: bigint): number {
+  return Number(process.hrtime.bigint() - epoch) / 1e6;
+}
+
+/** The state one run threads through its steps: start, inject, wait, check. */
+class TortureRun {
+  readonly #settings: TortureSettings;
+  readonly #store: TortureStore;
+  readonly #epoch: bigint;
+  readonly #keys: string[];
+  readonly #ttlMs: number;
+  readonly #stallTtlMs: number;
+  readonly #log: (line: string) => void;
+  readonly #problems: string[] = [];
+  readonly #faults: TortureReport["faults"] = {
     redisRestarts: [],
     pgTerminations: [],
     stalls: [],
@@ -169,251 +118,319 @@ export async function runTorture(settings: TortureSettings): Promise<TortureRepo
     delay: null,
     proxyCuts: [],
   };
+  #proxy: DelayProxy | undefined;
+  #workers: TortureWorker[] = [];
+  #startedAt = 0;
+  #deadline = 0;
 
-  const store = await openTortureStore({
-    backend,
-    ...(settings.url === undefined ? {} : { url: settings.url }),
-    name,
-    keys,
-    now,
-  });
-  let proxy: DelayProxy | undefined;
-  let workers: TortureWorker[] = [];
-  try {
-    if (faults.delayMs > 0 && store.lockEndpoint !== null) {
-      proxy = await DelayProxy.start({ ...store.lockEndpoint, delayMs: faults.delayMs });
+  private constructor(
+    settings: TortureSettings,
+    store: TortureStore,
+    epoch: bigint,
+    keys: string[],
+  ) {
+    this.#settings = settings;
+    this.#store = store;
+    this.#epoch = epoch;
+    this.#keys = keys;
+    this.#ttlMs = settings.ttlMs ?? 3_000;
+    this.#stallTtlMs = settings.stallTtlMs ?? 500;
+    this.#log = settings.log ?? (() => {});
+  }
+
+  static async open(settings: TortureSettings): Promise<TortureRun> {
+    const keys = Array.from({ length: settings.keys }, (_, i) => `k${i}`);
+    const epoch = process.hrtime.bigint();
+    const store = await openTortureStore({
+      backend: settings.backend,
+      ...(settings.url === undefined ? {} : { url: settings.url }),
+      name: settings.name,
+      keys,
+      now: () => msSince(epoch),
+    });
+    return new TortureRun(settings, store, epoch, keys);
+  }
+
+  readonly #now = (): number => msSince(this.#epoch);
+
+  async execute(): Promise<TortureReport> {
+    const { faults } = this.#settings;
+    if (faults.delayMs > 0 && this.#store.lockEndpoint !== null) {
+      this.#proxy = await DelayProxy.start({
+        ...this.#store.lockEndpoint,
+        delayMs: faults.delayMs,
+      });
     }
-    const lifetime = READY_TIMEOUT_MS + settings.durationMs + 90_000;
+    await this.#startWorkers();
+    this.#recordClockShifts();
+    if (this.#proxy !== undefined) {
+      this.#faults.delay = { worker: DELAYED_WORKER, delayMs: faults.delayMs, connections: 0 };
+    }
+    const eventLoopDelay = monitorEventLoopDelay({ resolution: 10 });
+    eventLoopDelay.enable();
+    this.#go();
+    await this.#injectFaults();
+    const exits = await this.#workersExited();
+    const durationMs = this.#now() - this.#startedAt;
+    eventLoopDelay.disable();
+    if (this.#proxy !== undefined && this.#faults.delay !== null) {
+      this.#faults.delay.connections = this.#proxy.connections;
+    }
+    const records = await this.#store.readLog();
+    const check = await this.#checkLog(records);
+    this.#checkWorkers(exits, records);
+    if (faults.stalls > 0 && check.staleRejected === 0) {
+      this.#problems.push("no stopped holder's late write was refused");
+    }
+    const machine = this.#machineLoad(eventLoopDelay.max / 1e6, check);
+    return this.#report({ exits, durationMs, check, machine });
+  }
+
+  async close(): Promise<void> {
+    for (const worker of this.#workers) {
+      worker.kill();
+    }
+    await Promise.all(this.#workers.map((worker) => worker.exited));
+    await this.#proxy?.close();
+    await this.#store.close();
+  }
+
+  /** Starts the workers (1 through the proxy, 2 and 3 with shifted clocks) and waits until ready. */
+  async #startWorkers(): Promise<void> {
+    const { backend, name, faults, durationMs } = this.#settings;
+    const store = this.#store;
+    const proxy = this.#proxy;
+    const lifetime = READY_TIMEOUT_MS + durationMs + 90_000;
     const lockTarget = (index: number) =>
       proxy !== undefined && index === DELAYED_WORKER
         ? proxy.rewrite(store.lockTarget)
         : store.lockTarget;
-    workers = startTortureWorkers(
-      settings.workers,
+    const shift = (index: number) =>
+      index === SHIFTED_WORKERS[0]
+        ? faults.clockShiftMs
+        : index === SHIFTED_WORKERS[1]
+          ? -faults.clockShiftMs
+          : 0;
+    this.#workers = startTortureWorkers(
+      this.#settings.workers,
       (index) => ({
         backend,
         lockTarget: lockTarget(index),
         resourceTarget: store.resourceTarget,
         name,
-        keys,
-        ttlMs,
-        stallTtlMs,
+        keys: this.#keys,
+        ttlMs: this.#ttlMs,
+        stallTtlMs: this.#stallTtlMs,
         index,
         maxLifetimeMs: lifetime,
-        noOpLock: settings.noOpLock ?? false,
+        noOpLock: this.#settings.noOpLock ?? false,
       }),
-      (index) =>
-        index === SHIFTED_WORKERS[0]
-          ? faults.clockShiftMs
-          : index === SHIFTED_WORKERS[1]
-            ? -faults.clockShiftMs
-            : 0,
+      shift,
     );
-    await allReady(workers, READY_TIMEOUT_MS);
-    for (const worker of workers) {
+    await allReady(this.#workers, READY_TIMEOUT_MS);
+  }
+
+  /** A shifted clock counts only if the worker's Date really is that far off. */
+  #recordClockShifts(): void {
+    for (const worker of this.#workers) {
       if (worker.shiftMs !== 0) {
-        report.clockShifts.push({
+        this.#faults.clockShifts.push({
           worker: worker.index,
           shiftMs: worker.shiftMs,
           observedMs: worker.clockSkewMs,
         });
         if (Math.abs(worker.clockSkewMs - worker.shiftMs) > 30_000) {
-          problems.push(
+          this.#problems.push(
             `worker ${worker.index}: its clock was to be ${worker.shiftMs} ms off, it is ${worker.clockSkewMs} ms off`,
           );
         }
       }
     }
-    if (proxy !== undefined) {
-      report.delay = { worker: DELAYED_WORKER, delayMs: faults.delayMs, connections: 0 };
-    }
+  }
 
-    const eventLoopDelay = monitorEventLoopDelay({ resolution: 10 });
-    eventLoopDelay.enable();
-    const startedAt = now();
-    const deadline = startedAt + settings.durationMs;
-    log(
-      `[torture ${backend}] ${workers.length} workers on ${keys.length} keys for ${(settings.durationMs / 1000).toFixed(1)} s`,
+  #go(): void {
+    const { backend, durationMs } = this.#settings;
+    this.#startedAt = this.#now();
+    this.#deadline = this.#startedAt + durationMs;
+    this.#log(
+      `[torture ${backend}] ${this.#workers.length} workers on ${this.#keys.length} keys for ${(durationMs / 1000).toFixed(1)} s`,
     );
-    go<GoPayload>(workers, epoch, { deadline });
+    go<GoPayload>(this.#workers, this.#epoch, { deadline: this.#deadline });
+  }
 
-    /** Runs `inject` `count` times, spread evenly over the run, while time is left. */
-    const spread = async (count: number, offset: number, inject: () => Promise<void>) => {
-      for (let i = 0; i < count; i++) {
-        const at = startedAt + (settings.durationMs * (i + offset)) / count;
-        await sleep(Math.max(0, at - now()));
-        if (now() > deadline - 300) {
-          return;
-        }
-        await inject();
-      }
-    };
-    const stalled = workers[STALLED_WORKER] as TortureWorker;
-    const { restart, terminate } = store;
-    const injections: Array<Promise<void>> = [
-      spread(restart === undefined ? 0 : faults.redisRestarts, 0.4, async () => {
-        const outage = await (restart as NonNullable<typeof restart>)();
-        report.redisRestarts.push(outage);
-        log(
-          `[torture ${backend}] ${((outage.from - startedAt) / 1000).toFixed(1)} s: lock server killed and restarted (${(outage.back - outage.from).toFixed(0)} ms down)`,
-        );
-      }),
-      spread(terminate === undefined ? 0 : faults.pgTerminations, 0.3, async () => {
-        const terminated = await (terminate as NonNullable<typeof terminate>)();
-        report.pgTerminations.push(terminated);
-        log(
-          `[torture ${backend}] ${((now() - startedAt) / 1000).toFixed(1)} s: ${terminated} lock connections terminated`,
-        );
-      }),
-      spread(proxy === undefined ? 0 : faults.proxyCuts, 0.6, async () => {
-        const cut = (proxy as DelayProxy).cut();
-        report.proxyCuts.push(cut);
-        log(
-          `[torture ${backend}] ${((now() - startedAt) / 1000).toFixed(1)} s: ${cut} proxied connections cut`,
-        );
-      }),
-      spread(faults.stalls, 0.2, async () => {
-        const outcome = await stall(stalled, store, stallMs, now);
-        report.stalls.push(outcome);
-        log(
-          `[torture ${backend}] ${((now() - startedAt) / 1000).toFixed(1)} s: worker ${outcome.worker} stopped ${outcome.stoppedMs.toFixed(0)} ms holding ${outcome.key} (token ${outcome.token}), overtaken by token ${outcome.overtakenBy}`,
-        );
-      }),
-    ];
-    const injected = await Promise.allSettled(injections);
+  /** Every kind of fault at once, each spread over the run; a failed injection is a problem. */
+  async #injectFaults(): Promise<void> {
+    const { faults } = this.#settings;
+    const { restart, terminate } = this.#store;
+    const proxy = this.#proxy;
+    const stalled = this.#workers[STALLED_WORKER] as TortureWorker;
+    const injected = await Promise.allSettled([
+      this.#spread(restart === undefined ? 0 : faults.redisRestarts, 0.4, () =>
+        this.#restart(restart as NonNullable<typeof restart>),
+      ),
+      this.#spread(terminate === undefined ? 0 : faults.pgTerminations, 0.3, () =>
+        this.#terminate(terminate as NonNullable<typeof terminate>),
+      ),
+      this.#spread(proxy === undefined ? 0 : faults.proxyCuts, 0.6, async () =>
+        this.#cut(proxy as DelayProxy),
+      ),
+      this.#spread(faults.stalls, 0.2, () => this.#stall(stalled)),
+    ]);
     for (const result of injected) {
       if (result.status === "rejected") {
-        problems.push(`a fault could not be injected: ${String(result.reason)}`);
+        this.#problems.push(`a fault could not be injected: ${String(result.reason)}`);
       }
     }
     // A worker stopped by a failed stall must not stay stopped.
     stalled.child.kill("SIGCONT");
+  }
 
-    const exits = await withTimeout(
+  /** Runs `inject` `count` times, spread evenly over the run, while time is left. */
+  async #spread(count: number, offset: number, inject: () => Promise<void>): Promise<void> {
+    for (let i = 0; i < count; i++) {
+      const at = this.#startedAt + (this.#settings.durationMs * (i + offset)) / count;
+      await sleep(Math.max(0, at - this.#now()));
+      if (this.#now() > this.#deadline - 300) {
+        return;
+      }
+      await inject();
+    }
+  }
+
+  /** "[torture redis] 1.2 s: …", the time since "go". */
+  #logAt(at: number, what: string): void {
+    this.#log(
+      `[torture ${this.#settings.backend}] ${((at - this.#startedAt) / 1000).toFixed(1)} s: ${what}`,
+    );
+  }
+
+  async #restart(restart: () => Promise<Outage>): Promise<void> {
+    const outage = await restart();
+    this.#faults.redisRestarts.push(outage);
+    this.#logAt(
+      outage.from,
+      `lock server killed and restarted (${(outage.back - outage.from).toFixed(0)} ms down)`,
+    );
+  }
+
+  async #terminate(terminate: () => Promise<number>): Promise<void> {
+    const terminated = await terminate();
+    this.#faults.pgTerminations.push(terminated);
+    this.#logAt(this.#now(), `${terminated} lock connections terminated`);
+  }
+
+  #cut(proxy: DelayProxy): void {
+    const cut = proxy.cut();
+    this.#faults.proxyCuts.push(cut);
+    this.#logAt(this.#now(), `${cut} proxied connections cut`);
+  }
+
+  async #stall(stalled: TortureWorker): Promise<void> {
+    const outcome = await stallHolder(
+      stalled,
+      this.#store,
+      this.#settings.stallMs ?? 1_500,
+      this.#now,
+    );
+    this.#faults.stalls.push(outcome);
+    this.#logAt(
+      this.#now(),
+      `worker ${outcome.worker} stopped ${outcome.stoppedMs.toFixed(0)} ms holding ${outcome.key} (token ${outcome.token}), overtaken by token ${outcome.overtakenBy}`,
+    );
+  }
+
+  /** The workers' exit codes; a run that does not end in time is a problem, not a hang. */
+  async #workersExited(): Promise<Array<number | string>> {
+    const workers = this.#workers;
+    return withTimeout(
       Promise.all(workers.map((worker) => worker.exited)),
-      Math.max(0, deadline - now()) + 90_000,
+      Math.max(0, this.#deadline - this.#now()) + 90_000,
       "the workers to finish",
     ).catch((error: unknown) => {
-      problems.push(String(error));
+      this.#problems.push(String(error));
       return workers.map((worker) => worker.exitCode());
     });
-    const durationMs = now() - startedAt;
-    eventLoopDelay.disable();
-    if (proxy !== undefined && report.delay !== null) {
-      report.delay.connections = proxy.connections;
-    }
+  }
 
-    const records = await store.readLog();
+  /** Checks the log; a stall nobody overtook proves nothing, so it excuses nothing either. */
+  async #checkLog(records: SectionRecord[]): Promise<CheckResult> {
     const stallRecords: StallRecord[] = [];
-    for (const outcome of report.stalls) {
+    for (const outcome of this.#faults.stalls) {
       if (outcome.overtakenBy === null) {
-        problems.push(
+        this.#problems.push(
           `the stall of key ${outcome.key} proves nothing: no other worker wrote it in ${outcome.stoppedMs.toFixed(0)} ms`,
         );
       } else {
         stallRecords.push({ key: outcome.key, token: outcome.token });
       }
     }
-    const check = checkSections(records, {
-      outages: report.redisRestarts,
+    return checkSections(records, {
+      outages: this.#faults.redisRestarts,
       stalls: stallRecords,
-      resource: await store.readResource(),
+      resource: await this.#store.readResource(),
     });
+  }
 
-    workers.forEach((worker, i) => {
+  /** Each worker exited cleanly, logged every section it counted, and got a key at all. */
+  #checkWorkers(exits: ReadonlyArray<number | string | undefined>, records: SectionRecord[]): void {
+    this.#workers.forEach((worker, i) => {
       const exit = exits[i];
       if (exit !== 0) {
-        problems.push(
+        this.#problems.push(
           `worker ${worker.index} (pid ${worker.child.pid}) exited with ${exit}: ${worker.stderr().trim()}`,
         );
       }
       const logged = records.filter((record) => record.worker === worker.index).length;
       if (worker.stats !== undefined && worker.stats.sections !== logged) {
-        problems.push(
+        this.#problems.push(
           `worker ${worker.index} ran ${worker.stats.sections} sections, the log has ${logged}`,
         );
       }
       if (worker.stats !== undefined && worker.stats.sections === 0) {
-        problems.push(`worker ${worker.index} never got a key`);
+        this.#problems.push(`worker ${worker.index} never got a key`);
       }
     });
-    if (faults.stalls > 0 && check.staleRejected === 0) {
-      problems.push("no stopped holder's late write was refused");
-    }
-    const delays = workers
-      .filter((worker) => faults.stalls === 0 || worker.index !== STALLED_WORKER)
+  }
+
+  /** Unchecked sections fail the run only on a quiet machine (see LOADED_DELAY_FRACTION). */
+  #machineLoad(ownDelayMs: number, check: CheckResult): TortureReport["machine"] {
+    const delays = this.#workers
+      .filter((worker) => this.#settings.faults.stalls === 0 || worker.index !== STALLED_WORKER)
       .map((worker) => worker.stats?.maxEventLoopDelayMs ?? 0);
-    const maxEventLoopDelayMs = Math.max(eventLoopDelay.max / 1e6, ...delays);
-    const loaded = maxEventLoopDelayMs >= ttlMs * LOADED_DELAY_FRACTION;
+    const maxEventLoopDelayMs = Math.max(ownDelayMs, ...delays);
+    const loaded = maxEventLoopDelayMs >= this.#ttlMs * LOADED_DELAY_FRACTION;
     const notChecked = check.unchecked + check.checkedInPart;
     if (notChecked > 0 && !loaded) {
-      problems.push(
+      this.#problems.push(
         `${notChecked} sections could not be checked to their end (${check.unchecked} not at all) on a machine that was not loaded (no process ran more than ${maxEventLoopDelayMs.toFixed(0)} ms late): their holds may have run out, so a grant came long after its request`,
       );
     }
+    return { maxEventLoopDelayMs, loaded };
+  }
 
+  #report(end: {
+    exits: ReadonlyArray<number | string | undefined>;
+    durationMs: number;
+    check: CheckResult;
+    machine: TortureReport["machine"];
+  }): TortureReport {
     return {
-      backend,
-      workers: workers.map((worker, i) => ({
+      backend: this.#settings.backend,
+      workers: this.#workers.map((worker, i) => ({
         index: worker.index,
         pid: worker.child.pid,
-        exit: exits[i] ?? "unknown",
+        exit: end.exits[i] ?? "unknown",
         stats: worker.stats,
       })),
-      keys: keys.length,
-      startedAt,
-      durationMs,
-      ttlMs,
-      stallTtlMs,
-      check,
-      machine: { maxEventLoopDelayMs, loaded },
-      faults: report,
-      problems,
+      keys: this.#keys.length,
+      startedAt: this.#startedAt,
+      durationMs: end.durationMs,
+      ttlMs: this.#ttlMs,
+      stallTtlMs: this.#stallTtlMs,
+      check: end.check,
+      machine: end.machine,
+      faults: this.#faults,
+      problems: this.#problems,
     };
-  } finally {
-    for (const worker of workers) {
-      worker.kill();
-    }
-    await Promise.all(workers.map((worker) => worker.exited));
-    await proxy?.close();
-    await store.close();
   }
-}
-
-/** Stops `worker` inside a section past its TTL, until another worker wrote the key, then resumes it. */
-async function stall(
-  worker: TortureWorker,
-  store: TortureStore,
-  stallMs: number,
-  now: () => number,
-): Promise<StallOutcome> {
-  const holding = worker.nextHolding();
-  worker.tell({ type: "stall" });
-  const { key, token } = await withTimeout(
-    holding,
-    30_000,
-    `worker ${worker.index} to hold a key`,
-  ).catch((error: unknown) => {
-    // Should it hold a key later after all, it must not wait for this forever.
-    worker.tell({ type: "continue" });
-    throw error;
-  });
-  worker.child.kill("SIGSTOP");
-  const stoppedAt = now();
-  let overtakenBy: number | null = null;
-  try {
-    while (now() - stoppedAt < 20_000) {
-      await sleep(50);
-      const current = await store.resourceToken(key);
-      if (current > token && now() - stoppedAt >= stallMs) {
-        overtakenBy = current;
-        break;
-      }
-    }
-  } finally {
-    // "continue" waits in the pipe; the worker reads it once running again.
-    worker.tell({ type: "continue" });
-    worker.child.kill("SIGCONT");
-  }
-  return { worker: worker.index, key, token, stoppedMs: now() - stoppedAt, overtakenBy };
 }
