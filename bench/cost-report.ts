@@ -63,7 +63,7 @@ export function renderServerNotes(summaries: readonly SubjectSummary[]): string 
     pg_stat_statements:
       "server µs: execution time of the subject's statements (pg_stat_statements)",
     pg_stat_database:
-      "server blks: buffer pages hit or read per cycle over the child's whole run, set-up and warm-up included (pg_stat_database of the whole database, flushed late; a work counter, not time)",
+      "server blks: buffer pages hit or read per cycle over the child's whole run, set-up and warm-up included (pg_stat_database of the whole database, flushed late: a lower bound; a work counter, not time)",
     "global status":
       "server rows: Handler_read_*, _write, _update, _delete per cycle (SHOW GLOBAL STATUS; a work counter, not time, of the whole server)",
   }[source];
