@@ -2,8 +2,11 @@
 // subject), sends a Job over IPC and receives one JobResult. Nothing is printed on stdout.
 
 import { SCENARIOS, ScenarioFailure } from "./scenarios.js";
+import { splitScripts } from "./script-split.js";
+import { openServerProbe, type ServerProbe } from "./server-cpu.js";
 import { SUBJECTS } from "./subjects.js";
 import type { Counters, Job, JobResult, SubjectEnvironment, SubjectFixture } from "./types.js";
+import { WindowCost } from "./window-cost.js";
 
 const TTL_MS = 30_000;
 const BLOCKING_TIME_MS = 10_000;
@@ -46,7 +49,7 @@ async function run(job: Job): Promise<JobResult> {
       error: `unknown subject or scenario: ${job.subject} ${job.scenario}`,
     };
   }
-  const counters: Counters = { attempts: 0, commands: 0 };
+  const counters: Counters = { attempts: 0, commands: 0, byCommand: {} };
   const env: SubjectEnvironment = {
     redisUrl: job.redisUrl,
     postgresUrl: job.postgresUrl,
@@ -57,10 +60,19 @@ async function run(job: Job): Promise<JobResult> {
     counters,
   };
   let fixture: SubjectFixture | undefined;
+  let probe: ServerProbe | null = null;
   try {
+    // The server's counters are a figure beside the measurement, never a reason to fail it.
+    probe = await openServerProbe(subject.backend, job, counters).catch(() => null);
+    const cost = new WindowCost(probe);
+    await cost.beginRun();
     fixture = await subject.setup(env);
-    const measurement = await scenario.run(fixture, env, job);
+    const measurement = await scenario.run(fixture, env, { ...job, cost });
+    if (probe !== null && subject.backend === "redis" && scenario.name === "seq") {
+      measurement.scriptSplit = await splitScripts(fixture, probe);
+    }
     await closeWithin(fixture, CLOSE_TIMEOUT_MS);
+    await cost.endRun(measurement);
     return { status: "ok", measurement };
   } catch (error) {
     if (fixture !== undefined) {
@@ -69,6 +81,8 @@ async function run(job: Job): Promise<JobResult> {
     return error instanceof ScenarioFailure
       ? { status: "error", error: describeError(error.reason), measurement: error.measurement }
       : { status: "error", error: describeError(error) };
+  } finally {
+    await probe?.close().catch(() => {});
   }
 }
 

@@ -1,7 +1,8 @@
 // hasp against the peer libraries (issue 7): per backend and scenario, on throughput as a ratio
 // to the raw baseline of the same rounds.
 
-import { renderTable, type SubjectSummary } from "./report.js";
+import { renderTable } from "./render-table.js";
+import type { SubjectSummary } from "./report.js";
 import type { BackendName, ScenarioName } from "./types.js";
 
 /**

@@ -16,14 +16,41 @@ export function createRedisClient(url: string): Redis {
   return new Redis(url, { connectTimeout: CONNECT_TIMEOUT_MS, maxRetriesPerRequest: 1 });
 }
 
+/** The name a script was given with `defineCommand`, from ioredis's own registry. */
+function scriptNames(client: Redis): Map<string, string> {
+  const defined = (client as unknown as { scriptsSet?: Record<string, { sha?: string }> })
+    .scriptsSet;
+  return new Map(
+    Object.entries(defined ?? {}).flatMap(([name, script]) =>
+      script.sha === undefined ? [] : [[script.sha, name] as const],
+    ),
+  );
+}
+
 /**
  * Counts every command `client` sends from now on (EVALSHA, and the EVAL of a NOSCRIPT
- * fallback, each count once). A subscriber made with `duplicate()` is not counted.
+ * fallback, each count once), in all and by name (`counters.byCommand`; EVALSHA also by script
+ * name). A subscriber made with `duplicate()` is not counted.
  */
 export function countCommands(client: Redis, counters: Counters): void {
   const send = client.sendCommand.bind(client);
+  const { byCommand } = counters;
+  let names = scriptNames(client);
+  const tally = (name: string) => {
+    byCommand[name] = (byCommand[name] ?? 0) + 1;
+  };
   client.sendCommand = ((...args: Parameters<Redis["sendCommand"]>) => {
     counters.commands += 1;
+    const [command] = args;
+    const name = command.name.toLowerCase();
+    tally(name);
+    if (name === "evalsha") {
+      const sha = String(command.args[0]);
+      if (!names.has(sha)) {
+        names = scriptNames(client);
+      }
+      tally(`evalsha ${names.get(sha) ?? sha.slice(0, 8)}`);
+    }
     return send(...args);
   }) as Redis["sendCommand"];
 }

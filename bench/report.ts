@@ -1,6 +1,15 @@
 // Turns the children's answers into the summary (medians, min–max, paired ratios to the raw
 // baseline), the stdout table, and the target checks.
 
+import {
+  COST_METRICS,
+  costCells,
+  costHeaders,
+  renderServerNotes,
+  type ServerSummary,
+  summarizeServer,
+} from "./cost-report.js";
+import { renderTable } from "./render-table.js";
 import type { ScenarioDefinition } from "./scenarios.js";
 import { median, type Spread, spread } from "./stats.js";
 import type {
@@ -27,6 +36,7 @@ const METRICS = [
   "handoffP99Ms",
   "attemptsPerCycle",
   "commandsPerCycle",
+  ...COST_METRICS,
 ] as const;
 type MetricName = (typeof METRICS)[number];
 
@@ -46,6 +56,8 @@ export type SubjectSummary = {
   statusText: string;
   errors: string[];
   metrics: Partial<Record<MetricName, MetricSummary>>;
+  /** Where `serverPerCycle` comes from, its unit, and why it may be off. */
+  server?: ServerSummary;
   /** Contended: median over rounds of the fewest / most sections of one worker. */
   fewest?: number;
   most?: number;
@@ -109,6 +121,9 @@ function summarizeSubject(
   const errors = own.flatMap((record) =>
     record.result.status === "error" ? [`round ${record.round}: ${record.result.error}`] : [],
   );
+  const server = summarizeServer(
+    ok.map((record) => measurementOf(record)).filter((m) => m !== undefined),
+  );
   const summary: SubjectSummary = {
     backend: subject.backend,
     scenario: scenario.name,
@@ -120,6 +135,7 @@ function summarizeSubject(
     statusText: "ok",
     errors,
     metrics: summarizeMetrics(ok, baselineOf),
+    ...(server === undefined ? {} : { server }),
   };
   if (scenario.contended) {
     addContention(summary, own);
@@ -212,29 +228,6 @@ function ratioCell(summary: MetricSummary | undefined): string {
     : `×${summary.ratio.toFixed(2)}`;
 }
 
-/** Columns are right-aligned (figures) except the first and the last, and those in `left`. */
-export function renderTable(
-  headers: readonly string[],
-  rows: readonly string[][],
-  left: readonly number[] = [],
-): string {
-  const widths = headers.map((header, column) =>
-    Math.max(header.length, ...rows.map((row) => (row[column] ?? "").length)),
-  );
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((text, column) => {
-        if (column === cells.length - 1) {
-          return text;
-        }
-        const width = widths[column] ?? 0;
-        return column === 0 || left.includes(column) ? text.padEnd(width) : text.padStart(width);
-      })
-      .join("  ")
-      .trimEnd();
-  return [line(headers), ...rows.map(line)].join("\n");
-}
-
 const CYCLES_HEADERS = ["subject", "cycles/s", "vs raw", "attempts/cycle", "cmds/cycle", "status"];
 
 const CONTENDED_HEADERS = [
@@ -268,10 +261,21 @@ export function renderScenario(
       : "; one client per worker";
   }
   const title = `${backend} · ${scenario.name}: ${scenario.description}${clients} (${rounds} round${rounds === 1 ? "" : "s"}, ${settings.windowMs} ms window)`;
-  const table = scenario.contended
-    ? renderTable(CONTENDED_HEADERS, summaries.map(contendedRow))
-    : renderTable(CYCLES_HEADERS, summaries.map(cyclesRow));
-  return `${title}\n${table}`;
+  const [headers, row] = scenario.contended
+    ? [CONTENDED_HEADERS, contendedRow]
+    : [CYCLES_HEADERS, cyclesRow];
+  const per = scenario.contended ? "section" : "cycle";
+  const table = renderTable(
+    withCost(headers, costHeaders(summaries, per)),
+    summaries.map((summary) => withCost(row(summary), costCells(summary, cell, ratioCell))),
+  );
+  const notes = renderServerNotes(summaries);
+  return `${title}\n${table}${notes === "" ? "" : `\n${notes}`}`;
+}
+
+/** The cost columns go just before the status, the last column. */
+function withCost(cells: readonly string[], cost: readonly string[]): string[] {
+  return [...cells.slice(0, -1), ...cost, ...cells.slice(-1)];
 }
 
 function cyclesRow(summary: SubjectSummary): string[] {

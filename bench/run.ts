@@ -8,6 +8,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, loadavg, platform } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { renderScriptSplit } from "./cost-report.js";
 import { type BenchOptions, OptionsError, parseOptions, USAGE } from "./options.js";
 import { comparePeers, type PeerComparison, renderPeers } from "./peer-comparison.js";
 import { deleteKeysContaining, probeRedis } from "./redis.js";
@@ -127,7 +128,7 @@ async function main(): Promise<number> {
   const peers = comparePeers(summaries);
   const environment = describeEnvironment(servers, { before: busyBefore, after: busyAfter });
   const run: FinishedRun = { options, mode, scenarios, servers, startedAt, environment };
-  print(renderRun(run, { summaries, targets, peers }));
+  print(renderRun(run, { summaries, targets, peers, records }));
   await writeResults(run, { finishedAt, summaries, targets, peers, records });
 
   // The run itself never crashes on a subject; hasp failing or breaking exclusion fails it.
@@ -307,9 +308,11 @@ type Findings = {
   summaries: SubjectSummary[];
   targets: TargetResult[];
   peers: PeerComparison[];
+  /** Each child's outcome (the Redis per-operation table reads them). */
+  records: readonly RunRecord[];
 };
 
-/** The heading, a table per backend and scenario, then the peers and the targets. */
+/** The heading, a table per backend and scenario, the Redis per-operation table, then the peers and the targets. */
 function renderRun(run: FinishedRun, findings: Findings): string {
   const { options, mode, servers } = run;
   const blocks: string[] = [
@@ -331,6 +334,10 @@ function renderRun(run: FinishedRun, findings: Findings): string {
         );
       }
     }
+  }
+  const splitText = renderScriptSplit(findings.records);
+  if (splitText !== "") {
+    blocks.push(splitText);
   }
   const peerText = renderPeers(findings.peers);
   if (peerText !== "") {

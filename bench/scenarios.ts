@@ -10,12 +10,15 @@ import type {
   SubjectEnvironment,
   SubjectFixture,
 } from "./types.js";
+import type { WindowCost } from "./window-cost.js";
 
 export type ScenarioTiming = {
   readonly warmupMs: number;
   readonly windowMs: number;
   /** Contended: one client for all workers (one process) instead of one each (processes). */
   readonly sharedClient: boolean;
+  /** Reads the client's and the server's cost at the window's edges, when given. */
+  readonly cost?: WindowCost;
 };
 
 export type ScenarioDefinition = {
@@ -104,16 +107,20 @@ async function runCycles(
     const counts = await Promise.all(Array.from({ length: loops }, loop));
     return counts.reduce((sum, count) => sum + count, 0);
   };
-  await phase(timing.warmupMs);
+  const warm = await phase(timing.warmupMs);
+  await timing.cost?.begin();
   const before = snapshot(env.counters);
   const started = performance.now();
   const cycles = await phase(timing.windowMs);
   const elapsed = performance.now() - started;
+  timing.cost?.end();
   return {
     windowMs: elapsed,
     cycles,
     cyclesPerSecond: (cycles / elapsed) * 1000,
     ...perCycle(before, snapshot(env.counters), cycles),
+    runCycles: warm + cycles,
+    ...(await timing.cost?.result(cycles)),
   };
 }
 
@@ -170,6 +177,7 @@ async function runContended(
   counters.stop();
   const failure = settled.find((outcome) => outcome.status === "rejected");
   const measurement = measureContended(sections, counters, { windowStart, windowEnd, timing });
+  Object.assign(measurement, await timing.cost?.result(measurement.cycles));
   if (failure !== undefined) {
     // Every worker has stopped, so the correctness counts are final: a library that throws
     // after letting two holders in is reported as violating exclusion, not only as failing.
@@ -233,9 +241,11 @@ class WindowCounters {
     this.#counters = counters;
     this.#startTimer = setTimeout(() => {
       this.#atStart = snapshot(counters);
+      void timing.cost?.begin();
     }, timing.warmupMs);
     this.#endTimer = setTimeout(() => {
       this.#atEnd = snapshot(counters);
+      timing.cost?.end();
     }, timing.warmupMs + timing.windowMs);
   }
 

@@ -1,6 +1,8 @@
 // The contracts of the bench: what a subject (a lock library on one backend) provides, what a
 // child process is asked to run, and what it answers. Subjects and scenarios only meet here.
 
+import type { ServerCost } from "./server-cpu.js";
+
 /** A backend. Ratios compare a subject with the raw baseline of its own backend. */
 export type BackendName = "redis" | "memory" | "postgres" | "mysql" | "sqlite";
 
@@ -30,6 +32,8 @@ export type Counters = {
   attempts: number;
   /** Commands (Redis) or statements (SQL) sent on the subject's command connections, or -1 when not counted. */
   commands: number;
+  /** Redis: the commands sent at top level by name (lower case), scripts also as `evalsha <name>`. */
+  byCommand: Record<string, number>;
 };
 
 /** A held key, from `tryAcquire`. */
@@ -98,6 +102,16 @@ export type Measurement = {
   attemptsPerCycle: number;
   /** Commands per cycle or section on the command connections; null when not counted. */
   commandsPerCycle: number | null;
+  /** seq, par64: cycles of the whole run, warm-up included (contended: `totalSections`). */
+  runCycles?: number;
+  /** The child's CPU time (user + system) in the window per cycle or section, µs. */
+  clientCpuUsPerCycle?: number | null;
+  /** The server's time (µs) or work counter per cycle or section: `serverCost.unit`; null when not measured. */
+  serverPerCycle?: number | null;
+  /** The server's counters over the window (bench/server-cpu.ts); absent without a server. */
+  serverCost?: ServerCost;
+  /** Redis, seq: each operation's commands and server time, measured apart (bench/script-split.ts). */
+  scriptSplit?: ScriptSplit;
   /** Contended: start of a section minus end of the previous one by another worker, ms. */
   handoffP50Ms?: number | null;
   handoffP99Ms?: number | null;
@@ -119,3 +133,18 @@ export type JobResult =
   | { status: "ok"; measurement: Measurement }
   /** `measurement`: what a contended run measured until its workers stopped (correctness counts). */
   | { status: "error"; error: string; measurement?: Measurement };
+
+/** One kind of operation measured apart: its commands and their server time, per operation. */
+export type SplitPhase = {
+  operation: "acquire" | "release";
+  operations: number;
+  /** Per command sent (`set`, `evalsha hasp_lock_acquire`, …): calls per operation. */
+  sent: Record<string, number>;
+  /** Commands the scripts ran inside the server (commandstats counts them too), per operation. */
+  nested: Record<string, number>;
+  /** Server µs per operation over the phase's top-level commands. */
+  usecPerOperation: number | null;
+  note: string | null;
+};
+
+export type ScriptSplit = { phases: SplitPhase[] };
