@@ -4,7 +4,8 @@
 //
 // Layout per lock key K (namespaced):
 //   {K}          string "<token>:<owner>"  expires with the hold (PX), or never (ttl null)
-//   {K}:fence    string last token          outlives the hold by FENCE_GRACE_MS, so a new hold's
+//   {K}:fence    string last token          outlives the hold by FENCE_GRACE_MS (its TTL is the
+//                                           hold's plus the grace, set with it), so a new hold's
 //                                           token is always above it; then the server clock takes over
 //   {K}:queue    list of waits              blocked acquires, oldest first, each
 //                                           "<deadline ms>:<ttl>:<inbox>:<wait id>:<owner>"
