@@ -141,7 +141,9 @@ type Rows = Record<string, { usec: number; calls: number }>;
 
 function print(name: string, runs: readonly Rows[]) {
   const commands = [...new Set(runs.flatMap((run) => Object.keys(run)))];
-  console.log(`\n${name} (${runs.length} runs of ${cycles} cycles; µs per cycle, median [runs])`);
+  console.log(
+    `\n${name} (${runs.length} runs of ${cycles} cycles; µs per cycle: median, least [runs])`,
+  );
   for (const command of commands) {
     const usecs = runs.map((run) => run[command]?.usec ?? 0);
     const calls = runs[0]?.[command]?.calls;
@@ -149,10 +151,13 @@ function print(name: string, runs: readonly Rows[]) {
     const callText =
       calls === undefined || Number.isNaN(calls) ? "" : `  calls ${calls.toFixed(2)}`;
     console.log(
-      `  ${command.padEnd(18)} ${(median(usecs) ?? Number.NaN).toFixed(2).padStart(7)}  [${shown}]${callText}`,
+      `  ${command.padEnd(18)} ${(median(usecs) ?? Number.NaN).toFixed(2).padStart(7)} ${Math.min(
+        ...usecs,
+      )
+        .toFixed(2)
+        .padStart(6)}  [${shown}]${callText}`,
     );
   }
-  return median(runs.map((run) => run.total?.usec ?? 0)) ?? Number.NaN;
 }
 
 async function main() {
@@ -175,13 +180,18 @@ async function main() {
       results.set(subject.name, [...(results.get(subject.name) ?? []), rows]);
     }
   }
-  const totals = new Map<string, number>();
   for (const [name, runs] of results) {
-    totals.set(name, print(name, runs));
+    print(name, runs);
   }
-  const raw = totals.get("raw") ?? Number.NaN;
-  for (const [name, total] of totals) {
-    console.log(`${name} / raw: ×${(total / raw).toFixed(2)}`);
+  // Each round's ratio to the raw baseline of the same round, then their median.
+  const rawRuns = results.get("raw") ?? [];
+  for (const [name, runs] of results) {
+    const ratios = runs.map((run, i) => (run.total?.usec ?? 0) / (rawRuns[i]?.total?.usec ?? 0));
+    const shown = ratios.map((ratio) => ratio.toFixed(2)).join(" ");
+    const least = Math.min(...ratios).toFixed(2);
+    console.log(
+      `${name} / raw: ×${(median(ratios) ?? Number.NaN).toFixed(2)} (least ×${least})  [${shown}]`,
+    );
   }
   await client.flushdb();
   client.disconnect();
