@@ -8,6 +8,7 @@ import {
   RedisReplicaAckError,
   redisHoldKey,
 } from "../../src/lock/adapters/redis/redis-lock-adapter.js";
+import { FENCE_GRACE_MS } from "../../src/lock/adapters/redis/redis-lock-scripts.js";
 import { LockProvider } from "../../src/lock/lock-provider.js";
 import { lockAdapterTestSuite } from "../../src/lock/test-suites/lock-adapter-test-suite.js";
 import { lockProviderTestSuite } from "../../src/lock/test-suites/lock-provider-test-suite.js";
@@ -416,21 +417,39 @@ describeWithBackend("redis", (url) => {
       expect(attempts).toBeLessThanOrEqual(sections + 8);
     });
 
-    test("a release with nobody waiting looks for a queue with one LPOP, and publishes nothing", async () => {
+    test("a release with nobody waiting looks for a queue with one LPOP, publishes nothing, and writes only the hold's DEL", async () => {
       const adapter = newAdapter();
       const key = uniqueName("cheap");
       await adapter.acquire(key, "warm", SECONDS_5);
       await adapter.release(key, "warm");
       await adapter.acquire(key, "a", SECONDS_5);
+      const fenceExpiry = await client.pexpiretime(`${redisHoldKey(key)}:fence`);
       const seen = await scriptCommandsDuring(key, () => adapter.release(key, "a"));
       const hold = redisHoldKey(key).toLowerCase();
       expect(seen.filter((line) => !line.startsWith("lua: "))).toHaveLength(1);
+      // The fence of an expiring hold already outlives it by FENCE_GRACE_MS: left as it is.
       expect(seen.filter((line) => line.startsWith("lua: "))).toEqual([
         `lua: get ${hold}`,
         `lua: lpop ${hold}:queue`,
+        `lua: pttl ${hold}`,
         `lua: del ${hold}`,
-        `lua: pexpire ${hold}:fence 60000`,
       ]);
+      expect(await client.pexpiretime(`${redisHoldKey(key)}:fence`)).toBe(fenceExpiry);
+    });
+
+    test("the release of a hold that never expires gives the fence its grace", async () => {
+      const adapter = newAdapter();
+      const key = uniqueName("forever-fence");
+      await adapter.acquire(key, "a", null);
+      const fence = `${redisHoldKey(key)}:fence`;
+      expect(await client.pttl(fence)).toBe(-1);
+      expect(await adapter.release(key, "a")).toBe(true);
+      const pttl = await client.pttl(fence);
+      expect(pttl).toBeGreaterThan(FENCE_GRACE_MS - 1_000);
+      expect(pttl).toBeLessThanOrEqual(FENCE_GRACE_MS);
+      await adapter.acquire(key, "b", null);
+      expect(await adapter.forceRelease(key)).toBe(true);
+      expect(await client.pttl(fence)).toBeGreaterThan(FENCE_GRACE_MS - 1_000);
     });
 
     test("a blocking acquire on a held key is one wait script (it queues), the release hands it the key, and the waiter checks its grant: no acquire", async () => {

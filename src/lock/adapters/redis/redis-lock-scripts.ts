@@ -4,7 +4,8 @@
 //
 // Layout per lock key K (namespaced):
 //   {K}          string "<token>:<owner>"  expires with the hold (PX), or never (ttl null)
-//   {K}:fence    string last token          outlives the hold by FENCE_GRACE_MS, so a new hold's
+//   {K}:fence    string last token          outlives the hold by FENCE_GRACE_MS (its TTL is the
+//                                           hold's plus the grace, set with it), so a new hold's
 //                                           token is always above it; then the server clock takes over
 //   {K}:queue    list of waits              blocked acquires, oldest first, each
 //                                           "<deadline ms>:<ttl>:<inbox>:<wait id>:<owner>"
@@ -52,12 +53,22 @@ end`;
     .join("\n");
 
 /**
- * Lua shared by ACQUIRE and WAIT: a new token, max(last token + 1, server time in µs), from
- * `current` (the MGET of hold and fence), ...
+ * Lua of a new token, max(last + 1, server time in µs), into `token` (a string), given `last`
+ * (the fence's value, or nil) and `time` (TIME's reply). A fresh key, or one whose fence expired,
+ * takes TIME's two parts joined as digits: no arithmetic or format, which cost more server time
+ * than the call itself.
  */
+const tokenFrom = (
+  last: string,
+) => `if ${last} and tonumber(${last}) >= tonumber(time[1]) * 1000000 + tonumber(time[2]) then
+    token = string.format('%.0f', tonumber(${last}) + 1)
+  else
+    token = time[1] .. string.sub(time[2] + 1000000, 2)
+  end`;
+
+/** Lua shared by ACQUIRE and WAIT: a new token from `current` (the MGET of hold and fence), ... */
 const NEW_TOKEN = `  local time = redis.call('TIME')
-  local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
-  token = string.format('%.0f', math.max(tonumber(current[2] or '0') + 1, now))`;
+  ${tokenFrom("current[2]")}`;
 
 /** ... then the hold of ARGV[1] for ARGV[2] ms ("": never expires) with that token, fence beside. */
 const grantAndReturn = (result: string) => `if ARGV[2] == '' then
@@ -96,6 +107,15 @@ end
 ${grantAndReturn("tonumber(token)")}
 `;
 
+// Ends the key's hold. An expiring hold's fence already outlives it by FENCE_GRACE_MS (their
+// TTLs are set together by every script), so it is left as it is: a write is the dearest call a
+// script makes. A hold that never expires (PTTL -1), or one already gone (-2: the fence may be a
+// persistent one whose hold someone else deleted), gives the fence its grace from now.
+const FREE_KEY = `if redis.call('PTTL', KEYS[1]) < 0 then
+  redis.call('PEXPIRE', KEYS[2], ${FENCE_GRACE_MS})
+end
+redis.call('DEL', KEYS[1])`;
+
 // Ends the key's hold (live, or already gone) in favour of the first wait in the queue whose
 // deadline has not passed: a claim gets the key, as ACQUIRE_SCRIPT gives it (a new token, the
 // claim's TTL counted from now); a wait without a claim finds the key free and is woken to try.
@@ -114,15 +134,14 @@ if entry then
     if ${WAIT_ENTRY_LUA.deadline} > nowMs then
       ${WAIT_ENTRY_LUA.readFields}
       if ${WAIT_ENTRY_LUA.noClaim("ttl")} then
-        redis.call('DEL', KEYS[1])
-        redis.call('PEXPIRE', KEYS[2], ${FENCE_GRACE_MS})
+        ${FREE_KEY}
         redis.call('PUBLISH', inbox, wait)
         return ${result}
       end
       local owner = ${WAIT_ENTRY_LUA.owner}
-      local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
-      local token = string.format('%.0f',
-        math.max(tonumber(redis.call('GET', KEYS[2]) or '0') + 1, now))
+      local last = redis.call('GET', KEYS[2])
+      local token
+      ${tokenFrom("last")}
       if ${WAIT_ENTRY_LUA.neverExpires("ttl")} then
         redis.call('SET', KEYS[1], token .. ':' .. owner)
         redis.call('SET', KEYS[2], token)
@@ -136,8 +155,7 @@ if entry then
     entry = redis.call('LPOP', KEYS[3])
   until not entry
 end
-redis.call('DEL', KEYS[1])
-redis.call('PEXPIRE', KEYS[2], ${FENCE_GRACE_MS})
+${FREE_KEY}
 return ${result}
 `;
 
