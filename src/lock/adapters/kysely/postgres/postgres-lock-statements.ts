@@ -88,9 +88,15 @@ type Procedure<TArgs extends Record<string, unknown>> = {
   readonly drop: string;
 };
 
+/** PL/pgSQL `code` on lines of its own at a procedure body's indent ("" stays ""). */
+function indented(code: string): string {
+  return code === "" ? "" : `\n  ${code.replace(/\n/g, "\n  ")}`;
+}
+
 /**
  * The procedure `"<table>:<operation>"` taking `params` and answering `answers` (its INOUT
- * parameters, "name type, ..."), with `body`, whose :markers are the parameters. A table name
+ * parameters, "name type, ..."), with `body`, whose :markers are the parameters, and `then`,
+ * PL/pgSQL run once the answers are read (they are variables there). A table name
  * has no ":", so no two tables' procedures share a name (with "_", table "a" and operation
  * "force_release" would be table "a_force"'s "release"). At most 62 characters: PostgreSQL keeps
  * 63.
@@ -101,6 +107,7 @@ function procedure<TArgs extends Record<string, unknown>>(
   params: readonly Param[],
   answers: string,
   body: string,
+  then = "",
 ): Procedure<TArgs> {
   const name = `"${table}:${operation}"`;
   const columns = answers.split(", ").map((answer) => answer.split(" ") as [string, string]);
@@ -118,7 +125,7 @@ DECLARE
   now_ms bigint := now_us / 1000;
 BEGIN
   ${body.replace(MARKER, "_$1").replace(/\n/g, "\n  ")}
-  INTO ${columns.map(([column]) => column).join(", ")};
+  INTO ${columns.map(([column]) => column).join(", ")};${indented(then)}
 END
 $hasp$`;
   const call = statement<TArgs>(
@@ -148,6 +155,14 @@ ON CONFLICT (lock_key) DO UPDATE SET
     ...more,
   ].join(",\n  ")}`;
 }
+
+// Run by a transaction that only queued a wait (no hold, no token): its commit need not wait for
+// the disk. The claims of a hot key come between its releases, and each one holds the row until
+// its commit: one that waited for the disk held up the next release (the hand-off) as long. A
+// queue entry lost in a server crash is a wait that finds itself gone and tries again; what the
+// entry leads to, a grant, is committed by the release, which waits for the disk, and so makes
+// the entry durable first (WAL is flushed in order).
+const QUEUED_ONLY = "PERFORM set_config('synchronous_commit', 'off', true);";
 
 // A wait's entry in the row's queue as it is now: the one whose part after the deadline is
 // :entry's (a wait is known by that part, which never changes; its deadline is renewed in place,
@@ -256,6 +271,7 @@ function waitProcedure(table: string): Procedure<KyselyLockWaitArgs> {
     `UPDATE "${table}" SET waiters = array_append(waiters, ${WAIT_ENTRY_SQL.encode(lasts(":wait"), ":owner")})
 WHERE lock_key = :key AND ${liveHold(NOW_MS)}
 RETURNING waiters[cardinality(waiters)], coalesce(expires_at - ${NOW_MS}, -1)`,
+    QUEUED_ONLY,
   );
 }
 
@@ -282,6 +298,9 @@ function claimProcedure(table: string): Procedure<KyselyLockWaitArgs> {
 RETURNING owner, CASE WHEN owner = :owner AND token < ${NOW_US} THEN -token ELSE token END,
   coalesce(expires_at - ${NOW_MS}, -1), CASE WHEN owner <> :owner THEN waiters[cardinality(waiters)] END,
   ${NOW_MS}`,
+    `IF owner <> _owner THEN
+  ${QUEUED_ONLY}
+END IF;`,
   );
 }
 
