@@ -144,6 +144,15 @@ export class PostgresInbox {
       );
     }
     const client = pooled ?? (connection as PgListenClient);
+    // Once: a connection lost while the inbox registers is let go by `onLost`, and then by the
+    // failed query's catch (pg throws on a second release).
+    let given = false;
+    const giveBack = (destroy?: boolean) => {
+      if (!given) {
+        given = true;
+        pooled?.release(destroy);
+      }
+    };
     const onNotification = (message: PgNotification) => {
       if (message.channel === channel && message.payload !== undefined) {
         this.#settings.onMessage(message.payload);
@@ -153,7 +162,7 @@ export class PostgresInbox {
       this.#listening = undefined;
       this.#clientLost ||= pooled === undefined;
       detach();
-      pooled?.release(true);
+      giveBack(true);
       if (!this.#closed) {
         this.#settings.onLost();
       }
@@ -173,7 +182,7 @@ export class PostgresInbox {
       await client.query(`LISTEN "${channel}"`);
     } catch (error) {
       detach();
-      pooled?.release(true);
+      giveBack(true);
       throw error;
     }
     if (pooled !== undefined) {
@@ -187,6 +196,6 @@ export class PostgresInbox {
       }, POOL_ENDING_CHECK_MS);
       poolWatch.unref();
     }
-    return { client, detach, giveBack: () => pooled?.release() };
+    return { client, detach, giveBack: () => giveBack() };
   }
 }
