@@ -7,11 +7,11 @@
 // A message is a wake-up. Anyone who can publish on the channel (Redis PUBLISH, any PostgreSQL
 // role's NOTIFY) can send one, so the wait asks the backend (`check`) whether it was handed the
 // key, and with which token, before it believes it; unless the adapter proved the message a
-// grant of the backend's own release (a `HeardGrant`: PostgreSQL signs its grants). The same check runs when the
-// holder's hold may have expired (an expiry sends nothing): the backend then serves its queue,
-// oldest first, or, the hold refreshed, renews the wait's entry in place, so a wait keeps its
-// place however often the holder refreshes (an entry not renewed lapses soon after the holder's
-// expiry: a wait whose process died does not hold the queue up for long).
+// grant of the backend's own release (a `HeardGrant`: PostgreSQL signs its grants). The same
+// check runs when the holder's hold may have expired (an expiry sends nothing): the backend then
+// serves its queue, oldest first, or, the hold refreshed, renews the wait's entry in place, so a
+// wait keeps its place however often the holder refreshes (an entry not renewed lapses soon after
+// the holder's expiry: a wait whose process died does not hold the queue up for long).
 
 import { onAbort } from "../../../lifecycle/abort-listeners.js";
 import { TimeSpan } from "../../../time-span/time-span.js";

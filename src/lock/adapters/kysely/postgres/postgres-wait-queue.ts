@@ -240,12 +240,10 @@ function signedHandOff(
   { ttlMs, clock }: Waiter,
   { fencingToken, startedAtMs }: HeardGrant,
 ): Extract<WaitCheck, { state: "granted" }> {
-  if (ttlMs === null) {
+  // No TTL, or no claim's reading of the clock (a grant goes to a claim, which has one): the
+  // caller counts the TTL from the wait's start.
+  if (ttlMs === null || clock === undefined) {
     return { state: "granted", fencingToken };
-  }
-  if (clock === undefined) {
-    // Not queued by a claim (never the case of a grant): the hold counts from now, less its TTL.
-    return { state: "granted", fencingToken, remainingMs: 0 };
   }
   const now = performance.now();
   const began = clock.sentAt + (startedAtMs - clock.serverMs - 1);
