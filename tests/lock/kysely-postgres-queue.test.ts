@@ -1,5 +1,6 @@
 // PostgreSQL's queue of blocking acquires: the `waiters` column, the hand-off trigger and the
 // adapter's inbox, beyond what the conformance suites say of any adapter.
+import { createHash } from "node:crypto";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
@@ -24,7 +25,8 @@ describeWithBackend("postgres", (url) => {
 
   beforeAll(() => {
     pool = new pg.Pool({ connectionString: url, max: 10 });
-    listener = new pg.Pool({ connectionString: url, max: 10 });
+    // Each listening adapter keeps one of these until the end.
+    listener = new pg.Pool({ connectionString: url, max: 20 });
     kysely = new Kysely({
       dialect: new PostgresDialect({ pool }),
       log: (event) => {
@@ -69,26 +71,165 @@ describeWithBackend("postgres", (url) => {
 
   const never = () => new AbortController().signal;
 
+  /** The server's URL as `role` (a connection string's user wins over pg's `user` setting). */
+  function urlOf(role: string): string {
+    const asRole = new URL(url);
+    asRole.username = role;
+    asRole.password = "";
+    return asRole.toString();
+  }
+
   describe("PostgreSQL queue", () => {
-    test("a release that hands the key over is one statement, and the waiter sends one, to check its grant", async () => {
+    test("a release that hands the key over is one statement, and its signed message is the grant: the waiter sends nothing", async () => {
       const table = await newTable();
       const holder = newAdapter(table);
       const waiter = newAdapter(table);
       const key = uniqueName("one");
       await holder.acquire(key, "alice", LONG);
-      const waited = waiter.waitForRelease?.(key, LONG, never(), { lockId: "bob", ttl: LONG });
+      let handedAt = Number.NaN;
+      const waited = waiter
+        .waitForRelease?.(key, LONG, never(), { lockId: "bob", ttl: LONG })
+        .then((handOff) => {
+          handedAt = performance.now();
+          return handOff;
+        });
       await vi.waitFor(async () => expect(await waitersOf(table, key)).toHaveLength(1));
       const from = log.length;
+      const releaseSentAt = performance.now();
       expect(await holder.release(key, "alice")).toBe(true);
+      const releasedAt = performance.now();
       const handOff = await waited;
       expect(handOff).toMatchObject({ acquired: true });
-      expect(log.slice(from)).toHaveLength(2);
-      expect(log[from + 1]).toContain(":check");
+      expect(log.slice(from)).toHaveLength(1);
       expect(await holder.getState(key)).toMatchObject({
         owner: "bob",
         fencingToken: handOff?.fencingToken,
       });
+      // The lease is the store's, on the safe side: the hold began between the release's send
+      // and its answer, so no more than the TTL less the time since that answer is left.
+      const lease = handOff?.remainingTime?.toMilliseconds() ?? Number.NaN;
+      const ttl = LONG.toMilliseconds();
+      expect(lease).toBeLessThanOrEqual(Math.min(ttl, ttl - (handedAt - releasedAt)));
+      expect(lease).toBeGreaterThan(ttl - (handedAt - releaseSentAt) - 1_000);
       expect(await waitersOf(table, key)).toBeNull();
+    });
+
+    test("a grant heard by a role that may SELECT the table and LISTEN, replayed or re-signed without the inbox's secret, only makes a wait check", async () => {
+      const table = await newTable();
+      const holder = newAdapter(table);
+      const waiter = newAdapter(table);
+      const [first, second, marker] = [
+        uniqueName("heard"),
+        uniqueName("replayed"),
+        uniqueName("marker"),
+      ];
+      const role = uniqueName("replayer");
+      await pool.query(`CREATE ROLE ${role} LOGIN`);
+      await pool.query(`GRANT SELECT ON "${table}" TO ${role}`);
+      const eavesdropper = new pg.Client({ connectionString: urlOf(role) });
+      try {
+        await eavesdropper.connect();
+        // The secrets are out of its reach.
+        await expect(eavesdropper.query(`SELECT * FROM "${table}:inboxes"`)).rejects.toThrow(
+          /permission denied/,
+        );
+        await holder.acquire(first, "alice", LONG);
+        const firstWait = waiter.waitForRelease?.(first, LONG, never(), {
+          lockId: "bob",
+          ttl: LONG,
+        });
+        await vi.waitFor(async () => expect(await waitersOf(table, first)).toHaveLength(1));
+        const [, , inbox = ""] = (await waitersOf(table, first))?.[0]?.split(":") ?? [];
+        const heard: string[] = [];
+        eavesdropper.on("notification", ({ payload }) => heard.push(payload ?? ""));
+        await eavesdropper.query(`LISTEN "${inbox}"`);
+        await holder.release(first, "alice");
+        expect(await firstWait).toMatchObject({ acquired: true });
+        await vi.waitFor(() => expect(heard).toHaveLength(1));
+        const [grant = ""] = heard;
+        const [, firstToken = "", start = "", mac = ""] = grant.split(":");
+
+        const alice = await holder.acquire(second, "alice", LONG);
+        await holder.acquire(marker, "alice", LONG);
+        let settled = false;
+        const waiting = waiter
+          .waitForRelease?.(second, LONG, never(), { lockId: "carol", ttl: LONG })
+          .then((handOff) => {
+            settled = true;
+            return { handOff, at: performance.now() };
+          });
+        const markerWait = waiter.waitForRelease?.(marker, LONG, never(), {
+          lockId: "dave",
+          ttl: LONG,
+        });
+        await vi.waitFor(async () => expect(await waitersOf(table, second)).toHaveLength(1));
+        await vi.waitFor(async () => expect(await waitersOf(table, marker)).toHaveLength(1));
+        const [, , , waitId = "", owner = ""] =
+          (await waitersOf(table, second))?.[0]?.split(":") ?? [];
+        const forged = Number.MAX_SAFE_INTEGER;
+        const guess = createHash("sha256").update(`${owner}:${waitId}`).digest("hex");
+        const from = log.length;
+        for (const message of [
+          grant,
+          `${waitId}:${firstToken}:${start}:${mac}`,
+          `${waitId}:${forged}:${start}:${mac}`,
+          `${waitId}:${forged}:${start}:${guess}`,
+        ]) {
+          await eavesdropper.query("SELECT pg_notify($1, $2)", [inbox, message]);
+        }
+        // The inbox hears its messages in the order they were sent: once the marker's real
+        // grant is heard, so were the forgeries. Those naming the wait made it ask the table.
+        await holder.release(marker, "alice");
+        expect(await markerWait).toMatchObject({ acquired: true });
+        expect(settled, "the waiter believed a forged grant").toBe(false);
+        await vi.waitFor(() =>
+          expect(log.slice(from).some((sql) => sql.includes(":check"))).toBe(true),
+        );
+        expect(await holder.getState(second)).toMatchObject({ owner: "alice" });
+        const releasedAt = performance.now();
+        expect(await holder.release(second, "alice")).toBe(true);
+        const ended = await waiting;
+        expect(ended?.at, "the wait ended only after the real release").toBeGreaterThanOrEqual(
+          releasedAt,
+        );
+        const state = await holder.getState(second);
+        expect(state).toMatchObject({ owner: "carol" });
+        expect(ended?.handOff).toMatchObject({ acquired: true, fencingToken: state?.fencingToken });
+        expect(state?.fencingToken).toBeGreaterThan(alice.acquired ? alice.fencingToken : 0);
+      } finally {
+        await eavesdropper.end();
+        await pool.query(`DROP OWNED BY ${role}`);
+        await pool.query(`DROP ROLE ${role}`);
+      }
+    });
+
+    test("an inbox registers its secret while it listens, drops it at close, and a later registration drops the rows of backends gone", async () => {
+      const table = await newTable();
+      const adapter = new KyselyLockAdapter({ kysely, tableName: table, listener });
+      const key = uniqueName("inbox");
+      await adapter.acquire(key, "alice", LONG);
+      const waited = adapter.waitForRelease?.(key, LONG, never(), { lockId: "bob", ttl: LONG });
+      await vi.waitFor(async () => expect(await waitersOf(table, key)).toHaveLength(1));
+      const [, , inbox = ""] = (await waitersOf(table, key))?.[0]?.split(":") ?? [];
+      const inboxes = async () =>
+        (await pool.query<{ inbox: string }>(`SELECT inbox FROM "${table}:inboxes"`)).rows.map(
+          (row) => row.inbox,
+        );
+      expect(await inboxes()).toEqual([inbox]);
+      // A process that died listening: its backend is gone.
+      await pool.query(
+        `INSERT INTO "${table}:inboxes" VALUES ('hasp_inbox_gone', 'x', 2147483647)`,
+      );
+      await adapter.close();
+      expect(await waited).toBeUndefined();
+      expect(await inboxes()).toEqual(["hasp_inbox_gone"]);
+      const next = newAdapter(table);
+      const waitedNext = next.waitForRelease?.(key, LONG, never(), { lockId: "bob", ttl: LONG });
+      await vi.waitFor(async () => expect(await waitersOf(table, key)).toHaveLength(1));
+      expect(await inboxes()).toHaveLength(1);
+      expect(await inboxes()).not.toContain("hasp_inbox_gone");
+      await next.release(key, "alice");
+      expect(await waitedNext).toMatchObject({ acquired: true });
     });
 
     test("a NOTIFY forged by a role that may only SELECT the table makes the wait check, not take the key", async () => {
@@ -99,7 +240,7 @@ describeWithBackend("postgres", (url) => {
       const role = uniqueName("forger");
       await pool.query(`CREATE ROLE ${role} LOGIN`);
       await pool.query(`GRANT SELECT ON "${table}" TO ${role}`);
-      const forger = new pg.Client({ connectionString: url, user: role });
+      const forger = new pg.Client({ connectionString: urlOf(role) });
       try {
         await forger.connect();
         const alice = await holder.acquire(key, "alice", LONG);

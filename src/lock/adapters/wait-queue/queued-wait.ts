@@ -4,19 +4,20 @@
 // wait's life from joining the queue to its end, whichever comes first of its grant, its time
 // running out, an abort, or close().
 //
-// A message is only a wake-up. Anyone who can publish on the channel (Redis PUBLISH, any
-// PostgreSQL role's NOTIFY) can send one, so the wait asks the backend (`check`) whether it was
-// handed the key, and with which token, before it believes it. The same check runs when the
-// holder's hold may have expired (an expiry sends nothing): the backend then serves its queue,
-// oldest first, or, the hold refreshed, renews the wait's entry in place, so a wait keeps its
-// place however often the holder refreshes (an entry not renewed lapses soon after the holder's
-// expiry: a wait whose process died does not hold the queue up for long).
+// A message is a wake-up. Anyone who can publish on the channel (Redis PUBLISH, any PostgreSQL
+// role's NOTIFY) can send one, so the wait asks the backend (`check`) whether it was handed the
+// key, and with which token, before it believes it; unless the adapter proved the message a
+// grant of the backend's own release (a `HeardGrant`: PostgreSQL signs its grants). The same
+// check runs when the holder's hold may have expired (an expiry sends nothing): the backend then
+// serves its queue, oldest first, or, the hold refreshed, renews the wait's entry in place, so a
+// wait keeps its place however often the holder refreshes (an entry not renewed lapses soon after
+// the holder's expiry: a wait whose process died does not hold the queue up for long).
 
 import { onAbort } from "../../../lifecycle/abort-listeners.js";
 import { TimeSpan } from "../../../time-span/time-span.js";
 import { Timer } from "../../../timers/timers.js";
 import type { LockHandOff } from "../../contracts/lock-adapter.js";
-import type { QueueEntry, WaitCheck, WaitQueue } from "./wait-queue.js";
+import type { HeardGrant, QueueEntry, WaitCheck, WaitQueue } from "./wait-queue.js";
 
 /** After a check that failed, the next one (the backend unreachable for a moment). */
 const CHECK_RETRY_MS = 250;
@@ -141,6 +142,22 @@ export class QueuedWait {
     }
   }
 
+  /**
+   * A message proved to be the release's grant to this wait: once queued, the wait is handed the
+   * key without asking; before (a message can outrun `join`'s answer), it checks as for any
+   * message. While leaving, `leave` answers for the grant.
+   */
+  heard(grant: HeardGrant): void {
+    const state = this.#state;
+    const granted = this.queue.granted;
+    if (state.phase === "queued" && granted !== undefined) {
+      const { fencingToken, remainingMs } = granted.call(this.queue, grant);
+      this.#granted(fencingToken, remainingMs, 0);
+    } else {
+      this.check();
+    }
+  }
+
   /** Ends the wait now, as if its time had run out: for close(). */
   close(): Promise<unknown> {
     this.#end({ mode: "keep" });
@@ -203,18 +220,7 @@ export class QueuedWait {
       return;
     }
     if (reply.state === "granted") {
-      const { fencingToken, remainingMs } = reply;
-      this.#settle(
-        remainingMs === undefined
-          ? { acquired: true, fencingToken }
-          : {
-              acquired: true,
-              fencingToken,
-              remainingTime: TimeSpan.fromMilliseconds(
-                Math.max(0, remainingMs - (performance.now() - sent.sentAt)),
-              ),
-            },
-      );
+      this.#granted(reply.fencingToken, reply.remainingMs, performance.now() - sent.sentAt);
     } else if (reply.state === "gone") {
       this.#settle(undefined);
     } else {
@@ -225,6 +231,19 @@ export class QueuedWait {
         this.check(state.again === "serve");
       }
     }
+  }
+
+  /** Handed the key: its hold had `remainingMs` left `sinceMs` ago (absent: never expires). */
+  #granted(fencingToken: number, remainingMs: number | undefined, sinceMs: number): void {
+    this.#settle(
+      remainingMs === undefined
+        ? { acquired: true, fencingToken }
+        : {
+            acquired: true,
+            fencingToken,
+            remainingTime: TimeSpan.fromMilliseconds(Math.max(0, remainingMs - sinceMs)),
+          },
+    );
   }
 
   #checkFailed(sent: CheckSent): void {

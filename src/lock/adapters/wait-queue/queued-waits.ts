@@ -4,7 +4,7 @@ import { delay } from "../../../timers/timers.js";
 import type { LockHandOff, LockWaitClaim } from "../../contracts/lock-adapter.js";
 import { QueuedWait } from "./queued-wait.js";
 import { claimFields, type EntryClaimFields } from "./wait-entry.js";
-import type { WaitQueue } from "./wait-queue.js";
+import type { HeardGrant, WaitQueue } from "./wait-queue.js";
 
 /** A `waitForRelease` call as the adapter received it, and what the adapter brings to it. */
 export type QueuedWaitRequest = {
@@ -21,7 +21,8 @@ export type QueuedWaitRequest = {
 
 /**
  * The waits under way of one adapter, by id. A release names the wait it served on the
- * adapter's own channel (the message is the wait's id); the wait then asks the backend.
+ * adapter's own channel; the wait then asks the backend, unless the adapter proved the message
+ * its backend's grant.
  */
 export class QueuedWaits {
   readonly #waits = new Map<string, QueuedWait>();
@@ -77,9 +78,17 @@ export class QueuedWaits {
     return wait.promise;
   }
 
-  /** A message on the adapter's channel: the wait it names (if under way) checks its grant. */
-  heard(message: string): void {
-    this.#waits.get(message)?.check();
+  /**
+   * A message on the adapter's channel naming the wait `waitId` (if under way): it checks its
+   * grant, or, with a `grant` the adapter proved its backend's, takes it.
+   */
+  heard(waitId: string, grant?: HeardGrant): void {
+    const wait = this.#waits.get(waitId);
+    if (grant === undefined) {
+      wait?.check();
+    } else {
+      wait?.heard(grant);
+    }
   }
 
   /** Messages may have been missed: every wait checks whether it was handed the key. */

@@ -37,6 +37,17 @@ export type WaitCheck =
   /** No longer queued and not handed the key: woken (a wait without a claim), or lost. */
   | { readonly state: "gone" };
 
+/**
+ * A grant told by the release's own message, in a form only the backend's release can make (the
+ * backend's adapter checked it): the wait believes it without asking.
+ */
+export type HeardGrant = {
+  /** The new hold's token. */
+  readonly fencingToken: number;
+  /** When the hold began, in ms of the backend's clock. */
+  readonly startedAtMs: number;
+};
+
 /** The queue of one wait's key, as its backend keeps it. */
 export type WaitQueue = {
   /**
@@ -59,4 +70,9 @@ export type WaitQueue = {
   check(entry: string, leftMs: number, serve: boolean): Promise<WaitCheck>;
   /** Releases a key taken for the claim (by `join`) of a wait aborted meanwhile. */
   giveBack(): Promise<unknown>;
+  /**
+   * Optional: the hand-off a {@link HeardGrant} makes, with the hold's time left now on the safe
+   * side, once `join` answered an entry. Without it, a wait asks `check` on every message.
+   */
+  granted?(grant: HeardGrant): Extract<WaitCheck, { state: "granted" }>;
 };

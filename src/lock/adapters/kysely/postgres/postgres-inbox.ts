@@ -1,10 +1,12 @@
+import type { PostgresInboxStatements } from "./postgres-lock-statements.js";
+
 /** What a `pg` notification carries. */
 export type PgNotification = { channel: string; payload?: string | undefined };
 
 /** The part of a connected `pg.Client` (or a client checked out of a `pg.Pool`) the listener uses. */
 export type PgListenClient = {
-  /** Runs `LISTEN` / `UNLISTEN`. */
-  query(text: string): Promise<unknown>;
+  /** Runs `LISTEN` / `UNLISTEN`, and the inbox's registration (with `values`). */
+  query(text: string, values?: unknown[]): Promise<unknown>;
   // pg declares its events with one generic signature: a loose one here accepts it (the
   // listeners below take what pg documents for "notification", "error" and "end").
   /** Subscribes to the connection's notifications, errors and end. */
@@ -39,6 +41,16 @@ export type PgListenPool = {
 /** The listening connection of `KyselyLockAdapterSettings.listener`: a pg.Pool or a connected pg.Client. */
 export type PgListenConnection = PgListenClient | PgListenPool;
 
+/** PostgreSQL's undefined_table. */
+const UNDEFINED_TABLE = "42P01";
+
+/** A registration dropped with its table (`dropSchema()` before `close()`) has nothing to drop. */
+function tableGone(error: unknown): void {
+  if ((error as { code?: unknown } | null)?.code !== UNDEFINED_TABLE) {
+    throw error;
+  }
+}
+
 /** How often a listening client checked out of a pool looks whether the pool is ending (ms). */
 const POOL_ENDING_CHECK_MS = 100;
 
@@ -49,29 +61,38 @@ type Listening = {
   readonly detach: () => void;
 };
 
+/** What an inbox listens on, and whom it tells. */
+export type PostgresInboxSettings = {
+  readonly connection: PgListenConnection;
+  /** The channel, the adapter's own. */
+  readonly channel: string;
+  /** The secret releases sign their grants with, registered with the channel. */
+  readonly secret: string;
+  readonly statements: PostgresInboxStatements;
+  readonly onMessage: (payload: string) => void;
+  /** The connection was lost: messages sent meanwhile were not heard. */
+  readonly onLost: () => void;
+};
+
 /**
  * The adapter's inbox: one `LISTEN`, on a connection that does nothing else, on a channel of
  * the adapter's own, where releases tell its queued waits that they were handed the key or
- * woken. A lost connection is reported (`onLost`): messages sent meanwhile were not heard.
+ * woken. The same connection registers the channel's secret, which releases sign their grants
+ * with (and drops it at close). A lost connection is reported (`onLost`).
  */
 export class PostgresInbox {
-  readonly #connection: PgListenConnection;
-  readonly #onMessage: (payload: string) => void;
-  readonly #onLost: () => void;
+  readonly #settings: PostgresInboxSettings;
   #listening: Promise<Listening> | undefined;
   #closed = false;
   /** A `pg.Client` given as the listener ended: it cannot come back (a pool's client can). */
   #clientLost = false;
 
-  constructor(
-    connection: PgListenConnection,
-    readonly channel: string,
-    onMessage: (payload: string) => void,
-    onLost: () => void,
-  ) {
-    this.#connection = connection;
-    this.#onMessage = onMessage;
-    this.#onLost = onLost;
+  constructor(settings: PostgresInboxSettings) {
+    this.#settings = settings;
+  }
+
+  get channel(): string {
+    return this.#settings.channel;
   }
 
   /** Resolves once the channel is listened to (again, after a failure or a lost connection). */
@@ -92,7 +113,7 @@ export class PostgresInbox {
     return this.#listening;
   }
 
-  /** `UNLISTEN`s and gives the connection back. */
+  /** Drops the registration, `UNLISTEN`s and gives the connection back. */
   async close(): Promise<void> {
     this.#closed = true;
     const listening = this.#listening;
@@ -107,6 +128,7 @@ export class PostgresInbox {
     }));
     detach();
     try {
+      await client?.query(this.#settings.statements.unregister, [this.channel]).catch(tableGone);
       await client?.query(`UNLISTEN "${this.channel}"`);
     } finally {
       giveBack();
@@ -114,7 +136,7 @@ export class PostgresInbox {
   }
 
   async #connect(): Promise<Listening> {
-    const connection = this.#connection;
+    const { connection, channel, secret, statements } = this.#settings;
     const pooled = "totalCount" in connection ? await connection.connect() : undefined;
     if (pooled === undefined && this.#clientLost) {
       throw new Error(
@@ -122,18 +144,27 @@ export class PostgresInbox {
       );
     }
     const client = pooled ?? (connection as PgListenClient);
+    // Once: a connection lost while the inbox registers is let go by `onLost`, and then by the
+    // failed query's catch (pg throws on a second release).
+    let given = false;
+    const giveBack = (destroy?: boolean) => {
+      if (!given) {
+        given = true;
+        pooled?.release(destroy);
+      }
+    };
     const onNotification = (message: PgNotification) => {
-      if (message.channel === this.channel && message.payload !== undefined) {
-        this.#onMessage(message.payload);
+      if (message.channel === channel && message.payload !== undefined) {
+        this.#settings.onMessage(message.payload);
       }
     };
     const onLost = () => {
       this.#listening = undefined;
       this.#clientLost ||= pooled === undefined;
       detach();
-      pooled?.release(true);
+      giveBack(true);
       if (!this.#closed) {
-        this.#onLost();
+        this.#settings.onLost();
       }
     };
     let poolWatch: ReturnType<typeof setInterval> | undefined;
@@ -147,10 +178,11 @@ export class PostgresInbox {
     client.on("error", onLost);
     client.on("end", onLost);
     try {
-      await client.query(`LISTEN "${this.channel}"`);
+      await client.query(statements.register, [channel, secret]);
+      await client.query(`LISTEN "${channel}"`);
     } catch (error) {
       detach();
-      pooled?.release(true);
+      giveBack(true);
       throw error;
     }
     if (pooled !== undefined) {
@@ -164,6 +196,6 @@ export class PostgresInbox {
       }, POOL_ENDING_CHECK_MS);
       poolWatch.unref();
     }
-    return { client, detach, giveBack: () => pooled?.release() };
+    return { client, detach, giveBack: () => giveBack() };
   }
 }

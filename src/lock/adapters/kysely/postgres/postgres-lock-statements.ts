@@ -16,8 +16,14 @@
 // that frees a hold with waiters queued runs it (its WHEN is all an uncontended release pays).
 // It skips entries past their deadline, wakes waits without a claim, and gives the key to the
 // first claim (new token, its TTL from now), naming each wait on its adapter's channel
-// ("wait_id"). NOTIFY is sent at commit, and needs no privilege at all: a message is a wake-up,
-// and the wait asks `check` what it was given.
+// (postgres-grant-message.ts: the grant signed with the secret the adapter keeps in
+// "<table>:inboxes", so the waiter believes it without asking; a wait without a claim gets its id
+// alone, a wake-up). NOTIFY is sent at commit and needs no privilege at all: a message that is
+// not a grant signed with the inbox's secret is a wake-up, and the wait asks `check`.
+//
+// "<table>:inboxes": one row per listening adapter (inbox, secret, and the pid of the backend
+// that listens, so that a registration can drop the rows of backends gone). A role that may read
+// it can forge grants: grant it to nobody but the roles that write the lock table.
 //
 // Time: in a procedure's body, the server's time is read once, into now_us and now_ms.
 
@@ -36,10 +42,21 @@ import {
   statement,
   unexpired,
 } from "../kysely-lock-statements.js";
+import { grantMessageSql } from "./postgres-grant-message.js";
+
+/** The inbox's statements, run on its listening connection (`$1`: the inbox, `$2`: its secret). */
+export type PostgresInboxStatements = {
+  /** Keeps the inbox's secret (and drops the rows of listening backends gone). */
+  readonly register: string;
+  /** Drops the inbox's row. */
+  readonly unregister: string;
+};
 
 /** PostgreSQL's statements: those of every dialect, and the queue's. */
 export type PostgresLockStatements = KyselyLockStatements &
-  Required<Pick<KyselyLockStatements, "wait" | "claim" | "leave" | "check">>;
+  Required<Pick<KyselyLockStatements, "wait" | "claim" | "leave" | "check">> & {
+    readonly inbox: PostgresInboxStatements;
+  };
 
 // date_part is double precision (extract is numeric since PostgreSQL 14: slower), exact to the
 // µs here; statement_timestamp() is fixed for the whole statement.
@@ -71,9 +88,15 @@ type Procedure<TArgs extends Record<string, unknown>> = {
   readonly drop: string;
 };
 
+/** PL/pgSQL `code` on lines of its own at a procedure body's indent ("" stays ""). */
+function indented(code: string): string {
+  return code === "" ? "" : `\n  ${code.replace(/\n/g, "\n  ")}`;
+}
+
 /**
  * The procedure `"<table>:<operation>"` taking `params` and answering `answers` (its INOUT
- * parameters, "name type, ..."), with `body`, whose :markers are the parameters. A table name
+ * parameters, "name type, ..."), with `body`, whose :markers are the parameters, and `then`,
+ * PL/pgSQL run once the answers are read (they are variables there). A table name
  * has no ":", so no two tables' procedures share a name (with "_", table "a" and operation
  * "force_release" would be table "a_force"'s "release"). At most 62 characters: PostgreSQL keeps
  * 63.
@@ -84,6 +107,7 @@ function procedure<TArgs extends Record<string, unknown>>(
   params: readonly Param[],
   answers: string,
   body: string,
+  then = "",
 ): Procedure<TArgs> {
   const name = `"${table}:${operation}"`;
   const columns = answers.split(", ").map((answer) => answer.split(" ") as [string, string]);
@@ -101,7 +125,7 @@ DECLARE
   now_ms bigint := now_us / 1000;
 BEGIN
   ${body.replace(MARKER, "_$1").replace(/\n/g, "\n  ")}
-  INTO ${columns.map(([column]) => column).join(", ")};
+  INTO ${columns.map(([column]) => column).join(", ")};${indented(then)}
 END
 $hasp$`;
   const call = statement<TArgs>(
@@ -131,6 +155,14 @@ ON CONFLICT (lock_key) DO UPDATE SET
     ...more,
   ].join(",\n  ")}`;
 }
+
+// Run by a transaction that only queued a wait (no hold, no token): its commit need not wait for
+// the disk. The claims of a hot key come between its releases, and each one holds the row until
+// its commit: one that waited for the disk held up the next release (the hand-off) as long. A
+// queue entry lost in a server crash is a wait that finds itself gone and tries again; what the
+// entry leads to, a grant, is committed by the release, which waits for the disk, and so makes
+// the entry durable first (WAL is flushed in order).
+const QUEUED_ONLY = "PERFORM set_config('synchronous_commit', 'off', true);";
 
 // A wait's entry in the row's queue as it is now: the one whose part after the deadline is
 // :entry's (a wait is known by that part, which never changes; its deadline is renewed in place,
@@ -239,22 +271,24 @@ function waitProcedure(table: string): Procedure<KyselyLockWaitArgs> {
     `UPDATE "${table}" SET waiters = array_append(waiters, ${WAIT_ENTRY_SQL.encode(lasts(":wait"), ":owner")})
 WHERE lock_key = :key AND ${liveHold(NOW_MS)}
 RETURNING waiters[cardinality(waiters)], coalesce(expires_at - ${NOW_MS}, -1)`,
+    QUEUED_ONLY,
   );
 }
 
 /**
  * `"<table>:claim"(key, owner, ttl, wait, inbox, id)`: the acquire upsert, whose "held by
  * another" branch appends the claim to the queue (ttl "" for a hold without one). Answers owner,
- * token, remaining (-1: never expires) and entry (when queued). A new token is at least the
- * server's µs, a kept one (the claim owner's own hold, re-taken) below them: that one is
- * answered negated, so an abort does not free what was held before.
+ * token, remaining (-1: never expires), entry (when queued) and at, the server's ms (a signed
+ * grant's start is read against it). A new token is at least the server's µs, a kept one (the
+ * claim owner's own hold, re-taken) below them: that one is answered negated, so an abort does
+ * not free what was held before.
  */
 function claimProcedure(table: string): Procedure<KyselyLockWaitArgs> {
   return procedure(
     table,
     "claim",
     WAIT_PARAMS,
-    `${ROW}, entry text`,
+    `${ROW}, entry text, at bigint`,
     `${upsert(
       `"${table}"`,
       "nullif(:ttl, '')::bigint",
@@ -262,7 +296,11 @@ function claimProcedure(table: string): Procedure<KyselyLockWaitArgs> {
     ${WAIT_ENTRY_SQL.encode(lasts(":wait", "l."), "excluded.owner")}) END`,
     )}
 RETURNING owner, CASE WHEN owner = :owner AND token < ${NOW_US} THEN -token ELSE token END,
-  coalesce(expires_at - ${NOW_MS}, -1), CASE WHEN owner <> :owner THEN waiters[cardinality(waiters)] END`,
+  coalesce(expires_at - ${NOW_MS}, -1), CASE WHEN owner <> :owner THEN waiters[cardinality(waiters)] END,
+  ${NOW_MS}`,
+    `IF owner <> _owner THEN
+  ${QUEUED_ONLY}
+END IF;`,
   );
 }
 
@@ -329,12 +367,19 @@ FROM ${t} WHERE lock_key = :key`,
  * waiters queued, it serves the queue (see the header) in the same statement.
  */
 function handOffFunction(table: string): string {
+  const message = grantMessageSql({
+    waitId: PARTS.waitId,
+    token: "NEW.token",
+    startMs: "now_us / 1000",
+    secret: "inbox_secret",
+  });
   return `CREATE OR REPLACE FUNCTION "${table}_hand_off"() RETURNS trigger LANGUAGE plpgsql AS $hasp$
 DECLARE
   now_us bigint := ${NOW_US_EXPRESSION};
   entry text;
   parts text[];
   position int := 0;
+  inbox_secret text;
 BEGIN
   -- A release (or forceRelease) of a key with waiters queued: entries are
   -- "deadline_ms:ttl:inbox:wait_id:owner", oldest first.
@@ -353,13 +398,34 @@ BEGIN
     NEW.token := greatest(OLD.token + 1, now_us);
     NEW.expires_at := now_us / 1000 + ${PARTS.ttlMs};
     NEW.waiters := nullif(NEW.waiters[position + 1:], '{}');
-    PERFORM pg_notify(${PARTS.inbox}, ${PARTS.waitId});
+    SELECT i.secret INTO inbox_secret FROM ${inboxes(table)} AS i WHERE i.inbox = ${PARTS.inbox};
+    PERFORM pg_notify(${PARTS.inbox}, ${message});
     RETURN NEW;
   END LOOP;
   NEW.waiters := NULL;
   RETURN NEW;
 END
 $hasp$`;
+}
+
+/** The table of the listening adapters' secrets. */
+function inboxes(table: string): string {
+  return `"${table}:inboxes"`;
+}
+
+/**
+ * The inbox's registration, on its listening connection: its secret, and the pid of that
+ * connection's backend; the rows of backends gone (processes that died listening) go.
+ */
+function inboxStatements(table: string): PostgresInboxStatements {
+  const i = inboxes(table);
+  return {
+    register: `WITH gone AS (DELETE FROM ${i} AS i WHERE i.inbox <> $1
+  AND NOT EXISTS (SELECT FROM pg_stat_activity AS a WHERE a.pid = i.pid))
+INSERT INTO ${i} (inbox, secret, pid) VALUES ($1, $2, pg_backend_pid())
+ON CONFLICT (inbox) DO UPDATE SET secret = excluded.secret, pid = excluded.pid`,
+    unregister: `DELETE FROM ${i} WHERE inbox = $1`,
+  };
 }
 
 /** The trigger, made once: a DROP and CREATE would lock the table at every init(). */
@@ -396,12 +462,14 @@ export function postgresStatements(table: string): PostgresLockStatements {
       // these under an advisory lock. No index beyond the key: every update then stays in its
       // page (a HOT update), and removeExpired, an occasional sweep, can scan.
       `CREATE TABLE IF NOT EXISTS ${t} (lock_key text PRIMARY KEY, owner text, token bigint NOT NULL, expires_at bigint, waiters text[])`,
+      `CREATE TABLE IF NOT EXISTS ${inboxes(table)} (inbox text PRIMARY KEY, secret text NOT NULL, pid int NOT NULL)`,
       handOffFunction(table),
       handOffTrigger(table),
       ...all.map(({ create }) => create),
     ],
     dropSchema: [
       `DROP TABLE IF EXISTS ${t}`,
+      `DROP TABLE IF EXISTS ${inboxes(table)}`,
       `DROP FUNCTION IF EXISTS "${table}_hand_off"()`,
       ...all.map(({ drop }) => drop),
     ],
@@ -416,6 +484,7 @@ export function postgresStatements(table: string): PostgresLockStatements {
     claim: procedures.claim.call,
     leave: procedures.leave.call,
     check: procedures.check.call,
+    inbox: inboxStatements(table),
     // :grace (ms): deletes rows free or expired for longer. Answers the affected-row count.
     removeExpired: statement(
       "postgres",

@@ -5,10 +5,17 @@ import { wholeMs } from "../../../../timers/timers.js";
 import type { LockHandOff, LockWaitClaim } from "../../../contracts/lock-adapter.js";
 import { QueuedWaits } from "../../wait-queue/queued-waits.js";
 import type { EntryClaimFields } from "../../wait-queue/wait-entry.js";
-import type { LeaveMode, QueueEntry, WaitCheck, WaitQueue } from "../../wait-queue/wait-queue.js";
+import type {
+  HeardGrant,
+  LeaveMode,
+  QueueEntry,
+  WaitCheck,
+  WaitQueue,
+} from "../../wait-queue/wait-queue.js";
 import type { KyselyLockWaitArgs } from "../kysely-lock-statements.js";
 import type { RunnableStatement } from "../sql-lock-dialect.js";
 import { storedKey } from "../stored-key.js";
+import { readGrantMessage } from "./postgres-grant-message.js";
 import { type PgListenConnection, PostgresInbox } from "./postgres-inbox.js";
 import type { PostgresLockStatements } from "./postgres-lock-statements.js";
 
@@ -27,14 +34,33 @@ export type PostgresWaitQueueSettings = {
   release(key: string, owner: string): Promise<boolean>;
 };
 
-/** Whose wait, on which key: `owner` is "" for a wait without a claim. */
-type Waiter = { readonly key: string; readonly stored: string; readonly owner: string };
+/**
+ * How far a server clock may run from ours while a wait lasts (NTP slews by 500 ppm at most):
+ * taken off a signed grant's time left.
+ */
+const CLOCK_RATE_MARGIN = 0.001;
+
+/** The server's clock as a claim read it: `serverMs` was read after `sentAt` (performance.now()). */
+type ClockReading = { readonly sentAt: number; readonly serverMs: number };
+
+/**
+ * Whose wait, on which key: `owner` is "" for a wait without a claim; `ttlMs` the claim's
+ * (`null`: never expires); `clock`, set by the claim that queued it.
+ */
+type Waiter = {
+  readonly key: string;
+  readonly stored: string;
+  readonly owner: string;
+  readonly ttlMs: number | null;
+  clock?: ClockReading;
+};
 
 type ClaimRow = {
   owner: string | null;
   token: number | string | bigint;
   remaining: unknown;
   entry: string | null;
+  at: number | string;
 };
 type CheckRow = { state: number | null; token: unknown; remaining: unknown; entry: string | null };
 
@@ -54,16 +80,24 @@ export class PostgresWaitQueue {
 
   constructor(settings: PostgresWaitQueueSettings) {
     this.#settings = settings;
-    this.#inbox = new PostgresInbox(
-      settings.listener,
+    const secret = randomBytes(16).toString("hex");
+    this.#inbox = new PostgresInbox({
+      connection: settings.listener,
       // Random, so that two adapters (processes) never share one: a message reaches one.
-      `hasp_inbox_${randomBytes(12).toString("hex")}`,
-      (payload) => this.#waits.heard(payload),
+      channel: `hasp_inbox_${randomBytes(12).toString("hex")}`,
+      secret,
+      statements: settings.statements.inbox,
+      onMessage: (payload) => {
+        const message = readGrantMessage(payload, secret);
+        if (message !== undefined) {
+          this.#waits.heard(message.waitId, message.grant);
+        }
+      },
       // The listening connection was lost: releases meanwhile told nobody. Once listening again
       // (or not: the checks need no listener), every wait asks whether it was handed the key (a
       // wait that was only woken waits out its time, or the next release).
-      () => this.#waits.recheck(() => this.#inbox.listen(), { ifListenFails: "check" }),
-    );
+      onLost: () => this.#waits.recheck(() => this.#inbox.listen(), { ifListenFails: "check" }),
+    });
   }
 
   /** The adapter's `waitForRelease`: waits for `key`'s release, at most `maxWait`. */
@@ -93,7 +127,7 @@ export class PostgresWaitQueue {
   /** The key's queue in its row, for one wait: the `wait`, `claim`, `leave` and `check` procedures. */
   #queue(key: string, { owner, ttl }: EntryClaimFields): WaitQueue {
     const stored = storedKey(key);
-    const waiter: Waiter = { key, stored, owner };
+    const waiter: Waiter = { key, stored, owner, ttlMs: ttl === "" ? null : Number(ttl) };
     const inbox = this.#inbox.channel;
     return {
       join: (maxWaitMs, id) =>
@@ -110,6 +144,7 @@ export class PostgresWaitQueue {
       // whatever `serve` says.
       check: (entry: string, leftMs: number) => this.#check(waiter, entry, leftMs),
       giveBack: () => this.#settings.release(key, owner),
+      granted: (grant) => signedHandOff(waiter, grant),
     };
   }
 
@@ -144,11 +179,13 @@ export class PostgresWaitQueue {
       const row = result.rows[0];
       return row?.entry == null ? 0 : queueEntry(row.entry, row.remaining);
     }
+    const sentAt = performance.now();
     const result = await this.#settings.send<ClaimRow>(claim, claim.parameters(args), waiter.key);
     const row = result.rows[0];
     if (row === undefined) {
       throw new Error(`the claim statement of "${waiter.key}" answered no row`);
     }
+    waiter.clock = { sentAt, serverMs: Number(row.at) };
     if (row.owner === waiter.owner) {
       return Number(row.token);
     }
@@ -191,6 +228,28 @@ export class PostgresWaitQueue {
     }
     return { state: "gone" };
   }
+}
+
+/**
+ * The hand-off of a signed grant to `waiter`'s claim, with the hold's ms left now on the safe
+ * side: the hold began `startedAtMs` on the server's clock, which on ours is no earlier than the
+ * claim's send plus the server time from its statement to the grant (1 ms more: both are
+ * floored), less what the two clocks may have drifted apart since.
+ */
+function signedHandOff(
+  { ttlMs, clock }: Waiter,
+  { fencingToken, startedAtMs }: HeardGrant,
+): Extract<WaitCheck, { state: "granted" }> {
+  // No TTL, or no claim's reading of the clock (a grant goes to a claim, which has one): the
+  // caller counts the TTL from the wait's start.
+  if (ttlMs === null || clock === undefined) {
+    return { state: "granted", fencingToken };
+  }
+  const now = performance.now();
+  const began = clock.sentAt + (startedAtMs - clock.serverMs - 1);
+  const drift = (now - clock.sentAt) * CLOCK_RATE_MARGIN;
+  const remainingMs = Math.min(ttlMs, ttlMs - (now - began) - drift);
+  return { state: "granted", fencingToken, remainingMs: Math.max(0, remainingMs) };
 }
 
 /** A queued wait's entry, with the holder's remaining ms (-1: never expires; NULL: no hold). */
