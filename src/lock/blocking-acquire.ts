@@ -84,18 +84,9 @@ export function acquireBlocking<TResult extends AcquireAnswer, TClaim, TCutShort
   const time = (settings.time ?? context.blockingTime).toMilliseconds();
   const interval = (settings.interval ?? context.blockingInterval).toMilliseconds();
   return new Promise((resolve, reject) => {
-    new BlockingAcquire(acquirer, context.adapter, { time, interval, signal, resolve, reject });
+    new BlockingAcquire(acquirer, context.adapter, time, interval, signal, resolve, reject);
   });
 }
-
-/** What one blocking acquire was asked, and how it answers. */
-type BlockingRequest<TValue> = {
-  readonly time: number;
-  readonly interval: number;
-  readonly signal: AbortSignal;
-  readonly resolve: (value: TValue) => void;
-  readonly reject: (error: unknown) => void;
-};
 
 /** What a blocking acquire has under way. */
 type Call = "unsettled" | "acquire" | "waitForRelease" | "pause";
@@ -115,7 +106,10 @@ type Call = "unsettled" | "acquire" | "waitForRelease" | "pause";
 class BlockingAcquire<TResult extends AcquireAnswer, TClaim, TCutShort> implements DueEntry {
   readonly #acquirer: BlockingAcquirer<TResult, TClaim, TCutShort>;
   readonly #adapter: WaitingAdapter;
-  readonly #request: BlockingRequest<TResult | TCutShort>;
+  readonly #interval: number;
+  readonly #signal: AbortSignal;
+  readonly #resolve: (result: TResult | TCutShort) => void;
+  readonly #reject: (error: unknown) => void;
   /** performance.now() time the acquire's `time` runs out. */
   readonly #deadline: number;
   /** ms from the start to the cut-off. */
@@ -138,21 +132,29 @@ class BlockingAcquire<TResult extends AcquireAnswer, TClaim, TCutShort> implemen
   constructor(
     acquirer: BlockingAcquirer<TResult, TClaim, TCutShort>,
     adapter: WaitingAdapter,
-    request: BlockingRequest<TResult | TCutShort>,
+    time: number,
+    interval: number,
+    signal: AbortSignal,
+    resolve: (result: TResult | TCutShort) => void,
+    reject: (error: unknown) => void,
   ) {
     this.#acquirer = acquirer;
     this.#adapter = adapter;
-    this.#request = request;
-    this.#requestedAt = performance.now();
-    this.#deadline = this.#requestedAt + request.time;
-    this.#cutOffAfter = request.time + BLOCKING_SLACK_MS;
-    DueQueue.join(this, this.#cutOffAfter);
+    this.#interval = interval;
+    this.#signal = signal;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    const now = performance.now();
+    this.#requestedAt = now;
+    this.#deadline = now + time;
+    this.#cutOffAfter = time + BLOCKING_SLACK_MS;
+    DueQueue.join(this, this.#cutOffAfter, now);
     // A retried release of this owner (or a late one of a call given up) must not free the new
     // hold: nothing is sent before it ends.
     try {
       const unsettled = acquirer.unsettled();
       if (unsettled === undefined) {
-        this.#next();
+        this.#next(now);
       } else {
         this.#send("unsettled", unsettled);
       }
@@ -166,10 +168,10 @@ class BlockingAcquire<TResult extends AcquireAnswer, TClaim, TCutShort> implemen
    * round trip, whether the key is free or the wait queues); the last attempt is an acquire:
    * its answer (the holder) is the result.
    */
-  #next(): void {
-    const wait = this.#deadline - performance.now();
+  #next(now: number): void {
+    const wait = this.#deadline - now;
     if (wait > 0 && this.#adapter.waitAcquires === true && this.#adapter.waitForRelease) {
-      this.#wait(wait);
+      this.#wait(wait, now);
       return;
     }
     try {
@@ -179,16 +181,13 @@ class BlockingAcquire<TResult extends AcquireAnswer, TClaim, TCutShort> implemen
     }
   }
 
-  /** Waits `ms` for a release (the adapter's signal, or a pause), then tries again. */
-  #wait(ms: number): void {
-    this.#waitedFrom = performance.now();
-    const { signal } = this.#request;
+  /** Waits `ms` from `now` for a release (the adapter's signal, or a pause), then tries again. */
+  #wait(ms: number, now: number): void {
+    this.#waitedFrom = now;
+    const signal = this.#signal;
     if (this.#adapter.waitForRelease === undefined) {
       // Not raced: it ends by itself before the cut-off, or at an abort.
-      this.#send(
-        "pause",
-        delay(TimeSpan.fromMilliseconds(Math.min(ms, this.#request.interval)), signal),
-      );
+      this.#send("pause", delay(TimeSpan.fromMilliseconds(Math.min(ms, this.#interval)), signal));
       return;
     }
     this.#claim ??= this.#acquirer.claim();
@@ -225,8 +224,9 @@ class BlockingAcquire<TResult extends AcquireAnswer, TClaim, TCutShort> implemen
         this.#waitAnswer(answer);
       } else {
         // Unsettled work ended, or a pause.
-        this.#requestedAt = performance.now();
-        this.#next();
+        const now = performance.now();
+        this.#requestedAt = now;
+        this.#next(now);
       }
     } catch (error) {
       this.#fail(error);
@@ -250,30 +250,32 @@ class BlockingAcquire<TResult extends AcquireAnswer, TClaim, TCutShort> implemen
   }
 
   #tookAnswer(answer: unknown): void {
-    const result = this.#acquirer.took(answer, this.#requestedAt, this.#request.signal);
-    const left = this.#deadline - performance.now();
+    const result = this.#acquirer.took(answer, this.#requestedAt, this.#signal);
+    const now = performance.now();
+    const left = this.#deadline - now;
     if (result.acquired || left <= 0) {
       this.#settle(result);
       return;
     }
     const refused = result as Refused<TResult>;
     this.#refused = refused;
-    this.#wait(waitAfter(refused, left, this.#adapter));
+    this.#wait(waitAfter(refused, left, this.#adapter), now);
   }
 
   #waitAnswer(answer: unknown): void {
-    const handOff = this.#acquirer.handedOver(answer, this.#waitedFrom, this.#request.signal);
+    const handOff = this.#acquirer.handedOver(answer, this.#waitedFrom, this.#signal);
     if (handOff !== undefined) {
       this.#settle(handOff);
       return;
     }
-    this.#requestedAt = performance.now();
-    this.#next();
+    const now = performance.now();
+    this.#requestedAt = now;
+    this.#next(now);
   }
 
   /** An abort is the caller giving up, not a backend failure: neither wrapped nor reported. */
   #waitError(error: unknown): unknown {
-    const { signal } = this.#request;
+    const signal = this.#signal;
     return signal.aborted ? signal.reason : this.#acquirer.backendError("waitForRelease", error);
   }
 
@@ -298,7 +300,7 @@ class BlockingAcquire<TResult extends AcquireAnswer, TClaim, TCutShort> implemen
       if (this.#call !== "unsettled") {
         this.#acquirer.abandon(pending);
       }
-      const { signal } = this.#request;
+      const signal = this.#signal;
       if (signal.aborted) {
         throw signal.reason;
       }
@@ -312,12 +314,12 @@ class BlockingAcquire<TResult extends AcquireAnswer, TClaim, TCutShort> implemen
 
   #settle(result: TResult | TCutShort): void {
     DueQueue.leave(this);
-    this.#request.resolve(result);
+    this.#resolve(result);
   }
 
   #fail(error: unknown): void {
     DueQueue.leave(this);
-    this.#request.reject(error);
+    this.#reject(error);
   }
 }
 

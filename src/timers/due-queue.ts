@@ -45,8 +45,8 @@ export class DueQueue {
 
   private constructor(readonly delay: number) {}
 
-  /** `entry` falls due `delay` ms from now, unless it leaves first. */
-  static join(entry: DueEntry, delay: number): void {
+  /** `entry` falls due `delay` ms after `now` (performance.now()), unless it leaves first. */
+  static join(entry: DueEntry, delay: number, now = performance.now()): void {
     let queue = queues.get(delay);
     if (queue === undefined) {
       queue = new DueQueue(delay);
@@ -54,7 +54,7 @@ export class DueQueue {
     } else if (queue.head === undefined) {
       idleQueues -= 1;
     }
-    entry.dueAt = performance.now() + delay;
+    entry.dueAt = now + delay;
     entry.dueQueue = queue;
     entry.prevDue = queue.tail;
     entry.nextDue = undefined;
