@@ -45,6 +45,11 @@ export class DueQueue {
 
   private constructor(readonly delay: number) {}
 
+  /** How many queues there are (with entries, or idle): for tests of leaks. */
+  static get size(): number {
+    return queues.size;
+  }
+
   /** `entry` falls due `delay` ms after `now` (performance.now()), unless it leaves first. */
   static join(entry: DueEntry, delay: number, now = performance.now()): void {
     let queue = queues.get(delay);
