@@ -5,8 +5,9 @@
 
 import { TimeoutError } from "../resilience/resilience-errors.js";
 import { type ITimeSpan, TimeSpan } from "../time-span/time-span.js";
+import { type DueEntry, DueQueue } from "../timers/due-queue.js";
 import { delay } from "../timers/timers.js";
-import { BLOCKING_SLACK_MS, BlockingDeadline, CUT_SHORT } from "./blocking-deadline.js";
+import { BLOCKING_SLACK_MS } from "./blocking-deadline.js";
 
 /** An acquire's answer, as far as waiting goes: taken, or held with some time left. */
 export type AcquireAnswer =
@@ -74,7 +75,7 @@ export type BlockingAcquirer<TResult extends AcquireAnswer, TClaim, TCutShort> =
 };
 
 /** Tries, waits and tries again until `settings.time` runs out (or the context's default time). */
-export async function acquireBlocking<TResult extends AcquireAnswer, TClaim, TCutShort>(
+export function acquireBlocking<TResult extends AcquireAnswer, TClaim, TCutShort>(
   acquirer: BlockingAcquirer<TResult, TClaim, TCutShort>,
   context: BlockingContext,
   settings: { readonly time?: ITimeSpan | undefined; readonly interval?: ITimeSpan | undefined },
@@ -82,83 +83,243 @@ export async function acquireBlocking<TResult extends AcquireAnswer, TClaim, TCu
 ): Promise<TResult | TCutShort> {
   const time = (settings.time ?? context.blockingTime).toMilliseconds();
   const interval = (settings.interval ?? context.blockingInterval).toMilliseconds();
-  const deadline = performance.now() + time;
-  // Whatever the backend does, the acquire ends by then: a call still unanswered is given up.
-  const cutOff = new BlockingDeadline(time + BLOCKING_SLACK_MS);
-  try {
-    // A retried release of this owner (or a late one of a call given up) must not free the new
-    // hold: nothing is sent before it ends.
-    const unsettled = acquirer.unsettled();
-    if (unsettled !== undefined && (await cutOff.race(unsettled)) === CUT_SHORT) {
-      return gaveUp(acquirer, "acquire", undefined, cutOff, signal);
-    }
-    const { adapter } = context;
-    return await acquireUntil(acquirer, adapter, deadline, interval, cutOff, signal);
-  } finally {
-    cutOff.end();
-  }
+  return new Promise((resolve, reject) => {
+    new BlockingAcquire(acquirer, context.adapter, time, interval, signal, resolve, reject);
+  });
 }
 
-/** acquireBlocking's attempts and waits, each call raced against `cutOff`. */
-async function acquireUntil<TResult extends AcquireAnswer, TClaim, TCutShort>(
-  acquirer: BlockingAcquirer<TResult, TClaim, TCutShort>,
-  adapter: WaitingAdapter,
-  deadline: number,
-  interval: number,
-  cutOff: BlockingDeadline,
-  signal: AbortSignal,
-): Promise<TResult | TCutShort> {
-  let requestedAt = performance.now();
-  let claim: TClaim | undefined;
+/** What a blocking acquire has under way. */
+type Call = "unsettled" | "acquire" | "waitForRelease" | "pause";
+
+/**
+ * One blocking acquire: its attempts and waits, each call raced against the cut-off. Written
+ * as callbacks on one object, not as async functions: this is every contended hand-off's path,
+ * and each async frame, await and race costs a promise, a tick and garbage.
+ *
+ * The cut-off: whatever the backend does, the acquire ends `time` plus BLOCKING_SLACK_MS after
+ * it began, a call still unanswered then given up. It falls due in a shared `DueQueue` (a
+ * timer per acquire would cost more than an in-process hand-off). It does not listen to the
+ * caller's signal: callers share signals among many acquires (a listener each would pile up on
+ * it), and the adapter's wait and the pauses already end at an abort; only a call the backend
+ * does not answer outlives the abort, until the cut-off.
+ */
+class BlockingAcquire<TResult extends AcquireAnswer, TClaim, TCutShort> implements DueEntry {
+  readonly #acquirer: BlockingAcquirer<TResult, TClaim, TCutShort>;
+  readonly #adapter: WaitingAdapter;
+  readonly #interval: number;
+  readonly #signal: AbortSignal;
+  readonly #resolve: (result: TResult | TCutShort) => void;
+  readonly #reject: (error: unknown) => void;
+  /** performance.now() time the acquire's `time` runs out. */
+  readonly #deadline: number;
+  /** ms from the start to the cut-off. */
+  readonly #cutOffAfter: number;
+  #cutOffPassed = false;
+  #call: Call = "unsettled";
+  /** The call under way; `undefined` between calls and once the acquire has settled. */
+  #pending: Promise<unknown> | undefined;
+  #requestedAt: number;
+  #waitedFrom = 0;
+  #claim: TClaim | undefined;
   /** The last answer that named the holder. */
-  let refused: Refused<TResult> | undefined;
-  // An adapter whose claimed wait is also an acquire starts with the wait: one round trip,
-  // whether the key is free or the wait queues. The last attempt is an acquire: its answer
-  // (the holder) is the result.
-  const waitFirst = adapter.waitAcquires === true && adapter.waitForRelease !== undefined;
-  for (;;) {
-    let wait = deadline - performance.now();
-    let pending: Promise<unknown>;
-    let answer: unknown;
-    if (!waitFirst || wait <= 0) {
-      try {
-        pending = acquirer.sendAcquire();
-        answer = await cutOff.race(pending);
-      } catch (error) {
-        throw acquirer.backendError("acquire", error);
+  #refused: Refused<TResult> | undefined;
+  /** DueEntry: the cut-off. */
+  dueAt = 0;
+  dueQueue: DueQueue | undefined;
+  prevDue: DueEntry | undefined;
+  nextDue: DueEntry | undefined;
+
+  constructor(
+    acquirer: BlockingAcquirer<TResult, TClaim, TCutShort>,
+    adapter: WaitingAdapter,
+    time: number,
+    interval: number,
+    signal: AbortSignal,
+    resolve: (result: TResult | TCutShort) => void,
+    reject: (error: unknown) => void,
+  ) {
+    this.#acquirer = acquirer;
+    this.#adapter = adapter;
+    this.#interval = interval;
+    this.#signal = signal;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    const now = performance.now();
+    this.#requestedAt = now;
+    this.#deadline = now + time;
+    this.#cutOffAfter = time + BLOCKING_SLACK_MS;
+    DueQueue.join(this, this.#cutOffAfter, now);
+    // A retried release of this owner (or a late one of a call given up) must not free the new
+    // hold: nothing is sent before it ends.
+    try {
+      const unsettled = acquirer.unsettled();
+      if (unsettled === undefined) {
+        this.#next(now);
+      } else {
+        this.#send("unsettled", unsettled);
       }
-      if (answer === CUT_SHORT) {
-        return gaveUp(acquirer, "acquire", refused, cutOff, signal, pending);
-      }
-      const result = acquirer.took(answer, requestedAt, signal);
-      const left = deadline - performance.now();
-      if (result.acquired || left <= 0) {
-        return result;
-      }
-      refused = result as Refused<TResult>;
-      wait = waitAfter(refused, left, adapter);
+    } catch (error) {
+      this.#fail(error);
     }
-    const waitedFrom = performance.now();
-    if (adapter.waitForRelease === undefined) {
-      await delay(TimeSpan.fromMilliseconds(Math.min(wait, interval)), signal);
-    } else {
-      claim ??= acquirer.claim();
-      try {
-        pending = acquirer.sendWait(wait, signal, claim);
-        answer = await cutOff.race(pending);
-      } catch (error) {
-        // An abort is the caller giving up, not a backend failure: neither wrapped nor reported.
-        throw signal.aborted ? signal.reason : acquirer.backendError("waitForRelease", error);
-      }
-      if (answer === CUT_SHORT) {
-        return gaveUp(acquirer, "waitForRelease", refused, cutOff, signal, pending);
-      }
-      const handOff = acquirer.handedOver(answer, waitedFrom, signal);
-      if (handOff !== undefined) {
-        return handOff;
-      }
+  }
+
+  /**
+   * The next call. An adapter whose claimed wait is also an acquire starts with the wait (one
+   * round trip, whether the key is free or the wait queues); the last attempt is an acquire:
+   * its answer (the holder) is the result.
+   */
+  #next(now: number): void {
+    const wait = this.#deadline - now;
+    if (wait > 0 && this.#adapter.waitAcquires === true && this.#adapter.waitForRelease) {
+      this.#wait(wait, now);
+      return;
     }
-    requestedAt = performance.now();
+    try {
+      this.#send("acquire", this.#acquirer.sendAcquire());
+    } catch (error) {
+      this.#fail(this.#acquirer.backendError("acquire", error));
+    }
+  }
+
+  /** Waits `ms` from `now` for a release (the adapter's signal, or a pause), then tries again. */
+  #wait(ms: number, now: number): void {
+    this.#waitedFrom = now;
+    const signal = this.#signal;
+    if (this.#adapter.waitForRelease === undefined) {
+      // Not raced: it ends by itself before the cut-off, or at an abort.
+      this.#send("pause", delay(TimeSpan.fromMilliseconds(Math.min(ms, this.#interval)), signal));
+      return;
+    }
+    this.#claim ??= this.#acquirer.claim();
+    try {
+      this.#send("waitForRelease", this.#acquirer.sendWait(ms, signal, this.#claim));
+    } catch (error) {
+      this.#fail(this.#waitError(error));
+    }
+  }
+
+  #send(call: Call, pending: Promise<unknown>): void {
+    this.#call = call;
+    this.#pending = pending;
+    // Closures made here, not once per instance as fields: tsx (the bench, users' scripts)
+    // names each arrow-function field it makes, at a cost above the rest of a hand-off.
+    pending.then(
+      (answer) => this.#answered(answer),
+      (error: unknown) => this.#failed(error),
+    );
+    if (this.#cutOffPassed) {
+      this.#giveUp();
+    }
+  }
+
+  #answered(answer: unknown): void {
+    if (this.#pending === undefined) {
+      return;
+    }
+    this.#pending = undefined;
+    try {
+      if (this.#call === "acquire") {
+        this.#tookAnswer(answer);
+      } else if (this.#call === "waitForRelease") {
+        this.#waitAnswer(answer);
+      } else {
+        // Unsettled work ended, or a pause.
+        const now = performance.now();
+        this.#requestedAt = now;
+        this.#next(now);
+      }
+    } catch (error) {
+      this.#fail(error);
+    }
+  }
+
+  #failed(error: unknown): void {
+    if (this.#pending === undefined) {
+      return;
+    }
+    this.#pending = undefined;
+    const call = this.#call;
+    // A pause rejects only at an abort, with the signal's reason.
+    this.#fail(
+      call === "acquire"
+        ? this.#acquirer.backendError("acquire", error)
+        : call === "waitForRelease"
+          ? this.#waitError(error)
+          : error,
+    );
+  }
+
+  #tookAnswer(answer: unknown): void {
+    const result = this.#acquirer.took(answer, this.#requestedAt, this.#signal);
+    const now = performance.now();
+    const left = this.#deadline - now;
+    if (result.acquired || left <= 0) {
+      this.#settle(result);
+      return;
+    }
+    const refused = result as Refused<TResult>;
+    this.#refused = refused;
+    this.#wait(waitAfter(refused, left, this.#adapter), now);
+  }
+
+  #waitAnswer(answer: unknown): void {
+    const handOff = this.#acquirer.handedOver(answer, this.#waitedFrom, this.#signal);
+    if (handOff !== undefined) {
+      this.#settle(handOff);
+      return;
+    }
+    const now = performance.now();
+    this.#requestedAt = now;
+    this.#next(now);
+  }
+
+  /** An abort is the caller giving up, not a backend failure: neither wrapped nor reported. */
+  #waitError(error: unknown): unknown {
+    const signal = this.#signal;
+    return signal.aborted ? signal.reason : this.#acquirer.backendError("waitForRelease", error);
+  }
+
+  /** DueEntry: the cut-off passed. */
+  due(): void {
+    this.#cutOffPassed = true;
+    this.#giveUp();
+  }
+
+  /**
+   * Past the cut-off: a call under way is given up (a hold it grants late is let go); the
+   * caller's abort is thrown; else the acquire fails as one that ran out of time, and the
+   * primitive reports the backend that did not answer in time.
+   */
+  #giveUp(): void {
+    const pending = this.#pending;
+    if (pending === undefined || this.#call === "pause") {
+      return;
+    }
+    this.#pending = undefined;
+    try {
+      if (this.#call !== "unsettled") {
+        this.#acquirer.abandon(pending);
+      }
+      const signal = this.#signal;
+      if (signal.aborted) {
+        throw signal.reason;
+      }
+      const operation = this.#call === "unsettled" ? "acquire" : this.#call;
+      const cause = new TimeoutError(TimeSpan.fromMilliseconds(this.#cutOffAfter));
+      this.#settle(this.#acquirer.cutShort(operation, this.#refused, cause));
+    } catch (error) {
+      this.#fail(error);
+    }
+  }
+
+  #settle(result: TResult | TCutShort): void {
+    DueQueue.leave(this);
+    this.#resolve(result);
+  }
+
+  #fail(error: unknown): void {
+    DueQueue.leave(this);
+    this.#reject(error);
   }
 }
 
@@ -195,27 +356,4 @@ function waitAfter(
     ? Number.POSITIVE_INFINITY
     : (refused.remainingTime?.toMilliseconds() ?? Number.POSITIVE_INFINITY);
   return Math.max(1, Math.min(left, holderLeft));
-}
-
-/**
- * A blocking acquire whose cut-off passed with `operation` unanswered: a hold the call grants
- * late is let go; the caller's abort is thrown; else the acquire fails as one that ran out of
- * time, and the primitive reports the backend that did not answer in time.
- */
-function gaveUp<TResult extends AcquireAnswer, TClaim, TCutShort>(
-  acquirer: BlockingAcquirer<TResult, TClaim, TCutShort>,
-  operation: string,
-  refused: Refused<TResult> | undefined,
-  cutOff: BlockingDeadline,
-  signal: AbortSignal,
-  pending?: Promise<unknown>,
-): TCutShort {
-  if (pending !== undefined) {
-    acquirer.abandon(pending);
-  }
-  if (signal.aborted) {
-    throw signal.reason;
-  }
-  const cause = new TimeoutError(TimeSpan.fromMilliseconds(cutOff.after));
-  return acquirer.cutShort(operation, refused, cause);
 }

@@ -4,7 +4,8 @@
 
 import { onAbort } from "../lifecycle/abort-listeners.js";
 import type { ITimeSpan, TimeSpan } from "../time-span/time-span.js";
-import { MAX_TIMER_MS, msUntil, timerMs } from "../timers/timers.js";
+import { type DueEntry, DueQueue } from "../timers/due-queue.js";
+import { MAX_TIMER_MS, timerMs } from "../timers/timers.js";
 
 /**
  * The margin a holder takes off its own reckoning of when its hold ends (Redlock's): the hold
@@ -44,7 +45,7 @@ export type KeepAliveSettings =
  * its keep-alive (its place in a refresh queue, and the timer that aborts the signal when the
  * hold may have ended with no refresh answered in time).
  */
-export class HeldRun {
+export class HeldRun implements DueEntry {
   readonly #callerSignal: AbortSignal;
   readonly #hold: KeptHold;
   #controller: AbortController | undefined;
@@ -64,12 +65,13 @@ export class HeldRun {
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
   /** Keep-alive: the performance.now() time refreshing stops. */
   #stopAt = Number.POSITIVE_INFINITY;
-  /** Keep-alive: ms between refreshes; the refresh queue it waits in, its place there, and when it is due. */
-  every = 0;
-  refreshQueue: RefreshQueue | undefined;
-  prevDue: HeldRun | undefined;
-  nextDue: HeldRun | undefined;
+  /** Keep-alive: ms between refreshes. */
+  #every = 0;
+  /** DueEntry: the next refresh, in the queue of the runs that refresh every `#every` ms. */
   dueAt = 0;
+  dueQueue: DueQueue | undefined;
+  prevDue: DueEntry | undefined;
+  nextDue: DueEntry | undefined;
 
   constructor(callerSignal: AbortSignal, hold: KeptHold) {
     this.#callerSignal = callerSignal;
@@ -113,7 +115,7 @@ export class HeldRun {
     }
     const interval = settings === true ? undefined : settings.interval;
     const maxHoldTime = settings === true ? undefined : settings.maxHoldTime;
-    this.every = Math.min(interval?.toMilliseconds() ?? ttlMs * refreshFraction, MAX_TIMER_MS);
+    this.#every = Math.min(interval?.toMilliseconds() ?? ttlMs * refreshFraction, MAX_TIMER_MS);
     if (maxHoldTime !== undefined) {
       this.#stopAt = performance.now() + maxHoldTime.toMilliseconds();
     }
@@ -124,13 +126,17 @@ export class HeldRun {
     this.#stopped = true;
     clearTimeout(this.#retryTimer);
     clearTimeout(this.#expiryTimer);
-    this.refreshQueue?.remove(this);
+    DueQueue.leave(this);
     this.#stopListening?.();
     this.#stopListening = undefined;
   }
 
   /** A refresh is due (called by its queue). */
-  async tick(): Promise<void> {
+  due(): void {
+    void this.#refresh();
+  }
+
+  async #refresh(): Promise<void> {
     if (this.#stopped || this.#lost !== undefined) {
       return;
     }
@@ -157,8 +163,8 @@ export class HeldRun {
       this.#lose();
     } else if (refreshed === "error") {
       // A passing backend failure: try again before the hold runs out (the expiry timer stays).
-      const retryIn = Math.min(this.every, this.#untilExpiry() / 2);
-      this.#retryTimer = setTimeout(() => void this.tick(), timerMs(retryIn));
+      const retryIn = Math.min(this.#every, this.#untilExpiry() / 2);
+      this.#retryTimer = setTimeout(() => void this.#refresh(), timerMs(retryIn));
     } else {
       clearTimeout(this.#expiryTimer);
       this.#expiryTimer = undefined;
@@ -168,7 +174,7 @@ export class HeldRun {
 
   /** Queues the next refresh; should the hold end before it is due, aborts then. */
   #refreshLater(): void {
-    RefreshQueue.join(this);
+    DueQueue.join(this, this.#every);
     if (this.dueAt >= this.#hold.expiresAt()) {
       this.#loseAtExpiry();
     }
@@ -201,100 +207,8 @@ export class HeldRun {
       this.#lost = error;
       clearTimeout(this.#retryTimer);
       clearTimeout(this.#expiryTimer);
-      this.refreshQueue?.remove(this);
+      DueQueue.leave(this);
       this.#controller?.abort(error);
     }
-  }
-}
-
-/**
- * The runs of the process that refresh every `every` ms, in the order they are due: a run joins
- * at the tail when it starts or has refreshed (due = now + every, so the order holds), and one
- * Node timer is armed for the head. A run that ends just leaves; the timer is not touched (only
- * unref'd when no run is left, so it never keeps the process alive), fires in vain at most once
- * and is re-armed for the new head, or dropped with the queue. So a short run costs no timer at
- * all, where a setTimeout and clearTimeout per run cost more than an in-process hold.
- */
-class RefreshQueue {
-  head: HeldRun | undefined;
-  tail: HeldRun | undefined;
-  timer: ReturnType<typeof setTimeout> | undefined;
-  /**
-   * The `setTimeout` the timer came from, and which arming it was: a lingering timer is only
-   * relied on in the timer world that made it (fake timers in tests swap `setTimeout`), and a
-   * timer left behind in another world is ignored when it fires.
-   */
-  armedWith: typeof setTimeout | undefined;
-  armings = 0;
-
-  constructor(readonly every: number) {}
-
-  static join(run: HeldRun): void {
-    let queue = refreshQueues.get(run.every);
-    if (queue === undefined) {
-      queue = new RefreshQueue(run.every);
-      refreshQueues.set(run.every, queue);
-    }
-    run.dueAt = performance.now() + run.every;
-    run.refreshQueue = queue;
-    run.prevDue = queue.tail;
-    if (queue.tail === undefined) {
-      queue.head = run;
-    } else {
-      queue.tail.nextDue = run;
-    }
-    queue.tail = run;
-    if (queue.timer === undefined || queue.armedWith !== setTimeout) {
-      queue.arm(run.dueAt);
-    } else if (queue.head === run) {
-      queue.timer.ref();
-    }
-  }
-
-  remove(run: HeldRun): void {
-    if (run.prevDue === undefined) {
-      this.head = run.nextDue;
-    } else {
-      run.prevDue.nextDue = run.nextDue;
-    }
-    if (run.nextDue === undefined) {
-      this.tail = run.prevDue;
-    } else {
-      run.nextDue.prevDue = run.prevDue;
-    }
-    run.prevDue = undefined;
-    run.nextDue = undefined;
-    run.refreshQueue = undefined;
-    if (this.head === undefined) {
-      this.timer?.unref();
-    }
-  }
-
-  arm(at: number): void {
-    this.armings += 1;
-    this.armedWith = setTimeout;
-    this.timer = setTimeout(refreshDueRuns, msUntil(at), this, this.armings);
-  }
-}
-
-/** The refresh queues of the process, by interval. */
-const refreshQueues = new Map<number, RefreshQueue>();
-
-function refreshDueRuns(queue: RefreshQueue, arming: number): void {
-  if (arming !== queue.armings) {
-    return;
-  }
-  queue.timer = undefined;
-  const now = performance.now();
-  let run = queue.head;
-  while (run !== undefined && run.dueAt <= now) {
-    queue.remove(run);
-    void run.tick();
-    run = queue.head;
-  }
-  if (run !== undefined) {
-    queue.arm(run.dueAt);
-  } else if (refreshQueues.get(queue.every) === queue) {
-    refreshQueues.delete(queue.every);
   }
 }

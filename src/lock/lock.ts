@@ -33,14 +33,23 @@ import { callRunnable, checkRunnable } from "./run-context.js";
 
 const identity = <T>(value: T): T => value;
 
-/** How a `run*` takes the lock and answers (see `Lock.#run`). */
-type RunOptions = {
+/** A `run*`'s parsed settings: `time` and `interval` only count when it blocks. */
+type RunSettings = Readonly<LockBlockingSettings> & {
   readonly autoRefresh: boolean | Readonly<LockAutoRefreshSettings>;
-  /** Waits for the lock as `acquireBlocking` does; absent: one attempt. */
-  readonly blocking?: Readonly<LockBlockingSettings>;
+};
+
+/** How a `run*` takes the lock and answers (see `Lock.#run`): one constant per method. */
+type RunMode = {
+  /** Waits for the lock as `acquireBlocking` does; else one attempt. */
+  readonly blocking: boolean;
   /** Resolves to fn's value and throws FailedAcquireLockError; else resolves to a LockRunResult. */
   readonly orFail: boolean;
 };
+
+const RUN = { blocking: false, orFail: false } as const;
+const RUN_OR_FAIL = { blocking: false, orFail: true } as const;
+const RUN_BLOCKING = { blocking: true, orFail: false } as const;
+const RUN_BLOCKING_OR_FAIL = { blocking: true, orFail: true } as const;
 
 /**
  * A lock on one key for one owner; created by `LockProvider.create`. See `ILock`. Its hold (the
@@ -168,8 +177,11 @@ export class Lock implements ILock {
 
   runOrFail<TValue>(fn: LockRunnable<TValue>, settings: LockRunSettings = {}): Task<TValue> {
     checkRunnable(fn);
-    const { autoRefresh } = parseSettings("run settings", lockRunSettingsSchema, settings);
-    return this.#run(fn, { autoRefresh, orFail: true });
+    return this.#run(
+      fn,
+      parseSettings("run settings", lockRunSettingsSchema, settings),
+      RUN_OR_FAIL,
+    );
   }
 
   runBlockingOrFail<TValue>(
@@ -178,7 +190,7 @@ export class Lock implements ILock {
   ): Task<TValue> {
     checkRunnable(fn);
     const parsed = parseSettings("run settings", lockRunBlockingSettingsSchema, settings);
-    return this.#run(fn, { autoRefresh: parsed.autoRefresh, blocking: parsed, orFail: true });
+    return this.#run(fn, parsed, RUN_BLOCKING_OR_FAIL);
   }
 
   run<TValue>(
@@ -186,8 +198,7 @@ export class Lock implements ILock {
     settings: LockRunSettings = {},
   ): Task<LockRunResult<TValue>> {
     checkRunnable(fn);
-    const { autoRefresh } = parseSettings("run settings", lockRunSettingsSchema, settings);
-    return this.#run(fn, { autoRefresh, orFail: false });
+    return this.#run(fn, parseSettings("run settings", lockRunSettingsSchema, settings), RUN);
   }
 
   runBlocking<TValue>(
@@ -196,23 +207,29 @@ export class Lock implements ILock {
   ): Task<LockRunResult<TValue>> {
     checkRunnable(fn);
     const parsed = parseSettings("run settings", lockRunBlockingSettingsSchema, settings);
-    return this.#run(fn, { autoRefresh: parsed.autoRefresh, blocking: parsed, orFail: false });
+    return this.#run(fn, parsed, RUN_BLOCKING);
   }
 
   /**
    * Every `run*`: a Task of {@link #runHeld}. Resolves to fn's value when `orFail` (which throws
    * FailedAcquireLockError when the lock is not taken), else to a LockRunResult.
    */
-  #run<TValue>(fn: LockRunnable<TValue>, options: RunOptions & { orFail: true }): Task<TValue>;
   #run<TValue>(
     fn: LockRunnable<TValue>,
-    options: RunOptions & { orFail: false },
+    settings: RunSettings,
+    mode: RunMode & { orFail: true },
+  ): Task<TValue>;
+  #run<TValue>(
+    fn: LockRunnable<TValue>,
+    settings: RunSettings,
+    mode: RunMode & { orFail: false },
   ): Task<LockRunResult<TValue>>;
   #run<TValue>(
     fn: LockRunnable<TValue>,
-    options: RunOptions,
+    settings: RunSettings,
+    mode: RunMode,
   ): Task<TValue | LockRunResult<TValue>> {
-    return new Task((signal) => this.#runHeld(fn, options, signal));
+    return new Task((signal) => this.#runHeld(fn, settings, mode, signal));
   }
 
   /**
@@ -222,14 +239,14 @@ export class Lock implements ILock {
    */
   async #runHeld<TValue>(
     fn: LockRunnable<TValue>,
-    { autoRefresh, blocking, orFail }: RunOptions,
+    settings: RunSettings,
+    { blocking, orFail }: RunMode,
     signal: AbortSignal,
   ): Promise<TValue | LockRunResult<TValue>> {
     const hold = this.#hold;
-    const result =
-      blocking === undefined
-        ? await hold.tryAcquire(signal, identity)
-        : await hold.acquireBlocking(blocking, signal);
+    const result = blocking
+      ? await hold.acquireBlocking(settings, signal)
+      : await hold.tryAcquire(signal, identity);
     if (orFail) {
       this.#orFail(result);
     } else {
@@ -241,7 +258,7 @@ export class Lock implements ILock {
     const run = new HeldRun(signal, hold);
     const { ttl } = hold;
     if (ttl !== null) {
-      run.keepAlive(autoRefresh, ttl.toMilliseconds(), LOCK_DEFAULTS.refreshFraction);
+      run.keepAlive(settings.autoRefresh, ttl.toMilliseconds(), LOCK_DEFAULTS.refreshFraction);
     }
     try {
       const value = await callRunnable(fn, run, result.fencingToken);

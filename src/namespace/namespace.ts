@@ -92,6 +92,8 @@ export class Namespace implements INamespace {
   readonly #parts: readonly string[];
   readonly #delimiter: string;
   readonly #prefix: string;
+  /** The key made last: keys are immutable, so one made again is that one. */
+  #last: Key | undefined;
 
   /**
    * @throws InvalidArgumentError when a part or the delimiter is empty, not well-formed UTF-16
@@ -148,8 +150,16 @@ export class Namespace implements INamespace {
    *   lone surrogate, which a backend would store as U+FFFD) or contains NUL.
    */
   create(key: string): IKey {
+    // The same key again (a lock per job, workers taking turns): its key, checked and stored
+    // whole already, so a backend's map hashes it once.
+    const last = this.#last;
+    if (last !== undefined && last.get() === key) {
+      return last;
+    }
     checkPart(key, "Key");
-    return new Key(key, `${this.#prefix}${this.#delimiter}${key}`);
+    const made = new Key(key, `${this.#prefix}${this.#delimiter}${key}`);
+    this.#last = made;
+    return made;
   }
 
   /** The prefix alone: `"billing:locks"`. */

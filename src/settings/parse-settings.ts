@@ -62,22 +62,32 @@ export function parseSettings<TSchema extends SettingsSchema>(
   input: unknown,
 ): v.InferOutput<TSchema> {
   // The common call passes no settings: parse those once per schema (the result is frozen).
-  const isEmpty =
-    input === undefined ||
-    (typeof input === "object" &&
-      input !== null &&
-      Object.getPrototypeOf(input) === Object.prototype &&
-      Object.keys(input).length === 0);
-  if (isEmpty) {
+  if (input === undefined || isEmptyObject(input)) {
     const cache = input === undefined ? parsedUndefined : parsedEmpty;
-    if (cache.has(schema)) {
-      return cache.get(schema) as v.InferOutput<TSchema>;
+    const cached = cache.get(schema);
+    if (cached !== undefined || cache.has(schema)) {
+      return cached as v.InferOutput<TSchema>;
     }
     const value = parseSettingsOnce(subject, schema, input);
     cache.set(schema, value);
     return value;
   }
   return parseSettingsOnce(subject, schema, input);
+}
+
+/** `{}`: a plain object without keys (checked without making an array of its keys). */
+function isEmptyObject(input: unknown): boolean {
+  if (
+    typeof input !== "object" ||
+    input === null ||
+    Object.getPrototypeOf(input) !== Object.prototype
+  ) {
+    return false;
+  }
+  for (const _ in input) {
+    return false;
+  }
+  return true;
 }
 
 const parsedEmpty = new WeakMap<SettingsSchema, unknown>();

@@ -1,3 +1,4 @@
+import { NEVER_ABORTED } from "../../../lifecycle/abort-listeners.js";
 import { TimeSpan } from "../../../time-span/time-span.js";
 import { msUntil } from "../../../timers/timers.js";
 import type {
@@ -9,6 +10,10 @@ import type {
 } from "../../contracts/lock-adapter.js";
 
 const MIN_WRITES_BETWEEN_SWEEPS = 64;
+
+/** A release's answers: settled promises are safe to share, and cheaper than one per call. */
+const ANSWER_TRUE = Promise.resolve(true);
+const ANSWER_FALSE = Promise.resolve(false);
 
 type Hold = { owner: string; expiresAt: number | null; fencingToken: number };
 
@@ -166,7 +171,7 @@ class Waiter {
 
   constructor(
     readonly queue: KeyWaiters,
-    readonly watch: SignalWatch,
+    readonly watch: SignalWatch | undefined,
     readonly claim: LockWaitClaim | undefined,
     /** The performance.now() time the wait ends without a release. */
     readonly deadline: number,
@@ -174,13 +179,13 @@ class Waiter {
     readonly reject: (reason: unknown) => void,
   ) {
     queue.push(this);
-    watch.add(this);
+    watch?.add(this);
   }
 
   /** Ends the wait (served, timed out or aborted): out of its queue and its signal's watch. */
   leave(): void {
     this.queue.remove(this);
-    this.watch.remove(this);
+    this.watch?.remove(this);
   }
 }
 
@@ -205,41 +210,43 @@ export class MemoryLockAdapter implements ILockAdapter {
   /** `true`: a wait keeps its place while the holder refreshes, and is served at its expiry. */
   readonly waitsPastExpiry = true;
 
+  /**
+   * `true`: a claimed wait takes a free key (or re-takes the claim's own hold) at once, so a
+   * blocking acquire is one call, not an acquire and then a wait.
+   */
+  readonly waitAcquires = true;
+
   async acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<LockAcquireResult> {
     const now = performance.now();
     const hold = this.#live(key, now);
-    const expiresAt = ttl === null ? null : now + ttl.toMilliseconds();
-    if (hold !== undefined) {
-      if (hold.owner !== lockId) {
-        return { acquired: false, owner: hold.owner, remainingTime: remaining(hold, now) };
-      }
-      hold.expiresAt = expiresAt;
-      return { acquired: true, fencingToken: hold.fencingToken };
+    if (hold === undefined) {
+      return { acquired: true, fencingToken: this.#take(key, lockId, ttl, now) };
     }
-    this.#lastToken += 1;
-    this.#holds.set(key, { owner: lockId, expiresAt, fencingToken: this.#lastToken });
-    this.#sweepNowAndThen(now);
-    return { acquired: true, fencingToken: this.#lastToken };
+    if (hold.owner !== lockId) {
+      return { acquired: false, owner: hold.owner, remainingTime: remaining(hold, now) };
+    }
+    hold.expiresAt = expiresAt(ttl, now);
+    return { acquired: true, fencingToken: hold.fencingToken };
   }
 
-  async release(key: string, lockId: string): Promise<boolean> {
+  release(key: string, lockId: string): Promise<boolean> {
     const now = performance.now();
     const hold = this.#live(key, now);
     if (hold?.owner !== lockId) {
-      return false;
+      return ANSWER_FALSE;
     }
     this.#free(key, hold, now);
-    return true;
+    return ANSWER_TRUE;
   }
 
-  async forceRelease(key: string): Promise<boolean> {
+  forceRelease(key: string): Promise<boolean> {
     const now = performance.now();
     const hold = this.#live(key, now);
     if (hold === undefined) {
-      return false;
+      return ANSWER_FALSE;
     }
     this.#free(key, hold, now);
-    return true;
+    return ANSWER_TRUE;
   }
 
   async refresh(key: string, lockId: string, ttl: TimeSpan): Promise<boolean> {
@@ -270,10 +277,20 @@ export class MemoryLockAdapter implements ILockAdapter {
       return Promise.reject(signal.reason);
     }
     const now = performance.now();
-    // Freed since the caller's last attempt: a release it would otherwise never hear about.
     const hold = this.#live(key, now);
+    // A claimed wait acquires (waitAcquires), and the caller counts the hold's TTL from its
+    // request: the answer needs no remainingTime. An unclaimed one was freed since the caller's
+    // last attempt: a release it would otherwise never hear about.
     if (hold === undefined) {
-      return Promise.resolve(undefined);
+      return Promise.resolve(
+        claim === undefined
+          ? undefined
+          : { acquired: true, fencingToken: this.#take(key, claim.lockId, claim.ttl, now) },
+      );
+    }
+    if (hold.owner === claim?.lockId) {
+      hold.expiresAt = expiresAt(claim.ttl, now);
+      return Promise.resolve({ acquired: true, fencingToken: hold.fencingToken });
     }
     let queue = this.#waiters.get(key);
     if (queue === undefined) {
@@ -283,17 +300,25 @@ export class MemoryLockAdapter implements ILockAdapter {
     if (hold.expiresAt !== null) {
       queue.armBy(hold.expiresAt);
     }
+    const watch = this.#watch(signal);
+    const deadline = now + maxWait.toMilliseconds();
+    const joined = queue;
+    return new Promise<LockHandOff | undefined>((resolve, reject) => {
+      new Waiter(joined, watch, claim, deadline, resolve, reject);
+    });
+  }
+
+  /** The watch of `signal`'s waiters; none for a signal nothing can abort (a Task's default). */
+  #watch(signal: AbortSignal): SignalWatch | undefined {
+    if (signal === NEVER_ABORTED) {
+      return undefined;
+    }
     let watch = this.#watches.get(signal);
     if (watch === undefined) {
       watch = new SignalWatch(signal, this.#watches);
       this.#watches.set(signal, watch);
     }
-    const deadline = now + maxWait.toMilliseconds();
-    const joined = queue;
-    const watched = watch;
-    return new Promise<LockHandOff | undefined>((resolve, reject) => {
-      new Waiter(joined, watched, claim, deadline, resolve, reject);
-    });
+    return watch;
   }
 
   /**
@@ -344,7 +369,7 @@ export class MemoryLockAdapter implements ILockAdapter {
     }
     this.#lastToken += 1;
     hold.owner = claim.lockId;
-    hold.expiresAt = claim.ttl === null ? null : now + claim.ttl.toMilliseconds();
+    hold.expiresAt = expiresAt(claim.ttl, now);
     hold.fencingToken = this.#lastToken;
     if (hold.expiresAt !== null) {
       // The next waiters are served at this hold's expiry, if it comes first.
@@ -355,6 +380,18 @@ export class MemoryLockAdapter implements ILockAdapter {
         ? { acquired: true, fencingToken: this.#lastToken }
         : { acquired: true, fencingToken: this.#lastToken, remainingTime: claim.ttl },
     );
+  }
+
+  /** A new hold of `lockId` on the free `key`: its token. */
+  #take(key: string, lockId: string, ttl: TimeSpan | null, now: number): number {
+    this.#lastToken += 1;
+    this.#holds.set(key, {
+      owner: lockId,
+      expiresAt: expiresAt(ttl, now),
+      fencingToken: this.#lastToken,
+    });
+    this.#sweepNowAndThen(now);
+    return this.#lastToken;
   }
 
   /** Drops expired holds after about as many writes as there are holds: O(1) amortised. */
@@ -380,6 +417,10 @@ export class MemoryLockAdapter implements ILockAdapter {
   get size(): number {
     return this.#holds.size;
   }
+}
+
+function expiresAt(ttl: TimeSpan | null, now: number): number | null {
+  return ttl === null ? null : now + ttl.toMilliseconds();
 }
 
 function remaining(hold: Hold, now: number): TimeSpan | null {
