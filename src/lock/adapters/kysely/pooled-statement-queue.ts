@@ -49,36 +49,56 @@ export class PooledStatementQueue {
     });
   }
 
-  /** Asks for a connection and runs queued statements on it. */
+  /**
+   * Asks for a connection and runs queued statements on it. The last one's answer is given once
+   * the connection is back in the pool, so its caller's next statement can take it again.
+   */
   #lane(): void {
     this.#asking = true;
+    let connected = false;
+    let last: (() => void) | undefined;
     this.#executor
-      .provideConnection((connection) => this.#drain(connection))
+      .provideConnection(async (connection) => {
+        connected = true;
+        this.#asking = false;
+        last = await this.#drain(connection);
+      })
       .then(
-        () => this.#more(),
+        () => last?.(),
         (error: unknown) => {
-          this.#asking = false;
-          this.#queued.shift()?.reject(error);
-          this.#more();
+          if (connected) {
+            // The connection failed to go back: the statements that ran keep their answers.
+            last?.();
+          } else {
+            this.#asking = false;
+            this.#queued.shift()?.reject(error);
+          }
         },
-      );
+      )
+      .finally(() => this.#more());
   }
 
-  /** Runs queued statements on `connection`, a few at most; another lane takes the rest. */
-  async #drain(connection: DatabaseConnection): Promise<void> {
-    this.#asking = false;
-    for (let ran = 0; ran < MAX_STATEMENTS_PER_LEASE; ran++) {
+  /**
+   * Runs queued statements on `connection`, a few at most (another lane takes the rest), and
+   * answers each but the last, whose answer it returns. A failed statement ends the lease.
+   */
+  async #drain(connection: DatabaseConnection): Promise<(() => void) | undefined> {
+    for (let ran = 1; ; ran++) {
       const next = this.#queued.shift();
       if (next === undefined) {
-        return;
+        return undefined;
       }
       this.#more();
+      let result: QueryResult<never>;
       try {
-        next.resolve(await next.run(connection));
+        result = await next.run(connection);
       } catch (error) {
-        next.reject(error);
-        return;
+        return () => next.reject(error);
       }
+      if (ran === MAX_STATEMENTS_PER_LEASE || this.#queued.length === 0) {
+        return () => next.resolve(result);
+      }
+      next.resolve(result);
     }
   }
 
