@@ -15,8 +15,8 @@ const MAX_STATEMENTS_PER_LEASE = 8;
 
 /**
  * A server's statements on a Kysely pool (PostgreSQL, MySQL), in order. Taking a connection
- * from Kysely and giving it back is most of the client's work for a small statement, so under
- * load a connection, once taken, runs the next queued statement too (a few, then it goes back).
+ * from Kysely and giving it back is six async steps on every statement, so under load a
+ * connection, once taken, runs the next queued statement too (a few, then it goes back).
  * A statement queued while no connection is being asked for asks for one, so the statements
  * still run on as many connections at once as the pool gives; alone, a statement takes and
  * gives back its connection as before. A failed statement gives its connection back (the pool
