@@ -55,6 +55,8 @@ async function run(job: Job): Promise<JobResult> {
     postgresUrl: job.postgresUrl,
     mysqlUrl: job.mysqlUrl,
     prefix: job.prefix,
+    tablePrefix: job.tablePrefix,
+    keepTables: job.keepTables,
     ttlMs: TTL_MS,
     blockingTimeMs: BLOCKING_TIME_MS,
     counters,
@@ -63,7 +65,11 @@ async function run(job: Job): Promise<JobResult> {
   let probe: ServerProbe | null = null;
   try {
     // The server's counters are a figure beside the measurement, never a reason to fail it.
-    probe = await openServerProbe(subject.backend, job, counters).catch(() => null);
+    probe = await openServerProbe(
+      subject.backend,
+      { ...job, prefix: job.tablePrefix },
+      counters,
+    ).catch(() => null);
     const cost = new WindowCost(probe);
     await cost.beginRun();
     fixture = await subject.setup(env);

@@ -11,6 +11,10 @@ export type BenchOptions = {
   readonly rounds: number;
   readonly quick: boolean;
   readonly sharedClient: boolean;
+  /** SQL: each subject's table kept between runs (`hasp_bench_kept_<subject>`), never dropped. */
+  readonly keepRows: boolean;
+  /** Every scenario's measured window, ms; unset: the scenario's own. */
+  readonly windowMs: number | undefined;
   readonly help: boolean;
 };
 
@@ -24,6 +28,11 @@ export const USAGE = `npm run bench -- [options]
   --quick              short windows and one round: a smoke run, not a measurement
   --shared-client      contended scenarios: the 8 workers share one client (one process)
                        instead of one client each (8 processes, the default)
+  --keep-rows          SQL: each subject keeps one table across children and runs
+                       (hasp_bench_kept_<subject>), growing with every fresh key as a user's
+                       does; the bench never drops it (drop it yourself to start over)
+  --window <ms>        the measured window of every scenario (default: 800 ms for seq and
+                       par64, 1.5 s contended; 100 to 60000)
   --help               this text
 `;
 
@@ -63,6 +72,8 @@ export function parseOptions(
   let rounds: number | undefined;
   let quick = false;
   let sharedClient = false;
+  let keepRows = false;
+  let windowMs: number | undefined;
   let help = false;
   for (let index = 0; index < argv.length; index += 1) {
     const argument = argv[index] ?? "";
@@ -105,6 +116,19 @@ export function parseOptions(
       case "--shared-client":
         sharedClient = true;
         break;
+      case "--keep-rows":
+        keepRows = true;
+        break;
+      case "--window": {
+        const text = value();
+        windowMs = Number(text);
+        if (!Number.isInteger(windowMs) || windowMs < 100 || windowMs > 60_000) {
+          throw new OptionsError(
+            `--window must be an integer from 100 to 60000 (ms), got "${text}"`,
+          );
+        }
+        break;
+      }
       case "--help":
       case "-h":
         help = true;
@@ -121,6 +145,8 @@ export function parseOptions(
     rounds: rounds ?? (quick ? 1 : 3),
     quick,
     sharedClient,
+    keepRows,
+    windowMs,
     help,
   };
 }

@@ -191,6 +191,11 @@ async function probeServers(selected: SubjectDefinition[]): Promise<Servers> {
 
 type PlannedJob = { job: Job; subject: SubjectDefinition; scenario: ScenarioDefinition };
 
+/** `--keep-rows`: the one table (stem) of a subject, the same in every run. */
+function keptTablePrefix(subject: string): string {
+  return `hasp_bench_kept_${subject.replaceAll("-", "_")}`;
+}
+
 /** Every (round, scenario, subject), the subjects' order rotated each round. */
 function planJobs(plan: {
   options: BenchOptions;
@@ -204,6 +209,7 @@ function planJobs(plan: {
   for (let round = 1; round <= options.rounds; round += 1) {
     for (const scenario of plan.scenarios) {
       for (const subject of rotate(servers.subjects, round - 1)) {
+        const prefix = `hasp_bench_${runId}_${jobs.length + 1}`;
         jobs.push({
           subject,
           scenario,
@@ -214,9 +220,11 @@ function planJobs(plan: {
             redisUrl: subject.backend === "redis" ? servers.redis?.url : undefined,
             postgresUrl: subject.backend === "postgres" ? servers.sql.postgres?.url : undefined,
             mysqlUrl: subject.backend === "mysql" ? servers.sql.mysql?.url : undefined,
-            prefix: `hasp_bench_${runId}_${jobs.length + 1}`,
+            prefix,
+            tablePrefix: options.keepRows ? keptTablePrefix(subject.name) : prefix,
+            keepTables: options.keepRows,
             warmupMs: WARMUP_MS[mode],
-            windowMs: scenario.windowMs[mode],
+            windowMs: options.windowMs ?? scenario.windowMs[mode],
             sharedClient: options.sharedClient,
           },
         });
@@ -328,7 +336,7 @@ function renderRun(run: FinishedRun, findings: Findings): string {
       if (rows.length > 0) {
         blocks.push(
           renderScenario(scenario, backend, rows, {
-            windowMs: scenario.windowMs[mode],
+            windowMs: options.windowMs ?? scenario.windowMs[mode],
             sharedClient: options.sharedClient,
           }),
         );
@@ -360,6 +368,7 @@ function renderHeading({ options, servers, startedAt, environment }: FinishedRun
       .map((server) => ` · ${server.version}${server.url === undefined ? "" : ` at ${server.url}`}`)
       .join("") +
     ` · other CPU load ${(before * 100).toFixed(0)}% before, ${(after * 100).toFixed(0)}% after` +
+    (options.keepRows ? " · SQL tables kept between runs (--keep-rows)" : "") +
     (options.quick ? " · QUICK (smoke run)" : "")
   );
 }

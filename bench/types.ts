@@ -19,6 +19,13 @@ export type SubjectEnvironment = {
   readonly mysqlUrl: string | undefined;
   /** Unique to this child: every key (and namespace) the subject writes starts with it. */
   readonly prefix: string;
+  /**
+   * SQL: the start of the subject's table names (and SQLite's directory): `prefix`, dropped by
+   * `close()`; with `--keep-rows` one per subject, kept between runs (`keepTables`).
+   */
+  readonly tablePrefix: string;
+  /** `--keep-rows`: `close()` leaves the tables (and their rows) for the next run. */
+  readonly keepTables: boolean;
   /** TTL of every hold (long enough never to expire during a run). */
   readonly ttlMs: number;
   /** Longest blocking acquire before it counts as a failure. */
@@ -85,6 +92,9 @@ export type Job = {
   readonly postgresUrl: string | undefined;
   readonly mysqlUrl: string | undefined;
   readonly prefix: string;
+  /** See SubjectEnvironment. */
+  readonly tablePrefix: string;
+  readonly keepTables: boolean;
   readonly warmupMs: number;
   readonly windowMs: number;
   /** Contended scenarios: the workers share one client instead of having one each. */

@@ -34,7 +34,7 @@ type Opened = {
  * first client's adapter creates the table; `close()` drops it before destroying the clients.
  */
 function haspSubject(env: SubjectEnvironment, open: () => Opened): SubjectFixture {
-  const tableName = `${env.prefix}_hasp`;
+  const tableName = `${env.tablePrefix}_hasp`;
   const clients: Array<{ adapter: KyselyLockAdapter } & Opened> = [];
   let created: Promise<void> | undefined;
   return {
@@ -53,7 +53,9 @@ function haspSubject(env: SubjectEnvironment, open: () => Opened): SubjectFixtur
     async close() {
       await Promise.all(clients.map(({ adapter }) => adapter.close()));
       try {
-        await clients[0]?.adapter.dropSchema();
+        if (!env.keepTables) {
+          await clients[0]?.adapter.dropSchema();
+        }
       } finally {
         await Promise.all(
           clients.map(async ({ kysely, close }) => {
@@ -114,7 +116,7 @@ export const haspSqlite: SubjectDefinition = {
   description:
     "LockProvider + KyselyLockAdapter, Kysely on better-sqlite3 (WAL, a connection per client, statements kept prepared), 10 ms polling",
   async setup(env) {
-    const directory = sqliteDirectory(env.prefix);
+    const directory = sqliteDirectory(env.tablePrefix);
     mkdirSync(directory, { recursive: true });
     const file = join(directory, "locks.db");
     const fixture = haspSubject(env, () => {
@@ -142,7 +144,9 @@ export const haspSqlite: SubjectDefinition = {
         try {
           await fixture.close();
         } finally {
-          rmSync(directory, { recursive: true, force: true });
+          if (!env.keepTables) {
+            rmSync(directory, { recursive: true, force: true });
+          }
         }
       },
     };

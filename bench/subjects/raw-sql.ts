@@ -60,9 +60,17 @@ function rawClient(name: string, statements: RawStatements, env: SubjectEnvironm
   };
 }
 
+/** Drops a table, unless `--keep-rows` keeps it for the next run. */
+async function dropUnlessKept(env: SubjectEnvironment, drop: () => Promise<unknown>) {
+  if (!env.keepTables) {
+    await drop();
+  }
+}
+
 /**
  * Sets a raw subject up: `open` makes one client's connection (`connect` calls it once per
- * client), `createTable` runs once before the first client, `dropTable` in `close()`.
+ * client), `create` runs once before the first client, `drop` in `close()` (which keeps the
+ * table with `--keep-rows`).
  */
 function rawSubject(
   name: string,
@@ -100,7 +108,7 @@ export const rawPostgres: SubjectDefinition = {
     if (url === undefined) {
       throw new Error("raw-postgres needs PostgreSQL");
     }
-    const table = `"${env.prefix}_raw"`;
+    const table = `"${env.tablePrefix}_raw"`;
     const acquire = `INSERT INTO ${table} AS l (k, owner, expires_at)
       VALUES ($1, $2, now() + $3::int * interval '1 millisecond')
       ON CONFLICT (k) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
@@ -116,7 +124,7 @@ export const rawPostgres: SubjectDefinition = {
       },
       drop: async () => {
         try {
-          await admin.query(`DROP TABLE IF EXISTS ${table}`);
+          await dropUnlessKept(env, () => admin.query(`DROP TABLE IF EXISTS ${table}`));
         } finally {
           await admin.end();
         }
@@ -146,7 +154,7 @@ export const rawMysql: SubjectDefinition = {
     if (url === undefined) {
       throw new Error("raw-mysql needs MySQL or MariaDB");
     }
-    const table = `\`${env.prefix}_raw\``;
+    const table = `\`${env.tablePrefix}_raw\``;
     // Assignments run left to right and see the new owner: expires_at moves only when the row
     // became ours. Without CLIENT_FOUND_ROWS, affectedRows is 1 (inserted), 2 (taken over) or 0
     // (held by another).
@@ -165,7 +173,7 @@ export const rawMysql: SubjectDefinition = {
       },
       drop: async () => {
         try {
-          await admin.query(`DROP TABLE IF EXISTS ${table}`);
+          await dropUnlessKept(env, () => admin.query(`DROP TABLE IF EXISTS ${table}`));
         } finally {
           await admin.end();
         }
@@ -196,10 +204,10 @@ export const rawSqlite: SubjectDefinition = {
   description:
     "better-sqlite3 alone (WAL, a connection per client): INSERT ... ON CONFLICT DO UPDATE ... WHERE expired RETURNING, DELETE, prepared once, 10 ms polling",
   async setup(env) {
-    const directory = sqliteDirectory(env.prefix);
+    const directory = sqliteDirectory(env.tablePrefix);
     mkdirSync(directory, { recursive: true });
     const file = join(directory, "locks.db");
-    const table = `"${env.prefix}_raw"`;
+    const table = `"${env.tablePrefix}_raw"`;
     const nowMs = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
     const acquire = `INSERT INTO ${table} (k, owner, expires_at) VALUES (?, ?, ${nowMs} + ?)
       ON CONFLICT (k) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
@@ -223,9 +231,13 @@ export const rawSqlite: SubjectDefinition = {
         }),
       drop: async () => {
         try {
-          withDatabase((database) => database.exec(`DROP TABLE IF EXISTS ${table}`));
+          await dropUnlessKept(env, async () =>
+            withDatabase((database) => database.exec(`DROP TABLE IF EXISTS ${table}`)),
+          );
         } finally {
-          rmSync(directory, { recursive: true, force: true });
+          if (!env.keepTables) {
+            rmSync(directory, { recursive: true, force: true });
+          }
         }
       },
       open: async () => {

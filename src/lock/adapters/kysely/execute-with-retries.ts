@@ -22,31 +22,49 @@ const MAX_STATEMENT_ATTEMPTS = 12;
 
 /**
  * Runs one statement on `dialect`, again on the transient failures a lone statement can still
- * meet (it was rolled back whole). For a lock operation (`of`), a missing table or procedure
- * becomes a LockBackendError that says to run `init()`; any other failure is thrown as the
- * driver gave it.
+ * meet (it was rolled back whole). For a lock operation (`operation`, on `key`), a missing table
+ * or procedure becomes a LockBackendError that says to run `init()`; any other failure is thrown
+ * as the driver gave it.
  */
-export async function executeWithRetries<TRow>(
+export function executeWithRetries<TRow>(
   dialect: ISqlLockDialect,
   statement: RunnableStatement,
   parameters: readonly unknown[],
-  of?: { readonly operation: string; readonly key: string },
+  operation?: string,
+  key = "",
 ): Promise<QueryResult<TRow>> {
+  // The first try has no async frame of its own: nearly every statement succeeds on it.
+  return dialect
+    .execute<TRow>(statement, parameters)
+    .catch((error: unknown) => retry<TRow>(error, dialect, statement, parameters, operation, key));
+}
+
+/** After the first try failed with `error`: throws it, or tries again while it is transient. */
+async function retry<TRow>(
+  error: unknown,
+  dialect: ISqlLockDialect,
+  statement: RunnableStatement,
+  parameters: readonly unknown[],
+  operation: string | undefined,
+  key: string,
+): Promise<QueryResult<TRow>> {
+  let failure = error;
   for (let attempt = 1; ; attempt++) {
+    if (operation !== undefined && isMissingSchema(failure)) {
+      throw new LockBackendError(key, operation, {
+        cause: failure,
+        hint: `${dialect.missingSchema}: call init() on the KyselyLockAdapter at start-up, or apply the migration in hasp's docs/adapters/sql.md (Schema)`,
+      });
+    }
+    if (attempt >= MAX_STATEMENT_ATTEMPTS || !isTransient(failure)) {
+      throw failure;
+    }
+    // A random pause, growing with each conflict, spreads the contenders out (full jitter).
+    await sleep(Math.random() * 2 ** Math.min(attempt, 7));
     try {
       return await dialect.execute<TRow>(statement, parameters);
-    } catch (error) {
-      if (of !== undefined && isMissingSchema(error)) {
-        throw new LockBackendError(of.key, of.operation, {
-          cause: error,
-          hint: `${dialect.missingSchema}: call init() on the KyselyLockAdapter at start-up, or apply the migration in hasp's docs/adapters/sql.md (Schema)`,
-        });
-      }
-      if (attempt >= MAX_STATEMENT_ATTEMPTS || !isTransient(error)) {
-        throw error;
-      }
-      // A random pause, growing with each conflict, spreads the contenders out (full jitter).
-      await sleep(Math.random() * 2 ** Math.min(attempt, 7));
+    } catch (next) {
+      failure = next;
     }
   }
 }

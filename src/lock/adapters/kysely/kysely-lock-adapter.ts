@@ -284,7 +284,7 @@ export class KyselyLockAdapter implements ILockAdapter {
     operation: string,
     key = "",
   ): Promise<QueryResult<TRow>> {
-    return executeWithRetries<TRow>(this.#dialect, statement, parameters, { operation, key });
+    return executeWithRetries<TRow>(this.#dialect, statement, parameters, operation, key);
   }
 }
 

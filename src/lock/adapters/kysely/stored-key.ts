@@ -8,7 +8,11 @@ const HASHED_PREFIX = "#sha256:";
  * it becomes `#sha256:` and its SHA-256, so any key works and no two keys share a row.
  */
 export function storedKey(key: string): string {
-  if (key.startsWith(HASHED_PREFIX) || Buffer.byteLength(key) > KEY_MAX_BYTES) {
+  if (
+    key.startsWith(HASHED_PREFIX) ||
+    // A UTF-16 code unit is at most 3 UTF-8 bytes: a short key needs no count.
+    (key.length * 3 > KEY_MAX_BYTES && Buffer.byteLength(key) > KEY_MAX_BYTES)
+  ) {
     return HASHED_PREFIX + createHash("sha256").update(key).digest("hex");
   }
   return key;

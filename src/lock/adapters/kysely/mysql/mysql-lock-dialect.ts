@@ -1,14 +1,13 @@
-import {
-  CompiledQuery,
-  type DatabaseConnection,
-  type Kysely,
-  type QueryExecutor,
-  type QueryResult,
-} from "kysely";
+import { CompiledQuery, type DatabaseConnection, type Kysely, type QueryResult } from "kysely";
 import { LockBackendError } from "../../../contracts/lock-errors.js";
 import { executeWithRetries } from "../execute-with-retries.js";
 import type { KyselyLockStatement, KyselyLockStatements } from "../kysely-lock-statements.js";
-import type { ISqlLockDialect, RunnableStatement } from "../sql-lock-dialect.js";
+import { PooledStatementQueue } from "../pooled-statement-queue.js";
+import {
+  compiledQuery,
+  type ISqlLockDialect,
+  type RunnableStatement,
+} from "../sql-lock-dialect.js";
 import { type KyselyLockMysqlOptions, mysqlStatements } from "./mysql-lock-statements.js";
 
 /**
@@ -38,7 +37,7 @@ export class MysqlLockDialect implements ISqlLockDialect {
   readonly missingSchema: string;
   // biome-ignore lint/suspicious/noExplicitAny: the adapter brings its own table
   readonly #db: Kysely<any>;
-  readonly #executor: QueryExecutor;
+  readonly #queue: PooledStatementQueue;
   readonly #table: string;
   /** The settings given, the server's version deciding the rest. */
   readonly #options: Partial<KyselyLockMysqlOptions>;
@@ -50,7 +49,7 @@ export class MysqlLockDialect implements ISqlLockDialect {
   // biome-ignore lint/suspicious/noExplicitAny: the adapter brings its own table
   constructor(db: Kysely<any>, table: string, options: Partial<KyselyLockMysqlOptions>) {
     this.#db = db;
-    this.#executor = db.getExecutor();
+    this.#queue = new PooledStatementQueue(db.getExecutor());
     this.#table = table;
     this.missingSchema = `The table "${table}" is missing`;
     this.#options = {
@@ -104,8 +103,8 @@ export class MysqlLockDialect implements ISqlLockDialect {
   ): Promise<QueryResult<TRow>> {
     const prepared =
       statement.prepared === undefined ? undefined : (statement as PreparedStatement);
-    const query = CompiledQuery.raw(prepared?.prepared.execute ?? statement.sql, [...parameters]);
-    return this.#executor.provideConnection((connection) =>
+    const query = compiledQuery(statement, parameters, prepared?.prepared.execute);
+    return this.#queue.run((connection) =>
       prepared === undefined
         ? connection.executeQuery(query)
         : executePrepared(connection, query, prepared),

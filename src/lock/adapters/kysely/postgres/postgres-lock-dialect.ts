@@ -1,5 +1,10 @@
-import { CompiledQuery, type Kysely, type QueryExecutor, type QueryResult } from "kysely";
-import type { ISqlLockDialect, RunnableStatement } from "../sql-lock-dialect.js";
+import { CompiledQuery, type Kysely, type QueryResult } from "kysely";
+import { PooledStatementQueue } from "../pooled-statement-queue.js";
+import {
+  compiledQuery,
+  type ISqlLockDialect,
+  type RunnableStatement,
+} from "../sql-lock-dialect.js";
 import { type PostgresLockStatements, postgresStatements } from "./postgres-lock-statements.js";
 
 /** PostgreSQL: a CALL of the table's own procedure per operation, on a connection of the pool. */
@@ -9,7 +14,7 @@ export class PostgresLockDialect implements ISqlLockDialect {
   readonly missingSchema: string;
   // biome-ignore lint/suspicious/noExplicitAny: the adapter brings its own table
   readonly #db: Kysely<any>;
-  readonly #executor: QueryExecutor;
+  readonly #queue: PooledStatementQueue;
   readonly #table: string;
 
   // biome-ignore lint/suspicious/noExplicitAny: the adapter brings its own table
@@ -17,7 +22,7 @@ export class PostgresLockDialect implements ISqlLockDialect {
     this.#db = db;
     // Straight to a connection: the statements' rows are the adapter's own, so there is no
     // result for plugins to transform, and no layer of Kysely's to pass on the way.
-    this.#executor = db.getExecutor();
+    this.#queue = new PooledStatementQueue(db.getExecutor());
     this.#table = table;
     this.statements = postgresStatements(table);
     this.missingSchema = `The table "${table}" or this hasp's procedures for it are missing`;
@@ -31,8 +36,8 @@ export class PostgresLockDialect implements ISqlLockDialect {
     statement: RunnableStatement,
     parameters: readonly unknown[],
   ): Promise<QueryResult<TRow>> {
-    const query = CompiledQuery.raw(statement.sql, [...parameters]);
-    return this.#executor.provideConnection((connection) => connection.executeQuery(query));
+    const query = compiledQuery(statement, parameters);
+    return this.#queue.run((connection) => connection.executeQuery(query));
   }
 
   /**

@@ -1,7 +1,11 @@
-import { CompiledQuery, type Kysely, type QueryResult } from "kysely";
+import type { Kysely, QueryResult } from "kysely";
 import { executeWithRetries } from "../execute-with-retries.js";
 import type { KyselyLockStatements } from "../kysely-lock-statements.js";
-import type { ISqlLockDialect, RunnableStatement } from "../sql-lock-dialect.js";
+import {
+  compiledQuery,
+  type ISqlLockDialect,
+  type RunnableStatement,
+} from "../sql-lock-dialect.js";
 import { sqliteStatements } from "./sqlite-lock-statements.js";
 import { SqliteStatementQueue } from "./sqlite-statement-queue.js";
 
@@ -31,7 +35,7 @@ export class SqliteLockDialect implements ISqlLockDialect {
     statement: RunnableStatement,
     parameters: readonly unknown[],
   ): Promise<QueryResult<TRow>> {
-    return this.#queue.run(CompiledQuery.raw(statement.sql, [...parameters]));
+    return this.#queue.run(compiledQuery(statement, parameters));
   }
 
   async createSchema(): Promise<void> {

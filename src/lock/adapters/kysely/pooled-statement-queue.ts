@@ -1,0 +1,111 @@
+import type { DatabaseConnection, QueryExecutor, QueryResult } from "kysely";
+
+/** One statement waiting for a connection: what it runs on it, and its caller's promise. */
+type Queued = {
+  readonly run: (connection: DatabaseConnection) => Promise<QueryResult<never>>;
+  readonly resolve: (result: QueryResult<never>) => void;
+  readonly reject: (error: unknown) => void;
+};
+
+/**
+ * Statements a lane runs on one connection before giving it back to the pool, so the
+ * application's own queries waiting for a connection keep their turn.
+ */
+const MAX_STATEMENTS_PER_LEASE = 8;
+
+/**
+ * A server's statements on a Kysely pool (PostgreSQL, MySQL), in order. Taking a connection
+ * from Kysely and giving it back is six async steps on every statement, so under load a
+ * connection, once taken, runs the next queued statement too (a few, then it goes back).
+ * A statement queued while no connection is being asked for asks for one, so the statements
+ * still run on as many connections at once as the pool gives; alone, a statement takes and
+ * gives back its connection as before. A failed statement gives its connection back (the pool
+ * checks it), and a failed request for a connection fails the oldest statement, as it would
+ * have failed alone.
+ */
+export class PooledStatementQueue {
+  readonly #executor: QueryExecutor;
+  readonly #queued: Queued[] = [];
+  /** Whether a lane is waiting for a connection: a new statement then waits for it too. */
+  #asking = false;
+
+  constructor(executor: QueryExecutor) {
+    this.#executor = executor;
+  }
+
+  /** Runs `statement` on a connection of the pool, in turn. */
+  run<TRow>(
+    statement: (connection: DatabaseConnection) => Promise<QueryResult<TRow>>,
+  ): Promise<QueryResult<TRow>> {
+    return new Promise<QueryResult<TRow>>((resolve, reject) => {
+      this.#queued.push({
+        run: statement as Queued["run"],
+        resolve: resolve as Queued["resolve"],
+        reject,
+      });
+      if (!this.#asking) {
+        this.#lane();
+      }
+    });
+  }
+
+  /**
+   * Asks for a connection and runs queued statements on it. The last one's answer is given once
+   * the connection is back in the pool, so its caller's next statement can take it again.
+   */
+  #lane(): void {
+    this.#asking = true;
+    let connected = false;
+    let last: (() => void) | undefined;
+    this.#executor
+      .provideConnection(async (connection) => {
+        connected = true;
+        this.#asking = false;
+        last = await this.#drain(connection);
+      })
+      .then(
+        () => last?.(),
+        (error: unknown) => {
+          if (connected) {
+            // The connection failed to go back: the statements that ran keep their answers.
+            last?.();
+          } else {
+            this.#asking = false;
+            this.#queued.shift()?.reject(error);
+          }
+        },
+      )
+      .finally(() => this.#more());
+  }
+
+  /**
+   * Runs queued statements on `connection`, a few at most (another lane takes the rest), and
+   * answers each but the last, whose answer it returns. A failed statement ends the lease.
+   */
+  async #drain(connection: DatabaseConnection): Promise<(() => void) | undefined> {
+    for (let ran = 1; ; ran++) {
+      const next = this.#queued.shift();
+      if (next === undefined) {
+        return undefined;
+      }
+      this.#more();
+      let result: QueryResult<never>;
+      try {
+        result = await next.run(connection);
+      } catch (error) {
+        return () => next.reject(error);
+      }
+      if (ran === MAX_STATEMENTS_PER_LEASE || this.#queued.length === 0) {
+        return () => next.resolve(result);
+      }
+      next.resolve(result);
+    }
+  }
+
+  /** Statements are waiting and no lane asks for a connection: one does. */
+  #more(): void {
+    if (this.#queued.length > 0 && !this.#asking) {
+      this.#lane();
+    }
+  }
+}
