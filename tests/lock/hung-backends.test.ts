@@ -3,6 +3,7 @@
 // A run's signal must abort when its hold may have ended, and a blocking acquire must return
 // by its time plus the slack, leaving no claim behind.
 
+import { type AddressInfo, createServer, type Socket } from "node:net";
 import { Redis } from "ioredis";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
@@ -295,5 +296,37 @@ describeWithBackend("postgres", (url) => {
       expect(await holder.release()).toBe(true);
       await expectLeftFree(provider, holder, waiters);
     }, 30_000);
+  }
+});
+
+test("statements queued against a PostgreSQL server that never answers ask for connections in parallel (one per 8 queued), and all fail once connecting fails", async () => {
+  // A server that accepts connections and never answers: every connect hangs until cut.
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  const pool = new pg.Pool({ host: "127.0.0.1", port, user: "hasp", max: 10 });
+  const kysely = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
+  const adapter = new KyselyLockAdapter({ kysely, tableName: uniqueName("unanswered") });
+  try {
+    const settled = Array.from({ length: 24 }, (_, index) =>
+      adapter.acquire(`key-${index}`, `owner-${index}`, LONG).then(
+        () => "answered",
+        () => "failed",
+      ),
+    );
+    // One request per lease's worth (8) of queued statements: 3 connects at once, not 1.
+    await expect.poll(() => sockets.size, { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
+    server.close();
+    for (const socket of sockets) {
+      socket.destroy();
+    }
+    expect(await Promise.all(settled)).toEqual(Array.from({ length: 24 }, () => "failed"));
+  } finally {
+    server.close();
+    await kysely.destroy().catch(() => {});
   }
 });

@@ -232,6 +232,25 @@ describeWithBackend("postgres", (url) => {
       expect(await waitedNext).toMatchObject({ acquired: true });
     });
 
+    test("without its inboxes table (dropped after init()), a wait still listens, the hand-off's release names the missing table and init(), and after init() the key is handed over", async () => {
+      const table = await newTable();
+      const adapter = newAdapter(table);
+      const key = uniqueName("no-inboxes");
+      await adapter.acquire(key, "alice", LONG);
+      await pool.query(`DROP TABLE "${table}:inboxes"`);
+      const waited = adapter.waitForRelease?.(key, LONG, never(), { lockId: "bob", ttl: LONG });
+      await vi.waitFor(async () => expect(await waitersOf(table, key)).toHaveLength(1));
+      await expect(adapter.release(key, "alice")).rejects.toThrow(
+        expect.objectContaining({
+          name: "LockBackendError",
+          message: expect.stringMatching(/inboxes.*init\(\)/s),
+        }),
+      );
+      await newAdapter(table, false).init();
+      expect(await adapter.release(key, "alice")).toBe(true);
+      expect(await waited).toMatchObject({ acquired: true });
+    });
+
     test("a NOTIFY forged by a role that may only SELECT the table makes the wait check, not take the key", async () => {
       const table = await newTable();
       const holder = newAdapter(table);

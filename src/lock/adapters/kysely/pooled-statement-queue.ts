@@ -17,17 +17,18 @@ const MAX_STATEMENTS_PER_LEASE = 8;
  * A server's statements on a Kysely pool (PostgreSQL, MySQL), in order. Taking a connection
  * from Kysely and giving it back is six async steps on every statement, so under load a
  * connection, once taken, runs the next queued statement too (a few, then it goes back).
- * A statement queued while no connection is being asked for asks for one, so the statements
- * still run on as many connections at once as the pool gives; alone, a statement takes and
- * gives back its connection as before. A failed statement gives its connection back (the pool
- * checks it), and a failed request for a connection fails the oldest statement, as it would
- * have failed alone.
+ * A connection is asked for per few statements queued (as many as one lease runs), so the
+ * statements still run on as many connections at once as the pool gives, and a cold pool opens
+ * them in parallel; alone, a statement takes and gives back its connection as before. A failed
+ * statement gives its connection back (the pool checks it), and a failed request for a
+ * connection fails the oldest statements, as many as it would have run: each would have failed
+ * alone, and at once (an unreachable server fails every queued statement within one connect).
  */
 export class PooledStatementQueue {
   readonly #executor: QueryExecutor;
   readonly #queued: Queued[] = [];
-  /** Whether a lane is waiting for a connection: a new statement then waits for it too. */
-  #asking = false;
+  /** The lanes waiting for a connection: one per lease's worth of queued statements. */
+  #asking = 0;
 
   constructor(executor: QueryExecutor) {
     this.#executor = executor;
@@ -43,9 +44,7 @@ export class PooledStatementQueue {
         resolve: resolve as Queued["resolve"],
         reject,
       });
-      if (!this.#asking) {
-        this.#lane();
-      }
+      this.#more();
     });
   }
 
@@ -54,13 +53,13 @@ export class PooledStatementQueue {
    * the connection is back in the pool, so its caller's next statement can take it again.
    */
   #lane(): void {
-    this.#asking = true;
+    this.#asking += 1;
     let connected = false;
     let last: (() => void) | undefined;
     this.#executor
       .provideConnection(async (connection) => {
         connected = true;
-        this.#asking = false;
+        this.#asking -= 1;
         last = await this.#drain(connection);
       })
       .then(
@@ -70,8 +69,10 @@ export class PooledStatementQueue {
             // The connection failed to go back: the statements that ran keep their answers.
             last?.();
           } else {
-            this.#asking = false;
-            this.#queued.shift()?.reject(error);
+            this.#asking -= 1;
+            for (const failed of this.#queued.splice(0, MAX_STATEMENTS_PER_LEASE)) {
+              failed.reject(error);
+            }
           }
         },
       )
@@ -102,9 +103,9 @@ export class PooledStatementQueue {
     }
   }
 
-  /** Statements are waiting and no lane asks for a connection: one does. */
+  /** Fewer lanes ask for a connection than the queued statements need: more do. */
   #more(): void {
-    if (this.#queued.length > 0 && !this.#asking) {
+    while (this.#asking * MAX_STATEMENTS_PER_LEASE < this.#queued.length) {
       this.#lane();
     }
   }

@@ -44,7 +44,10 @@ export type PgListenConnection = PgListenClient | PgListenPool;
 /** PostgreSQL's undefined_table. */
 const UNDEFINED_TABLE = "42P01";
 
-/** A registration dropped with its table (`dropSchema()` before `close()`) has nothing to drop. */
+/**
+ * No inboxes table: a registration dropped with it (`dropSchema()` before `close()`) has nothing
+ * to drop, and one made for a schema without it has nothing to keep.
+ */
 function tableGone(error: unknown): void {
   if ((error as { code?: unknown } | null)?.code !== UNDEFINED_TABLE) {
     throw error;
@@ -56,8 +59,11 @@ const POOL_ENDING_CHECK_MS = 100;
 
 type Listening = {
   readonly client: PgListenClient;
-  /** Gives the connection back: released to its pool, or left to its owner (a pg.Client). */
-  readonly giveBack: () => void;
+  /**
+   * Gives the connection back: released to its pool (destroyed when `broken`: it may still
+   * listen), or left to its owner (a pg.Client).
+   */
+  readonly giveBack: (broken?: boolean) => void;
   readonly detach: () => void;
 };
 
@@ -127,11 +133,13 @@ export class PostgresInbox {
       detach: () => {},
     }));
     detach();
+    let broken = true;
     try {
       await client?.query(this.#settings.statements.unregister, [this.channel]).catch(tableGone);
       await client?.query(`UNLISTEN "${this.channel}"`);
+      broken = false;
     } finally {
-      giveBack();
+      giveBack(broken);
     }
   }
 
@@ -178,7 +186,8 @@ export class PostgresInbox {
     client.on("error", onLost);
     client.on("end", onLost);
     try {
-      await client.query(statements.register, [channel, secret]);
+      // Without the table (made by an older hasp's init()), grants come unsigned: each asks.
+      await client.query(statements.register, [channel, secret]).catch(tableGone);
       await client.query(`LISTEN "${channel}"`);
     } catch (error) {
       detach();
@@ -196,6 +205,6 @@ export class PostgresInbox {
       }, POOL_ENDING_CHECK_MS);
       poolWatch.unref();
     }
-    return { client, detach, giveBack: () => giveBack() };
+    return { client, detach, giveBack };
   }
 }
