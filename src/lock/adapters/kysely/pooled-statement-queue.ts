@@ -13,16 +13,21 @@ type Queued = {
  */
 const MAX_STATEMENTS_PER_LEASE = 8;
 
+/** Requests for a connection under way at once, at most. */
+const MAX_ASKING = 4;
+
 /**
  * A server's statements on a Kysely pool (PostgreSQL, MySQL), in order. Taking a connection
  * from Kysely and giving it back is six async steps on every statement, so under load a
  * connection, once taken, runs the next queued statement too (a few, then it goes back).
- * A connection is asked for per few statements queued (as many as one lease runs), so the
- * statements still run on as many connections at once as the pool gives, and a cold pool opens
- * them in parallel; alone, a statement takes and gives back its connection as before. A failed
- * statement gives its connection back (the pool checks it), and a failed request for a
- * connection fails the oldest statements, as many as it would have run: each would have failed
- * alone, and at once (an unreachable server fails every queued statement within one connect).
+ * A connection is asked for per few statements queued (as many as one lease runs), at most
+ * `MAX_ASKING` at once: the statements still run on as many connections at once as the pool
+ * gives, a cold pool opens a few at a time, and the application's own queries waiting for the
+ * pool are behind at most those few requests. Alone, a statement takes and gives back its
+ * connection as before. A failed statement gives its connection back (the pool checks it), and
+ * a failed request for a connection fails every statement waiting: each would have asked the
+ * same pool, and an unreachable server then fails them within one connect, not one after
+ * another.
  */
 export class PooledStatementQueue {
   readonly #executor: QueryExecutor;
@@ -70,7 +75,7 @@ export class PooledStatementQueue {
             last?.();
           } else {
             this.#asking -= 1;
-            for (const failed of this.#queued.splice(0, MAX_STATEMENTS_PER_LEASE)) {
+            for (const failed of this.#queued.splice(0)) {
               failed.reject(error);
             }
           }
@@ -103,9 +108,12 @@ export class PooledStatementQueue {
     }
   }
 
-  /** Fewer lanes ask for a connection than the queued statements need: more do. */
+  /** Fewer lanes ask for a connection than the queued statements need: more do, a few at most. */
   #more(): void {
-    while (this.#asking * MAX_STATEMENTS_PER_LEASE < this.#queued.length) {
+    while (
+      this.#asking < MAX_ASKING &&
+      this.#asking * MAX_STATEMENTS_PER_LEASE < this.#queued.length
+    ) {
       this.#lane();
     }
   }
