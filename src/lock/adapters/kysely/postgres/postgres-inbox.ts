@@ -54,6 +54,22 @@ function tableGone(error: unknown): void {
   }
 }
 
+/**
+ * Gives a pooled client back to its pool once: a connection lost while the inbox registers is
+ * let go by `onLost`, and then by the failed query's catch (pg throws on a second release).
+ */
+function releaseOnce(
+  pooled: Awaited<ReturnType<PgListenPool["connect"]>> | undefined,
+): (destroy?: boolean) => void {
+  let given = false;
+  return (destroy) => {
+    if (!given) {
+      given = true;
+      pooled?.release(destroy);
+    }
+  };
+}
+
 /** How often a listening client checked out of a pool looks whether the pool is ending (ms). */
 const POOL_ENDING_CHECK_MS = 100;
 
@@ -152,15 +168,7 @@ export class PostgresInbox {
       );
     }
     const client = pooled ?? (connection as PgListenClient);
-    // Once: a connection lost while the inbox registers is let go by `onLost`, and then by the
-    // failed query's catch (pg throws on a second release).
-    let given = false;
-    const giveBack = (destroy?: boolean) => {
-      if (!given) {
-        given = true;
-        pooled?.release(destroy);
-      }
-    };
+    const giveBack = releaseOnce(pooled);
     const onNotification = (message: PgNotification) => {
       if (message.channel === channel && message.payload !== undefined) {
         this.#settings.onMessage(message.payload);
@@ -186,7 +194,8 @@ export class PostgresInbox {
     client.on("error", onLost);
     client.on("end", onLost);
     try {
-      // Without the table (made by an older hasp's init()), grants come unsigned: each asks.
+      // Without the table (dropped since init()), grants come unsigned and each wait asks; the
+      // release's trigger names the missing table.
       await client.query(statements.register, [channel, secret]).catch(tableGone);
       await client.query(`LISTEN "${channel}"`);
     } catch (error) {
