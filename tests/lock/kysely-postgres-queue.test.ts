@@ -79,6 +79,35 @@ describeWithBackend("postgres", (url) => {
     return asRole.toString();
   }
 
+  async function dropRole(role: string): Promise<void> {
+    await pool.query(`DROP OWNED BY ${role}`);
+    await pool.query(`DROP ROLE ${role}`);
+  }
+
+  /**
+   * `holder` releases `key` (held by alice, as `alice` answered): the wait under way ends only
+   * then, handed the key with the stored hold's token, above alice's.
+   */
+  async function expectHandedOnlyAtRelease(
+    holder: KyselyLockAdapter,
+    key: string,
+    alice: Awaited<ReturnType<KyselyLockAdapter["acquire"]>>,
+    waiting: Promise<{ handOff: unknown; at: number }> | undefined,
+    owner: string,
+  ): Promise<void> {
+    expect(await holder.getState(key)).toMatchObject({ owner: "alice" });
+    const releasedAt = performance.now();
+    expect(await holder.release(key, "alice")).toBe(true);
+    const ended = await waiting;
+    expect(ended?.at, "the wait ended only after the real release").toBeGreaterThanOrEqual(
+      releasedAt,
+    );
+    const state = await holder.getState(key);
+    expect(state).toMatchObject({ owner });
+    expect(ended?.handOff).toMatchObject({ acquired: true, fencingToken: state?.fencingToken });
+    expect(state?.fencingToken).toBeGreaterThan(alice.acquired ? alice.fencingToken : 0);
+  }
+
   describe("PostgreSQL queue", () => {
     test("a release that hands the key over is one statement, and its signed message is the grant: the waiter sends nothing", async () => {
       const table = await newTable();
@@ -185,21 +214,10 @@ describeWithBackend("postgres", (url) => {
         await vi.waitFor(() =>
           expect(log.slice(from).some((sql) => sql.includes(":check"))).toBe(true),
         );
-        expect(await holder.getState(second)).toMatchObject({ owner: "alice" });
-        const releasedAt = performance.now();
-        expect(await holder.release(second, "alice")).toBe(true);
-        const ended = await waiting;
-        expect(ended?.at, "the wait ended only after the real release").toBeGreaterThanOrEqual(
-          releasedAt,
-        );
-        const state = await holder.getState(second);
-        expect(state).toMatchObject({ owner: "carol" });
-        expect(ended?.handOff).toMatchObject({ acquired: true, fencingToken: state?.fencingToken });
-        expect(state?.fencingToken).toBeGreaterThan(alice.acquired ? alice.fencingToken : 0);
+        await expectHandedOnlyAtRelease(holder, second, alice, waiting, "carol");
       } finally {
         await eavesdropper.end();
-        await pool.query(`DROP OWNED BY ${role}`);
-        await pool.query(`DROP ROLE ${role}`);
+        await dropRole(role);
       }
     });
 
@@ -284,21 +302,10 @@ describeWithBackend("postgres", (url) => {
           expect(log.slice(from).some((sql) => sql.includes(":check"))).toBe(true),
         );
         expect(await waitersOf(table, key)).toHaveLength(1);
-        expect(await holder.getState(key)).toMatchObject({ owner: "alice" });
-        const releasedAt = performance.now();
-        expect(await holder.release(key, "alice")).toBe(true);
-        const ended = await waiting;
-        expect(ended?.at, "the wait ended only after the real release").toBeGreaterThanOrEqual(
-          releasedAt,
-        );
-        const state = await holder.getState(key);
-        expect(state).toMatchObject({ owner: "bob" });
-        expect(ended?.handOff).toMatchObject({ acquired: true, fencingToken: state?.fencingToken });
-        expect(state?.fencingToken).toBeGreaterThan(alice.acquired ? alice.fencingToken : 0);
+        await expectHandedOnlyAtRelease(holder, key, alice, waiting, "bob");
       } finally {
         await forger.end();
-        await pool.query(`DROP OWNED BY ${role}`);
-        await pool.query(`DROP ROLE ${role}`);
+        await dropRole(role);
       }
     });
 
