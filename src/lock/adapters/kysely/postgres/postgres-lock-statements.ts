@@ -420,8 +420,11 @@ function inboxes(table: string): string {
 function inboxStatements(table: string): PostgresInboxStatements {
   const i = inboxes(table);
   return {
-    register: `WITH gone AS (DELETE FROM ${i} AS i WHERE i.inbox <> $1
-  AND NOT EXISTS (SELECT FROM pg_stat_activity AS a WHERE a.pid = i.pid))
+    // SKIP LOCKED: registrations at once (processes back after a restart) each sweep the rows
+    // the others are not sweeping, rather than deadlock on them.
+    register: `WITH gone AS (DELETE FROM ${i} WHERE inbox IN (SELECT g.inbox FROM ${i} AS g
+  WHERE g.inbox <> $1 AND NOT EXISTS (SELECT FROM pg_stat_activity AS a WHERE a.pid = g.pid)
+  FOR UPDATE SKIP LOCKED))
 INSERT INTO ${i} (inbox, secret, pid) VALUES ($1, $2, pg_backend_pid())
 ON CONFLICT (inbox) DO UPDATE SET secret = excluded.secret, pid = excluded.pid`,
     unregister: `DELETE FROM ${i} WHERE inbox = $1`,
