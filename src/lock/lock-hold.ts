@@ -4,10 +4,17 @@
 // `BlockingAcquirer` and `KeptHold`, with no closure per call or per run.
 
 import type { IKey } from "../namespace/namespace.js";
+import {
+  acquireBlocking,
+  type BlockingAcquirer,
+  handOffStart,
+} from "../primitive/blocking-acquire.js";
+import { callAdapter } from "../primitive/call-adapter.js";
+import { holdEnd, type KeptHold } from "../primitive/keep-alive.js";
+import { publicOwner } from "../primitive/owner.js";
+import { retryRelease } from "../primitive/retry-release.js";
 import type { TimeoutError } from "../resilience/resilience-errors.js";
 import { TimeSpan } from "../time-span/time-span.js";
-import { acquireBlocking, type BlockingAcquirer, handOffStart } from "./blocking-acquire.js";
-import { callAdapter } from "./call-adapter.js";
 import type { ILock, LockBlockingSettings } from "./contracts/lock.js";
 import type {
   ILockAdapter,
@@ -18,12 +25,9 @@ import type {
 import { LockLostError } from "./contracts/lock-errors.js";
 import { LOCK_EVENTS, type LockEventName } from "./contracts/lock-events.js";
 import { type ILockState, LOCK_STATE } from "./contracts/lock-state.js";
-import { holdEnd, type KeptHold } from "./keep-alive.js";
 import { ANSWERS, type Answer, type AnswerOf, mayHaveAcquired } from "./lock-adapter-answers.js";
 import type { LockContext } from "./lock-context.js";
-import { publicOwner } from "./lock-owner.js";
 import type { LockEventData } from "./lock-reporter.js";
-import { retryRelease } from "./retry-release.js";
 
 const ignore = () => {};
 

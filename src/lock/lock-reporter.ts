@@ -3,6 +3,7 @@
 // made per lock or per call).
 
 import type { IEventDispatcher } from "../event-bus/event-bus-contracts.js";
+import { publicOwner } from "../primitive/owner.js";
 import type { ILock } from "./contracts/lock.js";
 import {
   isLockBackendError,
@@ -11,7 +12,6 @@ import {
 } from "./contracts/lock-errors.js";
 import { LOCK_EVENTS, type LockEventMap, type LockEventName } from "./contracts/lock-events.js";
 import type { Answer } from "./lock-adapter-answers.js";
-import { publicOwner } from "./lock-owner.js";
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 

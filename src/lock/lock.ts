@@ -1,4 +1,6 @@
 import type { IKey } from "../namespace/namespace.js";
+import { HeldRun } from "../primitive/keep-alive.js";
+import { publicOwner } from "../primitive/owner.js";
 import { parseSettings } from "../settings/parse-settings.js";
 import { Task } from "../task/task.js";
 import type { ITimeSpan, TimeSpan } from "../time-span/time-span.js";
@@ -18,10 +20,8 @@ import {
 } from "./contracts/lock-errors.js";
 import { LOCK_EVENTS } from "./contracts/lock-events.js";
 import type { ILockState } from "./contracts/lock-state.js";
-import { HeldRun } from "./keep-alive.js";
 import type { LockContext } from "./lock-context.js";
 import { type BlockingAcquireResult, LockHold } from "./lock-hold.js";
-import { publicOwner } from "./lock-owner.js";
 import {
   LOCK_DEFAULTS,
   lockBlockingSettingsSchema,

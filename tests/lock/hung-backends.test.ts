@@ -16,12 +16,12 @@ import {
   RedisLockAdapter,
   redisHoldKey,
 } from "../../src/lock/adapters/redis/redis-lock-adapter.js";
-import { BLOCKING_SLACK_MS } from "../../src/lock/blocking-deadline.js";
 import { FailedAcquireLockError, LockLostError } from "../../src/lock/contracts/lock-errors.js";
 import { LOCK_STATE } from "../../src/lock/contracts/lock-state.js";
-import { CLOCK_DRIFT_FACTOR, CLOCK_DRIFT_MS } from "../../src/lock/keep-alive.js";
 import { LockProvider } from "../../src/lock/lock-provider.js";
 import { Namespace } from "../../src/namespace/namespace.js";
+import { BLOCKING_SLACK_MS } from "../../src/primitive/blocking-deadline.js";
+import { CLOCK_DRIFT_FACTOR, CLOCK_DRIFT_MS } from "../../src/primitive/keep-alive.js";
 import { TimeoutError } from "../../src/resilience/resilience-errors.js";
 import { TimeSpan } from "../../src/time-span/time-span.js";
 import { describeWithBackend, uniqueName } from "../harness/backends.js";

@@ -4,9 +4,9 @@ import { MemoryLockAdapter } from "../../src/lock/adapters/memory/memory-lock-ad
 import type { ILockAdapter } from "../../src/lock/contracts/lock-adapter.js";
 import { LOCK_EVENTS } from "../../src/lock/contracts/lock-events.js";
 import { LOCK_STATE } from "../../src/lock/contracts/lock-state.js";
-import { CLOCK_DRIFT_FACTOR, CLOCK_DRIFT_MS } from "../../src/lock/keep-alive.js";
 import { LockProvider } from "../../src/lock/lock-provider.js";
 import { lockProviderTestSuite } from "../../src/lock/test-suites/lock-provider-test-suite.js";
+import { CLOCK_DRIFT_FACTOR, CLOCK_DRIFT_MS } from "../../src/primitive/keep-alive.js";
 import { timeout } from "../../src/resilience/timeout.js";
 import { Task } from "../../src/task/task.js";
 import { TimeSpan } from "../../src/time-span/time-span.js";

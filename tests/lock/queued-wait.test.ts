@@ -1,9 +1,9 @@
-// The shared queued wait (src/lock/adapters/wait-queue/) on its own, with a queue that is
+// The shared queued wait (src/backends/wait-queue/) on its own, with a queue that is
 // not a backend: what its timer does when the backend never answers. The backends' own tests
 // cover the rest.
 import { describe, expect, test, vi } from "vitest";
-import { QueuedWaits } from "../../src/lock/adapters/wait-queue/queued-waits.js";
-import type { WaitQueue } from "../../src/lock/adapters/wait-queue/wait-queue.js";
+import { QueuedWaits } from "../../src/backends/wait-queue/queued-waits.js";
+import type { WaitQueue } from "../../src/backends/wait-queue/wait-queue.js";
 
 const never = new Promise<never>(() => {});
 

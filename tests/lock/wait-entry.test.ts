@@ -1,10 +1,9 @@
-// The format of a queued wait's entry (src/lock/adapters/wait-queue/wait-entry.ts): encoded and
+// The format of a queued wait's entry (src/backends/wait-queue/wait-entry.ts): encoded and
 // decoded in TypeScript, and read and written by its Lua (Redis) and SQL (PostgreSQL) fragments,
 // which must agree with it.
 import type { Redis } from "ioredis";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { defineRedisLockCommands } from "../../src/lock/adapters/redis/redis-lock-commands.js";
 import {
   claimFields,
   decodeWaitEntry,
@@ -13,7 +12,8 @@ import {
   WAIT_ENTRY_LUA,
   WAIT_ENTRY_SQL,
   type WaitEntry,
-} from "../../src/lock/adapters/wait-queue/wait-entry.js";
+} from "../../src/backends/wait-queue/wait-entry.js";
+import { defineRedisLockCommands } from "../../src/lock/adapters/redis/redis-lock-commands.js";
 import {
   createPgPool,
   createRedisClient,

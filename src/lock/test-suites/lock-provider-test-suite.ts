@@ -4,6 +4,9 @@ import { InvalidArgumentError } from "../../errors/invalid-argument-error.js";
 import { MemoryEventBusAdapter } from "../../event-bus/adapters/memory/memory-event-bus-adapter.js";
 import { EventBus } from "../../event-bus/event-bus.js";
 import { Namespace } from "../../namespace/namespace.js";
+import { BLOCKING_SLACK_MS } from "../../primitive/blocking-deadline.js";
+import { CLOCK_DRIFT_FACTOR, CLOCK_DRIFT_MS } from "../../primitive/keep-alive.js";
+import { publicOwner } from "../../primitive/owner.js";
 import { TimeoutError } from "../../resilience/resilience-errors.js";
 import { timeout } from "../../resilience/timeout.js";
 import { SuperJsonSerdeAdapter } from "../../serde/adapters/super-json/super-json-serde-adapter.js";
@@ -12,7 +15,6 @@ import { SerdeError } from "../../serde/serde-error.js";
 import { Task } from "../../task/task.js";
 import { type ITimeSpan, TimeSpan } from "../../time-span/time-span.js";
 import { MAX_DURATION_MS } from "../../time-span/time-span-schema.js";
-import { BLOCKING_SLACK_MS } from "../blocking-deadline.js";
 import type {
   ILock,
   LockRunBlockingSettings,
@@ -36,8 +38,6 @@ import {
 import { LOCK_EVENTS, type LockEventMap, type LockEventName } from "../contracts/lock-events.js";
 import type { LockCreateSettings } from "../contracts/lock-provider.js";
 import { type ILockState, LOCK_STATE } from "../contracts/lock-state.js";
-import { CLOCK_DRIFT_FACTOR, CLOCK_DRIFT_MS } from "../keep-alive.js";
-import { publicOwner } from "../lock-owner.js";
 import { LockProvider, type LockProviderSettings } from "../lock-provider.js";
 
 /** Settings of {@link lockProviderTestSuite}: how to get the adapter under test. */

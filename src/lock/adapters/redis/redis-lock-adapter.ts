@@ -1,5 +1,7 @@
 import type { Cluster, Redis } from "ioredis";
 import * as v from "valibot";
+import { QueuedWaits } from "../../../backends/wait-queue/queued-waits.js";
+import { NO_CLAIM } from "../../../backends/wait-queue/wait-entry.js";
 import { HaspError } from "../../../errors/hasp-error.js";
 import type { InvalidArgumentError } from "../../../errors/invalid-argument-error.js";
 import { mustBe, parseSettings, settingsObject } from "../../../settings/parse-settings.js";
@@ -16,8 +18,6 @@ import type {
   LockHandOff,
   LockWaitClaim,
 } from "../../contracts/lock-adapter.js";
-import { QueuedWaits } from "../wait-queue/queued-waits.js";
-import { NO_CLAIM } from "../wait-queue/wait-entry.js";
 import { RedisInbox } from "./redis-inbox.js";
 import {
   type AcquireReply,

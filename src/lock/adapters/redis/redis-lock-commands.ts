@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from "ioredis";
-import type { LeaveMode } from "../wait-queue/wait-queue.js";
+import type { LeaveMode } from "../../../backends/wait-queue/wait-queue.js";
 import {
   ACQUIRE_NOTING_SCRIPT,
   ACQUIRE_SCRIPT,

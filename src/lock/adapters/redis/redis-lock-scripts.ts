@@ -24,7 +24,11 @@
 // costs server time on each cycle: the grace is part of the script text, and a release with
 // nobody waiting publishes nothing.
 
-import { NEVER_EXPIRES_TTL, NO_CLAIM_TTL, WAIT_ENTRY_LUA } from "../wait-queue/wait-entry.js";
+import {
+  NEVER_EXPIRES_TTL,
+  NO_CLAIM_TTL,
+  WAIT_ENTRY_LUA,
+} from "../../../backends/wait-queue/wait-entry.js";
 
 /** How long the fence counter outlives a hold, in ms. */
 export const FENCE_GRACE_MS = 60_000;

@@ -1,6 +1,6 @@
+import type { EntryClaimFields } from "../../../backends/wait-queue/wait-entry.js";
+import type { QueueEntry, WaitCheck, WaitQueue } from "../../../backends/wait-queue/wait-queue.js";
 import { wholeMs } from "../../../timers/timers.js";
-import type { EntryClaimFields } from "../wait-queue/wait-entry.js";
-import type { QueueEntry, WaitCheck, WaitQueue } from "../wait-queue/wait-queue.js";
 import type { RedisLockCommands } from "./redis-lock-commands.js";
 
 /** The keys of one lock, in the order the scripts take them. */

@@ -27,7 +27,7 @@
 //
 // Time: in a procedure's body, the server's time is read once, into now_us and now_ms.
 
-import { WAIT_ENTRY_SQL } from "../../wait-queue/wait-entry.js";
+import { WAIT_ENTRY_SQL } from "../../../../backends/wait-queue/wait-entry.js";
 import {
   free,
   type KyselyLockEntryArgs,

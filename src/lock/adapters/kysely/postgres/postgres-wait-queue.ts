@@ -1,17 +1,17 @@
 import { randomBytes } from "node:crypto";
 import type { QueryResult } from "kysely";
-import type { TimeSpan } from "../../../../time-span/time-span.js";
-import { wholeMs } from "../../../../timers/timers.js";
-import type { LockHandOff, LockWaitClaim } from "../../../contracts/lock-adapter.js";
-import { QueuedWaits } from "../../wait-queue/queued-waits.js";
-import type { EntryClaimFields } from "../../wait-queue/wait-entry.js";
+import { QueuedWaits } from "../../../../backends/wait-queue/queued-waits.js";
+import type { EntryClaimFields } from "../../../../backends/wait-queue/wait-entry.js";
 import type {
   HeardGrant,
   LeaveMode,
   QueueEntry,
   WaitCheck,
   WaitQueue,
-} from "../../wait-queue/wait-queue.js";
+} from "../../../../backends/wait-queue/wait-queue.js";
+import type { TimeSpan } from "../../../../time-span/time-span.js";
+import { wholeMs } from "../../../../timers/timers.js";
+import type { LockHandOff, LockWaitClaim } from "../../../contracts/lock-adapter.js";
 import type { KyselyLockWaitArgs } from "../kysely-lock-statements.js";
 import type { RunnableStatement } from "../sql-lock-dialect.js";
 import { storedKey } from "../stored-key.js";

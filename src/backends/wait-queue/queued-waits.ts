@@ -1,7 +1,7 @@
-import type { TimeSpan } from "../../../time-span/time-span.js";
-import { durationTooLong, storeMilliseconds } from "../../../time-span/time-span-schema.js";
-import { delay } from "../../../timers/timers.js";
-import type { LockHandOff, LockWaitClaim } from "../../contracts/lock-adapter.js";
+import type { LockHandOff, LockWaitClaim } from "../../lock/contracts/lock-adapter.js";
+import type { TimeSpan } from "../../time-span/time-span.js";
+import { durationTooLong, storeMilliseconds } from "../../time-span/time-span-schema.js";
+import { delay } from "../../timers/timers.js";
 import { QueuedWait } from "./queued-wait.js";
 import { claimFields, type EntryClaimFields } from "./wait-entry.js";
 import type { HeardGrant, WaitQueue } from "./wait-queue.js";

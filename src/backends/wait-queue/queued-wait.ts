@@ -13,10 +13,10 @@
 // wait keeps its place however often the holder refreshes (an entry not renewed lapses soon after
 // the holder's expiry: a wait whose process died does not hold the queue up for long).
 
-import { onAbort } from "../../../lifecycle/abort-listeners.js";
-import { TimeSpan } from "../../../time-span/time-span.js";
-import { Timer } from "../../../timers/timers.js";
-import type { LockHandOff } from "../../contracts/lock-adapter.js";
+import { onAbort } from "../../lifecycle/abort-listeners.js";
+import type { LockHandOff } from "../../lock/contracts/lock-adapter.js";
+import { TimeSpan } from "../../time-span/time-span.js";
+import { Timer } from "../../timers/timers.js";
 import type { HeardGrant, QueueEntry, WaitCheck, WaitQueue } from "./wait-queue.js";
 
 /** After a check that failed, the next one (the backend unreachable for a moment). */
