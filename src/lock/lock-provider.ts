@@ -1,13 +1,13 @@
-import { randomFillSync } from "node:crypto";
 import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
-import { MemoryEventBusAdapter } from "../event-bus/adapters/memory/memory-event-bus-adapter.js";
-import { EventBus } from "../event-bus/event-bus.js";
 import type { EventListener, IEventBus, Unsubscribe } from "../event-bus/event-bus-contracts.js";
-import { createKey, type IKey, type INamespace, Namespace } from "../namespace/namespace.js";
+import { createKey, type IKey, type INamespace } from "../namespace/namespace.js";
 import { storedStringProblem } from "../namespace/stored-string-problem.js";
+import { OWNER_ID_LENGTH, randomOwnerHex } from "../primitive/owner.js";
+import { codePoints } from "../primitive/primitive-settings.js";
+import { ProviderEvents } from "../primitive/provider-events.js";
 import type { ISerdeRegister } from "../serde/serde-contracts.js";
 import { parseSettings } from "../settings/parse-settings.js";
-import { Task } from "../task/task.js";
+import type { Task } from "../task/task.js";
 import type { ITimeSpan, TimeSpan } from "../time-span/time-span.js";
 import type { ILock, LockIdFactory } from "./contracts/lock.js";
 import type { ILockAdapter } from "./contracts/lock-adapter.js";
@@ -22,35 +22,21 @@ import type { LockContext } from "./lock-context.js";
 import { LockReporter } from "./lock-reporter.js";
 import { REPLACES_PROVIDER, registerLockProvider } from "./lock-serde-transformer.js";
 import {
-  codePoints,
   LOCK_DEFAULTS,
   lockCreateSettingsSchema,
   lockProviderSettingsSchema,
   MAX_PROVEN_ID_LENGTH,
 } from "./lock-settings.js";
 
-const LOCK_EVENT_NAMES: ReadonlySet<string> = new Set(Object.values(LOCK_EVENTS));
-
-const LOCK_ID_BYTES = 16;
-const randomPool = Buffer.alloc(LOCK_ID_BYTES * 2 * 128);
-let randomPoolUsed = randomPool.length;
-
 /**
- * A fresh generated owner: a public id and a secret proof, 128 random bits each (from the
- * system's CSPRNG, drawn 4 KiB at a time) as 32 hex digits. The adapter stores the credential
- * `id.proof`; what others are shown of it is the id (`publicOwner`), which is not enough to act
- * as the owner. Made for every lock, so it is made cheaply: `randomUUID()` builds its string from
- * ~20 concatenated pieces, about 600 bytes of garbage per id, a tenth of an in-process hold's cost.
+ * A fresh generated owner: a public id and a secret proof (see `randomOwnerHex`). The adapter
+ * stores the credential `id.proof`; what others are shown of it is the id (`publicOwner`), which
+ * is not enough to act as the owner.
  */
 function newLock(context: LockContext, key: IKey, ttl: TimeSpan | null, givenId?: string): Lock {
-  if (randomPoolUsed === randomPool.length) {
-    randomFillSync(randomPool);
-    randomPoolUsed = 0;
-  }
-  const hex = randomPool.toString("hex", randomPoolUsed, randomPoolUsed + LOCK_ID_BYTES * 2);
-  randomPoolUsed += LOCK_ID_BYTES * 2;
-  const id = givenId ?? hex.slice(0, LOCK_ID_BYTES * 2);
-  return new Lock(context, key, `${id}.${hex.slice(LOCK_ID_BYTES * 2)}`, ttl, id);
+  const hex = randomOwnerHex();
+  const id = givenId ?? hex.slice(0, OWNER_ID_LENGTH);
+  return new Lock(context, key, `${id}.${hex.slice(OWNER_ID_LENGTH)}`, ttl, id);
 }
 
 /**
@@ -182,12 +168,8 @@ export class LockProvider implements ILockProvider {
   readonly #namespace: INamespace;
   readonly #createLockId: LockIdFactory | undefined;
   readonly #defaultTtl: TimeSpan | null;
-  readonly #eventBus: IEventBus<LockEventMap>;
+  readonly #events: ProviderEvents<LockEventMap>;
   readonly #providerId: string;
-  /** Whether anyone can hear events: a given bus always; the default one once listened to. */
-  #listened: boolean;
-  /** The bus is the one the provider made (none was given): its own to close. */
-  readonly #ownsEventBus: boolean;
   #closing: Promise<void> | undefined;
   /** Listening only: the provider's own listening methods, without `create` and `close`. */
   readonly events: ILockListenable;
@@ -199,33 +181,21 @@ export class LockProvider implements ILockProvider {
     this.#defaultTtl = parsed.defaultTtl;
     this.#createLockId = parsed.createLockId;
     this.#providerId = providerIdOf(parsed);
-    this.#eventBus =
-      parsed.eventBus ??
-      new EventBus<LockEventMap>({
-        adapter: new MemoryEventBusAdapter(),
-        namespace: (parsed.namespace instanceof Namespace
-          ? parsed.namespace
-          : LOCK_DEFAULTS.namespace
-        ).append("events"),
-      });
-    this.#ownsEventBus = parsed.eventBus === undefined;
-    this.#listened = parsed.eventBus !== undefined;
+    this.#events = new ProviderEvents<LockEventMap>({
+      kind: "lock",
+      names: Object.values(LOCK_EVENTS),
+      eventBus: parsed.eventBus,
+      namespace: parsed.namespace,
+      fallback: LOCK_DEFAULTS.namespace,
+    });
     this.#context = {
       adapter: parsed.adapter,
       blockingTime: parsed.defaultBlockingTime,
       blockingInterval: parsed.defaultBlockingInterval,
       refreshTime: parsed.defaultRefreshTime,
-      reporter: new LockReporter(this.#eventBus, () => this.#listened, parsed.adapter),
+      reporter: new LockReporter(this.#events.bus, this.#events.isListened, parsed.adapter),
     };
-    this.events = Object.freeze({
-      addListener: this.addListener.bind(this),
-      removeListener: this.removeListener.bind(this),
-      listenOnce: this.listenOnce.bind(this),
-      subscribe: this.subscribe.bind(this),
-      subscribeOnce: this.subscribeOnce.bind(this),
-      asPromise: this.asPromise.bind(this),
-      asTask: this.asTask.bind(this),
-    });
+    this.events = this.#events.listening;
     const serdes = parsed.serde === undefined ? [] : [parsed.serde].flat();
     for (const serde of serdes) {
       registerLockProvider(
@@ -266,43 +236,50 @@ export class LockProvider implements ILockProvider {
     );
   }
 
-  async addListener<TName extends keyof LockEventMap & string>(
+  addListener<TName extends keyof LockEventMap & string>(
     event: TName,
     listener: EventListener<LockEventMap[TName]>,
   ): Promise<void> {
-    this.#listen(event);
-    return this.#eventBus.addListener(event, listener);
+    return this.#events.addListener(event, listener);
   }
 
   removeListener<TName extends keyof LockEventMap & string>(
     event: TName,
     listener: EventListener<LockEventMap[TName]>,
   ): Promise<void> {
-    return this.#eventBus.removeListener(event, listener);
+    return this.#events.removeListener(event, listener);
   }
 
-  async listenOnce<TName extends keyof LockEventMap & string>(
+  listenOnce<TName extends keyof LockEventMap & string>(
     event: TName,
     listener: EventListener<LockEventMap[TName]>,
   ): Promise<void> {
-    this.#listen(event);
-    return this.#eventBus.listenOnce(event, listener);
+    return this.#events.listenOnce(event, listener);
   }
 
-  async subscribe<TName extends keyof LockEventMap & string>(
+  subscribe<TName extends keyof LockEventMap & string>(
     event: TName,
     listener: EventListener<LockEventMap[TName]>,
   ): Promise<Unsubscribe> {
-    this.#listen(event);
-    return this.#eventBus.subscribe(event, listener);
+    return this.#events.subscribe(event, listener);
   }
 
-  async subscribeOnce<TName extends keyof LockEventMap & string>(
+  subscribeOnce<TName extends keyof LockEventMap & string>(
     event: TName,
     listener: EventListener<LockEventMap[TName]>,
   ): Promise<Unsubscribe> {
-    this.#listen(event);
-    return this.#eventBus.subscribeOnce(event, listener);
+    return this.#events.subscribeOnce(event, listener);
+  }
+
+  asPromise<TName extends keyof LockEventMap & string>(
+    event: TName,
+    options?: { signal?: AbortSignal },
+  ): Promise<LockEventMap[TName]> {
+    return this.#events.asPromise(event, options);
+  }
+
+  asTask<TName extends keyof LockEventMap & string>(event: TName): Task<LockEventMap[TName]> {
+    return this.#events.asTask(event);
   }
 
   /**
@@ -321,31 +298,7 @@ export class LockProvider implements ILockProvider {
   }
 
   async #close(): Promise<void> {
-    if (this.#ownsEventBus) {
-      await this.#eventBus.close();
-    }
+    await this.#events.close();
     await this.#context.adapter.close?.();
-  }
-
-  async asPromise<TName extends keyof LockEventMap & string>(
-    event: TName,
-    options?: { signal?: AbortSignal },
-  ): Promise<LockEventMap[TName]> {
-    this.#listen(event);
-    return this.#eventBus.asPromise(event, options);
-  }
-
-  asTask<TName extends keyof LockEventMap & string>(event: TName): Task<LockEventMap[TName]> {
-    return new Task((signal) => this.asPromise(event, { signal }));
-  }
-
-  /** Checks the event's name (a misspelt one would never be heard), and turns events on. */
-  #listen(event: string): void {
-    if (!LOCK_EVENT_NAMES.has(event)) {
-      throw new InvalidArgumentError(
-        `${JSON.stringify(event)} is not a lock event; the lock events are ${[...LOCK_EVENT_NAMES].join(", ")}`,
-      );
-    }
-    this.#listened = true;
   }
 }
