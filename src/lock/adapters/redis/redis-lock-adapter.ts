@@ -245,7 +245,7 @@ export class RedisLockAdapter implements ILockAdapter {
       adapter: "RedisLockAdapter",
       maxWait,
       signal,
-      claim,
+      claim: claim === undefined ? undefined : { owner: claim.lockId, ttl: claim.ttl },
       queue: (fields) => {
         const hold = redisHoldKey(key);
         return redisWaitQueue(

@@ -8,7 +8,7 @@
 //                                           hold's plus the grace, set with it), so a new hold's
 //                                           token is always above it; then the server clock takes over
 //   {K}:queue    list of waits              blocked acquires, oldest first, each
-//                                           "<deadline ms>:<ttl>:<inbox>:<wait id>:<owner>"
+//                                           "<deadline ms>:<ttl>:<inbox>:<wait id>:<limit>:<owner>"
 //                                           (../wait-queue/wait-entry.ts: the format and its Lua): a
 //                                           claim (ttl in ms, or empty: never expires) is handed the
 //                                           key, a wait without one (ttl "-", no owner) is woken to
