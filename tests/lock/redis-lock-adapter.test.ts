@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
+import { FENCE_GRACE_MS } from "../../src/backends/redis/redis-fence.js";
 import { InvalidArgumentError } from "../../src/errors/invalid-argument-error.js";
 import {
   RedisLockAdapter,
@@ -8,7 +9,6 @@ import {
   RedisReplicaAckError,
   redisHoldKey,
 } from "../../src/lock/adapters/redis/redis-lock-adapter.js";
-import { FENCE_GRACE_MS } from "../../src/lock/adapters/redis/redis-lock-scripts.js";
 import { LockProvider } from "../../src/lock/lock-provider.js";
 import { lockAdapterTestSuite } from "../../src/lock/test-suites/lock-adapter-test-suite.js";
 import { lockProviderTestSuite } from "../../src/lock/test-suites/lock-provider-test-suite.js";
