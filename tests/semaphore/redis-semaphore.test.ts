@@ -356,6 +356,24 @@ describeWithBackend("redis", (url) => {
       await adapter.forceReleaseAll(key);
     });
 
+    test("a slot that expired goes to the oldest wait, not to a newcomer's acquire", async () => {
+      const adapter = newAdapter();
+      const key = keyOf("expired");
+      await adapter.acquire(key, "h", 1, TimeSpan.fromMilliseconds(150));
+      const waiting = track(newAdapter().waitForRelease(key, LONG, never(), claim("waiter", 1)));
+      await until("the wait is queued", async () => (await queued(key)) === 1);
+      // Whoever comes first after the expiry, the waiter's own check or the newcomer, the
+      // slot is the waiter's.
+      await until(
+        "the slot expired",
+        async () => waiting.settled() || (await adapter.getState(key, "h")) === null,
+      );
+      expect((await adapter.acquire(key, "newcomer", 1, LONG)).acquired).toBe(false);
+      tokenOf(await waiting.value);
+      expect(await adapter.getState(key, "waiter")).toMatchObject({ acquiredSlotsCount: 1 });
+      await adapter.forceReleaseAll(key);
+    });
+
     test("one release serves as many waits as the slots freed, in order; a force release all of them", async () => {
       const adapter = newAdapter();
       const key = keyOf("many");

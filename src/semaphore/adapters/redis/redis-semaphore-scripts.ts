@@ -218,8 +218,10 @@ const SERVE = `local function serve()
   if #writes == 0 then
     return false
   end
-  writes[#writes + 1] = 'fence'
-  writes[#writes + 1] = last
+  if last then
+    writes[#writes + 1] = 'fence'
+    writes[#writes + 1] = last
+  end
   redis.call('HSET', KEYS[1], unpack(writes))
   return true
 end`;
@@ -229,14 +231,19 @@ end`;
  * ARGV[1] slot id, ARGV[2] limit, ARGV[3] ttl in ms ("" = never expires)
  * Returns the token (an integer) when a slot was taken, or re-taken by its live holder (the
  * token and the slot's limit kept, the TTL restarted); else {limit in force, live slots, ms
- * until the soonest live slot expires (-1: none expires)}. The queue is not looked at: a free
- * slot is anyone's (a release hands slots to the queue itself; an expiry is served by the
- * waits' checks).
+ * until the soonest live slot expires (-1: none expires)}. Slots found expired go to the queue
+ * first (SERVE); otherwise the queue is not looked at (a release hands its slot to the queue
+ * itself, and the waits check at the soonest expiry they know of).
  */
 export const ACQUIRE_SCRIPT = `
 ${checkLimit(2)}
 ${checkDurations({ argv: 3, name: "ttl", also: [""] })}
 ${READ_SLOTS}
+${SERVE}
+-- Slots that expired unnoticed go to the queue first: no newcomer takes them past a waiter.
+if #expired > 0 and serve() then
+  keep()
+end
 local f = ':' .. ARGV[1]
 local own = slots[f]
 local token
@@ -304,11 +311,16 @@ return freed
  * KEYS[1] slots, KEYS[2] queue
  * ARGV[1] slot id, ARGV[2] ttl in ms
  * Returns 1 when the slot id's live, expiring slot got a new TTL (from now); 0 when it holds
- * none, or its slot never expires (which stays as it is). The queue keeps its order.
+ * none, or its slot never expires (which stays as it is). The queue keeps its order; slots
+ * found expired go to it (SERVE).
  */
 export const REFRESH_SCRIPT = `
 ${checkDurations({ argv: 2, name: "ttl" })}
 ${READ_SLOTS}
+${SERVE}
+if #expired > 0 and serve() then
+  keep()
+end
 local f = ':' .. ARGV[1]
 local own = slots[f]
 if not own then
