@@ -2,11 +2,13 @@
 // their hash slot and expiry, a restart, a forged message), and the hand-off rules tried hard.
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { redisHashTag } from "../../src/backends/redis/redis-client.js";
 import { FENCE_GRACE_MS } from "../../src/backends/redis/redis-fence.js";
 import { decodeWaitEntry } from "../../src/backends/wait-queue/wait-entry.js";
+import { InvalidArgumentError } from "../../src/errors/invalid-argument-error.js";
 import { RedisSemaphoreAdapter } from "../../src/semaphore/adapters/redis/redis-semaphore-adapter.js";
+import type { RedisSemaphoreCommands } from "../../src/semaphore/adapters/redis/redis-semaphore-commands.js";
 import type {
   SemaphoreAcquireResult,
   SemaphoreWaitClaim,
@@ -84,6 +86,71 @@ describeWithBackend("redis", (url) => {
   afterAll(async () => {
     await Promise.all(adapters.map((adapter) => adapter.close()));
     await client.quit();
+  });
+
+  describe("construction and arguments", () => {
+    test("takes a client, or { database: client }; anything else is an InvalidArgumentError", () => {
+      expect(new RedisSemaphoreAdapter(client)).toBeInstanceOf(RedisSemaphoreAdapter);
+      expect(new RedisSemaphoreAdapter({ database: client })).toBeInstanceOf(RedisSemaphoreAdapter);
+      for (const bad of [undefined, {}, { database: {} }, { database: client, extra: 1 }]) {
+        expect(
+          () => new RedisSemaphoreAdapter(bad as unknown as Redis),
+          JSON.stringify(bad),
+        ).toThrow(InvalidArgumentError);
+      }
+    });
+
+    test("a bad limit or a TTL above the bound is refused before Redis sees it", async () => {
+      const adapter = newAdapter();
+      const key = keyOf("args");
+      for (const limit of [0, -1, 1.5, Number.NaN, 1e10]) {
+        await expect(adapter.acquire(key, "a", limit, LONG), String(limit)).rejects.toThrow(
+          InvalidArgumentError,
+        );
+        await expect(
+          adapter.waitForRelease(key, LONG, never(), claim("a", limit)),
+          String(limit),
+        ).rejects.toThrow(InvalidArgumentError);
+      }
+      await expect(adapter.acquire(key, "a", 1, TimeSpan.fromDays(365 * 200))).rejects.toThrow(
+        InvalidArgumentError,
+      );
+      await expect(adapter.refresh(key, "a", TimeSpan.fromDays(365 * 200))).rejects.toThrow(
+        InvalidArgumentError,
+      );
+      expect(await client.exists(redisHashTag(key))).toBe(0);
+      // The scripts guard themselves too: nothing is written.
+      const commands = client as unknown as RedisSemaphoreCommands;
+      const slots = redisHashTag(key);
+      await expect(
+        commands.hasp_semaphore_acquire(slots, `${slots}:queue`, "a", "0", "100"),
+      ).rejects.toThrow(/limit must be/);
+      await expect(
+        commands.hasp_semaphore_acquire(slots, `${slots}:queue`, "a", "2", "1e5"),
+      ).rejects.toThrow(/ttl must be/);
+      expect(await client.exists(redisHashTag(key))).toBe(0);
+    });
+
+    test("its subscriber follows the client: when the client quits, a wait under way ends", async () => {
+      const own = new Redis(url);
+      const adapter = new RedisSemaphoreAdapter(own);
+      const key = keyOf("quit");
+      await adapter.acquire(key, "holder", 1, LONG);
+      const waiting = adapter.waitForRelease(key, LONG, never(), claim("waiter", 1)).then(
+        () => "ended",
+        () => "failed",
+      );
+      await until("the wait is queued", async () => (await queued(key)) === 1);
+      const inbox = decodeWaitEntry((await client.lindex(queueOf(key), 0)) ?? "")?.inbox ?? "";
+      expect(await client.pubsub("CHANNELS", inbox)).toEqual([inbox]);
+      await own.quit();
+      expect(await waiting).toBe("failed");
+      await expect(adapter.waitForRelease(key, LONG, never(), claim("late", 1))).rejects.toThrow(
+        /has ended/,
+      );
+      await vi.waitFor(async () => expect(await client.pubsub("CHANNELS", inbox)).toEqual([]));
+      await client.del(redisHashTag(key), queueOf(key));
+    });
   });
 
   describe("keys", () => {
