@@ -195,6 +195,12 @@ describeWithBackend("redis", (url) => {
       const pttl = await client.pttl(redisHashTag(key));
       expect(pttl).toBeGreaterThan(0);
       expect(pttl).toBeLessThanOrEqual(5_000 + FENCE_GRACE_MS);
+      // A holder whose slot never expired re-acquires it with a TTL: the hash expires again.
+      await adapter.acquire(key, "forever", 2, null);
+      expect(await client.pttl(redisHashTag(key))).toBe(-1);
+      await adapter.acquire(key, "forever", 2, TimeSpan.fromSeconds(5));
+      expect(await client.pttl(redisHashTag(key))).toBeGreaterThan(0);
+      await adapter.release(key, "forever");
       // forceReleaseAll of a key whose only slot never expires: the hash gets the grace.
       await adapter.acquire(key, "forever", 2, null);
       await adapter.forceReleaseAll(key);
