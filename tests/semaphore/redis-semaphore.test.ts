@@ -231,6 +231,110 @@ describeWithBackend("redis", (url) => {
     });
   });
 
+  describe("invariants under a storm", () => {
+    /**
+     * Read in one atomic step: the live slots (by the server's clock), how many exceed the
+     * smallest limit among them, and whether the fence is at least every live token.
+     */
+    const CHECK = `local time = redis.call('TIME')
+local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local all = redis.call('HGETALL', KEYS[1])
+local count, minLimit, fence, maxToken = 0, nil, 0, 0
+for i = 1, #all, 2 do
+  if all[i] == 'fence' then
+    fence = tonumber(all[i + 1])
+  else
+    local e, l, t = string.match(all[i + 1], '^(%d+):(%d+):(%d+)$')
+    if tonumber(e) == 0 or tonumber(e) > nowMs then
+      count = count + 1
+      if not minLimit or tonumber(l) < minLimit then minLimit = tonumber(l) end
+      if tonumber(t) > maxToken then maxToken = tonumber(t) end
+    end
+  end
+end
+return {count, minLimit or 0, fence >= maxToken and 1 or 0}`;
+
+    test("random acquires (limits 1 to 4), releases, refreshes, force releases, expiries and waits from 4 adapters: live slots never exceed the smallest live limit, the fence covers every token", async () => {
+      const key = keyOf("storm");
+      const seed = Date.now() % 100_000;
+      let state = seed;
+      const random = () => {
+        state = (state * 48_271) % 2_147_483_647;
+        return state / 2_147_483_647;
+      };
+      const own = [0, 1, 2, 3].map(() => createRedisClient(url));
+      const workers = own.map((on) => newAdapter(on));
+      let running = true;
+      let checks = 0;
+      let full = 0;
+      const violations: string[] = [];
+      const checker = (async () => {
+        while (running) {
+          const [count, minLimit, fenced] = (await client.eval(
+            CHECK,
+            1,
+            redisHashTag(key),
+          )) as number[];
+          checks += 1;
+          if (count !== 0 && count === minLimit) {
+            full += 1;
+          }
+          if ((count as number) > (minLimit as number) || fenced !== 1) {
+            violations.push(`count ${count}, smallest limit ${minLimit}, fence ok ${fenced}`);
+          }
+        }
+      })();
+      const tokens = new Map<string, number>();
+      const step = async (adapter: RedisSemaphoreAdapter, worker: number, n: number) => {
+        const slot = `s${worker}-${Math.floor(random() * 3)}`;
+        const limit = 1 + Math.floor(random() * 4);
+        const ttl = TimeSpan.fromMilliseconds(20 + Math.floor(random() * 80));
+        const roll = random();
+        if (roll < 0.4) {
+          const result = await adapter.acquire(key, slot, limit, ttl);
+          if (result.acquired) {
+            tokens.set(`${slot}@${n}`, result.fencingToken);
+          }
+        } else if (roll < 0.6) {
+          await adapter.release(key, slot);
+        } else if (roll < 0.7) {
+          await adapter.refresh(key, slot, ttl);
+        } else if (roll < 0.72) {
+          await adapter.forceReleaseAll(key);
+        } else {
+          const controller = new AbortController();
+          const waiting = adapter.waitForRelease(
+            key,
+            TimeSpan.fromMilliseconds(50),
+            controller.signal,
+            claim(slot, limit, ttl),
+          );
+          if (random() < 0.3) {
+            setTimeout(() => controller.abort(), Math.floor(random() * 20));
+          }
+          await waiting.catch(() => undefined);
+        }
+      };
+      await Promise.all(
+        workers.map(async (adapter, worker) => {
+          for (let n = 0; n < 150; n += 1) {
+            await step(adapter, worker, n);
+          }
+        }),
+      );
+      running = false;
+      await checker;
+      expect(violations, `seed ${seed}`).toEqual([]);
+      expect(checks).toBeGreaterThan(10);
+      expect(tokens.size).toBeGreaterThan(10);
+      // The limit was reached, so the rule was put to the test.
+      expect(full).toBeGreaterThan(0);
+      await workers[0]?.forceReleaseAll(key);
+      await Promise.all(workers.map((adapter) => adapter.close()));
+      await Promise.all(own.map((on) => on.quit()));
+    });
+  });
+
   describe("fencing", () => {
     test("tokens stay above the last one across a restart of a Redis that keeps nothing", async () => {
       const server = await PrivateRedisServer.start();
