@@ -533,6 +533,37 @@ return {count, minLimit or 0, fence >= maxToken and 1 or 0}`;
       await adapter.forceReleaseAll(key);
     });
 
+    test("two waits of one slot id: the first is handed the slot, the second stays queued (its abort frees nothing), the claims behind it are served", async () => {
+      const adapter = newAdapter();
+      const key = keyOf("twice");
+      await adapter.acquire(key, "h1", 2, LONG);
+      await adapter.acquire(key, "h2", 2, LONG);
+      const first = track(adapter.waitForRelease(key, LONG, never(), claim("same", 2)));
+      await until("first is queued", async () => (await queued(key)) === 1);
+      const controller = new AbortController();
+      const second = track(adapter.waitForRelease(key, LONG, controller.signal, claim("same", 2)));
+      await until("second is queued", async () => (await queued(key)) === 2);
+      const other = track(newAdapter().waitForRelease(key, LONG, never(), claim("other", 2)));
+      await until("other is queued", async () => (await queued(key)) === 3);
+      await adapter.release(key, "h1");
+      const token = tokenOf(await first.value);
+      // The second wait of "same" is passed over and keeps its place, ahead of "other".
+      const owners = async () =>
+        (await client.lrange(queueOf(key), 0, -1)).map((e) => decodeWaitEntry(e)?.claim?.owner);
+      expect(await owners()).toEqual(["same", "other"]);
+      await adapter.release(key, "h2");
+      tokenOf(await other.value);
+      expect(await owners()).toEqual(["same"]);
+      controller.abort(new Error("gave up"));
+      await expect(second.value).rejects.toThrow("gave up");
+      expect(await adapter.getState(key, "same")).toMatchObject({
+        acquiredSlotsCount: 2,
+        slot: { fencingToken: token },
+      });
+      expect(await queued(key)).toBe(0);
+      await adapter.forceReleaseAll(key);
+    });
+
     test("a queue longer than the script's page is served past it by one release", async () => {
       const adapter = newAdapter();
       const key = keyOf("long");

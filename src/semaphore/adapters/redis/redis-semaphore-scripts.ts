@@ -181,8 +181,9 @@ end`;
 /**
  * Lua: `serve()`, the hand-off. The queue's waits, oldest first, take the free slots while the
  * limit rule admits them: a claim gets a slot as ACQUIRE_SCRIPT gives it (a new token, its TTL
- * from now; its owner's own live slot is re-taken instead), a wait without a claim is woken to
- * try (one slot kept free for it). The first live claim that does not fit stops the serving:
+ * from now), a wait without a claim is woken to try (one slot kept free for it). A claim whose
+ * slot id already holds a live slot (two waits of one holder) is passed over and stays queued,
+ * at the head, in its order. The first live claim that does not fit stops the serving:
  * no newcomer passes it. Waits whose deadline passed are dropped on the way. Each served wait is
  * told on its adapter's inbox. Writes the slots granted and the fence in one HSET, the queue in
  * one LTRIM. Returns whether anything was granted (the caller then calls keep()).
@@ -191,7 +192,7 @@ const SERVE = `local function serve()
   if not free() or redis.call('EXISTS', KEYS[2]) == 0 then
     return false
   end
-  local woken, writes = 0, {}
+  local woken, writes, skipped, keptUntil = 0, {}, {}, 0
   -- One entry: true when it leaves the queue (served, or lapsed), false when it must wait.
   local function take(entry)
     ${WAIT_ENTRY_LUA.findDeadline}
@@ -208,18 +209,18 @@ const SERVE = `local function serve()
     else
       local limit = ${WAIT_ENTRY_LUA.limit}
       local f = ':' .. ${WAIT_ENTRY_LUA.owner}
-      local own = slots[f]
-      if own then
-        local _, ownLimit, token = parts(own)
-        writes[#writes + 1] = f
-        writes[#writes + 1] = put(f, ttl, ownLimit, token)
-      else
-        if count + woken >= tonumber(limit) or (minLimit and count + woken >= minLimit) then
-          return false
-        end
-        writes[#writes + 1] = f
-        writes[#writes + 1] = put(f, ttl, limit, newToken())
+      if slots[f] then
+        -- Another wait of the same slot id has the slot: this one stays queued (its abort must
+        -- not free that slot), and the ones behind it are served.
+        skipped[#skipped + 1] = entry
+        keptUntil = math.max(keptUntil, ${WAIT_ENTRY_LUA.deadline})
+        return true
       end
+      if count + woken >= tonumber(limit) or (minLimit and count + woken >= minLimit) then
+        return false
+      end
+      writes[#writes + 1] = f
+      writes[#writes + 1] = put(f, ttl, limit, newToken())
     end
     redis.call('PUBLISH', inbox, wait)
     return true
@@ -238,6 +239,14 @@ const SERVE = `local function serve()
   until blocked or #page < 32
   if served > 0 then
     redis.call('LTRIM', KEYS[2], served, -1)
+  end
+  if #skipped > 0 then
+    for i = #skipped, 1, -1 do
+      redis.call('LPUSH', KEYS[2], skipped[i])
+    end
+    if redis.call('PTTL', KEYS[2]) < keptUntil - nowMs then
+      redis.call('PEXPIRE', KEYS[2], keptUntil - nowMs)
+    end
   end
   if #writes == 0 then
     return false
