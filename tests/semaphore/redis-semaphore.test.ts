@@ -369,6 +369,38 @@ return {count, minLimit or 0, fence >= maxToken and 1 or 0}`;
       }
     });
 
+    test("after a restart that lost the slots and the queue, a wait goes back in line and takes a slot only once the slots it knew of would have expired", async () => {
+      const server = await PrivateRedisServer.start();
+      const own = new Redis(server.url, { maxRetriesPerRequest: 1 });
+      own.on("error", () => {});
+      try {
+        const adapter = newAdapter(own);
+        const key = keyOf("restart-wait");
+        const ttlMs = 2_000;
+        const acquiredAt = performance.now();
+        const held = tokenOf(
+          await adapter.acquire(key, "old", 1, TimeSpan.fromMilliseconds(ttlMs)),
+        );
+        const waiting = track(adapter.waitForRelease(key, LONG, never(), claim("waiter", 1)));
+        const queuedThere = () => own.llen(queueOf(key)).catch(() => 0);
+        await until("the wait is queued", async () => (await queuedThere()) === 1);
+        await server.stop();
+        await server.start();
+        // The wait's check after the reconnect puts it back in the queue, and serves nothing:
+        // the old holder may still be at work.
+        await until("the wait is queued again", async () => (await queuedThere()) === 1);
+        expect(await own.exists(redisHashTag(key))).toBe(0);
+        expect(waiting.settled()).toBe(false);
+        const token = tokenOf(await waiting.value);
+        expect(performance.now() - acquiredAt).toBeGreaterThanOrEqual(ttlMs - 50);
+        expect(token).toBeGreaterThan(held);
+        await adapter.close();
+      } finally {
+        own.disconnect();
+        await server.stop();
+      }
+    });
+
     test("the fence outlives the slots: a token after a release, a force release and an expiry is greater", async () => {
       const adapter = newAdapter();
       const key = keyOf("fence");

@@ -517,12 +517,13 @@ return 0
 /**
  * KEYS[1] slots, KEYS[2] queue
  * ARGV[1] the wait's queue entry (as WAIT_SCRIPT or its last check returned it), ARGV[2] slot
- * id of the claim ("" without one), ARGV[3] ms left of the wait, ARGV[4] "1" at the waiter's
- * check at the soonest slot's expiry, else "0" (both serve: expired slots are dropped by the
- * server's clock, whoever asks)
+ * id of the claim ("" without one), ARGV[3] ms left of the wait, ARGV[4] "1" when the waiter's
+ * clock says the soonest slot it knew of has run out, else "0"
  * A queued wait asks whether it was handed a slot (on a message, which proves nothing, after a
  * reconnect, or at a slot's expiry). The queue is served first (SERVE). A claim whose entry is
- * gone without a slot of its own (a restart of Redis lost the queue) goes back at the end.
+ * gone without a slot of its own (a restart of Redis lost the queue) goes back at the end, and
+ * then the queue is served only with ARGV[4] "1": after a restart of a Redis that keeps nothing,
+ * the slots' old holders may still be at work until the expiries the waits knew of.
  * Returns {1, token, ms left of the slot (-1: never expires)}: handed a slot (its entry gone,
  * the slot id's slot live); {0, ms until the soonest live slot expires (-1: none does, -2: no
  * live slot), the renewed entry}: still queued, its deadline as WAIT_SCRIPT sets it, from now;
@@ -535,6 +536,7 @@ ${SERVE}
 ${FIND_MINE}
 local left = tonumber(ARGV[3])
 local f = ':' .. ARGV[2]
+local lost = false
 if not mine() then
   local own = ARGV[2] ~= '' and slots[f]
   if own then
@@ -545,8 +547,9 @@ if not mine() then
     return {-1, 0}
   end
   redis.call('RPUSH', KEYS[2], ${WAIT_ENTRY_LUA.renewed("nowMs + left")})
+  lost = true
 end
-if serve() then
+if (ARGV[4] == '1' or not lost) and serve() then
   keep()
 end
 local index = mine()
