@@ -586,6 +586,12 @@ return {count, minLimit or 0, fence >= maxToken and 1 or 0}`;
       await adapter.release(key, "h2");
       tokenOf(await other.value);
       expect(await owners()).toEqual(["same"]);
+      // A newcomer's wait is not held up behind it while a slot is free.
+      await adapter.release(key, "other");
+      expect(
+        tokenOf(await adapter.waitForRelease(key, LONG, never(), claim("late", 2))),
+      ).toBeGreaterThan(token);
+      expect(await owners()).toEqual(["same"]);
       controller.abort(new Error("gave up"));
       await expect(second.value).rejects.toThrow("gave up");
       expect(await adapter.getState(key, "same")).toMatchObject({

@@ -183,9 +183,11 @@ end`;
  * at the head, in its order. The first live claim that does not fit stops the serving:
  * no newcomer passes it. Waits whose deadline passed are dropped on the way. Each served wait is
  * told on its adapter's inbox. Writes the slots granted and the fence in one HSET, the queue in
- * one LTRIM. Returns whether anything was granted (the caller then calls keep()).
+ * one LTRIM. Returns whether anything was granted (the caller then calls keep()), and sets
+ * `blockedQueue` when a claim that does not fit stopped it.
  */
-const SERVE = `local function serve()
+const SERVE = `local blockedQueue = false
+local function serve()
   if not ${FREE} or redis.call('EXISTS', KEYS[2]) == 0 then
     return false
   end
@@ -234,6 +236,7 @@ const SERVE = `local function serve()
       served = served + 1
     end
   until blocked or #page < 32
+  blockedQueue = blocked
   if served > 0 then
     redis.call('LTRIM', KEYS[2], served, -1)
   end
@@ -416,10 +419,10 @@ const LASTS = `local pttl = soonest()
  * ARGV[1] slot id of the claim ("" without one), ARGV[2] its ttl in ms ("": never expires; "-":
  * no claim), ARGV[3] max wait in ms, ARGV[4] the waiter's inbox channel, ARGV[5] wait id
  * (neither with ":"), ARGV[6] the claim's limit (with no claim: any limit, unused)
- * Serves the queue first (SERVE: slots that expired unnoticed). Then, with nobody queued
- * ahead: a claim that fits takes a slot (its token), a claim whose slot id holds a live slot
- * re-takes it (its token negated: held before), a wait without a claim is told to try (0) when
- * a slot is free. Else queues the wait behind the others: {entry, ms until the soonest live
+ * Serves the queue first (SERVE: slots that expired unnoticed). A claim whose slot id holds a
+ * live slot re-takes it (its token negated: held before). Then, with no claim queued ahead that
+ * waits for a slot (SERVE stopped at none): a claim that fits takes a slot (its token), a wait
+ * without a claim is told to try (0) when a slot is free. Else queues the wait behind the others: {entry, ms until the soonest live
  * slot expires (-1: none expires)}, when the waiter checks (CHECK), since an expiry sends
  * nothing. The entry's deadline is the max wait from now, or the soonest expiry plus
  * ENTRY_GRACE_MS when that ends sooner. The queue expires with its latest deadline.
@@ -445,7 +448,8 @@ if own then
   keep()
   return -tonumber(token)
 end
-if redis.call('EXISTS', KEYS[2]) == 0 and (claim and ${fits("tonumber(ARGV[6])")} or (not claim and ${FREE})) then
+-- Nobody ahead but, maybe, other waits of slot ids that hold a slot (which serve() passed over).
+if not blockedQueue and (claim and ${fits("tonumber(ARGV[6])")} or (not claim and ${FREE})) then
   if not claim then
     return 0
   end
