@@ -636,6 +636,27 @@ return {count, minLimit or 0, fence >= maxToken and 1 or 0}`;
       await adapter.forceReleaseAll(key);
     });
 
+    test("a wait without a claim is woken by a release, which keeps a slot free for it; the claim behind it waits", async () => {
+      const adapter = newAdapter();
+      const key = keyOf("woken");
+      expect(await adapter.waitForRelease(key, LONG, never())).toBeUndefined();
+      await adapter.acquire(key, "h", 1, LONG);
+      const woken = track(adapter.waitForRelease(key, LONG, never()));
+      await until("the wake-up is queued", async () => (await queued(key)) === 1);
+      const claimed = track(newAdapter().waitForRelease(key, LONG, never(), claim("c", 1)));
+      await until("the claim is queued", async () => (await queued(key)) === 2);
+      await adapter.release(key, "h");
+      expect(await woken.value).toBeUndefined();
+      // The woken waiter's turn: the slot is free, and the claim behind it still queued.
+      expect(await adapter.getState(key, "h")).toBeNull();
+      expect(claimed.settled()).toBe(false);
+      expect(await queued(key)).toBe(1);
+      tokenOf(await adapter.acquire(key, "woken", 1, LONG));
+      await adapter.release(key, "woken");
+      tokenOf(await claimed.value);
+      await adapter.forceReleaseAll(key);
+    });
+
     test("a queue longer than the script's page is served past it by one release", async () => {
       const adapter = newAdapter();
       const key = keyOf("long");
