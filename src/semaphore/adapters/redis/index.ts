@@ -1,0 +1,10 @@
+/**
+ * The Redis semaphore adapter (needs `ioredis`).
+ *
+ * @module hasp/semaphore/redis-semaphore-adapter
+ */
+export {
+  RedisSemaphoreAdapter,
+  type RedisSemaphoreAdapterSettings,
+  type RedisSemaphoreClient,
+} from "./redis-semaphore-adapter.js";
