@@ -8,8 +8,8 @@ import type { SqlDialectName } from "./sql-statement.js";
 
 /**
  * The settings every primitive's Kysely adapter shares (`kysely`, `tableName`, `dialect`,
- * `listener`, `sweepInterval`, `onSweepError`), as valibot entries for its `settingsObject`:
- * the table's default is the primitive's.
+ * `sweepInterval`, `onSweepError`), as valibot entries for its `settingsObject`: the table's
+ * default is the primitive's. An adapter with release notifications adds `listenerSchema`.
  */
 export function kyselySettingsEntries(defaultTable: string) {
   return {
@@ -27,9 +27,6 @@ export function kyselySettingsEntries(defaultTable: string) {
     dialect: v.optional(
       v.picklist(["postgres", "mysql", "sqlite"], mustBe('"postgres", "mysql" or "sqlite"')),
     ),
-    listener: v.optional(
-      v.custom<PgListenConnection>(isPgConnection, mustBe("a pg Client or Pool")),
-    ),
     sweepInterval: v.optional(positiveTimeSpanSchema),
     onSweepError: v.optional(
       v.custom<(error: unknown) => void>(
@@ -39,6 +36,11 @@ export function kyselySettingsEntries(defaultTable: string) {
     ),
   };
 }
+
+/** PostgreSQL's `listener` setting: a pg.Pool or a connected pg.Client. */
+export const listenerSchema = v.optional(
+  v.custom<PgListenConnection>(isPgConnection, mustBe("a pg Client or Pool")),
+);
 
 function isKysely(value: unknown): value is Kysely<unknown> {
   return (

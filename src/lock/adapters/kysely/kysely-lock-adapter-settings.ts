@@ -3,6 +3,7 @@ import * as v from "valibot";
 import {
   checkedDialect,
   kyselySettingsEntries,
+  listenerSchema,
 } from "../../../backends/kysely/kysely-adapter-settings.js";
 import type { PgListenConnection } from "../../../backends/kysely/postgres/postgres-inbox.js";
 import { mustBe, parseSettings, settingsObject } from "../../../settings/parse-settings.js";
@@ -77,6 +78,7 @@ export type KyselyLockAdapterSettings = {
 
 const settingsSchema = settingsObject({
   ...kyselySettingsEntries("hasp_locks"),
+  listener: listenerSchema,
   returning: v.optional(v.boolean(mustBe("a boolean"))),
   prepared: v.optional(v.boolean(mustBe("a boolean"))),
 });

@@ -7,15 +7,15 @@ import type {
   SqlBackendErrorFactory,
   SqlSchemaOwner,
 } from "../../../backends/kysely/sql-dialect.js";
+import { toRemaining, toTtlMs } from "../../../backends/kysely/sql-durations.js";
 import {
   DEAD_ROW_GRACE_MS,
   type RunnableStatement,
 } from "../../../backends/kysely/sql-statement.js";
 import { SqliteSqlDialect } from "../../../backends/kysely/sqlite/sqlite-sql-dialect.js";
 import { storedKey } from "../../../backends/kysely/stored-key.js";
+import { startSweep } from "../../../backends/kysely/sweep.js";
 import { TimeSpan } from "../../../time-span/time-span.js";
-import { durationTooLong, storeMilliseconds } from "../../../time-span/time-span-schema.js";
-import { MAX_TIMER_MS } from "../../../timers/timers.js";
 import type {
   ILockAdapter,
   LockAcquireResult,
@@ -128,7 +128,7 @@ export class KyselyLockAdapter implements ILockAdapter {
     }
     this.waitAcquires = this.waitForRelease !== undefined;
     this.waitsPastExpiry = this.waitForRelease !== undefined;
-    this.#sweep = startSweep(this, parsed);
+    this.#sweep = startSweep("KyselyLockAdapter", () => this.removeExpired(), parsed);
   }
 
   /** The dialect the statements are written for. */
@@ -200,7 +200,7 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 
   async acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<LockAcquireResult> {
-    const ttlMs = ttl === null ? null : toTtlMs(ttl, "ttl");
+    const ttlMs = ttl === null ? null : toTtlMs("KyselyLockAdapter", ttl, "ttl");
     const statements = this.#dialect.statements ?? (await this.#dialect.ready());
     const args = { key: storedKey(key), owner: lockId, ttl: ttlMs };
     const { acquire } = statements;
@@ -254,7 +254,7 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 
   async refresh(key: string, lockId: string, ttl: TimeSpan): Promise<boolean> {
-    const ttlMs = toTtlMs(ttl, "ttl");
+    const ttlMs = toTtlMs("KyselyLockAdapter", ttl, "ttl");
     const { refresh, affected } = this.#dialect.statements ?? (await this.#dialect.ready());
     const result = await this.#send(
       refresh,
@@ -345,27 +345,6 @@ function pickDialect(
   }
 }
 
-/** With `sweepInterval`: runs `removeExpired()` that often (a timer that keeps nothing alive). */
-function startSweep(
-  adapter: KyselyLockAdapter,
-  { sweepInterval, onSweepError }: ParsedKyselyLockAdapterSettings,
-): ReturnType<typeof setInterval> | undefined {
-  if (sweepInterval === undefined) {
-    return undefined;
-  }
-  const onError =
-    onSweepError ??
-    ((error: unknown) => console.warn(`[hasp] KyselyLockAdapter sweep failed:`, error));
-  const sweep = setInterval(
-    () => {
-      adapter.removeExpired().catch(onError);
-    },
-    Math.min(sweepInterval.toMilliseconds(), MAX_TIMER_MS),
-  );
-  sweep.unref();
-  return sweep;
-}
-
 /** Whether the statement freed or refreshed a hold (how that shows depends on the dialect). */
 function changedOne(
   affected: KyselyLockStatements["affected"],
@@ -378,22 +357,4 @@ function changedOne(
     return (result.rows[0] as { token?: unknown } | undefined)?.token != null;
   }
   return Number(result.numAffectedRows ?? 0) > 0;
-}
-
-/**
- * A duration as the whole ms (at least 1) the statements take. Above MAX_DURATION_MS (passed to
- * the adapter directly: the provider refuses it) an InvalidArgumentError, before any statement.
- */
-function toTtlMs(span: TimeSpan, field: string): number {
-  const ms = storeMilliseconds(span);
-  if (ms === undefined) {
-    throw durationTooLong("KyselyLockAdapter", field, span);
-  }
-  return ms;
-}
-
-function toRemaining(remaining: unknown): TimeSpan | null {
-  return remaining === null || remaining === undefined
-    ? null
-    : TimeSpan.fromMilliseconds(Math.max(0, Number(remaining)));
 }
