@@ -19,6 +19,10 @@ import type {
   SemaphoreAdapterState,
 } from "../../contracts/semaphore-adapter.js";
 import {
+  isSemaphoreBackendError,
+  SemaphoreBackendError,
+} from "../../contracts/semaphore-errors.js";
+import {
   type KyselySemaphoreAdapterSettings,
   type ParsedKyselySemaphoreAdapterSettings,
   parseKyselySemaphoreAdapterSettings,
@@ -26,7 +30,7 @@ import {
 import { type KyselySemaphoreStatements, slotsTable } from "./kysely-semaphore-statements.js";
 import { mysqlSemaphoreStatements } from "./mysql/mysql-semaphore-statements.js";
 import { postgresSemaphoreStatements } from "./postgres/postgres-semaphore-statements.js";
-import { SemaphoreBackendError } from "./semaphore-backend-error.js";
+
 import { sqliteSemaphoreStatements } from "./sqlite/sqlite-semaphore-statements.js";
 
 export type { KyselySemaphoreAdapterSettings } from "./kysely-semaphore-adapter-settings.js";
@@ -98,7 +102,7 @@ export class KyselySemaphoreAdapter implements ISemaphoreAdapter {
     try {
       await this.#dialect.createSchema();
     } catch (error) {
-      throw error instanceof SemaphoreBackendError
+      throw isSemaphoreBackendError(error)
         ? error
         : new SemaphoreBackendError("", "init", { cause: error });
     }
