@@ -22,6 +22,7 @@ import { mysqlSemaphoreStatements } from "../../src/semaphore/adapters/kysely/my
 import { postgresSemaphoreStatements } from "../../src/semaphore/adapters/kysely/postgres/postgres-semaphore-statements.js";
 import { sqliteSemaphoreStatements } from "../../src/semaphore/adapters/kysely/sqlite/sqlite-semaphore-statements.js";
 import { semaphoreAdapterTestSuite } from "../../src/semaphore/test-suites/semaphore-adapter-test-suite.js";
+import { semaphoreProviderTestSuite } from "../../src/semaphore/test-suites/semaphore-provider-test-suite.js";
 import { TimeSpan } from "../../src/time-span/time-span.js";
 import { type BackendName, describeWithBackend, uniqueName } from "../harness/backends.js";
 
@@ -44,6 +45,8 @@ type Configuration = {
    * specifics run, counting those failures.
    */
   serializationFailures?: boolean;
+  /** Also run the provider suite (slower); every other configuration runs the adapter suite. */
+  provider?: boolean;
 };
 
 function logged(make: (onLog: (event: { query: CompiledQuery }) => void) => AnyKysely): {
@@ -123,6 +126,7 @@ const CONFIGURATIONS: readonly Configuration[] = [
     name: "PostgreSQL, LISTEN/NOTIFY",
     backend: "postgres",
     open: (url) => openPostgres(url, { listen: true }),
+    provider: true,
   },
   {
     name: "PostgreSQL, no listener, session time zone Asia/Tokyo",
@@ -135,7 +139,12 @@ const CONFIGURATIONS: readonly Configuration[] = [
     open: (url) => openPostgres(url, { isolation: "repeatable\\ read" }),
     serializationFailures: true,
   },
-  { name: "MariaDB, mysql2 defaults", backend: "mysql", open: (url) => openMysql(url) },
+  {
+    name: "MariaDB, mysql2 defaults",
+    backend: "mysql",
+    open: (url) => openMysql(url),
+    provider: true,
+  },
   {
     name: "MariaDB, CLIENT_FOUND_ROWS off, session time zone +09:00",
     backend: "mysql",
@@ -146,7 +155,7 @@ const CONFIGURATIONS: readonly Configuration[] = [
     backend: "mysql",
     open: (url) => openMysql(url, [], undefined, "READ COMMITTED"),
   },
-  { name: "SQLite in memory", open: () => openSqlite(":memory:") },
+  { name: "SQLite in memory", open: () => openSqlite(":memory:"), provider: true },
   { name: "SQLite file", open: () => openSqlite(sqliteFile("semaphores.db")) },
 ];
 
@@ -221,7 +230,7 @@ for (const configuration of CONFIGURATIONS) {
         return Number(rows[0]?.n ?? 0);
       }
 
-      describe.skipIf(configuration.serializationFailures === true)("adapter conformance", () => {
+      describe.skipIf(configuration.serializationFailures === true)("conformance", () => {
         // PostgreSQL queues blocking acquires in the key's row (other dialects poll).
         const queuedWaits =
           configuration.backend === "postgres"
@@ -232,12 +241,22 @@ for (const configuration of CONFIGURATIONS) {
                 return Number(rows[0]?.queued ?? 0);
               }
             : undefined;
+        const destroyAdapter = (adapter: unknown) => (adapter as KyselySemaphoreAdapter).close();
         semaphoreAdapterTestSuite({
           createAdapter: () => newAdapter(),
-          destroyAdapter: (adapter) => (adapter as KyselySemaphoreAdapter).close(),
+          destroyAdapter,
           keyPrefix: "i20sql:",
           ...(queuedWaits === undefined ? {} : { queuedWaits }),
         });
+        if (configuration.provider === true) {
+          describe("provider conformance", () => {
+            semaphoreProviderTestSuite({
+              createAdapter: () => newAdapter(),
+              destroyAdapter,
+              ...(queuedWaits === undefined ? {} : { queuedWaits }),
+            });
+          });
+        }
       });
 
       describe("SQL specifics", () => {

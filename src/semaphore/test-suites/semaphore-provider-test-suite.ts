@@ -254,7 +254,7 @@ export function semaphoreProviderTestSuite(settings: SemaphoreProviderTestSuiteS
           }
         });
         if (queuedWaits !== undefined && adapter.waitForRelease !== undefined) {
-          const key = namespace.create(KEY).toString();
+          const key = semaphore.key.toString();
           await eventually(`${queued} wait(s) queued`, async () => {
             if ((await queuedWaits(key)) < queued) {
               throw new Error("not queued yet");
