@@ -310,7 +310,7 @@ export class KyselySemaphoreAdapter implements ISemaphoreAdapter {
 /** Whose schema the dialects make: their errors name this adapter's `init()`. */
 const OWNER: SqlSchemaOwner = {
   adapter: ADAPTER,
-  docs: "docs/semaphore.md (SQL schema)",
+  docs: "docs/semaphore.md (Per backend: SQL through Kysely)",
   error: (key, operation, options) => new SemaphoreBackendError(key, operation, options),
 };
 
