@@ -39,6 +39,16 @@ import {
 
 import { sqliteSemaphoreStatements } from "./sqlite/sqlite-semaphore-statements.js";
 
+export type {
+  PgListenClient,
+  PgListenConnection,
+  PgListenPool,
+} from "../../../backends/kysely/postgres/postgres-inbox.js";
+export type {
+  SqlDialectName,
+  SqlSchemaStatements,
+  SqlStatement,
+} from "../../../backends/kysely/sql-statement.js";
 export type { KyselySemaphoreAdapterSettings } from "./kysely-semaphore-adapter-settings.js";
 export type {
   KyselySemaphoreAcquireArgs,
