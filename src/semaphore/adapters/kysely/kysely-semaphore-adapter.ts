@@ -68,7 +68,8 @@ type StateRow = { taken: unknown; lim: unknown; token: unknown; remaining: unkno
  * key (its fencing counter) and a row per slot. Each operation is one statement on the server's
  * clock: acquire locks the key's row, drops its expired slots and takes a slot when the limit
  * rule allows it (a procedure's CALL on PostgreSQL and MySQL, an upsert with triggers on SQLite);
- * release, refresh and forceReleaseAll are single statements on the slots. A key's row keeps its
+ * release, refresh and forceReleaseAll are single statements on the slots (release and
+ * forceReleaseAll are procedures on PostgreSQL, which also serve the queue). A key's row keeps its
  * last token when its slots go, and a new token is `max(last + 1, server time in µs)`, so tokens
  * grow across release, expiry, forceReleaseAll and `removeExpired()`. On PostgreSQL with a
  * `listener`, a release hands the freed slot to the oldest waiting claim; elsewhere waits poll.
@@ -109,8 +110,8 @@ export class KyselySemaphoreAdapter implements ISemaphoreAdapter {
   ) => Promise<SemaphoreWaitResult>;
 
   /**
-   * @throws InvalidArgumentError for a bad setting, a Kysely transaction, or a dialect that is
-   *   not PostgreSQL, MySQL/MariaDB or SQLite.
+   * @throws InvalidArgumentError for a bad setting, a Kysely transaction, a dialect that is not
+   *   PostgreSQL, MySQL/MariaDB or SQLite, or a `listener` on another dialect than PostgreSQL.
    */
   constructor(settings: KyselySemaphoreAdapterSettings) {
     const parsed = parseKyselySemaphoreAdapterSettings(settings);

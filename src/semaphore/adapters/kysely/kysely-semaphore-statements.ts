@@ -18,7 +18,8 @@
 // then drops the key's expired slots, then decides on what is left: every slot of a key is
 // inserted under its key's row lock, so two acquirers never both count the same free slot.
 // Release, refresh and forceReleaseAll only ever lower the count or move an expiry, and are
-// single statements on the slots. A new token is max(last + 1, server time in µs), so tokens grow
+// single statements on the slots (on PostgreSQL, release and forceReleaseAll are procedures that
+// lock the key's row first, as they serve its queue of waits). A new token is max(last + 1, server time in µs), so tokens grow
 // across release, expiry and `removeExpired()`, which deletes a key's row only when it has no
 // live slot and issued its last token over a minute ago (the clock has passed every old token).
 
