@@ -163,6 +163,37 @@ const CONFIGURATIONS: readonly Configuration[] = [
 
 const LONG = TimeSpan.fromSeconds(30);
 
+describe("settings", () => {
+  const kysely = new Kysely<any>({
+    dialect: new SqliteDialect({ database: new Database(":memory:") }),
+  });
+  afterAll(() => kysely.destroy());
+
+  test("a listener is refused on another dialect than PostgreSQL, by name", () => {
+    const listener = { query: async () => ({}), on: () => {}, removeListener: () => {} };
+    expect(() => new KyselySemaphoreAdapter({ kysely, listener })).toThrow(
+      /Invalid KyselySemaphoreAdapter settings: listener: only PostgreSQL/,
+    );
+  });
+
+  test("a bad table name and a transaction are refused, naming the field", async () => {
+    expect(() => new KyselySemaphoreAdapter({ kysely, tableName: "semaphores; DROP" })).toThrow(
+      /tableName/,
+    );
+    await kysely.transaction().execute(async (trx) => {
+      expect(() => new KyselySemaphoreAdapter({ kysely: trx })).toThrow(
+        /kysely: must not be a transaction/,
+      );
+    });
+  });
+
+  test("the table's name defaults to hasp_semaphores, its slots' to hasp_semaphores:slots", async () => {
+    const { createSchema } = await new KyselySemaphoreAdapter({ kysely }).statements();
+    expect(createSchema[0]).toContain('"hasp_semaphores"');
+    expect(createSchema[1]).toContain('"hasp_semaphores:slots"');
+  });
+});
+
 describe("the SQL of each dialect", () => {
   /** A statements object as text: each statement's SQL (and prepared name), the DDL as it is. */
   function text(statements: object): Record<string, unknown> {
