@@ -36,7 +36,6 @@ import {
   type PostgresLockStatements,
   postgresStatements,
 } from "./postgres/postgres-lock-statements.js";
-
 import { sqliteStatements } from "./sqlite/sqlite-lock-statements.js";
 
 export type {
