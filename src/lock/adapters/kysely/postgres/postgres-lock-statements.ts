@@ -27,30 +27,34 @@
 //
 // Time: in a procedure's body, the server's time is read once, into now_us and now_ms.
 
+import { grantMessageSql } from "../../../../backends/kysely/postgres/postgres-grant-message.js";
+import {
+  inboxes,
+  inboxStatements,
+  type PostgresInboxStatements,
+} from "../../../../backends/kysely/postgres/postgres-inbox.js";
+import {
+  CLOCK_MS,
+  NOW_MS,
+  NOW_US,
+  NOW_US_EXPRESSION,
+  type Param,
+  type Procedure,
+  procedure,
+} from "../../../../backends/kysely/postgres/postgres-procedure.js";
+import { statement } from "../../../../backends/kysely/sql-statement.js";
 import { WAIT_ENTRY_SQL } from "../../../../backends/wait-queue/wait-entry.js";
 import {
   free,
   type KyselyLockEntryArgs,
   type KyselyLockKeyArgs,
   type KyselyLockOwnerArgs,
-  type KyselyLockStatement,
   type KyselyLockStatements,
   type KyselyLockTtlArgs,
   type KyselyLockWaitArgs,
   liveHold,
-  MARKER,
-  statement,
   unexpired,
 } from "../kysely-lock-statements.js";
-import { grantMessageSql } from "./postgres-grant-message.js";
-
-/** The inbox's statements, run on its listening connection (`$1`: the inbox, `$2`: its secret). */
-export type PostgresInboxStatements = {
-  /** Keeps the inbox's secret (and drops the rows of listening backends gone). */
-  readonly register: string;
-  /** Drops the inbox's row. */
-  readonly unregister: string;
-};
 
 /** PostgreSQL's statements: those of every dialect, and the queue's. */
 export type PostgresLockStatements = KyselyLockStatements &
@@ -58,15 +62,6 @@ export type PostgresLockStatements = KyselyLockStatements &
     readonly inbox: PostgresInboxStatements;
   };
 
-// date_part is double precision (extract is numeric since PostgreSQL 14: slower), exact to the
-// µs here; statement_timestamp() is fixed for the whole statement.
-const NOW_US_EXPRESSION = "(date_part('epoch', statement_timestamp()) * 1000000)::bigint";
-const NOW_US = "now_us";
-const NOW_MS = "now_ms";
-/** PostgreSQL's time in ms when the expression is evaluated (not when the statement began). */
-const CLOCK_MS = "(date_part('epoch', clock_timestamp()) * 1000)::bigint";
-
-type Param = readonly [name: string, type: string];
 const KEY: Param = ["key", "text"];
 const OWNER: Param = ["owner", "text"];
 const ENTRY: Param = ["entry", "text"];
@@ -80,63 +75,6 @@ const WAIT_PARAMS: readonly Param[] = [
 ];
 /** The answer of acquire and getState. */
 const ROW = "owner text, token bigint, remaining bigint";
-
-/** A procedure of the table's own: the CALL the adapter sends, and its DDL. */
-type Procedure<TArgs extends Record<string, unknown>> = {
-  readonly call: KyselyLockStatement<TArgs>;
-  readonly create: string;
-  readonly drop: string;
-};
-
-/** PL/pgSQL `code` on lines of its own at a procedure body's indent ("" stays ""). */
-function indented(code: string): string {
-  return code === "" ? "" : `\n  ${code.replace(/\n/g, "\n  ")}`;
-}
-
-/**
- * The procedure `"<table>:<operation>"` taking `params` and answering `answers` (its INOUT
- * parameters, "name type, ..."), with `body`, whose :markers are the parameters, and `then`,
- * PL/pgSQL run once the answers are read (they are variables there). A table name
- * has no ":", so no two tables' procedures share a name (with "_", table "a" and operation
- * "force_release" would be table "a_force"'s "release"). At most 62 characters: PostgreSQL keeps
- * 63.
- */
-function procedure<TArgs extends Record<string, unknown>>(
-  table: string,
-  operation: string,
-  params: readonly Param[],
-  answers: string,
-  body: string,
-  then = "",
-): Procedure<TArgs> {
-  const name = `"${table}:${operation}"`;
-  const columns = answers.split(", ").map((answer) => answer.split(" ") as [string, string]);
-  const types = [...params, ...columns].map(([, type]) => type).join(", ");
-  // The body's :markers become the parameters, named _key, ... (no column starts with _).
-  // The answers are variables too: column names win over them in the body's SQL.
-  const create = `CREATE OR REPLACE PROCEDURE ${name}(${[
-    ...params.map(([param, type]) => `_${param} ${type}`),
-    ...columns.map(([column, type]) => `INOUT ${column} ${type}`),
-  ].join(", ")})
-  LANGUAGE plpgsql AS $hasp$
-#variable_conflict use_column
-DECLARE
-  now_us bigint := ${NOW_US_EXPRESSION};
-  now_ms bigint := now_us / 1000;
-BEGIN
-  ${body.replace(MARKER, "_$1").replace(/\n/g, "\n  ")}
-  INTO ${columns.map(([column]) => column).join(", ")};${indented(then)}
-END
-$hasp$`;
-  const call = statement<TArgs>(
-    "postgres",
-    `CALL ${name}(${[
-      ...params.map(([param, type]) => `:${param}::${type}`),
-      ...columns.map(([, type]) => `NULL::${type}`),
-    ].join(", ")})`,
-  );
-  return { call, create, drop: `DROP PROCEDURE IF EXISTS ${name}(${types})` };
-}
 
 // The row `l` is taken (free or expired) or re-taken by its owner. In DO UPDATE SET every
 // expression reads the row as it was before the statement, and excluded.* is the row VALUES
@@ -406,29 +344,6 @@ BEGIN
   RETURN NEW;
 END
 $hasp$`;
-}
-
-/** The table of the listening adapters' secrets. */
-function inboxes(table: string): string {
-  return `"${table}:inboxes"`;
-}
-
-/**
- * The inbox's registration, on its listening connection: its secret, and the pid of that
- * connection's backend; the rows of backends gone (processes that died listening) go.
- */
-function inboxStatements(table: string): PostgresInboxStatements {
-  const i = inboxes(table);
-  return {
-    // SKIP LOCKED: registrations at once (processes back after a restart) each sweep the rows
-    // the others are not sweeping, rather than deadlock on them.
-    register: `WITH gone AS (DELETE FROM ${i} WHERE inbox IN (SELECT g.inbox FROM ${i} AS g
-  WHERE g.inbox <> $1 AND NOT EXISTS (SELECT FROM pg_stat_activity AS a WHERE a.pid = g.pid)
-  FOR UPDATE SKIP LOCKED))
-INSERT INTO ${i} (inbox, secret, pid) VALUES ($1, $2, pg_backend_pid())
-ON CONFLICT (inbox) DO UPDATE SET secret = excluded.secret, pid = excluded.pid`,
-    unregister: `DELETE FROM ${i} WHERE inbox = $1`,
-  };
 }
 
 /** The trigger, made once: a DROP and CREATE would lock the table at every init(). */
