@@ -208,7 +208,10 @@ function planJobs(plan: {
   const jobs: PlannedJob[] = [];
   for (let round = 1; round <= options.rounds; round += 1) {
     for (const scenario of plan.scenarios) {
-      for (const subject of rotate(servers.subjects, round - 1)) {
+      const subjects = servers.subjects.filter(
+        (subject) => scenario.semaphore !== true || subject.semaphore !== undefined,
+      );
+      for (const subject of rotate(subjects, round - 1)) {
         const prefix = `hasp_bench_${runId}_${jobs.length + 1}`;
         jobs.push({
           subject,
