@@ -1,0 +1,1 @@
+export { MemorySemaphoreAdapter } from "./memory-semaphore-adapter.js";

@@ -1,0 +1,9 @@
+/**
+ * The conformance suites every semaphore adapter must pass (needs `vitest`).
+ *
+ * @module hasp/semaphore/test-suites
+ */
+export {
+  type SemaphoreAdapterTestSuiteSettings,
+  semaphoreAdapterTestSuite,
+} from "./semaphore-adapter-test-suite.js";
