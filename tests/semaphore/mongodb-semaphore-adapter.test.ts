@@ -20,6 +20,7 @@ import {
   stateProjection,
 } from "../../src/semaphore/adapters/mongodb/mongodb-semaphore-queries.js";
 import type { SemaphoreAcquireResult } from "../../src/semaphore/contracts/semaphore-adapter.js";
+import { semaphoreAdapterTestSuite } from "../../src/semaphore/test-suites/semaphore-adapter-test-suite.js";
 import { TimeSpan } from "../../src/time-span/time-span.js";
 import { describeWithBackend, uniqueName } from "../harness/backends.js";
 
@@ -155,6 +156,13 @@ describeWithBackend("mongodb", (url) => {
   });
 
   const newAdapter = () => new MongodbSemaphoreAdapter({ collection });
+
+  describe("adapter conformance", () => {
+    semaphoreAdapterTestSuite({
+      createAdapter: newAdapter,
+      keyPrefix: `${uniqueName("adapter")}:`,
+    });
+  });
 
   /** Adapters on `count` clients of their own (several connection pools), on the shared collection. */
   function adaptersOnClients(count: number): MongodbSemaphoreAdapter[] {
