@@ -4,7 +4,7 @@
 import type { ServerCost } from "./server-cpu.js";
 
 /** A backend. Ratios compare a subject with the raw baseline of its own backend. */
-export type BackendName = "redis" | "memory" | "postgres" | "mysql" | "sqlite";
+export type BackendName = "redis" | "memory" | "postgres" | "mysql" | "sqlite" | "mongodb";
 
 export const SCENARIO_NAMES = [
   "seq",
@@ -23,10 +23,13 @@ export type SubjectEnvironment = {
   readonly postgresUrl: string | undefined;
   /** Set for MySQL/MariaDB subjects: where the server is (loopback). */
   readonly mysqlUrl: string | undefined;
+  /** Set for MongoDB subjects: where the server is (loopback). */
+  readonly mongodbUrl: string | undefined;
   /** Unique to this child: every key (and namespace) the subject writes starts with it. */
   readonly prefix: string;
   /**
-   * SQL: the start of the subject's table names (and SQLite's directory): `prefix`, dropped by
+   * SQL and MongoDB: the start of the subject's table (collection) names (and SQLite's
+   * directory): `prefix`, dropped by
    * `close()`; with `--keep-rows` one per subject, kept between runs (`keepTables`).
    */
   readonly tablePrefix: string;
@@ -109,6 +112,7 @@ export type Job = {
   readonly redisUrl: string | undefined;
   readonly postgresUrl: string | undefined;
   readonly mysqlUrl: string | undefined;
+  readonly mongodbUrl: string | undefined;
   readonly prefix: string;
   /** See SubjectEnvironment. */
   readonly tablePrefix: string;
