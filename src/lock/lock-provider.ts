@@ -5,6 +5,7 @@ import { EventBus } from "../event-bus/event-bus.js";
 import type { EventListener, IEventBus, Unsubscribe } from "../event-bus/event-bus-contracts.js";
 import { createKey, type IKey, type INamespace, Namespace } from "../namespace/namespace.js";
 import { storedStringProblem } from "../namespace/stored-string-problem.js";
+import { codePoints } from "../primitive/primitive-settings.js";
 import type { ISerdeRegister } from "../serde/serde-contracts.js";
 import { parseSettings } from "../settings/parse-settings.js";
 import { Task } from "../task/task.js";
@@ -22,7 +23,6 @@ import type { LockContext } from "./lock-context.js";
 import { LockReporter } from "./lock-reporter.js";
 import { REPLACES_PROVIDER, registerLockProvider } from "./lock-serde-transformer.js";
 import {
-  codePoints,
   LOCK_DEFAULTS,
   lockCreateSettingsSchema,
   lockProviderSettingsSchema,
