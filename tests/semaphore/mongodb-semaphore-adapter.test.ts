@@ -20,6 +20,7 @@ import {
   stateProjection,
 } from "../../src/semaphore/adapters/mongodb/mongodb-semaphore-queries.js";
 import type { SemaphoreAcquireResult } from "../../src/semaphore/contracts/semaphore-adapter.js";
+import { SemaphoreBackendError } from "../../src/semaphore/contracts/semaphore-errors.js";
 import { semaphoreAdapterTestSuite } from "../../src/semaphore/test-suites/semaphore-adapter-test-suite.js";
 import { TimeSpan } from "../../src/time-span/time-span.js";
 import { describeWithBackend, uniqueName } from "../harness/backends.js";
@@ -66,7 +67,12 @@ describe("MongodbSemaphoreAdapter without a server", () => {
     await expect(adapter.refresh("k", "a", ttl)).rejects.toThrow();
     await expect(adapter.forceReleaseAll("k")).rejects.toThrow();
     await expect(adapter.getState("k", "a")).rejects.toThrow();
-    await expect(adapter.init()).rejects.toThrow(/^MongodbSemaphoreAdapter: init failed/);
+    const error = await adapter.init().catch((reason: unknown) => reason);
+    expect(error).toBeInstanceOf(SemaphoreBackendError);
+    expect(error).toMatchObject({ operation: "init", key: "" });
+    expect((error as SemaphoreBackendError).cause).toMatchObject({
+      name: expect.stringMatching(/^Mongo/),
+    });
   });
 });
 

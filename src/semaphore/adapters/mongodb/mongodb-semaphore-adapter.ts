@@ -17,6 +17,7 @@ import type {
   SemaphoreAcquireResult,
   SemaphoreAdapterState,
 } from "../../contracts/semaphore-adapter.js";
+import { SemaphoreBackendError } from "../../contracts/semaphore-errors.js";
 import {
   acquireProjection,
   acquireUpdate,
@@ -97,16 +98,14 @@ export class MongodbSemaphoreAdapter implements ISemaphoreAdapter {
    * expired). Idempotent; run it once at start-up or in a migration. Semaphores work without
    * it, but the documents of unused keys then stay.
    *
-   * @throws HaspError (the driver's error as `cause`) when the server fails or cannot be reached.
+   * @throws SemaphoreBackendError (`operation` `"init"`, the driver's error as `cause`) when the
+   *   server fails or cannot be reached.
    */
   async init(): Promise<void> {
     try {
       await createReapIndex(this.#collection);
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      throw new HaspError(`${ADAPTER_NAME}: init failed in the backend: ${reason}`, {
-        cause: error,
-      });
+      throw new SemaphoreBackendError("", "init", { cause: error });
     }
   }
 
