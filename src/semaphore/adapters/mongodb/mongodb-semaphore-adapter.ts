@@ -75,6 +75,10 @@ type ProjectedState = {
  * There is no release signal: blocking acquires retry at their interval, never sleeping past the
  * soonest slot's remaining time.
  *
+ * A key's slots share one document, so each operation costs in proportion to the limit, and
+ * the 16 MB document cap bounds the live slots of one key (about 100,000 with 64-character slot
+ * ids).
+ *
  * Needs MongoDB 4.4 or later (update pipelines with `$$NOW`, projections with expressions).
  *
  * @example
