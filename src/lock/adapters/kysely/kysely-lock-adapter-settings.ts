@@ -1,11 +1,14 @@
-import { type Kysely, MysqlAdapter, PostgresAdapter, SqliteAdapter } from "kysely";
+import type { Kysely } from "kysely";
 import * as v from "valibot";
-import { InvalidArgumentError } from "../../../errors/invalid-argument-error.js";
+import {
+  checkedDialect,
+  kyselySettingsEntries,
+  listenerSchema,
+} from "../../../backends/kysely/kysely-adapter-settings.js";
+import type { PgListenConnection } from "../../../backends/kysely/postgres/postgres-inbox.js";
 import { mustBe, parseSettings, settingsObject } from "../../../settings/parse-settings.js";
 import type { ITimeSpan } from "../../../time-span/time-span.js";
-import { positiveTimeSpanSchema } from "../../../time-span/time-span-schema.js";
 import type { KyselyLockDialect } from "./kysely-lock-statements.js";
-import type { PgListenConnection } from "./postgres/postgres-inbox.js";
 
 /** The settings of {@link KyselyLockAdapter}; only `kysely` is required. */
 export type KyselyLockAdapterSettings = {
@@ -74,49 +77,11 @@ export type KyselyLockAdapterSettings = {
 };
 
 const settingsSchema = settingsObject({
-  kysely: v.custom<Kysely<unknown>>(isKysely, mustBe("a Kysely instance")),
-  tableName: v.optional(
-    v.pipe(
-      v.string(mustBe("a string")),
-      v.regex(
-        /^[A-Za-z_][A-Za-z0-9_]{0,47}$/,
-        "must be letters, digits and _, starting with a letter or _, at most 48 characters",
-      ),
-    ),
-    "hasp_locks",
-  ),
-  dialect: v.optional(
-    v.picklist(["postgres", "mysql", "sqlite"], mustBe('"postgres", "mysql" or "sqlite"')),
-  ),
+  ...kyselySettingsEntries("hasp_locks"),
+  listener: listenerSchema,
   returning: v.optional(v.boolean(mustBe("a boolean"))),
   prepared: v.optional(v.boolean(mustBe("a boolean"))),
-  listener: v.optional(v.custom<PgListenConnection>(isPgConnection, mustBe("a pg Client or Pool"))),
-  sweepInterval: v.optional(positiveTimeSpanSchema),
-  onSweepError: v.optional(
-    v.custom<(error: unknown) => void>(
-      (value) => typeof value === "function",
-      mustBe("a function"),
-    ),
-  ),
 });
-
-function isKysely(value: unknown): value is Kysely<unknown> {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as Kysely<unknown>).executeQuery === "function" &&
-    typeof (value as Kysely<unknown>).getExecutor === "function"
-  );
-}
-
-function isPgConnection(value: unknown): value is PgListenConnection {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    (typeof (value as { query?: unknown }).query === "function" ||
-      typeof (value as { connect?: unknown }).connect === "function")
-  );
-}
 
 /** The settings as parsed, with the dialect they fit. */
 export type ParsedKyselyLockAdapterSettings = Omit<
@@ -134,68 +99,9 @@ export function parseKyselyLockAdapterSettings(
   settings: KyselyLockAdapterSettings,
 ): ParsedKyselyLockAdapterSettings {
   const parsed = parseSettings("KyselyLockAdapter settings", settingsSchema, settings);
-  return { ...parsed, dialect: checkedDialect(parsed) };
-}
-
-/**
- * The dialect the settings name or Kysely's adapter tells, once the settings fit it.
- * @throws InvalidArgumentError as the constructor says.
- */
-function checkedDialect(parsed: v.InferOutput<typeof settingsSchema>): KyselyLockDialect {
-  const kysely = parsed.kysely;
-  if (kysely.isTransaction) {
-    throw new InvalidArgumentError(
-      "Invalid KyselyLockAdapter settings: kysely: must not be a transaction (each lock statement commits on its own; a hold inside your transaction would be invisible to others until it commits)",
-      [{ path: "kysely", message: "must not be a transaction" }],
-    );
-  }
-  const dialect = parsed.dialect ?? detectDialect(kysely);
-  if (dialect === undefined) {
-    throw new InvalidArgumentError(
-      `Invalid KyselyLockAdapter settings: kysely: unsupported dialect ${dialectName(kysely)} (supported: PostgreSQL, MySQL/MariaDB, SQLite; set \`dialect\` for a third-party dialect that speaks one of them)`,
-      [{ path: "kysely", message: "unsupported dialect" }],
-    );
-  }
-  if (parsed.listener !== undefined && dialect !== "postgres") {
-    throw new InvalidArgumentError(
-      `Invalid KyselyLockAdapter settings: listener: only PostgreSQL has release notifications (the dialect is ${dialect})`,
-      [{ path: "listener", message: "only for PostgreSQL" }],
-    );
-  }
-  for (const field of ["returning", "prepared"] as const) {
-    if (parsed[field] !== undefined && dialect !== "mysql") {
-      throw new InvalidArgumentError(
-        `Invalid KyselyLockAdapter settings: ${field}: only for MySQL and MariaDB (the dialect is ${dialect})`,
-        [{ path: field, message: "only for MySQL and MariaDB" }],
-      );
-    }
-  }
-  return dialect;
-}
-
-function detectDialect(kysely: Kysely<unknown>): KyselyLockDialect | undefined {
-  const adapter = kysely.getExecutor().adapter;
-  if (adapter instanceof PostgresAdapter) return "postgres";
-  if (adapter instanceof MysqlAdapter) return "mysql";
-  if (adapter instanceof SqliteAdapter) return "sqlite";
-  // Another copy of kysely: recognise its adapters by their class names.
-  for (
-    let proto = Object.getPrototypeOf(adapter);
-    proto !== null;
-    proto = Object.getPrototypeOf(proto)
-  ) {
-    switch ((proto as { constructor?: { name?: string } }).constructor?.name) {
-      case "PostgresAdapter":
-        return "postgres";
-      case "MysqlAdapter":
-        return "mysql";
-      case "SqliteAdapter":
-        return "sqlite";
-    }
-  }
-  return undefined;
-}
-
-function dialectName(kysely: Kysely<unknown>): string {
-  return (kysely.getExecutor().adapter as object).constructor?.name ?? "(unknown)";
+  const dialect = checkedDialect("KyselyLockAdapter", {
+    ...parsed,
+    mysqlOnly: { returning: parsed.returning, prepared: parsed.prepared },
+  });
+  return { ...parsed, dialect };
 }

@@ -1,7 +1,21 @@
 import type { QueryResult } from "kysely";
+import { executeWithRetries } from "../../../backends/kysely/execute-with-retries.js";
+import { MysqlSqlDialect } from "../../../backends/kysely/mysql/mysql-sql-dialect.js";
+import { PostgresSqlDialect } from "../../../backends/kysely/postgres/postgres-sql-dialect.js";
+import type {
+  ISqlDialect,
+  SqlBackendErrorFactory,
+  SqlSchemaOwner,
+} from "../../../backends/kysely/sql-dialect.js";
+import { toRemaining, toTtlMs } from "../../../backends/kysely/sql-durations.js";
+import {
+  DEAD_ROW_GRACE_MS,
+  type RunnableStatement,
+} from "../../../backends/kysely/sql-statement.js";
+import { SqliteSqlDialect } from "../../../backends/kysely/sqlite/sqlite-sql-dialect.js";
+import { storedKey } from "../../../backends/kysely/stored-key.js";
+import { startSweep } from "../../../backends/kysely/sweep.js";
 import { TimeSpan } from "../../../time-span/time-span.js";
-import { durationTooLong, storeMilliseconds } from "../../../time-span/time-span-schema.js";
-import { MAX_TIMER_MS } from "../../../timers/timers.js";
 import type {
   ILockAdapter,
   LockAcquireResult,
@@ -10,24 +24,26 @@ import type {
   LockWaitClaim,
 } from "../../contracts/lock-adapter.js";
 import { isLockBackendError, LockBackendError } from "../../contracts/lock-errors.js";
-import { executeWithRetries } from "./execute-with-retries.js";
 import {
   type KyselyLockAdapterSettings,
   type ParsedKyselyLockAdapterSettings,
   parseKyselyLockAdapterSettings,
 } from "./kysely-lock-adapter-settings.js";
+import type { KyselyLockDialect, KyselyLockStatements } from "./kysely-lock-statements.js";
+import { mysqlStatements } from "./mysql/mysql-lock-statements.js";
 import {
-  DEAD_ROW_GRACE_MS,
-  type KyselyLockDialect,
-  type KyselyLockStatements,
-} from "./kysely-lock-statements.js";
-import { MysqlLockDialect } from "./mysql/mysql-lock-dialect.js";
-import { PostgresLockDialect } from "./postgres/postgres-lock-dialect.js";
+  type PostgresLockStatements,
+  postgresStatements,
+} from "./postgres/postgres-lock-statements.js";
 import { PostgresWaitQueue } from "./postgres/postgres-wait-queue.js";
-import type { ISqlLockDialect, RunnableStatement } from "./sql-lock-dialect.js";
-import { SqliteLockDialect } from "./sqlite/sqlite-lock-dialect.js";
-import { storedKey } from "./stored-key.js";
+import { sqliteStatements } from "./sqlite/sqlite-lock-statements.js";
 
+export type {
+  PgListenClient,
+  PgListenConnection,
+  PgListenPool,
+} from "../../../backends/kysely/postgres/postgres-inbox.js";
+export { storedKey } from "../../../backends/kysely/stored-key.js";
 export type { KyselyLockAdapterSettings } from "./kysely-lock-adapter-settings.js";
 export type {
   KyselyLockDialect,
@@ -40,12 +56,6 @@ export type {
   KyselyLockWaitArgs,
 } from "./kysely-lock-statements.js";
 export type { KyselyLockMysqlOptions } from "./mysql/mysql-lock-statements.js";
-export type {
-  PgListenClient,
-  PgListenConnection,
-  PgListenPool,
-} from "./postgres/postgres-inbox.js";
-export { storedKey } from "./stored-key.js";
 
 /** MySQL without RETURNING: acquire tries when the holder keeps leaving before it is read. */
 const MAX_HOLDER_READS = 5;
@@ -68,7 +78,7 @@ type StateRow = { owner: string | null; token: number | string | bigint; remaini
  */
 export class KyselyLockAdapter implements ILockAdapter {
   /** What differs between dialects, picked once here. */
-  readonly #dialect: ISqlLockDialect;
+  readonly #dialect: ISqlDialect<KyselyLockStatements>;
   /** PostgreSQL with a `listener`: the queue waits join. */
   readonly #waitQueue: PostgresWaitQueue | undefined;
   readonly #sweep: ReturnType<typeof setInterval> | undefined;
@@ -102,11 +112,12 @@ export class KyselyLockAdapter implements ILockAdapter {
    */
   constructor(settings: KyselyLockAdapterSettings) {
     const parsed = parseKyselyLockAdapterSettings(settings);
-    this.#dialect = pickDialect(parsed);
-    if (parsed.listener !== undefined && this.#dialect instanceof PostgresLockDialect) {
+    const dialect = pickDialect(parsed);
+    this.#dialect = dialect;
+    if (parsed.listener !== undefined && dialect instanceof PostgresSqlDialect) {
       const waitQueue = new PostgresWaitQueue({
         listener: parsed.listener,
-        statements: this.#dialect.statements,
+        statements: dialect.statements,
         send: (statement, parameters, key) =>
           this.#send(statement, parameters, "waitForRelease", key),
         release: (key, owner) => this.release(key, owner),
@@ -117,7 +128,7 @@ export class KyselyLockAdapter implements ILockAdapter {
     }
     this.waitAcquires = this.waitForRelease !== undefined;
     this.waitsPastExpiry = this.waitForRelease !== undefined;
-    this.#sweep = startSweep(this, parsed);
+    this.#sweep = startSweep("KyselyLockAdapter", () => this.removeExpired(), parsed);
   }
 
   /** The dialect the statements are written for. */
@@ -189,7 +200,7 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 
   async acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<LockAcquireResult> {
-    const ttlMs = ttl === null ? null : toTtlMs(ttl, "ttl");
+    const ttlMs = ttl === null ? null : toTtlMs("KyselyLockAdapter", ttl, "ttl");
     const statements = this.#dialect.statements ?? (await this.#dialect.ready());
     const args = { key: storedKey(key), owner: lockId, ttl: ttlMs };
     const { acquire } = statements;
@@ -243,7 +254,7 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 
   async refresh(key: string, lockId: string, ttl: TimeSpan): Promise<boolean> {
-    const ttlMs = toTtlMs(ttl, "ttl");
+    const ttlMs = toTtlMs("KyselyLockAdapter", ttl, "ttl");
     const { refresh, affected } = this.#dialect.statements ?? (await this.#dialect.ready());
     const result = await this.#send(
       refresh,
@@ -288,42 +299,50 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 }
 
+const lockBackendError: SqlBackendErrorFactory = (key, operation, options) =>
+  new LockBackendError(key, operation, options);
+
+/** Whose schema the dialects make: their errors name this adapter's `init()`. */
+const OWNER: SqlSchemaOwner = {
+  adapter: "KyselyLockAdapter",
+  docs: "docs/adapters/sql.md (Schema)",
+  error: lockBackendError,
+};
+
 /** The statements, how they run and the schema of `dialect`, on the settings' table. */
-function pickDialect(parsed: ParsedKyselyLockAdapterSettings): ISqlLockDialect {
-  const { kysely, tableName, dialect } = parsed;
+function pickDialect(
+  parsed: ParsedKyselyLockAdapterSettings,
+): ISqlDialect<KyselyLockStatements> | PostgresSqlDialect<PostgresLockStatements> {
+  const { kysely, tableName: table, dialect } = parsed;
   const db = kysely.withoutPlugins();
+  const missingSchema = `The table "${table}" is missing`;
   switch (dialect) {
     case "postgres":
-      return new PostgresLockDialect(db, tableName);
+      return new PostgresSqlDialect({
+        db,
+        table,
+        owner: OWNER,
+        missingSchema: `The table "${table}" or this hasp's procedures for it are missing`,
+        statements: postgresStatements(table),
+      });
     case "mysql":
-      return new MysqlLockDialect(db, tableName, {
-        returning: parsed.returning,
-        prepared: parsed.prepared,
+      return new MysqlSqlDialect({
+        db,
+        table,
+        owner: OWNER,
+        missingSchema,
+        statements: (options) => mysqlStatements(table, options),
+        options: { returning: parsed.returning, prepared: parsed.prepared },
       });
     case "sqlite":
-      return new SqliteLockDialect(kysely, db, tableName);
+      return new SqliteSqlDialect(kysely, {
+        db,
+        table,
+        owner: OWNER,
+        missingSchema,
+        statements: sqliteStatements(table),
+      });
   }
-}
-
-/** With `sweepInterval`: runs `removeExpired()` that often (a timer that keeps nothing alive). */
-function startSweep(
-  adapter: KyselyLockAdapter,
-  { sweepInterval, onSweepError }: ParsedKyselyLockAdapterSettings,
-): ReturnType<typeof setInterval> | undefined {
-  if (sweepInterval === undefined) {
-    return undefined;
-  }
-  const onError =
-    onSweepError ??
-    ((error: unknown) => console.warn(`[hasp] KyselyLockAdapter sweep failed:`, error));
-  const sweep = setInterval(
-    () => {
-      adapter.removeExpired().catch(onError);
-    },
-    Math.min(sweepInterval.toMilliseconds(), MAX_TIMER_MS),
-  );
-  sweep.unref();
-  return sweep;
 }
 
 /** Whether the statement freed or refreshed a hold (how that shows depends on the dialect). */
@@ -338,22 +357,4 @@ function changedOne(
     return (result.rows[0] as { token?: unknown } | undefined)?.token != null;
   }
   return Number(result.numAffectedRows ?? 0) > 0;
-}
-
-/**
- * A duration as the whole ms (at least 1) the statements take. Above MAX_DURATION_MS (passed to
- * the adapter directly: the provider refuses it) an InvalidArgumentError, before any statement.
- */
-function toTtlMs(span: TimeSpan, field: string): number {
-  const ms = storeMilliseconds(span);
-  if (ms === undefined) {
-    throw durationTooLong("KyselyLockAdapter", field, span);
-  }
-  return ms;
-}
-
-function toRemaining(remaining: unknown): TimeSpan | null {
-  return remaining === null || remaining === undefined
-    ? null
-    : TimeSpan.fromMilliseconds(Math.max(0, Number(remaining)));
 }

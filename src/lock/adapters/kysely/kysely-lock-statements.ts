@@ -17,29 +17,17 @@
 // expiry (the row keeps its token) and across the deletion of a dead row (the clock has passed
 // every old token).
 
+import type {
+  SqlDialectName,
+  SqlSchemaStatements,
+  SqlStatement,
+} from "../../../backends/kysely/sql-statement.js";
+
 /** The SQL dialects the adapter speaks; MySQL covers MariaDB. */
-export type KyselyLockDialect = "postgres" | "mysql" | "sqlite";
+export type KyselyLockDialect = SqlDialectName;
 
 /** One statement: its text with the dialect's placeholders and how to order its parameters. */
-export type KyselyLockStatement<TArgs extends Record<string, unknown>> = {
-  /** The text, with the dialect's placeholders (`$1` or `?`). */
-  readonly sql: string;
-  /** The parameter values in placeholder order. */
-  readonly parameters: (args: TArgs) => unknown[];
-  /**
-   * MariaDB, with `prepared`: the statement is prepared once per connection (`PREPARE`, with
-   * `sql` as its parameter) and then run as `EXECUTE ... USING` the parameters, which the server
-   * neither parses nor resolves again.
-   */
-  readonly prepared?: {
-    /** Its name on a connection, quoted: `` `<table>:<operation>:<hash of sql>` ``. */
-    readonly name: string;
-    /** `PREPARE <name> FROM ?`. */
-    readonly prepare: string;
-    /** `EXECUTE <name> USING ?, ...`, one `?` a placeholder of `sql`. */
-    readonly execute: string;
-  };
-};
+export type KyselyLockStatement<TArgs extends Record<string, unknown>> = SqlStatement<TArgs>;
 
 /** The arguments of a statement on one key. */
 export type KyselyLockKeyArgs = {
@@ -76,13 +64,9 @@ export type KyselyLockEntryArgs = {
 };
 
 /** The SQL of one dialect, as `KyselyLockAdapter.statements()` shows it. */
-export type KyselyLockStatements = {
+export type KyselyLockStatements = SqlSchemaStatements & {
   /** Which dialect the statements are written in. */
   readonly dialect: KyselyLockDialect;
-  /** DDL run in order by `init()`; each is idempotent. */
-  readonly createSchema: readonly string[];
-  /** Drops the table and what belongs to it, in order (`dropSchema()`, for tests). */
-  readonly dropSchema: readonly string[];
   /**
    * Takes a free or expired row, re-takes our own live hold (token kept, TTL restarted), or
    * leaves another's live hold exactly as it was. With `returning`, answers the row as it is
@@ -157,43 +141,6 @@ export type KyselyLockStatements = {
    */
   readonly affected: "count" | "token" | "insert-id";
 };
-
-/** Longest key stored as it is, in UTF-8 bytes (the MySQL column's size); longer ones are hashed. */
-export const KEY_MAX_BYTES = 255;
-
-/** Rows dead for less than this stay, so a clock stepping back a little cannot reuse a token. */
-export const DEAD_ROW_GRACE_MS = 60_000;
-
-/** A named marker in a statement's text, `:key` (not the `::` of a cast). */
-export const MARKER = /(?<![:\w]):([a-z]+)\b/g;
-
-/**
- * Writes a statement with named markers (`:key`) once and turns it into the dialect's
- * placeholders: `$1` (PostgreSQL, each name numbered once) or `?` (MySQL, SQLite: the value
- * repeated at every use).
- */
-export function statement<TArgs extends Record<string, unknown>>(
-  dialect: KyselyLockDialect,
-  text: string,
-): KyselyLockStatement<TArgs> {
-  const order: string[] = [];
-  const sql = text
-    .trim()
-    .replace(/\s+/g, " ")
-    .replace(MARKER, (_marker, name: string) => {
-      if (dialect !== "postgres") {
-        order.push(name);
-        return "?";
-      }
-      const index = order.indexOf(name);
-      if (index !== -1) {
-        return `$${index + 1}`;
-      }
-      order.push(name);
-      return `$${order.length}`;
-    });
-  return { sql, parameters: (args) => order.map((name) => args[name]) };
-}
 
 /** The condition "the row is held and its hold has not expired", on the row named by `row`. */
 export function liveHold(nowMs: string, row = ""): string {

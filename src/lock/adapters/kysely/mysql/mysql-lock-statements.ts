@@ -1,5 +1,5 @@
 // The SQL of KyselyLockAdapter on MySQL and MariaDB: plain statements (no procedures), each
-// prepared once per connection on MariaDB (see mysql-lock-dialect.ts). The table is the one of
+// prepared once per connection on MariaDB (see src/backends/kysely/mysql/mysql-sql-dialect.ts). The table is the one of
 // kysely-lock-statements.ts, without `waiters` (no release signal: waits poll). Keys and owners
 // are VARBINARY: compared byte for byte, where the default collations would make `A` and `a` (or
 // `a` and `a `) one lock.
@@ -15,25 +15,21 @@
 // LAST_INSERT_ID(expr) does not. So release, forceRelease and refresh set
 // `token = LAST_INSERT_ID(token)` on the row they match, and the insert id answers.
 
-import { createHash } from "node:crypto";
 import {
-  KEY_MAX_BYTES,
+  type MysqlServerOptions,
+  mysqlOperation,
+} from "../../../../backends/kysely/mysql/mysql-statement.js";
+import { KEY_MAX_BYTES, statement } from "../../../../backends/kysely/sql-statement.js";
+import {
   type KyselyLockKeyArgs,
   type KyselyLockOwnerArgs,
-  type KyselyLockStatement,
   type KyselyLockStatements,
   type KyselyLockTtlArgs,
   liveHold,
-  statement,
 } from "../kysely-lock-statements.js";
 
 /** How the MySQL family's statements are run; see `KyselyLockAdapterSettings`. */
-export type KyselyLockMysqlOptions = {
-  /** The upsert answers with `RETURNING` (MariaDB 10.5+). */
-  readonly returning: boolean;
-  /** The operations run as prepared statements (MariaDB 10.2+: `EXECUTE ... USING` values). */
-  readonly prepared: boolean;
-};
+export type KyselyLockMysqlOptions = MysqlServerOptions;
 
 const NOW_US = "CAST(@@timestamp * 1000000 AS SIGNED)";
 const NOW_MS = `(${NOW_US} DIV 1000)`;
@@ -52,7 +48,7 @@ export function mysqlStatements(
 ): KyselyLockStatements {
   const t = `\`${table}\``;
   const operation = <TArgs extends Record<string, unknown>>(name: string, text: string) =>
-    operationStatement<TArgs>(table, name, text, prepared);
+    mysqlOperation<TArgs>(table, name, text, prepared);
   return {
     dialect: "mysql",
     createSchema: [
@@ -113,34 +109,4 @@ function acquireSql(t: string, returning: boolean): string {
         owner = IF(${HELD_BY_OTHER}, owner, :owner),
         expires_at = IF(owner = :owner, ${NOW_MS} + :ttl, expires_at)
       ${returning ? `RETURNING CONVERT(owner USING utf8mb4) AS owner, token, expires_at - ${NOW_MS} AS remaining` : ""}`;
-}
-
-/**
- * An operation's statement, prepared on each connection when `prepared`: sent as text, the
- * server parses the upsert and resolves its every expression at each call, which cost about as
- * much as running it.
- */
-function operationStatement<TArgs extends Record<string, unknown>>(
-  table: string,
-  name: string,
-  text: string,
-  prepared: boolean,
-): KyselyLockStatement<TArgs> {
-  const plain = statement<TArgs>("mysql", text);
-  if (!prepared) {
-    return plain;
-  }
-  // The text's hash in the name: adapters on one pool whose SQL differs (other settings,
-  // another hasp version) never run each other's statement.
-  const digest = createHash("sha256").update(plain.sql).digest("hex").slice(0, 8);
-  const quoted = `\`${table}:${name}:${digest}\``;
-  const placeholders = plain.sql.split("?").length - 1;
-  return {
-    ...plain,
-    prepared: {
-      name: quoted,
-      prepare: `PREPARE ${quoted} FROM ?`,
-      execute: `EXECUTE ${quoted} USING ${Array(placeholders).fill("?").join(", ")}`,
-    },
-  };
 }

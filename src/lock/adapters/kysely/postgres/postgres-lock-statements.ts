@@ -7,7 +7,7 @@
 //
 // Table: the one of kysely-lock-statements.ts, and
 //   waiters   text[], the queue of blocking acquires, oldest first (NULL: nobody waits). An entry
-//             is "deadline_ms:ttl:inbox:wait_id:owner" (the owner last: it may hold ':'); ttl is
+//             is "deadline_ms:ttl:inbox:wait_id:limit:owner" (wait-entry.ts; the owner last); ttl is
 //             the claim's in ms, "" for a hold without TTL, "-" for a wait without a claim. An
 //             entry's deadline is renewed in place by its wait's checks, however often the holder
 //             refreshes (a wait is known by the part after the deadline, which never changes).
@@ -27,30 +27,30 @@
 //
 // Time: in a procedure's body, the server's time is read once, into now_us and now_ms.
 
+import { grantMessageSql } from "../../../../backends/kysely/postgres/postgres-grant-message.js";
+import type { PostgresInboxStatements } from "../../../../backends/kysely/postgres/postgres-inbox.js";
+import {
+  CLOCK_MS,
+  NOW_MS,
+  NOW_US,
+  NOW_US_EXPRESSION,
+  type Param,
+  type Procedure,
+  procedure,
+} from "../../../../backends/kysely/postgres/postgres-procedure.js";
+import { statement } from "../../../../backends/kysely/sql-statement.js";
 import { WAIT_ENTRY_SQL } from "../../../../backends/wait-queue/wait-entry.js";
 import {
   free,
   type KyselyLockEntryArgs,
   type KyselyLockKeyArgs,
   type KyselyLockOwnerArgs,
-  type KyselyLockStatement,
   type KyselyLockStatements,
   type KyselyLockTtlArgs,
   type KyselyLockWaitArgs,
   liveHold,
-  MARKER,
-  statement,
   unexpired,
 } from "../kysely-lock-statements.js";
-import { grantMessageSql } from "./postgres-grant-message.js";
-
-/** The inbox's statements, run on its listening connection (`$1`: the inbox, `$2`: its secret). */
-export type PostgresInboxStatements = {
-  /** Keeps the inbox's secret (and drops the rows of listening backends gone). */
-  readonly register: string;
-  /** Drops the inbox's row. */
-  readonly unregister: string;
-};
 
 /** PostgreSQL's statements: those of every dialect, and the queue's. */
 export type PostgresLockStatements = KyselyLockStatements &
@@ -58,15 +58,6 @@ export type PostgresLockStatements = KyselyLockStatements &
     readonly inbox: PostgresInboxStatements;
   };
 
-// date_part is double precision (extract is numeric since PostgreSQL 14: slower), exact to the
-// µs here; statement_timestamp() is fixed for the whole statement.
-const NOW_US_EXPRESSION = "(date_part('epoch', statement_timestamp()) * 1000000)::bigint";
-const NOW_US = "now_us";
-const NOW_MS = "now_ms";
-/** PostgreSQL's time in ms when the expression is evaluated (not when the statement began). */
-const CLOCK_MS = "(date_part('epoch', clock_timestamp()) * 1000)::bigint";
-
-type Param = readonly [name: string, type: string];
 const KEY: Param = ["key", "text"];
 const OWNER: Param = ["owner", "text"];
 const ENTRY: Param = ["entry", "text"];
@@ -80,63 +71,6 @@ const WAIT_PARAMS: readonly Param[] = [
 ];
 /** The answer of acquire and getState. */
 const ROW = "owner text, token bigint, remaining bigint";
-
-/** A procedure of the table's own: the CALL the adapter sends, and its DDL. */
-type Procedure<TArgs extends Record<string, unknown>> = {
-  readonly call: KyselyLockStatement<TArgs>;
-  readonly create: string;
-  readonly drop: string;
-};
-
-/** PL/pgSQL `code` on lines of its own at a procedure body's indent ("" stays ""). */
-function indented(code: string): string {
-  return code === "" ? "" : `\n  ${code.replace(/\n/g, "\n  ")}`;
-}
-
-/**
- * The procedure `"<table>:<operation>"` taking `params` and answering `answers` (its INOUT
- * parameters, "name type, ..."), with `body`, whose :markers are the parameters, and `then`,
- * PL/pgSQL run once the answers are read (they are variables there). A table name
- * has no ":", so no two tables' procedures share a name (with "_", table "a" and operation
- * "force_release" would be table "a_force"'s "release"). At most 62 characters: PostgreSQL keeps
- * 63.
- */
-function procedure<TArgs extends Record<string, unknown>>(
-  table: string,
-  operation: string,
-  params: readonly Param[],
-  answers: string,
-  body: string,
-  then = "",
-): Procedure<TArgs> {
-  const name = `"${table}:${operation}"`;
-  const columns = answers.split(", ").map((answer) => answer.split(" ") as [string, string]);
-  const types = [...params, ...columns].map(([, type]) => type).join(", ");
-  // The body's :markers become the parameters, named _key, ... (no column starts with _).
-  // The answers are variables too: column names win over them in the body's SQL.
-  const create = `CREATE OR REPLACE PROCEDURE ${name}(${[
-    ...params.map(([param, type]) => `_${param} ${type}`),
-    ...columns.map(([column, type]) => `INOUT ${column} ${type}`),
-  ].join(", ")})
-  LANGUAGE plpgsql AS $hasp$
-#variable_conflict use_column
-DECLARE
-  now_us bigint := ${NOW_US_EXPRESSION};
-  now_ms bigint := now_us / 1000;
-BEGIN
-  ${body.replace(MARKER, "_$1").replace(/\n/g, "\n  ")}
-  INTO ${columns.map(([column]) => column).join(", ")};${indented(then)}
-END
-$hasp$`;
-  const call = statement<TArgs>(
-    "postgres",
-    `CALL ${name}(${[
-      ...params.map(([param, type]) => `:${param}::${type}`),
-      ...columns.map(([, type]) => `NULL::${type}`),
-    ].join(", ")})`,
-  );
-  return { call, create, drop: `DROP PROCEDURE IF EXISTS ${name}(${types})` };
-}
 
 // The row `l` is taken (free or expired) or re-taken by its owner. In DO UPDATE SET every
 // expression reads the row as it was before the statement, and excluded.* is the row VALUES
@@ -382,7 +316,7 @@ DECLARE
   inbox_secret text;
 BEGIN
   -- A release (or forceRelease) of a key with waiters queued: entries are
-  -- "deadline_ms:ttl:inbox:wait_id:owner", oldest first.
+  -- "deadline_ms:ttl:inbox:wait_id:limit:owner", oldest first.
   FOREACH entry IN ARRAY NEW.waiters LOOP
     position := position + 1;
     parts := ${WAIT_ENTRY_SQL.split("entry")};

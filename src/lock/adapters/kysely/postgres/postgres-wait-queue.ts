@@ -1,5 +1,12 @@
 import { randomBytes } from "node:crypto";
 import type { QueryResult } from "kysely";
+import { readGrantMessage } from "../../../../backends/kysely/postgres/postgres-grant-message.js";
+import {
+  type PgListenConnection,
+  PostgresInbox,
+} from "../../../../backends/kysely/postgres/postgres-inbox.js";
+import type { RunnableStatement } from "../../../../backends/kysely/sql-statement.js";
+import { storedKey } from "../../../../backends/kysely/stored-key.js";
 import { QueuedWaits } from "../../../../backends/wait-queue/queued-waits.js";
 import type { EntryClaimFields } from "../../../../backends/wait-queue/wait-entry.js";
 import type {
@@ -13,10 +20,6 @@ import type { TimeSpan } from "../../../../time-span/time-span.js";
 import { wholeMs } from "../../../../timers/timers.js";
 import type { LockHandOff, LockWaitClaim } from "../../../contracts/lock-adapter.js";
 import type { KyselyLockWaitArgs } from "../kysely-lock-statements.js";
-import type { RunnableStatement } from "../sql-lock-dialect.js";
-import { storedKey } from "../stored-key.js";
-import { readGrantMessage } from "./postgres-grant-message.js";
-import { type PgListenConnection, PostgresInbox } from "./postgres-inbox.js";
 import type { PostgresLockStatements } from "./postgres-lock-statements.js";
 
 /** What the wait queue takes from its adapter. */
@@ -111,7 +114,7 @@ export class PostgresWaitQueue {
       adapter: "KyselyLockAdapter",
       maxWait,
       signal,
-      claim,
+      claim: claim === undefined ? undefined : { owner: claim.lockId, ttl: claim.ttl },
       queue: (fields) => this.#queue(key, fields),
       listen: () => this.#inbox.listen(),
     });

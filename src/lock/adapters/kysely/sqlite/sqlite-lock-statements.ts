@@ -5,6 +5,7 @@
 // Time: julianday('now') is fixed for the whole statement and exact to the millisecond; the
 // token's µs are that ms x 1000.
 
+import { statement } from "../../../../backends/kysely/sql-statement.js";
 import {
   free,
   type KyselyLockKeyArgs,
@@ -12,7 +13,6 @@ import {
   type KyselyLockStatements,
   type KyselyLockTtlArgs,
   liveHold,
-  statement,
   unexpired,
 } from "../kysely-lock-statements.js";
 

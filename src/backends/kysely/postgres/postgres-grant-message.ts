@@ -16,7 +16,7 @@
 // and so is a grant to an inbox without a secret: the waiter then asks `check`.
 
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { HeardGrant } from "../../../../backends/wait-queue/wait-queue.js";
+import type { HeardGrant } from "../../wait-queue/wait-queue.js";
 
 /** A message heard on an inbox: the wait it names, and the grant it proves (if it does). */
 export type GrantMessage = { readonly waitId: string; readonly grant?: HeardGrant };

@@ -2,33 +2,38 @@ import { CompiledQuery, type Kysely, type QueryResult } from "kysely";
 import { PooledStatementQueue } from "../pooled-statement-queue.js";
 import {
   compiledQuery,
-  type ISqlLockDialect,
-  type RunnableStatement,
-} from "../sql-lock-dialect.js";
-import { type PostgresLockStatements, postgresStatements } from "./postgres-lock-statements.js";
+  type ISqlDialect,
+  missingSchemaError,
+  type SqlDialectSettings,
+  type SqlSchemaOwner,
+} from "../sql-dialect.js";
+import type { RunnableStatement, SqlSchemaStatements } from "../sql-statement.js";
 
-/** PostgreSQL: a CALL of the table's own procedure per operation, on a connection of the pool. */
-export class PostgresLockDialect implements ISqlLockDialect {
+/** PostgreSQL: a primitive's statements (CALLs of its procedures), on a connection of the pool. */
+export class PostgresSqlDialect<TStatements extends SqlSchemaStatements>
+  implements ISqlDialect<TStatements>
+{
   readonly name = "postgres";
-  readonly statements: PostgresLockStatements;
-  readonly missingSchema: string;
+  readonly statements: TStatements;
   // biome-ignore lint/suspicious/noExplicitAny: the adapter brings its own table
   readonly #db: Kysely<any>;
   readonly #queue: PooledStatementQueue;
   readonly #table: string;
+  readonly #missingSchema: string;
+  readonly #owner: SqlSchemaOwner;
 
-  // biome-ignore lint/suspicious/noExplicitAny: the adapter brings its own table
-  constructor(db: Kysely<any>, table: string) {
+  constructor({ db, table, statements, missingSchema, owner }: SqlDialectSettings<TStatements>) {
     this.#db = db;
     // Straight to a connection: the statements' rows are the adapter's own, so there is no
     // result for plugins to transform, and no layer of Kysely's to pass on the way.
     this.#queue = new PooledStatementQueue(db.getExecutor());
     this.#table = table;
-    this.statements = postgresStatements(table);
-    this.missingSchema = `The table "${table}" or this hasp's procedures for it are missing`;
+    this.statements = statements;
+    this.#missingSchema = missingSchema;
+    this.#owner = owner;
   }
 
-  ready(): PostgresLockStatements {
+  ready(): TStatements {
     return this.statements;
   }
 
@@ -38,6 +43,10 @@ export class PostgresLockDialect implements ISqlLockDialect {
   ): Promise<QueryResult<TRow>> {
     const query = compiledQuery(statement, parameters);
     return this.#queue.run((connection) => connection.executeQuery(query));
+  }
+
+  missingSchemaError(cause: unknown, operation: string, key: string): Error {
+    return missingSchemaError(this.#owner, this.#missingSchema, cause, operation, key);
   }
 
   /**

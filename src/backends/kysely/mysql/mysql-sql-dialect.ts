@@ -1,14 +1,15 @@
 import { CompiledQuery, type DatabaseConnection, type Kysely, type QueryResult } from "kysely";
-import { LockBackendError } from "../../../contracts/lock-errors.js";
 import { executeWithRetries } from "../execute-with-retries.js";
-import type { KyselyLockStatement, KyselyLockStatements } from "../kysely-lock-statements.js";
 import { PooledStatementQueue } from "../pooled-statement-queue.js";
 import {
   compiledQuery,
-  type ISqlLockDialect,
-  type RunnableStatement,
-} from "../sql-lock-dialect.js";
-import { type KyselyLockMysqlOptions, mysqlStatements } from "./mysql-lock-statements.js";
+  type ISqlDialect,
+  missingSchemaError,
+  type SqlDialectSettings,
+  type SqlSchemaOwner,
+} from "../sql-dialect.js";
+import type { RunnableStatement, SqlSchemaStatements, SqlStatement } from "../sql-statement.js";
+import type { MysqlServerOptions } from "./mysql-statement.js";
 
 /**
  * `init()`: how long the pool may take to hand out a connection (see `#poolAnswers`); above
@@ -21,37 +22,57 @@ const MYSQL_PROMISE_POOL_HINT =
 /** A statement to run prepared: its SQL, and how to prepare and execute it. */
 type PreparedStatement = {
   readonly sql: string;
-  readonly prepared: NonNullable<KyselyLockStatement<never>["prepared"]>;
+  readonly prepared: NonNullable<SqlStatement<never>["prepared"]>;
 };
 
 /** Per connection, the names of the statements prepared on it, which it keeps for its life. */
 const preparedOn = new WeakMap<DatabaseConnection, Set<string>>();
+
+/** How a MySQL dialect is made: its statements depend on the server (see `MysqlServerOptions`). */
+export type MysqlSqlDialectSettings<TStatements> = Omit<
+  SqlDialectSettings<TStatements>,
+  "statements"
+> & {
+  /** The statements for a server of these options. */
+  readonly statements: (options: MysqlServerOptions) => TStatements;
+  /** The options the settings decided; the server's version decides the others. */
+  readonly options: Partial<MysqlServerOptions>;
+};
 
 /**
  * MySQL and MariaDB: plain statements, prepared once per connection on MariaDB. Which the server
  * is decides the statements (`RETURNING`, prepared), so unless the settings decided both, the
  * first operation asks `SELECT VERSION()`.
  */
-export class MysqlLockDialect implements ISqlLockDialect {
+export class MysqlSqlDialect<TStatements extends SqlSchemaStatements>
+  implements ISqlDialect<TStatements>
+{
   readonly name = "mysql";
-  readonly missingSchema: string;
   // biome-ignore lint/suspicious/noExplicitAny: the adapter brings its own table
   readonly #db: Kysely<any>;
   readonly #queue: PooledStatementQueue;
-  readonly #table: string;
+  readonly #build: (options: MysqlServerOptions) => TStatements;
+  readonly #missingSchema: string;
+  readonly #owner: SqlSchemaOwner;
   /** The settings given, the server's version deciding the rest. */
-  readonly #options: Partial<KyselyLockMysqlOptions>;
+  readonly #options: Partial<MysqlServerOptions>;
   /** Unset before the server's version was learned, unless the settings decided both. */
-  #statements: KyselyLockStatements | undefined;
+  #statements: TStatements | undefined;
   /** The question of the server's version, while it is asked. */
-  #detecting: Promise<KyselyLockStatements> | undefined;
+  #detecting: Promise<TStatements> | undefined;
 
-  // biome-ignore lint/suspicious/noExplicitAny: the adapter brings its own table
-  constructor(db: Kysely<any>, table: string, options: Partial<KyselyLockMysqlOptions>) {
+  constructor({
+    db,
+    statements,
+    missingSchema,
+    owner,
+    options,
+  }: MysqlSqlDialectSettings<TStatements>) {
     this.#db = db;
     this.#queue = new PooledStatementQueue(db.getExecutor());
-    this.#table = table;
-    this.missingSchema = `The table "${table}" is missing`;
+    this.#build = statements;
+    this.#missingSchema = missingSchema;
+    this.#owner = owner;
     this.#options = {
       returning: options.returning,
       // RETURNING on an upsert is MariaDB 10.5+, where EXECUTE takes values.
@@ -59,15 +80,15 @@ export class MysqlLockDialect implements ISqlLockDialect {
     };
     const { returning, prepared } = this.#options;
     if (returning !== undefined && prepared !== undefined) {
-      this.#statements = mysqlStatements(table, { returning, prepared });
+      this.#statements = statements({ returning, prepared });
     }
   }
 
-  get statements(): KyselyLockStatements | undefined {
+  get statements(): TStatements | undefined {
     return this.#statements;
   }
 
-  ready(): KyselyLockStatements | Promise<KyselyLockStatements> {
+  ready(): TStatements | Promise<TStatements> {
     if (this.#statements !== undefined) {
       return this.#statements;
     }
@@ -80,7 +101,7 @@ export class MysqlLockDialect implements ISqlLockDialect {
       [],
     ).then(({ rows }) => {
       const version = rows[0]?.version ?? "";
-      const statements = mysqlStatements(this.#table, {
+      const statements = this.#build({
         returning: this.#options.returning ?? isMariadbSince(version, 10, 5),
         prepared: this.#options.prepared ?? isMariadbSince(version, 10, 2),
       });
@@ -111,6 +132,10 @@ export class MysqlLockDialect implements ISqlLockDialect {
     );
   }
 
+  missingSchemaError(cause: unknown, operation: string, key: string): Error {
+    return missingSchemaError(this.#owner, this.#missingSchema, cause, operation, key);
+  }
+
   async createSchema(): Promise<void> {
     await this.#poolAnswers();
     const statements = await this.ready();
@@ -131,7 +156,7 @@ export class MysqlLockDialect implements ISqlLockDialect {
     const silent = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         reject(
-          new LockBackendError("", "init", {
+          this.#owner.error("", "init", {
             cause: new Error(`the MySQL pool gave no connection in ${POOL_ANSWER_MS / 1000} s`),
             hint: MYSQL_PROMISE_POOL_HINT,
           }),

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { KEY_MAX_BYTES } from "./kysely-lock-statements.js";
+import { KEY_MAX_BYTES } from "./sql-statement.js";
 
 const HASHED_PREFIX = "#sha256:";
 

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { QueryResult } from "kysely";
-import { LockBackendError } from "../../contracts/lock-errors.js";
-import type { ISqlLockDialect, RunnableStatement } from "./sql-lock-dialect.js";
+import type { ISqlStatementRunner } from "./sql-dialect.js";
+import type { RunnableStatement } from "./sql-statement.js";
 
 /** Transient failures a single statement can still meet under contention: retried in place. */
 const TRANSIENT_CODES = new Set([
@@ -22,12 +22,12 @@ const MAX_STATEMENT_ATTEMPTS = 12;
 
 /**
  * Runs one statement on `dialect`, again on the transient failures a lone statement can still
- * meet (it was rolled back whole). For a lock operation (`operation`, on `key`), a missing table
- * or procedure becomes a LockBackendError that says to run `init()`; any other failure is thrown
- * as the driver gave it.
+ * meet (it was rolled back whole). For a primitive's operation (`operation`, on `key`), a missing
+ * table or procedure becomes the dialect's missing-schema error (the primitive's backend error,
+ * naming its adapter's `init()`); any other failure is thrown as the driver gave it.
  */
 export function executeWithRetries<TRow>(
-  dialect: ISqlLockDialect,
+  dialect: ISqlStatementRunner,
   statement: RunnableStatement,
   parameters: readonly unknown[],
   operation?: string,
@@ -42,7 +42,7 @@ export function executeWithRetries<TRow>(
 /** After the first try failed with `error`: throws it, or tries again while it is transient. */
 async function retry<TRow>(
   error: unknown,
-  dialect: ISqlLockDialect,
+  dialect: ISqlStatementRunner,
   statement: RunnableStatement,
   parameters: readonly unknown[],
   operation: string | undefined,
@@ -51,10 +51,7 @@ async function retry<TRow>(
   let failure = error;
   for (let attempt = 1; ; attempt++) {
     if (operation !== undefined && isMissingSchema(failure)) {
-      throw new LockBackendError(key, operation, {
-        cause: failure,
-        hint: `${dialect.missingSchema}: call init() on the KyselyLockAdapter at start-up, or apply the migration in hasp's docs/adapters/sql.md (Schema)`,
-      });
+      throw dialect.missingSchemaError(failure, operation, key);
     }
     if (attempt >= MAX_STATEMENT_ATTEMPTS || !isTransient(failure)) {
       throw failure;

@@ -1,4 +1,10 @@
-import type { PostgresInboxStatements } from "./postgres-lock-statements.js";
+/** The inbox's statements, run on its listening connection (`$1`: the inbox, `$2`: its secret). */
+export type PostgresInboxStatements = {
+  /** Keeps the inbox's secret (and drops the rows of listening backends gone). */
+  readonly register: string;
+  /** Drops the inbox's row. */
+  readonly unregister: string;
+};
 
 /** What a `pg` notification carries. */
 export type PgNotification = { channel: string; payload?: string | undefined };
@@ -38,7 +44,7 @@ export type PgListenPool = {
   >;
 };
 
-/** The listening connection of `KyselyLockAdapterSettings.listener`: a pg.Pool or a connected pg.Client. */
+/** The listening connection of a Kysely adapter's `listener` setting: a pg.Pool or a connected pg.Client. */
 export type PgListenConnection = PgListenClient | PgListenPool;
 
 /** PostgreSQL's undefined_table. */

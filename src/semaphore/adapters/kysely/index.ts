@@ -1,0 +1,13 @@
+/**
+ * The SQL semaphore adapter over Kysely: PostgreSQL, MySQL/MariaDB, SQLite (needs `kysely`).
+ * @module hasp/semaphore/kysely-semaphore-adapter
+ */
+export {
+  type KyselySemaphoreAcquireArgs,
+  KyselySemaphoreAdapter,
+  type KyselySemaphoreAdapterSettings,
+  type KyselySemaphoreKeyArgs,
+  type KyselySemaphoreRefreshArgs,
+  type KyselySemaphoreSlotArgs,
+  type KyselySemaphoreStatements,
+} from "./kysely-semaphore-adapter.js";

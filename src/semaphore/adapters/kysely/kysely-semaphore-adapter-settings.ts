@@ -1,0 +1,64 @@
+import type { Kysely } from "kysely";
+import type * as v from "valibot";
+import {
+  checkedDialect,
+  kyselySettingsEntries,
+} from "../../../backends/kysely/kysely-adapter-settings.js";
+import type { SqlDialectName } from "../../../backends/kysely/sql-statement.js";
+import { parseSettings, settingsObject } from "../../../settings/parse-settings.js";
+import type { ITimeSpan } from "../../../time-span/time-span.js";
+
+/** The settings of {@link KyselySemaphoreAdapter}; only `kysely` is required. */
+export type KyselySemaphoreAdapterSettings = {
+  /**
+   * A Kysely instance on PostgreSQL, MySQL/MariaDB or SQLite. Not a transaction: every statement
+   * must commit on its own, or other processes would not see a slot until the caller commits.
+   * The adapter never destroys it: it is yours.
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: the adapter brings its own tables, not the caller's schema
+  kysely: Kysely<any>;
+  /**
+   * The keys' table, created by `init()` with its slots' table `"<tableName>:slots"`: letters,
+   * digits and `_`, starting with a letter or `_`, at most 48 characters.
+   * @default "hasp_semaphores"
+   */
+  tableName?: string;
+  /**
+   * The SQL dialect. Detected from Kysely's built-in dialect adapters (and dialects built on
+   * them); set it for a third-party dialect that speaks one of these.
+   * @default detected
+   */
+  dialect?: SqlDialectName;
+  /**
+   * Runs `removeExpired()` this often (a timer that does not keep the process alive), until
+   * `close()`.
+   * @default off
+   */
+  sweepInterval?: ITimeSpan;
+  /**
+   * Told about a periodic sweep that failed (the next one still runs).
+   * @default console.warn
+   */
+  onSweepError?: (error: unknown) => void;
+};
+
+const settingsSchema = settingsObject(kyselySettingsEntries("hasp_semaphores"));
+
+/** The settings as parsed, with the dialect they fit. */
+export type ParsedKyselySemaphoreAdapterSettings = Omit<
+  v.InferOutput<typeof settingsSchema>,
+  "dialect"
+> & {
+  readonly dialect: SqlDialectName;
+};
+
+/**
+ * Parses the settings and finds the dialect (set, or told by Kysely's adapter) they fit.
+ * @throws InvalidArgumentError as KyselySemaphoreAdapter's constructor says.
+ */
+export function parseKyselySemaphoreAdapterSettings(
+  settings: KyselySemaphoreAdapterSettings,
+): ParsedKyselySemaphoreAdapterSettings {
+  const parsed = parseSettings("KyselySemaphoreAdapter settings", settingsSchema, settings);
+  return { ...parsed, dialect: checkedDialect("KyselySemaphoreAdapter", parsed) };
+}

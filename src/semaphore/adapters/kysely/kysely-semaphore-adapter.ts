@@ -1,0 +1,298 @@
+import type { QueryResult } from "kysely";
+import { executeWithRetries } from "../../../backends/kysely/execute-with-retries.js";
+import { MysqlSqlDialect } from "../../../backends/kysely/mysql/mysql-sql-dialect.js";
+import { PostgresSqlDialect } from "../../../backends/kysely/postgres/postgres-sql-dialect.js";
+import type { ISqlDialect, SqlSchemaOwner } from "../../../backends/kysely/sql-dialect.js";
+import { toRemaining, toTtlMs } from "../../../backends/kysely/sql-durations.js";
+import {
+  DEAD_ROW_GRACE_MS,
+  type RunnableStatement,
+  type SqlDialectName,
+} from "../../../backends/kysely/sql-statement.js";
+import { SqliteSqlDialect } from "../../../backends/kysely/sqlite/sqlite-sql-dialect.js";
+import { storedKey } from "../../../backends/kysely/stored-key.js";
+import { startSweep } from "../../../backends/kysely/sweep.js";
+import type { TimeSpan } from "../../../time-span/time-span.js";
+import type {
+  ISemaphoreAdapter,
+  SemaphoreAcquireResult,
+  SemaphoreAdapterState,
+} from "../../contracts/semaphore-adapter.js";
+import {
+  isSemaphoreBackendError,
+  SemaphoreBackendError,
+} from "../../contracts/semaphore-errors.js";
+import {
+  type KyselySemaphoreAdapterSettings,
+  type ParsedKyselySemaphoreAdapterSettings,
+  parseKyselySemaphoreAdapterSettings,
+} from "./kysely-semaphore-adapter-settings.js";
+import { type KyselySemaphoreStatements, slotsTable } from "./kysely-semaphore-statements.js";
+import { mysqlSemaphoreStatements } from "./mysql/mysql-semaphore-statements.js";
+import { postgresSemaphoreStatements } from "./postgres/postgres-semaphore-statements.js";
+
+import { sqliteSemaphoreStatements } from "./sqlite/sqlite-semaphore-statements.js";
+
+export type { KyselySemaphoreAdapterSettings } from "./kysely-semaphore-adapter-settings.js";
+export type {
+  KyselySemaphoreAcquireArgs,
+  KyselySemaphoreKeyArgs,
+  KyselySemaphoreRefreshArgs,
+  KyselySemaphoreSlotArgs,
+  KyselySemaphoreStatements,
+} from "./kysely-semaphore-statements.js";
+
+const ADAPTER = "KyselySemaphoreAdapter";
+
+type AcquireRow = { granted: unknown; lim: unknown; taken: unknown; remaining: unknown };
+type StateRow = { taken: unknown; lim: unknown; token: unknown; remaining: unknown };
+
+/**
+ * Semaphores in two SQL tables through Kysely, on PostgreSQL, MySQL/MariaDB or SQLite: a row per
+ * key (its fencing counter) and a row per slot. Each operation is one statement on the server's
+ * clock: acquire locks the key's row, drops its expired slots and takes a slot when the limit
+ * rule allows it (a procedure's CALL on PostgreSQL and MySQL, an upsert with triggers on SQLite);
+ * release, refresh and forceReleaseAll are single statements on the slots. A key's row keeps its
+ * last token when its slots go, and a new token is `max(last + 1, server time in µs)`, so tokens
+ * grow across release, expiry, forceReleaseAll and `removeExpired()`. Waits poll.
+ *
+ * Call `init()` once (or apply the documented migration), and `close()` at shutdown.
+ *
+ * @example
+ * const adapter = new KyselySemaphoreAdapter({ kysely: new Kysely({ dialect }) });
+ * await adapter.init();
+ */
+export class KyselySemaphoreAdapter implements ISemaphoreAdapter {
+  /** What differs between dialects, picked once here. */
+  readonly #dialect: ISqlDialect<KyselySemaphoreStatements>;
+  readonly #sweep: ReturnType<typeof setInterval> | undefined;
+
+  /**
+   * @throws InvalidArgumentError for a bad setting, a Kysely transaction, or a dialect that is
+   *   not PostgreSQL, MySQL/MariaDB or SQLite.
+   */
+  constructor(settings: KyselySemaphoreAdapterSettings) {
+    const parsed = parseKyselySemaphoreAdapterSettings(settings);
+    this.#dialect = pickDialect(parsed);
+    this.#sweep = startSweep(ADAPTER, () => this.removeExpired(), parsed);
+  }
+
+  /** The dialect the statements are written for. */
+  get dialect(): SqlDialectName {
+    return this.#dialect.name;
+  }
+
+  /**
+   * The SQL this adapter runs, per operation (for review and logs). On PostgreSQL and MySQL,
+   * acquire calls a procedure of the table's own, created by `init()`: its SQL is in
+   * `createSchema`.
+   */
+  async statements(): Promise<KyselySemaphoreStatements> {
+    return this.#dialect.ready();
+  }
+
+  /**
+   * Creates the tables (and the acquire procedure or triggers) when they do not exist; safe to
+   * call from several processes at once. Real failures are thrown, never swallowed.
+   *
+   * @throws SemaphoreBackendError (`operation` `"init"`, the driver's error as `cause`) when the
+   *   database fails or cannot be reached.
+   */
+  async init(): Promise<void> {
+    try {
+      await this.#dialect.createSchema();
+    } catch (error) {
+      throw isSemaphoreBackendError(error)
+        ? error
+        : new SemaphoreBackendError("", "init", { cause: error });
+    }
+  }
+
+  /** Drops the tables (for tests and uninstalls): every slot and every token history goes. */
+  async dropSchema(): Promise<void> {
+    for (const ddl of (await this.#dialect.ready()).dropSchema) {
+      await executeWithRetries(this.#dialect, { sql: ddl }, []);
+    }
+  }
+
+  /**
+   * Deletes the rows of keys without a live slot that issued no token for over a minute, with
+   * their slots, so the tables do not grow with dead keys (each acquire already drops its key's
+   * expired slots). A key deleted here starts again from the server's clock, above every token
+   * it issued.
+   * @returns how many keys were deleted.
+   */
+  async removeExpired(): Promise<number> {
+    const { removeExpired } = await this.#dialect.ready();
+    const result = await this.#send(
+      removeExpired,
+      removeExpired.parameters({ grace: DEAD_ROW_GRACE_MS }),
+      "removeExpired",
+    );
+    return Number(result.numAffectedRows ?? 0);
+  }
+
+  /** Stops the sweep. The Kysely instance stays open: it is yours. */
+  async close(): Promise<void> {
+    clearInterval(this.#sweep);
+  }
+
+  /** Closes the adapter (`close()`), for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async acquire(
+    key: string,
+    slotId: string,
+    limit: number,
+    ttl: TimeSpan | null,
+  ): Promise<SemaphoreAcquireResult> {
+    const ttlMs = ttl === null ? null : toTtlMs(ADAPTER, ttl, "ttl");
+    const { acquire } = this.#dialect.statements ?? (await this.#dialect.ready());
+    const result = await this.#send<AcquireRow>(
+      acquire,
+      acquire.parameters({ key: storedKey(key), slot: slotId, limit, ttl: ttlMs }),
+      "acquire",
+      key,
+    );
+    const row = firstRow(result);
+    if (row === undefined) {
+      throw new Error(`the acquire statement of "${key}" answered no row`);
+    }
+    if (row.granted !== null && row.granted !== undefined) {
+      return { acquired: true, fencingToken: Number(row.granted) };
+    }
+    return {
+      acquired: false,
+      limit: Number(row.lim),
+      acquiredSlotsCount: Number(row.taken),
+      remainingTime: toRemaining(row.remaining),
+    };
+  }
+
+  async release(key: string, slotId: string): Promise<boolean> {
+    const { release } = this.#dialect.statements ?? (await this.#dialect.ready());
+    const result = await this.#send(
+      release,
+      release.parameters({ key: storedKey(key), slot: slotId }),
+      "release",
+      key,
+    );
+    return Number(result.numAffectedRows ?? 0) > 0;
+  }
+
+  async forceReleaseAll(key: string): Promise<boolean> {
+    const { forceReleaseAll } = this.#dialect.statements ?? (await this.#dialect.ready());
+    const result = await this.#send(
+      forceReleaseAll,
+      forceReleaseAll.parameters({ key: storedKey(key) }),
+      "forceReleaseAll",
+      key,
+    );
+    return Number(result.numAffectedRows ?? 0) > 0;
+  }
+
+  async refresh(key: string, slotId: string, ttl: TimeSpan): Promise<boolean> {
+    const ttlMs = toTtlMs(ADAPTER, ttl, "ttl");
+    const { refresh, refreshed } = this.#dialect.statements ?? (await this.#dialect.ready());
+    const result = await this.#send(
+      refresh,
+      refresh.parameters({ key: storedKey(key), slot: slotId, ttl: ttlMs }),
+      "refresh",
+      key,
+    );
+    return refreshed === "insert-id"
+      ? result.insertId !== undefined
+      : Number(result.numAffectedRows ?? 0) > 0;
+  }
+
+  async getState(key: string, slotId: string): Promise<SemaphoreAdapterState | null> {
+    const { getState } = this.#dialect.statements ?? (await this.#dialect.ready());
+    const result = await this.#send<StateRow>(
+      getState,
+      getState.parameters({ key: storedKey(key), slot: slotId }),
+      "getState",
+      key,
+    );
+    const row = result.rows[0];
+    const taken = Number(row?.taken ?? 0);
+    if (row === undefined || taken === 0) {
+      return null;
+    }
+    const remaining = Number(row.remaining);
+    return {
+      limit: Number(row.lim),
+      acquiredSlotsCount: taken,
+      slot:
+        row.token === null || row.token === undefined
+          ? null
+          : {
+              fencingToken: Number(row.token),
+              remainingTime: remaining < 0 ? null : toRemaining(remaining),
+            },
+    };
+  }
+
+  /**
+   * Runs one statement, again on the transient failures a lone statement can still meet; a
+   * missing table or procedure becomes a SemaphoreBackendError that says to run `init()`.
+   */
+  #send<TRow = unknown>(
+    statement: RunnableStatement,
+    parameters: readonly unknown[],
+    operation: string,
+    key = "",
+  ): Promise<QueryResult<TRow>> {
+    return executeWithRetries<TRow>(this.#dialect, statement, parameters, operation, key);
+  }
+}
+
+/** Whose schema the dialects make: their errors name this adapter's `init()`. */
+const OWNER: SqlSchemaOwner = {
+  adapter: ADAPTER,
+  docs: "docs/semaphore.md (SQL schema)",
+  error: (key, operation, options) => new SemaphoreBackendError(key, operation, options),
+};
+
+/** The statements, how they run and the schema of `dialect`, on the settings' tables. */
+function pickDialect(
+  parsed: ParsedKyselySemaphoreAdapterSettings,
+): ISqlDialect<KyselySemaphoreStatements> {
+  const { kysely, tableName: table, dialect } = parsed;
+  const db = kysely.withoutPlugins();
+  const missingSchema = `The table "${table}" or "${slotsTable(table)}" is missing`;
+  switch (dialect) {
+    case "postgres":
+      return new PostgresSqlDialect({
+        db,
+        table,
+        owner: OWNER,
+        missingSchema: `The table "${table}", "${slotsTable(table)}" or this hasp's procedures for them are missing`,
+        statements: postgresSemaphoreStatements(table),
+      });
+    case "mysql":
+      return new MysqlSqlDialect({
+        db,
+        table,
+        owner: OWNER,
+        missingSchema: `The table "${table}", "${slotsTable(table)}" or this hasp's procedures for them are missing`,
+        statements: (options) => mysqlSemaphoreStatements(table, options),
+        options: {},
+      });
+    case "sqlite":
+      return new SqliteSqlDialect(kysely, {
+        db,
+        table,
+        owner: OWNER,
+        missingSchema,
+        statements: sqliteSemaphoreStatements(table),
+      });
+  }
+}
+
+/** The answer's row; a MySQL CALL answers its result sets, the row in the first. */
+function firstRow<TRow>(result: QueryResult<TRow>): TRow | undefined {
+  const first: unknown = result.rows[0];
+  return (Array.isArray(first) ? first[0] : first) as TRow | undefined;
+}

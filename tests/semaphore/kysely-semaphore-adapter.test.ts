@@ -1,0 +1,328 @@
+// KyselySemaphoreAdapter on PostgreSQL, MariaDB and SQLite: the conformance suite, and what is
+// particular to SQL (the schema, one statement per operation, the limit under concurrent
+// acquirers on many connections, counted on the server; tokens across removeExpired).
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import {
+  type CompiledQuery,
+  Kysely,
+  MysqlDialect,
+  PostgresDialect,
+  SqliteDialect,
+  sql,
+} from "kysely";
+import mysql from "mysql2";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, onTestFinished, test } from "vitest";
+import { storedKey } from "../../src/backends/kysely/stored-key.js";
+import { KyselySemaphoreAdapter } from "../../src/semaphore/adapters/kysely/kysely-semaphore-adapter.js";
+import { semaphoreAdapterTestSuite } from "../../src/semaphore/test-suites/semaphore-adapter-test-suite.js";
+import { TimeSpan } from "../../src/time-span/time-span.js";
+import { type BackendName, describeWithBackend, uniqueName } from "../harness/backends.js";
+
+type AnyKysely = Kysely<any>;
+type Opened = { kysely: AnyKysely; log: string[]; close: () => Promise<void> };
+type Configuration = { name: string; backend?: BackendName; open: (url: string) => Opened };
+
+function logged(make: (onLog: (event: { query: CompiledQuery }) => void) => AnyKysely): {
+  kysely: AnyKysely;
+  log: string[];
+} {
+  const log: string[] = [];
+  return { kysely: make((event) => log.push(event.query.sql)), log };
+}
+
+let sqliteDir: string | undefined;
+function sqliteFile(name: string): string {
+  if (sqliteDir === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), "hasp-i20sql-"));
+    sqliteDir = dir;
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  }
+  return join(sqliteDir, name);
+}
+
+function openSqlite(file: string): Opened {
+  const { kysely, log } = logged(
+    (onLog) =>
+      new Kysely({ dialect: new SqliteDialect({ database: new Database(file) }), log: onLog }),
+  );
+  return { kysely, log, close: () => kysely.destroy() };
+}
+
+function openMysql(url: string, flags: string[] = [], zone?: string): Opened {
+  const pool = mysql.createPool({ uri: url, connectionLimit: 20, flags });
+  if (zone !== undefined) {
+    pool.on("connection", (connection) => {
+      connection.query(`SET time_zone = '${zone}'`);
+    });
+  }
+  const { kysely, log } = logged(
+    (onLog) => new Kysely({ dialect: new MysqlDialect({ pool }), log: onLog }),
+  );
+  return { kysely, log, close: () => kysely.destroy() };
+}
+
+function openPostgres(url: string, zone?: string): Opened {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 20,
+    ...(zone === undefined ? {} : { options: `-c TimeZone=${zone}` }),
+  });
+  const { kysely, log } = logged(
+    (onLog) => new Kysely({ dialect: new PostgresDialect({ pool }), log: onLog }),
+  );
+  return { kysely, log, close: () => kysely.destroy() };
+}
+
+const CONFIGURATIONS: readonly Configuration[] = [
+  { name: "PostgreSQL", backend: "postgres", open: (url) => openPostgres(url) },
+  {
+    name: "PostgreSQL, session time zone Asia/Tokyo",
+    backend: "postgres",
+    open: (url) => openPostgres(url, "Asia/Tokyo"),
+  },
+  { name: "MariaDB, mysql2 defaults", backend: "mysql", open: (url) => openMysql(url) },
+  {
+    name: "MariaDB, CLIENT_FOUND_ROWS off, session time zone +09:00",
+    backend: "mysql",
+    open: (url) => openMysql(url, ["-FOUND_ROWS"], "+09:00"),
+  },
+  { name: "SQLite in memory", open: () => openSqlite(":memory:") },
+  { name: "SQLite file", open: () => openSqlite(sqliteFile("semaphores.db")) },
+];
+
+const LONG = TimeSpan.fromSeconds(30);
+
+for (const configuration of CONFIGURATIONS) {
+  const body = (url: string) =>
+    describe(configuration.name, () => {
+      let database: Opened;
+      const tableName = uniqueName("i20sql_sem");
+      const slots = `${tableName}:slots`;
+      const adapters: KyselySemaphoreAdapter[] = [];
+      const newAdapter = (table = tableName) => {
+        const adapter = new KyselySemaphoreAdapter({ kysely: database.kysely, tableName: table });
+        adapters.push(adapter);
+        return adapter;
+      };
+
+      beforeAll(async () => {
+        database = configuration.open(url);
+        await newAdapter().init();
+      });
+
+      afterAll(async () => {
+        await Promise.all(adapters.map((adapter) => adapter.close()));
+        await adapters[0]?.dropSchema();
+        await database.close();
+      });
+
+      /** The live slots of `key`, counted by the server itself. */
+      async function liveOnServer(key: string, kysely = database.kysely): Promise<number> {
+        const now =
+          configuration.backend === "postgres"
+            ? sql`(extract(epoch from clock_timestamp()) * 1000)::bigint`
+            : configuration.backend === "mysql"
+              ? sql`CAST(UNIX_TIMESTAMP(SYSDATE(3)) * 1000 AS SIGNED)`
+              : sql`CAST(round((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)`;
+        const { rows } = await sql<{ n: number | string }>`
+          SELECT count(*) AS n FROM ${sql.table(slots)}
+          WHERE sem_key = ${storedKey(key)} AND (expires_at IS NULL OR expires_at > ${now})`.execute(
+          kysely,
+        );
+        return Number(rows[0]?.n ?? 0);
+      }
+
+      describe("adapter conformance", () => {
+        semaphoreAdapterTestSuite({ createAdapter: () => newAdapter(), keyPrefix: "i20sql:" });
+      });
+
+      describe("SQL specifics", () => {
+        test("init() is idempotent, from several adapters at once", async () => {
+          const table = uniqueName("i20sql_init");
+          const racing = [newAdapter(table), newAdapter(table), newAdapter(table)];
+          onTestFinished(() => racing[0]?.dropSchema());
+          await Promise.all(racing.map((adapter) => adapter.init()));
+          await racing[1]?.init();
+          await expect(racing[2]?.acquire("k", "a", 2, LONG)).resolves.toMatchObject({
+            acquired: true,
+          });
+        });
+
+        test("an operation before init() fails with a SemaphoreBackendError naming init()", async () => {
+          const adapter = newAdapter(uniqueName("i20sql_none"));
+          const failure = await adapter.acquire("k", "a", 2, LONG).catch((error: unknown) => error);
+          expect(failure).toMatchObject({
+            name: "SemaphoreBackendError",
+            key: "k",
+            operation: "acquire",
+          });
+          expect(String((failure as Error).message)).toMatch(
+            /missing: call init\(\) on the KyselySemaphoreAdapter/,
+          );
+          await expect(adapter.getState("k", "a")).rejects.toMatchObject({
+            name: "SemaphoreBackendError",
+            operation: "getState",
+          });
+        });
+
+        test("acquire, release, refresh, forceReleaseAll and getState are one statement each", async () => {
+          const adapter = newAdapter();
+          const key = uniqueName("one");
+          const counts: Record<string, number> = {};
+          for (const pass of ["warm-up", "counted"]) {
+            for (const [name, operation] of [
+              ["acquire", () => adapter.acquire(key, "a", 2, LONG)],
+              ["acquire again (own)", () => adapter.acquire(key, "a", 2, LONG)],
+              ["acquire (second slot)", () => adapter.acquire(key, "b", 2, LONG)],
+              ["acquire (refused)", () => adapter.acquire(key, "c", 2, LONG)],
+              ["refresh", () => adapter.refresh(key, "a", LONG)],
+              ["getState", () => adapter.getState(key, "a")],
+              ["release", () => adapter.release(key, "a")],
+              ["release (not held)", () => adapter.release(key, "a")],
+              ["forceReleaseAll", () => adapter.forceReleaseAll(key)],
+              ["forceReleaseAll (free)", () => adapter.forceReleaseAll(key)],
+            ] as const) {
+              const from = database.log.length;
+              await operation();
+              if (pass === "counted") {
+                // MariaDB prepares a statement once per connection: its PREPARE is not a call.
+                counts[name] = database.log
+                  .slice(from)
+                  .filter((text) => !text.startsWith("PREPARE")).length;
+              }
+            }
+          }
+          expect(counts).toEqual(Object.fromEntries(Object.keys(counts).map((name) => [name, 1])));
+        });
+
+        test("60 acquirers on many connections, limit 3: the server never counts more than 3 live slots", async () => {
+          const key = uniqueName("storm");
+          const workers = Array.from({ length: 6 }, () => newAdapter());
+          let inside = 0;
+          let most = 0;
+          let mostOnServer = 0;
+          const tokens: number[] = [];
+          const worker = async (id: number) => {
+            const adapter = workers[id % workers.length] as KyselySemaphoreAdapter;
+            for (let round = 0; round < 4; round += 1) {
+              const slot = `w${id}`;
+              let result = await adapter.acquire(key, slot, 3, LONG);
+              while (!result.acquired) {
+                await new Promise((resolve) => setTimeout(resolve, 5));
+                result = await adapter.acquire(key, slot, 3, LONG);
+              }
+              tokens.push(result.fencingToken);
+              inside += 1;
+              most = Math.max(most, inside);
+              mostOnServer = Math.max(mostOnServer, await liveOnServer(key));
+              inside -= 1;
+              expect(await adapter.release(key, slot)).toBe(true);
+            }
+          };
+          await Promise.all(Array.from({ length: 60 }, (_, id) => worker(id)));
+          expect(most).toBeLessThanOrEqual(3);
+          expect(mostOnServer).toBeLessThanOrEqual(3);
+          expect(mostOnServer).toBeGreaterThan(0);
+          expect(new Set(tokens).size).toBe(tokens.length);
+        }, 120_000);
+
+        test("200 first acquirers of new keys at once: each key gets exactly its limit", async () => {
+          const adapter = newAdapter();
+          const keys = Array.from({ length: 5 }, () => uniqueName("new"));
+          const results = await Promise.all(
+            Array.from({ length: 200 }, (_, i) =>
+              adapter.acquire(keys[i % keys.length] as string, `s${i}`, 2, LONG),
+            ),
+          );
+          for (const key of keys) {
+            expect(await liveOnServer(key)).toBe(2);
+          }
+          expect(results.filter((result) => result.acquired)).toHaveLength(2 * keys.length);
+        });
+
+        test("removeExpired deletes keys without live slots issued long ago, and tokens still grow", async () => {
+          const adapter = newAdapter();
+          const [gone, held, forever, recent] = ["gone", "held", "forever", "recent"].map((label) =>
+            uniqueName(label),
+          ) as [string, string, string, string];
+          const before = await adapter.acquire(gone, "a", 2, LONG);
+          await adapter.release(gone, "a");
+          await adapter.acquire(held, "a", 2, LONG);
+          await adapter.acquire(forever, "a", 2, null);
+          await adapter.acquire(recent, "a", 2, TimeSpan.fromMilliseconds(1));
+          // Age every key but `recent` past the grace (a minute of the server's clock).
+          await sql`UPDATE ${sql.table(tableName)} SET token = token - 120000000
+            WHERE sem_key IN (${storedKey(gone)}, ${storedKey(held)}, ${storedKey(forever)})`.execute(
+            database.kysely,
+          );
+          expect(await adapter.removeExpired()).toBeGreaterThanOrEqual(1);
+          const { rows } = await sql<{ sem_key: string | Buffer }>`
+            SELECT sem_key FROM ${sql.table(tableName)}
+            WHERE sem_key IN (${storedKey(gone)}, ${storedKey(held)}, ${storedKey(forever)}, ${storedKey(recent)})`.execute(
+            database.kysely,
+          );
+          expect(rows.map((row) => String(row.sem_key)).sort()).toEqual(
+            [held, forever, recent].map(storedKey).sort(),
+          );
+          const after = await adapter.acquire(gone, "b", 2, LONG);
+          expect(before.acquired && after.acquired).toBe(true);
+          if (before.acquired && after.acquired) {
+            expect(after.fencingToken).toBeGreaterThan(before.fencingToken);
+          }
+          expect(await adapter.getState(held, "a")).toMatchObject({ acquiredSlotsCount: 1 });
+          expect(await adapter.getState(forever, "a")).toMatchObject({
+            slot: { remainingTime: null },
+          });
+          for (const key of [gone, held, forever]) {
+            await adapter.forceReleaseAll(key);
+          }
+        });
+
+        test("each slot keeps its limit: a smaller limit waits below it, a holder keeps its own", async () => {
+          const adapter = newAdapter();
+          const key = uniqueName("limits");
+          await adapter.acquire(key, "a", 4, LONG);
+          await adapter.acquire(key, "b", 4, LONG);
+          await expect(adapter.acquire(key, "c", 2, LONG)).resolves.toMatchObject({
+            acquired: false,
+            limit: 2,
+            acquiredSlotsCount: 2,
+          });
+          await expect(adapter.acquire(key, "a", 1, LONG)).resolves.toMatchObject({
+            acquired: true,
+          });
+          await expect(adapter.getState(key, "a")).resolves.toMatchObject({ limit: 4 });
+          await adapter.acquire(key, "d", 3, LONG);
+          await expect(adapter.acquire(key, "e", 4, LONG)).resolves.toMatchObject({
+            acquired: false,
+            limit: 3,
+            acquiredSlotsCount: 3,
+          });
+          await adapter.forceReleaseAll(key);
+        });
+
+        test("a key longer than the column is stored as its hash, apart from its prefixes", async () => {
+          const adapter = newAdapter();
+          const long = `${uniqueName("long")}:${"x".repeat(400)}`;
+          await adapter.acquire(long, "a", 1, LONG);
+          await expect(adapter.acquire(`${long}y`, "b", 1, LONG)).resolves.toMatchObject({
+            acquired: true,
+          });
+          await expect(adapter.acquire(long, "b", 1, LONG)).resolves.toMatchObject({
+            acquired: false,
+          });
+          await adapter.forceReleaseAll(long);
+          await adapter.forceReleaseAll(`${long}y`);
+        });
+      });
+    });
+  if (configuration.backend === undefined) {
+    body("");
+  } else {
+    describeWithBackend(configuration.backend, body);
+  }
+}
