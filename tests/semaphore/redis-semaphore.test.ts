@@ -356,6 +356,25 @@ describeWithBackend("redis", (url) => {
       await adapter.forceReleaseAll(key);
     });
 
+    test("a queue longer than the script's page is served past it by one release", async () => {
+      const adapter = newAdapter();
+      const key = keyOf("long");
+      await adapter.acquire(key, "h", 1, LONG);
+      const waits = Array.from({ length: 70 }, (_, index) =>
+        adapter.waitForRelease(key, LONG, never(), claim(`w${index}`, 100)),
+      );
+      await until("every wait is queued", async () => (await queued(key)) === waits.length);
+      await adapter.release(key, "h");
+      const tokens = (await Promise.all(waits)).map(tokenOf);
+      expect(new Set(tokens).size).toBe(70);
+      expect(await adapter.getState(key, "w0")).toMatchObject({
+        limit: 100,
+        acquiredSlotsCount: 70,
+      });
+      expect(await queued(key)).toBe(0);
+      await adapter.forceReleaseAll(key);
+    });
+
     test("a slot that expired goes to the oldest wait, not to a newcomer's acquire", async () => {
       const adapter = newAdapter();
       const key = keyOf("expired");

@@ -181,37 +181,51 @@ const SERVE = `local function serve()
   if not free() or redis.call('EXISTS', KEYS[2]) == 0 then
     return false
   end
-  local served, woken, writes = 0, 0, {}
-  for _, entry in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+  local woken, writes = 0, {}
+  -- One entry: true when it leaves the queue (served, or lapsed), false when it must wait.
+  local function take(entry)
     ${WAIT_ENTRY_LUA.findDeadline}
-    if ${WAIT_ENTRY_LUA.deadline} > nowMs then
-      ${WAIT_ENTRY_LUA.readFields}
-      if ${WAIT_ENTRY_LUA.noClaim("ttl")} then
-        -- Its limit is unknown: it is kept a slot under the live ones' limit, or the only one.
-        if (minLimit and count + woken >= minLimit) or (not minLimit and woken > 0) then
-          break
-        end
-        woken = woken + 1
-      else
-        local limit = ${WAIT_ENTRY_LUA.limit}
-        local f = ':' .. ${WAIT_ENTRY_LUA.owner}
-        local own = slots[f]
-        if own then
-          local _, ownLimit, token = parts(own)
-          writes[#writes + 1] = f
-          writes[#writes + 1] = put(f, ttl, ownLimit, token)
-        else
-          if count + woken >= tonumber(limit) or (minLimit and count + woken >= minLimit) then
-            break
-          end
-          writes[#writes + 1] = f
-          writes[#writes + 1] = put(f, ttl, limit, newToken())
-        end
-      end
-      redis.call('PUBLISH', inbox, wait)
+    if ${WAIT_ENTRY_LUA.deadline} <= nowMs then
+      return true
     end
-    served = served + 1
+    ${WAIT_ENTRY_LUA.readFields}
+    if ${WAIT_ENTRY_LUA.noClaim("ttl")} then
+      -- Its limit is unknown: it is kept a slot under the live ones' limit, or the only one.
+      if (minLimit and count + woken >= minLimit) or (not minLimit and woken > 0) then
+        return false
+      end
+      woken = woken + 1
+    else
+      local limit = ${WAIT_ENTRY_LUA.limit}
+      local f = ':' .. ${WAIT_ENTRY_LUA.owner}
+      local own = slots[f]
+      if own then
+        local _, ownLimit, token = parts(own)
+        writes[#writes + 1] = f
+        writes[#writes + 1] = put(f, ttl, ownLimit, token)
+      else
+        if count + woken >= tonumber(limit) or (minLimit and count + woken >= minLimit) then
+          return false
+        end
+        writes[#writes + 1] = f
+        writes[#writes + 1] = put(f, ttl, limit, newToken())
+      end
+    end
+    redis.call('PUBLISH', inbox, wait)
+    return true
   end
+  -- A page at a time: a long queue is read only as far as it is served.
+  local served, blocked = 0, false
+  repeat
+    local page = redis.call('LRANGE', KEYS[2], served, served + 31)
+    for _, entry in ipairs(page) do
+      if not take(entry) then
+        blocked = true
+        break
+      end
+      served = served + 1
+    end
+  until blocked or #page < 32
   if served > 0 then
     redis.call('LTRIM', KEYS[2], served, -1)
   end
@@ -222,7 +236,9 @@ const SERVE = `local function serve()
     writes[#writes + 1] = 'fence'
     writes[#writes + 1] = last
   end
-  redis.call('HSET', KEYS[1], unpack(writes))
+  for i = 1, #writes, 1000 do
+    redis.call('HSET', KEYS[1], unpack(writes, i, math.min(i + 999, #writes)))
+  end
   return true
 end`;
 
