@@ -58,6 +58,16 @@ describe("MongodbSemaphoreAdapter without a server", () => {
     refused({ database: db, collectionName: "a$b" }, /collectionName: must not contain "\$"/);
   });
 
+  test("a limit that is not a whole number from 1 is refused before the backend", async () => {
+    const adapter = new MongodbSemaphoreAdapter({ database: client.db() });
+    for (const limit of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      await expect(adapter.acquire("k", "a", limit, ttl)).rejects.toThrow(InvalidArgumentError);
+    }
+    await expect(adapter.acquire("k", "a", 0, ttl)).rejects.toThrow(
+      /^Invalid MongodbSemaphoreAdapter argument: limit: must be a whole number, at least 1, got 0$/,
+    );
+  });
+
   test("a backend failure is thrown, never answered as 'no slot free'", async () => {
     const adapter = new MongodbSemaphoreAdapter({ database: client.db() });
     await expect(adapter.acquire("k", "a", 2, ttl)).rejects.toMatchObject({

@@ -11,6 +11,7 @@ import {
   settingsCollection,
 } from "../../../backends/mongodb/mongodb-collection.js";
 import { HaspError } from "../../../errors/hasp-error.js";
+import { InvalidArgumentError } from "../../../errors/invalid-argument-error.js";
 import type { TimeSpan } from "../../../time-span/time-span.js";
 import type {
   ISemaphoreAdapter,
@@ -40,6 +41,7 @@ export type MongodbSemaphoreAdapterSettings = MongodbCollectionSettings;
 
 const DEFAULT_COLLECTION_NAME = "hasp_semaphores";
 const ADAPTER_NAME = "MongodbSemaphoreAdapter";
+const LIMIT_MESSAGE = "must be a whole number, at least 1";
 
 /** The updated document as {@link acquireProjection} returns it. */
 type ProjectedAcquire = {
@@ -119,6 +121,13 @@ export class MongodbSemaphoreAdapter implements ISemaphoreAdapter {
     limit: number,
     ttl: TimeSpan | null,
   ): Promise<SemaphoreAcquireResult> {
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      // Stored with the slot and compared by every later acquire: never a fraction or NaN.
+      throw new InvalidArgumentError(
+        `Invalid ${ADAPTER_NAME} argument: limit: ${LIMIT_MESSAGE}, got ${limit}`,
+        [{ path: "limit", message: LIMIT_MESSAGE }],
+      );
+    }
     const ttlMs = ttl === null ? null : toTtlMs(ADAPTER_NAME, ttl);
     const answer = await upsertRetryingDuplicateKey(() => this.#acquire(key, slotId, limit, ttlMs));
     if (answer.slotToken !== undefined && answer.slotToken !== null) {
