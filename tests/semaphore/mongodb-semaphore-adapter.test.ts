@@ -7,6 +7,7 @@ import {
 } from "mongodb";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { InvalidArgumentError } from "../../src/errors/invalid-argument-error.js";
+import { Namespace } from "../../src/namespace/namespace.js";
 import { MongodbSemaphoreAdapter } from "../../src/semaphore/adapters/mongodb/mongodb-semaphore-adapter.js";
 import {
   acquireProjection,
@@ -21,6 +22,7 @@ import {
 } from "../../src/semaphore/adapters/mongodb/mongodb-semaphore-queries.js";
 import type { SemaphoreAcquireResult } from "../../src/semaphore/contracts/semaphore-adapter.js";
 import { SemaphoreBackendError } from "../../src/semaphore/contracts/semaphore-errors.js";
+import { SemaphoreProvider } from "../../src/semaphore/semaphore-provider.js";
 import { semaphoreAdapterTestSuite } from "../../src/semaphore/test-suites/semaphore-adapter-test-suite.js";
 import { TimeSpan } from "../../src/time-span/time-span.js";
 import { describeWithBackend, uniqueName } from "../harness/backends.js";
@@ -489,6 +491,45 @@ describeWithBackend("mongodb", (url) => {
       expect(await collection.countDocuments({ _id: key } as Document)).toBe(1);
       await adapters[0]?.forceReleaseAll(key);
     }
+  });
+
+  test("through SemaphoreProvider: blocking runs of 8 holders on limit 2 poll, never more than 2 inside, tokens distinct", async () => {
+    const adapters = adaptersOnClients(2);
+    const namespace = new Namespace([uniqueName("provider")]);
+    const providers = adapters.map(
+      (adapter) =>
+        new SemaphoreProvider({
+          adapter,
+          namespace,
+          defaultTtl: TimeSpan.fromSeconds(10),
+          defaultBlockingInterval: TimeSpan.fromMilliseconds(10),
+          defaultBlockingTime: TimeSpan.fromSeconds(20),
+        }),
+    );
+    let inside = 0;
+    let most = 0;
+    const tokens: number[] = [];
+    const holder = async (index: number) => {
+      const provider = providers[index % providers.length] as SemaphoreProvider;
+      for (let round = 0; round < 3; round++) {
+        await provider
+          .create("shared", { limit: 2 })
+          .runBlockingOrFail(async ({ fencingToken }) => {
+            inside += 1;
+            most = Math.max(most, inside);
+            tokens.push(fencingToken);
+            // Held across round trips of the others' polls.
+            await adapters[0]?.getState(namespace.create("shared").toString(), "none");
+            inside -= 1;
+          });
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, (_, index) => holder(index)));
+    expect(most).toBeLessThanOrEqual(2);
+    expect(most).toBe(2);
+    expect(tokens).toHaveLength(24);
+    expect(new Set(tokens).size).toBe(24);
+    await Promise.all(providers.map((provider) => provider.close()));
   });
 
   test("a storm of acquires, releases and refreshes with mixed limits never has more inside than any insider's limit", async () => {
