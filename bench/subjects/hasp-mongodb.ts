@@ -1,12 +1,15 @@
-// hasp on MongoDB: `LockProvider` + `MongodbLockAdapter` over a driver client of its own per
-// client (pool of 10, as the baseline's), its collection made by `init()` once. MongoDB has no
+// hasp on MongoDB: `LockProvider` + `MongodbLockAdapter` (and `SemaphoreProvider` +
+// `MongodbSemaphoreAdapter`) over a driver client of its own per client (pool of 10, as the
+// baseline's), each collection made by its `init()` once. MongoDB has no
 // release signal: blocking acquires poll at 10 ms, the baseline's interval.
 
 import type { MongoClient } from "mongodb";
 import { MongodbLockAdapter } from "../../src/lock/adapters/mongodb/index.js";
+import { MongodbSemaphoreAdapter } from "../../src/semaphore/adapters/mongodb/index.js";
 import { benchDatabase, createMongoClient, dropCollectionsStartingWith } from "../mongodb.js";
 import type { SubjectDefinition } from "../types.js";
 import { haspClient } from "./hasp.js";
+import { withSemaphore } from "./hasp-semaphore.js";
 import { POLL_MS } from "./polled-section.js";
 
 export const haspMongodb: SubjectDefinition = {
@@ -14,6 +17,7 @@ export const haspMongodb: SubjectDefinition = {
   backend: "mongodb",
   baseline: false,
   description: `LockProvider + MongodbLockAdapter, a mongodb client (pool of 10) per client, ${POLL_MS} ms polling`,
+  semaphore: `SemaphoreProvider + MongodbSemaphoreAdapter on the same client: one findOneAndUpdate per acquire, ${POLL_MS} ms polling`,
   async setup(env) {
     const url = env.mongodbUrl;
     if (url === undefined) {
@@ -22,6 +26,12 @@ export const haspMongodb: SubjectDefinition = {
     const name = `${env.tablePrefix}_hasp`;
     const clients: MongoClient[] = [];
     let created: Promise<void> | undefined;
+    // Made once, before any slot is taken (the TTL index creates the collection).
+    let semaphoresCreated: Promise<void> | undefined;
+    const initSemaphores = (adapter: MongodbSemaphoreAdapter) => {
+      semaphoresCreated ??= adapter.init();
+      return semaphoresCreated;
+    };
     return {
       async connect() {
         const client = createMongoClient(url, env.counters);
@@ -30,7 +40,17 @@ export const haspMongodb: SubjectDefinition = {
         const adapter = new MongodbLockAdapter({ collection });
         created ??= adapter.init();
         await created;
-        return haspClient(adapter, env, POLL_MS);
+        const semaphores = benchDatabase(client).collection(`${name}_semaphores`);
+        return withSemaphore(
+          haspClient(adapter, env, POLL_MS),
+          async () => {
+            const semaphoreAdapter = new MongodbSemaphoreAdapter({ collection: semaphores });
+            await initSemaphores(semaphoreAdapter);
+            return semaphoreAdapter;
+          },
+          env,
+          POLL_MS,
+        );
       },
       async close() {
         await Promise.all(clients.map((client) => client.close()));
