@@ -408,6 +408,7 @@ class LimitedSections {
   ): Measurement {
     const { windowStart, windowEnd, timing } = window;
     const perWorker = Array.from({ length: SEMAPHORE.workers }, () => 0);
+    const gaps = this.#slotGaps(windowStart, windowEnd);
     let cycles = 0;
     for (const { start, end, owner } of this.#sections) {
       if (start >= windowStart && end <= windowEnd) {
@@ -420,11 +421,42 @@ class LimitedSections {
       cycles,
       cyclesPerSecond: (cycles / timing.windowMs) * 1000,
       ...counters.perCycle(cycles),
+      handoffP50Ms: quantile(gaps, 0.5),
+      handoffP99Ms: quantile(gaps, 0.99),
+      handoffs: gaps.length,
       perWorker,
       lostUpdates: 0,
       overlaps: this.#overLimit,
       totalSections: this.total,
     };
+  }
+
+  /**
+   * The semaphore's hand-off: each time a section's end freed a slot of a full key, how long
+   * until the next section started in it (in the window; a freed slot always has a waiter here).
+   */
+  #slotGaps(windowStart: number, windowEnd: number): number[] {
+    const events = this.#sections.flatMap(({ start, end }) => [
+      { at: start, step: 1 },
+      { at: end, step: -1 },
+    ]);
+    // At one instant an end comes before a start: the slot was freed, then taken.
+    events.sort((a, b) => a.at - b.at || a.step - b.step);
+    const gaps: number[] = [];
+    let inside = 0;
+    let freedAt: number | undefined;
+    for (const { at, step } of events) {
+      if (step === -1 && inside === this.#limit) {
+        freedAt = at;
+      } else if (step === 1 && freedAt !== undefined) {
+        if (freedAt >= windowStart && at <= windowEnd) {
+          gaps.push(at - freedAt);
+        }
+        freedAt = undefined;
+      }
+      inside += step;
+    }
+    return gaps;
   }
 }
 
