@@ -40,10 +40,14 @@ const LAST_EXPIRY = {
 } as const;
 
 /** The stage that ends every update: the document's expiry from its slots, temporaries gone. */
-const FINISH = [{ $set: { expiresAt: LAST_EXPIRY } }, { $unset: ["live", "mine", "taken"] }];
+const FINISH = [
+  { $set: { expiresAt: LAST_EXPIRY } },
+  { $unset: ["live", "mine", "free", "taken"] },
+];
 
-function isSlotOf(slotId: string, slot = "$$slot"): Document {
-  return { $eq: [`${slot}.id`, { $literal: slotId }] };
+/** Whether `$$slot` is `slotId`'s. */
+function isSlotOf(slotId: string): Document {
+  return { $eq: ["$$slot.id", { $literal: slotId }] };
 }
 
 /** The slots of `slots` (an expression) that `slotId` holds: none or one. */
@@ -136,7 +140,6 @@ export function acquireUpdate(slotId: string, limit: number, ttlMs: number | nul
         },
       },
     },
-    { $unset: ["free"] },
     ...FINISH,
   ];
 }
