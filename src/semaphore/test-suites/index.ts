@@ -7,3 +7,7 @@ export {
   type SemaphoreAdapterTestSuiteSettings,
   semaphoreAdapterTestSuite,
 } from "./semaphore-adapter-test-suite.js";
+export {
+  type SemaphoreProviderTestSuiteSettings,
+  semaphoreProviderTestSuite,
+} from "./semaphore-provider-test-suite.js";
