@@ -24,6 +24,7 @@ import type { SemaphoreAcquireResult } from "../../src/semaphore/contracts/semap
 import { SemaphoreBackendError } from "../../src/semaphore/contracts/semaphore-errors.js";
 import { SemaphoreProvider } from "../../src/semaphore/semaphore-provider.js";
 import { semaphoreAdapterTestSuite } from "../../src/semaphore/test-suites/semaphore-adapter-test-suite.js";
+import { semaphoreProviderTestSuite } from "../../src/semaphore/test-suites/semaphore-provider-test-suite.js";
 import { TimeSpan } from "../../src/time-span/time-span.js";
 import { describeWithBackend, uniqueName } from "../harness/backends.js";
 
@@ -180,6 +181,10 @@ describeWithBackend("mongodb", (url) => {
       createAdapter: newAdapter,
       keyPrefix: `${uniqueName("adapter")}:`,
     });
+  });
+
+  describe("provider conformance", () => {
+    semaphoreProviderTestSuite({ createAdapter: newAdapter });
   });
 
   /** Adapters on `count` clients of their own (several connection pools), on the shared collection. */
