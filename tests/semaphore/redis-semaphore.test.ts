@@ -2,11 +2,13 @@
 // their hash slot and expiry, a restart, a forged message), and the hand-off rules tried hard.
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { redisHashTag } from "../../src/backends/redis/redis-client.js";
 import { FENCE_GRACE_MS } from "../../src/backends/redis/redis-fence.js";
 import { decodeWaitEntry } from "../../src/backends/wait-queue/wait-entry.js";
+import { InvalidArgumentError } from "../../src/errors/invalid-argument-error.js";
 import { RedisSemaphoreAdapter } from "../../src/semaphore/adapters/redis/redis-semaphore-adapter.js";
+import type { RedisSemaphoreCommands } from "../../src/semaphore/adapters/redis/redis-semaphore-commands.js";
 import type {
   SemaphoreAcquireResult,
   SemaphoreWaitClaim,
@@ -86,6 +88,71 @@ describeWithBackend("redis", (url) => {
     await client.quit();
   });
 
+  describe("construction and arguments", () => {
+    test("takes a client, or { database: client }; anything else is an InvalidArgumentError", () => {
+      expect(new RedisSemaphoreAdapter(client)).toBeInstanceOf(RedisSemaphoreAdapter);
+      expect(new RedisSemaphoreAdapter({ database: client })).toBeInstanceOf(RedisSemaphoreAdapter);
+      for (const bad of [undefined, {}, { database: {} }, { database: client, extra: 1 }]) {
+        expect(
+          () => new RedisSemaphoreAdapter(bad as unknown as Redis),
+          JSON.stringify(bad),
+        ).toThrow(InvalidArgumentError);
+      }
+    });
+
+    test("a bad limit or a TTL above the bound is refused before Redis sees it", async () => {
+      const adapter = newAdapter();
+      const key = keyOf("args");
+      for (const limit of [0, -1, 1.5, Number.NaN, 1e10]) {
+        await expect(adapter.acquire(key, "a", limit, LONG), String(limit)).rejects.toThrow(
+          InvalidArgumentError,
+        );
+        await expect(
+          adapter.waitForRelease(key, LONG, never(), claim("a", limit)),
+          String(limit),
+        ).rejects.toThrow(InvalidArgumentError);
+      }
+      await expect(adapter.acquire(key, "a", 1, TimeSpan.fromDays(365 * 200))).rejects.toThrow(
+        InvalidArgumentError,
+      );
+      await expect(adapter.refresh(key, "a", TimeSpan.fromDays(365 * 200))).rejects.toThrow(
+        InvalidArgumentError,
+      );
+      expect(await client.exists(redisHashTag(key))).toBe(0);
+      // The scripts guard themselves too: nothing is written.
+      const commands = client as unknown as RedisSemaphoreCommands;
+      const slots = redisHashTag(key);
+      await expect(
+        commands.hasp_semaphore_acquire(slots, `${slots}:queue`, "a", "0", "100"),
+      ).rejects.toThrow(/limit must be/);
+      await expect(
+        commands.hasp_semaphore_acquire(slots, `${slots}:queue`, "a", "2", "1e5"),
+      ).rejects.toThrow(/ttl must be/);
+      expect(await client.exists(redisHashTag(key))).toBe(0);
+    });
+
+    test("its subscriber follows the client: when the client quits, a wait under way ends", async () => {
+      const own = new Redis(url);
+      const adapter = new RedisSemaphoreAdapter(own);
+      const key = keyOf("quit");
+      await adapter.acquire(key, "holder", 1, LONG);
+      const waiting = adapter.waitForRelease(key, LONG, never(), claim("waiter", 1)).then(
+        () => "ended",
+        () => "failed",
+      );
+      await until("the wait is queued", async () => (await queued(key)) === 1);
+      const inbox = decodeWaitEntry((await client.lindex(queueOf(key), 0)) ?? "")?.inbox ?? "";
+      expect(await client.pubsub("CHANNELS", inbox)).toEqual([inbox]);
+      await own.quit();
+      expect(await waiting).toBe("failed");
+      await expect(adapter.waitForRelease(key, LONG, never(), claim("late", 1))).rejects.toThrow(
+        /has ended/,
+      );
+      await vi.waitFor(async () => expect(await client.pubsub("CHANNELS", inbox)).toEqual([]));
+      await client.del(redisHashTag(key), queueOf(key));
+    });
+  });
+
   describe("keys", () => {
     test("every key of a semaphore is in one hash slot, and there are only two", async () => {
       const adapter = newAdapter();
@@ -128,6 +195,12 @@ describeWithBackend("redis", (url) => {
       const pttl = await client.pttl(redisHashTag(key));
       expect(pttl).toBeGreaterThan(0);
       expect(pttl).toBeLessThanOrEqual(5_000 + FENCE_GRACE_MS);
+      // A holder whose slot never expired re-acquires it with a TTL: the hash expires again.
+      await adapter.acquire(key, "forever", 2, null);
+      expect(await client.pttl(redisHashTag(key))).toBe(-1);
+      await adapter.acquire(key, "forever", 2, TimeSpan.fromSeconds(5));
+      expect(await client.pttl(redisHashTag(key))).toBeGreaterThan(0);
+      await adapter.release(key, "forever");
       // forceReleaseAll of a key whose only slot never expires: the hash gets the grace.
       await adapter.acquire(key, "forever", 2, null);
       await adapter.forceReleaseAll(key);
@@ -155,6 +228,110 @@ describeWithBackend("redis", (url) => {
       controller.abort();
       await waiting.value.catch(() => {});
       await adapter.forceReleaseAll(key);
+    });
+  });
+
+  describe("invariants under a storm", () => {
+    /**
+     * Read in one atomic step: the live slots (by the server's clock), how many exceed the
+     * smallest limit among them, and whether the fence is at least every live token.
+     */
+    const CHECK = `local time = redis.call('TIME')
+local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local all = redis.call('HGETALL', KEYS[1])
+local count, minLimit, fence, maxToken = 0, nil, 0, 0
+for i = 1, #all, 2 do
+  if all[i] == 'fence' then
+    fence = tonumber(all[i + 1])
+  else
+    local e, l, t = string.match(all[i + 1], '^(%d+):(%d+):(%d+)$')
+    if tonumber(e) == 0 or tonumber(e) > nowMs then
+      count = count + 1
+      if not minLimit or tonumber(l) < minLimit then minLimit = tonumber(l) end
+      if tonumber(t) > maxToken then maxToken = tonumber(t) end
+    end
+  end
+end
+return {count, minLimit or 0, fence >= maxToken and 1 or 0}`;
+
+    test("random acquires (limits 1 to 4), releases, refreshes, force releases, expiries and waits from 4 adapters: live slots never exceed the smallest live limit, the fence covers every token", async () => {
+      const key = keyOf("storm");
+      const seed = Date.now() % 100_000;
+      let state = seed;
+      const random = () => {
+        state = (state * 48_271) % 2_147_483_647;
+        return state / 2_147_483_647;
+      };
+      const own = [0, 1, 2, 3].map(() => createRedisClient(url));
+      const workers = own.map((on) => newAdapter(on));
+      let running = true;
+      let checks = 0;
+      let full = 0;
+      const violations: string[] = [];
+      const checker = (async () => {
+        while (running) {
+          const [count, minLimit, fenced] = (await client.eval(
+            CHECK,
+            1,
+            redisHashTag(key),
+          )) as number[];
+          checks += 1;
+          if (count !== 0 && count === minLimit) {
+            full += 1;
+          }
+          if ((count as number) > (minLimit as number) || fenced !== 1) {
+            violations.push(`count ${count}, smallest limit ${minLimit}, fence ok ${fenced}`);
+          }
+        }
+      })();
+      const tokens = new Map<string, number>();
+      const step = async (adapter: RedisSemaphoreAdapter, worker: number, n: number) => {
+        const slot = `s${worker}-${Math.floor(random() * 3)}`;
+        const limit = 1 + Math.floor(random() * 4);
+        const ttl = TimeSpan.fromMilliseconds(20 + Math.floor(random() * 80));
+        const roll = random();
+        if (roll < 0.4) {
+          const result = await adapter.acquire(key, slot, limit, ttl);
+          if (result.acquired) {
+            tokens.set(`${slot}@${n}`, result.fencingToken);
+          }
+        } else if (roll < 0.6) {
+          await adapter.release(key, slot);
+        } else if (roll < 0.7) {
+          await adapter.refresh(key, slot, ttl);
+        } else if (roll < 0.72) {
+          await adapter.forceReleaseAll(key);
+        } else {
+          const controller = new AbortController();
+          const waiting = adapter.waitForRelease(
+            key,
+            TimeSpan.fromMilliseconds(50),
+            controller.signal,
+            claim(slot, limit, ttl),
+          );
+          if (random() < 0.3) {
+            setTimeout(() => controller.abort(), Math.floor(random() * 20));
+          }
+          await waiting.catch(() => undefined);
+        }
+      };
+      await Promise.all(
+        workers.map(async (adapter, worker) => {
+          for (let n = 0; n < 150; n += 1) {
+            await step(adapter, worker, n);
+          }
+        }),
+      );
+      running = false;
+      await checker;
+      expect(violations, `seed ${seed}`).toEqual([]);
+      expect(checks).toBeGreaterThan(10);
+      expect(tokens.size).toBeGreaterThan(10);
+      // The limit was reached, so the rule was put to the test.
+      expect(full).toBeGreaterThan(0);
+      await workers[0]?.forceReleaseAll(key);
+      await Promise.all(workers.map((adapter) => adapter.close()));
+      await Promise.all(own.map((on) => on.quit()));
     });
   });
 

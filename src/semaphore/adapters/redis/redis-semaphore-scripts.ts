@@ -123,7 +123,17 @@ local function put(f, ttl, limit, token)
       minLimit = tonumber(limit)
     end
   end
+  local was = slots[f]
   slots[f] = string.format('%.0f', expiry) .. ':' .. limit .. ':' .. token
+  if was and expiry ~= 0 and string.sub(was, 1, 2) == '0:' then
+    -- A slot that never expired now does: the hash may persist no longer.
+    persistent = false
+    for _, value in pairs(slots) do
+      if string.sub(value, 1, 2) == '0:' then
+        persistent = true
+      end
+    end
+  end
   return slots[f]
 end
 -- Frees the live slot of field f, and recounts what it may have set.
