@@ -23,7 +23,13 @@ import { TimeSpan } from "../../src/time-span/time-span.js";
 import { type BackendName, describeWithBackend, uniqueName } from "../harness/backends.js";
 
 type AnyKysely = Kysely<any>;
-type Opened = { kysely: AnyKysely; log: string[]; close: () => Promise<void> };
+type Opened = {
+  kysely: AnyKysely;
+  log: string[];
+  /** A `pg.Pool` for `listener`, when the configuration listens. */
+  listener?: pg.Pool;
+  close: () => Promise<void>;
+};
 type Configuration = { name: string; backend?: BackendName; open: (url: string) => Opened };
 
 function logged(make: (onLog: (event: { query: CompiledQuery }) => void) => AnyKysely): {
@@ -65,24 +71,38 @@ function openMysql(url: string, flags: string[] = [], zone?: string): Opened {
   return { kysely, log, close: () => kysely.destroy() };
 }
 
-function openPostgres(url: string, zone?: string): Opened {
+function openPostgres(url: string, settings: { zone?: string; listen?: boolean } = {}): Opened {
+  const { zone, listen = false } = settings;
   const pool = new pg.Pool({
     connectionString: url,
     max: 20,
     ...(zone === undefined ? {} : { options: `-c TimeZone=${zone}` }),
   });
+  const listener = listen ? new pg.Pool({ connectionString: url, max: 30 }) : undefined;
   const { kysely, log } = logged(
     (onLog) => new Kysely({ dialect: new PostgresDialect({ pool }), log: onLog }),
   );
-  return { kysely, log, close: () => kysely.destroy() };
+  return {
+    kysely,
+    log,
+    ...(listener === undefined ? {} : { listener }),
+    close: async () => {
+      await kysely.destroy();
+      await listener?.end();
+    },
+  };
 }
 
 const CONFIGURATIONS: readonly Configuration[] = [
-  { name: "PostgreSQL", backend: "postgres", open: (url) => openPostgres(url) },
   {
-    name: "PostgreSQL, session time zone Asia/Tokyo",
+    name: "PostgreSQL, LISTEN/NOTIFY",
     backend: "postgres",
-    open: (url) => openPostgres(url, "Asia/Tokyo"),
+    open: (url) => openPostgres(url, { listen: true }),
+  },
+  {
+    name: "PostgreSQL, no listener, session time zone Asia/Tokyo",
+    backend: "postgres",
+    open: (url) => openPostgres(url, { zone: "Asia/Tokyo" }),
   },
   { name: "MariaDB, mysql2 defaults", backend: "mysql", open: (url) => openMysql(url) },
   {
@@ -104,7 +124,11 @@ for (const configuration of CONFIGURATIONS) {
       const slots = `${tableName}:slots`;
       const adapters: KyselySemaphoreAdapter[] = [];
       const newAdapter = (table = tableName) => {
-        const adapter = new KyselySemaphoreAdapter({ kysely: database.kysely, tableName: table });
+        const adapter = new KyselySemaphoreAdapter({
+          kysely: database.kysely,
+          tableName: table,
+          ...(database.listener === undefined ? {} : { listener: database.listener }),
+        });
         adapters.push(adapter);
         return adapter;
       };
@@ -137,7 +161,22 @@ for (const configuration of CONFIGURATIONS) {
       }
 
       describe("adapter conformance", () => {
-        semaphoreAdapterTestSuite({ createAdapter: () => newAdapter(), keyPrefix: "i20sql:" });
+        // PostgreSQL queues blocking acquires in the key's row (other dialects poll).
+        const queuedWaits =
+          configuration.backend === "postgres"
+            ? async (key: string) => {
+                const { rows } = await sql<{ queued: number | null }>`
+                  SELECT cardinality(waiters) AS queued FROM ${sql.table(tableName)}
+                  WHERE sem_key = ${storedKey(key)}`.execute(database.kysely);
+                return Number(rows[0]?.queued ?? 0);
+              }
+            : undefined;
+        semaphoreAdapterTestSuite({
+          createAdapter: () => newAdapter(),
+          destroyAdapter: (adapter) => (adapter as KyselySemaphoreAdapter).close(),
+          keyPrefix: "i20sql:",
+          ...(queuedWaits === undefined ? {} : { queuedWaits }),
+        });
       });
 
       describe("SQL specifics", () => {

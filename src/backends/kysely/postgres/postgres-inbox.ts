@@ -47,6 +47,29 @@ export type PgListenPool = {
 /** The listening connection of a Kysely adapter's `listener` setting: a pg.Pool or a connected pg.Client. */
 export type PgListenConnection = PgListenClient | PgListenPool;
 
+/** The table of the listening adapters' secrets, beside a primitive's table `table`. */
+export function inboxes(table: string): string {
+  return `"${table}:inboxes"`;
+}
+
+/**
+ * The inbox's registration, on its listening connection: its secret, and the pid of that
+ * connection's backend; the rows of backends gone (processes that died listening) go.
+ */
+export function inboxStatements(table: string): PostgresInboxStatements {
+  const i = inboxes(table);
+  return {
+    // SKIP LOCKED: registrations at once (processes back after a restart) each sweep the rows
+    // the others are not sweeping, rather than deadlock on them.
+    register: `WITH gone AS (DELETE FROM ${i} WHERE inbox IN (SELECT g.inbox FROM ${i} AS g
+  WHERE g.inbox <> $1 AND NOT EXISTS (SELECT FROM pg_stat_activity AS a WHERE a.pid = g.pid)
+  FOR UPDATE SKIP LOCKED))
+INSERT INTO ${i} (inbox, secret, pid) VALUES ($1, $2, pg_backend_pid())
+ON CONFLICT (inbox) DO UPDATE SET secret = excluded.secret, pid = excluded.pid`,
+    unregister: `DELETE FROM ${i} WHERE inbox = $1`,
+  };
+}
+
 /** PostgreSQL's undefined_table. */
 const UNDEFINED_TABLE = "42P01";
 

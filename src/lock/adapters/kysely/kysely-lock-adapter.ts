@@ -2,6 +2,7 @@ import type { QueryResult } from "kysely";
 import { executeWithRetries } from "../../../backends/kysely/execute-with-retries.js";
 import { MysqlSqlDialect } from "../../../backends/kysely/mysql/mysql-sql-dialect.js";
 import { PostgresSqlDialect } from "../../../backends/kysely/postgres/postgres-sql-dialect.js";
+import { PostgresWaitQueue } from "../../../backends/kysely/postgres/postgres-wait-queue.js";
 import type {
   ISqlDialect,
   SqlBackendErrorFactory,
@@ -35,7 +36,7 @@ import {
   type PostgresLockStatements,
   postgresStatements,
 } from "./postgres/postgres-lock-statements.js";
-import { PostgresWaitQueue } from "./postgres/postgres-wait-queue.js";
+
 import { sqliteStatements } from "./sqlite/sqlite-lock-statements.js";
 
 export type {
@@ -116,6 +117,7 @@ export class KyselyLockAdapter implements ILockAdapter {
     this.#dialect = dialect;
     if (parsed.listener !== undefined && dialect instanceof PostgresSqlDialect) {
       const waitQueue = new PostgresWaitQueue({
+        adapter: "KyselyLockAdapter",
         listener: parsed.listener,
         statements: dialect.statements,
         send: (statement, parameters, key) =>
@@ -124,7 +126,12 @@ export class KyselyLockAdapter implements ILockAdapter {
       });
       this.#waitQueue = waitQueue;
       this.waitForRelease = (key, maxWait, signal, claim) =>
-        waitQueue.wait(key, maxWait, signal, claim);
+        waitQueue.wait(
+          key,
+          maxWait,
+          signal,
+          claim === undefined ? undefined : { owner: claim.lockId, ttl: claim.ttl },
+        );
     }
     this.waitAcquires = this.waitForRelease !== undefined;
     this.waitsPastExpiry = this.waitForRelease !== undefined;

@@ -3,7 +3,9 @@ import type * as v from "valibot";
 import {
   checkedDialect,
   kyselySettingsEntries,
+  listenerSchema,
 } from "../../../backends/kysely/kysely-adapter-settings.js";
+import type { PgListenConnection } from "../../../backends/kysely/postgres/postgres-inbox.js";
 import type { SqlDialectName } from "../../../backends/kysely/sql-statement.js";
 import { parseSettings, settingsObject } from "../../../settings/parse-settings.js";
 import type { ITimeSpan } from "../../../time-span/time-span.js";
@@ -30,6 +32,15 @@ export type KyselySemaphoreAdapterSettings = {
    */
   dialect?: SqlDialectName;
   /**
+   * PostgreSQL only: a connection for `LISTEN` (a connected `pg.Client`, or a `pg.Pool` from
+   * which one client is checked out and kept), so that blocking acquires queue in the key's row
+   * and a release hands the freed slot to the oldest waiting claim the limit rule admits (first
+   * come, first served), telling it with `pg_notify` on a channel of this adapter's own. As the
+   * lock's `listener`: give it a connection of its own; it stays yours.
+   * @default none
+   */
+  listener?: PgListenConnection;
+  /**
    * Runs `removeExpired()` this often (a timer that does not keep the process alive), until
    * `close()`.
    * @default off
@@ -42,7 +53,10 @@ export type KyselySemaphoreAdapterSettings = {
   onSweepError?: (error: unknown) => void;
 };
 
-const settingsSchema = settingsObject(kyselySettingsEntries("hasp_semaphores"));
+const settingsSchema = settingsObject({
+  ...kyselySettingsEntries("hasp_semaphores"),
+  listener: listenerSchema,
+});
 
 /** The settings as parsed, with the dialect they fit. */
 export type ParsedKyselySemaphoreAdapterSettings = Omit<

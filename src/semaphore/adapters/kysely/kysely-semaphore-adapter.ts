@@ -2,6 +2,7 @@ import type { QueryResult } from "kysely";
 import { executeWithRetries } from "../../../backends/kysely/execute-with-retries.js";
 import { MysqlSqlDialect } from "../../../backends/kysely/mysql/mysql-sql-dialect.js";
 import { PostgresSqlDialect } from "../../../backends/kysely/postgres/postgres-sql-dialect.js";
+import { PostgresWaitQueue } from "../../../backends/kysely/postgres/postgres-wait-queue.js";
 import type { ISqlDialect, SqlSchemaOwner } from "../../../backends/kysely/sql-dialect.js";
 import { toRemaining, toTtlMs } from "../../../backends/kysely/sql-durations.js";
 import {
@@ -17,6 +18,8 @@ import type {
   ISemaphoreAdapter,
   SemaphoreAcquireResult,
   SemaphoreAdapterState,
+  SemaphoreWaitClaim,
+  SemaphoreWaitResult,
 } from "../../contracts/semaphore-adapter.js";
 import {
   isSemaphoreBackendError,
@@ -29,7 +32,10 @@ import {
 } from "./kysely-semaphore-adapter-settings.js";
 import { type KyselySemaphoreStatements, slotsTable } from "./kysely-semaphore-statements.js";
 import { mysqlSemaphoreStatements } from "./mysql/mysql-semaphore-statements.js";
-import { postgresSemaphoreStatements } from "./postgres/postgres-semaphore-statements.js";
+import {
+  type PostgresSemaphoreStatements,
+  postgresSemaphoreStatements,
+} from "./postgres/postgres-semaphore-statements.js";
 
 import { sqliteSemaphoreStatements } from "./sqlite/sqlite-semaphore-statements.js";
 
@@ -54,7 +60,8 @@ type StateRow = { taken: unknown; lim: unknown; token: unknown; remaining: unkno
  * rule allows it (a procedure's CALL on PostgreSQL and MySQL, an upsert with triggers on SQLite);
  * release, refresh and forceReleaseAll are single statements on the slots. A key's row keeps its
  * last token when its slots go, and a new token is `max(last + 1, server time in µs)`, so tokens
- * grow across release, expiry, forceReleaseAll and `removeExpired()`. Waits poll.
+ * grow across release, expiry, forceReleaseAll and `removeExpired()`. On PostgreSQL with a
+ * `listener`, a release hands the freed slot to the oldest waiting claim; elsewhere waits poll.
  *
  * Call `init()` once (or apply the documented migration), and `close()` at shutdown.
  *
@@ -66,6 +73,30 @@ export class KyselySemaphoreAdapter implements ISemaphoreAdapter {
   /** What differs between dialects, picked once here. */
   readonly #dialect: ISqlDialect<KyselySemaphoreStatements>;
   readonly #sweep: ReturnType<typeof setInterval> | undefined;
+  /** PostgreSQL with a `listener`: the queue waits join. */
+  readonly #waitQueue: PostgresWaitQueue | undefined;
+
+  /**
+   * `true` on PostgreSQL with a `listener`: a wait with a claim takes a free slot (or re-takes
+   * the claim's own) in the same statement that would queue it.
+   */
+  readonly waitAcquires: boolean;
+
+  /** `true` on PostgreSQL with a `listener`: a slot's expiry serves the queue (a wait's check). */
+  readonly waitsPastExpiry: boolean;
+
+  /**
+   * Present only on PostgreSQL with a `listener`: queues the wait in the key's row, where a
+   * release (or forceReleaseAll, or an acquire or a wait's check finding slots expired) hands
+   * freed slots to the oldest claims the limit rule admits, in the same statement. Without a
+   * release signal, a blocking acquire polls at its interval.
+   */
+  readonly waitForRelease?: (
+    key: string,
+    maxWait: TimeSpan,
+    signal: AbortSignal,
+    claim?: SemaphoreWaitClaim,
+  ) => Promise<SemaphoreWaitResult>;
 
   /**
    * @throws InvalidArgumentError for a bad setting, a Kysely transaction, or a dialect that is
@@ -73,7 +104,30 @@ export class KyselySemaphoreAdapter implements ISemaphoreAdapter {
    */
   constructor(settings: KyselySemaphoreAdapterSettings) {
     const parsed = parseKyselySemaphoreAdapterSettings(settings);
-    this.#dialect = pickDialect(parsed);
+    const dialect = pickDialect(parsed);
+    this.#dialect = dialect;
+    if (parsed.listener !== undefined && dialect instanceof PostgresSqlDialect) {
+      const waitQueue = new PostgresWaitQueue({
+        adapter: ADAPTER,
+        listener: parsed.listener,
+        statements: dialect.statements,
+        send: (statement, parameters, key) =>
+          this.#send(statement, parameters, "waitForRelease", key),
+        release: (key, slotId) => this.release(key, slotId),
+      });
+      this.#waitQueue = waitQueue;
+      this.waitForRelease = (key, maxWait, signal, claim) =>
+        waitQueue.wait(
+          key,
+          maxWait,
+          signal,
+          claim === undefined
+            ? undefined
+            : { owner: claim.slotId, ttl: claim.ttl, limit: claim.limit },
+        );
+    }
+    this.waitAcquires = this.waitForRelease !== undefined;
+    this.waitsPastExpiry = this.waitForRelease !== undefined;
     this.#sweep = startSweep(ADAPTER, () => this.removeExpired(), parsed);
   }
 
@@ -132,9 +186,13 @@ export class KyselySemaphoreAdapter implements ISemaphoreAdapter {
     return Number(result.numAffectedRows ?? 0);
   }
 
-  /** Stops the sweep. The Kysely instance stays open: it is yours. */
+  /**
+   * Stops the sweep and the listener. Waits under way end at once, leaving the queue (a slot
+   * already handed to one is its caller's). The Kysely instance stays open: it is yours.
+   */
   async close(): Promise<void> {
     clearInterval(this.#sweep);
+    await this.#waitQueue?.close();
   }
 
   /** Closes the adapter (`close()`), for `await using`. */
@@ -172,25 +230,26 @@ export class KyselySemaphoreAdapter implements ISemaphoreAdapter {
   }
 
   async release(key: string, slotId: string): Promise<boolean> {
-    const { release } = this.#dialect.statements ?? (await this.#dialect.ready());
+    const { release, freed: released } = this.#dialect.statements ?? (await this.#dialect.ready());
     const result = await this.#send(
       release,
       release.parameters({ key: storedKey(key), slot: slotId }),
       "release",
       key,
     );
-    return Number(result.numAffectedRows ?? 0) > 0;
+    return freed(released, result);
   }
 
   async forceReleaseAll(key: string): Promise<boolean> {
-    const { forceReleaseAll } = this.#dialect.statements ?? (await this.#dialect.ready());
+    const { forceReleaseAll, freed: released } =
+      this.#dialect.statements ?? (await this.#dialect.ready());
     const result = await this.#send(
       forceReleaseAll,
       forceReleaseAll.parameters({ key: storedKey(key) }),
       "forceReleaseAll",
       key,
     );
-    return Number(result.numAffectedRows ?? 0) > 0;
+    return freed(released, result);
   }
 
   async refresh(key: string, slotId: string, ttl: TimeSpan): Promise<boolean> {
@@ -258,7 +317,7 @@ const OWNER: SqlSchemaOwner = {
 /** The statements, how they run and the schema of `dialect`, on the settings' tables. */
 function pickDialect(
   parsed: ParsedKyselySemaphoreAdapterSettings,
-): ISqlDialect<KyselySemaphoreStatements> {
+): ISqlDialect<KyselySemaphoreStatements> | PostgresSqlDialect<PostgresSemaphoreStatements> {
   const { kysely, tableName: table, dialect } = parsed;
   const db = kysely.withoutPlugins();
   const missingSchema = `The table "${table}" or "${slotsTable(table)}" is missing`;
@@ -289,6 +348,14 @@ function pickDialect(
         statements: sqliteSemaphoreStatements(table),
       });
   }
+}
+
+/** Whether release or forceReleaseAll freed a slot (how that shows depends on the dialect). */
+function freed(how: KyselySemaphoreStatements["freed"], result: QueryResult<unknown>): boolean {
+  if (how === "row") {
+    return Number((result.rows[0] as { freed?: unknown } | undefined)?.freed ?? 0) > 0;
+  }
+  return Number(result.numAffectedRows ?? 0) > 0;
 }
 
 /** The answer's row; a MySQL CALL answers its result sets, the row in the first. */

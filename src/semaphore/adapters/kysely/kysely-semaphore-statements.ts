@@ -66,10 +66,15 @@ export type KyselySemaphoreStatements = SqlSchemaStatements & {
    * `remaining`, ms until the soonest live slot expires (NULL: none expires).
    */
   readonly acquire: SqlStatement<KyselySemaphoreAcquireArgs>;
-  /** Frees the caller's live slot; answers the affected-row count (1: freed). */
+  /** Frees the caller's live slot; answers as `freed` says (1: freed). */
   readonly release: SqlStatement<KyselySemaphoreSlotArgs>;
-  /** Frees every live slot of the key; answers the affected-row count (0: none was live). */
+  /** Frees every live slot of the key; answers as `freed` says (0: none was live). */
   readonly forceReleaseAll: SqlStatement<KyselySemaphoreKeyArgs>;
+  /**
+   * How release and forceReleaseAll say how many slots they freed: `count`, the affected-row
+   * count; `row`, an answered `freed` (PostgreSQL's procedures, which also serve the queue).
+   */
+  readonly freed: "count" | "row";
   /** Restarts the TTL of the caller's live, expiring slot; answers as `refreshed` says. */
   readonly refresh: SqlStatement<KyselySemaphoreRefreshArgs>;
   /**

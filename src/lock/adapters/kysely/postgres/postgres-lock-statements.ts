@@ -28,7 +28,11 @@
 // Time: in a procedure's body, the server's time is read once, into now_us and now_ms.
 
 import { grantMessageSql } from "../../../../backends/kysely/postgres/postgres-grant-message.js";
-import type { PostgresInboxStatements } from "../../../../backends/kysely/postgres/postgres-inbox.js";
+import {
+  inboxes,
+  inboxStatements,
+  type PostgresInboxStatements,
+} from "../../../../backends/kysely/postgres/postgres-inbox.js";
 import {
   CLOCK_MS,
   NOW_MS,
@@ -340,29 +344,6 @@ BEGIN
   RETURN NEW;
 END
 $hasp$`;
-}
-
-/** The table of the listening adapters' secrets. */
-function inboxes(table: string): string {
-  return `"${table}:inboxes"`;
-}
-
-/**
- * The inbox's registration, on its listening connection: its secret, and the pid of that
- * connection's backend; the rows of backends gone (processes that died listening) go.
- */
-function inboxStatements(table: string): PostgresInboxStatements {
-  const i = inboxes(table);
-  return {
-    // SKIP LOCKED: registrations at once (processes back after a restart) each sweep the rows
-    // the others are not sweeping, rather than deadlock on them.
-    register: `WITH gone AS (DELETE FROM ${i} WHERE inbox IN (SELECT g.inbox FROM ${i} AS g
-  WHERE g.inbox <> $1 AND NOT EXISTS (SELECT FROM pg_stat_activity AS a WHERE a.pid = g.pid)
-  FOR UPDATE SKIP LOCKED))
-INSERT INTO ${i} (inbox, secret, pid) VALUES ($1, $2, pg_backend_pid())
-ON CONFLICT (inbox) DO UPDATE SET secret = excluded.secret, pid = excluded.pid`,
-    unregister: `DELETE FROM ${i} WHERE inbox = $1`,
-  };
 }
 
 /** The trigger, made once: a DROP and CREATE would lock the table at every init(). */

@@ -114,6 +114,7 @@ export function mysqlSemaphoreStatements(
       `UPDATE ${s} SET expires_at = ${NOW_MS} + :ttl, token = LAST_INSERT_ID(token)
       WHERE sem_key = :key AND slot_id = :slot AND expires_at > ${NOW_MS}`,
     ),
+    freed: "count",
     refreshed: "insert-id",
     getState: operation<KyselySemaphoreSlotArgs>(
       "get_state",

@@ -1,61 +1,176 @@
-// The SQL of KyselySemaphoreAdapter on PostgreSQL. Acquire is a PL/pgSQL procedure of the
-// table's own (postgres-procedure.ts), created by init() and run by one CALL, in one
-// transaction: it locks the key's row, then reads the slots with a snapshot of its own (READ
-// COMMITTED takes one per statement), so it sees every slot the acquirer before it committed.
-// Under REPEATABLE READ or SERIALIZABLE the lock of a row changed since the snapshot fails with
-// a serialization failure, which the adapter runs again. The other operations are plain
-// statements on the slots. The tables are those of kysely-semaphore-statements.ts.
+// The SQL of KyselySemaphoreAdapter on PostgreSQL: a PL/pgSQL procedure of the table's own per
+// operation but refresh and getState (postgres-procedure.ts), created by init() and run by one
+// CALL, in one transaction. Each locks the key's row first, then reads the slots with a snapshot
+// of its own (READ COMMITTED takes one per statement), so it sees every slot the one before it
+// committed; under REPEATABLE READ or SERIALIZABLE the lock of a row changed since the snapshot
+// fails with a serialization failure, which the adapter runs again. The tables are those of
+// kysely-semaphore-statements.ts, and
+//   "<table>".waiters   text[], the queue of blocking acquires, oldest first (NULL: nobody
+//                       waits), in wait-entry.ts's format (with the claim's limit).
+//   "<table>:inboxes"   the listening adapters' secrets (postgres-inbox.ts).
 //
-// Time: the procedure reads the server's clock once it holds the key's row (an acquire that
-// waited for another must not date its slot from before that wait); a plain statement reads it
-// once, at its start.
+// The queue is served by "<table>:serve"(key, now), which every procedure that may free a slot or
+// find one expired runs once it holds the key's row: release, forceReleaseAll, acquire, and a
+// wait's check. Oldest first, it skips entries past their deadline, wakes waits without a claim
+// while a slot is free for anyone, and gives each claim that the limit rule admits a slot (its TTL from now; or the claim owner's
+// live slot, its TTL restarted), naming it on its adapter's channel with the grant signed as
+// postgres-grant-message.ts says; the first entry it cannot serve keeps the rest waiting. An
+// acquire (or a claim) finding claims queued takes no slot: no newcomer slips in.
+//
+// Time: a procedure reads the server's clock once it holds the key's row (an acquire that waited
+// for another must not date its slot from before that wait); a plain statement reads it once, at
+// its start.
 
+import { grantMessageSql } from "../../../../backends/kysely/postgres/postgres-grant-message.js";
+import { inboxes, inboxStatements } from "../../../../backends/kysely/postgres/postgres-inbox.js";
 import {
   NOW_US_EXPRESSION,
+  type Param,
   type Procedure,
   procedure,
 } from "../../../../backends/kysely/postgres/postgres-procedure.js";
+import type {
+  PostgresEntryArgs,
+  PostgresQueueStatements,
+  PostgresWaitArgs,
+} from "../../../../backends/kysely/postgres/postgres-wait-queue.js";
 import { statement } from "../../../../backends/kysely/sql-statement.js";
+import { WAIT_ENTRY_SQL } from "../../../../backends/wait-queue/wait-entry.js";
 import {
   type KyselySemaphoreAcquireArgs,
+  type KyselySemaphoreKeyArgs,
+  type KyselySemaphoreSlotArgs,
   type KyselySemaphoreStatements,
   slotsTable,
 } from "../kysely-semaphore-statements.js";
 
+/** PostgreSQL's statements: those of every dialect, and the queue's. */
+export type PostgresSemaphoreStatements = KyselySemaphoreStatements & PostgresQueueStatements;
+
 const NOW_MS = `(${NOW_US_EXPRESSION} / 1000)`;
 const CLOCK_US = "(date_part('epoch', clock_timestamp()) * 1000000)::bigint";
 
-/** The condition "the slot row `s` has not expired" at `now`. */
+/** The condition "the slot row has not expired" at `now`. */
 function live(now: string, row = ""): string {
   return `(${row}expires_at IS NULL OR ${row}expires_at > ${now})`;
 }
 
-/**
- * `"<table>:acquire"(key, slot, limit, ttl)`: see KyselySemaphoreStatements.acquire. The upsert
- * with `WHERE false` locks the key's row (a new one is inserted, the race of two first acquirers
- * settled by its primary key) without writing a new version of it when it exists.
- */
-function acquireProcedure(table: string): Procedure<KyselySemaphoreAcquireArgs> {
-  const t = `"${table}"`;
-  const s = `"${slotsTable(table)}"`;
-  return procedure(
+const KEY: Param = ["key", "text"];
+const WAIT_PARAMS: readonly Param[] = [
+  KEY,
+  ["owner", "text"],
+  ["ttl", "text"],
+  ["limit", "text"],
+  ["wait", "bigint"],
+  ["inbox", "text"],
+  ["id", "text"],
+];
+
+/** The names of a table's objects. */
+type Names = { t: string; s: string; serve: string; table: string };
+
+function names(table: string): Names {
+  return {
     table,
-    "acquire",
-    [
-      ["key", "text"],
-      ["slot", "text"],
-      ["limit", "bigint"],
-      ["ttl", "bigint"],
-    ],
-    "granted bigint, lim bigint, taken bigint, remaining bigint",
-    `INSERT INTO ${t} AS k (sem_key, token) VALUES (:key, 0)
-ON CONFLICT (sem_key) DO UPDATE SET token = k.token WHERE false;
+    t: `"${table}"`,
+    s: `"${slotsTable(table)}"`,
+    serve: `"${table}:serve"`,
+  };
+}
+
+/**
+ * PL/pgSQL: the key's row locked (inserted when `insert`, the race of two first acquirers
+ * settled by its primary key; the upsert's `WHERE false` writes no new version of a row that
+ * exists), the clock read, the expired slots dropped and the queue served.
+ */
+function locked({ t, s, serve }: Names, insert: boolean): string {
+  const lock = insert
+    ? `INSERT INTO ${t} AS k (sem_key, token) VALUES (:key, 0)
+ON CONFLICT (sem_key) DO UPDATE SET token = k.token WHERE false;`
+    : `PERFORM 1 FROM ${t} WHERE sem_key = :key FOR UPDATE;`;
+  return `${lock}
 now_us := ${CLOCK_US};
 now_ms := now_us / 1000;
 DELETE FROM ${s} WHERE sem_key = :key AND expires_at <= now_ms;
+PERFORM ${serve}(:key, now_us);`;
+}
+
+/** `"<table>:serve"(key, now_us)`: serves the key's queue (see the header). */
+function serveFunction({ t, s, serve, table }: Names): string {
+  const p = WAIT_ENTRY_SQL.fields("parts");
+  const message = grantMessageSql({
+    waitId: p.waitId,
+    token: "granted",
+    startMs: "now_ms",
+    secret: "inbox_secret",
+  });
+  return `CREATE OR REPLACE FUNCTION ${serve}(_key text, now_us bigint) RETURNS void
+  LANGUAGE plpgsql AS $hasp$
+#variable_conflict use_column
+DECLARE
+  now_ms bigint := now_us / 1000;
+  queue text[];
+  entry text;
+  parts text[];
+  position int := 0;
+  taken bigint;
+  lim bigint;
+  granted bigint;
+  inbox_secret text;
+BEGIN
+  SELECT waiters INTO queue FROM ${t} WHERE sem_key = _key;
+  IF queue IS NULL THEN
+    RETURN;
+  END IF;
+  FOREACH entry IN ARRAY queue LOOP
+    position := position + 1;
+    parts := ${WAIT_ENTRY_SQL.split("entry")};
+    CONTINUE WHEN ${p.deadlineMs} <= now_ms;
+    IF ${p.noClaim} THEN
+      -- Woken when a slot is free for anyone; when none is, none is for a claim behind either.
+      SELECT count(*), min(slot_limit) INTO taken, lim FROM ${s} WHERE sem_key = _key;
+      IF taken > 0 AND taken >= lim THEN
+        UPDATE ${t} SET waiters = queue[position:] WHERE sem_key = _key;
+        RETURN;
+      END IF;
+      PERFORM pg_notify(${p.inbox}, ${p.waitId});
+      CONTINUE;
+    END IF;
+    -- The claim's owner holds a slot already (another of its waits was served): that slot.
+    UPDATE ${s} SET expires_at = now_ms + ${p.ttlMs} WHERE sem_key = _key AND slot_id = ${p.owner}
+    RETURNING token INTO granted;
+    IF granted IS NULL THEN
+      SELECT count(*), least(${p.limit}, min(slot_limit)) INTO taken, lim FROM ${s}
+      WHERE sem_key = _key;
+      IF taken >= lim THEN
+        UPDATE ${t} SET waiters = queue[position:] WHERE sem_key = _key;
+        RETURN;
+      END IF;
+      UPDATE ${t} SET token = greatest(token + 1, now_us) WHERE sem_key = _key
+      RETURNING token INTO granted;
+      INSERT INTO ${s} (sem_key, slot_id, token, slot_limit, expires_at)
+      VALUES (_key, ${p.owner}, granted, ${p.limit}, now_ms + ${p.ttlMs});
+    END IF;
+    SELECT i.secret INTO inbox_secret FROM ${inboxes(table)} AS i WHERE i.inbox = ${p.inbox};
+    PERFORM pg_notify(${p.inbox}, ${message});
+  END LOOP;
+  UPDATE ${t} SET waiters = NULL WHERE sem_key = _key;
+END
+$hasp$`;
+}
+
+/** `"<table>:acquire"(key, slot, limit, ttl)`: see KyselySemaphoreStatements.acquire. */
+function acquireProcedure(n: Names): Procedure<KyselySemaphoreAcquireArgs> {
+  const { t, s } = n;
+  return procedure(
+    n.table,
+    "acquire",
+    [KEY, ["slot", "text"], ["limit", "bigint"], ["ttl", "bigint"]],
+    "granted bigint, lim bigint, taken bigint, remaining bigint",
+    `${locked(n, true)}
 UPDATE ${s} SET expires_at = now_ms + :ttl WHERE sem_key = :key AND slot_id = :slot
 RETURNING token INTO granted;
-IF granted IS NULL THEN
+IF granted IS NULL AND (SELECT waiters IS NULL FROM ${t} WHERE sem_key = :key) THEN
   SELECT count(*), least(:limit, min(slot_limit)) INTO taken, lim FROM ${s} WHERE sem_key = :key;
   IF taken < lim THEN
     UPDATE ${t} SET token = greatest(token + 1, now_us) WHERE sem_key = :key
@@ -66,6 +181,158 @@ IF granted IS NULL THEN
 END IF;
 SELECT granted, least(:limit, min(slot_limit)), count(*), min(expires_at) - now_ms
 FROM ${s} WHERE sem_key = :key`,
+  );
+}
+
+/**
+ * `"<table>:<operation>"(key[, slot])`: frees the caller's live slot (`slot`) or every live slot,
+ * then serves the queue. Answers freed, the slots freed.
+ */
+function freeProcedure<TArgs extends Record<string, unknown>>(
+  n: Names,
+  operation: string,
+  slot: boolean,
+): Procedure<TArgs> {
+  const { s, serve } = n;
+  return procedure(
+    n.table,
+    operation,
+    slot ? [KEY, ["slot", "text"]] : [KEY],
+    "freed bigint",
+    `PERFORM 1 FROM ${n.t} WHERE sem_key = :key FOR UPDATE;
+now_us := ${CLOCK_US};
+now_ms := now_us / 1000;
+DELETE FROM ${s} WHERE sem_key = :key${slot ? " AND slot_id = :slot" : ""} AND ${live("now_ms")};
+GET DIAGNOSTICS freed = ROW_COUNT;
+IF freed > 0 THEN
+  DELETE FROM ${s} WHERE sem_key = :key AND expires_at <= now_ms;
+  PERFORM ${serve}(:key, now_us);
+END IF;
+SELECT freed`,
+  );
+}
+
+/** An entry's deadline: the wait's `left` ms, or the grace past the soonest expiry if sooner. */
+function lasts(left: string): string {
+  return WAIT_ENTRY_SQL.deadline("now_ms", left, { live: "true", expiresAt: "soonest" });
+}
+
+/**
+ * `"<table>:wait"(key, owner, ttl, limit, wait, inbox, id)`, a wait without a claim: queues an
+ * entry when no slot is free for anyone. Answers entry (NULL: a slot is free, to be tried) and
+ * remaining, the soonest expiry's ms (-1: none expires).
+ */
+function waitProcedure(n: Names): Procedure<PostgresWaitArgs> {
+  const { t, s } = n;
+  return procedure(
+    n.table,
+    "wait",
+    WAIT_PARAMS,
+    "entry text, remaining bigint",
+    `${locked(n, false).replace("FOR UPDATE;", "FOR UPDATE;\nIF NOT FOUND THEN\n  RETURN;\nEND IF;")}
+SELECT count(*), min(slot_limit), min(expires_at) INTO taken, lim, soonest FROM ${s}
+WHERE sem_key = :key;
+IF taken = 0 OR (taken < lim AND (SELECT waiters IS NULL FROM ${t} WHERE sem_key = :key)) THEN
+  RETURN;
+END IF;
+UPDATE ${t} SET waiters = array_append(waiters, ${WAIT_ENTRY_SQL.encode(lasts(":wait"), ":owner", ":limit")})
+WHERE sem_key = :key
+RETURNING waiters[cardinality(waiters)], coalesce(soonest - now_ms, -1)`,
+    "",
+    "taken bigint;\nlim bigint;\nsoonest bigint;",
+  );
+}
+
+/**
+ * `"<table>:claim"(key, owner, ttl, limit, wait, inbox, id)`: the acquire, whose "no slot"
+ * branch queues the claim. Answers owner (the claim's when it holds a slot now), token (negated
+ * when its own live slot was re-taken), remaining (the soonest expiry's ms, -1: none expires),
+ * entry (when queued) and at, the server's ms (a signed grant's start is read against it).
+ */
+function claimProcedure(n: Names): Procedure<PostgresWaitArgs> {
+  const { t, s } = n;
+  const ttl = "nullif(:ttl, '')::bigint";
+  return procedure(
+    n.table,
+    "claim",
+    WAIT_PARAMS,
+    "owner text, token bigint, remaining bigint, entry text, at bigint",
+    `${locked(n, true)}
+at := now_ms;
+UPDATE ${s} SET expires_at = now_ms + ${ttl} WHERE sem_key = :key AND slot_id = :owner
+RETURNING -token INTO token;
+IF token IS NOT NULL THEN
+  owner := :owner;
+  RETURN;
+END IF;
+SELECT count(*), least(:limit::bigint, min(slot_limit)), min(expires_at) INTO taken, lim, soonest
+FROM ${s} WHERE sem_key = :key;
+IF taken < lim AND (SELECT waiters IS NULL FROM ${t} WHERE sem_key = :key) THEN
+  UPDATE ${t} SET token = greatest(token + 1, now_us) WHERE sem_key = :key
+  RETURNING token INTO token;
+  INSERT INTO ${s} (sem_key, slot_id, token, slot_limit, expires_at)
+  VALUES (:key, :owner, token, :limit::bigint, now_ms + ${ttl});
+  owner := :owner;
+  RETURN;
+END IF;
+UPDATE ${t} SET waiters = array_append(waiters, ${WAIT_ENTRY_SQL.encode(lasts(":wait"), ":owner", ":limit")})
+WHERE sem_key = :key
+RETURNING NULL::text, NULL::bigint, coalesce(soonest - now_ms, -1), waiters[cardinality(waiters)],
+  now_ms`,
+    "",
+    "taken bigint;\nlim bigint;\nsoonest bigint;",
+  );
+}
+
+/**
+ * `"<table>:leave"(key, owner, entry)`: takes a wait's entry out of the queue. Answers token: the
+ * owner's live slot's when the entry was gone (its claim was served), else 0.
+ */
+function leaveProcedure(n: Names): Procedure<PostgresEntryArgs> {
+  const mine = WAIT_ENTRY_SQL.mine();
+  return procedure(
+    n.table,
+    "leave",
+    [KEY, ["owner", "text"], ["entry", "text"]],
+    "token bigint",
+    `UPDATE ${n.t} SET waiters = nullif(array_remove(waiters, ${mine}), '{}')
+WHERE sem_key = :key AND ${mine} IS NOT NULL;
+IF FOUND THEN
+  token := 0;
+  RETURN;
+END IF;
+SELECT token FROM ${n.s} WHERE sem_key = :key AND slot_id = :owner AND ${live("now_ms")}`,
+  );
+}
+
+/**
+ * `"<table>:check"(key, owner, entry, left)`: serves the queue (an expiry sends no message), then
+ * answers state 1 (handed a slot: token, and remaining of the slot, NULL: never expires), 0
+ * (still queued: entry, renewed in place with `left` ms left, and remaining, the soonest
+ * expiry's, -1: none) or -1 (neither: woken, or past its deadline).
+ */
+function checkProcedure(n: Names): Procedure<PostgresEntryArgs & { left: number }> {
+  const mine = WAIT_ENTRY_SQL.mine();
+  const renewed = WAIT_ENTRY_SQL.renewed(lasts(":left"));
+  return procedure(
+    n.table,
+    "check",
+    [KEY, ["owner", "text"], ["entry", "text"], ["left", "bigint"]],
+    "state int, token bigint, remaining bigint, entry text",
+    `${locked(n, false)}
+SELECT min(expires_at) INTO soonest FROM ${n.s} WHERE sem_key = :key;
+UPDATE ${n.t} SET waiters[array_position(waiters, ${mine})] = ${renewed}
+WHERE sem_key = :key AND ${mine} IS NOT NULL
+RETURNING 0, NULL::bigint, coalesce(soonest - now_ms, -1), ${renewed}
+INTO state, token, remaining, entry;
+IF FOUND THEN
+  RETURN;
+END IF;
+SELECT CASE WHEN s.token IS NULL THEN -1 ELSE 1 END, s.token, s.expires_at - now_ms, NULL
+FROM (SELECT 1) AS one LEFT JOIN ${n.s} AS s
+  ON s.sem_key = :key AND s.slot_id = :owner AND ${live("now_ms", "s.")}`,
+    "",
+    "soonest bigint;",
   );
 }
 
@@ -87,32 +354,43 @@ END $hasp$`,
   ];
 }
 
-/** PostgreSQL's statements on `table` (and `<table>:slots`). */
-export function postgresSemaphoreStatements(table: string): KyselySemaphoreStatements {
-  const t = `"${table}"`;
-  const s = `"${slotsTable(table)}"`;
-  const acquire = acquireProcedure(table);
+/** PostgreSQL's statements on `table` (and `<table>:slots`, `<table>:inboxes`). */
+export function postgresSemaphoreStatements(table: string): PostgresSemaphoreStatements {
+  const n = names(table);
+  const { t, s } = n;
+  const procedures = {
+    acquire: acquireProcedure(n),
+    release: freeProcedure<KyselySemaphoreSlotArgs>(n, "release", true),
+    forceReleaseAll: freeProcedure<KyselySemaphoreKeyArgs>(n, "force_release_all", false),
+    wait: waitProcedure(n),
+    claim: claimProcedure(n),
+    leave: leaveProcedure(n),
+    check: checkProcedure(n),
+  };
+  const all = Object.values(procedures);
   const LIVE = live(NOW_MS);
   return {
     dialect: "postgres",
     createSchema: [
-      `CREATE TABLE IF NOT EXISTS ${t} (sem_key text PRIMARY KEY, token bigint NOT NULL)`,
+      `CREATE TABLE IF NOT EXISTS ${t} (sem_key text PRIMARY KEY, token bigint NOT NULL, waiters text[])`,
       `CREATE TABLE IF NOT EXISTS ${s} (sem_key text NOT NULL, slot_id text NOT NULL, token bigint NOT NULL, slot_limit bigint NOT NULL, expires_at bigint, PRIMARY KEY (sem_key, slot_id))`,
+      `CREATE TABLE IF NOT EXISTS ${inboxes(table)} (inbox text PRIMARY KEY, secret text NOT NULL, pid int NOT NULL)`,
       ...forgetTrigger(table),
-      acquire.create,
+      serveFunction(n),
+      ...all.map(({ create }) => create),
     ],
     dropSchema: [
       `DROP TABLE IF EXISTS ${t}`,
       `DROP TABLE IF EXISTS ${s}`,
+      `DROP TABLE IF EXISTS ${inboxes(table)}`,
       `DROP FUNCTION IF EXISTS "${table}:forget"()`,
-      acquire.drop,
+      `DROP FUNCTION IF EXISTS ${n.serve}(text, bigint)`,
+      ...all.map(({ drop }) => drop),
     ],
-    acquire: acquire.call,
-    release: statement(
-      "postgres",
-      `DELETE FROM ${s} WHERE sem_key = :key AND slot_id = :slot AND ${LIVE}`,
-    ),
-    forceReleaseAll: statement("postgres", `DELETE FROM ${s} WHERE sem_key = :key AND ${LIVE}`),
+    acquire: procedures.acquire.call,
+    release: procedures.release.call,
+    forceReleaseAll: procedures.forceReleaseAll.call,
+    freed: "row",
     refresh: statement(
       "postgres",
       `UPDATE ${s} SET expires_at = ${NOW_MS} + :ttl::bigint
@@ -129,7 +407,13 @@ export function postgresSemaphoreStatements(table: string): KyselySemaphoreState
     removeExpired: statement(
       "postgres",
       `DELETE FROM ${t} AS k WHERE k.token < ${NOW_US_EXPRESSION} - :grace::bigint * 1000
-      AND NOT EXISTS (SELECT FROM ${s} AS s WHERE s.sem_key = k.sem_key AND ${live(NOW_MS, "s.")})`,
+      AND NOT EXISTS (SELECT FROM ${s} AS s WHERE s.sem_key = k.sem_key AND ${live(NOW_MS, "s.")})
+      AND k.waiters IS NULL`,
     ),
+    wait: procedures.wait.call,
+    claim: procedures.claim.call,
+    leave: procedures.leave.call,
+    check: procedures.check.call,
+    inbox: inboxStatements(table),
   };
 }

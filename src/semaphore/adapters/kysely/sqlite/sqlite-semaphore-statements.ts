@@ -109,6 +109,7 @@ export function sqliteSemaphoreStatements(table: string): KyselySemaphoreStateme
       `UPDATE ${s} SET expires_at = ${NOW_MS} + :ttl
       WHERE sem_key = :key AND slot_id = :slot AND expires_at > ${NOW_MS}`,
     ),
+    freed: "count",
     refreshed: "count",
     getState: sql<KyselySemaphoreSlotArgs>(
       `SELECT count(*) AS taken, min(slot_limit) AS lim,

@@ -1,39 +1,87 @@
 import { randomBytes } from "node:crypto";
 import type { QueryResult } from "kysely";
-import { readGrantMessage } from "../../../../backends/kysely/postgres/postgres-grant-message.js";
-import {
-  type PgListenConnection,
-  PostgresInbox,
-} from "../../../../backends/kysely/postgres/postgres-inbox.js";
-import type { RunnableStatement } from "../../../../backends/kysely/sql-statement.js";
-import { storedKey } from "../../../../backends/kysely/stored-key.js";
-import { QueuedWaits } from "../../../../backends/wait-queue/queued-waits.js";
-import type { EntryClaimFields } from "../../../../backends/wait-queue/wait-entry.js";
+import type { TimeSpan } from "../../../time-span/time-span.js";
+import { wholeMs } from "../../../timers/timers.js";
+import { QueuedWaits } from "../../wait-queue/queued-waits.js";
+import type { EntryClaimFields } from "../../wait-queue/wait-entry.js";
 import type {
   HeardGrant,
   LeaveMode,
   QueueEntry,
   WaitCheck,
+  WaitClaim,
+  WaitHandOff,
   WaitQueue,
-} from "../../../../backends/wait-queue/wait-queue.js";
-import type { TimeSpan } from "../../../../time-span/time-span.js";
-import { wholeMs } from "../../../../timers/timers.js";
-import type { LockHandOff, LockWaitClaim } from "../../../contracts/lock-adapter.js";
-import type { KyselyLockWaitArgs } from "../kysely-lock-statements.js";
-import type { PostgresLockStatements } from "./postgres-lock-statements.js";
+} from "../../wait-queue/wait-queue.js";
+import type { RunnableStatement, SqlStatement } from "../sql-statement.js";
+import { storedKey } from "../stored-key.js";
+import { readGrantMessage } from "./postgres-grant-message.js";
+import {
+  type PgListenConnection,
+  PostgresInbox,
+  type PostgresInboxStatements,
+} from "./postgres-inbox.js";
+
+/** The arguments of `wait` and `claim`: a queue entry for the release to serve. */
+export type PostgresWaitArgs = {
+  /** The stored key. */
+  key: string;
+  /** The claim's holder id, "" without a claim. */
+  owner: string;
+  /** The claim's TTL in ms, "" for a hold without one, "-" for a wait without a claim. */
+  ttl: string;
+  /** The claim's limit in digits, "" without one (a single holder, or no claim). */
+  limit: string;
+  /** How long the entry stays valid, in ms from the server's now. */
+  wait: number;
+  /** The waiting adapter's channel, where the release tells it. */
+  inbox: string;
+  /** The wait's id within its adapter. */
+  id: string;
+};
+
+/** The arguments of `leave` and `check`: one wait's queue entry. */
+export type PostgresEntryArgs = {
+  key: string;
+  owner: string;
+  /** The entry `wait` or `claim` answered. */
+  entry: string;
+};
+
+/**
+ * A primitive's queue procedures on PostgreSQL, as the queue calls them (see the lock's
+ * `KyselyLockStatements` for what each answers): `wait` answers `entry`, `remaining`; `claim`
+ * answers `owner` (the claim's when it took or re-took a hold: `token`, negated when re-taken),
+ * `token`, `remaining`, `entry`, `at`; `leave` answers `token`; `check` answers `state`,
+ * `token`, `remaining`, `entry`.
+ */
+export type PostgresQueueStatements = {
+  readonly wait: SqlStatement<PostgresWaitArgs>;
+  readonly claim: SqlStatement<PostgresWaitArgs>;
+  readonly leave: SqlStatement<PostgresEntryArgs>;
+  readonly check: SqlStatement<
+    PostgresEntryArgs & {
+      /** Ms left of the wait. */
+      left: number;
+    }
+  >;
+  readonly inbox: PostgresInboxStatements;
+};
 
 /** What the wait queue takes from its adapter. */
 export type PostgresWaitQueueSettings = {
-  /** The connection to `LISTEN` on (`KyselyLockAdapterSettings.listener`). */
+  /** The adapter's class name, for errors. */
+  readonly adapter: string;
+  /** The connection to `LISTEN` on (the adapter's `listener` setting). */
   readonly listener: PgListenConnection;
-  readonly statements: PostgresLockStatements;
+  readonly statements: PostgresQueueStatements;
   /** Runs a statement as the adapter runs its operations' (`waitForRelease` of `key`). */
   send<TRow>(
     statement: RunnableStatement,
     parameters: readonly unknown[],
     key: string,
   ): Promise<QueryResult<TRow>>;
-  /** The adapter's `release`. */
+  /** The adapter's `release` (of the claim's hold). */
   release(key: string, owner: string): Promise<boolean>;
 };
 
@@ -108,13 +156,13 @@ export class PostgresWaitQueue {
     key: string,
     maxWait: TimeSpan,
     signal: AbortSignal,
-    claim: LockWaitClaim | undefined,
-  ): Promise<LockHandOff | undefined> {
+    claim: WaitClaim | undefined,
+  ): Promise<WaitHandOff | undefined> {
     return this.#waits.waitForRelease({
-      adapter: "KyselyLockAdapter",
+      adapter: this.#settings.adapter,
       maxWait,
       signal,
-      claim: claim === undefined ? undefined : { owner: claim.lockId, ttl: claim.ttl },
+      claim,
       queue: (fields) => this.#queue(key, fields),
       listen: () => this.#inbox.listen(),
     });
@@ -128,7 +176,7 @@ export class PostgresWaitQueue {
   }
 
   /** The key's queue in its row, for one wait: the `wait`, `claim`, `leave` and `check` procedures. */
-  #queue(key: string, { owner, ttl }: EntryClaimFields): WaitQueue {
+  #queue(key: string, { owner, ttl, limit }: EntryClaimFields): WaitQueue {
     const stored = storedKey(key);
     const waiter: Waiter = { key, stored, owner, ttlMs: ttl === "" ? null : Number(ttl) };
     const inbox = this.#inbox.channel;
@@ -138,6 +186,7 @@ export class PostgresWaitQueue {
           key: stored,
           owner,
           ttl,
+          limit,
           wait: wholeMs(maxWaitMs),
           inbox,
           id,
@@ -155,7 +204,7 @@ export class PostgresWaitQueue {
    * One after the other per key, so the queue keeps the order of this process's waits
    * (concurrent statements on a pool can reach the server in any order).
    */
-  #join(waiter: Waiter, args: KyselyLockWaitArgs): Promise<number | QueueEntry> {
+  #join(waiter: Waiter, args: PostgresWaitArgs): Promise<number | QueueEntry> {
     const { stored } = waiter;
     const joined = (this.#joins.get(stored) ?? Promise.resolve()).then(() =>
       this.#sendJoin(waiter, args),
@@ -170,7 +219,7 @@ export class PostgresWaitQueue {
     return joined;
   }
 
-  async #sendJoin(waiter: Waiter, args: KyselyLockWaitArgs): Promise<number | QueueEntry> {
+  async #sendJoin(waiter: Waiter, args: PostgresWaitArgs): Promise<number | QueueEntry> {
     const { wait, claim } = this.#settings.statements;
     if (waiter.owner === "") {
       const result = await this.#settings.send<{ entry: string | null; remaining: unknown }>(
