@@ -12,7 +12,10 @@ import {
   KyselyLockAdapter,
   type KyselyLockAdapterSettings,
 } from "../../src/lock/adapters/kysely/index.js";
-import { KyselySemaphoreAdapter } from "../../src/semaphore/adapters/kysely/index.js";
+import {
+  KyselySemaphoreAdapter,
+  type KyselySemaphoreAdapterSettings,
+} from "../../src/semaphore/adapters/kysely/index.js";
 import { createMysqlPool, createPgPool, openSqlite, POOL_SIZE, sqliteDirectory } from "../sql.js";
 import type { SubjectDefinition, SubjectEnvironment, SubjectFixture } from "../types.js";
 import { haspClient } from "./hasp.js";
@@ -27,7 +30,9 @@ type AnyKysely = Kysely<any>;
 type Opened = {
   kysely: AnyKysely;
   settings?: Partial<KyselyLockAdapterSettings>;
-  /** Closes what Kysely does not (a listener pool). */
+  /** The semaphore adapter's own settings (a listener of its own), made at its first section. */
+  semaphoreSettings?: () => Partial<KyselySemaphoreAdapterSettings>;
+  /** Closes what Kysely does not (the listener pools). */
   close?: () => Promise<void>;
 };
 
@@ -57,6 +62,7 @@ function haspSubject(env: SubjectEnvironment, open: () => Opened): SubjectFixtur
         const semaphore = new KyselySemaphoreAdapter({
           kysely: opened.kysely,
           tableName: `${tableName}_sem`,
+          ...opened.semaphoreSettings?.(),
         });
         semaphores.push(semaphore);
         semaphoresCreated ??= semaphore.init();
@@ -91,20 +97,27 @@ export const haspPostgres: SubjectDefinition = {
   baseline: false,
   description: `LockProvider + KyselyLockAdapter, Kysely on a pg Pool (${POOL_SIZE}) per client, and a listener pool (LISTEN/NOTIFY)`,
   semaphore:
-    "SemaphoreProvider + KyselySemaphoreAdapter on the same Kysely (tables <prefix>_hasp_sem): one CALL per acquire, 10 ms polling (its waits do not listen yet)",
+    "SemaphoreProvider + KyselySemaphoreAdapter on the same Kysely (tables <prefix>_hasp_sem) and a listener pool of its own: one CALL per acquire, a release hands the slot to the oldest waiter (LISTEN/NOTIFY)",
   async setup(env) {
     const url = env.postgresUrl;
     if (url === undefined) {
       throw new Error("hasp-postgres needs PostgreSQL");
     }
     return haspSubject(env, () => {
-      const listener = new pg.Pool({ connectionString: url, max: 1 });
+      const listeners = [new pg.Pool({ connectionString: url, max: 1 })];
       return {
         kysely: new Kysely({
           dialect: new PostgresDialect({ pool: createPgPool(url, env.counters) }),
         }),
-        settings: { listener },
-        close: () => listener.end(),
+        settings: { listener: listeners[0] },
+        semaphoreSettings: () => {
+          const listener = new pg.Pool({ connectionString: url, max: 1 });
+          listeners.push(listener);
+          return { listener };
+        },
+        close: async () => {
+          await Promise.all(listeners.map((listener) => listener.end()));
+        },
       };
     });
   },
