@@ -1,9 +1,4 @@
-import {
-  type AnswerOf as AnswerOfCheck,
-  BOOLEAN_ANSWER,
-  isHandOff,
-  isRemainingTime,
-} from "../primitive/adapter-answers.js";
+import { BOOLEAN_ANSWER, isHandOff, isRemainingTime } from "../primitive/adapter-answers.js";
 import type {
   LockAcquireResult,
   LockAdapterState,
@@ -47,6 +42,3 @@ export const ANSWERS = {
     fits: (value: unknown): value is LockWaitResult => value === undefined || isHandOff(value),
   },
 } as const;
-
-export type Answer = (typeof ANSWERS)[keyof typeof ANSWERS];
-export type AnswerOf<TAnswer extends Answer> = AnswerOfCheck<TAnswer>;

@@ -1,5 +1,4 @@
 import type { IKey } from "../namespace/namespace.js";
-import { HeldRun } from "../primitive/keep-alive.js";
 import { publicOwner } from "../primitive/owner.js";
 import {
   blockingSettingsSchema,
@@ -7,13 +6,21 @@ import {
   runBlockingSettingsSchema,
   runSettingsSchema,
 } from "../primitive/primitive-settings.js";
-import { callRunnable, checkRunnable } from "../primitive/run-context.js";
+import { checkRunnable } from "../primitive/run-context.js";
+import {
+  RUN,
+  RUN_BLOCKING,
+  RUN_BLOCKING_OR_FAIL,
+  RUN_OR_FAIL,
+  type RunMode,
+  type RunSettings,
+  runHeld,
+} from "../primitive/run-held.js";
 import { parseSettings } from "../settings/parse-settings.js";
 import { Task } from "../task/task.js";
 import type { ITimeSpan, TimeSpan } from "../time-span/time-span.js";
 import type {
   ILock,
-  LockAutoRefreshSettings,
   LockBlockingSettings,
   LockRunBlockingSettings,
   LockRunnable,
@@ -29,27 +36,6 @@ import { LOCK_EVENTS } from "./contracts/lock-events.js";
 import type { ILockState } from "./contracts/lock-state.js";
 import type { LockContext } from "./lock-context.js";
 import { type BlockingAcquireResult, LockHold } from "./lock-hold.js";
-import { LOCK_DEFAULTS } from "./lock-settings.js";
-
-const identity = <T>(value: T): T => value;
-
-/** A `run*`'s parsed settings: `time` and `interval` only count when it blocks. */
-type RunSettings = Readonly<LockBlockingSettings> & {
-  readonly autoRefresh: boolean | Readonly<LockAutoRefreshSettings>;
-};
-
-/** How a `run*` takes the lock and answers (see `Lock.#run`): one constant per method. */
-type RunMode = {
-  /** Waits for the lock as `acquireBlocking` does; else one attempt. */
-  readonly blocking: boolean;
-  /** Resolves to fn's value and throws FailedAcquireLockError; else resolves to a LockRunResult. */
-  readonly orFail: boolean;
-};
-
-const RUN = { blocking: false, orFail: false } as const;
-const RUN_OR_FAIL = { blocking: false, orFail: true } as const;
-const RUN_BLOCKING = { blocking: true, orFail: false } as const;
-const RUN_BLOCKING_OR_FAIL = { blocking: true, orFail: true } as const;
 
 /**
  * A lock on one key for one owner; created by `LockProvider.create`. See `ILock`. Its hold (the
@@ -207,7 +193,7 @@ export class Lock implements ILock {
   }
 
   /**
-   * Every `run*`: a Task of {@link #runHeld}. Resolves to fn's value when `orFail` (which throws
+   * Every `run*`: a Task of `runHeld`. Resolves to fn's value when `orFail` (which throws
    * FailedAcquireLockError when the lock is not taken), else to a LockRunResult.
    */
   #run<TValue>(
@@ -225,51 +211,23 @@ export class Lock implements ILock {
     settings: RunSettings,
     mode: RunMode,
   ): Task<TValue | LockRunResult<TValue>> {
-    return new Task((signal) => this.#runHeld(fn, settings, mode, signal));
+    return new Task(
+      (signal) =>
+        runHeld(this.#hold, Lock.#tell, fn, settings, mode, signal) as Promise<
+          TValue | LockRunResult<TValue>
+        >,
+    );
   }
 
-  /**
-   * Every `run*`, in one async step (each layer costs a promise and a tick): takes the lock
-   * (blocking when `blocking` is given), runs `fn` while held and keeps the hold alive, and
-   * always releases; the release never masks fn's outcome.
-   */
-  async #runHeld<TValue>(
-    fn: LockRunnable<TValue>,
-    settings: RunSettings,
-    { blocking, orFail }: RunMode,
-    signal: AbortSignal,
-  ): Promise<TValue | LockRunResult<TValue>> {
-    const hold = this.#hold;
-    const result = blocking
-      ? await hold.acquireBlocking(settings, signal)
-      : await hold.tryAcquire(signal, identity);
+  /** What a `run*` tells of its acquire (see `runHeld`). */
+  static readonly #tell = (face: unknown, result: BlockingAcquireResult, orFail: boolean): void => {
+    const self = face as Lock;
     if (orFail) {
-      this.#orFail(result);
+      self.#orFail(result);
     } else {
-      this.#announce(result);
+      self.#announce(result);
     }
-    if (!result.acquired) {
-      return [false, null];
-    }
-    const run = new HeldRun(signal, hold);
-    const { ttl } = hold;
-    if (ttl !== null) {
-      run.keepAlive(settings.autoRefresh, ttl.toMilliseconds(), LOCK_DEFAULTS.refreshFraction);
-    }
-    try {
-      const value = await callRunnable(fn, run, result.fencingToken);
-      return orFail ? value : [true, value];
-    } finally {
-      run.end();
-      // A failed release is reported by its event (FAILED_RELEASE / UNEXPECTED_ERROR), never
-      // thrown over fn's outcome. The adapter is awaited directly: one tick, not three.
-      try {
-        hold.runReleased(await hold.sendRelease());
-      } catch (error) {
-        hold.releaseFailed(error);
-      }
-    }
-  }
+  };
 
   /** Tells an acquire's outcome, and throws FailedAcquireLockError when the key was not taken. */
   #orFail(result: BlockingAcquireResult): number {

@@ -7,9 +7,6 @@ export type AnswerCheck<T> = {
   readonly fits: (value: unknown) => value is T;
 };
 
-/** The type an answer check lets through. */
-export type AnswerOf<TAnswer> = TAnswer extends AnswerCheck<infer T> ? T : never;
-
 /** Answers of release, forceRelease, refresh and their kin. */
 export const BOOLEAN_ANSWER = {
   expected: "a boolean",

@@ -105,7 +105,7 @@ export class Reporter<
     const event = settings.unexpectedError;
     // An adapter's own backend error (a failure it explains): its cause and hint, our key.
     if (!settings.isBackendError(error)) {
-      this.#emitAny(face, event, { operation, error });
+      this.emitNamed(face, event, { operation, error });
       return settings.backendError(face.key.get(), operation, {
         cause: error,
       }) as TBackendError;
@@ -113,7 +113,7 @@ export class Reporter<
     const { cause, hint } = error;
     const rekeyed = settings.backendError(face.key.get(), operation, { cause, hint });
     // Its hint (what to do) is the news: listeners get the whole error, not only its cause.
-    this.#emitAny(face, event, { operation, error: rekeyed });
+    this.emitNamed(face, event, { operation, error: rekeyed });
     return rekeyed as TBackendError;
   }
 
@@ -139,11 +139,13 @@ export class Reporter<
       shown,
       answer.expected,
     );
-    this.#emitAny(face, settings.unexpectedError, { operation, error });
+    this.emitNamed(face, settings.unexpectedError, { operation, error });
     return error as TResultError;
   }
 
-  #emitAny(face: TFace, event: keyof TMap & string, data: object): void {
-    this.emit(face, event, data as EventData<TMap, typeof event, TAdded>);
+  /** `emit` for code that knows the event only by name (the shared hold). */
+  emitNamed(face: TFace, event: string, data: object): void {
+    const name = event as keyof TMap & string;
+    this.emit(face, name, data as EventData<TMap, typeof name, TAdded>);
   }
 }

@@ -1,9 +1,4 @@
-import {
-  type AnswerOf as AnswerOfCheck,
-  BOOLEAN_ANSWER,
-  isHandOff,
-  isRemainingTime,
-} from "../primitive/adapter-answers.js";
+import { BOOLEAN_ANSWER, isHandOff, isRemainingTime } from "../primitive/adapter-answers.js";
 import type {
   SemaphoreAcquireResult,
   SemaphoreAdapterState,
@@ -62,6 +57,3 @@ export const SEMAPHORE_ANSWERS = {
     fits: (value: unknown): value is SemaphoreWaitResult => value === undefined || isHandOff(value),
   },
 } as const;
-
-export type SemaphoreAnswer = (typeof SEMAPHORE_ANSWERS)[keyof typeof SEMAPHORE_ANSWERS];
-export type SemaphoreAnswerOf<TAnswer extends SemaphoreAnswer> = AnswerOfCheck<TAnswer>;

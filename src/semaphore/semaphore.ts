@@ -1,18 +1,25 @@
 import type { IKey } from "../namespace/namespace.js";
-import { HeldRun } from "../primitive/keep-alive.js";
 import {
   blockingSettingsSchema,
   refreshTtlSchema,
   runBlockingSettingsSchema,
   runSettingsSchema,
 } from "../primitive/primitive-settings.js";
-import { callRunnable, checkRunnable } from "../primitive/run-context.js";
+import { checkRunnable } from "../primitive/run-context.js";
+import {
+  RUN,
+  RUN_BLOCKING,
+  RUN_BLOCKING_OR_FAIL,
+  RUN_OR_FAIL,
+  type RunMode,
+  type RunSettings,
+  runHeld,
+} from "../primitive/run-held.js";
 import { parseSettings } from "../settings/parse-settings.js";
 import { Task } from "../task/task.js";
 import type { ITimeSpan, TimeSpan } from "../time-span/time-span.js";
 import type {
   ISemaphore,
-  SemaphoreAutoRefreshSettings,
   SemaphoreBlockingSettings,
   SemaphoreRunBlockingSettings,
   SemaphoreRunnable,
@@ -28,22 +35,6 @@ import { SEMAPHORE_EVENTS } from "./contracts/semaphore-events.js";
 import type { ISemaphoreState } from "./contracts/semaphore-state.js";
 import type { SemaphoreContext } from "./semaphore-context.js";
 import { type SemaphoreBlockingResult, SemaphoreHold } from "./semaphore-hold.js";
-import { SEMAPHORE_DEFAULTS } from "./semaphore-settings.js";
-
-const identity = <T>(value: T): T => value;
-
-/** A `run*`'s parsed settings: `time` and `interval` only count when it blocks. */
-type RunSettings = Readonly<SemaphoreBlockingSettings> & {
-  readonly autoRefresh: boolean | Readonly<SemaphoreAutoRefreshSettings>;
-};
-
-/** How a `run*` takes its slot and answers: one constant per method (see `Lock`). */
-type RunMode = { readonly blocking: boolean; readonly orFail: boolean };
-
-const RUN = { blocking: false, orFail: false } as const;
-const RUN_OR_FAIL = { blocking: false, orFail: true } as const;
-const RUN_BLOCKING = { blocking: true, orFail: false } as const;
-const RUN_BLOCKING_OR_FAIL = { blocking: true, orFail: true } as const;
 
 /** What a semaphore is made of; the provider and the serde transformer give it. */
 export type SemaphoreSettings = {
@@ -226,48 +217,27 @@ export class Semaphore implements ISemaphore {
     settings: RunSettings,
     mode: RunMode,
   ): Task<TValue | SemaphoreRunResult<TValue>> {
-    return new Task((signal) => this.#runHeld(fn, settings, mode, signal));
+    return new Task(
+      (signal) =>
+        runHeld(this.#hold, Semaphore.#tell, fn, settings, mode, signal) as Promise<
+          TValue | SemaphoreRunResult<TValue>
+        >,
+    );
   }
 
-  /**
-   * Every `run*`, in one async step: takes a slot (blocking when `blocking`), runs `fn` while
-   * held and keeps the slot alive, and always releases; the release never masks fn's outcome.
-   */
-  async #runHeld<TValue>(
-    fn: SemaphoreRunnable<TValue>,
-    settings: RunSettings,
-    { blocking, orFail }: RunMode,
-    signal: AbortSignal,
-  ): Promise<TValue | SemaphoreRunResult<TValue>> {
-    const hold = this.#hold;
-    const result = blocking
-      ? await hold.acquireBlocking(settings, signal)
-      : await hold.tryAcquire(signal, identity);
+  /** What a `run*` tells of its acquire (see `runHeld`). */
+  static readonly #tell = (
+    face: unknown,
+    result: SemaphoreBlockingResult,
+    orFail: boolean,
+  ): void => {
+    const self = face as Semaphore;
     if (orFail) {
-      this.#orFail(result);
+      self.#orFail(result);
     } else {
-      this.#announce(result);
+      self.#announce(result);
     }
-    if (!result.acquired) {
-      return [false, null];
-    }
-    const run = new HeldRun(signal, hold);
-    const { ttl } = hold;
-    if (ttl !== null) {
-      run.keepAlive(settings.autoRefresh, ttl.toMilliseconds(), SEMAPHORE_DEFAULTS.refreshFraction);
-    }
-    try {
-      const value = await callRunnable(fn, run, result.fencingToken);
-      return orFail ? value : [true, value];
-    } finally {
-      run.end();
-      try {
-        hold.runReleased(await hold.sendRelease());
-      } catch (error) {
-        hold.releaseFailed(error);
-      }
-    }
-  }
+  };
 
   /** Tells an acquire's outcome, and throws LimitReachedSemaphoreError when no slot was taken. */
   #orFail(result: SemaphoreBlockingResult): number {

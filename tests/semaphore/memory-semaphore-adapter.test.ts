@@ -64,3 +64,99 @@ describe("MemorySemaphoreAdapter", () => {
     expect(adapter.size).toBeLessThan(200);
   });
 });
+
+describe("MemorySemaphoreAdapter under random interleavings", () => {
+  // An attacker's schedule: acquires with limits 1 to 3, releases, refreshes, force releases,
+  // short TTLs running out, claimed and unclaimed waits that time out or are aborted, all on one
+  // key. After every step, no holder may share the key with more live slots than its own limit,
+  // and every new slot's token must exceed every token issued before.
+  test("2,000 random steps: never more live slots than any holder's limit, tokens only grow", async () => {
+    const adapter = new MemorySemaphoreAdapter();
+    const ids = ["a", "b", "c", "d", "e", "f"];
+    /** The limit and token of each id's slot, as learnt from grants. */
+    const slots = new Map<string, { limit: number; token: number }>();
+    let lastToken = 0;
+    let seed = 20;
+    const random = (n: number) => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return seed % n;
+    };
+    const granted = (id: string, limit: number, token: number) => {
+      const known = slots.get(id);
+      if (known?.token === token) {
+        return;
+      }
+      expect(token, `a new slot of ${id} gets a greater token`).toBeGreaterThan(lastToken);
+      lastToken = token;
+      slots.set(id, { limit, token });
+    };
+    const pending: Promise<unknown>[] = [];
+    for (let step = 0; step < 2_000; step += 1) {
+      const id = ids[random(ids.length)] as string;
+      const limit = 1 + random(3);
+      const ttl = random(4) === 0 ? null : TimeSpan.fromMilliseconds(5 + random(40));
+      switch (random(7)) {
+        case 0:
+        case 1: {
+          const result = await adapter.acquire("k", id, limit, ttl);
+          if (result.acquired) {
+            granted(id, limit, result.fencingToken);
+          }
+          break;
+        }
+        case 2:
+          await adapter.release("k", id);
+          break;
+        case 3:
+          await adapter.refresh("k", id, TimeSpan.fromMilliseconds(5 + random(40)));
+          break;
+        case 4:
+          if (random(10) === 0) {
+            await adapter.forceReleaseAll("k");
+          }
+          break;
+        default: {
+          const controller = new AbortController();
+          const claim = random(3) === 0 ? undefined : { slotId: id, limit, ttl };
+          const wait = adapter
+            .waitForRelease("k", TimeSpan.fromMilliseconds(random(30)), controller.signal, claim)
+            .then(
+              (handOff) => {
+                if (handOff !== undefined && claim !== undefined) {
+                  granted(id, claim.limit, handOff.fencingToken);
+                }
+              },
+              () => undefined,
+            );
+          pending.push(wait);
+          if (random(3) === 0) {
+            setTimeout(() => controller.abort(new Error("gave up")), random(10));
+          }
+        }
+      }
+      if (random(5) === 0) {
+        await new Promise((resolve) => setTimeout(resolve, random(8)));
+      }
+      for (const holder of ids) {
+        const state = await adapter.getState("k", holder);
+        if (state === null) {
+          continue;
+        }
+        expect(state.acquiredSlotsCount).toBeLessThanOrEqual(state.limit);
+        if (state.slot !== null) {
+          const known = slots.get(holder);
+          expect(known?.token, `${holder}'s slot is one it was granted`).toBe(
+            state.slot.fencingToken,
+          );
+          expect(
+            state.acquiredSlotsCount,
+            `${holder} shares the key within its limit`,
+          ).toBeLessThanOrEqual(known?.limit ?? 0);
+        }
+      }
+    }
+    await Promise.all(pending);
+    await adapter.forceReleaseAll("k");
+    expect(adapter.size).toBe(0);
+  });
+});

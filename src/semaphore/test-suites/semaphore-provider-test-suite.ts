@@ -690,21 +690,30 @@ export function semaphoreProviderTestSuite(settings: SemaphoreProviderTestSuiteS
         expect(await semaphore.getState()).toEqual({ type: SEMAPHORE_STATE.EXPIRED });
       });
 
-      test("keeps the slot alive past its TTL while the function runs", async (context) => {
+      test("auto-refresh keeps a 900 ms slot alive through a 1.5 s function", async (context) => {
         const world = await setup(context);
-        const semaphore = world.create({ limit: 1, ttl: ms(300) });
-        const value = await semaphore.runOrFail(async ({ signal }) => {
-          await sleep(1_000);
-          expect(signal.aborted).toBe(false);
-          expect(await world.create({ limit: 1 }).acquire()).toBe(false);
-          return "done";
+        const semaphore = world.create({ limit: 1, ttl: ms(900) });
+        const competitor = world.create({ limit: 1 });
+        const seen = await semaphore.runOrFail(async ({ signal }) => {
+          const attempts: boolean[] = [];
+          for (let i = 0; i < 5; i++) {
+            await sleep(300);
+            attempts.push(await competitor.acquire());
+          }
+          return { attempts, state: await semaphore.getState(), aborted: signal.aborted };
         });
-        expect(value).toBe("done");
-        await eventually("refreshed", () =>
+        expect(seen.attempts).toEqual([false, false, false, false, false]);
+        expect(seen.state).toMatchObject({ type: SEMAPHORE_STATE.ACQUIRED });
+        expect(seen.aborted).toBe(false);
+        await eventually("two refreshes and the release", () => {
           expect(
             eventsOf(world.events, SEMAPHORE_EVENTS.REFRESHED, semaphore.slotId).length,
-          ).toBeGreaterThan(0),
-        );
+          ).toBeGreaterThanOrEqual(2);
+          expect(eventsOf(world.events, SEMAPHORE_EVENTS.RELEASED, semaphore.slotId)).toHaveLength(
+            1,
+          );
+        });
+        expect(await semaphore.getState()).toEqual({ type: SEMAPHORE_STATE.EXPIRED });
       });
 
       test("aborts the function's signal with SemaphoreSlotLostError when the slot is lost", async (context) => {
