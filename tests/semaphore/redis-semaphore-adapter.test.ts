@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe } from "vitest";
 import { redisHashTag } from "../../src/backends/redis/redis-client.js";
 import { RedisSemaphoreAdapter } from "../../src/semaphore/adapters/redis/redis-semaphore-adapter.js";
 import { semaphoreAdapterTestSuite } from "../../src/semaphore/test-suites/semaphore-adapter-test-suite.js";
+import { semaphoreProviderTestSuite } from "../../src/semaphore/test-suites/semaphore-provider-test-suite.js";
 import { createRedisClient, describeWithBackend, uniqueName } from "../harness/backends.js";
 
 describeWithBackend("redis", (url) => {
@@ -23,11 +24,18 @@ describeWithBackend("redis", (url) => {
     await client.quit();
   });
 
+  /** The waits queued on a key: the length of its queue list (see redis-semaphore-scripts.ts). */
+  const queuedWaits = (key: string) => client.llen(`${redisHashTag(key)}:queue`);
+
   describe("adapter conformance", () => {
     semaphoreAdapterTestSuite({
       createAdapter: newAdapter,
       keyPrefix: `${uniqueName("i20-redis-sem")}:`,
-      queuedWaits: (key) => client.llen(`${redisHashTag(key)}:queue`),
+      queuedWaits,
     });
+  });
+
+  describe("provider conformance", () => {
+    semaphoreProviderTestSuite({ createAdapter: newAdapter, queuedWaits });
   });
 });

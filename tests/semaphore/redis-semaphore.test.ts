@@ -369,6 +369,38 @@ return {count, minLimit or 0, fence >= maxToken and 1 or 0}`;
       }
     });
 
+    test("after a restart that lost the slots and the queue, a wait goes back in line and takes a slot only once the slots it knew of would have expired", async () => {
+      const server = await PrivateRedisServer.start();
+      const own = new Redis(server.url, { maxRetriesPerRequest: 1 });
+      own.on("error", () => {});
+      try {
+        const adapter = newAdapter(own);
+        const key = keyOf("restart-wait");
+        const ttlMs = 2_000;
+        const acquiredAt = performance.now();
+        const held = tokenOf(
+          await adapter.acquire(key, "old", 1, TimeSpan.fromMilliseconds(ttlMs)),
+        );
+        const waiting = track(adapter.waitForRelease(key, LONG, never(), claim("waiter", 1)));
+        const queuedThere = () => own.llen(queueOf(key)).catch(() => 0);
+        await until("the wait is queued", async () => (await queuedThere()) === 1);
+        await server.stop();
+        await server.start();
+        // The wait's check after the reconnect puts it back in the queue, and serves nothing:
+        // the old holder may still be at work.
+        await until("the wait is queued again", async () => (await queuedThere()) === 1);
+        expect(await own.exists(redisHashTag(key))).toBe(0);
+        expect(waiting.settled()).toBe(false);
+        const token = tokenOf(await waiting.value);
+        expect(performance.now() - acquiredAt).toBeGreaterThanOrEqual(ttlMs - 50);
+        expect(token).toBeGreaterThan(held);
+        await adapter.close();
+      } finally {
+        own.disconnect();
+        await server.stop();
+      }
+    });
+
     test("the fence outlives the slots: a token after a release, a force release and an expiry is greater", async () => {
       const adapter = newAdapter();
       const key = keyOf("fence");
@@ -530,6 +562,37 @@ return {count, minLimit or 0, fence >= maxToken and 1 or 0}`;
       await adapter.release(key, "small");
       tokenOf(await big.value);
       expect(await adapter.getState(key, "big")).toMatchObject({ limit: 3, acquiredSlotsCount: 1 });
+      await adapter.forceReleaseAll(key);
+    });
+
+    test("two waits of one slot id: the first is handed the slot, the second stays queued (its abort frees nothing), the claims behind it are served", async () => {
+      const adapter = newAdapter();
+      const key = keyOf("twice");
+      await adapter.acquire(key, "h1", 2, LONG);
+      await adapter.acquire(key, "h2", 2, LONG);
+      const first = track(adapter.waitForRelease(key, LONG, never(), claim("same", 2)));
+      await until("first is queued", async () => (await queued(key)) === 1);
+      const controller = new AbortController();
+      const second = track(adapter.waitForRelease(key, LONG, controller.signal, claim("same", 2)));
+      await until("second is queued", async () => (await queued(key)) === 2);
+      const other = track(newAdapter().waitForRelease(key, LONG, never(), claim("other", 2)));
+      await until("other is queued", async () => (await queued(key)) === 3);
+      await adapter.release(key, "h1");
+      const token = tokenOf(await first.value);
+      // The second wait of "same" is passed over and keeps its place, ahead of "other".
+      const owners = async () =>
+        (await client.lrange(queueOf(key), 0, -1)).map((e) => decodeWaitEntry(e)?.claim?.owner);
+      expect(await owners()).toEqual(["same", "other"]);
+      await adapter.release(key, "h2");
+      tokenOf(await other.value);
+      expect(await owners()).toEqual(["same"]);
+      controller.abort(new Error("gave up"));
+      await expect(second.value).rejects.toThrow("gave up");
+      expect(await adapter.getState(key, "same")).toMatchObject({
+        acquiredSlotsCount: 2,
+        slot: { fencingToken: token },
+      });
+      expect(await queued(key)).toBe(0);
       await adapter.forceReleaseAll(key);
     });
 

@@ -1,7 +1,7 @@
+import type { Cluster, Redis } from "ioredis";
 import * as v from "valibot";
 import {
   fromPttl,
-  type RedisClient,
   redisClientSchema,
   redisHashTag,
   redisSettings,
@@ -31,7 +31,7 @@ import {
 } from "./redis-lock-commands.js";
 
 /** A standalone, Sentinel or Cluster ioredis client. */
-export type RedisLockClient = RedisClient;
+export type RedisLockClient = Redis | Cluster;
 
 /**
  * Settings of {@link RedisLockAdapter}; its constructor also takes the client alone, for

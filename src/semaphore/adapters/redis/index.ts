@@ -6,4 +6,5 @@
 export {
   RedisSemaphoreAdapter,
   type RedisSemaphoreAdapterSettings,
+  type RedisSemaphoreClient,
 } from "./redis-semaphore-adapter.js";

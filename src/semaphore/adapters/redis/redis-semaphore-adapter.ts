@@ -1,6 +1,6 @@
+import type { Cluster, Redis } from "ioredis";
 import {
   fromPttl,
-  type RedisClient,
   redisClientSchema,
   redisHashTag,
   redisSettings,
@@ -34,8 +34,11 @@ import {
  */
 export type RedisSemaphoreAdapterSettings = {
   /** The client that runs the scripts. The adapter never closes it: it is yours. */
-  database: RedisClient;
+  database: RedisSemaphoreClient;
 };
+
+/** A standalone, Sentinel or Cluster ioredis client. */
+export type RedisSemaphoreClient = Redis | Cluster;
 
 const settingsSchema = settingsObject({ database: redisClientSchema });
 
@@ -79,7 +82,7 @@ export class RedisSemaphoreAdapter implements ISemaphoreAdapter {
   readonly waitsPastExpiry = true;
 
   /** @throws InvalidArgumentError when no ioredis client is given. */
-  constructor(settings: RedisClient | RedisSemaphoreAdapterSettings) {
+  constructor(settings: RedisSemaphoreClient | RedisSemaphoreAdapterSettings) {
     const { database } = parseSettings(
       `${ADAPTER} settings`,
       settingsSchema,

@@ -181,8 +181,9 @@ end`;
 /**
  * Lua: `serve()`, the hand-off. The queue's waits, oldest first, take the free slots while the
  * limit rule admits them: a claim gets a slot as ACQUIRE_SCRIPT gives it (a new token, its TTL
- * from now; its owner's own live slot is re-taken instead), a wait without a claim is woken to
- * try (one slot kept free for it). The first live claim that does not fit stops the serving:
+ * from now), a wait without a claim is woken to try (one slot kept free for it). A claim whose
+ * slot id already holds a live slot (two waits of one holder) is passed over and stays queued,
+ * at the head, in its order. The first live claim that does not fit stops the serving:
  * no newcomer passes it. Waits whose deadline passed are dropped on the way. Each served wait is
  * told on its adapter's inbox. Writes the slots granted and the fence in one HSET, the queue in
  * one LTRIM. Returns whether anything was granted (the caller then calls keep()).
@@ -191,7 +192,7 @@ const SERVE = `local function serve()
   if not free() or redis.call('EXISTS', KEYS[2]) == 0 then
     return false
   end
-  local woken, writes = 0, {}
+  local woken, writes, skipped, keptUntil = 0, {}, {}, 0
   -- One entry: true when it leaves the queue (served, or lapsed), false when it must wait.
   local function take(entry)
     ${WAIT_ENTRY_LUA.findDeadline}
@@ -208,18 +209,18 @@ const SERVE = `local function serve()
     else
       local limit = ${WAIT_ENTRY_LUA.limit}
       local f = ':' .. ${WAIT_ENTRY_LUA.owner}
-      local own = slots[f]
-      if own then
-        local _, ownLimit, token = parts(own)
-        writes[#writes + 1] = f
-        writes[#writes + 1] = put(f, ttl, ownLimit, token)
-      else
-        if count + woken >= tonumber(limit) or (minLimit and count + woken >= minLimit) then
-          return false
-        end
-        writes[#writes + 1] = f
-        writes[#writes + 1] = put(f, ttl, limit, newToken())
+      if slots[f] then
+        -- Another wait of the same slot id has the slot: this one stays queued (its abort must
+        -- not free that slot), and the ones behind it are served.
+        skipped[#skipped + 1] = entry
+        keptUntil = math.max(keptUntil, ${WAIT_ENTRY_LUA.deadline})
+        return true
       end
+      if count + woken >= tonumber(limit) or (minLimit and count + woken >= minLimit) then
+        return false
+      end
+      writes[#writes + 1] = f
+      writes[#writes + 1] = put(f, ttl, limit, newToken())
     end
     redis.call('PUBLISH', inbox, wait)
     return true
@@ -238,6 +239,14 @@ const SERVE = `local function serve()
   until blocked or #page < 32
   if served > 0 then
     redis.call('LTRIM', KEYS[2], served, -1)
+  end
+  if #skipped > 0 then
+    for i = #skipped, 1, -1 do
+      redis.call('LPUSH', KEYS[2], skipped[i])
+    end
+    if redis.call('PTTL', KEYS[2]) < keptUntil - nowMs then
+      redis.call('PEXPIRE', KEYS[2], keptUntil - nowMs)
+    end
   end
   if #writes == 0 then
     return false
@@ -508,12 +517,13 @@ return 0
 /**
  * KEYS[1] slots, KEYS[2] queue
  * ARGV[1] the wait's queue entry (as WAIT_SCRIPT or its last check returned it), ARGV[2] slot
- * id of the claim ("" without one), ARGV[3] ms left of the wait, ARGV[4] "1" at the waiter's
- * check at the soonest slot's expiry, else "0" (both serve: expired slots are dropped by the
- * server's clock, whoever asks)
+ * id of the claim ("" without one), ARGV[3] ms left of the wait, ARGV[4] "1" when the waiter's
+ * clock says the soonest slot it knew of has run out, else "0"
  * A queued wait asks whether it was handed a slot (on a message, which proves nothing, after a
  * reconnect, or at a slot's expiry). The queue is served first (SERVE). A claim whose entry is
- * gone without a slot of its own (a restart of Redis lost the queue) goes back at the end.
+ * gone without a slot of its own (a restart of Redis lost the queue) goes back at the end, and
+ * then the queue is served only with ARGV[4] "1": after a restart of a Redis that keeps nothing,
+ * the slots' old holders may still be at work until the expiries the waits knew of.
  * Returns {1, token, ms left of the slot (-1: never expires)}: handed a slot (its entry gone,
  * the slot id's slot live); {0, ms until the soonest live slot expires (-1: none does, -2: no
  * live slot), the renewed entry}: still queued, its deadline as WAIT_SCRIPT sets it, from now;
@@ -526,6 +536,7 @@ ${SERVE}
 ${FIND_MINE}
 local left = tonumber(ARGV[3])
 local f = ':' .. ARGV[2]
+local lost = false
 if not mine() then
   local own = ARGV[2] ~= '' and slots[f]
   if own then
@@ -536,8 +547,9 @@ if not mine() then
     return {-1, 0}
   end
   redis.call('RPUSH', KEYS[2], ${WAIT_ENTRY_LUA.renewed("nowMs + left")})
+  lost = true
 end
-if serve() then
+if (ARGV[4] == '1' or not lost) and serve() then
   keep()
 end
 local index = mine()
