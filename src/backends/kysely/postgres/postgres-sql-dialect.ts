@@ -51,18 +51,23 @@ export class PostgresSqlDialect<TStatements extends SqlSchemaStatements>
 
   /**
    * Concurrent CREATE TABLE IF NOT EXISTS can fail on pg_type's unique index in PostgreSQL:
-   * serialized with a transaction-scoped advisory lock.
+   * serialized with a transaction-scoped advisory lock. READ COMMITTED whatever the session's
+   * default: the DDL's existence checks (a trigger's) must see what an init() that held the lock
+   * before committed, not a snapshot taken before the lock.
    */
   async createSchema(): Promise<void> {
-    await this.#db.transaction().execute(async (trx) => {
-      await trx.executeQuery(
-        CompiledQuery.raw("SELECT pg_advisory_xact_lock(hashtext($1))", [
-          `hasp:init:${this.#table}`,
-        ]),
-      );
-      for (const ddl of this.statements.createSchema) {
-        await trx.executeQuery(CompiledQuery.raw(ddl));
-      }
-    });
+    await this.#db
+      .transaction()
+      .setIsolationLevel("read committed")
+      .execute(async (trx) => {
+        await trx.executeQuery(
+          CompiledQuery.raw("SELECT pg_advisory_xact_lock(hashtext($1))", [
+            `hasp:init:${this.#table}`,
+          ]),
+        );
+        for (const ddl of this.statements.createSchema) {
+          await trx.executeQuery(CompiledQuery.raw(ddl));
+        }
+      });
   }
 }

@@ -89,8 +89,9 @@ export type KyselySemaphoreStatements = SqlSchemaStatements & {
    */
   readonly getState: SqlStatement<KyselySemaphoreSlotArgs>;
   /**
-   * Deletes the rows of keys without a live slot whose last token is older than `grace` ms, and
-   * their slots; answers the affected-row count of the keys' table.
+   * Deletes the rows of keys without a live slot (nor, on PostgreSQL, a queued wait whose
+   * deadline is to come) whose last token is older than `grace` ms, and their slots; answers the
+   * affected-row count of the keys' table.
    */
   readonly removeExpired: SqlStatement<{
     /** How long, in ms, a key must have issued no token. */

@@ -408,7 +408,8 @@ export function postgresSemaphoreStatements(table: string): PostgresSemaphoreSta
       "postgres",
       `DELETE FROM ${t} AS k WHERE k.token < ${NOW_US_EXPRESSION} - :grace::bigint * 1000
       AND NOT EXISTS (SELECT FROM ${s} AS s WHERE s.sem_key = k.sem_key AND ${live(NOW_MS, "s.")})
-      AND k.waiters IS NULL`,
+      AND NOT EXISTS (SELECT FROM unnest(k.waiters) AS w
+        WHERE split_part(w, ':', 1)::bigint > ${NOW_MS})`,
     ),
     wait: procedures.wait.call,
     claim: procedures.claim.call,
