@@ -7,7 +7,8 @@ import { mustBe, parseSettings, settingsObject } from "../../settings/parse-sett
 
 /**
  * Settings of a MongoDB adapter: a database (the adapter names the collection) or a collection
- * of your own. Each primitive's adapter settings are this type.
+ * of your own. Each primitive's adapter spells out the same union in its own settings type, with
+ * its default name, so that the API reference documents it.
  */
 export type MongodbCollectionSettings =
   | {

@@ -1,4 +1,4 @@
-import type { Collection, Document } from "mongodb";
+import type { Collection, Db, Document } from "mongodb";
 import {
   toNumber,
   toRemainingTime,
@@ -7,7 +7,6 @@ import {
 } from "../../../backends/mongodb/mongodb-answers.js";
 import {
   createReapIndex,
-  type MongodbCollectionSettings,
   settingsCollection,
 } from "../../../backends/mongodb/mongodb-collection.js";
 import { HaspError } from "../../../errors/hasp-error.js";
@@ -30,10 +29,27 @@ import {
 } from "./mongodb-lock-queries.js";
 
 /**
- * Settings of {@link MongodbLockAdapter}: a database (the adapter names the collection, by
- * default `"hasp_locks"`) or a collection of your own.
+ * Settings of {@link MongodbLockAdapter}: a database (the adapter names the collection) or a
+ * collection of your own. (Spelt out, not an alias of the internal MongodbCollectionSettings, so
+ * that the API reference documents it.)
  */
-export type MongodbLockAdapterSettings = MongodbCollectionSettings;
+export type MongodbLockAdapterSettings =
+  | {
+      /** The database that holds the collection (`client.db(name)`). The client stays yours. */
+      database: Db;
+      /**
+       * The collection of the locks, one document per key.
+       * @default "hasp_locks"
+       */
+      collectionName?: string;
+    }
+  | {
+      /**
+       * The collection of the locks, when you want to choose its options (write concern, …)
+       * yourself. The client stays yours.
+       */
+      collection: Collection<Document>;
+    };
 
 const DEFAULT_COLLECTION_NAME = "hasp_locks";
 const ADAPTER_NAME = "MongodbLockAdapter";

@@ -1,4 +1,4 @@
-import type { Collection, Document } from "mongodb";
+import type { Collection, Db, Document } from "mongodb";
 import {
   toNumber,
   toRemainingTime,
@@ -7,7 +7,6 @@ import {
 } from "../../../backends/mongodb/mongodb-answers.js";
 import {
   createReapIndex,
-  type MongodbCollectionSettings,
   settingsCollection,
 } from "../../../backends/mongodb/mongodb-collection.js";
 import { HaspError } from "../../../errors/hasp-error.js";
@@ -33,11 +32,27 @@ import {
 } from "./mongodb-semaphore-queries.js";
 
 /**
- * Settings of {@link MongodbSemaphoreAdapter}: a database (the adapter names the collection, by
- * default `"hasp_semaphores"`) or a collection of your own. Give it a collection of its own,
- * not the lock adapter's: both keep one document per key, in different shapes.
+ * Settings of {@link MongodbSemaphoreAdapter}: a database (the adapter names the collection) or
+ * a collection of your own. Give it a collection of its own, not the lock adapter's: both keep
+ * one document per key, in different shapes.
  */
-export type MongodbSemaphoreAdapterSettings = MongodbCollectionSettings;
+export type MongodbSemaphoreAdapterSettings =
+  | {
+      /** The database that holds the collection (`client.db(name)`). The client stays yours. */
+      database: Db;
+      /**
+       * The collection of the semaphores, one document per key.
+       * @default "hasp_semaphores"
+       */
+      collectionName?: string;
+    }
+  | {
+      /**
+       * The collection of the semaphores, when you want to choose its options (write concern,
+       * …) yourself. The client stays yours.
+       */
+      collection: Collection<Document>;
+    };
 
 const DEFAULT_COLLECTION_NAME = "hasp_semaphores";
 const ADAPTER_NAME = "MongodbSemaphoreAdapter";
