@@ -1,6 +1,10 @@
-import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
 import type { IEventBus } from "../event-bus/event-bus-contracts.js";
 import type { INamespace } from "../namespace/namespace.js";
+import {
+  makeNamedProviders,
+  type NamedProviders,
+  pickProvider,
+} from "../primitive/named-providers.js";
 import type { ISerdeRegister } from "../serde/serde-contracts.js";
 import type { ITimeSpan } from "../time-span/time-span.js";
 import type { LockIdFactory } from "./contracts/lock.js";
@@ -47,8 +51,7 @@ export type LockProviderFactorySettings<TName extends string> = Omit<
  */
 export class LockProviderFactory<TName extends string> {
   readonly #settings: LockProviderFactorySettings<TName>;
-  readonly #providers: ReadonlyMap<string, LockProvider>;
-  readonly #defaultName: string | undefined;
+  readonly #named: NamedProviders<LockProvider>;
 
   /** @throws InvalidArgumentError on an unknown default, no adapters, or bad provider settings. */
   constructor(settings: LockProviderFactorySettings<TName>) {
@@ -63,31 +66,18 @@ export class LockProviderFactory<TName extends string> {
       serdeTransformerName?: unknown;
       [REPLACES_PROVIDER]?: boolean;
     };
-    const names = Object.keys(adapters ?? {});
-    if (names.length === 0) {
-      throw new InvalidArgumentError(
-        "LockProviderFactory settings: adapters: name at least one adapter",
-        [{ path: "adapters", message: "name at least one adapter" }],
-      );
-    }
-    if (defaultAdapter !== undefined && !names.includes(defaultAdapter)) {
-      throw new InvalidArgumentError(
-        `LockProviderFactory settings: defaultAdapter: "${defaultAdapter}" is not one of the configured adapters (${describeNames(names)})`,
-        [{ path: "defaultAdapter", message: `must be one of ${describeNames(names)}` }],
-      );
-    }
-    this.#defaultName = defaultAdapter ?? (names.length === 1 ? names[0] : undefined);
     const namespace = providerSettings.namespace ?? LOCK_DEFAULTS.namespace;
-    this.#providers = new Map(
-      names.map((name) => [
-        name,
+    this.#named = makeNamedProviders<ILockAdapter, LockProvider>(
+      "LockProviderFactory",
+      adapters as Record<string, ILockAdapter>,
+      defaultAdapter,
+      (name, adapter) =>
         new LockProvider({
           ...providerSettings,
-          adapter: adapters[name as TName],
+          adapter,
           providerId: `${namespace.toString()}#${name}`,
           ...(replacing === true ? { [REPLACES_PROVIDER]: true } : {}),
         }),
-      ]),
     );
   }
 
@@ -146,20 +136,7 @@ export class LockProviderFactory<TName extends string> {
    * @throws InvalidArgumentError on an unknown name, or no name and no default.
    */
   use(name?: TName | (string & {})): LockProvider {
-    const chosen = name ?? this.#defaultName;
-    const names = [...this.#providers.keys()];
-    if (chosen === undefined) {
-      throw new InvalidArgumentError(
-        `LockProviderFactory.use: no adapter named and no defaultAdapter configured; choose one of ${describeNames(names)}`,
-      );
-    }
-    const provider = this.#providers.get(chosen);
-    if (provider === undefined) {
-      throw new InvalidArgumentError(
-        `LockProviderFactory.use: "${chosen}" is not one of the configured adapters (${describeNames(names)})`,
-      );
-    }
-    return provider;
+    return pickProvider("LockProviderFactory", this.#named, name);
   }
 
   /**
@@ -167,15 +144,11 @@ export class LockProviderFactory<TName extends string> {
    * adapters' own resources. Your clients stay open.
    */
   async close(): Promise<void> {
-    await Promise.all([...this.#providers.values()].map((provider) => provider.close()));
+    await Promise.all([...this.#named.providers.values()].map((provider) => provider.close()));
   }
 
   /** `close()`, for `await using locks = new LockProviderFactory(...)`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
-}
-
-function describeNames(names: readonly string[]): string {
-  return names.map((name) => `"${name}"`).join(", ");
 }

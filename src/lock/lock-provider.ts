@@ -1,14 +1,13 @@
 import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
-import { MemoryEventBusAdapter } from "../event-bus/adapters/memory/memory-event-bus-adapter.js";
-import { EventBus } from "../event-bus/event-bus.js";
 import type { EventListener, IEventBus, Unsubscribe } from "../event-bus/event-bus-contracts.js";
-import { createKey, type IKey, type INamespace, Namespace } from "../namespace/namespace.js";
+import { createKey, type IKey, type INamespace } from "../namespace/namespace.js";
 import { storedStringProblem } from "../namespace/stored-string-problem.js";
 import { OWNER_ID_LENGTH, randomOwnerHex } from "../primitive/owner.js";
 import { codePoints } from "../primitive/primitive-settings.js";
+import { ProviderEvents } from "../primitive/provider-events.js";
 import type { ISerdeRegister } from "../serde/serde-contracts.js";
 import { parseSettings } from "../settings/parse-settings.js";
-import { Task } from "../task/task.js";
+import type { Task } from "../task/task.js";
 import type { ITimeSpan, TimeSpan } from "../time-span/time-span.js";
 import type { ILock, LockIdFactory } from "./contracts/lock.js";
 import type { ILockAdapter } from "./contracts/lock-adapter.js";
@@ -28,8 +27,6 @@ import {
   lockProviderSettingsSchema,
   MAX_PROVEN_ID_LENGTH,
 } from "./lock-settings.js";
-
-const LOCK_EVENT_NAMES: ReadonlySet<string> = new Set(Object.values(LOCK_EVENTS));
 
 /**
  * A fresh generated owner: a public id and a secret proof (see `randomOwnerHex`). The adapter
@@ -171,12 +168,8 @@ export class LockProvider implements ILockProvider {
   readonly #namespace: INamespace;
   readonly #createLockId: LockIdFactory | undefined;
   readonly #defaultTtl: TimeSpan | null;
-  readonly #eventBus: IEventBus<LockEventMap>;
+  readonly #events: ProviderEvents<LockEventMap>;
   readonly #providerId: string;
-  /** Whether anyone can hear events: a given bus always; the default one once listened to. */
-  #listened: boolean;
-  /** The bus is the one the provider made (none was given): its own to close. */
-  readonly #ownsEventBus: boolean;
   #closing: Promise<void> | undefined;
   /** Listening only: the provider's own listening methods, without `create` and `close`. */
   readonly events: ILockListenable;
@@ -188,33 +181,21 @@ export class LockProvider implements ILockProvider {
     this.#defaultTtl = parsed.defaultTtl;
     this.#createLockId = parsed.createLockId;
     this.#providerId = providerIdOf(parsed);
-    this.#eventBus =
-      parsed.eventBus ??
-      new EventBus<LockEventMap>({
-        adapter: new MemoryEventBusAdapter(),
-        namespace: (parsed.namespace instanceof Namespace
-          ? parsed.namespace
-          : LOCK_DEFAULTS.namespace
-        ).append("events"),
-      });
-    this.#ownsEventBus = parsed.eventBus === undefined;
-    this.#listened = parsed.eventBus !== undefined;
+    this.#events = new ProviderEvents<LockEventMap>({
+      kind: "lock",
+      names: Object.values(LOCK_EVENTS),
+      eventBus: parsed.eventBus,
+      namespace: parsed.namespace,
+      fallback: LOCK_DEFAULTS.namespace,
+    });
     this.#context = {
       adapter: parsed.adapter,
       blockingTime: parsed.defaultBlockingTime,
       blockingInterval: parsed.defaultBlockingInterval,
       refreshTime: parsed.defaultRefreshTime,
-      reporter: new LockReporter(this.#eventBus, () => this.#listened, parsed.adapter),
+      reporter: new LockReporter(this.#events.bus, this.#events.isListened, parsed.adapter),
     };
-    this.events = Object.freeze({
-      addListener: this.addListener.bind(this),
-      removeListener: this.removeListener.bind(this),
-      listenOnce: this.listenOnce.bind(this),
-      subscribe: this.subscribe.bind(this),
-      subscribeOnce: this.subscribeOnce.bind(this),
-      asPromise: this.asPromise.bind(this),
-      asTask: this.asTask.bind(this),
-    });
+    this.events = this.#events.listening;
     const serdes = parsed.serde === undefined ? [] : [parsed.serde].flat();
     for (const serde of serdes) {
       registerLockProvider(
@@ -255,43 +236,50 @@ export class LockProvider implements ILockProvider {
     );
   }
 
-  async addListener<TName extends keyof LockEventMap & string>(
+  addListener<TName extends keyof LockEventMap & string>(
     event: TName,
     listener: EventListener<LockEventMap[TName]>,
   ): Promise<void> {
-    this.#listen(event);
-    return this.#eventBus.addListener(event, listener);
+    return this.#events.addListener(event, listener);
   }
 
   removeListener<TName extends keyof LockEventMap & string>(
     event: TName,
     listener: EventListener<LockEventMap[TName]>,
   ): Promise<void> {
-    return this.#eventBus.removeListener(event, listener);
+    return this.#events.removeListener(event, listener);
   }
 
-  async listenOnce<TName extends keyof LockEventMap & string>(
+  listenOnce<TName extends keyof LockEventMap & string>(
     event: TName,
     listener: EventListener<LockEventMap[TName]>,
   ): Promise<void> {
-    this.#listen(event);
-    return this.#eventBus.listenOnce(event, listener);
+    return this.#events.listenOnce(event, listener);
   }
 
-  async subscribe<TName extends keyof LockEventMap & string>(
+  subscribe<TName extends keyof LockEventMap & string>(
     event: TName,
     listener: EventListener<LockEventMap[TName]>,
   ): Promise<Unsubscribe> {
-    this.#listen(event);
-    return this.#eventBus.subscribe(event, listener);
+    return this.#events.subscribe(event, listener);
   }
 
-  async subscribeOnce<TName extends keyof LockEventMap & string>(
+  subscribeOnce<TName extends keyof LockEventMap & string>(
     event: TName,
     listener: EventListener<LockEventMap[TName]>,
   ): Promise<Unsubscribe> {
-    this.#listen(event);
-    return this.#eventBus.subscribeOnce(event, listener);
+    return this.#events.subscribeOnce(event, listener);
+  }
+
+  asPromise<TName extends keyof LockEventMap & string>(
+    event: TName,
+    options?: { signal?: AbortSignal },
+  ): Promise<LockEventMap[TName]> {
+    return this.#events.asPromise(event, options);
+  }
+
+  asTask<TName extends keyof LockEventMap & string>(event: TName): Task<LockEventMap[TName]> {
+    return this.#events.asTask(event);
   }
 
   /**
@@ -310,31 +298,7 @@ export class LockProvider implements ILockProvider {
   }
 
   async #close(): Promise<void> {
-    if (this.#ownsEventBus) {
-      await this.#eventBus.close();
-    }
+    await this.#events.close();
     await this.#context.adapter.close?.();
-  }
-
-  async asPromise<TName extends keyof LockEventMap & string>(
-    event: TName,
-    options?: { signal?: AbortSignal },
-  ): Promise<LockEventMap[TName]> {
-    this.#listen(event);
-    return this.#eventBus.asPromise(event, options);
-  }
-
-  asTask<TName extends keyof LockEventMap & string>(event: TName): Task<LockEventMap[TName]> {
-    return new Task((signal) => this.asPromise(event, { signal }));
-  }
-
-  /** Checks the event's name (a misspelt one would never be heard), and turns events on. */
-  #listen(event: string): void {
-    if (!LOCK_EVENT_NAMES.has(event)) {
-      throw new InvalidArgumentError(
-        `${JSON.stringify(event)} is not a lock event; the lock events are ${[...LOCK_EVENT_NAMES].join(", ")}`,
-      );
-    }
-    this.#listened = true;
   }
 }

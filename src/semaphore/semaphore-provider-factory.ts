@@ -1,6 +1,10 @@
-import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
 import type { IEventBus } from "../event-bus/event-bus-contracts.js";
 import type { INamespace } from "../namespace/namespace.js";
+import {
+  makeNamedProviders,
+  type NamedProviders,
+  pickProvider,
+} from "../primitive/named-providers.js";
 import type { ISerdeRegister } from "../serde/serde-contracts.js";
 import type { ITimeSpan } from "../time-span/time-span.js";
 import type { ISemaphoreAdapter } from "./contracts/semaphore-adapter.js";
@@ -44,8 +48,7 @@ export type SemaphoreProviderFactorySettings<TName extends string> = Omit<
  */
 export class SemaphoreProviderFactory<TName extends string> {
   readonly #settings: SemaphoreProviderFactorySettings<TName>;
-  readonly #providers: ReadonlyMap<string, SemaphoreProvider>;
-  readonly #defaultName: string | undefined;
+  readonly #named: NamedProviders<SemaphoreProvider>;
 
   /** @throws InvalidArgumentError on an unknown default, no adapters, or bad provider settings. */
   constructor(settings: SemaphoreProviderFactorySettings<TName>) {
@@ -58,31 +61,18 @@ export class SemaphoreProviderFactory<TName extends string> {
     } = settings as SemaphoreProviderFactorySettings<TName> & {
       [REPLACES_SEMAPHORE_PROVIDER]?: boolean;
     };
-    const names = Object.keys(adapters ?? {});
-    if (names.length === 0) {
-      throw new InvalidArgumentError(
-        "SemaphoreProviderFactory settings: adapters: name at least one adapter",
-        [{ path: "adapters", message: "name at least one adapter" }],
-      );
-    }
-    if (defaultAdapter !== undefined && !names.includes(defaultAdapter)) {
-      throw new InvalidArgumentError(
-        `SemaphoreProviderFactory settings: defaultAdapter: "${defaultAdapter}" is not one of the configured adapters (${describeNames(names)})`,
-        [{ path: "defaultAdapter", message: `must be one of ${describeNames(names)}` }],
-      );
-    }
-    this.#defaultName = defaultAdapter ?? (names.length === 1 ? names[0] : undefined);
     const namespace = providerSettings.namespace ?? SEMAPHORE_DEFAULTS.namespace;
-    this.#providers = new Map(
-      names.map((name) => [
-        name,
+    this.#named = makeNamedProviders<ISemaphoreAdapter, SemaphoreProvider>(
+      "SemaphoreProviderFactory",
+      adapters as Record<string, ISemaphoreAdapter>,
+      defaultAdapter,
+      (name, adapter) =>
         new SemaphoreProvider({
           ...providerSettings,
-          adapter: adapters[name as TName],
+          adapter,
           providerId: `${namespace.toString()}#${name}`,
           ...(replacing === true ? { [REPLACES_SEMAPHORE_PROVIDER]: true } : {}),
         }),
-      ]),
     );
   }
 
@@ -136,33 +126,16 @@ export class SemaphoreProviderFactory<TName extends string> {
    * @throws InvalidArgumentError on an unknown name, or no name and no default.
    */
   use(name?: TName | (string & {})): SemaphoreProvider {
-    const chosen = name ?? this.#defaultName;
-    const names = [...this.#providers.keys()];
-    if (chosen === undefined) {
-      throw new InvalidArgumentError(
-        `SemaphoreProviderFactory.use: no adapter named and no defaultAdapter configured; choose one of ${describeNames(names)}`,
-      );
-    }
-    const provider = this.#providers.get(chosen);
-    if (provider === undefined) {
-      throw new InvalidArgumentError(
-        `SemaphoreProviderFactory.use: "${chosen}" is not one of the configured adapters (${describeNames(names)})`,
-      );
-    }
-    return provider;
+    return pickProvider("SemaphoreProviderFactory", this.#named, name);
   }
 
   /** Closes every provider: the event buses they made and the adapters' own resources. */
   async close(): Promise<void> {
-    await Promise.all([...this.#providers.values()].map((provider) => provider.close()));
+    await Promise.all([...this.#named.providers.values()].map((provider) => provider.close()));
   }
 
   /** `close()`, for `await using semaphores = new SemaphoreProviderFactory(...)`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
-}
-
-function describeNames(names: readonly string[]): string {
-  return names.map((name) => `"${name}"`).join(", ");
 }

@@ -1,12 +1,10 @@
-import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
-import { MemoryEventBusAdapter } from "../event-bus/adapters/memory/memory-event-bus-adapter.js";
-import { EventBus } from "../event-bus/event-bus.js";
 import type { EventListener, IEventBus, Unsubscribe } from "../event-bus/event-bus-contracts.js";
-import { createKey, type INamespace, Namespace } from "../namespace/namespace.js";
+import { createKey, type INamespace } from "../namespace/namespace.js";
 import { OWNER_ID_LENGTH, publicOwner, randomOwnerHex } from "../primitive/owner.js";
+import { ProviderEvents } from "../primitive/provider-events.js";
 import type { ISerdeRegister } from "../serde/serde-contracts.js";
 import { parseSettings } from "../settings/parse-settings.js";
-import { Task } from "../task/task.js";
+import type { Task } from "../task/task.js";
 import type { ITimeSpan, TimeSpan } from "../time-span/time-span.js";
 import type { ISemaphore } from "./contracts/semaphore.js";
 import type { ISemaphoreAdapter } from "./contracts/semaphore-adapter.js";
@@ -25,8 +23,6 @@ import {
   semaphoreCreateSettingsSchema,
   semaphoreProviderSettingsSchema,
 } from "./semaphore-settings.js";
-
-const SEMAPHORE_EVENT_NAMES: ReadonlySet<string> = new Set(Object.values(SEMAPHORE_EVENTS));
 
 /**
  * @internal A setting only `SemaphoreProviderFactory`'s copies give: the provider replaces the
@@ -95,11 +91,8 @@ export class SemaphoreProvider implements ISemaphoreProvider {
   readonly #context: SemaphoreContext;
   readonly #namespace: INamespace;
   readonly #defaultTtl: TimeSpan | null;
-  readonly #eventBus: IEventBus<SemaphoreEventMap>;
+  readonly #events: ProviderEvents<SemaphoreEventMap>;
   readonly #providerId: string;
-  /** Whether anyone can hear events: a given bus always; the default one once listened to. */
-  #listened: boolean;
-  readonly #ownsEventBus: boolean;
   #closing: Promise<void> | undefined;
   /** Listening only: the provider's own listening methods, without `create` and `close`. */
   readonly events: ISemaphoreListenable;
@@ -114,33 +107,21 @@ export class SemaphoreProvider implements ISemaphoreProvider {
     this.#namespace = parsed.namespace;
     this.#defaultTtl = parsed.defaultTtl;
     this.#providerId = parsed.providerId ?? parsed.namespace.toString();
-    this.#eventBus =
-      parsed.eventBus ??
-      new EventBus<SemaphoreEventMap>({
-        adapter: new MemoryEventBusAdapter(),
-        namespace: (parsed.namespace instanceof Namespace
-          ? parsed.namespace
-          : SEMAPHORE_DEFAULTS.namespace
-        ).append("events"),
-      });
-    this.#ownsEventBus = parsed.eventBus === undefined;
-    this.#listened = parsed.eventBus !== undefined;
+    this.#events = new ProviderEvents<SemaphoreEventMap>({
+      kind: "semaphore",
+      names: Object.values(SEMAPHORE_EVENTS),
+      eventBus: parsed.eventBus,
+      namespace: parsed.namespace,
+      fallback: SEMAPHORE_DEFAULTS.namespace,
+    });
     this.#context = {
       adapter: parsed.adapter,
       blockingTime: parsed.defaultBlockingTime,
       blockingInterval: parsed.defaultBlockingInterval,
       refreshTime: parsed.defaultRefreshTime,
-      reporter: new SemaphoreReporter(this.#eventBus, () => this.#listened, parsed.adapter),
+      reporter: new SemaphoreReporter(this.#events.bus, this.#events.isListened, parsed.adapter),
     };
-    this.events = Object.freeze({
-      addListener: this.addListener.bind(this),
-      removeListener: this.removeListener.bind(this),
-      listenOnce: this.listenOnce.bind(this),
-      subscribe: this.subscribe.bind(this),
-      subscribeOnce: this.subscribeOnce.bind(this),
-      asPromise: this.asPromise.bind(this),
-      asTask: this.asTask.bind(this),
-    });
+    this.events = this.#events.listening;
     const replacing =
       (settings as { [REPLACES_SEMAPHORE_PROVIDER]?: boolean })[REPLACES_SEMAPHORE_PROVIDER] ===
       true;
@@ -173,57 +154,52 @@ export class SemaphoreProvider implements ISemaphoreProvider {
     return new Semaphore({ ...base, owner: `${id}.${hex.slice(OWNER_ID_LENGTH)}`, id });
   }
 
-  async addListener<TName extends keyof SemaphoreEventMap & string>(
+  addListener<TName extends keyof SemaphoreEventMap & string>(
     event: TName,
     listener: EventListener<SemaphoreEventMap[TName]>,
   ): Promise<void> {
-    this.#listen(event);
-    return this.#eventBus.addListener(event, listener);
+    return this.#events.addListener(event, listener);
   }
 
   removeListener<TName extends keyof SemaphoreEventMap & string>(
     event: TName,
     listener: EventListener<SemaphoreEventMap[TName]>,
   ): Promise<void> {
-    return this.#eventBus.removeListener(event, listener);
+    return this.#events.removeListener(event, listener);
   }
 
-  async listenOnce<TName extends keyof SemaphoreEventMap & string>(
+  listenOnce<TName extends keyof SemaphoreEventMap & string>(
     event: TName,
     listener: EventListener<SemaphoreEventMap[TName]>,
   ): Promise<void> {
-    this.#listen(event);
-    return this.#eventBus.listenOnce(event, listener);
+    return this.#events.listenOnce(event, listener);
   }
 
-  async subscribe<TName extends keyof SemaphoreEventMap & string>(
+  subscribe<TName extends keyof SemaphoreEventMap & string>(
     event: TName,
     listener: EventListener<SemaphoreEventMap[TName]>,
   ): Promise<Unsubscribe> {
-    this.#listen(event);
-    return this.#eventBus.subscribe(event, listener);
+    return this.#events.subscribe(event, listener);
   }
 
-  async subscribeOnce<TName extends keyof SemaphoreEventMap & string>(
+  subscribeOnce<TName extends keyof SemaphoreEventMap & string>(
     event: TName,
     listener: EventListener<SemaphoreEventMap[TName]>,
   ): Promise<Unsubscribe> {
-    this.#listen(event);
-    return this.#eventBus.subscribeOnce(event, listener);
+    return this.#events.subscribeOnce(event, listener);
   }
 
-  async asPromise<TName extends keyof SemaphoreEventMap & string>(
+  asPromise<TName extends keyof SemaphoreEventMap & string>(
     event: TName,
     options?: { signal?: AbortSignal },
   ): Promise<SemaphoreEventMap[TName]> {
-    this.#listen(event);
-    return this.#eventBus.asPromise(event, options);
+    return this.#events.asPromise(event, options);
   }
 
   asTask<TName extends keyof SemaphoreEventMap & string>(
     event: TName,
   ): Task<SemaphoreEventMap[TName]> {
-    return new Task((signal) => this.asPromise(event, { signal }));
+    return this.#events.asTask(event);
   }
 
   /**
@@ -241,19 +217,7 @@ export class SemaphoreProvider implements ISemaphoreProvider {
   }
 
   async #close(): Promise<void> {
-    if (this.#ownsEventBus) {
-      await this.#eventBus.close();
-    }
+    await this.#events.close();
     await this.#context.adapter.close?.();
-  }
-
-  /** Checks the event's name (a misspelt one would never be heard), and turns events on. */
-  #listen(event: string): void {
-    if (!SEMAPHORE_EVENT_NAMES.has(event)) {
-      throw new InvalidArgumentError(
-        `${JSON.stringify(event)} is not a semaphore event; the semaphore events are ${[...SEMAPHORE_EVENT_NAMES].join(", ")}`,
-      );
-    }
-    this.#listened = true;
   }
 }

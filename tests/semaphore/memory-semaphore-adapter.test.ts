@@ -160,3 +160,37 @@ describe("MemorySemaphoreAdapter under random interleavings", () => {
     expect(adapter.size).toBe(0);
   });
 });
+
+describe("MemorySemaphoreAdapter's queue", () => {
+  test("a newcomer never passes a queued claim, even one its own smaller limit holds back", async () => {
+    const adapter = new MemorySemaphoreAdapter();
+    await adapter.acquire("k", "a", 3, LONG_TTL);
+    await adapter.acquire("k", "b", 3, LONG_TTL);
+    await adapter.acquire("k", "c", 3, LONG_TTL);
+    // Held back by its limit of 2 while 3 (then 2) slots are live.
+    const strict = adapter.waitForRelease("k", LONG_TTL, never(), {
+      slotId: "strict",
+      limit: 2,
+      ttl: LONG_TTL,
+    });
+    await adapter.release("k", "a");
+    expect(await adapter.acquire("k", "newcomer", 3, LONG_TTL)).toMatchObject({ acquired: false });
+    const claimed = await Promise.race([
+      adapter.waitForRelease("k", TimeSpan.fromMilliseconds(20), never(), {
+        slotId: "late",
+        limit: 3,
+        ttl: LONG_TTL,
+      }),
+      strict.then(() => "strict served first"),
+    ]);
+    expect(claimed).toBeUndefined();
+    await adapter.release("k", "b");
+    await expect(strict).resolves.toMatchObject({ acquired: true });
+    expect(await adapter.getState("k", "strict")).toMatchObject({
+      limit: 2,
+      acquiredSlotsCount: 2,
+    });
+    await adapter.forceReleaseAll("k");
+    expect(adapter.size).toBe(0);
+  });
+});

@@ -459,6 +459,18 @@ export function semaphoreProviderTestSuite(settings: SemaphoreProviderTestSuiteS
         expect(await forever.refresh()).toBe(false);
       });
 
+      test("Symbol.asyncDispose releases the slot this instance took, and does nothing without one", async (context) => {
+        const world = await setup(context);
+        const semaphore = world.create({ limit: 1 });
+        await semaphore[Symbol.asyncDispose]();
+        await semaphore.acquireOrFail();
+        await semaphore[Symbol.asyncDispose]();
+        expect(await semaphore.getState()).toEqual({ type: SEMAPHORE_STATE.EXPIRED });
+        expect(
+          eventsOf(world.events, SEMAPHORE_EVENTS.FAILED_RELEASE, semaphore.slotId),
+        ).toHaveLength(0);
+      });
+
       test("forceReleaseAll frees every slot; the former holders' releases then fail", async (context) => {
         const world = await setup(context);
         const [a, b] = [world.create({ limit: 2 }), world.create({ limit: 2 })];

@@ -29,9 +29,12 @@ type SlotWaiters = KeyWaiters<SemaphoreWaitClaim, SemaphoreHandOff>;
  * as each operation on the key begins. A release, a force release or the expiry of a slot with
  * waiters queued serves the queue in the same step: the oldest waiters are handed the free
  * slots (or woken, when they made no claim) while the limit rule admits them, so no newcomer
- * slips in and a waiter keeps its place while holders refresh. A key's entry goes once its last
- * slot and waiter leave; expired slots of keys nobody touches again are swept as the map is
- * written. Tokens come from one counter for the whole adapter, so they increase per key.
+ * slips in and a waiter keeps its place while holders refresh. While waiters are queued, a free
+ * slot is theirs: a newcomer is refused even where the rule would admit it (the oldest waiter
+ * may be held back by its own smaller limit, and must not be passed forever). A key's entry
+ * goes once its last slot and waiter leave; expired slots of keys nobody touches again are
+ * swept as the map is written. Tokens come from one counter for the whole adapter, so they
+ * increase per key.
  */
 export class MemorySemaphoreAdapter implements ISemaphoreAdapter {
   readonly #keys = new Map<string, Slots>();
@@ -61,7 +64,7 @@ export class MemorySemaphoreAdapter implements ISemaphoreAdapter {
       own.expiresAt = expiresAt(ttl, now);
       return { acquired: true, fencingToken: own.fencingToken };
     }
-    if (slots === undefined || admits(slots, limit)) {
+    if (slots === undefined || (admits(slots, limit) && !this.#waiters.has(key))) {
       return { acquired: true, fencingToken: this.#take(key, slots, slotId, limit, ttl, now) };
     }
     return {
@@ -138,7 +141,7 @@ export class MemorySemaphoreAdapter implements ISemaphoreAdapter {
         return Promise.resolve({ acquired: true, fencingToken: own.fencingToken });
       }
       // A claimed wait acquires (waitAcquires); the caller counts the TTL from its request.
-      if (slots === undefined || admits(slots, claim.limit)) {
+      if (slots === undefined || (admits(slots, claim.limit) && !this.#waiters.has(key))) {
         const fencingToken = this.#take(key, slots, claim.slotId, claim.limit, claim.ttl, now);
         return Promise.resolve({ acquired: true, fencingToken });
       }
@@ -205,7 +208,10 @@ export class MemorySemaphoreAdapter implements ISemaphoreAdapter {
       const claim = waiter.claim;
       const own = claim === undefined ? undefined : slots.get(claim.slotId);
       const count = slots.size + woken;
-      if (own === undefined && (count >= limitOf(slots) || count >= (claim?.limit ?? count + 1))) {
+      const admitted =
+        own !== undefined ||
+        (count < limitOf(slots) && (claim === undefined || count < claim.limit));
+      if (!admitted) {
         return;
       }
       waiter.leave();
