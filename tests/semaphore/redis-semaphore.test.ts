@@ -153,6 +153,40 @@ describeWithBackend("redis", (url) => {
     });
   });
 
+  describe("slot ids", () => {
+    test("a slot id may be 'fence', hold ':' or be another's prefix: each is its own slot, and the fence stays the fence", async () => {
+      const adapter = newAdapter();
+      const key = keyOf("ids");
+      const ids = ["fence", ":fence", "a:b", "a", "a:b:c"];
+      const tokens = [];
+      for (const id of ids) {
+        tokens.push(tokenOf(await adapter.acquire(key, id, 10, LONG)));
+      }
+      expect(new Set(tokens).size).toBe(ids.length);
+      expect(Number(await client.hget(redisHashTag(key), "fence"))).toBe(tokens.at(-1));
+      expect(await adapter.getState(key, "a")).toMatchObject({
+        acquiredSlotsCount: ids.length,
+        slot: { fencingToken: tokens[3] },
+      });
+      expect(await adapter.release(key, "a:b")).toBe(true);
+      expect(await adapter.release(key, "a:b")).toBe(false);
+      expect(await adapter.getState(key, "a:b:c")).toMatchObject({
+        acquiredSlotsCount: ids.length - 1,
+        slot: { fencingToken: tokens[4] },
+      });
+      await adapter.forceReleaseAll(key);
+      // A claim whose slot id holds ':' is handed a slot under its own id.
+      tokenOf(await adapter.acquire(key, "x", 1, LONG));
+      const waiting = adapter.waitForRelease(key, LONG, never(), claim("w:1:2", 10));
+      await until("the wait is queued", async () => (await queued(key)) === 1);
+      await adapter.release(key, "x");
+      const token = tokenOf(await waiting);
+      expect(await adapter.getState(key, "w:1:2")).toMatchObject({ slot: { fencingToken: token } });
+      expect(token).toBeGreaterThan(Math.max(...tokens));
+      await adapter.forceReleaseAll(key);
+    });
+  });
+
   describe("keys", () => {
     test("every key of a semaphore is in one hash slot, and there are only two", async () => {
       const adapter = newAdapter();
@@ -586,6 +620,12 @@ return {count, minLimit or 0, fence >= maxToken and 1 or 0}`;
       await adapter.release(key, "h2");
       tokenOf(await other.value);
       expect(await owners()).toEqual(["same"]);
+      // A newcomer's wait is not held up behind it while a slot is free.
+      await adapter.release(key, "other");
+      expect(
+        tokenOf(await adapter.waitForRelease(key, LONG, never(), claim("late", 2))),
+      ).toBeGreaterThan(token);
+      expect(await owners()).toEqual(["same"]);
       controller.abort(new Error("gave up"));
       await expect(second.value).rejects.toThrow("gave up");
       expect(await adapter.getState(key, "same")).toMatchObject({
@@ -593,6 +633,27 @@ return {count, minLimit or 0, fence >= maxToken and 1 or 0}`;
         slot: { fencingToken: token },
       });
       expect(await queued(key)).toBe(0);
+      await adapter.forceReleaseAll(key);
+    });
+
+    test("a wait without a claim is woken by a release, which keeps a slot free for it; the claim behind it waits", async () => {
+      const adapter = newAdapter();
+      const key = keyOf("woken");
+      expect(await adapter.waitForRelease(key, LONG, never())).toBeUndefined();
+      await adapter.acquire(key, "h", 1, LONG);
+      const woken = track(adapter.waitForRelease(key, LONG, never()));
+      await until("the wake-up is queued", async () => (await queued(key)) === 1);
+      const claimed = track(newAdapter().waitForRelease(key, LONG, never(), claim("c", 1)));
+      await until("the claim is queued", async () => (await queued(key)) === 2);
+      await adapter.release(key, "h");
+      expect(await woken.value).toBeUndefined();
+      // The woken waiter's turn: the slot is free, and the claim behind it still queued.
+      expect(await adapter.getState(key, "h")).toBeNull();
+      expect(claimed.settled()).toBe(false);
+      expect(await queued(key)).toBe(1);
+      tokenOf(await adapter.acquire(key, "woken", 1, LONG));
+      await adapter.release(key, "woken");
+      tokenOf(await claimed.value);
       await adapter.forceReleaseAll(key);
     });
 

@@ -57,12 +57,12 @@ for i = 1, #all, 2 do
   if field == 'fence' then
     last = value
   else
-    local e1 = string.find(value, ':', 1, true)
-    local expiry = tonumber(string.sub(value, 1, e1 - 1))
+    local e, l = string.match(value, '^(%d+):(%d+):')
+    local expiry = tonumber(e)
     if expiry ~= 0 and expiry <= nowMs then
       expired[#expired + 1] = field
     else
-      local limit = tonumber(string.sub(value, e1 + 1, string.find(value, ':', e1 + 1, true) - 1))
+      local limit = tonumber(l)
       slots[field] = value
       count = count + 1
       if not minLimit or limit < minLimit then
@@ -78,33 +78,6 @@ for i = 1, #all, 2 do
 end
 for i = 1, #expired, 1000 do
   redis.call('HDEL', KEYS[1], unpack(expired, i, math.min(i + 999, #expired)))
-end
--- Whether a slot is free under the live slots' limits; whether a slot of limit n may be taken.
-local function free()
-  return not minLimit or count < minLimit
-end
-local function fits(n)
-  return count < n and free()
-end
--- The fields of a slot value: expiry, limit, token (strings).
-local function parts(value)
-  local e1 = string.find(value, ':', 1, true)
-  local e2 = string.find(value, ':', e1 + 1, true)
-  return string.sub(value, 1, e1 - 1), string.sub(value, e1 + 1, e2 - 1), string.sub(value, e2 + 1)
-end
--- Ms until the soonest live slot expires, -1 when none does (-2: no live slot).
-local function soonest()
-  local best = nil
-  for _, value in pairs(slots) do
-    local expiry = tonumber(string.sub(value, 1, string.find(value, ':', 1, true) - 1))
-    if expiry ~= 0 and (not best or expiry < best) then
-      best = expiry
-    end
-  end
-  if best then
-    return best - nowMs
-  end
-  return count > 0 and -1 or -2
 end
 -- A slot for field f (live or new), expiring ttl ms from now ('': never), into slots.
 local function put(f, ttl, limit, token)
@@ -136,26 +109,6 @@ local function put(f, ttl, limit, token)
   end
   return slots[f]
 end
--- Frees the live slot of field f, and recounts what it may have set.
-local function drop(f)
-  redis.call('HDEL', KEYS[1], f)
-  slots[f] = nil
-  count, minLimit, latest, persistent = 0, nil, nowMs, false
-  for _, value in pairs(slots) do
-    local e1 = string.find(value, ':', 1, true)
-    local expiry = tonumber(string.sub(value, 1, e1 - 1))
-    local limit = tonumber(string.sub(value, e1 + 1, string.find(value, ':', e1 + 1, true) - 1))
-    count = count + 1
-    if not minLimit or limit < minLimit then
-      minLimit = limit
-    end
-    if expiry == 0 then
-      persistent = true
-    elseif expiry > latest then
-      latest = expiry
-    end
-  end
-end
 -- A new token, above the fence and the clock in µs; the fence follows it (written by keep()).
 local function newToken()
   local token
@@ -178,6 +131,50 @@ local function keep()
   end
 end`;
 
+/** Lua expression: whether a slot is free under the live slots' limits (after READ_SLOTS). */
+const FREE = "(not minLimit or count < minLimit)";
+
+/** Lua expression: whether a slot of limit `n` (a Lua number) may be taken now. */
+const fits = (n: string) => `(count < ${n} and ${FREE})`;
+
+/** Lua expression: a slot value's expiry, limit and token (strings), from `value`. */
+const parts = (value: string) => `string.match(${value}, '^(%d+):(%d+):(%d+)$')`;
+
+/** Lua: `soonest()`, ms until the soonest live slot expires, -1 when none does (-2: none live). */
+const SOONEST = `local function soonest()
+  local best = nil
+  for _, value in pairs(slots) do
+    local expiry = tonumber(string.match(value, '^(%d+):'))
+    if expiry ~= 0 and (not best or expiry < best) then
+      best = expiry
+    end
+  end
+  if best then
+    return best - nowMs
+  end
+  return count > 0 and -1 or -2
+end`;
+
+/** Lua: `drop(f)`, which frees the live slot of field f and recounts what it may have set. */
+const DROP = `local function drop(f)
+  redis.call('HDEL', KEYS[1], f)
+  slots[f] = nil
+  count, minLimit, latest, persistent = 0, nil, nowMs, false
+  for _, value in pairs(slots) do
+    local e, l = string.match(value, '^(%d+):(%d+):')
+    local expiry, limit = tonumber(e), tonumber(l)
+    count = count + 1
+    if not minLimit or limit < minLimit then
+      minLimit = limit
+    end
+    if expiry == 0 then
+      persistent = true
+    elseif expiry > latest then
+      latest = expiry
+    end
+  end
+end`;
+
 /**
  * Lua: `serve()`, the hand-off. The queue's waits, oldest first, take the free slots while the
  * limit rule admits them: a claim gets a slot as ACQUIRE_SCRIPT gives it (a new token, its TTL
@@ -186,10 +183,12 @@ end`;
  * at the head, in its order. The first live claim that does not fit stops the serving:
  * no newcomer passes it. Waits whose deadline passed are dropped on the way. Each served wait is
  * told on its adapter's inbox. Writes the slots granted and the fence in one HSET, the queue in
- * one LTRIM. Returns whether anything was granted (the caller then calls keep()).
+ * one LTRIM. Returns whether anything was granted (the caller then calls keep()), and sets
+ * `blockedQueue` when a claim that does not fit stopped it.
  */
-const SERVE = `local function serve()
-  if not free() or redis.call('EXISTS', KEYS[2]) == 0 then
+const SERVE = `local blockedQueue = false
+local function serve()
+  if not ${FREE} or redis.call('EXISTS', KEYS[2]) == 0 then
     return false
   end
   local woken, writes, skipped, keptUntil = 0, {}, {}, 0
@@ -237,6 +236,7 @@ const SERVE = `local function serve()
       served = served + 1
     end
   until blocked or #page < 32
+  blockedQueue = blocked
   if served > 0 then
     redis.call('LTRIM', KEYS[2], served, -1)
   end
@@ -284,12 +284,13 @@ local own = slots[f]
 local token
 if own then
   local _, limit
-  _, limit, token = parts(own)
+  _, limit, token = ${parts("own")}
   redis.call('HSET', KEYS[1], f, put(f, ARGV[3], limit, token))
-elseif fits(tonumber(ARGV[2])) then
+elseif ${fits("tonumber(ARGV[2])")} then
   token = newToken()
   redis.call('HSET', KEYS[1], f, put(f, ARGV[3], ARGV[2], token), 'fence', token)
 else
+  ${SOONEST}
   return {math.min(tonumber(ARGV[2]), minLimit), count, soonest()}
 end
 keep()
@@ -305,6 +306,7 @@ return tonumber(token)
 export const RELEASE_SCRIPT = `
 ${READ_SLOTS}
 ${SERVE}
+${DROP}
 local f = ':' .. ARGV[1]
 local own = slots[f]
 if own then
@@ -361,7 +363,7 @@ local own = slots[f]
 if not own then
   return 0
 end
-local expiry, limit, token = parts(own)
+local expiry, limit, token = ${parts("own")}
 if expiry == '0' then
   return 0
 end
@@ -417,10 +419,10 @@ const LASTS = `local pttl = soonest()
  * ARGV[1] slot id of the claim ("" without one), ARGV[2] its ttl in ms ("": never expires; "-":
  * no claim), ARGV[3] max wait in ms, ARGV[4] the waiter's inbox channel, ARGV[5] wait id
  * (neither with ":"), ARGV[6] the claim's limit (with no claim: any limit, unused)
- * Serves the queue first (SERVE: slots that expired unnoticed). Then, with nobody queued
- * ahead: a claim that fits takes a slot (its token), a claim whose slot id holds a live slot
- * re-takes it (its token negated: held before), a wait without a claim is told to try (0) when
- * a slot is free. Else queues the wait behind the others: {entry, ms until the soonest live
+ * Serves the queue first (SERVE: slots that expired unnoticed). A claim whose slot id holds a
+ * live slot re-takes it (its token negated: held before). Then, with no claim queued ahead that
+ * waits for a slot (SERVE stopped at none): a claim that fits takes a slot (its token), a wait
+ * without a claim is told to try (0) when a slot is free. Else queues the wait behind the others: {entry, ms until the soonest live
  * slot expires (-1: none expires)}, when the waiter checks (CHECK), since an expiry sends
  * nothing. The entry's deadline is the max wait from now, or the soonest expiry plus
  * ENTRY_GRACE_MS when that ends sooner. The queue expires with its latest deadline.
@@ -433,6 +435,7 @@ ${checkDurations(
 ${checkLimit(6)}
 ${READ_SLOTS}
 ${SERVE}
+${SOONEST}
 if serve() then
   keep()
 end
@@ -440,12 +443,13 @@ local claim = not (${WAIT_ENTRY_LUA.noClaim("ARGV[2]")})
 local f = ':' .. ARGV[1]
 local own = claim and slots[f]
 if own then
-  local _, limit, token = parts(own)
+  local _, limit, token = ${parts("own")}
   redis.call('HSET', KEYS[1], f, put(f, ARGV[2], limit, token))
   keep()
   return -tonumber(token)
 end
-if redis.call('EXISTS', KEYS[2]) == 0 and (claim and fits(tonumber(ARGV[6])) or (not claim and free())) then
+-- Nobody ahead but, maybe, other waits of slot ids that hold a slot (which serve() passed over).
+if not blockedQueue and (claim and ${fits("tonumber(ARGV[6])")} or (not claim and ${FREE})) then
   if not claim then
     return 0
   end
@@ -497,10 +501,11 @@ if queued then
 end
 ${READ_SLOTS}
 ${SERVE}
+${DROP}
 local f = ':' .. ARGV[2]
 local own = ARGV[2] ~= '' and slots[f]
 if own and ARGV[3] == 'keep' then
-  local _, _, token = parts(own)
+  local _, _, token = ${parts("own")}
   return tonumber(token)
 end
 if ARGV[3] == 'release' then
@@ -533,6 +538,7 @@ export const CHECK_SCRIPT = `
 ${checkDurations({ argv: 3, name: "wait left" })}
 ${READ_SLOTS}
 ${SERVE}
+${SOONEST}
 ${FIND_MINE}
 local left = tonumber(ARGV[3])
 local f = ':' .. ARGV[2]
@@ -540,7 +546,7 @@ local lost = false
 if not mine() then
   local own = ARGV[2] ~= '' and slots[f]
   if own then
-    local expiry, _, token = parts(own)
+    local expiry, _, token = ${parts("own")}
     return {1, tonumber(token), expiry == '0' and -1 or tonumber(expiry) - nowMs}
   end
   if ARGV[2] == '' then
@@ -556,7 +562,7 @@ local index = mine()
 if not index then
   local own = slots[f]
   if own then
-    local expiry, _, token = parts(own)
+    local expiry, _, token = ${parts("own")}
     return {1, tonumber(token), expiry == '0' and -1 or tonumber(expiry) - nowMs}
   end
   return {-1, 0}
