@@ -17,10 +17,12 @@ import mysql from "mysql2";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, onTestFinished, test, vi } from "vitest";
 import { storedKey } from "../../src/backends/kysely/stored-key.js";
+import { Namespace } from "../../src/namespace/namespace.js";
 import { KyselySemaphoreAdapter } from "../../src/semaphore/adapters/kysely/kysely-semaphore-adapter.js";
 import { mysqlSemaphoreStatements } from "../../src/semaphore/adapters/kysely/mysql/mysql-semaphore-statements.js";
 import { postgresSemaphoreStatements } from "../../src/semaphore/adapters/kysely/postgres/postgres-semaphore-statements.js";
 import { sqliteSemaphoreStatements } from "../../src/semaphore/adapters/kysely/sqlite/sqlite-semaphore-statements.js";
+import { SemaphoreProvider } from "../../src/semaphore/semaphore-provider.js";
 import { semaphoreAdapterTestSuite } from "../../src/semaphore/test-suites/semaphore-adapter-test-suite.js";
 import { semaphoreProviderTestSuite } from "../../src/semaphore/test-suites/semaphore-provider-test-suite.js";
 import { TimeSpan } from "../../src/time-span/time-span.js";
@@ -379,6 +381,43 @@ for (const configuration of CONFIGURATIONS) {
           if (serializationFailures > 0) {
             console.info(`${configuration.name}: ${serializationFailures} serialization failures`);
           }
+        }, 120_000);
+
+        test("24 blocking runs over 4 providers on limit 3: all served, the server never counts more than 3, every token distinct", async () => {
+          const namespace = new Namespace(uniqueName("runs"));
+          const providers = Array.from(
+            { length: 4 },
+            () => new SemaphoreProvider({ adapter: newAdapter(), namespace }),
+          );
+          onTestFinished(async () => {
+            await Promise.all(providers.map((provider) => provider.close()));
+          });
+          const key = "resource";
+          let mostOnServer = 0;
+          const granted: number[] = [];
+          const runs = Array.from({ length: 24 }, (_, i) =>
+            (providers[i % providers.length] as SemaphoreProvider)
+              .create(key, { limit: 3, ttl: LONG })
+              .runBlockingOrFail(
+                async ({ fencingToken }) => {
+                  granted.push(fencingToken);
+                  mostOnServer = Math.max(
+                    mostOnServer,
+                    await liveOnServer(namespace.create(key).toString()),
+                  );
+                  await new Promise((resolve) => setTimeout(resolve, 5));
+                },
+                {
+                  time: TimeSpan.fromSeconds(60),
+                  interval: TimeSpan.fromMilliseconds(10),
+                },
+              ),
+          );
+          await Promise.all(runs);
+          expect(mostOnServer).toBeLessThanOrEqual(3);
+          expect(mostOnServer).toBeGreaterThan(0);
+          expect(granted).toHaveLength(24);
+          expect(new Set(granted).size).toBe(24);
         }, 120_000);
 
         test("200 first acquirers of new keys at once: each key gets exactly its limit", async () => {

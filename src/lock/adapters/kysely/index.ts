@@ -16,4 +16,7 @@ export {
   type PgListenClient,
   type PgListenConnection,
   type PgListenPool,
+  type SqlDialectName,
+  type SqlSchemaStatements,
+  type SqlStatement,
 } from "./kysely-lock-adapter.js";

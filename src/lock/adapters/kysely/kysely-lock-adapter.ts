@@ -44,6 +44,11 @@ export type {
   PgListenConnection,
   PgListenPool,
 } from "../../../backends/kysely/postgres/postgres-inbox.js";
+export type {
+  SqlDialectName,
+  SqlSchemaStatements,
+  SqlStatement,
+} from "../../../backends/kysely/sql-statement.js";
 export { storedKey } from "../../../backends/kysely/stored-key.js";
 export type { KyselyLockAdapterSettings } from "./kysely-lock-adapter-settings.js";
 export type {

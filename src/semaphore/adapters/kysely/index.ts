@@ -10,4 +10,10 @@ export {
   type KyselySemaphoreRefreshArgs,
   type KyselySemaphoreSlotArgs,
   type KyselySemaphoreStatements,
+  type PgListenClient,
+  type PgListenConnection,
+  type PgListenPool,
+  type SqlDialectName,
+  type SqlSchemaStatements,
+  type SqlStatement,
 } from "./kysely-semaphore-adapter.js";

@@ -39,6 +39,16 @@ import {
 
 import { sqliteSemaphoreStatements } from "./sqlite/sqlite-semaphore-statements.js";
 
+export type {
+  PgListenClient,
+  PgListenConnection,
+  PgListenPool,
+} from "../../../backends/kysely/postgres/postgres-inbox.js";
+export type {
+  SqlDialectName,
+  SqlSchemaStatements,
+  SqlStatement,
+} from "../../../backends/kysely/sql-statement.js";
 export type { KyselySemaphoreAdapterSettings } from "./kysely-semaphore-adapter-settings.js";
 export type {
   KyselySemaphoreAcquireArgs,
@@ -310,7 +320,7 @@ export class KyselySemaphoreAdapter implements ISemaphoreAdapter {
 /** Whose schema the dialects make: their errors name this adapter's `init()`. */
 const OWNER: SqlSchemaOwner = {
   adapter: ADAPTER,
-  docs: "docs/semaphore.md (SQL schema)",
+  docs: "docs/semaphore.md (Per backend: SQL through Kysely)",
   error: (key, operation, options) => new SemaphoreBackendError(key, operation, options),
 };
 
