@@ -54,6 +54,7 @@ async function run(job: Job): Promise<JobResult> {
     redisUrl: job.redisUrl,
     postgresUrl: job.postgresUrl,
     mysqlUrl: job.mysqlUrl,
+    mongodbUrl: job.mongodbUrl,
     prefix: job.prefix,
     tablePrefix: job.tablePrefix,
     keepTables: job.keepTables,

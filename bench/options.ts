@@ -23,7 +23,7 @@ export const USAGE = `npm run bench -- [options]
   --scenario <names>   ${SCENARIO_NAMES.join(", ")} (comma-separated or repeated; default: all)
   --subject <names>    e.g. hasp-redis,raw-redis (default: all; a backend's raw baseline is
                        always added, since every figure is a ratio to it)
-  --backend <names>    redis, memory, postgres, mysql, sqlite (default: all)
+  --backend <names>    redis, memory, postgres, mysql, sqlite, mongodb (default: all)
   --rounds <n>         rounds of interleaved subjects (default: 3; 1 with --quick)
   --quick              short windows and one round: a smoke run, not a measurement
   --shared-client      contended scenarios: the 8 workers share one client (one process)
@@ -36,7 +36,14 @@ export const USAGE = `npm run bench -- [options]
   --help               this text
 `;
 
-const BACKENDS: readonly BackendName[] = ["redis", "memory", "postgres", "mysql", "sqlite"];
+const BACKENDS: readonly BackendName[] = [
+  "redis",
+  "memory",
+  "postgres",
+  "mysql",
+  "sqlite",
+  "mongodb",
+];
 
 export class OptionsError extends Error {
   override name = "OptionsError" as const;

@@ -189,7 +189,10 @@ function setStatus(summary: SubjectSummary): void {
   const first = errors[0]?.replace(/^round \d+: /, "") ?? "";
   if ((summary.lostUpdates ?? 0) > 0 || (summary.overlaps ?? 0) > 0) {
     summary.status = "violation";
-    summary.statusText = `EXCLUSION VIOLATED: ${summary.lostUpdates} lost updates, ${summary.overlaps} overlapping holds`;
+    summary.statusText =
+      summary.scenario === "semaphore"
+        ? `LIMIT EXCEEDED: ${summary.overlaps} sections entered with the limit inside`
+        : `EXCLUSION VIOLATED: ${summary.lostUpdates} lost updates, ${summary.overlaps} overlapping holds`;
     if (errors.length > 0) {
       summary.statusText += `; FAILED in ${errors.length}/${rounds} rounds: ${first}`;
     }
@@ -341,7 +344,36 @@ const SQL_TARGETS: readonly Target[] = (
   ),
 );
 
-/** Issue 5's targets for the Redis adapter, and issue 6's for SQL. */
+/**
+ * Issue 20's targets for the semaphore on Redis and PostgreSQL: at least twice the polling
+ * baseline's sections/s, and every worker served within 10% of the others.
+ */
+const SEMAPHORE_TARGETS: readonly Target[] = (["hasp-redis", "hasp-postgres"] as const).flatMap(
+  (subject): Target[] => [
+    {
+      label: "semaphore sections/s ≥ 2× raw polling",
+      subject,
+      scenario: "semaphore",
+      check: atLeastRatio(2),
+    },
+    {
+      label: "semaphore: every worker within 10% of the others (fewest ≥ 0.90 × most)",
+      subject,
+      scenario: "semaphore",
+      check: (summary) => {
+        const { fewest, most } = summary;
+        return fewest === undefined || most === undefined || most === 0 || summary.status !== "ok"
+          ? { measured: summary.statusText, pass: false }
+          : {
+              measured: `fewest ${fewest}, most ${most} sections/worker (×${(fewest / most).toFixed(2)})`,
+              pass: fewest >= 0.9 * most,
+            };
+      },
+    },
+  ],
+);
+
+/** Issue 5's targets for the Redis adapter, issue 6's for SQL, issue 20's for the semaphore. */
 export const TARGETS: readonly Target[] = [
   {
     label: "seq cycles/s within 10% of raw (≥ ×0.90)",
@@ -385,6 +417,7 @@ export const TARGETS: readonly Target[] = [
     }),
   },
   ...SQL_TARGETS,
+  ...SEMAPHORE_TARGETS,
 ];
 
 export type TargetResult = { label: string; subject: string; measured: string; pass: boolean };
@@ -411,5 +444,5 @@ export function renderTargets(results: readonly TargetResult[], sharedClient: bo
     result.measured,
     result.pass ? "PASS" : "MISS",
   ]);
-  return `targets (issue 5: Redis, issue 6: SQL; contended: ${topology})\n${renderTable(["subject", "target", "measured", "result"], rows, [1, 2])}`;
+  return `targets (issue 5: Redis, issue 6: SQL, issue 20: semaphore; contended: ${topology})\n${renderTable(["subject", "target", "measured", "result"], rows, [1, 2])}`;
 }

@@ -9,6 +9,7 @@ import { cpus, loadavg, platform } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { renderScriptSplit } from "./cost-report.js";
+import { dropCollectionsStartingWith, probeMongodb } from "./mongodb.js";
 import { type BenchOptions, OptionsError, parseOptions, USAGE } from "./options.js";
 import { comparePeers, type PeerComparison, renderPeers } from "./peer-comparison.js";
 import { deleteKeysContaining, probeRedis } from "./redis.js";
@@ -149,6 +150,7 @@ type Servers = {
   subjects: SubjectDefinition[];
   redis: { url: string; version: string } | null;
   sql: SqlVersions;
+  mongodb: { url: string; version: string } | null;
 };
 
 async function probeServers(selected: SubjectDefinition[]): Promise<Servers> {
@@ -178,6 +180,15 @@ async function probeServers(selected: SubjectDefinition[]): Promise<Servers> {
       }
     }
   }
+  let mongodb: Servers["mongodb"] = null;
+  if (uses("mongodb")) {
+    const probe = await probeMongodb();
+    if (probe.found) {
+      mongodb = { url: probe.url, version: probe.version };
+    } else {
+      skip("mongodb", `${probe.url}: ${probe.reason}`);
+    }
+  }
   if (uses("sqlite")) {
     const probe = probeSqlite();
     if (probe.found) {
@@ -186,7 +197,7 @@ async function probeServers(selected: SubjectDefinition[]): Promise<Servers> {
       skip("sqlite", `better-sqlite3: ${probe.reason}`);
     }
   }
-  return { subjects, redis, sql };
+  return { subjects, redis, sql, mongodb };
 }
 
 type PlannedJob = { job: Job; subject: SubjectDefinition; scenario: ScenarioDefinition };
@@ -208,7 +219,10 @@ function planJobs(plan: {
   const jobs: PlannedJob[] = [];
   for (let round = 1; round <= options.rounds; round += 1) {
     for (const scenario of plan.scenarios) {
-      for (const subject of rotate(servers.subjects, round - 1)) {
+      const subjects = servers.subjects.filter(
+        (subject) => scenario.semaphore !== true || subject.semaphore !== undefined,
+      );
+      for (const subject of rotate(subjects, round - 1)) {
         const prefix = `hasp_bench_${runId}_${jobs.length + 1}`;
         jobs.push({
           subject,
@@ -220,6 +234,7 @@ function planJobs(plan: {
             redisUrl: subject.backend === "redis" ? servers.redis?.url : undefined,
             postgresUrl: subject.backend === "postgres" ? servers.sql.postgres?.url : undefined,
             mysqlUrl: subject.backend === "mysql" ? servers.sql.mysql?.url : undefined,
+            mongodbUrl: subject.backend === "mongodb" ? servers.mongodb?.url : undefined,
             prefix,
             tablePrefix: options.keepRows ? keptTablePrefix(subject.name) : prefix,
             keepTables: options.keepRows,
@@ -273,6 +288,9 @@ async function cleanUpAfterChild(job: Job, subject: SubjectDefinition): Promise<
   if (job.redisUrl !== undefined) {
     await deleteKeysContaining(job.redisUrl, job.prefix).catch(() => 0);
   }
+  if (job.mongodbUrl !== undefined) {
+    await dropCollectionsStartingWith(job.mongodbUrl, job.prefix).catch(() => {});
+  }
   if (
     subject.backend === "postgres" ||
     subject.backend === "mysql" ||
@@ -295,6 +313,7 @@ function describeEnvironment(servers: Servers, busy: { before: number; after: nu
     cores: cpu.length,
     redis: servers.redis,
     sql: servers.sql,
+    mongodb: servers.mongodb,
     commit: gitCommit(),
     /** CPU share other work used just before and after the run (the bench idle): noise. */
     busy,
@@ -359,7 +378,7 @@ function renderRun(run: FinishedRun, findings: Findings): string {
 }
 
 function renderHeading({ options, servers, startedAt, environment }: FinishedRun): string {
-  const { redis, sql } = servers;
+  const { redis, sql, mongodb } = servers;
   const { before, after } = environment.busy;
   return (
     `hasp bench · ${startedAt.toISOString()} · node ${environment.node} · ${environment.cores} × ${environment.cpu}` +
@@ -367,6 +386,7 @@ function renderHeading({ options, servers, startedAt, environment }: FinishedRun
     Object.values(sql)
       .map((server) => ` · ${server.version}${server.url === undefined ? "" : ` at ${server.url}`}`)
       .join("") +
+    (mongodb === null ? "" : ` · ${mongodb.version} at ${mongodb.url}`) +
     ` · other CPU load ${(before * 100).toFixed(0)}% before, ${(after * 100).toFixed(0)}% after` +
     (options.keepRows ? " · SQL tables kept between runs (--keep-rows)" : "") +
     (options.quick ? " · QUICK (smoke run)" : "")

@@ -28,6 +28,8 @@ export type ScenarioDefinition = {
   readonly contended: boolean;
   /** The measured window of a full run and of `--quick`, ms. */
   readonly windowMs: { readonly full: number; readonly quick: number };
+  /** Runs only the subjects with a semaphore (`SubjectDefinition.semaphore`, `runLimited`). */
+  readonly semaphore?: boolean;
   run(
     fixture: SubjectFixture,
     env: SubjectEnvironment,
@@ -51,6 +53,8 @@ const MAX_CYCLES = 2_000_000;
 const PARALLEL_LOOPS = 64;
 const CONTENDERS = 8;
 const THINK_MS = 2;
+/** The semaphore scenario: workers, slots, and ms inside and outside a slot. */
+const SEMAPHORE = { workers: 16, limit: 4, insideMs: 2, outsideMs: 2 } as const;
 
 type Snapshot = { readonly attempts: number; readonly commands: number };
 
@@ -311,6 +315,151 @@ function measureContended(
   };
 }
 
+/**
+ * Sixteen workers, each with its own client (or one shared with `sharedClient`), on one key of a
+ * semaphore of limit 4 (fresh: the child's prefix): wait for a slot, 2 ms inside, release, 2 ms
+ * outside. At most 2,000 sections/s fit (4 slots of 2 ms); the 16 workers ask for 4,000, so
+ * slots are always wanted and a release must go to a waiter. Only sections wholly inside the
+ * window count.
+ */
+async function runSemaphore(
+  fixture: SubjectFixture,
+  env: SubjectEnvironment,
+  timing: ScenarioTiming,
+): Promise<Measurement> {
+  const shared = timing.sharedClient ? await fixture.connect() : undefined;
+  const clients = await Promise.all(
+    Array.from({ length: SEMAPHORE.workers }, () => shared ?? fixture.connect()),
+  );
+  const sections = new LimitedSections(SEMAPHORE.limit);
+  let stopped = false;
+  const windowStart = performance.now() + timing.warmupMs;
+  const windowEnd = windowStart + timing.windowMs;
+  const counters = new WindowCounters(env.counters, timing);
+
+  const work = async (index: number) => {
+    const client = clients[index];
+    if (client?.runLimited === undefined) {
+      throw new Error("the subject has no semaphore (runLimited)");
+    }
+    while (!stopped && sections.total < MAX_CYCLES && performance.now() < windowEnd) {
+      let ran = false;
+      await client.runLimited("semaphore", SEMAPHORE.limit, () => {
+        ran = true;
+        return sections.run(index);
+      });
+      if (!ran) {
+        throw new Error("runLimited resolved without running the section");
+      }
+      await sleep(SEMAPHORE.outsideMs);
+    }
+  };
+  const settled = await Promise.allSettled(
+    clients.map((_, index) =>
+      work(index).catch((error: unknown) => {
+        stopped = true;
+        throw error;
+      }),
+    ),
+  );
+  counters.stop();
+  const failure = settled.find((outcome) => outcome.status === "rejected");
+  const measurement = sections.measure(counters, { windowStart, windowEnd, timing });
+  Object.assign(measurement, await timing.cost?.result(measurement.cycles));
+  if (failure !== undefined) {
+    throw new ScenarioFailure(failure.reason, measurement);
+  }
+  return measurement;
+}
+
+/** The semaphore's sections as they ran: each 2 ms inside, counted against the limit. */
+class LimitedSections {
+  readonly #limit: number;
+  readonly #sections: Array<{ start: number; end: number; owner: number }> = [];
+  #inside = 0;
+  #overLimit = 0;
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  get total(): number {
+    return this.#sections.length;
+  }
+
+  async run(owner: number): Promise<void> {
+    const start = performance.now();
+    this.#inside += 1;
+    if (this.#inside > this.#limit) {
+      this.#overLimit += 1;
+    }
+    try {
+      await sleep(SEMAPHORE.insideMs);
+    } finally {
+      this.#inside -= 1;
+    }
+    this.#sections.push({ start, end: performance.now(), owner });
+  }
+
+  /** Sections wholly inside the window, per worker; `overlaps`: entered with the limit inside. */
+  measure(
+    counters: WindowCounters,
+    window: { windowStart: number; windowEnd: number; timing: ScenarioTiming },
+  ): Measurement {
+    const { windowStart, windowEnd, timing } = window;
+    const perWorker = Array.from({ length: SEMAPHORE.workers }, () => 0);
+    const gaps = this.#slotGaps(windowStart, windowEnd);
+    let cycles = 0;
+    for (const { start, end, owner } of this.#sections) {
+      if (start >= windowStart && end <= windowEnd) {
+        cycles += 1;
+        perWorker[owner] = (perWorker[owner] ?? 0) + 1;
+      }
+    }
+    return {
+      windowMs: timing.windowMs,
+      cycles,
+      cyclesPerSecond: (cycles / timing.windowMs) * 1000,
+      ...counters.perCycle(cycles),
+      handoffP50Ms: quantile(gaps, 0.5),
+      handoffP99Ms: quantile(gaps, 0.99),
+      handoffs: gaps.length,
+      perWorker,
+      lostUpdates: 0,
+      overlaps: this.#overLimit,
+      totalSections: this.total,
+    };
+  }
+
+  /**
+   * The semaphore's hand-off: each time a section's end freed a slot of a full key, how long
+   * until the next section started in it (in the window; a freed slot always has a waiter here).
+   */
+  #slotGaps(windowStart: number, windowEnd: number): number[] {
+    const events = this.#sections.flatMap(({ start, end }) => [
+      { at: start, step: 1 },
+      { at: end, step: -1 },
+    ]);
+    // At one instant an end comes before a start: the slot was freed, then taken.
+    events.sort((a, b) => a.at - b.at || a.step - b.step);
+    const gaps: number[] = [];
+    let inside = 0;
+    let freedAt: number | undefined;
+    for (const { at, step } of events) {
+      if (step === -1 && inside === this.#limit) {
+        freedAt = at;
+      } else if (step === 1 && freedAt !== undefined) {
+        if (freedAt >= windowStart && at <= windowEnd) {
+          gaps.push(at - freedAt);
+        }
+        freedAt = undefined;
+      }
+      inside += step;
+    }
+    return gaps;
+  }
+}
+
 export const SCENARIOS: readonly ScenarioDefinition[] = [
   {
     name: "seq",
@@ -339,5 +488,13 @@ export const SCENARIOS: readonly ScenarioDefinition[] = [
     contended: true,
     windowMs: { full: 1500, quick: 400 },
     run: (fixture, env, timing) => runContended(fixture, env, timing, THINK_MS),
+  },
+  {
+    name: "semaphore",
+    description: `${SEMAPHORE.workers} workers on one semaphore key of limit ${SEMAPHORE.limit}: wait for a slot, ${SEMAPHORE.insideMs} ms inside, release, ${SEMAPHORE.outsideMs} ms outside`,
+    contended: true,
+    semaphore: true,
+    windowMs: { full: 1500, quick: 400 },
+    run: runSemaphore,
   },
 ];

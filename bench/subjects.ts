@@ -4,8 +4,10 @@
 import { asyncMutexMemory } from "./subjects/async-mutex.js";
 import { databasesLockMemory } from "./subjects/databases-lock.js";
 import { haspMemory, haspRedis } from "./subjects/hasp.js";
+import { haspMongodb } from "./subjects/hasp-mongodb.js";
 import { haspMysql, haspPostgres, haspSqlite } from "./subjects/hasp-sql.js";
 import { rawMemory } from "./subjects/raw-memory.js";
+import { rawMongodb } from "./subjects/raw-mongodb.js";
 import { rawRedis } from "./subjects/raw-redis.js";
 import { rawMysql, rawPostgres, rawSqlite } from "./subjects/raw-sql.js";
 import { redisSemaphoreRedis } from "./subjects/redis-semaphore.js";
@@ -39,4 +41,6 @@ export const SUBJECTS: readonly SubjectDefinition[] = [
   rawSqlite,
   haspSqlite,
   verrouSqlite,
+  rawMongodb,
+  haspMongodb,
 ];

@@ -4,9 +4,15 @@
 import type { ServerCost } from "./server-cpu.js";
 
 /** A backend. Ratios compare a subject with the raw baseline of its own backend. */
-export type BackendName = "redis" | "memory" | "postgres" | "mysql" | "sqlite";
+export type BackendName = "redis" | "memory" | "postgres" | "mysql" | "sqlite" | "mongodb";
 
-export const SCENARIO_NAMES = ["seq", "par64", "contended8", "contended8think"] as const;
+export const SCENARIO_NAMES = [
+  "seq",
+  "par64",
+  "contended8",
+  "contended8think",
+  "semaphore",
+] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 /** What a subject's setup receives in the child process. */
@@ -17,10 +23,13 @@ export type SubjectEnvironment = {
   readonly postgresUrl: string | undefined;
   /** Set for MySQL/MariaDB subjects: where the server is (loopback). */
   readonly mysqlUrl: string | undefined;
+  /** Set for MongoDB subjects: where the server is (loopback). */
+  readonly mongodbUrl: string | undefined;
   /** Unique to this child: every key (and namespace) the subject writes starts with it. */
   readonly prefix: string;
   /**
-   * SQL: the start of the subject's table names (and SQLite's directory): `prefix`, dropped by
+   * SQL and MongoDB: the start of the subject's table (collection) names (and SQLite's
+   * directory): `prefix`, dropped by
    * `close()`; with `--keep-rows` one per subject, kept between runs (`keepTables`).
    */
   readonly tablePrefix: string;
@@ -62,6 +71,13 @@ export type LockClient = {
    * Each call is its own owner: workers may share a client.
    */
   runExclusive(key: string, section: () => Promise<void>): Promise<void>;
+  /**
+   * The semaphore scenario (subjects with a `semaphore` description): waits for one of `limit`
+   * slots of the key with the library's own mechanism (bounded by `blockingTimeMs`, then it
+   * throws), runs `section` while holding it, then releases (also when it throws). Each call is
+   * its own holder.
+   */
+  runLimited?(key: string, limit: number, section: () => Promise<void>): Promise<void>;
 };
 
 /** A subject set up in a child process. */
@@ -80,6 +96,11 @@ export type SubjectDefinition = {
   readonly baseline: boolean;
   /** One line for the README and the JSON. */
   readonly description: string;
+  /**
+   * Its semaphore, in one line, when its clients implement `runLimited`: only those subjects
+   * run the semaphore scenario.
+   */
+  readonly semaphore?: string;
   setup(env: SubjectEnvironment): Promise<SubjectFixture>;
 };
 
@@ -91,6 +112,7 @@ export type Job = {
   readonly redisUrl: string | undefined;
   readonly postgresUrl: string | undefined;
   readonly mysqlUrl: string | undefined;
+  readonly mongodbUrl: string | undefined;
   readonly prefix: string;
   /** See SubjectEnvironment. */
   readonly tablePrefix: string;
@@ -132,7 +154,10 @@ export type Measurement = {
   perWorker?: number[];
   /** Contended, whole run: sections whose counter increment was lost. */
   lostUpdates?: number;
-  /** Contended, whole run: sections entered while another was inside. */
+  /**
+   * Contended, whole run: sections entered while another was inside (semaphore: while `limit`
+   * others were inside).
+   */
   overlaps?: number;
   /** Contended, whole run: sections completed (warm-up and tail included). */
   totalSections?: number;

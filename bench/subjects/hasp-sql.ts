@@ -12,9 +12,14 @@ import {
   KyselyLockAdapter,
   type KyselyLockAdapterSettings,
 } from "../../src/lock/adapters/kysely/index.js";
+import {
+  KyselySemaphoreAdapter,
+  type KyselySemaphoreAdapterSettings,
+} from "../../src/semaphore/adapters/kysely/index.js";
 import { createMysqlPool, createPgPool, openSqlite, POOL_SIZE, sqliteDirectory } from "../sql.js";
 import type { SubjectDefinition, SubjectEnvironment, SubjectFixture } from "../types.js";
 import { haspClient } from "./hasp.js";
+import { withSemaphore } from "./hasp-semaphore.js";
 
 /** Where no release signal exists: the raw baseline's polling interval. */
 const POLL_MS = 10;
@@ -25,7 +30,9 @@ type AnyKysely = Kysely<any>;
 type Opened = {
   kysely: AnyKysely;
   settings?: Partial<KyselyLockAdapterSettings>;
-  /** Closes what Kysely does not (a listener pool). */
+  /** The semaphore adapter's own settings (a listener of its own), made at its first section. */
+  semaphoreSettings?: () => Partial<KyselySemaphoreAdapterSettings>;
+  /** Closes what Kysely does not (the listener pools). */
   close?: () => Promise<void>;
 };
 
@@ -36,7 +43,9 @@ type Opened = {
 function haspSubject(env: SubjectEnvironment, open: () => Opened): SubjectFixture {
   const tableName = `${env.tablePrefix}_hasp`;
   const clients: Array<{ adapter: KyselyLockAdapter } & Opened> = [];
+  const semaphores: KyselySemaphoreAdapter[] = [];
   let created: Promise<void> | undefined;
+  let semaphoresCreated: Promise<void> | undefined;
   return {
     async connect() {
       const opened = open();
@@ -48,13 +57,27 @@ function haspSubject(env: SubjectEnvironment, open: () => Opened): SubjectFixtur
       clients.push({ adapter, ...opened });
       created ??= adapter.init();
       await created;
-      return haspClient(adapter, env, POLL_MS);
+      // The semaphore's tables, made at its first section only.
+      const semaphoreAdapter = async () => {
+        const semaphore = new KyselySemaphoreAdapter({
+          kysely: opened.kysely,
+          tableName: `${tableName}_sem`,
+          ...opened.semaphoreSettings?.(),
+        });
+        semaphores.push(semaphore);
+        semaphoresCreated ??= semaphore.init();
+        await semaphoresCreated;
+        return semaphore;
+      };
+      return withSemaphore(haspClient(adapter, env, POLL_MS), semaphoreAdapter, env, POLL_MS);
     },
     async close() {
       await Promise.all(clients.map(({ adapter }) => adapter.close()));
+      await Promise.all(semaphores.map((semaphore) => semaphore.close()));
       try {
         if (!env.keepTables) {
           await clients[0]?.adapter.dropSchema();
+          await semaphores[0]?.dropSchema();
         }
       } finally {
         await Promise.all(
@@ -73,19 +96,28 @@ export const haspPostgres: SubjectDefinition = {
   backend: "postgres",
   baseline: false,
   description: `LockProvider + KyselyLockAdapter, Kysely on a pg Pool (${POOL_SIZE}) per client, and a listener pool (LISTEN/NOTIFY)`,
+  semaphore:
+    "SemaphoreProvider + KyselySemaphoreAdapter on the same Kysely (tables <prefix>_hasp_sem) and a listener pool of its own: one CALL per acquire, a release hands the slot to the oldest waiter (LISTEN/NOTIFY)",
   async setup(env) {
     const url = env.postgresUrl;
     if (url === undefined) {
       throw new Error("hasp-postgres needs PostgreSQL");
     }
     return haspSubject(env, () => {
-      const listener = new pg.Pool({ connectionString: url, max: 1 });
+      const listeners = [new pg.Pool({ connectionString: url, max: 1 })];
       return {
         kysely: new Kysely({
           dialect: new PostgresDialect({ pool: createPgPool(url, env.counters) }),
         }),
-        settings: { listener },
-        close: () => listener.end(),
+        settings: { listener: listeners[0] },
+        semaphoreSettings: () => {
+          const listener = new pg.Pool({ connectionString: url, max: 1 });
+          listeners.push(listener);
+          return { listener };
+        },
+        close: async () => {
+          await Promise.all(listeners.map((listener) => listener.end()));
+        },
       };
     });
   },
@@ -96,6 +128,8 @@ export const haspMysql: SubjectDefinition = {
   backend: "mysql",
   baseline: false,
   description: `LockProvider + KyselyLockAdapter, Kysely on a mysql2 pool (${POOL_SIZE}) per client, 10 ms polling`,
+  semaphore:
+    "SemaphoreProvider + KyselySemaphoreAdapter on the same Kysely: one CALL per acquire, 10 ms polling",
   async setup(env) {
     const url = env.mysqlUrl;
     if (url === undefined) {
@@ -115,6 +149,8 @@ export const haspSqlite: SubjectDefinition = {
   baseline: false,
   description:
     "LockProvider + KyselyLockAdapter, Kysely on better-sqlite3 (WAL, a connection per client, statements kept prepared), 10 ms polling",
+  semaphore:
+    "SemaphoreProvider + KyselySemaphoreAdapter on the same Kysely: one upsert (BEFORE triggers) per acquire, 10 ms polling",
   async setup(env) {
     const directory = sqliteDirectory(env.tablePrefix);
     mkdirSync(directory, { recursive: true });

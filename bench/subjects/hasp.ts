@@ -1,5 +1,6 @@
 // hasp through its public API: `LockProvider.create`, `acquire`/`release` for the cycle
-// scenarios, `runBlockingOrFail` for the contended ones. The adapter is wrapped only to count
+// scenarios, `runBlockingOrFail` for the contended ones (and `SemaphoreProvider`'s for the
+// semaphore scenario, hasp-semaphore.ts). The adapter is wrapped only to count
 // acquire attempts (the wrapper adds no await).
 
 import type { Redis } from "ioredis";
@@ -8,9 +9,12 @@ import { RedisLockAdapter } from "../../src/lock/adapters/redis/index.js";
 import type { ILockAdapter } from "../../src/lock/contracts/index.js";
 import { LockProvider } from "../../src/lock/index.js";
 import { Namespace } from "../../src/namespace/index.js";
+import { MemorySemaphoreAdapter } from "../../src/semaphore/adapters/memory/index.js";
+import { RedisSemaphoreAdapter } from "../../src/semaphore/adapters/redis/index.js";
 import { TimeSpan } from "../../src/time-span/index.js";
 import { countCommands, createRedisClient, deleteKeysContaining } from "../redis.js";
 import type { Counters, LockClient, SubjectDefinition, SubjectEnvironment } from "../types.js";
+import { withSemaphore } from "./hasp-semaphore.js";
 
 /**
  * The adapter, counting acquire attempts (the wrapper adds no await); a wait that acquires
@@ -81,25 +85,36 @@ export const haspRedis: SubjectDefinition = {
   baseline: false,
   description:
     "LockProvider + RedisLockAdapter, one ioredis client (and its subscriber) per client",
+  semaphore:
+    "SemaphoreProvider + RedisSemaphoreAdapter on the same client (its own subscriber): one script per operation, a release hands the slot to the oldest waiter",
   async setup(env) {
     const url = env.redisUrl;
     if (url === undefined) {
       throw new Error("hasp-redis needs Redis");
     }
-    const opened: Array<{ client: Redis; adapter: RedisLockAdapter }> = [];
+    const opened: Array<{ client: Redis; adapters: Array<{ close(): Promise<void> }> }> = [];
     return {
       async connect() {
         const client = createRedisClient(url);
         const adapter = new RedisLockAdapter(client);
-        opened.push({ client, adapter });
+        const adapters: Array<{ close(): Promise<void> }> = [adapter];
+        opened.push({ client, adapters });
         await client.ping();
         countCommands(client, env.counters);
-        return haspClient(adapter, env);
+        return withSemaphore(
+          haspClient(adapter, env),
+          async () => {
+            const semaphores = new RedisSemaphoreAdapter(client);
+            adapters.push(semaphores);
+            return semaphores;
+          },
+          env,
+        );
       },
       async close() {
         await Promise.all(
-          opened.map(async ({ client, adapter }) => {
-            await adapter.close();
+          opened.map(async ({ client, adapters }) => {
+            await Promise.all(adapters.map((adapter) => adapter.close()));
             await client.quit();
           }),
         );
@@ -114,12 +129,15 @@ export const haspMemory: SubjectDefinition = {
   backend: "memory",
   baseline: false,
   description: "LockProvider + MemoryLockAdapter, one adapter shared by the child's clients",
+  semaphore:
+    "SemaphoreProvider + MemorySemaphoreAdapter, one adapter shared by the child's clients: a release hands the slot to the oldest waiter",
   async setup(env) {
     env.counters.commands = -1;
     const adapter = new MemoryLockAdapter();
+    const semaphores = new MemorySemaphoreAdapter();
     return {
       async connect() {
-        return haspClient(adapter, env);
+        return withSemaphore(haspClient(adapter, env), async () => semaphores, env);
       },
       async close() {},
     };

@@ -1,13 +1,19 @@
 // The memory baseline: a plain Map from key to owner id, shared by every client of the child,
-// and a poll every 10 ms while the key is held (as the Redis baseline does).
+// and a poll every 10 ms while the key is held (as the Redis baseline does). Its semaphore: a
+// Map from key to the set of slot ids, polled the same way.
 
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { LockClient, SubjectDefinition, SubjectEnvironment } from "../types.js";
+import { runPolled } from "./polled-section.js";
 
 const POLL_MS = 10;
 
-function mapClient(holds: Map<string, string>, env: SubjectEnvironment): LockClient {
+function mapClient(
+  holds: Map<string, string>,
+  slots: Map<string, Set<string>>,
+  env: SubjectEnvironment,
+): LockClient {
   const take = async (key: string, id: string) => {
     env.counters.attempts += 1;
     if (holds.has(key)) {
@@ -43,6 +49,28 @@ function mapClient(holds: Map<string, string>, env: SubjectEnvironment): LockCli
         await release(key, id);
       }
     },
+    runLimited(key, limit, section) {
+      const id = randomUUID();
+      return runPolled("raw-memory", key, env, {
+        take: async () => {
+          env.counters.attempts += 1;
+          const taken = slots.get(key) ?? new Set<string>();
+          if (taken.size >= limit) {
+            return false;
+          }
+          slots.set(key, taken.add(id));
+          return true;
+        },
+        release: async () => {
+          const taken = slots.get(key);
+          taken?.delete(id);
+          if (taken?.size === 0) {
+            slots.delete(key);
+          }
+        },
+        section,
+      });
+    },
   };
 }
 
@@ -51,15 +79,18 @@ export const rawMemory: SubjectDefinition = {
   backend: "memory",
   baseline: true,
   description: "a plain Map of owner ids in the process, 10 ms polling",
+  semaphore: "a Map from key to its Set of slot ids in the process, 10 ms polling",
   async setup(env) {
     env.counters.commands = -1;
     const holds = new Map<string, string>();
+    const slots = new Map<string, Set<string>>();
     return {
       async connect() {
-        return mapClient(holds, env);
+        return mapClient(holds, slots, env);
       },
       async close() {
         holds.clear();
+        slots.clear();
       },
     };
   },

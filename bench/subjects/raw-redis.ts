@@ -1,18 +1,39 @@
 // The Redis baseline: what a careful user writes with ioredis alone. `SET key id NX PX ttl` to
 // take, a compare-and-delete script (defineCommand, so EVALSHA) to release, and a poll every
-// 10 ms while the key is held.
+// 10 ms while the key is held. Its semaphore: a sorted set of slot ids scored by their expiry
+// (server clock), one script that drops the expired and adds the caller below the limit, `ZREM`
+// to release, the same polling.
 
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Redis } from "ioredis";
 import { countCommands, createRedisClient, deleteKeysContaining } from "../redis.js";
 import type { LockClient, SubjectDefinition, SubjectEnvironment } from "../types.js";
+import { runPolled } from "./polled-section.js";
 
 const POLL_MS = 10;
 
 const COMPARE_AND_DELETE = `if redis.call('get',KEYS[1])==ARGV[1] then return redis.call('del',KEYS[1]) else return 0 end`;
 
-type RawCommands = { benchRawRelease(key: string, id: string): Promise<number> };
+/**
+ * KEYS[1] the semaphore's sorted set (member: slot id, score: expiry in ms, server clock);
+ * ARGV[1] slot id, ARGV[2] limit, ARGV[3] TTL ms. Returns 1 when the slot was taken, else 0.
+ * Every slot has the same TTL, so the set expires with its last slot.
+ */
+const TAKE_SLOT = `local t = redis.call('time')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+redis.call('zremrangebyscore', KEYS[1], '-inf', now)
+if redis.call('zcard', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('zadd', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+  redis.call('pexpire', KEYS[1], ARGV[3])
+  return 1
+end
+return 0`;
+
+type RawCommands = {
+  benchRawRelease(key: string, id: string): Promise<number>;
+  benchRawTakeSlot(key: string, id: string, limit: number, ttlMs: number): Promise<number>;
+};
 
 function rawClient(client: Redis, env: SubjectEnvironment): LockClient {
   const commands = client as unknown as RawCommands;
@@ -44,6 +65,18 @@ function rawClient(client: Redis, env: SubjectEnvironment): LockClient {
         await release(full, id);
       }
     },
+    runLimited(key, limit, section) {
+      const full = `${env.prefix}:${key}`;
+      const id = randomUUID();
+      return runPolled("raw-redis", key, env, {
+        take: async () => {
+          env.counters.attempts += 1;
+          return (await commands.benchRawTakeSlot(full, id, limit, env.ttlMs)) === 1;
+        },
+        release: () => client.zrem(full, id),
+        section,
+      });
+    },
   };
 }
 
@@ -52,6 +85,8 @@ export const rawRedis: SubjectDefinition = {
   backend: "redis",
   baseline: true,
   description: "ioredis alone: SET NX PX, compare-and-delete script (EVALSHA), 10 ms polling",
+  semaphore:
+    "a sorted set of slot ids scored by expiry (server TIME): one script (drop expired, ZCARD < limit: ZADD, PEXPIRE), ZREM to release, 10 ms polling",
   async setup(env) {
     const url = env.redisUrl;
     if (url === undefined) {
@@ -63,6 +98,7 @@ export const rawRedis: SubjectDefinition = {
         const client = createRedisClient(url);
         clients.push(client);
         client.defineCommand("benchRawRelease", { numberOfKeys: 1, lua: COMPARE_AND_DELETE });
+        client.defineCommand("benchRawTakeSlot", { numberOfKeys: 1, lua: TAKE_SLOT });
         await client.ping();
         countCommands(client, env.counters);
         return rawClient(client, env);

@@ -3,9 +3,14 @@
 // `acquire` (its retry loop, at its default 10 ms retryInterval, bounded by acquireTimeout) for
 // the contended ones. Its default auto-refresh timer (every 0.8 × lockTimeout) runs while held.
 // Acquire attempts are counted as its `SET NX PX` commands.
+//
+// Its `Semaphore` for the semaphore scenario: a sorted set scored by the acquire time (the
+// client's clock, `Date.now()`), one acquire script (drop the expired, ZCARD < limit: ZADD,
+// PEXPIRE), ZREM to release, `acquire` retrying at its default 10 ms. Its attempts are counted
+// as its acquire script's calls (EVALSHA: sha, numkeys, the key and 4 arguments).
 
 import type { Redis } from "ioredis";
-import { Mutex } from "redis-semaphore";
+import { Mutex, Semaphore } from "redis-semaphore";
 import { countAttempts, countCommands, createRedisClient, deleteKeysContaining } from "../redis.js";
 import type { LockClient, SubjectDefinition, SubjectEnvironment } from "../types.js";
 
@@ -37,7 +42,21 @@ function mutexClient(client: Redis, env: SubjectEnvironment): LockClient {
         await mutex.release();
       }
     },
+    async runLimited(key, limit, section) {
+      const semaphore = new Semaphore(client, `${env.prefix}:${key}`, limit, options);
+      await semaphore.acquire();
+      try {
+        await section();
+      } finally {
+        await semaphore.release();
+      }
+    },
   };
+}
+
+/** SET (the Mutex's attempt), or the Semaphore's acquire script: sha, numkeys, key and 4 more. */
+function isAttempt(name: string, args: readonly unknown[]): boolean {
+  return name === "set" || ((name === "evalsha" || name === "eval") && args.length === 7);
 }
 
 export const redisSemaphoreRedis: SubjectDefinition = {
@@ -46,6 +65,8 @@ export const redisSemaphoreRedis: SubjectDefinition = {
   baseline: false,
   description:
     "redis-semaphore Mutex, one ioredis client per client: SET NX PX, compare-and-delete script by EVALSHA, 10 ms retryInterval",
+  semaphore:
+    "redis-semaphore Semaphore: a sorted set scored by the client's clock, one acquire script by EVALSHA, ZREM, 10 ms retryInterval",
   async setup(env) {
     const url = env.redisUrl;
     if (url === undefined) {
@@ -58,7 +79,7 @@ export const redisSemaphoreRedis: SubjectDefinition = {
         clients.push(client);
         await client.ping();
         countCommands(client, env.counters);
-        countAttempts(client, env.counters, (name) => name === "set");
+        countAttempts(client, env.counters, isAttempt);
         return mutexClient(client, env);
       },
       async close() {

@@ -632,9 +632,11 @@ export function semaphoreAdapterTestSuite(settings: SemaphoreAdapterTestSuiteSet
         const second = freshKey("second");
         const a = await acquire(first, "worker-1", 1, LONG_TTL);
         const b = await acquire(second, "worker-1", 1, LONG_TTL);
-        // Tokens grow per key: two keys may issue the same one (SQLite's clock counts ms).
+        // Tokens are per key: two keys' first tokens may be equal (both from the server's clock
+        // in one millisecond), so the slots are told apart by their keys, not their tokens.
         expect((await slotOf(first, "worker-1")).fencingToken).toBe(a);
         expect(await adapter.release(first, "worker-1")).toBe(true);
+        expect(await adapter.getState(first, "worker-1")).toBeNull();
         expect((await slotOf(second, "worker-1")).fencingToken).toBe(b);
       });
     });

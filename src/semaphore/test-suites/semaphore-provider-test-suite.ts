@@ -616,8 +616,10 @@ export function semaphoreProviderTestSuite(settings: SemaphoreProviderTestSuiteS
           await world.untilWaiting(waiter);
           const releasing = holder.release();
           controller.abort(new Error("gave up"));
+          // Observed before the release's round trip: the abort may reject it at once.
+          const outcomeOf = outcomeWithin(waiting);
           await releasing;
-          const outcome = await outcomeWithin(waiting);
+          const outcome = await outcomeOf;
           expect(outcome.pending).toBeUndefined();
           await eventually("the key settled", async () => {
             const state = await waiter.getState();

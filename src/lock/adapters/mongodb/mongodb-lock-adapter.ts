@@ -1,9 +1,16 @@
 import type { Collection, Db, Document } from "mongodb";
-import * as v from "valibot";
+import {
+  toNumber,
+  toRemainingTime,
+  toTtlMs,
+  upsertRetryingDuplicateKey,
+} from "../../../backends/mongodb/mongodb-answers.js";
+import {
+  createReapIndex,
+  settingsCollection,
+} from "../../../backends/mongodb/mongodb-collection.js";
 import { HaspError } from "../../../errors/hasp-error.js";
-import { mustBe, parseSettings, settingsObject } from "../../../settings/parse-settings.js";
-import { TimeSpan } from "../../../time-span/time-span.js";
-import { durationTooLong, storeMilliseconds } from "../../../time-span/time-span-schema.js";
+import type { TimeSpan } from "../../../time-span/time-span.js";
 import type {
   ILockAdapter,
   LockAcquireResult,
@@ -17,14 +24,14 @@ import {
   HOLD_PROJECTION,
   liveHoldOf,
   liveHoldOfOwner,
-  REAP_INDEX,
   refreshUpdate,
   releaseUpdate,
 } from "./mongodb-lock-queries.js";
 
 /**
  * Settings of {@link MongodbLockAdapter}: a database (the adapter names the collection) or a
- * collection of your own.
+ * collection of your own. (Spelt out, not an alias of the internal MongodbCollectionSettings, so
+ * that the API reference documents it.)
  */
 export type MongodbLockAdapterSettings =
   | {
@@ -45,55 +52,7 @@ export type MongodbLockAdapterSettings =
     };
 
 const DEFAULT_COLLECTION_NAME = "hasp_locks";
-
-const settingsSchema = v.pipe(
-  settingsObject({
-    database: v.optional(v.custom<Db>(isDb, mustBe("a mongodb Db (client.db(name))"))),
-    collection: v.optional(
-      v.custom<Collection<Document>>(isCollection, mustBe("a mongodb Collection")),
-    ),
-    collectionName: v.optional(
-      v.pipe(
-        v.string(mustBe("a string")),
-        v.nonEmpty("must not be empty"),
-        v.regex(/^[^$\0]*$/, 'must not contain "$" or NUL'),
-        v.check((name) => !name.startsWith("system."), 'must not start with "system."'),
-      ),
-    ),
-  }),
-  v.forward(
-    v.check(
-      (settings) => (settings.database === undefined) !== (settings.collection === undefined),
-      "give exactly one of database and collection",
-    ),
-    ["database"],
-  ),
-  v.forward(
-    v.check(
-      (settings) => settings.collection === undefined || settings.collectionName === undefined,
-      "goes with database, not with collection",
-    ),
-    ["collectionName"],
-  ),
-);
-
-function isDb(value: unknown): value is Db {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as Db).collection === "function" &&
-    typeof (value as Db).databaseName === "string"
-  );
-}
-
-function isCollection(value: unknown): value is Collection<Document> {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as Collection).findOneAndUpdate === "function" &&
-    typeof (value as Collection).collectionName === "string"
-  );
-}
+const ADAPTER_NAME = "MongodbLockAdapter";
 
 /** A hold as {@link HOLD_PROJECTION} returns it. */
 type ProjectedHold = { owner: string; token: unknown; remainingMs: unknown };
@@ -124,13 +83,11 @@ export class MongodbLockAdapter implements ILockAdapter {
 
   /** @throws InvalidArgumentError unless exactly one of a Db and a Collection is given, or a setting is bad. */
   constructor(settings: MongodbLockAdapterSettings) {
-    const { database, collection, collectionName } = parseSettings(
-      "MongodbLockAdapter settings",
-      settingsSchema,
+    this.#collection = settingsCollection(
+      `${ADAPTER_NAME} settings`,
       settings,
+      DEFAULT_COLLECTION_NAME,
     );
-    this.#collection =
-      collection ?? (database as Db).collection(collectionName ?? DEFAULT_COLLECTION_NAME);
   }
 
   /**
@@ -143,23 +100,14 @@ export class MongodbLockAdapter implements ILockAdapter {
    */
   async init(): Promise<void> {
     try {
-      await this.#collection.createIndex(REAP_INDEX.keys, REAP_INDEX.options);
+      await createReapIndex(this.#collection);
     } catch (error) {
       throw new LockBackendError("", "init", { cause: error });
     }
   }
 
   async acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<LockAcquireResult> {
-    const hold = await this.#acquire(key, lockId, ttl).catch((error: unknown) => {
-      // Two upserts of a missing key: one inserts, the other hits the unique `_id` index. The
-      // server retries such an upsert itself (the filter is the `_id` alone), but only so often;
-      // if the error still arrives the document exists now, and running the command again
-      // answers from it as from any held key.
-      if (isDuplicateKeyError(error)) {
-        return this.#acquire(key, lockId, ttl);
-      }
-      throw error;
-    });
+    const hold = await upsertRetryingDuplicateKey(() => this.#acquire(key, lockId, ttl));
     if (hold.owner === lockId) {
       return { acquired: true, fencingToken: toNumber(hold.token) };
     }
@@ -179,7 +127,7 @@ export class MongodbLockAdapter implements ILockAdapter {
   async refresh(key: string, lockId: string, ttl: TimeSpan): Promise<boolean> {
     const result = await this.#collection.updateOne(
       expiringHoldOfOwner(key, lockId),
-      refreshUpdate(toTtlMs(ttl)),
+      refreshUpdate(toTtlMs(ADAPTER_NAME, ttl)),
     );
     return result.matchedCount === 1;
   }
@@ -202,7 +150,7 @@ export class MongodbLockAdapter implements ILockAdapter {
   async #acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<ProjectedHold> {
     const hold = await this.#collection.findOneAndUpdate(
       byKey(key),
-      acquireUpdate(lockId, ttl === null ? null : toTtlMs(ttl)),
+      acquireUpdate(lockId, ttl === null ? null : toTtlMs(ADAPTER_NAME, ttl)),
       {
         upsert: true,
         returnDocument: "after",
@@ -216,44 +164,4 @@ export class MongodbLockAdapter implements ILockAdapter {
     }
     return hold as unknown as ProjectedHold;
   }
-}
-
-/** A TTL in whole ms (at least 1); above MAX_DURATION_MS (passed directly) an InvalidArgumentError. */
-function toTtlMs(ttl: TimeSpan): number {
-  const ms = storeMilliseconds(ttl);
-  if (ms === undefined) {
-    throw durationTooLong("MongodbLockAdapter", "ttl", ttl);
-  }
-  return ms;
-}
-
-function isDuplicateKeyError(error: unknown): boolean {
-  return (
-    typeof error === "object" && error !== null && (error as { code?: unknown }).code === 11000
-  );
-}
-
-/** A BSON integer as the driver hands it over: a number, a bigint (`useBigInt64`) or a Long. */
-function toNumber(value: unknown): number {
-  if (typeof value === "number") {
-    return value;
-  }
-  if (typeof value === "bigint") {
-    return Number(value);
-  }
-  if (
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as { toNumber?: unknown }).toNumber === "function"
-  ) {
-    return (value as { toNumber(): number }).toNumber();
-  }
-  throw new HaspError(`MongoDB lock: expected an integer, got ${String(value)}`);
-}
-
-function toRemainingTime(remainingMs: unknown): TimeSpan | null {
-  if (remainingMs === null || remainingMs === undefined) {
-    return null;
-  }
-  return TimeSpan.fromMilliseconds(Math.max(0, toNumber(remainingMs)));
 }

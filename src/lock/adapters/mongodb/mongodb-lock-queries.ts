@@ -7,16 +7,14 @@
 //   owner      the lock id of the hold; null once released or force-released
 //   token      the fencing token of the last hold; kept when the hold ends, so the next is above it
 //   expiresAt  when the hold ends (null: never); the time of the release for a released one. The
-//              TTL index (init) deletes a document REAP_GRACE_SECONDS after this time.
+//              TTL index (init, REAP_INDEX) deletes a document REAP_GRACE_SECONDS after this time.
 //
 // Every time is the server's (`$$NOW`); the client's clock is never read. A user-supplied string
 // (the lock id) inside an update pipeline or an aggregation expression is wrapped in `$literal`:
 // there a string starting with "$" would be read as a field path.
 
 import type { Document } from "mongodb";
-
-/** How long a dead document (released, or its hold expired) stays before the TTL index deletes it. */
-export const REAP_GRACE_SECONDS = 60;
+import { nextToken } from "../../../backends/mongodb/mongodb-collection.js";
 
 /** A hold counts when it has an owner and has not expired by the server's clock. */
 const LIVE = {
@@ -26,14 +24,8 @@ const LIVE = {
   ],
 } as const;
 
-/**
- * A new hold's token: max(last token + 1, server time in µs). The last token is kept in the
- * document, and when the TTL index deleted it (at least REAP_GRACE_SECONDS after the hold ended)
- * the server's clock has moved far past it.
- */
-const NEXT_TOKEN = {
-  $max: [{ $add: [{ $ifNull: ["$token", 0] }, 1] }, { $multiply: [{ $toLong: "$$NOW" }, 1000] }],
-} as const;
+/** A new hold's token: see nextToken (the last one stays in the document when a hold ends). */
+const NEXT_TOKEN = nextToken("$token");
 
 /** What acquire and getState return: the holder, its token and its remaining ms (server clock). */
 export const HOLD_PROJECTION = {
@@ -98,9 +90,3 @@ export function releaseUpdate(): Document[] {
 export function refreshUpdate(ttlMs: number): Document[] {
   return [{ $set: { expiresAt: { $add: ["$$NOW", ttlMs] } } }];
 }
-
-/** The TTL index that deletes dead documents (see {@link REAP_GRACE_SECONDS}). */
-export const REAP_INDEX = {
-  keys: { expiresAt: 1 },
-  options: { expireAfterSeconds: REAP_GRACE_SECONDS },
-} as const;

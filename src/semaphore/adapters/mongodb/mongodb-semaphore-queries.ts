@@ -1,0 +1,250 @@
+// The queries of MongodbSemaphoreAdapter. Each operation is one command on one document, found
+// by `_id` (the semaphore key), so the built-in unique `_id` index decides every race: an update
+// of one document is atomic, and two upserts of a missing key cannot both insert. Every pipeline
+// first drops the expired slots (LIVE_SLOTS), so they never count in a decision.
+//
+// Document per semaphore key K (namespaced):
+//   { _id: K, slots: [{ id, limit, token, expiresAt }], token: long, expiresAt: Date | null }
+//   slots      the slots taken, each with its holder's slot id, the limit it was taken with, its
+//              fencing token and its expiry (null: never); expired ones linger until the next write
+//   token      the last token issued for K; kept when slots end, so the next is above it
+//   expiresAt  when the last slot ends (null: one never does); the time of the last release once
+//              none is left. The TTL index (init) deletes a document REAP_GRACE_SECONDS after it.
+//
+// Every time is the server's (`$$NOW`); the client's clock is never read. A user-supplied string
+// (the slot id) inside an update pipeline or an aggregation expression is wrapped in `$literal`:
+// there a string starting with "$" would be read as a field path.
+
+import type { Document } from "mongodb";
+import { nextToken } from "../../../backends/mongodb/mongodb-collection.js";
+
+/** The unexpired slots of the document (none when it has no `slots` yet: a fresh upsert). */
+const LIVE_SLOTS = {
+  $filter: {
+    input: { $ifNull: ["$slots", []] },
+    as: "slot",
+    cond: { $or: [{ $eq: ["$$slot.expiresAt", null] }, { $gt: ["$$slot.expiresAt", "$$NOW"] }] },
+  },
+} as const;
+
+/** The new slot's (and the document's last) token, from the last one issued for the key. */
+const NEXT_TOKEN = nextToken("$token");
+
+/** The document's `expiresAt` from its (live) `slots`: see the layout above. */
+const LAST_EXPIRY = {
+  $cond: [
+    { $eq: [{ $size: "$slots" }, 0] },
+    "$$NOW",
+    { $cond: [{ $in: [null, "$slots.expiresAt"] }, null, { $max: "$slots.expiresAt" }] },
+  ],
+} as const;
+
+/** The stage that ends every update: the document's expiry from its slots, temporaries gone. */
+const FINISH = [
+  { $set: { expiresAt: LAST_EXPIRY } },
+  { $unset: ["live", "mine", "free", "taken"] },
+];
+
+/** Whether `$$slot` is `slotId`'s. */
+function isSlotOf(slotId: string): Document {
+  return { $eq: ["$$slot.id", { $literal: slotId }] };
+}
+
+/** The slots of `slots` (an expression) that `slotId` holds: none or one. */
+function slotsOf(slotId: string, slots: unknown): Document {
+  return { $filter: { input: slots, as: "slot", cond: isSlotOf(slotId) } };
+}
+
+function expiryIn(ttlMs: number | null): Document | null {
+  return ttlMs === null ? null : { $add: ["$$NOW", ttlMs] };
+}
+
+/** `slots` with `slotId`'s slot expiring anew (as `$live`: the live slots). */
+function restarted(slotId: string, ttlMs: number | null): Document {
+  return {
+    $map: {
+      input: "$live",
+      as: "slot",
+      in: {
+        $cond: [
+          isSlotOf(slotId),
+          {
+            id: "$$slot.id",
+            limit: "$$slot.limit",
+            token: "$$slot.token",
+            expiresAt: expiryIn(ttlMs),
+          },
+          "$$slot",
+        ],
+      },
+    },
+  };
+}
+
+/** A one-document filter: the key. With `upsert` the inserted document gets this `_id`. */
+export function byKey(key: string): Document {
+  return { _id: key };
+}
+
+/**
+ * The update of acquire (findOneAndUpdate on {@link byKey}, upsert, returning the document after
+ * the update, projected by {@link acquireProjection}). One pipeline for every case:
+ * - `slotId` holds a live slot: its expiry restarts; its token and limit stay;
+ * - else, fewer live slots than `limit` and than every live slot's limit: `slotId` takes a new
+ *   slot with a new token;
+ * - else nothing but the expired slots changes.
+ */
+export function acquireUpdate(slotId: string, limit: number, ttlMs: number | null): Document[] {
+  const count = { $size: "$live" };
+  return [
+    { $set: { live: LIVE_SLOTS } },
+    {
+      $set: {
+        mine: { $in: [{ $literal: slotId }, "$live.id"] },
+        free: {
+          $and: [
+            { $lt: [count, limit] },
+            { $lt: [count, { $ifNull: [{ $min: "$live.limit" }, limit] }] },
+          ],
+        },
+      },
+    },
+    { $set: { taken: { $and: [{ $not: ["$mine"] }, "$free"] } } },
+    {
+      $set: {
+        token: { $cond: ["$taken", NEXT_TOKEN, "$token"] },
+        slots: {
+          $cond: [
+            "$mine",
+            restarted(slotId, ttlMs),
+            {
+              $cond: [
+                "$taken",
+                {
+                  $concatArrays: [
+                    "$live",
+                    [
+                      {
+                        id: { $literal: slotId },
+                        limit,
+                        token: NEXT_TOKEN,
+                        expiresAt: expiryIn(ttlMs),
+                      },
+                    ],
+                  ],
+                },
+                "$live",
+              ],
+            },
+          ],
+        },
+      },
+    },
+    ...FINISH,
+  ];
+}
+
+/**
+ * What acquire returns, from the updated document (whose slots are all live): `slotToken` only
+ * when `slotId` holds a slot, the count, the smallest limit and the soonest expiry.
+ */
+export function acquireProjection(slotId: string): Document {
+  return {
+    _id: 0,
+    slotToken: {
+      $arrayElemAt: [
+        { $map: { input: slotsOf(slotId, "$slots"), as: "slot", in: "$$slot.token" } },
+        0,
+      ],
+    },
+    count: { $size: "$slots" },
+    limit: { $min: "$slots.limit" },
+    remainingMs: { $subtract: [{ $min: "$slots.expiresAt" }, "$$NOW"] },
+  };
+}
+
+/**
+ * What getState returns: the live slots' count and smallest limit, and `slotId`'s own slot
+ * (`token`, `remainingMs`) when it holds one. Expired slots are left out, not written.
+ */
+export function stateProjection(slotId: string): Document {
+  return {
+    _id: 0,
+    state: {
+      $let: {
+        vars: { live: LIVE_SLOTS },
+        in: {
+          count: { $size: "$$live" },
+          limit: { $min: "$$live.limit" },
+          slots: {
+            $map: {
+              input: slotsOf(slotId, "$$live"),
+              as: "slot",
+              in: {
+                token: "$$slot.token",
+                remainingMs: { $subtract: ["$$slot.expiresAt", "$$NOW"] },
+              },
+            },
+          },
+        },
+      },
+    },
+  };
+}
+
+/** The key while `slotId` holds a live slot of it (release). */
+export function liveSlotOf(key: string, slotId: string): Document {
+  return {
+    _id: key,
+    $expr: {
+      $in: [{ $literal: slotId }, { $map: { input: LIVE_SLOTS, as: "slot", in: "$$slot.id" } }],
+    },
+  };
+}
+
+/** The key while `slotId` holds a live slot of it that expires (refresh). */
+export function expiringSlotOf(key: string, slotId: string): Document {
+  const expiring = {
+    $filter: {
+      input: { $ifNull: ["$slots", []] },
+      as: "slot",
+      cond: { $gt: ["$$slot.expiresAt", "$$NOW"] },
+    },
+  };
+  return {
+    _id: key,
+    $expr: {
+      $in: [{ $literal: slotId }, { $map: { input: expiring, as: "slot", in: "$$slot.id" } }],
+    },
+  };
+}
+
+/** The key while any slot of it is live (forceReleaseAll). */
+export function anyLiveSlot(key: string): Document {
+  return { _id: key, $expr: { $gt: [{ $size: LIVE_SLOTS }, 0] } };
+}
+
+/**
+ * The update of release: `slotId`'s slot and the expired ones go. The document stays, with its
+ * token, so the next slot's token is above it; the TTL index deletes it later.
+ */
+export function releaseUpdate(slotId: string): Document[] {
+  return [
+    {
+      $set: {
+        slots: { $filter: { input: LIVE_SLOTS, as: "slot", cond: { $not: [isSlotOf(slotId)] } } },
+      },
+    },
+    ...FINISH,
+  ];
+}
+
+/** The update of forceReleaseAll: no slot left, the token kept. */
+export function releaseAllUpdate(): Document[] {
+  return [{ $set: { slots: { $literal: [] } } }, ...FINISH];
+}
+
+/** The update of refresh: `slotId`'s slot expires `ttlMs` from now; the expired ones go. */
+export function refreshUpdate(slotId: string, ttlMs: number): Document[] {
+  return [{ $set: { live: LIVE_SLOTS } }, { $set: { slots: restarted(slotId, ttlMs) } }, ...FINISH];
+}
