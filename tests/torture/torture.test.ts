@@ -170,6 +170,25 @@ describe("the checker", () => {
     expect(check([first, { ...second, key: "other" }]).violations).toEqual([]);
   });
 
+  test("with a limit (a semaphore's), that many holds at once pass and one more is a violation, however they interleave", () => {
+    const first = section(1, { length: 10 });
+    const second = { ...section(2, { worker: 1, length: 10 }), start: first.start + 1 };
+    const third = { ...section(3, { worker: 2, length: 10 }), start: first.start + 2 };
+    const fourth = { ...section(4, { worker: 3, length: 10 }), start: first.start + 3 };
+    const crowd = (records: SectionRecord[]) =>
+      checkSections(records, { outages: [], stalls: [], limit: 3 }).violations;
+    expect(crowd([first, second, third])).toEqual([]);
+    expect(crowd([first, second, third, fourth])).toEqual([
+      expect.stringContaining("key k: 4 holds at once, limit 3: worker 0"),
+    ]);
+    // The first has ended when the fourth begins: three at once again.
+    expect(crowd([first, second, third, { ...fourth, start: first.end + 0.5 }])).toEqual([]);
+    // A fourth whose hold may have run out before it began is not checked, and says so.
+    const late = { ...fourth, ttl: 1, requested: fourth.start - 5 };
+    const result = checkSections([first, second, third, late], { limit: 3 });
+    expect(result).toMatchObject({ violations: [], unchecked: 1 });
+  });
+
   test("a token not above one of an earlier hold is a violation", () => {
     const records = [section(5), section(7, { worker: 1 }), section(6, { worker: 2 })];
     expect(check(records).violations).toEqual([
