@@ -1,7 +1,12 @@
+import {
+  type AnswerOf as AnswerOfCheck,
+  BOOLEAN_ANSWER,
+  isHandOff,
+  isRemainingTime,
+} from "../primitive/adapter-answers.js";
 import type {
   LockAcquireResult,
   LockAdapterState,
-  LockHandOff,
   LockWaitResult,
 } from "./contracts/lock-adapter.js";
 
@@ -23,10 +28,7 @@ export const ANSWERS = {
             isRemainingTime(answer.remainingTime);
     },
   },
-  boolean: {
-    expected: "a boolean",
-    fits: (value: unknown): value is boolean => typeof value === "boolean",
-  },
+  boolean: BOOLEAN_ANSWER,
   getState: {
     expected: "null or { owner: string, remainingTime: TimeSpan | null, fencingToken: number }",
     fits: (value: unknown): value is LockAdapterState | null => {
@@ -42,39 +44,9 @@ export const ANSWERS = {
   },
   waitForRelease: {
     expected: "undefined, or { acquired: true, fencingToken: number } for a hand-off",
-    fits: (value: unknown): value is LockWaitResult => {
-      const handOff = value as LockHandOff | undefined;
-      return (
-        handOff === undefined ||
-        (handOff?.acquired === true &&
-          Number.isSafeInteger(handOff.fencingToken) &&
-          (handOff.remainingTime === undefined || isRemainingTime(handOff.remainingTime)))
-      );
-    },
+    fits: (value: unknown): value is LockWaitResult => value === undefined || isHandOff(value),
   },
 } as const;
 
 export type Answer = (typeof ANSWERS)[keyof typeof ANSWERS];
-export type AnswerOf<TAnswer extends Answer> = TAnswer["fits"] extends (
-  value: unknown,
-) => value is infer T
-  ? T
-  : never;
-
-function isRemainingTime(value: unknown): boolean {
-  return (
-    value === null ||
-    typeof (value as { toMilliseconds?: unknown } | undefined)?.toMilliseconds === "function"
-  );
-}
-
-/**
- * Whether an answer of the wrong shape to `operation` may mean that the adapter took the key
- * (daiso-core's `acquire` answers `true` once it did): the hold must then be let go.
- */
-export function mayHaveAcquired(operation: string, value: unknown): boolean {
-  return (
-    (operation === "acquire" || operation === "waitForRelease") &&
-    (value === true || (value as { acquired?: unknown } | null | undefined)?.acquired === true)
-  );
-}
+export type AnswerOf<TAnswer extends Answer> = AnswerOfCheck<TAnswer>;

@@ -4,6 +4,7 @@
 // `BlockingAcquirer` and `KeptHold`, with no closure per call or per run.
 
 import type { IKey } from "../namespace/namespace.js";
+import { mayHaveAcquired } from "../primitive/adapter-answers.js";
 import {
   acquireBlocking,
   type BlockingAcquirer,
@@ -25,7 +26,7 @@ import type {
 import { LockLostError } from "./contracts/lock-errors.js";
 import { LOCK_EVENTS, type LockEventName } from "./contracts/lock-events.js";
 import { type ILockState, LOCK_STATE } from "./contracts/lock-state.js";
-import { ANSWERS, type Answer, type AnswerOf, mayHaveAcquired } from "./lock-adapter-answers.js";
+import { ANSWERS, type Answer, type AnswerOf } from "./lock-adapter-answers.js";
 import type { LockContext } from "./lock-context.js";
 import type { LockEventData } from "./lock-reporter.js";
 

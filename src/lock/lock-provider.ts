@@ -1,10 +1,11 @@
-import { randomFillSync } from "node:crypto";
 import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
 import { MemoryEventBusAdapter } from "../event-bus/adapters/memory/memory-event-bus-adapter.js";
 import { EventBus } from "../event-bus/event-bus.js";
 import type { EventListener, IEventBus, Unsubscribe } from "../event-bus/event-bus-contracts.js";
 import { createKey, type IKey, type INamespace, Namespace } from "../namespace/namespace.js";
 import { storedStringProblem } from "../namespace/stored-string-problem.js";
+import { OWNER_ID_LENGTH, randomOwnerHex } from "../primitive/owner.js";
+import { codePoints } from "../primitive/primitive-settings.js";
 import type { ISerdeRegister } from "../serde/serde-contracts.js";
 import { parseSettings } from "../settings/parse-settings.js";
 import { Task } from "../task/task.js";
@@ -22,7 +23,6 @@ import type { LockContext } from "./lock-context.js";
 import { LockReporter } from "./lock-reporter.js";
 import { REPLACES_PROVIDER, registerLockProvider } from "./lock-serde-transformer.js";
 import {
-  codePoints,
   LOCK_DEFAULTS,
   lockCreateSettingsSchema,
   lockProviderSettingsSchema,
@@ -31,26 +31,15 @@ import {
 
 const LOCK_EVENT_NAMES: ReadonlySet<string> = new Set(Object.values(LOCK_EVENTS));
 
-const LOCK_ID_BYTES = 16;
-const randomPool = Buffer.alloc(LOCK_ID_BYTES * 2 * 128);
-let randomPoolUsed = randomPool.length;
-
 /**
- * A fresh generated owner: a public id and a secret proof, 128 random bits each (from the
- * system's CSPRNG, drawn 4 KiB at a time) as 32 hex digits. The adapter stores the credential
- * `id.proof`; what others are shown of it is the id (`publicOwner`), which is not enough to act
- * as the owner. Made for every lock, so it is made cheaply: `randomUUID()` builds its string from
- * ~20 concatenated pieces, about 600 bytes of garbage per id, a tenth of an in-process hold's cost.
+ * A fresh generated owner: a public id and a secret proof (see `randomOwnerHex`). The adapter
+ * stores the credential `id.proof`; what others are shown of it is the id (`publicOwner`), which
+ * is not enough to act as the owner.
  */
 function newLock(context: LockContext, key: IKey, ttl: TimeSpan | null, givenId?: string): Lock {
-  if (randomPoolUsed === randomPool.length) {
-    randomFillSync(randomPool);
-    randomPoolUsed = 0;
-  }
-  const hex = randomPool.toString("hex", randomPoolUsed, randomPoolUsed + LOCK_ID_BYTES * 2);
-  randomPoolUsed += LOCK_ID_BYTES * 2;
-  const id = givenId ?? hex.slice(0, LOCK_ID_BYTES * 2);
-  return new Lock(context, key, `${id}.${hex.slice(LOCK_ID_BYTES * 2)}`, ttl, id);
+  const hex = randomOwnerHex();
+  const id = givenId ?? hex.slice(0, OWNER_ID_LENGTH);
+  return new Lock(context, key, `${id}.${hex.slice(OWNER_ID_LENGTH)}`, ttl, id);
 }
 
 /**

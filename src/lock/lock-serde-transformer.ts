@@ -1,5 +1,9 @@
-import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
-import { createKey, type INamespace } from "../namespace/namespace.js";
+import { createKey } from "../namespace/namespace.js";
+import {
+  ProviderRegistries,
+  type ProviderRegistry,
+  type RegisteredProvider,
+} from "../primitive/provider-registry.js";
 import { TRANSFORMER_REQUIRED } from "../serde/serde.js";
 import type { ISerdeRegister, ISerdeTransformer } from "../serde/serde-contracts.js";
 import { SerdeError } from "../serde/serde-error.js";
@@ -44,19 +48,13 @@ Object.defineProperty(Lock.prototype, TRANSFORMER_REQUIRED, {
   },
 });
 
-type RegisteredProvider = { readonly context: LockContext; readonly namespace: INamespace };
+type LockRegistry = ProviderRegistry<LockContext>;
 
 /**
  * Per serde, the providers whose locks it revives, by provider id, and the id of each provider
  * whose locks it writes (a provider replaced by a factory's copy still writes under its id).
  */
-type Registry = {
-  readonly byId: Map<string, RegisteredProvider>;
-  /** Weak: a provider that is dropped (a factory's copies come and go) is not kept alive. */
-  readonly ids: WeakMap<LockContext, string>;
-};
-
-const registries = new WeakMap<ISerdeRegister, Registry>();
+const LOCK_PROVIDERS = new ProviderRegistries("LockProvider", createLockTransformer);
 
 /**
  * Lets `serde` carry the locks of one provider. A serde gets one lock transformer, shared by
@@ -73,33 +71,13 @@ const registries = new WeakMap<ISerdeRegister, Registry>();
 export function registerLockProvider(
   serde: ISerdeRegister,
   providerId: string,
-  provider: RegisteredProvider,
+  provider: RegisteredProvider<LockContext>,
   replacing = false,
 ): void {
-  let registry = registries.get(serde);
-  if (registry === undefined) {
-    registry = { byId: new Map(), ids: new WeakMap() };
-    serde.registerCustom(createLockTransformer(registry));
-    registries.set(serde, registry);
-  }
-  const registered = registry.byId.get(providerId);
-  // A factory's copy (made by one of its `set…` methods) revives the same locks on the same
-  // store as the provider it replaces: it takes over that provider's id.
-  const isCopy =
-    replacing &&
-    registered?.context.adapter === provider.context.adapter &&
-    registered.namespace.toString() === provider.namespace.toString();
-  if (registered !== undefined && !isCopy) {
-    throw new InvalidArgumentError(
-      `LockProvider settings: providerId: "${providerId}" is already registered on this serde; give each provider sharing a serde its own namespace or providerId`,
-      [{ path: "providerId", message: "already registered on this serde" }],
-    );
-  }
-  registry.byId.set(providerId, provider);
-  registry.ids.set(provider.context, providerId);
+  LOCK_PROVIDERS.register(serde, providerId, provider, replacing);
 }
 
-function createLockTransformer(registry: Registry): ISerdeTransformer<Lock, SerializedLock> {
+function createLockTransformer(registry: LockRegistry): ISerdeTransformer<Lock, SerializedLock> {
   return {
     name: "hasp.lock",
     isApplicable: (value): value is Lock => value instanceof Lock,

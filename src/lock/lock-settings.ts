@@ -1,10 +1,18 @@
 import * as v from "valibot";
-import type { IEventBus } from "../event-bus/event-bus-contracts.js";
-import { type INamespace, Namespace } from "../namespace/namespace.js";
-import { storedStringProblem } from "../namespace/stored-string-problem.js";
-import type { ISerdeRegister } from "../serde/serde-contracts.js";
+import { Namespace } from "../namespace/namespace.js";
+import {
+  codePoints,
+  eventBusSchema,
+  hasMethods,
+  namespaceSchema,
+  nonEmptyStoredStringSchema,
+  ownerIdSchema,
+  PRIMITIVE_DEFAULTS,
+  serdesSchema,
+  storedStringSchema,
+  ttlSchema,
+} from "../primitive/primitive-settings.js";
 import { mustBe, settingsObject } from "../settings/parse-settings.js";
-import { TimeSpan } from "../time-span/time-span.js";
 import {
   MAX_DURATION_MESSAGE,
   MAX_DURATION_MS,
@@ -16,33 +24,15 @@ import type { ILockAdapter } from "./contracts/lock-adapter.js";
 import type { LockEventMap } from "./contracts/lock-events.js";
 
 export const LOCK_DEFAULTS = Object.freeze({
+  ...PRIMITIVE_DEFAULTS,
   namespace: new Namespace(["hasp", "lock"]),
-  ttl: TimeSpan.fromMinutes(5),
-  blockingTime: TimeSpan.fromMinutes(1),
-  blockingInterval: TimeSpan.fromMilliseconds(100),
-  /** Auto-refresh runs at this fraction of the TTL. */
-  refreshFraction: 1 / 3,
 });
 
 const ADAPTER_METHODS = ["acquire", "release", "forceRelease", "refresh", "getState"] as const;
 
 const adapterSchema = v.custom<ILockAdapter>(
-  (value) =>
-    typeof value === "object" &&
-    value !== null &&
-    ADAPTER_METHODS.every(
-      (method) => typeof (value as Record<string, unknown>)[method] === "function",
-    ),
+  (value) => hasMethods(value, ADAPTER_METHODS),
   mustBe(`a lock adapter (with ${ADAPTER_METHODS.join(", ")})`),
-);
-
-const namespaceSchema = v.custom<INamespace>(
-  (value) =>
-    value instanceof Namespace ||
-    (typeof value === "object" &&
-      value !== null &&
-      typeof (value as INamespace).create === "function"),
-  mustBe("a Namespace (or an object with create(key) and toString())"),
 );
 
 /** daiso-core's `Invokable<[], string>`: a function, or an object with `invoke()`. */
@@ -55,44 +45,7 @@ const lockIdFactorySchema = v.custom<LockIdFactory>(
   mustBe("a function, or an object with invoke(), returning a string"),
 );
 
-const serdeSchema = v.custom<ISerdeRegister>(
-  (value) =>
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as ISerdeRegister).registerCustom === "function",
-  mustBe("a Serde (with registerCustom)"),
-);
-
-const eventBusSchema = v.custom<IEventBus<LockEventMap>>(
-  (value) =>
-    typeof value === "object" &&
-    value !== null &&
-    ["addListener", "removeListener", "dispatch"].every(
-      (method) => typeof (value as Record<string, unknown>)[method] === "function",
-    ),
-  mustBe("an EventBus"),
-);
-
-/** A lock's TTL: `null` for a lock that never expires. */
-const ttlSchema = v.union([positiveTimeSpanSchema, v.null()], mustBe("a TimeSpan or null"));
-
-/** A string that reaches every backend as it is: well-formed UTF-16, without NUL. */
-const storedStringSchema = v.pipe(
-  v.string(mustBe("a string")),
-  v.rawCheck(({ dataset, addIssue }) => {
-    const problem = dataset.typed ? storedStringProblem(dataset.value) : undefined;
-    if (problem !== undefined) {
-      addIssue({ message: problem });
-    }
-  }),
-);
-
-const nonEmptyStoredStringSchema = v.pipe(storedStringSchema, v.nonEmpty("must not be empty"));
-
-const lockIdSchema = v.pipe(
-  nonEmptyStoredStringSchema,
-  v.maxCodePoints(255, "must be at most 255 characters"),
-);
+const lockIdSchema = ownerIdSchema;
 
 export const lockProviderSettingsSchema = settingsObject({
   adapter: adapterSchema,
@@ -100,10 +53,8 @@ export const lockProviderSettingsSchema = settingsObject({
   defaultTtl: v.optional(ttlSchema, LOCK_DEFAULTS.ttl),
   defaultBlockingTime: v.optional(nonNegativeTimeSpanSchema, LOCK_DEFAULTS.blockingTime),
   defaultBlockingInterval: v.optional(positiveTimeSpanSchema, LOCK_DEFAULTS.blockingInterval),
-  serde: v.optional(
-    v.union([serdeSchema, v.array(serdeSchema)], mustBe("a Serde or an array of Serdes")),
-  ),
-  eventBus: v.optional(eventBusSchema),
+  serde: v.optional(serdesSchema),
+  eventBus: v.optional(eventBusSchema<LockEventMap>()),
   providerId: v.optional(nonEmptyStoredStringSchema),
   createLockId: v.optional(lockIdFactorySchema),
   defaultRefreshTime: v.optional(positiveTimeSpanSchema),
@@ -115,45 +66,10 @@ export const lockCreateSettingsSchema = settingsObject({
   lockId: v.optional(lockIdSchema),
 });
 
-export const lockBlockingSettingsSchema = settingsObject({
-  time: v.optional(nonNegativeTimeSpanSchema),
-  interval: v.optional(positiveTimeSpanSchema),
-});
-
-const autoRefreshSchema = v.union(
-  [
-    v.boolean(),
-    settingsObject({
-      interval: v.optional(positiveTimeSpanSchema),
-      maxHoldTime: v.optional(positiveTimeSpanSchema),
-    }),
-  ],
-  mustBe("a boolean or an object of interval and maxHoldTime"),
-);
-
-export const lockRunSettingsSchema = settingsObject({
-  autoRefresh: v.optional(autoRefreshSchema, true),
-});
-
-export const lockRunBlockingSettingsSchema = settingsObject({
-  autoRefresh: v.optional(autoRefreshSchema, true),
-  time: v.optional(nonNegativeTimeSpanSchema),
-  interval: v.optional(positiveTimeSpanSchema),
-});
-
-export const refreshTtlSchema = v.optional(positiveTimeSpanSchema);
-
 const HEX_128 = /^[0-9a-f]{32}$/;
 
 /** The longest public id that still fits a 255-character credential with `.<proof>`. */
 export const MAX_PROVEN_ID_LENGTH = 255 - 33;
-
-/** A string's length in characters (code points), as lock ids are measured. */
-export function codePoints(text: string): number {
-  let count = 0;
-  for (const _ of text) count++;
-  return count;
-}
 
 /**
  * A serialized lock: no fencing token (a revived lock learns it from the store), and a proof of

@@ -1,6 +1,13 @@
 import type { IKey } from "../namespace/namespace.js";
 import { HeldRun } from "../primitive/keep-alive.js";
 import { publicOwner } from "../primitive/owner.js";
+import {
+  blockingSettingsSchema,
+  refreshTtlSchema,
+  runBlockingSettingsSchema,
+  runSettingsSchema,
+} from "../primitive/primitive-settings.js";
+import { callRunnable, checkRunnable } from "../primitive/run-context.js";
 import { parseSettings } from "../settings/parse-settings.js";
 import { Task } from "../task/task.js";
 import type { ITimeSpan, TimeSpan } from "../time-span/time-span.js";
@@ -22,14 +29,7 @@ import { LOCK_EVENTS } from "./contracts/lock-events.js";
 import type { ILockState } from "./contracts/lock-state.js";
 import type { LockContext } from "./lock-context.js";
 import { type BlockingAcquireResult, LockHold } from "./lock-hold.js";
-import {
-  LOCK_DEFAULTS,
-  lockBlockingSettingsSchema,
-  lockRunBlockingSettingsSchema,
-  lockRunSettingsSchema,
-  refreshTtlSchema,
-} from "./lock-settings.js";
-import { callRunnable, checkRunnable } from "./run-context.js";
+import { LOCK_DEFAULTS } from "./lock-settings.js";
 
 const identity = <T>(value: T): T => value;
 
@@ -113,7 +113,7 @@ export class Lock implements ILock {
   }
 
   acquireBlocking(settings: LockBlockingSettings = {}): Task<boolean> {
-    const parsed = parseSettings("blocking settings", lockBlockingSettingsSchema, settings);
+    const parsed = parseSettings("blocking settings", blockingSettingsSchema, settings);
     return new Task(async (signal) => {
       const result = await this.#hold.acquireBlocking(parsed, signal);
       this.#announce(result);
@@ -122,7 +122,7 @@ export class Lock implements ILock {
   }
 
   acquireBlockingOrFail(settings: LockBlockingSettings = {}): Task<number> {
-    const parsed = parseSettings("blocking settings", lockBlockingSettingsSchema, settings);
+    const parsed = parseSettings("blocking settings", blockingSettingsSchema, settings);
     return new Task(async (signal) =>
       this.#orFail(await this.#hold.acquireBlocking(parsed, signal)),
     );
@@ -177,11 +177,7 @@ export class Lock implements ILock {
 
   runOrFail<TValue>(fn: LockRunnable<TValue>, settings: LockRunSettings = {}): Task<TValue> {
     checkRunnable(fn);
-    return this.#run(
-      fn,
-      parseSettings("run settings", lockRunSettingsSchema, settings),
-      RUN_OR_FAIL,
-    );
+    return this.#run(fn, parseSettings("run settings", runSettingsSchema, settings), RUN_OR_FAIL);
   }
 
   runBlockingOrFail<TValue>(
@@ -189,7 +185,7 @@ export class Lock implements ILock {
     settings: LockRunBlockingSettings = {},
   ): Task<TValue> {
     checkRunnable(fn);
-    const parsed = parseSettings("run settings", lockRunBlockingSettingsSchema, settings);
+    const parsed = parseSettings("run settings", runBlockingSettingsSchema, settings);
     return this.#run(fn, parsed, RUN_BLOCKING_OR_FAIL);
   }
 
@@ -198,7 +194,7 @@ export class Lock implements ILock {
     settings: LockRunSettings = {},
   ): Task<LockRunResult<TValue>> {
     checkRunnable(fn);
-    return this.#run(fn, parseSettings("run settings", lockRunSettingsSchema, settings), RUN);
+    return this.#run(fn, parseSettings("run settings", runSettingsSchema, settings), RUN);
   }
 
   runBlocking<TValue>(
@@ -206,7 +202,7 @@ export class Lock implements ILock {
     settings: LockRunBlockingSettings = {},
   ): Task<LockRunResult<TValue>> {
     checkRunnable(fn);
-    const parsed = parseSettings("run settings", lockRunBlockingSettingsSchema, settings);
+    const parsed = parseSettings("run settings", runBlockingSettingsSchema, settings);
     return this.#run(fn, parsed, RUN_BLOCKING);
   }
 

@@ -1,3 +1,4 @@
+import { describeValue } from "../../errors/describe-value.js";
 import { createErrorGuard, HaspError, isHaspError } from "../../errors/hasp-error.js";
 
 /** The base of the lock errors; `key` is the key as the caller wrote it. */
@@ -122,20 +123,6 @@ export class LockAdapterResultError extends LockError {
       `Lock "${key}": ${adapter}.${operation}() returned ${describeValue(returned)}; the ILockAdapter contract expects ${expected}`,
       key,
     );
-  }
-}
-
-function describeValue(value: unknown): string {
-  if (typeof value === "string") {
-    return JSON.stringify(value);
-  }
-  if (typeof value !== "object" || value === null) {
-    return String(value);
-  }
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return `an object (${value.constructor?.name ?? "no constructor"})`;
   }
 }
 

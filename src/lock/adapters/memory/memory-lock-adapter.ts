@@ -1,6 +1,11 @@
-import { NEVER_ABORTED } from "../../../lifecycle/abort-listeners.js";
+import {
+  type KeyWaiters,
+  queueOf,
+  type SignalWatch,
+  Waiter,
+  watchOf,
+} from "../../../backends/memory/memory-waiters.js";
 import { TimeSpan } from "../../../time-span/time-span.js";
-import { msUntil } from "../../../timers/timers.js";
 import type {
   ILockAdapter,
   LockAcquireResult,
@@ -17,177 +22,7 @@ const ANSWER_FALSE = Promise.resolve(false);
 
 type Hold = { owner: string; expiresAt: number | null; fencingToken: number };
 
-/**
- * The waiters of one key, oldest first: a linked list, so joining, leaving (timeout, abort) and
- * being served are O(1) and allocate nothing. One timer per queue, not per waiter: it is armed
- * for the earliest deadline, or the hold's expiry if sooner (the waiters are then served, as at
- * a release), and left alone when that waiter leaves early or the holder refreshes (it then
- * fires in vain once, and is re-armed), so a hand-off touches no timer. Dropped from the
- * adapter's map, timer cleared, when it empties.
- */
-class KeyWaiters {
-  head: Waiter | undefined;
-  tail: Waiter | undefined;
-  timer: ReturnType<typeof setTimeout> | undefined;
-  /** The performance.now() time the timer is armed for. */
-  timerAt = Number.POSITIVE_INFINITY;
-
-  constructor(
-    readonly key: string,
-    readonly queues: Map<string, KeyWaiters>,
-    /** The timer fired: serve an expired hold, end the waits past their deadline, re-arm. */
-    readonly due: (queue: KeyWaiters) => void,
-  ) {}
-
-  push(waiter: Waiter): void {
-    waiter.prev = this.tail;
-    if (this.tail === undefined) {
-      this.head = waiter;
-    } else {
-      this.tail.next = waiter;
-    }
-    this.tail = waiter;
-    if (waiter.deadline < this.timerAt) {
-      this.arm(waiter.deadline);
-    }
-  }
-
-  remove(waiter: Waiter): void {
-    if (waiter.prev === undefined) {
-      this.head = waiter.next;
-    } else {
-      waiter.prev.next = waiter.next;
-    }
-    if (waiter.next === undefined) {
-      this.tail = waiter.prev;
-    } else {
-      waiter.next.prev = waiter.prev;
-    }
-    waiter.prev = undefined;
-    waiter.next = undefined;
-    if (this.head === undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-      this.timerAt = Number.POSITIVE_INFINITY;
-      if (this.queues.get(this.key) === this) {
-        this.queues.delete(this.key);
-      }
-    }
-  }
-
-  /** Arms the timer for `at` unless it already fires sooner. */
-  armBy(at: number): void {
-    if (at < this.timerAt) {
-      this.arm(at);
-    }
-  }
-
-  arm(at: number): void {
-    clearTimeout(this.timer);
-    this.timerAt = at;
-    // A deadline beyond the timer range is reached by re-arming (#serve).
-    this.timer = setTimeout(this.due, msUntil(at), this);
-  }
-
-  /** Resolves the waiters whose deadline has passed; answers the earliest deadline left. */
-  timeOut(now: number): number {
-    this.timer = undefined;
-    this.timerAt = Number.POSITIVE_INFINITY;
-    let next = Number.POSITIVE_INFINITY;
-    let waiter = this.head;
-    while (waiter !== undefined) {
-      const after = waiter.next;
-      if (waiter.deadline <= now) {
-        waiter.leave();
-        waiter.resolve(undefined);
-      } else if (waiter.deadline < next) {
-        next = waiter.deadline;
-      }
-      waiter = after;
-    }
-    return next;
-  }
-}
-
-/**
- * The waiters that were given one signal, with one abort listener for all of them: callers
- * often share a signal (a process-wide shutdown signal, or a task's run that nothing can
- * abort), and adding and removing an EventTarget listener per wait costs more than the rest of
- * a hand-off. Removed from the signal, and dropped from the adapter's map, when it empties.
- */
-class SignalWatch {
-  head: Waiter | undefined;
-
-  constructor(
-    readonly signal: AbortSignal,
-    readonly watches: Map<AbortSignal, SignalWatch>,
-  ) {
-    signal.addEventListener("abort", this, { once: true });
-  }
-
-  add(waiter: Waiter): void {
-    waiter.nextOfSignal = this.head;
-    if (this.head !== undefined) {
-      this.head.prevOfSignal = waiter;
-    }
-    this.head = waiter;
-  }
-
-  remove(waiter: Waiter): void {
-    if (waiter.prevOfSignal === undefined) {
-      this.head = waiter.nextOfSignal;
-    } else {
-      waiter.prevOfSignal.nextOfSignal = waiter.nextOfSignal;
-    }
-    if (waiter.nextOfSignal !== undefined) {
-      waiter.nextOfSignal.prevOfSignal = waiter.prevOfSignal;
-    }
-    waiter.prevOfSignal = undefined;
-    waiter.nextOfSignal = undefined;
-    if (this.head === undefined) {
-      this.signal.removeEventListener("abort", this);
-      if (this.watches.get(this.signal) === this) {
-        this.watches.delete(this.signal);
-      }
-    }
-  }
-
-  /** The signal aborted: every wait on it rejects with its reason. */
-  handleEvent(): void {
-    while (this.head !== undefined) {
-      const waiter = this.head;
-      waiter.leave();
-      waiter.reject(this.signal.reason);
-    }
-  }
-}
-
-/** One `waitForRelease` call: a link in its key's queue and in its signal's watch. */
-class Waiter {
-  prev: Waiter | undefined;
-  next: Waiter | undefined;
-  prevOfSignal: Waiter | undefined;
-  nextOfSignal: Waiter | undefined;
-
-  constructor(
-    readonly queue: KeyWaiters,
-    readonly watch: SignalWatch | undefined,
-    readonly claim: LockWaitClaim | undefined,
-    /** The performance.now() time the wait ends without a release. */
-    readonly deadline: number,
-    readonly resolve: (handOff: LockHandOff | undefined) => void,
-    readonly reject: (reason: unknown) => void,
-  ) {
-    queue.push(this);
-    watch?.add(this);
-  }
-
-  /** Ends the wait (served, timed out or aborted): out of its queue and its signal's watch. */
-  leave(): void {
-    this.queue.remove(this);
-    this.watch?.remove(this);
-  }
-}
+type LockWaiters = KeyWaiters<LockWaitClaim, LockHandOff>;
 
 /**
  * Locks in this process's memory: the embedded default, and the adapter for tests of code that
@@ -200,12 +35,12 @@ class Waiter {
  */
 export class MemoryLockAdapter implements ILockAdapter {
   readonly #holds = new Map<string, Hold>();
-  readonly #waiters = new Map<string, KeyWaiters>();
-  readonly #watches = new Map<AbortSignal, SignalWatch>();
+  readonly #waiters = new Map<string, LockWaiters>();
+  readonly #watches = new Map<AbortSignal, SignalWatch<LockWaitClaim, LockHandOff>>();
   #lastToken = 0;
   #writesSinceSweep = 0;
   #writesBetweenSweeps = MIN_WRITES_BETWEEN_SWEEPS;
-  readonly #queueDue = (queue: KeyWaiters) => this.#serve(queue);
+  readonly #queueDue = (queue: LockWaiters) => this.#serve(queue);
 
   /** `true`: a wait keeps its place while the holder refreshes, and is served at its expiry. */
   readonly waitsPastExpiry = true;
@@ -292,33 +127,15 @@ export class MemoryLockAdapter implements ILockAdapter {
       hold.expiresAt = expiresAt(claim.ttl, now);
       return Promise.resolve({ acquired: true, fencingToken: hold.fencingToken });
     }
-    let queue = this.#waiters.get(key);
-    if (queue === undefined) {
-      queue = new KeyWaiters(key, this.#waiters, this.#queueDue);
-      this.#waiters.set(key, queue);
-    }
+    const queue = queueOf(this.#waiters, key, this.#queueDue);
     if (hold.expiresAt !== null) {
       queue.armBy(hold.expiresAt);
     }
-    const watch = this.#watch(signal);
+    const watch = watchOf(this.#watches, signal);
     const deadline = now + maxWait.toMilliseconds();
-    const joined = queue;
     return new Promise<LockHandOff | undefined>((resolve, reject) => {
-      new Waiter(joined, watch, claim, deadline, resolve, reject);
+      new Waiter(queue, watch, claim, deadline, resolve, reject);
     });
-  }
-
-  /** The watch of `signal`'s waiters; none for a signal nothing can abort (a Task's default). */
-  #watch(signal: AbortSignal): SignalWatch | undefined {
-    if (signal === NEVER_ABORTED) {
-      return undefined;
-    }
-    let watch = this.#watches.get(signal);
-    if (watch === undefined) {
-      watch = new SignalWatch(signal, this.#watches);
-      this.#watches.set(signal, watch);
-    }
-    return watch;
   }
 
   /**
@@ -335,7 +152,7 @@ export class MemoryLockAdapter implements ILockAdapter {
   }
 
   /** The queue's timer: the hold may have expired (its waiters are then served), or waits ended. */
-  #serve(queue: KeyWaiters): void {
+  #serve(queue: LockWaiters): void {
     const now = performance.now();
     // Waits past their deadline leave first: none of them may be handed the key.
     const next = queue.timeOut(now);

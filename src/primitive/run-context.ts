@@ -1,10 +1,20 @@
-// What a `run*` can run, and what its function receives.
+// What a `run*` can run, and what its function receives, for every primitive (a lock's
+// `LockRunnable`, a semaphore's `SemaphoreRunnable`: the same shape).
 
 import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
-import type { LockRunContext, LockRunnable } from "./contracts/lock.js";
+import type { ITask } from "../task/task.js";
+
+/** What a run's function receives (`LockRunContext` and its kin). */
+export type RunContextShape = { readonly signal: AbortSignal; readonly fencingToken: number };
+
+/** What a run can run (`LockRunnable` and its kin). */
+export type Runnable<TValue> =
+  | ((context: RunContextShape) => TValue | PromiseLike<TValue>)
+  | { invoke(context: RunContextShape): TValue | PromiseLike<TValue> }
+  | ITask<TValue>;
 
 /** daiso-core's `Invokable`: an object with an `invoke` method. */
-function isInvokable(fn: unknown): fn is { invoke: (context: LockRunContext) => unknown } {
+function isInvokable(fn: unknown): fn is { invoke: (context: RunContextShape) => unknown } {
   return typeof (fn as { invoke?: unknown } | null)?.invoke === "function";
 }
 
@@ -33,9 +43,9 @@ export function checkRunnable(fn: unknown): void {
 /** What gives a run's function its signal (a `HeldRun`), on first read. */
 type SignalSource = { readonly signal: AbortSignal };
 
-/** Calls a run's function with what its kind receives (see {@link LockRunnable}). */
+/** Calls a run's function with what its kind receives (see `LockRunnable`). */
 export function callRunnable<TValue>(
-  fn: LockRunnable<TValue>,
+  fn: Runnable<TValue>,
   run: SignalSource,
   fencingToken: number,
 ): TValue | PromiseLike<TValue> {
@@ -49,7 +59,7 @@ export function callRunnable<TValue>(
 }
 
 /** What a `run*` function receives; its signal is made on first read. */
-class RunContext implements LockRunContext {
+class RunContext implements RunContextShape {
   readonly #run: SignalSource;
   readonly fencingToken: number;
 

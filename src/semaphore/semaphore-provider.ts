@@ -1,0 +1,259 @@
+import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
+import { MemoryEventBusAdapter } from "../event-bus/adapters/memory/memory-event-bus-adapter.js";
+import { EventBus } from "../event-bus/event-bus.js";
+import type { EventListener, IEventBus, Unsubscribe } from "../event-bus/event-bus-contracts.js";
+import { createKey, type INamespace, Namespace } from "../namespace/namespace.js";
+import { OWNER_ID_LENGTH, publicOwner, randomOwnerHex } from "../primitive/owner.js";
+import type { ISerdeRegister } from "../serde/serde-contracts.js";
+import { parseSettings } from "../settings/parse-settings.js";
+import { Task } from "../task/task.js";
+import type { ITimeSpan, TimeSpan } from "../time-span/time-span.js";
+import type { ISemaphore } from "./contracts/semaphore.js";
+import type { ISemaphoreAdapter } from "./contracts/semaphore-adapter.js";
+import { SEMAPHORE_EVENTS, type SemaphoreEventMap } from "./contracts/semaphore-events.js";
+import type {
+  ISemaphoreListenable,
+  ISemaphoreProvider,
+  SemaphoreCreateSettings,
+} from "./contracts/semaphore-provider.js";
+import { Semaphore } from "./semaphore.js";
+import type { SemaphoreContext } from "./semaphore-context.js";
+import { SemaphoreReporter } from "./semaphore-reporter.js";
+import { registerSemaphoreProvider } from "./semaphore-serde-transformer.js";
+import {
+  SEMAPHORE_DEFAULTS,
+  semaphoreCreateSettingsSchema,
+  semaphoreProviderSettingsSchema,
+} from "./semaphore-settings.js";
+
+const SEMAPHORE_EVENT_NAMES: ReadonlySet<string> = new Set(Object.values(SEMAPHORE_EVENTS));
+
+/**
+ * @internal A setting only `SemaphoreProviderFactory`'s copies give: the provider replaces the
+ * one of the same id on a serde (see `ProviderRegistries.register`).
+ */
+export const REPLACES_SEMAPHORE_PROVIDER = Symbol("hasp.semaphore.replacesProvider");
+
+/** Settings of {@link SemaphoreProvider}, validated once by its constructor. */
+export type SemaphoreProviderSettings = {
+  /** Where slots live: `MemorySemaphoreAdapter`, `RedisSemaphoreAdapter`, … */
+  adapter: ISemaphoreAdapter;
+  /**
+   * Prefixes every key, so that providers with different namespaces never share slots.
+   * @default new Namespace(["hasp", "semaphore"])
+   */
+  namespace?: INamespace;
+  /**
+   * The TTL of semaphores created without one; `null`: their slots never expire.
+   * @default 5 minutes
+   */
+  defaultTtl?: ITimeSpan | null;
+  /**
+   * How long blocking acquires keep trying when not told.
+   * @default 1 minute
+   */
+  defaultBlockingTime?: ITimeSpan;
+  /**
+   * The pause between blocking attempts when the adapter cannot signal a release.
+   * @default 100 ms
+   */
+  defaultBlockingInterval?: ITimeSpan;
+  /**
+   * Serdes on which to register this provider's semaphores, so that `serde.serialize(semaphore)`
+   * and a semaphore inside an event payload cross process boundaries. Give every process the
+   * same settings.
+   * @default none: the semaphores cannot be serialized
+   */
+  serde?: ISerdeRegister | ISerdeRegister[];
+  /**
+   * Where semaphore events are dispatched and listened to.
+   * @default an in-process bus (`MemoryEventBusAdapter`)
+   */
+  eventBus?: IEventBus<SemaphoreEventMap>;
+  /**
+   * Tells this provider's semaphores apart from another provider's on a shared serde.
+   * Processes that hand semaphores to each other must agree on it.
+   * @default the namespace, as a string
+   */
+  providerId?: string;
+  /**
+   * The TTL that `refresh()` and `refreshOrFail()` give when called without one.
+   * @default the semaphore's own TTL
+   */
+  defaultRefreshTime?: ITimeSpan;
+};
+
+/**
+ * Creates semaphores on one adapter, and is the place to listen to their events.
+ *
+ * @example
+ * const provider = new SemaphoreProvider({ adapter: new MemorySemaphoreAdapter() });
+ * const exports = provider.create("exports", { limit: 3, ttl: TimeSpan.fromMinutes(1) });
+ * await exports.runBlockingOrFail(async ({ signal }) => runExport(signal));
+ */
+export class SemaphoreProvider implements ISemaphoreProvider {
+  readonly #context: SemaphoreContext;
+  readonly #namespace: INamespace;
+  readonly #defaultTtl: TimeSpan | null;
+  readonly #eventBus: IEventBus<SemaphoreEventMap>;
+  readonly #providerId: string;
+  /** Whether anyone can hear events: a given bus always; the default one once listened to. */
+  #listened: boolean;
+  readonly #ownsEventBus: boolean;
+  #closing: Promise<void> | undefined;
+  /** Listening only: the provider's own listening methods, without `create` and `close`. */
+  readonly events: ISemaphoreListenable;
+
+  /** @throws InvalidArgumentError on bad settings, or a provider id already taken on a serde. */
+  constructor(settings: SemaphoreProviderSettings) {
+    const parsed = parseSettings(
+      "SemaphoreProvider settings",
+      semaphoreProviderSettingsSchema,
+      settings,
+    );
+    this.#namespace = parsed.namespace;
+    this.#defaultTtl = parsed.defaultTtl;
+    this.#providerId = parsed.providerId ?? parsed.namespace.toString();
+    this.#eventBus =
+      parsed.eventBus ??
+      new EventBus<SemaphoreEventMap>({
+        adapter: new MemoryEventBusAdapter(),
+        namespace: (parsed.namespace instanceof Namespace
+          ? parsed.namespace
+          : SEMAPHORE_DEFAULTS.namespace
+        ).append("events"),
+      });
+    this.#ownsEventBus = parsed.eventBus === undefined;
+    this.#listened = parsed.eventBus !== undefined;
+    this.#context = {
+      adapter: parsed.adapter,
+      blockingTime: parsed.defaultBlockingTime,
+      blockingInterval: parsed.defaultBlockingInterval,
+      refreshTime: parsed.defaultRefreshTime,
+      reporter: new SemaphoreReporter(this.#eventBus, () => this.#listened, parsed.adapter),
+    };
+    this.events = Object.freeze({
+      addListener: this.addListener.bind(this),
+      removeListener: this.removeListener.bind(this),
+      listenOnce: this.listenOnce.bind(this),
+      subscribe: this.subscribe.bind(this),
+      subscribeOnce: this.subscribeOnce.bind(this),
+      asPromise: this.asPromise.bind(this),
+      asTask: this.asTask.bind(this),
+    });
+    const replacing =
+      (settings as { [REPLACES_SEMAPHORE_PROVIDER]?: boolean })[REPLACES_SEMAPHORE_PROVIDER] ===
+      true;
+    for (const serde of parsed.serde === undefined ? [] : [parsed.serde].flat()) {
+      registerSemaphoreProvider(
+        serde,
+        this.#providerId,
+        { context: this.#context, namespace: this.#namespace },
+        replacing,
+      );
+    }
+  }
+
+  /** The id under which this provider's semaphores are serialized. */
+  get providerId(): string {
+    return this.#providerId;
+  }
+
+  create(key: string, settings: SemaphoreCreateSettings): ISemaphore {
+    const parsed = parseSettings("semaphore settings", semaphoreCreateSettingsSchema, settings);
+    const ttl = parsed.ttl === undefined ? this.#defaultTtl : parsed.ttl;
+    const namespaced = createKey(this.#namespace, key);
+    const base = { context: this.#context, key: namespaced, limit: parsed.limit, ttl };
+    if (parsed.slotId !== undefined) {
+      // An explicit slot id is its own credential: it has no proof.
+      return new Semaphore({ ...base, owner: parsed.slotId, id: publicOwner(parsed.slotId) });
+    }
+    const hex = randomOwnerHex();
+    const id = hex.slice(0, OWNER_ID_LENGTH);
+    return new Semaphore({ ...base, owner: `${id}.${hex.slice(OWNER_ID_LENGTH)}`, id });
+  }
+
+  async addListener<TName extends keyof SemaphoreEventMap & string>(
+    event: TName,
+    listener: EventListener<SemaphoreEventMap[TName]>,
+  ): Promise<void> {
+    this.#listen(event);
+    return this.#eventBus.addListener(event, listener);
+  }
+
+  removeListener<TName extends keyof SemaphoreEventMap & string>(
+    event: TName,
+    listener: EventListener<SemaphoreEventMap[TName]>,
+  ): Promise<void> {
+    return this.#eventBus.removeListener(event, listener);
+  }
+
+  async listenOnce<TName extends keyof SemaphoreEventMap & string>(
+    event: TName,
+    listener: EventListener<SemaphoreEventMap[TName]>,
+  ): Promise<void> {
+    this.#listen(event);
+    return this.#eventBus.listenOnce(event, listener);
+  }
+
+  async subscribe<TName extends keyof SemaphoreEventMap & string>(
+    event: TName,
+    listener: EventListener<SemaphoreEventMap[TName]>,
+  ): Promise<Unsubscribe> {
+    this.#listen(event);
+    return this.#eventBus.subscribe(event, listener);
+  }
+
+  async subscribeOnce<TName extends keyof SemaphoreEventMap & string>(
+    event: TName,
+    listener: EventListener<SemaphoreEventMap[TName]>,
+  ): Promise<Unsubscribe> {
+    this.#listen(event);
+    return this.#eventBus.subscribeOnce(event, listener);
+  }
+
+  async asPromise<TName extends keyof SemaphoreEventMap & string>(
+    event: TName,
+    options?: { signal?: AbortSignal },
+  ): Promise<SemaphoreEventMap[TName]> {
+    this.#listen(event);
+    return this.#eventBus.asPromise(event, options);
+  }
+
+  asTask<TName extends keyof SemaphoreEventMap & string>(
+    event: TName,
+  ): Task<SemaphoreEventMap[TName]> {
+    return new Task((signal) => this.asPromise(event, { signal }));
+  }
+
+  /**
+   * Closes the event bus the provider made (when none was given), then the adapter's own
+   * resources through its `close()`. Your clients and event bus stay open.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  /** `close()`, for `await using provider = new SemaphoreProvider(...)`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #close(): Promise<void> {
+    if (this.#ownsEventBus) {
+      await this.#eventBus.close();
+    }
+    await this.#context.adapter.close?.();
+  }
+
+  /** Checks the event's name (a misspelt one would never be heard), and turns events on. */
+  #listen(event: string): void {
+    if (!SEMAPHORE_EVENT_NAMES.has(event)) {
+      throw new InvalidArgumentError(
+        `${JSON.stringify(event)} is not a semaphore event; the semaphore events are ${[...SEMAPHORE_EVENT_NAMES].join(", ")}`,
+      );
+    }
+    this.#listened = true;
+  }
+}
