@@ -1,6 +1,6 @@
 // The Redis server's CPU per uncontended acquire+release, from INFO commandstats: hasp's
-// RedisLockAdapter beside the raw baseline (SET NX PX, then a compare-and-delete script), on
-// fresh keys. Run it against a Redis nothing else uses, or other clients' commands count too:
+// RedisLockAdapter and RedisSemaphoreAdapter (limit 4, one slot taken) beside the raw baseline
+// (SET NX PX, then a compare-and-delete script), on fresh keys. Run it against a Redis nothing else uses, or other clients' commands count too:
 //
 //   redis-server --port 6390 --save '' --appendonly no --daemonize yes
 //   npx tsx bench/redis-server-cost.ts --url redis://127.0.0.1:6390 --cycles 20000 --runs 5
@@ -14,6 +14,7 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
 import { RedisLockAdapter } from "../src/lock/adapters/redis/index.js";
+import { RedisSemaphoreAdapter } from "../src/semaphore/adapters/redis/index.js";
 import { TimeSpan } from "../src/time-span/index.js";
 import { median } from "./stats.js";
 
@@ -137,6 +138,34 @@ function haspSubject(url: string, name: string, Adapter: typeof RedisLockAdapter
   };
 }
 
+/** RedisSemaphoreAdapter's cycle, on a client of its own: one slot of a limit of 4. */
+function semaphoreSubject(url: string): Subject {
+  const adapter = new RedisSemaphoreAdapter(new Redis(url));
+  const ttl = TimeSpan.fromMilliseconds(TTL_MS);
+  return {
+    name: "semaphore",
+    sent: ["evalsha"],
+    steps: [
+      {
+        name: "acquire",
+        async run(key, id) {
+          if (!(await adapter.acquire(key, id, 4, ttl)).acquired) {
+            throw new Error("semaphore: not acquired");
+          }
+        },
+      },
+      {
+        name: "release",
+        async run(key, id) {
+          if (!(await adapter.release(key, id))) {
+            throw new Error("semaphore: not released");
+          }
+        },
+      },
+    ],
+  };
+}
+
 type Rows = Record<string, { usec: number; calls: number }>;
 
 function print(name: string, runs: readonly Rows[]) {
@@ -166,6 +195,7 @@ async function main() {
   const subjects = [
     rawSubject(client),
     haspSubject(values.url as string, "hasp", RedisLockAdapter),
+    semaphoreSubject(values.url as string),
   ];
   if (values.before !== undefined) {
     // Rounds interleave the subjects, so a busy machine weighs on each alike.

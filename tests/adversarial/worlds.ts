@@ -7,6 +7,7 @@
 import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import { afterAll, beforeAll, describe, onTestFinished, vi } from "vitest";
+import { decodeWaitEntry } from "../../src/backends/wait-queue/wait-entry.js";
 import {
   KyselyLockAdapter,
   storedKey,
@@ -190,8 +191,12 @@ export function describeWorlds(body: (fresh: () => World) => void): void {
   });
 }
 
-/** A queue entry's parts: `<deadline ms>:<ttl>:<inbox>:<wait id>:<owner>`. */
+/** A queue entry's parts (wait-entry.ts's format). */
 export function parseEntry(entry: string): { inbox: string; waitId: string; owner: string } {
-  const [, , inbox = "", waitId = "", ...owner] = entry.split(":");
-  return { inbox, waitId, owner: owner.join(":") };
+  const decoded = decodeWaitEntry(entry);
+  if (decoded === undefined) {
+    throw new Error(`not a queue entry: ${entry}`);
+  }
+  const { inbox, waitId, claim } = decoded;
+  return { inbox, waitId, owner: claim?.owner ?? "" };
 }

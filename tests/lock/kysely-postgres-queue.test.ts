@@ -330,7 +330,7 @@ describeWithBackend("postgres", (url) => {
       await adapter.acquire(key, "alice", LONG);
       // Two entries of a process that died: one claim, one plain wait, both past their deadline.
       await pool.query(
-        `UPDATE "${table}" SET waiters = ARRAY['1:5000:hasp_inbox_gone:1:ghost', '1:-:hasp_inbox_gone:2:'] WHERE lock_key = $1`,
+        `UPDATE "${table}" SET waiters = ARRAY['1:5000:hasp_inbox_gone:1::ghost', '1:-:hasp_inbox_gone:2::'] WHERE lock_key = $1`,
         [storedKey(key)],
       );
       const waited = adapter.waitForRelease?.(key, LONG, never(), { lockId: "bob", ttl: LONG });

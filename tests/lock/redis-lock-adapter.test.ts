@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
+import { FENCE_GRACE_MS } from "../../src/backends/redis/redis-fence.js";
 import { InvalidArgumentError } from "../../src/errors/invalid-argument-error.js";
 import {
   RedisLockAdapter,
@@ -8,7 +9,6 @@ import {
   RedisReplicaAckError,
   redisHoldKey,
 } from "../../src/lock/adapters/redis/redis-lock-adapter.js";
-import { FENCE_GRACE_MS } from "../../src/lock/adapters/redis/redis-lock-scripts.js";
 import { LockProvider } from "../../src/lock/lock-provider.js";
 import { lockAdapterTestSuite } from "../../src/lock/test-suites/lock-adapter-test-suite.js";
 import { lockProviderTestSuite } from "../../src/lock/test-suites/lock-provider-test-suite.js";
@@ -538,7 +538,7 @@ describeWithBackend("redis", (url) => {
       await adapter.acquire(key, "holder", SECONDS_5);
       // What a waiter whose process died leaves behind: an entry whose deadline has passed.
       const now = Number((await client.time())[0]) * 1000;
-      await client.rpush(queueOf(key), `${now - 1_000}:5000:hasp-lock-inbox-gone:1:ghost`);
+      await client.rpush(queueOf(key), `${now - 1_000}:5000:hasp-lock-inbox-gone:1::ghost`);
       const waiting = adapter.waitForRelease(key, SECONDS_5, never(), {
         lockId: "alive",
         ttl: SECONDS_5,
@@ -558,7 +558,7 @@ describeWithBackend("redis", (url) => {
       const key = uniqueName("dead");
       await adapter.acquire(key, "holder", SECONDS_5);
       const now = Number((await client.time())[0]) * 1000;
-      await client.rpush(queueOf(key), `${now + 10_000}:300:hasp-lock-inbox-gone:1:ghost`);
+      await client.rpush(queueOf(key), `${now + 10_000}:300:hasp-lock-inbox-gone:1::ghost`);
       expect(await adapter.release(key, "holder")).toBe(true);
       const state = await adapter.getState(key);
       expect(state?.owner).toBe("ghost");
@@ -568,7 +568,7 @@ describeWithBackend("redis", (url) => {
       const fullKey = namespace.create("job").toString();
       await adapter.forceRelease(key);
       await adapter.acquire(fullKey, "holder", SECONDS_5);
-      await client.rpush(queueOf(fullKey), `${now + 10_000}:300:hasp-lock-inbox-gone:1:ghost`);
+      await client.rpush(queueOf(fullKey), `${now + 10_000}:300:hasp-lock-inbox-gone:1::ghost`);
       expect(await adapter.release(fullKey, "holder")).toBe(true);
       const lock = new LockProvider({ adapter, namespace }).create("job", { ttl: SECONDS_5 });
       const startedAt = performance.now();

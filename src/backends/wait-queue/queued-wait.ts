@@ -14,10 +14,9 @@
 // the holder's expiry: a wait whose process died does not hold the queue up for long).
 
 import { onAbort } from "../../lifecycle/abort-listeners.js";
-import type { LockHandOff } from "../../lock/contracts/lock-adapter.js";
 import { TimeSpan } from "../../time-span/time-span.js";
 import { Timer } from "../../timers/timers.js";
-import type { HeardGrant, QueueEntry, WaitCheck, WaitQueue } from "./wait-queue.js";
+import type { HeardGrant, QueueEntry, WaitCheck, WaitHandOff, WaitQueue } from "./wait-queue.js";
 
 /** After a check that failed, the next one (the backend unreachable for a moment). */
 const CHECK_RETRY_MS = 250;
@@ -73,9 +72,9 @@ export class QueuedWait {
   readonly #timer = new Timer(() => this.#timerFired());
   /** Stops listening to the signal (one listener per signal, however many waits share it). */
   #stopListening: (() => void) | undefined;
-  #resolve!: (handOff: LockHandOff | undefined) => void;
+  #resolve!: (handOff: WaitHandOff | undefined) => void;
   #reject!: (reason: unknown) => void;
-  readonly promise: Promise<LockHandOff | undefined>;
+  readonly promise: Promise<WaitHandOff | undefined>;
 
   /**
    * @param id unique among the adapter's waits: its messages name it
@@ -347,7 +346,7 @@ export class QueuedWait {
     this.queue.giveBack().then(failed, failed);
   }
 
-  #settle(handOff: LockHandOff | undefined): void {
+  #settle(handOff: WaitHandOff | undefined): void {
     if (this.#toEnded()) {
       this.#resolve(handOff);
     }

@@ -1,10 +1,9 @@
-import type { LockHandOff, LockWaitClaim } from "../../lock/contracts/lock-adapter.js";
 import type { TimeSpan } from "../../time-span/time-span.js";
 import { durationTooLong, storeMilliseconds } from "../../time-span/time-span-schema.js";
 import { delay } from "../../timers/timers.js";
 import { QueuedWait } from "./queued-wait.js";
 import { claimFields, type EntryClaimFields } from "./wait-entry.js";
-import type { HeardGrant, WaitQueue } from "./wait-queue.js";
+import type { HeardGrant, WaitClaim, WaitHandOff, WaitQueue } from "./wait-queue.js";
 
 /** A `waitForRelease` call as the adapter received it, and what the adapter brings to it. */
 export type QueuedWaitRequest = {
@@ -12,7 +11,7 @@ export type QueuedWaitRequest = {
   readonly adapter: string;
   readonly maxWait: TimeSpan;
   readonly signal: AbortSignal;
-  readonly claim: LockWaitClaim | undefined;
+  readonly claim: WaitClaim | undefined;
   /** The key's queue for this wait, whose entry holds `claim` as these fields. */
   readonly queue: (claim: EntryClaimFields) => WaitQueue;
   /** Listens on the adapter's channel (once for all its waits): the wait joins once it does. */
@@ -38,7 +37,7 @@ export class QueuedWaits {
    * before anything is sent; after {@link close}, waits out its time without queueing (no new
    * listener); else starts the wait on the queue `request.queue` gives.
    */
-  waitForRelease(request: QueuedWaitRequest): Promise<LockHandOff | undefined> {
+  waitForRelease(request: QueuedWaitRequest): Promise<WaitHandOff | undefined> {
     const { adapter, maxWait, signal, claim } = request;
     if (signal.aborted) {
       return Promise.reject(signal.reason);
@@ -53,7 +52,13 @@ export class QueuedWaits {
     if (this.#closed) {
       return delay(maxWait, signal).then(() => undefined);
     }
-    const fields = claimFields(claim === undefined ? null : { owner: claim.lockId, ttlMs });
+    const fields = claimFields(
+      claim === undefined
+        ? null
+        : claim.limit === undefined
+          ? { owner: claim.owner, ttlMs }
+          : { owner: claim.owner, ttlMs, limit: claim.limit },
+    );
     return this.start(signal, maxWait.toMilliseconds(), request.queue(fields), request.listen());
   }
 
@@ -66,7 +71,7 @@ export class QueuedWaits {
     maxWaitMs: number,
     queue: WaitQueue,
     listening: Promise<unknown>,
-  ): Promise<LockHandOff | undefined> {
+  ): Promise<WaitHandOff | undefined> {
     this.#count += 1;
     const wait = new QueuedWait(this.#count.toString(36), signal, queue, (ended) => {
       if (this.#waits.get(ended.id) === ended) {

@@ -2,15 +2,17 @@
 // `{K}:queue` list, PostgreSQL's `waiters` column), and the fragments of Lua and SQL that read
 // and write it, so that the format is written once:
 //
-//   "<deadline ms>:<ttl>:<inbox>:<wait id>:<owner>"
+//   "<deadline ms>:<ttl>:<inbox>:<wait id>:<limit>:<owner>"
 //
 // - deadline: when the entry lapses, in ms of the server's clock; the wait's checks renew it in
 //   place (a wait is known by the rest of its entry, which never changes);
 // - ttl: the claim's TTL in ms, "" for a claim whose hold never expires, "-" for a wait without
 //   a claim (woken to try, never handed the key);
 // - inbox: the adapter's channel, where a release names the wait it served ("<wait id>");
-// - owner: the claim's lock id ("" without a claim). It is last, as the only field that may
-//   hold ":"; the inbox and the wait id never do.
+// - limit: the claim's limit, for a primitive with several holders (a semaphore's slots), ""
+//   for one with a single holder (the lock) and for a wait without a claim;
+// - owner: the claim's holder id ("" without a claim). It is last, as the only field that may
+//   hold ":"; the inbox, the wait id and the limit never do.
 
 /**
  * How long a queue entry outlives the holder's expiry unless its wait renews it (it checks at
@@ -26,12 +28,17 @@ export const NO_CLAIM_TTL = "-";
 /** The ttl field of a claim whose hold never expires. */
 export const NEVER_EXPIRES_TTL = "";
 
+/** The limit field of a claim without a limit (a single holder), and of a wait without a claim. */
+export const NO_LIMIT = "";
+
 /** A claim in an entry: the hold it is handed, if it is first when the key is released. */
 export type WaitEntryClaim = {
-  /** The claim's lock id. */
+  /** The claim's holder id (a lock id, a slot id). */
   readonly owner: string;
   /** The hold's TTL in ms, counted from the hand-off; `null`: it never expires. */
   readonly ttlMs: number | null;
+  /** The claim's limit (a whole number, at least 1); absent: a primitive with one holder. */
+  readonly limit?: number;
 };
 
 /** One wait's entry, decoded. */
@@ -46,16 +53,21 @@ export type WaitEntry = {
   readonly waitId: string;
 };
 
-/** The claim's fields as the scripts and statements take them: ARGV, or `:owner` and `:ttl`. */
+/**
+ * The claim's fields as the scripts and statements take them: ARGV, or `:owner`, `:ttl` (and
+ * `:limit` for a primitive with several holders).
+ */
 export type EntryClaimFields = {
-  /** The claim's lock id, "" without a claim. */
+  /** The claim's holder id, "" without a claim. */
   readonly owner: string;
   /** The ttl field (see {@link NO_CLAIM_TTL}, {@link NEVER_EXPIRES_TTL}). */
   readonly ttl: string;
+  /** The limit field: the claim's limit in digits, or {@link NO_LIMIT}. */
+  readonly limit: string;
 };
 
 /** The fields of a wait without a claim. */
-export const NO_CLAIM: EntryClaimFields = { owner: "", ttl: NO_CLAIM_TTL };
+export const NO_CLAIM: EntryClaimFields = { owner: "", ttl: NO_CLAIM_TTL, limit: NO_LIMIT };
 
 /** A claim (or none) as the fields an entry is made of. */
 export function claimFields(claim: WaitEntryClaim | null): EntryClaimFields {
@@ -65,23 +77,26 @@ export function claimFields(claim: WaitEntryClaim | null): EntryClaimFields {
   return {
     owner: claim.owner,
     ttl: claim.ttlMs === null ? NEVER_EXPIRES_TTL : String(claim.ttlMs),
+    limit: claim.limit === undefined ? NO_LIMIT : String(claim.limit),
   };
 }
 
 /** An entry as the backends store it. */
 export function encodeWaitEntry({ deadlineMs, claim, inbox, waitId }: WaitEntry): string {
-  const { owner, ttl } = claimFields(claim);
-  return `${deadlineMs.toFixed(0)}:${ttl}:${inbox}:${waitId}:${owner}`;
+  const { owner, ttl, limit } = claimFields(claim);
+  return `${deadlineMs.toFixed(0)}:${ttl}:${inbox}:${waitId}:${limit}:${owner}`;
 }
 
 /** An entry as the backends store it, decoded; `undefined` when it is not one. */
 export function decodeWaitEntry(text: string): WaitEntry | undefined {
-  const [deadline, ttl, inbox, waitId, ...owner] = text.split(":");
+  const [deadline, ttl, inbox, waitId, limit, ...owner] = text.split(":");
   if (
+    limit === undefined ||
     waitId === undefined ||
     ttl === undefined ||
     inbox === undefined ||
-    !/^\d+$/.test(deadline ?? "")
+    !/^\d+$/.test(deadline ?? "") ||
+    !/^(\d*)$/.test(limit)
   ) {
     return undefined;
   }
@@ -90,7 +105,11 @@ export function decodeWaitEntry(text: string): WaitEntry | undefined {
     if (ttl !== NEVER_EXPIRES_TTL && !/^\d+$/.test(ttl)) {
       return undefined;
     }
-    claim = { owner: owner.join(":"), ttlMs: ttl === NEVER_EXPIRES_TTL ? null : Number(ttl) };
+    const ttlMs = ttl === NEVER_EXPIRES_TTL ? null : Number(ttl);
+    claim =
+      limit === NO_LIMIT
+        ? { owner: owner.join(":"), ttlMs }
+        : { owner: owner.join(":"), ttlMs, limit: Number(limit) };
   }
   return { deadlineMs: Number(deadline), claim, inbox, waitId };
 }
@@ -104,15 +123,21 @@ export const WAIT_ENTRY_LUA = {
   findDeadline: "local sep = string.find(entry, ':', 1, true)",
   /** Expression: that entry's deadline (after `findDeadline`). */
   deadline: "tonumber(string.sub(entry, 1, sep - 1))",
-  /** Statements: that entry's `ttl`, `inbox` and `wait` (its id), and `idEnd` (after `findDeadline`). */
+  /**
+   * Statements: that entry's `ttl`, `inbox` and `wait` (its id), and `idEnd` and `limitEnd`
+   * (after `findDeadline`).
+   */
   readFields: `local ttlEnd = string.find(entry, ':', sep + 1, true)
       local ttl = string.sub(entry, sep + 1, ttlEnd - 1)
       local inboxEnd = string.find(entry, ':', ttlEnd + 1, true)
       local inbox = string.sub(entry, ttlEnd + 1, inboxEnd - 1)
       local idEnd = string.find(entry, ':', inboxEnd + 1, true)
-      local wait = string.sub(entry, inboxEnd + 1, idEnd - 1)`,
+      local wait = string.sub(entry, inboxEnd + 1, idEnd - 1)
+      local limitEnd = string.find(entry, ':', idEnd + 1, true)`,
   /** Expression: that entry's owner (after `readFields`). */
-  owner: "string.sub(entry, idEnd + 1)",
+  owner: "string.sub(entry, limitEnd + 1)",
+  /** Expression: that entry's limit field, "" without a limit (after `readFields`). */
+  limit: "string.sub(entry, idEnd + 1, limitEnd - 1)",
   /** Expression: whether the ttl field `ttl` is a wait's without a claim. */
   noClaim: (ttl: string) => `${ttl} == '${NO_CLAIM_TTL}'`,
   /** Expression: whether the ttl field `ttl` is a claim's whose hold never expires. */
@@ -125,10 +150,18 @@ export const WAIT_ENTRY_LUA = {
     if pttl >= 0 and pttl + ${ENTRY_GRACE_MS} < left then
       lasts = pttl + ${ENTRY_GRACE_MS}
     end`,
-  /** Expression: a new entry, from a deadline (a number) and its fields (strings). */
-  encode: (deadline: string, fields: { ttl: string; inbox: string; id: string; owner: string }) =>
+  /**
+   * Expression: a new entry, from a deadline (a number) and its fields (Lua strings; `limit`
+   * absent: none, as the lock's).
+   */
+  encode: (
+    deadline: string,
+    fields: { ttl: string; inbox: string; id: string; owner: string; limit?: string },
+  ) =>
     `string.format('%.0f', ${deadline}) .. ':' .. ${fields.ttl} .. ':'
-      .. ${fields.inbox} .. ':' .. ${fields.id} .. ':' .. ${fields.owner}`,
+      .. ${fields.inbox} .. ':' .. ${fields.id} .. ${
+        fields.limit === undefined ? "'::'" : `':' .. ${fields.limit} .. ':'`
+      } .. ${fields.owner}`,
   /**
    * Statements: `rest`, what follows the deadline in the entry `entry` (an expression), which
    * is what a wait is known by; and `mine()`, the index (from 0) and text of that wait's entry
@@ -160,9 +193,14 @@ function sqlRest(entry: string): string {
  * trigger. Expressions, over the named parameters `:ttl`, `:inbox`, `:id` and `:entry`.
  */
 export const WAIT_ENTRY_SQL = {
-  /** A new entry: `deadline` (ms, bigint), then `:ttl`, `:inbox`, `:id` and `owner`. */
-  encode: (deadline: string, owner: string) =>
-    `(${deadline})::text || ':' || :ttl || ':' || :inbox || ':' || :id || ':' || ${owner}`,
+  /**
+   * A new entry: `deadline` (ms, bigint), then `:ttl`, `:inbox`, `:id`, `limit` (text; absent:
+   * none, as the lock's) and `owner`.
+   */
+  encode: (deadline: string, owner: string, limit?: string) =>
+    `(${deadline})::text || ':' || :ttl || ':' || :inbox || ':' || :id || ${
+      limit === undefined ? "'::'" : `':' || ${limit} || ':'`
+    } || ${owner}`,
   /** The entry `entry` with a new deadline (ms, bigint). */
   renewed: (deadline: string, entry = ":entry") => `(${deadline})::text || ${sqlRest(entry)}`,
   /** The entry in the array `queue` of the same wait as `entry` (NULL: none). */
@@ -184,6 +222,8 @@ export const WAIT_ENTRY_SQL = {
     ttlMs: `nullif(${parts}[2], '${NEVER_EXPIRES_TTL}')::bigint`,
     inbox: `${parts}[3]`,
     waitId: `${parts}[4]`,
-    owner: `array_to_string(${parts}[5:], ':')`,
+    /** The limit (int), NULL without one. */
+    limit: `nullif(${parts}[5], '${NO_LIMIT}')::int`,
+    owner: `array_to_string(${parts}[6:], ':')`,
   }),
 } as const;

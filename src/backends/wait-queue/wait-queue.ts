@@ -1,5 +1,31 @@
 // What a backend that queues waits (Redis, PostgreSQL) gives the shared queued wait: the queue
-// of one wait's key, as its backend keeps it (its entries: wait-entry.ts).
+// of one wait's key, as its backend keeps it (its entries: wait-entry.ts); and what a wait
+// claims and is handed, for every primitive (a lock's hold, a semaphore's slot).
+
+import type { TimeSpan } from "../../time-span/time-span.js";
+
+/** Who waits: the hold a release hands the waiter, when its wait is first in the queue. */
+export type WaitClaim = {
+  /** The waiter's holder id (a lock id, a slot id). */
+  readonly owner: string;
+  /** The TTL of that hold, counted from the hand-off; `null`: it never expires. */
+  readonly ttl: TimeSpan | null;
+  /**
+   * The claim's limit, for a primitive with several holders (a semaphore), applied as its
+   * acquire applies it; absent: one holder at a time (the lock).
+   */
+  readonly limit?: number;
+};
+
+/** What a wait resolves to when a release handed its claim the hold. */
+export type WaitHandOff = {
+  /** The claim's owner now holds it. */
+  readonly acquired: true;
+  /** The new hold's token, as an acquire would have issued it. */
+  readonly fencingToken: number;
+  /** How long the hold has left as the wait resolves, on the safe side (absent: unknown). */
+  readonly remainingTime?: TimeSpan;
+};
 
 /**
  * What ending a wait does with its entry:

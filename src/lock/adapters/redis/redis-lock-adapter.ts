@@ -1,16 +1,21 @@
-import type { Cluster, Redis } from "ioredis";
 import * as v from "valibot";
+import {
+  fromPttl,
+  type RedisClient,
+  redisClientSchema,
+  redisHashTag,
+  redisSettings,
+  toPx,
+} from "../../../backends/redis/redis-client.js";
+import { RedisInbox } from "../../../backends/redis/redis-inbox.js";
+import { redisWaitQueue } from "../../../backends/redis/redis-wait-queue.js";
 import { QueuedWaits } from "../../../backends/wait-queue/queued-waits.js";
-import { NO_CLAIM } from "../../../backends/wait-queue/wait-entry.js";
+import { type EntryClaimFields, NO_CLAIM } from "../../../backends/wait-queue/wait-entry.js";
 import { HaspError } from "../../../errors/hasp-error.js";
 import type { InvalidArgumentError } from "../../../errors/invalid-argument-error.js";
 import { mustBe, parseSettings, settingsObject } from "../../../settings/parse-settings.js";
-import { type ITimeSpan, TimeSpan } from "../../../time-span/time-span.js";
-import {
-  durationTooLong,
-  nonNegativeTimeSpanSchema,
-  storeMilliseconds,
-} from "../../../time-span/time-span-schema.js";
+import type { ITimeSpan, TimeSpan } from "../../../time-span/time-span.js";
+import { durationTooLong, nonNegativeTimeSpanSchema } from "../../../time-span/time-span-schema.js";
 import type {
   ILockAdapter,
   LockAcquireResult,
@@ -18,17 +23,15 @@ import type {
   LockHandOff,
   LockWaitClaim,
 } from "../../contracts/lock-adapter.js";
-import { RedisInbox } from "./redis-inbox.js";
 import {
   type AcquireReply,
   defineRedisLockCommands,
   type NotedReply,
   type RedisLockCommands,
 } from "./redis-lock-commands.js";
-import { redisWaitQueue } from "./redis-wait-queue.js";
 
 /** A standalone, Sentinel or Cluster ioredis client. */
-export type RedisLockClient = Redis | Cluster;
+export type RedisLockClient = RedisClient;
 
 /**
  * Settings of {@link RedisLockAdapter}; its constructor also takes the client alone, for
@@ -77,7 +80,7 @@ export class RedisReplicaAckError extends HaspError {
 }
 
 const settingsSchema = settingsObject({
-  database: v.custom<RedisLockClient>(isClient, mustBe("an ioredis client (Redis or Cluster)")),
+  database: redisClientSchema,
   waitForReplicas: v.optional(
     settingsObject({
       count: v.pipe(
@@ -90,18 +93,8 @@ const settingsSchema = settingsObject({
   ),
 });
 
-function isClient(value: unknown): value is RedisLockClient {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as RedisLockClient).defineCommand === "function"
-  );
-}
-
 /** The Redis key of a lock's hold: the whole namespaced key is the hash tag. */
-export function redisHoldKey(key: string): string {
-  return `{${key}}`;
-}
+export const redisHoldKey = redisHashTag;
 
 /**
  * Locks in Redis: each operation is one script call (one round trip), expiry is Redis's own
@@ -139,7 +132,7 @@ export class RedisLockAdapter implements ILockAdapter {
     const { database, waitForReplicas } = parseSettings(
       "RedisLockAdapter settings",
       settingsSchema,
-      isClient(settings) ? { database: settings } : settings,
+      redisSettings(settings),
     );
     this.#client = database;
     this.#replicas =
@@ -150,14 +143,18 @@ export class RedisLockAdapter implements ILockAdapter {
             timeoutMs: Math.ceil(waitForReplicas.timeout.toMilliseconds()),
           };
     this.#commands = defineRedisLockCommands(database);
-    this.#inbox = new RedisInbox(database, {
-      onMessage: (message) => this.#waits.heard(message),
-      // Messages published while the subscriber was away were lost: every wait asks Redis.
-      onReconnected: (subscribe) => this.#waits.recheck(subscribe, { ifListenFails: "skip" }),
-      // Their messages can no longer come, nor their queue entries be left: they end now
-      // (failing, as the client is closed) rather than hold the process until their time.
-      onClientEnded: () => void this.#waits.closeAll(),
-    });
+    this.#inbox = new RedisInbox(
+      database,
+      {
+        onMessage: (message) => this.#waits.heard(message),
+        // Messages published while the subscriber was away were lost: every wait asks Redis.
+        onReconnected: (subscribe) => this.#waits.recheck(subscribe, { ifListenFails: "skip" }),
+        // Their messages can no longer come, nor their queue entries be left: they end now
+        // (failing, as the client is closed) rather than hold the process until their time.
+        onClientEnded: () => void this.#waits.closeAll(),
+      },
+      "hasp-lock-inbox",
+    );
   }
 
   // acquire and release are the hot path: plain functions returning the client's promise plus
@@ -245,17 +242,25 @@ export class RedisLockAdapter implements ILockAdapter {
       adapter: "RedisLockAdapter",
       maxWait,
       signal,
-      claim,
-      queue: (fields) => {
-        const hold = redisHoldKey(key);
-        return redisWaitQueue(
-          this.#commands,
-          [hold, `${hold}:fence`, `${hold}:queue`],
-          this.#replicas === undefined ? fields : NO_CLAIM,
-          this.#inbox.channel,
-        );
-      },
+      claim: claim === undefined ? undefined : { owner: claim.lockId, ttl: claim.ttl },
+      queue: (fields) => this.#queue(key, this.#replicas === undefined ? fields : NO_CLAIM),
       listen: () => this.#inbox.listen(),
+    });
+  }
+
+  /** The key's queue for one wait whose entry holds `claim` (the lock's scripts). */
+  #queue(key: string, claim: EntryClaimFields) {
+    const hold = redisHoldKey(key);
+    const keys = [hold, `${hold}:fence`, `${hold}:queue`] as const;
+    const commands = this.#commands;
+    const inbox = this.#inbox.channel;
+    return redisWaitQueue({
+      wait: (maxWait, waitId) =>
+        commands.hasp_lock_wait(...keys, claim.owner, claim.ttl, maxWait, inbox, waitId),
+      leave: (entry, mode) => commands.hasp_lock_leave(...keys, entry, claim.owner, mode),
+      check: (entry, left, serve) =>
+        commands.hasp_lock_check(...keys, entry, claim.owner, left, serve),
+      release: () => commands.hasp_lock_release(...keys, claim.owner),
     });
   }
 
@@ -328,20 +333,7 @@ function isOne(reply: number): boolean {
   return reply === 1;
 }
 
-/**
- * A TTL as the whole milliseconds `PX`/`PEXPIRE` take (at least 1: 0 is an error there), or
- * `undefined` above MAX_DURATION_MS (a number comparison: this is every acquire's path).
- */
-function toPx(ttl: TimeSpan): string | undefined {
-  const ms = storeMilliseconds(ttl);
-  return ms === undefined ? undefined : String(ms);
-}
-
 /** The error for a duration above the bound, passed to the adapter directly. */
 function tooLong(field: string, span: TimeSpan | null): InvalidArgumentError {
   return durationTooLong("RedisLockAdapter", field, span);
-}
-
-function fromPttl(pttl: number): TimeSpan | null {
-  return pttl < 0 ? null : TimeSpan.fromMilliseconds(pttl);
 }

@@ -1,4 +1,5 @@
-import type { Cluster, Redis } from "ioredis";
+import type { RedisClient } from "../../../backends/redis/redis-client.js";
+import { defineRedisCommands } from "../../../backends/redis/redis-commands.js";
 import type { LeaveMode } from "../../../backends/wait-queue/wait-queue.js";
 import {
   ACQUIRE_NOTING_SCRIPT,
@@ -92,12 +93,9 @@ const COMMANDS = {
   hasp_lock_acquire_noting: { numberOfKeys: 2, lua: ACQUIRE_NOTING_SCRIPT },
   hasp_lock_refresh_noting: { numberOfKeys: 2, lua: REFRESH_NOTING_SCRIPT },
   hasp_lock_restore_expiry: { numberOfKeys: 2, lua: RESTORE_EXPIRY_SCRIPT },
-} as const satisfies Record<keyof RedisLockCommands, { numberOfKeys: number; lua: string }>;
+} as const;
 
 /** Registers the scripts on `client` (once per adapter), which then runs them as commands. */
-export function defineRedisLockCommands(client: Redis | Cluster): RedisLockCommands {
-  for (const [name, definition] of Object.entries(COMMANDS)) {
-    client.defineCommand(name, definition);
-  }
-  return client as unknown as RedisLockCommands;
+export function defineRedisLockCommands(client: RedisClient): RedisLockCommands {
+  return defineRedisCommands<RedisLockCommands>(client, COMMANDS);
 }

@@ -8,7 +8,7 @@
 //                                           hold's plus the grace, set with it), so a new hold's
 //                                           token is always above it; then the server clock takes over
 //   {K}:queue    list of waits              blocked acquires, oldest first, each
-//                                           "<deadline ms>:<ttl>:<inbox>:<wait id>:<owner>"
+//                                           "<deadline ms>:<ttl>:<inbox>:<wait id>:<limit>:<owner>"
 //                                           (../wait-queue/wait-entry.ts: the format and its Lua): a
 //                                           claim (ttl in ms, or empty: never expires) is handed the
 //                                           key, a wait without one (ttl "-", no owner) is woken to
@@ -24,52 +24,12 @@
 // costs server time on each cycle: the grace is part of the script text, and a release with
 // nobody waiting publishes nothing.
 
+import { checkDurations, FENCE_GRACE_MS, tokenFrom } from "../../../backends/redis/redis-fence.js";
 import {
   NEVER_EXPIRES_TTL,
   NO_CLAIM_TTL,
   WAIT_ENTRY_LUA,
 } from "../../../backends/wait-queue/wait-entry.js";
-
-/** How long the fence counter outlives a hold, in ms. */
-export const FENCE_GRACE_MS = 60_000;
-
-/**
- * Lua opening every script that takes a duration, before anything else (above all before its
- * first write): each listed ARGV must be a whole number of ms, 1 to 13 digits with no sign,
- * exponent or point, or one of the values `also` allows. PX and PEXPIRE refuse what Lua prints
- * in exponent form (`tonumber('1e17') + 1` is `1e+17`), which would fail a script halfway,
- * after earlier writes; 13 digits plus the server's time in ms stay below 10^14, which Lua's
- * `%.14g` prints exactly. Anything else is an error reply, and nothing is written. The adapter
- * holds durations lower still (MAX_DURATION_MS, 100 years): this guards the scripts themselves.
- */
-const checkDurations = (
-  ...args: ReadonlyArray<{ argv: number; name: string; also?: readonly string[] }>
-) =>
-  args
-    .map(({ argv, name, also = [] }) => {
-      const value = `ARGV[${argv}]`;
-      const allowed = also.map((other) => `${value} == '${other}' or `).join("");
-      const alternatives = also.map((other) => `, or "${other}"`).join("");
-      return `if not (${allowed}(#${value} <= 13 and string.find(${value}, '^[1-9]%d*$'))) then
-  return redis.error_reply('ERR hasp: ${name} must be a positive whole number of ms of at most 13 digits${alternatives}')
-end`;
-    })
-    .join("\n");
-
-/**
- * Lua of a new token, max(last + 1, server time in µs), into `token` (a string), given `last`
- * (the fence's value, or nil) and `time` (TIME's reply). A fresh key, or one whose fence expired,
- * takes TIME's two parts joined as digits: no arithmetic or format. TIME is asked even when the
- * fence lives: `last + 1` alone would save the call, but a replica promoted with an older fence
- * would then repeat the tokens its primary issued after it; the clock keeps them above.
- */
-const tokenFrom = (
-  last: string,
-) => `if ${last} and tonumber(${last}) >= tonumber(time[1]) * 1000000 + tonumber(time[2]) then
-    token = string.format('%.0f', tonumber(${last}) + 1)
-  else
-    token = time[1] .. string.sub(time[2] + 1000000, 2)
-  end`;
 
 /** Lua shared by ACQUIRE and WAIT: a new token from `current` (the MGET of hold and fence), ... */
 const NEW_TOKEN = `  local time = redis.call('TIME')

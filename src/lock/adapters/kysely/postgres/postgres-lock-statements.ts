@@ -7,7 +7,7 @@
 //
 // Table: the one of kysely-lock-statements.ts, and
 //   waiters   text[], the queue of blocking acquires, oldest first (NULL: nobody waits). An entry
-//             is "deadline_ms:ttl:inbox:wait_id:owner" (the owner last: it may hold ':'); ttl is
+//             is "deadline_ms:ttl:inbox:wait_id:limit:owner" (wait-entry.ts; the owner last); ttl is
 //             the claim's in ms, "" for a hold without TTL, "-" for a wait without a claim. An
 //             entry's deadline is renewed in place by its wait's checks, however often the holder
 //             refreshes (a wait is known by the part after the deadline, which never changes).
@@ -382,7 +382,7 @@ DECLARE
   inbox_secret text;
 BEGIN
   -- A release (or forceRelease) of a key with waiters queued: entries are
-  -- "deadline_ms:ttl:inbox:wait_id:owner", oldest first.
+  -- "deadline_ms:ttl:inbox:wait_id:limit:owner", oldest first.
   FOREACH entry IN ARRAY NEW.waiters LOOP
     position := position + 1;
     parts := ${WAIT_ENTRY_SQL.split("entry")};

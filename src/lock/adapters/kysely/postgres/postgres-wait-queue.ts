@@ -111,7 +111,7 @@ export class PostgresWaitQueue {
       adapter: "KyselyLockAdapter",
       maxWait,
       signal,
-      claim,
+      claim: claim === undefined ? undefined : { owner: claim.lockId, ttl: claim.ttl },
       queue: (fields) => this.#queue(key, fields),
       listen: () => this.#inbox.listen(),
     });

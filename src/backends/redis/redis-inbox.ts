@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Cluster, Redis } from "ioredis";
-import { followEnd } from "../../../lifecycle/end-listeners.js";
+import { followEnd } from "../../lifecycle/end-listeners.js";
 
 /** Why a wait fails once the client ended: no subscriber may outlive it. */
 const CLIENT_ENDED =
@@ -32,14 +32,17 @@ export type RedisInboxListeners = {
 };
 
 /**
- * The adapter's channel, where releases name the waits they served, on one subscriber
+ * An adapter's channel, where releases name the waits they served, on one subscriber
  * connection duplicated from the client when first needed. It follows the client: when the
  * client ends (`quit()`, `disconnect()`, or ioredis gives up reconnecting), the subscriber is
- * disconnected too.
+ * disconnected too. Every primitive's Redis adapter has one (none has a ":" in its name).
  */
 export class RedisInbox {
-  /** Random, so that two adapters (processes) never share one: a message reaches one. */
-  readonly channel = `hasp-lock-inbox-${randomBytes(12).toString("hex")}`;
+  /**
+   * `<prefix>-<24 hex>`: random, so that two adapters (processes) never share one: a message
+   * reaches one.
+   */
+  readonly channel: string;
   readonly #client: Redis | Cluster;
   readonly #listeners: RedisInboxListeners;
   /** SUBSCRIBE of the channel, made before the first wait is queued. */
@@ -48,7 +51,9 @@ export class RedisInbox {
   /** Stops ending the subscriber with the client (while there is a subscriber). */
   #unfollowClient: (() => void) | undefined;
 
-  constructor(client: Redis | Cluster, listeners: RedisInboxListeners) {
+  /** @param prefix the channel's, naming the primitive (`hasp-lock-inbox`) */
+  constructor(client: Redis | Cluster, listeners: RedisInboxListeners, prefix: string) {
+    this.channel = `${prefix}-${randomBytes(12).toString("hex")}`;
     this.#client = client;
     this.#listeners = listeners;
   }

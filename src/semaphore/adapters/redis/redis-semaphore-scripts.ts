@@ -1,0 +1,559 @@
+// The Lua scripts of RedisSemaphoreAdapter. Each is one atomic step on the server, registered
+// once per client with defineCommand as hasp_semaphore_*. Both keys of a semaphore share its
+// hash tag, so they live in one slot and the scripts run on Redis Cluster.
+//
+// Layout per semaphore key K (namespaced):
+//   {K}        hash                 one field per slot, ":<slot id>" -> "<expiry ms>:<limit>:<token>"
+//                                   (expiry on the server's clock, 0: never expires), and the
+//                                   field "fence" -> the last token issued (no slot field is
+//                                   "fence": theirs begin with ":"). The hash outlives its latest
+//                                   slot by FENCE_GRACE_MS (persists while a slot never expires),
+//                                   so it expires with its last slot, the fence's grace after it
+//   {K}:queue  list of waits        blocked acquires, oldest first, in wait-entry.ts's format
+//                                   with the claim's limit; expires with its latest deadline
+//   <inbox>    channel              one per adapter, where a hand-off names the wait it served:
+//                                   a wake-up only (anyone may PUBLISH); the wait asks CHECK
+//
+// Every script reads the server's clock (TIME) and the whole hash (HGETALL, O(live slots)):
+// expired slots are dropped (HDEL) before the script decides anything. One hash rather than a
+// sorted set of expiries beside a hash of tokens: a write costs about ten reads on the server,
+// and a semaphore's slots are few, so scanning them is cheaper than keeping a second key.
+//
+// The limit rule: a slot is taken only while the live slots number fewer than the taker's limit
+// and fewer than every live slot's own limit (kept in its field).
+
+import {
+  checkDurations,
+  FENCE_GRACE_MS,
+  NOW_MS,
+  tokenFrom,
+} from "../../../backends/redis/redis-fence.js";
+import {
+  NEVER_EXPIRES_TTL,
+  NO_CLAIM_TTL,
+  WAIT_ENTRY_LUA,
+} from "../../../backends/wait-queue/wait-entry.js";
+
+/** Lua: ARGV[n] must be a limit, a whole number from 1 with at most 9 digits. */
+const checkLimit = (
+  argv: number,
+) => `if not (#ARGV[${argv}] <= 9 and string.find(ARGV[${argv}], '^[1-9]%d*$')) then
+  return redis.error_reply('ERR hasp: limit must be a positive whole number of at most 9 digits')
+end`;
+
+/**
+ * Lua opening every script but GET_STATE: the server's time (`time`, `nowMs`) and the key's live
+ * slots, the expired ones dropped. `slots` maps each live slot's field to its value; `count`
+ * is how many, `minLimit` the smallest of their limits (nil: none), `latest` the latest expiry
+ * (nowMs when none expires), `persistent` whether one never expires; `last` is the fence.
+ */
+const READ_SLOTS = `local time = redis.call('TIME')
+${NOW_MS}
+local all = redis.call('HGETALL', KEYS[1])
+local slots, count, minLimit, latest, persistent, last = {}, 0, nil, nowMs, false, nil
+local expired = {}
+for i = 1, #all, 2 do
+  local field, value = all[i], all[i + 1]
+  if field == 'fence' then
+    last = value
+  else
+    local e1 = string.find(value, ':', 1, true)
+    local expiry = tonumber(string.sub(value, 1, e1 - 1))
+    if expiry ~= 0 and expiry <= nowMs then
+      expired[#expired + 1] = field
+    else
+      local limit = tonumber(string.sub(value, e1 + 1, string.find(value, ':', e1 + 1, true) - 1))
+      slots[field] = value
+      count = count + 1
+      if not minLimit or limit < minLimit then
+        minLimit = limit
+      end
+      if expiry == 0 then
+        persistent = true
+      elseif expiry > latest then
+        latest = expiry
+      end
+    end
+  end
+end
+for i = 1, #expired, 1000 do
+  redis.call('HDEL', KEYS[1], unpack(expired, i, math.min(i + 999, #expired)))
+end
+-- Whether a slot is free under the live slots' limits; whether a slot of limit n may be taken.
+local function free()
+  return not minLimit or count < minLimit
+end
+local function fits(n)
+  return count < n and free()
+end
+-- The fields of a slot value: expiry, limit, token (strings).
+local function parts(value)
+  local e1 = string.find(value, ':', 1, true)
+  local e2 = string.find(value, ':', e1 + 1, true)
+  return string.sub(value, 1, e1 - 1), string.sub(value, e1 + 1, e2 - 1), string.sub(value, e2 + 1)
+end
+-- Ms until the soonest live slot expires, -1 when none does (-2: no live slot).
+local function soonest()
+  local best = nil
+  for _, value in pairs(slots) do
+    local expiry = tonumber(string.sub(value, 1, string.find(value, ':', 1, true) - 1))
+    if expiry ~= 0 and (not best or expiry < best) then
+      best = expiry
+    end
+  end
+  if best then
+    return best - nowMs
+  end
+  return count > 0 and -1 or -2
+end
+-- A slot for field f (live or new), expiring ttl ms from now ('': never), into slots.
+local function put(f, ttl, limit, token)
+  local expiry = 0
+  if ttl == '' then
+    persistent = true
+  else
+    expiry = nowMs + tonumber(ttl)
+    if expiry > latest then
+      latest = expiry
+    end
+  end
+  if not slots[f] then
+    count = count + 1
+    if not minLimit or tonumber(limit) < minLimit then
+      minLimit = tonumber(limit)
+    end
+  end
+  local was = slots[f]
+  slots[f] = string.format('%.0f', expiry) .. ':' .. limit .. ':' .. token
+  if was and expiry ~= 0 and string.sub(was, 1, 2) == '0:' then
+    -- A slot that never expired now does: the hash may persist no longer.
+    persistent = false
+    for _, value in pairs(slots) do
+      if string.sub(value, 1, 2) == '0:' then
+        persistent = true
+      end
+    end
+  end
+  return slots[f]
+end
+-- Frees the live slot of field f, and recounts what it may have set.
+local function drop(f)
+  redis.call('HDEL', KEYS[1], f)
+  slots[f] = nil
+  count, minLimit, latest, persistent = 0, nil, nowMs, false
+  for _, value in pairs(slots) do
+    local e1 = string.find(value, ':', 1, true)
+    local expiry = tonumber(string.sub(value, 1, e1 - 1))
+    local limit = tonumber(string.sub(value, e1 + 1, string.find(value, ':', e1 + 1, true) - 1))
+    count = count + 1
+    if not minLimit or limit < minLimit then
+      minLimit = limit
+    end
+    if expiry == 0 then
+      persistent = true
+    elseif expiry > latest then
+      latest = expiry
+    end
+  end
+end
+-- A new token, above the fence and the clock in µs; the fence follows it (written by keep()).
+local function newToken()
+  local token
+  ${tokenFrom("last")}
+  last = token
+  return token
+end
+-- The hash outlives every live slot by the grace, or persists while one never expires.
+local function keep()
+  local pttl = redis.call('PTTL', KEYS[1])
+  if persistent then
+    if pttl ~= -1 then
+      redis.call('PERSIST', KEYS[1])
+    end
+  else
+    local need = latest - nowMs + ${FENCE_GRACE_MS}
+    if pttl == -1 or pttl < need then
+      redis.call('PEXPIRE', KEYS[1], need)
+    end
+  end
+end`;
+
+/**
+ * Lua: `serve()`, the hand-off. The queue's waits, oldest first, take the free slots while the
+ * limit rule admits them: a claim gets a slot as ACQUIRE_SCRIPT gives it (a new token, its TTL
+ * from now; its owner's own live slot is re-taken instead), a wait without a claim is woken to
+ * try (one slot kept free for it). The first live claim that does not fit stops the serving:
+ * no newcomer passes it. Waits whose deadline passed are dropped on the way. Each served wait is
+ * told on its adapter's inbox. Writes the slots granted and the fence in one HSET, the queue in
+ * one LTRIM. Returns whether anything was granted (the caller then calls keep()).
+ */
+const SERVE = `local function serve()
+  if not free() or redis.call('EXISTS', KEYS[2]) == 0 then
+    return false
+  end
+  local woken, writes = 0, {}
+  -- One entry: true when it leaves the queue (served, or lapsed), false when it must wait.
+  local function take(entry)
+    ${WAIT_ENTRY_LUA.findDeadline}
+    if ${WAIT_ENTRY_LUA.deadline} <= nowMs then
+      return true
+    end
+    ${WAIT_ENTRY_LUA.readFields}
+    if ${WAIT_ENTRY_LUA.noClaim("ttl")} then
+      -- Its limit is unknown: it is kept a slot under the live ones' limit, or the only one.
+      if (minLimit and count + woken >= minLimit) or (not minLimit and woken > 0) then
+        return false
+      end
+      woken = woken + 1
+    else
+      local limit = ${WAIT_ENTRY_LUA.limit}
+      local f = ':' .. ${WAIT_ENTRY_LUA.owner}
+      local own = slots[f]
+      if own then
+        local _, ownLimit, token = parts(own)
+        writes[#writes + 1] = f
+        writes[#writes + 1] = put(f, ttl, ownLimit, token)
+      else
+        if count + woken >= tonumber(limit) or (minLimit and count + woken >= minLimit) then
+          return false
+        end
+        writes[#writes + 1] = f
+        writes[#writes + 1] = put(f, ttl, limit, newToken())
+      end
+    end
+    redis.call('PUBLISH', inbox, wait)
+    return true
+  end
+  -- A page at a time: a long queue is read only as far as it is served.
+  local served, blocked = 0, false
+  repeat
+    local page = redis.call('LRANGE', KEYS[2], served, served + 31)
+    for _, entry in ipairs(page) do
+      if not take(entry) then
+        blocked = true
+        break
+      end
+      served = served + 1
+    end
+  until blocked or #page < 32
+  if served > 0 then
+    redis.call('LTRIM', KEYS[2], served, -1)
+  end
+  if #writes == 0 then
+    return false
+  end
+  if last then
+    writes[#writes + 1] = 'fence'
+    writes[#writes + 1] = last
+  end
+  for i = 1, #writes, 1000 do
+    redis.call('HSET', KEYS[1], unpack(writes, i, math.min(i + 999, #writes)))
+  end
+  return true
+end`;
+
+/**
+ * KEYS[1] slots, KEYS[2] queue
+ * ARGV[1] slot id, ARGV[2] limit, ARGV[3] ttl in ms ("" = never expires)
+ * Returns the token (an integer) when a slot was taken, or re-taken by its live holder (the
+ * token and the slot's limit kept, the TTL restarted); else {limit in force, live slots, ms
+ * until the soonest live slot expires (-1: none expires)}. Slots found expired go to the queue
+ * first (SERVE); otherwise the queue is not looked at (a release hands its slot to the queue
+ * itself, and the waits check at the soonest expiry they know of).
+ */
+export const ACQUIRE_SCRIPT = `
+${checkLimit(2)}
+${checkDurations({ argv: 3, name: "ttl", also: [""] })}
+${READ_SLOTS}
+${SERVE}
+-- Slots that expired unnoticed go to the queue first: no newcomer takes them past a waiter.
+if #expired > 0 and serve() then
+  keep()
+end
+local f = ':' .. ARGV[1]
+local own = slots[f]
+local token
+if own then
+  local _, limit
+  _, limit, token = parts(own)
+  redis.call('HSET', KEYS[1], f, put(f, ARGV[3], limit, token))
+elseif fits(tonumber(ARGV[2])) then
+  token = newToken()
+  redis.call('HSET', KEYS[1], f, put(f, ARGV[3], ARGV[2], token), 'fence', token)
+else
+  return {math.min(tonumber(ARGV[2]), minLimit), count, soonest()}
+end
+keep()
+return tonumber(token)
+`;
+
+/**
+ * KEYS[1] slots, KEYS[2] queue
+ * ARGV[1] slot id
+ * Returns 1 when the slot id's live slot was freed, 0 when it held none. Either way, free
+ * slots go to the queue (SERVE): a slot that expired unnoticed is served here too.
+ */
+export const RELEASE_SCRIPT = `
+${READ_SLOTS}
+${SERVE}
+local f = ':' .. ARGV[1]
+local own = slots[f]
+if own then
+  drop(f)
+end
+-- keep() after a grant, or once a slot that never expired is gone (the hash may persist).
+if serve() or (own and string.sub(own, 1, 2) == '0:') then
+  keep()
+end
+return own and 1 or 0
+`;
+
+/**
+ * KEYS[1] slots, KEYS[2] queue
+ * Returns 1 when live slots were freed, 0 when none was live. Either way the queue is served
+ * (SERVE) from the free key. The fence stays, with its grace.
+ */
+export const FORCE_RELEASE_ALL_SCRIPT = `
+${READ_SLOTS}
+${SERVE}
+local freed = 0
+if count > 0 then
+  local fields = {}
+  for f in pairs(slots) do
+    fields[#fields + 1] = f
+  end
+  for i = 1, #fields, 1000 do
+    redis.call('HDEL', KEYS[1], unpack(fields, i, math.min(i + 999, #fields)))
+  end
+  slots, count, minLimit, latest, persistent, freed = {}, 0, nil, nowMs, false, 1
+end
+if serve() or freed == 1 then
+  keep()
+end
+return freed
+`;
+
+/**
+ * KEYS[1] slots, KEYS[2] queue
+ * ARGV[1] slot id, ARGV[2] ttl in ms
+ * Returns 1 when the slot id's live, expiring slot got a new TTL (from now); 0 when it holds
+ * none, or its slot never expires (which stays as it is). The queue keeps its order; slots
+ * found expired go to it (SERVE).
+ */
+export const REFRESH_SCRIPT = `
+${checkDurations({ argv: 2, name: "ttl" })}
+${READ_SLOTS}
+${SERVE}
+if #expired > 0 and serve() then
+  keep()
+end
+local f = ':' .. ARGV[1]
+local own = slots[f]
+if not own then
+  return 0
+end
+local expiry, limit, token = parts(own)
+if expiry == '0' then
+  return 0
+end
+redis.call('HSET', KEYS[1], f, put(f, ARGV[2], limit, token))
+keep()
+return 1
+`;
+
+/**
+ * KEYS[1] slots
+ * ARGV[1] slot id
+ * Returns nil when no slot is live; else {limit in force, live slots, the slot id's token ("":
+ * it holds no live slot), its slot's ms left (-1: never expires)}. Reads only: expired slots
+ * are skipped, not dropped.
+ */
+export const GET_STATE_SCRIPT = `
+local time = redis.call('TIME')
+${NOW_MS}
+local all = redis.call('HGETALL', KEYS[1])
+local count, minLimit, token, left = 0, nil, '', -1
+local mine = ':' .. ARGV[1]
+for i = 1, #all, 2 do
+  local field, value = all[i], all[i + 1]
+  if field ~= 'fence' then
+    local e1 = string.find(value, ':', 1, true)
+    local e2 = string.find(value, ':', e1 + 1, true)
+    local expiry = tonumber(string.sub(value, 1, e1 - 1))
+    if expiry == 0 or expiry > nowMs then
+      local limit = tonumber(string.sub(value, e1 + 1, e2 - 1))
+      count = count + 1
+      if not minLimit or limit < minLimit then
+        minLimit = limit
+      end
+      if field == mine then
+        token = string.sub(value, e2 + 1)
+        left = expiry == 0 and -1 or expiry - nowMs
+      end
+    end
+  end
+end
+if count == 0 then
+  return false
+end
+return {minLimit, count, token, left}
+`;
+
+/** Lua shared by WAIT, LEAVE and CHECK: an entry's deadline from now (`lasts`), given `left`. */
+const LASTS = `local pttl = soonest()
+    ${WAIT_ENTRY_LUA.lasts}`;
+
+/**
+ * KEYS[1] slots, KEYS[2] queue
+ * ARGV[1] slot id of the claim ("" without one), ARGV[2] its ttl in ms ("": never expires; "-":
+ * no claim), ARGV[3] max wait in ms, ARGV[4] the waiter's inbox channel, ARGV[5] wait id
+ * (neither with ":"), ARGV[6] the claim's limit (with no claim: any limit, unused)
+ * Serves the queue first (SERVE: slots that expired unnoticed). Then, with nobody queued
+ * ahead: a claim that fits takes a slot (its token), a claim whose slot id holds a live slot
+ * re-takes it (its token negated: held before), a wait without a claim is told to try (0) when
+ * a slot is free. Else queues the wait behind the others: {entry, ms until the soonest live
+ * slot expires (-1: none expires)}, when the waiter checks (CHECK), since an expiry sends
+ * nothing. The entry's deadline is the max wait from now, or the soonest expiry plus
+ * ENTRY_GRACE_MS when that ends sooner. The queue expires with its latest deadline.
+ */
+export const WAIT_SCRIPT = `
+${checkDurations(
+  { argv: 2, name: "ttl", also: [NEVER_EXPIRES_TTL, NO_CLAIM_TTL] },
+  { argv: 3, name: "max wait" },
+)}
+${checkLimit(6)}
+${READ_SLOTS}
+${SERVE}
+if serve() then
+  keep()
+end
+local claim = not (${WAIT_ENTRY_LUA.noClaim("ARGV[2]")})
+local f = ':' .. ARGV[1]
+local own = claim and slots[f]
+if own then
+  local _, limit, token = parts(own)
+  redis.call('HSET', KEYS[1], f, put(f, ARGV[2], limit, token))
+  keep()
+  return -tonumber(token)
+end
+if redis.call('EXISTS', KEYS[2]) == 0 and (claim and fits(tonumber(ARGV[6])) or (not claim and free())) then
+  if not claim then
+    return 0
+  end
+  local token = newToken()
+  redis.call('HSET', KEYS[1], f, put(f, ARGV[2], ARGV[6], token), 'fence', token)
+  keep()
+  return tonumber(token)
+end
+local left = tonumber(ARGV[3])
+${LASTS}
+local entry = ${WAIT_ENTRY_LUA.encode("nowMs + lasts", {
+  ttl: "ARGV[2]",
+  inbox: "ARGV[4]",
+  id: "ARGV[5]",
+  owner: "ARGV[1]",
+  limit: "(claim and ARGV[6] or '')",
+})}
+redis.call('RPUSH', KEYS[2], entry)
+if redis.call('PTTL', KEYS[2]) < lasts then
+  redis.call('PEXPIRE', KEYS[2], lasts)
+end
+return {entry, pttl}
+`;
+
+/**
+ * Lua shared by LEAVE and CHECK: `rest` and `mine()` of ARGV[1], a wait's entry as the wait last
+ * heard of it (its deadline renewed in place; the rest never changes). `mine()` reads KEYS[3]
+ * in the lock's fragment: here the queue is KEYS[2].
+ */
+const FIND_MINE = WAIT_ENTRY_LUA.findMine("ARGV[1]").replace("KEYS[3]", "KEYS[2]");
+
+/**
+ * KEYS[1] slots, KEYS[2] queue
+ * ARGV[1] the wait's queue entry (as WAIT_SCRIPT or its last check returned it), ARGV[2] slot
+ * id of the claim ("" without one), ARGV[3] "keep" (the wait ran out, or the adapter closes) or
+ * "release" (the wait was aborted)
+ * Both remove the entry. An entry still queued was handed nothing: 0. One that is gone while
+ * the claim's slot id holds a live slot (it was handed one): "keep" answers the slot's token,
+ * "release" frees that slot (served to the next waits). With "release", free slots are served
+ * to the queue in any case (a woken wait that is aborted passes its turn on).
+ * Returns the claim's token when it keeps a slot handed to it; 0 otherwise.
+ */
+export const LEAVE_SCRIPT = `
+${FIND_MINE}
+local _, queued = mine()
+if queued then
+  redis.call('LREM', KEYS[2], 1, queued)
+  return 0
+end
+${READ_SLOTS}
+${SERVE}
+local f = ':' .. ARGV[2]
+local own = ARGV[2] ~= '' and slots[f]
+if own and ARGV[3] == 'keep' then
+  local _, _, token = parts(own)
+  return tonumber(token)
+end
+if ARGV[3] == 'release' then
+  if own then
+    drop(f)
+  end
+  if serve() or (own and string.sub(own, 1, 2) == '0:') then
+    keep()
+  end
+end
+return 0
+`;
+
+/**
+ * KEYS[1] slots, KEYS[2] queue
+ * ARGV[1] the wait's queue entry (as WAIT_SCRIPT or its last check returned it), ARGV[2] slot
+ * id of the claim ("" without one), ARGV[3] ms left of the wait, ARGV[4] "1" at the waiter's
+ * check at the soonest slot's expiry, else "0" (both serve: expired slots are dropped by the
+ * server's clock, whoever asks)
+ * A queued wait asks whether it was handed a slot (on a message, which proves nothing, after a
+ * reconnect, or at a slot's expiry). The queue is served first (SERVE). A claim whose entry is
+ * gone without a slot of its own (a restart of Redis lost the queue) goes back at the end.
+ * Returns {1, token, ms left of the slot (-1: never expires)}: handed a slot (its entry gone,
+ * the slot id's slot live); {0, ms until the soonest live slot expires (-1: none does, -2: no
+ * live slot), the renewed entry}: still queued, its deadline as WAIT_SCRIPT sets it, from now;
+ * {-1, 0}: neither (a wait without a claim was woken).
+ */
+export const CHECK_SCRIPT = `
+${checkDurations({ argv: 3, name: "wait left" })}
+${READ_SLOTS}
+${SERVE}
+${FIND_MINE}
+local left = tonumber(ARGV[3])
+local f = ':' .. ARGV[2]
+if not mine() then
+  local own = ARGV[2] ~= '' and slots[f]
+  if own then
+    local expiry, _, token = parts(own)
+    return {1, tonumber(token), expiry == '0' and -1 or tonumber(expiry) - nowMs}
+  end
+  if ARGV[2] == '' then
+    return {-1, 0}
+  end
+  redis.call('RPUSH', KEYS[2], ${WAIT_ENTRY_LUA.renewed("nowMs + left")})
+end
+if serve() then
+  keep()
+end
+local index = mine()
+if not index then
+  local own = slots[f]
+  if own then
+    local expiry, _, token = parts(own)
+    return {1, tonumber(token), expiry == '0' and -1 or tonumber(expiry) - nowMs}
+  end
+  return {-1, 0}
+end
+${LASTS}
+local renewed = ${WAIT_ENTRY_LUA.renewed("nowMs + lasts")}
+redis.call('LSET', KEYS[2], index, renewed)
+if redis.call('PTTL', KEYS[2]) < lasts then
+  redis.call('PEXPIRE', KEYS[2], lasts)
+end
+return {0, pttl, renewed}
+`;
