@@ -74,11 +74,18 @@ export type CheckSettings = {
   stalls?: readonly StallRecord[];
   /** The resource per key; absent: not checked. */
   resource?: ReadonlyMap<string, ResourceState>;
+  /**
+   * How many holds of one key may run at once: 1 for a lock, a semaphore's limit.
+   * @default 1
+   */
+  limit?: number;
 };
 
 /** A violation, with the sections it concerns, for callers that word it their own way. */
 export type Finding =
   | { kind: "overlap"; key: string; first: SectionRecord; second: SectionRecord }
+  /** More than `limit` holds of one key at once (a semaphore's): `sections` were all held. */
+  | { kind: "crowd"; key: string; limit: number; sections: readonly SectionRecord[] }
   | { kind: "token"; key: string; section: SectionRecord; earlier: SectionRecord }
   | { kind: "guard"; text: string };
 
@@ -141,6 +148,8 @@ export function describeFinding(finding: Finding): string {
       return `key ${finding.key}: two holds at once: ${describeSection(finding.first)} and ${describeSection(finding.second)}`;
     case "token":
       return `key ${finding.key}: token not increasing: ${describeSection(finding.section)} was requested after ${describeSection(finding.earlier)} ended`;
+    case "crowd":
+      return `key ${finding.key}: ${finding.sections.length} holds at once, limit ${finding.limit}: ${finding.sections.map(describeSection).join("; ")}`;
     case "guard":
       return finding.text;
   }
@@ -149,7 +158,8 @@ export function describeFinding(finding: Finding): string {
 /**
  * Checks every key's sections, in the order they started:
  *
- * - **Mutual exclusion**: no two sections of one key overlap in time, each taken up to the
+ * - **Mutual exclusion**: no two sections of one key overlap in time (with a `limit`, no more
+ *   than `limit` of them: a semaphore's), each taken up to the
  *   instant its hold may have run out (see the file's header), unless one is excused by an
  *   injected fault: its worker was stopped past its TTL (stalled), or the Redis that granted it
  *   was killed while it ran (it was requested before the old server was gone, and ended after
@@ -165,7 +175,7 @@ export function checkSections(
   records: readonly SectionRecord[],
   settings: CheckSettings = {},
 ): CheckResult {
-  const check = new SectionCheck(settings.outages ?? []);
+  const check = new SectionCheck(settings.outages ?? [], settings.limit ?? 1);
   const byKey = groupByKey(records);
   for (const [key, list] of byKey) {
     check.key(key, list);
@@ -213,7 +223,10 @@ class SectionCheck {
     longestIdle: null as CheckResult["longestIdle"],
   };
 
-  constructor(readonly outages: readonly Outage[]) {}
+  constructor(
+    readonly outages: readonly Outage[],
+    readonly limit: number,
+  ) {}
 
   /** One key's sections, sorted by start. */
   key(key: string, list: readonly SectionRecord[]): void {
@@ -237,10 +250,17 @@ class SectionCheck {
         this.findings.push({ kind: "token", key, section, earlier: greatest });
       }
       const mine = judged.get(section) as Judged;
-      for (const other of open) {
-        this.#overlap(key, other, section, judged.get(other) as Judged, mine);
-      }
-      if (section.accepted === false && mine.excuse === null && mine.to === section.end) {
+      const held = open.filter((other) =>
+        this.#overlap(section, judged.get(other) as Judged, mine),
+      );
+      this.#crowd(key, held, section);
+      // Holders of a semaphore write with tokens out of order: the guard refuses some of them.
+      if (
+        this.limit === 1 &&
+        section.accepted === false &&
+        mine.excuse === null &&
+        mine.to === section.end
+      ) {
         this.#guard(
           `key ${key}: the guard refused the write of an intact hold: ${describeSection(section)}`,
         );
@@ -320,19 +340,31 @@ class SectionCheck {
     return null;
   }
 
-  #overlap(
-    key: string,
-    first: SectionRecord,
-    second: SectionRecord,
-    theirs: Judged,
-    mine: Judged,
-  ): void {
+  /**
+   * Whether the section judged `theirs` surely still held as `second` (judged `mine`) began (both
+   * checked, neither excused); an overlap that is not sure is counted as excused.
+   */
+  #overlap(second: SectionRecord, theirs: Judged, mine: Judged): boolean {
     const bothChecked =
       mine.excuse === null && theirs.excuse === null && mine.to !== null && theirs.to !== null;
     if (bothChecked && theirs.to !== null && theirs.to >= second.start) {
-      this.findings.push({ kind: "overlap", key, first, second });
+      return true;
+    }
+    this.counts.excusedOverlaps += 1;
+    return false;
+  }
+
+  /** `section` began while `held` surely held: more than the limit at once is a violation. */
+  #crowd(key: string, held: readonly SectionRecord[], section: SectionRecord): void {
+    if (held.length < this.limit) {
+      return;
+    }
+    if (this.limit === 1) {
+      for (const first of held) {
+        this.findings.push({ kind: "overlap", key, first, second: section });
+      }
     } else {
-      this.counts.excusedOverlaps += 1;
+      this.findings.push({ kind: "crowd", key, limit: this.limit, sections: [...held, section] });
     }
   }
 

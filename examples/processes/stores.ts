@@ -1,12 +1,13 @@
 // The stores a multi-process run uses, opened the same way by its coordinator and by every
-// worker: a connection to SQLite (a file), Redis, PostgreSQL or MySQL/MariaDB, the lock adapter
-// on it, and beside the locks the section log the workers append to and the resource they
-// write (see section-log.ts). Drivers are imported only for the store in use, so that a worker
+// worker: a connection to SQLite (a file), Redis, PostgreSQL or MySQL/MariaDB, the lock or
+// semaphore adapter on it, and beside them the section log the workers append to and the
+// resource they write (see section-log.ts). Drivers are imported only for the store in use, so that a worker
 // starts quickly and `--help` loads none.
 import type { Redis } from "ioredis";
 import type { Kysely } from "kysely";
 import type pg from "pg";
 import type { ILockAdapter } from "../../src/lock/contracts/index.js";
+import type { ISemaphoreAdapter } from "../../src/semaphore/contracts/index.js";
 
 export const STORES = ["sqlite", "redis", "postgres", "mysql"] as const;
 export type StoreName = (typeof STORES)[number];
@@ -77,6 +78,27 @@ export async function lockAdapterOn(
   const { KyselyLockAdapter } = await import("../../src/lock/adapters/kysely/index.js");
   const { kysely, listener } = connection;
   return new KyselyLockAdapter({
+    kysely,
+    tableName,
+    ...(listener === undefined ? {} : { listener }),
+  });
+}
+
+/**
+ * The semaphore adapter on `connection`: `tableName` names its tables on SQL (created by its
+ * `init()`). Closing the adapter leaves the connection open.
+ */
+export async function semaphoreAdapterOn(
+  connection: StoreConnection,
+  tableName: string,
+): Promise<ISemaphoreAdapter & { init?(): Promise<void>; dropSchema?(): Promise<void> }> {
+  if (connection.store === "redis") {
+    const { RedisSemaphoreAdapter } = await import("../../src/semaphore/adapters/redis/index.js");
+    return new RedisSemaphoreAdapter(connection.redis);
+  }
+  const { KyselySemaphoreAdapter } = await import("../../src/semaphore/adapters/kysely/index.js");
+  const { kysely, listener } = connection;
+  return new KyselySemaphoreAdapter({
     kysely,
     tableName,
     ...(listener === undefined ? {} : { listener }),

@@ -3,7 +3,7 @@ import type { TortureReport } from "./torture-report.js";
 
 /** The report as the lines the CLI and the test print. */
 export function formatReport(report: TortureReport): string[] {
-  const tag = `[torture ${report.backend}]`;
+  const tag = `[torture ${report.backend}${report.limit === undefined ? "" : ` semaphore, limit ${report.limit}`}]`;
   const { check, faults } = report;
   const sum = (pick: (stats: WorkerStats) => number) =>
     report.workers.reduce((total, worker) => total + (worker.stats ? pick(worker.stats) : 0), 0);

@@ -23,6 +23,8 @@ Options:
   --seconds <n>       how long each backend is tortured (default: 30)
   --workers <n>       processes per backend, at least 4 (default: 8)
   --keys <n>          keys they contend for (default: 3)
+  --semaphore <n>     take slots of semaphores of limit n instead of locks: the checker
+                      proves that no more than n holds of a key ran at once
   --help              this text
 
 Servers: REDIS_URL, POSTGRES_URL, MYSQL_URL, or the local defaults
@@ -42,6 +44,7 @@ function parse() {
         seconds: { type: "string", default: "30" },
         workers: { type: "string", default: "8" },
         keys: { type: "string", default: "3" },
+        semaphore: { type: "string" },
         help: { type: "boolean", default: false },
       },
       strict: true,
@@ -68,6 +71,8 @@ const count = (option: string, text: string, min: number) => {
 const seconds = count("seconds", values.seconds, 1);
 const workers = Math.floor(count("workers", values.workers, 4));
 const keys = Math.floor(count("keys", values.keys, 1));
+const limit =
+  values.semaphore === undefined ? undefined : Math.floor(count("semaphore", values.semaphore, 1));
 const backends = (values.backend ?? [TORTURE_BACKENDS.join(",")])
   .flatMap((list) => list.split(","))
   .map((name) => name.trim())
@@ -96,6 +101,7 @@ for (const backend of backends as TortureBackend[]) {
       keys,
       durationMs,
       faults: defaultFaults(backend, durationMs),
+      ...(limit === undefined ? {} : { limit }),
       log: (line) => console.log(line),
     });
     reports.push(report);

@@ -27,6 +27,8 @@ export type WorkerSettings = {
   maxLifetimeMs: number;
   /** The negative control: lock through NoOpLockAdapter (every acquire succeeds). */
   noOpLock: boolean;
+  /** A semaphore of this limit instead of a lock (with `noOpLock`: NoOpSemaphoreAdapter). */
+  limit?: number;
 };
 
 /** What a worker prints at the end ("done <json>"). */

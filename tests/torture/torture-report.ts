@@ -5,6 +5,8 @@ import type { TortureBackend, WorkerStats } from "./torture-protocol.js";
 
 export type TortureReport = {
   backend: TortureBackend;
+  /** The semaphores' limit; absent: the run took locks. */
+  limit?: number;
   workers: Array<{
     index: number;
     pid: number | undefined;

@@ -20,16 +20,26 @@ const TIMEOUT_MS = 180_000;
 
 const reports: TortureReport[] = [];
 
-async function torture(backend: TortureBackend, url?: string): Promise<TortureReport> {
+/** A semaphore run's limit: 6 workers on 2 keys of 2 slots still wait for each other. */
+const SEMAPHORE_LIMIT = 2;
+const SEMAPHORE_KEYS = 2;
+
+/** One backend's run; with `limit`, on semaphores of that limit. */
+async function torture(
+  backend: TortureBackend,
+  url?: string,
+  limit?: number,
+): Promise<TortureReport> {
   const faults = defaultFaults(backend, DURATION_MS);
   const report = await runTorture({
     backend,
     ...(url === undefined ? {} : { url }),
-    name: uniqueName(`torture ${backend}`),
+    name: uniqueName(`torture ${backend}${limit === undefined ? "" : " sem"}`),
     workers: WORKERS,
-    keys: KEYS,
+    keys: limit === undefined ? KEYS : SEMAPHORE_KEYS,
     durationMs: DURATION_MS,
     faults,
+    ...(limit === undefined ? {} : { limit }),
   });
   reports.push(report);
   console.log(formatReport(report).join("\n"));
@@ -170,6 +180,25 @@ describe("the checker", () => {
     expect(check([first, { ...second, key: "other" }]).violations).toEqual([]);
   });
 
+  test("with a limit (a semaphore's), that many holds at once pass and one more is a violation, however they interleave", () => {
+    const first = section(1, { length: 10 });
+    const second = { ...section(2, { worker: 1, length: 10 }), start: first.start + 1 };
+    const third = { ...section(3, { worker: 2, length: 10 }), start: first.start + 2 };
+    const fourth = { ...section(4, { worker: 3, length: 10 }), start: first.start + 3 };
+    const crowd = (records: SectionRecord[]) =>
+      checkSections(records, { outages: [], stalls: [], limit: 3 }).violations;
+    expect(crowd([first, second, third])).toEqual([]);
+    expect(crowd([first, second, third, fourth])).toEqual([
+      expect.stringContaining("key k: 4 holds at once, limit 3: worker 0"),
+    ]);
+    // The first has ended when the fourth begins: three at once again.
+    expect(crowd([first, second, third, { ...fourth, start: first.end + 0.5 }])).toEqual([]);
+    // A fourth whose hold may have run out before it began is not checked, and says so.
+    const late = { ...fourth, ttl: 1, requested: fourth.start - 5 };
+    const result = checkSections([first, second, third, late], { limit: 3 });
+    expect(result).toMatchObject({ violations: [], unchecked: 1 });
+  });
+
   test("a token not above one of an earlier hold is a violation", () => {
     const records = [section(5), section(7, { worker: 1 }), section(6, { worker: 2 })];
     expect(check(records).violations).toEqual([
@@ -270,6 +299,36 @@ describe("the checker", () => {
     },
     TIMEOUT_MS,
   );
+  test(
+    "on a real run whose semaphore admits everyone (NoOpSemaphoreAdapter), it finds more holds at once than the limit",
+    async () => {
+      const report = await runTorture({
+        backend: "sqlite",
+        name: uniqueName("torture sem control"),
+        workers: 4,
+        keys: 1,
+        durationMs: 1_500,
+        faults: {
+          redisRestarts: 0,
+          pgTerminations: 0,
+          stalls: 0,
+          clockShiftMs: 0,
+          delayMs: 0,
+          proxyCuts: 0,
+        },
+        noOpLock: true,
+        limit: SEMAPHORE_LIMIT,
+      });
+      console.log(
+        `[torture control] no-op semaphore: ${report.check.sections} sections, ${report.check.violations.length} violations found`,
+      );
+      expect(report.check.violations).toContainEqual(
+        expect.stringMatching(/holds at once, limit 2/),
+      );
+      expect(report.problems).toEqual([]);
+    },
+    TIMEOUT_MS,
+  );
 });
 
 const title = `${WORKERS} processes x ${KEYS} keys for ${DURATION_MS / 1000} s under faults: no overlapping holds, tokens growing in hold order, the stopped holder's late write refused`;
@@ -302,4 +361,37 @@ describeWithBackend("mysql", (url) => {
 
 describe("sqlite", () => {
   test(`${title} (one file)`, () => torture("sqlite"), TIMEOUT_MS);
+});
+
+const semaphoreTitle = `${WORKERS} processes x ${SEMAPHORE_KEYS} semaphores of limit ${SEMAPHORE_LIMIT} for ${DURATION_MS / 1000} s under the same faults: never more than ${SEMAPHORE_LIMIT} holds of a key at once, tokens growing in hold order`;
+
+describeWithBackend("redis", (url) => {
+  test(
+    `${semaphoreTitle} (lock server killed and restarted)`,
+    async () => {
+      const report = await torture("redis", url, SEMAPHORE_LIMIT);
+      expect(report.faults.redisRestarts.length).toBeGreaterThan(0);
+    },
+    TIMEOUT_MS,
+  );
+});
+
+describeWithBackend("postgres", (url) => {
+  test(
+    `${semaphoreTitle} (connections terminated)`,
+    () => torture("postgres", url, SEMAPHORE_LIMIT),
+    TIMEOUT_MS,
+  );
+});
+
+describeWithBackend("mysql", (url) => {
+  test(`${semaphoreTitle} (MariaDB)`, () => torture("mysql", url, SEMAPHORE_LIMIT), TIMEOUT_MS);
+});
+
+describe("sqlite (semaphores)", () => {
+  test(
+    `${semaphoreTitle} (one file)`,
+    () => torture("sqlite", undefined, SEMAPHORE_LIMIT),
+    TIMEOUT_MS,
+  );
 });

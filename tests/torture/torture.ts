@@ -15,8 +15,10 @@
  * - network backends: one worker talking to the lock backend through a proxy that delays every
  *   chunk, and whose connections are cut now and then.
  *
- * At the end `checkSections` reads the log: no two holds of one key overlapped, tokens grew in
- * hold order, the guard accepted every intact hold and refused every stale one. A section it
+ * With a `limit`, the workers take slots of semaphores instead of locks, under the same faults.
+ *
+ * At the end `checkSections` reads the log: no two holds of one key overlapped (with a limit:
+ * no more than that many at once), tokens grew in hold order, the guard accepted every intact hold and refused every stale one. A section it
  * cannot check (its hold may have run out before it began or ended) is a problem of the run,
  * unless the machine was loaded (see `LOADED_DELAY_FRACTION`): on a quiet machine every
  * section not stopped or cut off by an injected fault is checked.
@@ -76,6 +78,12 @@ export type TortureSettings = {
    * @default false
    */
   noOpLock?: boolean;
+  /**
+   * The workers take slots of semaphores of this limit instead of locks: the checker allows
+   * that many holds of a key at once, and no more.
+   * @default none (locks)
+   */
+  limit?: number;
   /** Progress lines. @default none */
   log?: (line: string) => void;
 };
@@ -224,6 +232,7 @@ class TortureRun {
         index,
         maxLifetimeMs: lifetime,
         noOpLock: this.#settings.noOpLock ?? false,
+        ...(this.#settings.limit === undefined ? {} : { limit: this.#settings.limit }),
       }),
       shift,
     );
@@ -368,6 +377,7 @@ class TortureRun {
       outages: this.#faults.redisRestarts,
       stalls: stallRecords,
       resource: await this.#store.readResource(),
+      ...(this.#settings.limit === undefined ? {} : { limit: this.#settings.limit }),
     });
   }
 
@@ -416,6 +426,7 @@ class TortureRun {
   }): TortureReport {
     return {
       backend: this.#settings.backend,
+      ...(this.#settings.limit === undefined ? {} : { limit: this.#settings.limit }),
       workers: this.#workers.map((worker, i) => ({
         index: worker.index,
         pid: worker.child.pid,
