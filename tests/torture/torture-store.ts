@@ -11,7 +11,12 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { sql } from "kysely";
 import type { Outage, ResourceState } from "../../examples/processes/check-sections.js";
 import { resource, sectionLog } from "../../examples/processes/section-log.js";
-import { connect, lockAdapterOn, type StoreConnection } from "../../examples/processes/stores.js";
+import {
+  connect,
+  lockAdapterOn,
+  type StoreConnection,
+  semaphoreAdapterOn,
+} from "../../examples/processes/stores.js";
 import { PrivateRedisServer } from "../harness/private-redis.js";
 import { dataNames, type SectionRecord, type TortureBackend } from "./torture-protocol.js";
 
@@ -23,6 +28,8 @@ export type TortureStoreSettings = {
   keys: string[];
   /** The run's clock (ms since its epoch), for the outages. */
   now: () => number;
+  /** The run takes semaphores (of this limit): their tables, not the lock's. */
+  limit?: number;
 };
 
 /** The backend as this process sees it: where workers go, its faults, the resource and the log. */
@@ -159,12 +166,15 @@ async function dataOn(
   };
 }
 
-/** On SQL, the lock table too (through the adapter). */
+/** On SQL, the lock table (or the semaphore's) too, through the adapter. */
 async function sqlStore(
   connection: StoreConnection,
   settings: TortureStoreSettings,
 ): Promise<TortureData> {
-  const adapter = await lockAdapterOn(connection, settings.name);
+  const adapter =
+    settings.limit === undefined
+      ? await lockAdapterOn(connection, settings.name)
+      : await semaphoreAdapterOn(connection, settings.name);
   const dropLocks = async () => {
     await adapter.dropSchema?.();
   };

@@ -155,6 +155,7 @@ class TortureRun {
       name: settings.name,
       keys,
       now: () => msSince(epoch),
+      ...(settings.limit === undefined ? {} : { limit: settings.limit }),
     });
     return new TortureRun(settings, store, epoch, keys);
   }
