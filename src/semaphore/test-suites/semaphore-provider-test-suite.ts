@@ -598,7 +598,11 @@ export function semaphoreProviderTestSuite(settings: SemaphoreProviderTestSuiteS
         controller.abort(reason);
         expect(await outcomeWithin(waiting)).toEqual({ error: reason });
         await holder.release();
-        expect(await quitter.getState()).toEqual({ type: SEMAPHORE_STATE.EXPIRED });
+        // The abort rejects at once; the adapter's leave may reach a backend after the release,
+        // which then hands the slot to the claim for a moment: the leave gives it back.
+        await eventually("the aborted claim holds nothing", async () => {
+          expect(await quitter.getState()).toEqual({ type: SEMAPHORE_STATE.EXPIRED });
+        });
         expect(await world.create({ limit: 1 }).acquire()).toBe(true);
       });
 
