@@ -5,6 +5,7 @@ import { setImmediate as nextMacrotask, setTimeout as sleep } from "node:timers/
 import { quantile } from "./stats.js";
 import type {
   Counters,
+  LockClient,
   Measurement,
   ScenarioName,
   SubjectEnvironment,
@@ -74,6 +75,33 @@ function perCycle(
   };
 }
 
+/** One acquire+release of `client` on the fresh key `key` (it must be free). */
+type Cycle = (client: LockClient, key: string) => Promise<void>;
+
+const lockCycle: Cycle = async (client, key) => {
+  const held = await client.tryAcquire(key);
+  if (held === null) {
+    throw new Error(`the fresh key "${key}" was reported held`);
+  }
+  if (!(await held.release())) {
+    throw new Error(`releasing the fresh key "${key}" answered false`);
+  }
+};
+
+/** A slot of a fresh semaphore key (always free): one attempt, then the release. */
+const slotCycle: Cycle = async (client, key) => {
+  if (client.tryLimited === undefined) {
+    throw new Error("the subject has no semaphore (tryLimited)");
+  }
+  const held = await client.tryLimited(key, SEMAPHORE.limit);
+  if (held === null) {
+    throw new Error(`no slot of the fresh key "${key}" was free`);
+  }
+  if (!(await held.release())) {
+    throw new Error(`releasing a slot of the fresh key "${key}" answered false`);
+  }
+};
+
 /**
  * Acquire+release on fresh keys (each must be free), in `loops` concurrent loops over one
  * client: a warm-up phase, then the measured phase. Keys never repeat within a child.
@@ -83,19 +111,13 @@ async function runCycles(
   env: SubjectEnvironment,
   timing: ScenarioTiming,
   loops: number,
+  once: Cycle = lockCycle,
 ): Promise<Measurement> {
   const client = await fixture.connect();
   let keys = 0;
-  const cycle = async () => {
+  const cycle = () => {
     keys += 1;
-    const key = `c${keys}`;
-    const held = await client.tryAcquire(key);
-    if (held === null) {
-      throw new Error(`the fresh key "${key}" was reported held`);
-    }
-    if (!(await held.release())) {
-      throw new Error(`releasing the fresh key "${key}" answered false`);
-    }
+    return once(client, `c${keys}`);
   };
   const phase = async (ms: number): Promise<number> => {
     const end = performance.now() + ms;
@@ -496,5 +518,13 @@ export const SCENARIOS: readonly ScenarioDefinition[] = [
     semaphore: true,
     windowMs: { full: 1500, quick: 400 },
     run: runSemaphore,
+  },
+  {
+    name: "semaphore-seq",
+    description: `one client, a slot of a fresh semaphore key (limit ${SEMAPHORE.limit}) taken and released, one after another`,
+    contended: false,
+    semaphore: true,
+    windowMs: { full: 800, quick: 200 },
+    run: (fixture, env, timing) => runCycles(fixture, env, timing, 1, slotCycle),
   },
 ];

@@ -12,6 +12,7 @@ export const SCENARIO_NAMES = [
   "contended8",
   "contended8think",
   "semaphore",
+  "semaphore-seq",
 ] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
@@ -78,6 +79,11 @@ export type LockClient = {
    * its own holder.
    */
   runLimited?(key: string, limit: number, section: () => Promise<void>): Promise<void>;
+  /**
+   * With `runLimited`: one attempt at one of `limit` slots of the key, without waiting (the
+   * `semaphore-seq` scenario): the release handle, or null when no slot was free.
+   */
+  tryLimited?(key: string, limit: number): Promise<Held | null>;
 };
 
 /** A subject set up in a child process. */

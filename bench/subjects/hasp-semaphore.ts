@@ -74,5 +74,10 @@ export function withSemaphore(
       const semaphore = (await provider).create(key, { limit });
       await semaphore.runBlockingOrFail(() => section());
     },
+    async tryLimited(key, limit) {
+      provider ??= opened();
+      const semaphore = (await provider).create(key, { limit });
+      return (await semaphore.acquire()) ? { release: () => semaphore.release() } : null;
+    },
   };
 }

@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { LockClient, SubjectDefinition, SubjectEnvironment } from "../types.js";
-import { runPolled } from "./polled-section.js";
+import { type PolledSteps, runPolled, tryPolled } from "./polled-section.js";
 
 const POLL_MS = 10;
 
@@ -29,6 +29,28 @@ function mapClient(
     holds.delete(key);
     return true;
   };
+  /** One holder's attempt at a slot of `key`, and its release (the semaphore scenarios). */
+  const slot = (key: string, limit: number): PolledSteps => {
+    const id = randomUUID();
+    return {
+      take: async () => {
+        env.counters.attempts += 1;
+        const taken = slots.get(key) ?? new Set<string>();
+        if (taken.size >= limit) {
+          return false;
+        }
+        slots.set(key, taken.add(id));
+        return true;
+      },
+      release: async () => {
+        const taken = slots.get(key);
+        taken?.delete(id);
+        if (taken?.size === 0) {
+          slots.delete(key);
+        }
+      },
+    };
+  };
   return {
     async tryAcquire(key) {
       const id = randomUUID();
@@ -50,27 +72,9 @@ function mapClient(
       }
     },
     runLimited(key, limit, section) {
-      const id = randomUUID();
-      return runPolled("raw-memory", key, env, {
-        take: async () => {
-          env.counters.attempts += 1;
-          const taken = slots.get(key) ?? new Set<string>();
-          if (taken.size >= limit) {
-            return false;
-          }
-          slots.set(key, taken.add(id));
-          return true;
-        },
-        release: async () => {
-          const taken = slots.get(key);
-          taken?.delete(id);
-          if (taken?.size === 0) {
-            slots.delete(key);
-          }
-        },
-        section,
-      });
+      return runPolled("raw-memory", key, env, { ...slot(key, limit), section });
     },
+    tryLimited: (key, limit) => tryPolled(slot(key, limit)),
   };
 }
 

@@ -15,7 +15,7 @@ import {
   dropCollectionsStartingWith,
 } from "../mongodb.js";
 import type { LockClient, SubjectDefinition, SubjectEnvironment } from "../types.js";
-import { POLL_MS, runPolled } from "./polled-section.js";
+import { POLL_MS, type PolledSteps, runPolled, tryPolled } from "./polled-section.js";
 
 const LIVE_SLOTS = {
   $filter: {
@@ -84,6 +84,21 @@ function rawClient(collection: Collection<Document>, env: SubjectEnvironment): L
       { $in: [{ $literal: id }, "$slots.id"] },
     );
   };
+  /** One holder's attempt at a slot of `key`, and its release (the semaphore scenarios). */
+  const slot = (key: string, limit: number): PolledSteps => {
+    const full = `${env.prefix}:${key}`;
+    const id = randomUUID();
+    return {
+      take: () => takeSlot(full, id, limit),
+      release: () =>
+        collection.updateOne(
+          { _id: full } as Document,
+          {
+            $pull: { slots: { id } },
+          } as Document,
+        ),
+    };
+  };
   return {
     async tryAcquire(key) {
       const full = `${env.prefix}:${key}`;
@@ -100,20 +115,9 @@ function rawClient(collection: Collection<Document>, env: SubjectEnvironment): L
       });
     },
     runLimited(key, limit, section) {
-      const full = `${env.prefix}:${key}`;
-      const id = randomUUID();
-      return runPolled("raw-mongodb", key, env, {
-        take: () => takeSlot(full, id, limit),
-        release: () =>
-          collection.updateOne(
-            { _id: full } as Document,
-            {
-              $pull: { slots: { id } },
-            } as Document,
-          ),
-        section,
-      });
+      return runPolled("raw-mongodb", key, env, { ...slot(key, limit), section });
     },
+    tryLimited: (key, limit) => tryPolled(slot(key, limit)),
   };
 }
 

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Redis } from "ioredis";
 import { countCommands, createRedisClient, deleteKeysContaining } from "../redis.js";
 import type { LockClient, SubjectDefinition, SubjectEnvironment } from "../types.js";
-import { runPolled } from "./polled-section.js";
+import { type PolledSteps, runPolled, tryPolled } from "./polled-section.js";
 
 const POLL_MS = 10;
 
@@ -43,6 +43,18 @@ function rawClient(client: Redis, env: SubjectEnvironment): LockClient {
   };
   const release = async (key: string, id: string) =>
     (await commands.benchRawRelease(key, id)) === 1;
+  /** One holder's attempt at a slot of `key`, and its release (the semaphore scenarios). */
+  const slot = (key: string, limit: number): PolledSteps => {
+    const full = `${env.prefix}:${key}`;
+    const id = randomUUID();
+    return {
+      take: async () => {
+        env.counters.attempts += 1;
+        return (await commands.benchRawTakeSlot(full, id, limit, env.ttlMs)) === 1;
+      },
+      release: () => client.zrem(full, id),
+    };
+  };
   return {
     async tryAcquire(key) {
       const full = `${env.prefix}:${key}`;
@@ -66,17 +78,9 @@ function rawClient(client: Redis, env: SubjectEnvironment): LockClient {
       }
     },
     runLimited(key, limit, section) {
-      const full = `${env.prefix}:${key}`;
-      const id = randomUUID();
-      return runPolled("raw-redis", key, env, {
-        take: async () => {
-          env.counters.attempts += 1;
-          return (await commands.benchRawTakeSlot(full, id, limit, env.ttlMs)) === 1;
-        },
-        release: () => client.zrem(full, id),
-        section,
-      });
+      return runPolled("raw-redis", key, env, { ...slot(key, limit), section });
     },
+    tryLimited: (key, limit) => tryPolled(slot(key, limit)),
   };
 }
 

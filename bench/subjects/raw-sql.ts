@@ -22,7 +22,7 @@ import type mysql from "mysql2";
 import type pg from "pg";
 import { createMysqlPool, createPgPool, openSqlite, POOL_SIZE, sqliteDirectory } from "../sql.js";
 import type { LockClient, SubjectDefinition, SubjectEnvironment } from "../types.js";
-import { runPolled } from "./polled-section.js";
+import { type PolledSteps, runPolled, tryPolled } from "./polled-section.js";
 
 const POLL_MS = 10;
 /** InnoDB rolled the statement back to break a deadlock. */
@@ -77,6 +77,22 @@ function rawClient(name: string, statements: RawStatements, env: SubjectEnvironm
     env.counters.commands += 1;
     return statements.release(key, owner);
   };
+  /** One holder's attempt at a slot of `key`, and its release (the semaphore scenarios). */
+  const slot = (key: string, limit: number): PolledSteps => {
+    const full = `${env.prefix}:${key}`;
+    const owner = randomUUID();
+    return {
+      take: () => {
+        env.counters.attempts += 1;
+        env.counters.commands += 1;
+        return statements.takeSlot(full, owner, limit);
+      },
+      release: () => {
+        env.counters.commands += 1;
+        return statements.releaseSlot(full, owner, limit);
+      },
+    };
+  };
   return {
     async tryAcquire(key) {
       const full = `${env.prefix}:${key}`;
@@ -100,21 +116,9 @@ function rawClient(name: string, statements: RawStatements, env: SubjectEnvironm
       }
     },
     runLimited(key, limit, section) {
-      const full = `${env.prefix}:${key}`;
-      const owner = randomUUID();
-      return runPolled(name, key, env, {
-        take: () => {
-          env.counters.attempts += 1;
-          env.counters.commands += 1;
-          return statements.takeSlot(full, owner, limit);
-        },
-        release: () => {
-          env.counters.commands += 1;
-          return statements.releaseSlot(full, owner, limit);
-        },
-        section,
-      });
+      return runPolled(name, key, env, { ...slot(key, limit), section });
     },
+    tryLimited: (key, limit) => tryPolled(slot(key, limit)),
   };
 }
 

@@ -42,6 +42,17 @@ function mutexClient(client: Redis, env: SubjectEnvironment): LockClient {
         await mutex.release();
       }
     },
+    async tryLimited(key, limit) {
+      const semaphore = new Semaphore(client, `${env.prefix}:${key}`, limit, options);
+      return (await semaphore.tryAcquire())
+        ? {
+            release: async () => {
+              await semaphore.release();
+              return true;
+            },
+          }
+        : null;
+    },
     async runLimited(key, limit, section) {
       const semaphore = new Semaphore(client, `${env.prefix}:${key}`, limit, options);
       await semaphore.acquire();
