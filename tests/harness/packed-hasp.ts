@@ -123,11 +123,7 @@ async function packOnce(directory: string | undefined): Promise<PackedHasp> {
 async function pack(directory: string): Promise<PackedHasp> {
   const stage = join(directory, "stage");
   await stageSources(stage);
-  await command(
-    process.execPath,
-    [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"],
-    stage,
-  );
+  // `npm pack` builds dist/ first (the prepack script), as it does for anyone who packs.
   const [manifest] = JSON.parse(
     await command("npm", ["pack", "--json", "--pack-destination", directory], stage),
   ) as { filename: string; files: { path: string }[] }[];
