@@ -21,18 +21,32 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * release returns (in the grant's tick, before its message is heard). The first wait was handed
  * the slot: it must still be live afterwards (the second's abort must not free it).
  */
-function twoWaitsOfOneSlotId(name: string, make: () => { adapter: ISemaphoreAdapter; prefix: string }) {
+function twoWaitsOfOneSlotId(
+  name: string,
+  make: () => { adapter: ISemaphoreAdapter; prefix: string },
+) {
   test(`${name}: the second wait's abort in the grant's tick leaves the first wait's slot held`, async () => {
     const { adapter, prefix } = make();
     const key = `${prefix}two-waits`;
     await adapter.acquire(key, "alice", 2, LONG);
     await adapter.acquire(key, "carol", 2, LONG);
     const claim: SemaphoreWaitClaim = { slotId: "bob", limit: 2, ttl: LONG };
-    const first = adapter.waitForRelease!(key, TimeSpan.fromSeconds(10), new AbortController().signal, claim);
+    const first = adapter.waitForRelease!(
+      key,
+      TimeSpan.fromSeconds(10),
+      new AbortController().signal,
+      claim,
+    );
     const controller = new AbortController();
-    const second = adapter
-      .waitForRelease!(key, TimeSpan.fromSeconds(10), controller.signal, claim)
-      .then((value) => ({ value }), (error: unknown) => ({ error }));
+    const second = adapter.waitForRelease!(
+      key,
+      TimeSpan.fromSeconds(10),
+      controller.signal,
+      claim,
+    ).then(
+      (value) => ({ value }),
+      (error: unknown) => ({ error }),
+    );
     await sleep(300);
     expect(await adapter.release(key, "alice")).toBe(true);
     controller.abort(new Error("the second wait gave up"));
@@ -80,7 +94,9 @@ describeWithBackend("postgres", (url) => {
     return adapter;
   };
   beforeAll(async () => {
-    kysely = new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 10 }) }) });
+    kysely = new Kysely({
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 10 }) }),
+    });
     listener = new pg.Pool({ connectionString: url, max: 5 });
     await make().init();
   });
