@@ -61,8 +61,44 @@ function twoWaitsOfOneSlotId(
   });
 }
 
+/**
+ * A claim held back by its own smaller limit is queued first; a newcomer with the greater limit
+ * must not take the slot that is free under its own limit (first come, first served: otherwise
+ * the smaller-limit claim can be passed for ever while greater-limit users keep the count up).
+ */
+function noNewcomerPastASmallerLimitClaim(
+  name: string,
+  make: () => { adapter: ISemaphoreAdapter; prefix: string },
+) {
+  test(`${name}: a newcomer does not pass a queued claim held back by its smaller limit`, async () => {
+    const { adapter, prefix } = make();
+    const key = `${prefix}smaller-limit`;
+    await adapter.acquire(key, "alice", 3, LONG);
+    await adapter.acquire(key, "bob", 3, LONG);
+    const controller = new AbortController();
+    const carol = adapter.waitForRelease!(key, TimeSpan.fromSeconds(5), controller.signal, {
+      slotId: "carol",
+      limit: 2,
+      ttl: LONG,
+    }).then(
+      (value) => ({ value }),
+      (error: unknown) => ({ error }),
+    );
+    await sleep(300);
+    const dave = await adapter.acquire(key, "dave", 3, LONG);
+    controller.abort(new Error("done"));
+    await carol;
+    await adapter.forceReleaseAll(key);
+    expect(dave).toMatchObject({ acquired: false });
+  });
+}
+
 describe("memory", () => {
   twoWaitsOfOneSlotId("memory", () => ({ adapter: new MemorySemaphoreAdapter(), prefix: "m:" }));
+  noNewcomerPastASmallerLimitClaim("memory", () => ({
+    adapter: new MemorySemaphoreAdapter(),
+    prefix: "m:",
+  }));
 });
 
 describeWithBackend("redis", (url) => {
@@ -76,11 +112,13 @@ describeWithBackend("redis", (url) => {
     await client.quit();
   });
   const prefix = `${uniqueName("i20review")}:`;
-  twoWaitsOfOneSlotId("redis", () => {
+  const makeRedis = () => {
     const adapter = new RedisSemaphoreAdapter(client);
     adapters.push(adapter);
     return { adapter, prefix };
-  });
+  };
+  twoWaitsOfOneSlotId("redis", makeRedis);
+  noNewcomerPastASmallerLimitClaim("redis", makeRedis);
 });
 
 describeWithBackend("postgres", (url) => {
@@ -107,4 +145,8 @@ describeWithBackend("postgres", (url) => {
     await listener.end();
   });
   twoWaitsOfOneSlotId("postgres with a listener", () => ({ adapter: make(), prefix: "p:" }));
+  noNewcomerPastASmallerLimitClaim("postgres with a listener", () => ({
+    adapter: make(),
+    prefix: "p:",
+  }));
 });
