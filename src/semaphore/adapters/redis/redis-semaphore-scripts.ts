@@ -262,19 +262,52 @@ local function serve()
 end`;
 
 /**
+ * Lua: `heldBack()`, whether the queue's first live wait (past the lapsed ones and the claims
+ * whose slot id holds a slot, which SERVE passes over) is a claim that its own, smaller limit
+ * holds back: the count is not below it, though it is below the live slots' limits. A newcomer
+ * then takes no slot (first come, first served: otherwise the claim is passed for as long as
+ * holders of the greater limit keep the count up). A woken wait without a claim is not queued
+ * any more, and one still queued is not held back by a limit of its own.
+ */
+const HELD_BACK = `local function heldBack()
+  if redis.call('EXISTS', KEYS[2]) == 0 then
+    return false
+  end
+  local from = 0
+  repeat
+    local page = redis.call('LRANGE', KEYS[2], from, from + 31)
+    for _, entry in ipairs(page) do
+      ${WAIT_ENTRY_LUA.findDeadline}
+      if ${WAIT_ENTRY_LUA.deadline} > nowMs then
+        ${WAIT_ENTRY_LUA.readFields}
+        if ${WAIT_ENTRY_LUA.noClaim("ttl")} then
+          return false
+        end
+        if not slots[':' .. ${WAIT_ENTRY_LUA.owner}] then
+          return count >= tonumber(${WAIT_ENTRY_LUA.limit})
+        end
+      end
+    end
+    from = from + 32
+  until #page < 32
+  return false
+end`;
+
+/**
  * KEYS[1] slots, KEYS[2] queue
  * ARGV[1] slot id, ARGV[2] limit, ARGV[3] ttl in ms ("" = never expires)
  * Returns the token (an integer) when a slot was taken, or re-taken by its live holder (the
  * token and the slot's limit kept, the TTL restarted); else {limit in force, live slots, ms
  * until the soonest live slot expires (-1: none expires)}. Slots found expired go to the queue
- * first (SERVE); otherwise the queue is not looked at (a release hands its slot to the queue
- * itself, and the waits check at the soonest expiry they know of).
+ * first (SERVE); otherwise the queue is read only as far as HELD_BACK does (a release hands its
+ * slot to the queue itself, and the waits check at the soonest expiry they know of).
  */
 export const ACQUIRE_SCRIPT = `
 ${checkLimit(2)}
 ${checkDurations({ argv: 3, name: "ttl", also: [""] })}
 ${READ_SLOTS}
 ${SERVE}
+${HELD_BACK}
 -- Slots that expired unnoticed go to the queue first: no newcomer takes them past a waiter.
 if #expired > 0 and serve() then
   keep()
@@ -286,7 +319,7 @@ if own then
   local _, limit
   _, limit, token = ${parts("own")}
   redis.call('HSET', KEYS[1], f, put(f, ARGV[3], limit, token))
-elseif ${fits("tonumber(ARGV[2])")} then
+elseif ${fits("tonumber(ARGV[2])")} and not heldBack() then
   token = newToken()
   redis.call('HSET', KEYS[1], f, put(f, ARGV[3], ARGV[2], token), 'fence', token)
 else

@@ -12,10 +12,12 @@
 // The queue is served by "<table>:serve"(key, now), which every procedure that may free a slot or
 // find one expired runs once it holds the key's row: release, forceReleaseAll, acquire, and a
 // wait's check. Oldest first, it skips entries past their deadline, wakes waits without a claim
-// while a slot is free for anyone, and gives each claim that the limit rule admits a slot (its TTL from now; or the claim owner's
-// live slot, its TTL restarted), naming it on its adapter's channel with the grant signed as
-// postgres-grant-message.ts says; the first entry it cannot serve keeps the rest waiting. An
-// acquire (or a claim) finding claims queued takes no slot: no newcomer slips in.
+// while a slot is free for anyone, and gives each claim that the limit rule admits a slot (its
+// TTL from now), naming it on its adapter's channel with the grant signed as
+// postgres-grant-message.ts says; the first entry it cannot serve keeps the rest waiting. A claim
+// whose owner already holds a live slot (another of its waits was served) is passed over and
+// stays queued, in its order, as on Redis: its abort must not free that slot. An acquire (or a
+// claim) finding a wait queued that is not passed over so takes no slot: no newcomer slips in.
 //
 // Time: a procedure reads the server's clock once it holds the key's row (an acquire that waited
 // for another must not date its slot from before that wait); a plain statement reads it once, at
@@ -117,6 +119,7 @@ DECLARE
   lim bigint;
   granted bigint;
   inbox_secret text;
+  kept text[] := '{}';
 BEGIN
   SELECT waiters INTO queue FROM ${t} WHERE sem_key = _key;
   IF queue IS NULL THEN
@@ -130,33 +133,44 @@ BEGIN
       -- Woken when a slot is free for anyone; when none is, none is for a claim behind either.
       SELECT count(*), min(slot_limit) INTO taken, lim FROM ${s} WHERE sem_key = _key;
       IF taken > 0 AND taken >= lim THEN
-        UPDATE ${t} SET waiters = queue[position:] WHERE sem_key = _key;
+        UPDATE ${t} SET waiters = kept || queue[position:] WHERE sem_key = _key;
         RETURN;
       END IF;
       PERFORM pg_notify(${p.inbox}, ${p.waitId});
       CONTINUE;
     END IF;
-    -- The claim's owner holds a slot already (another of its waits was served): that slot.
-    UPDATE ${s} SET expires_at = now_ms + ${p.ttlMs} WHERE sem_key = _key AND slot_id = ${p.owner}
-    RETURNING token INTO granted;
-    IF granted IS NULL THEN
-      SELECT count(*), least(${p.limit}, min(slot_limit)) INTO taken, lim FROM ${s}
-      WHERE sem_key = _key;
-      IF taken >= lim THEN
-        UPDATE ${t} SET waiters = queue[position:] WHERE sem_key = _key;
-        RETURN;
-      END IF;
-      UPDATE ${t} SET token = greatest(token + 1, now_us) WHERE sem_key = _key
-      RETURNING token INTO granted;
-      INSERT INTO ${s} (sem_key, slot_id, token, slot_limit, expires_at)
-      VALUES (_key, ${p.owner}, granted, ${p.limit}, now_ms + ${p.ttlMs});
+    -- The claim's owner holds a slot already (another of its waits was served): this wait
+    -- stays queued (its abort must not free that slot), and the ones behind it are served.
+    IF EXISTS (SELECT 1 FROM ${s} WHERE sem_key = _key AND slot_id = ${p.owner}) THEN
+      kept := kept || entry;
+      CONTINUE;
     END IF;
+    SELECT count(*), least(${p.limit}, min(slot_limit)) INTO taken, lim FROM ${s}
+    WHERE sem_key = _key;
+    IF taken >= lim THEN
+      UPDATE ${t} SET waiters = kept || queue[position:] WHERE sem_key = _key;
+      RETURN;
+    END IF;
+    UPDATE ${t} SET token = greatest(token + 1, now_us) WHERE sem_key = _key
+    RETURNING token INTO granted;
+    INSERT INTO ${s} (sem_key, slot_id, token, slot_limit, expires_at)
+    VALUES (_key, ${p.owner}, granted, ${p.limit}, now_ms + ${p.ttlMs});
     SELECT i.secret INTO inbox_secret FROM ${inboxes(table)} AS i WHERE i.inbox = ${p.inbox};
     PERFORM pg_notify(${p.inbox}, ${message});
   END LOOP;
-  UPDATE ${t} SET waiters = NULL WHERE sem_key = _key;
+  UPDATE ${t} SET waiters = nullif(kept, '{}') WHERE sem_key = _key;
 END
 $hasp$`;
+}
+
+/**
+ * SQL: no wait is queued on the key that the queue's service stopped at: every entry left (if
+ * any) is a claim passed over because its owner holds a live slot (see the header).
+ */
+function noneWaiting({ t, s }: Names): string {
+  const w = WAIT_ENTRY_SQL.fields(`(${WAIT_ENTRY_SQL.split("w")})`);
+  return `NOT EXISTS (SELECT 1 FROM ${t} AS k, unnest(k.waiters) AS w WHERE k.sem_key = :key
+    AND NOT EXISTS (SELECT 1 FROM ${s} AS o WHERE o.sem_key = :key AND o.slot_id = ${w.owner}))`;
 }
 
 /** `"<table>:acquire"(key, slot, limit, ttl)`: see KyselySemaphoreStatements.acquire. */
@@ -170,7 +184,7 @@ function acquireProcedure(n: Names): Procedure<KyselySemaphoreAcquireArgs> {
     `${locked(n, true)}
 UPDATE ${s} SET expires_at = now_ms + :ttl WHERE sem_key = :key AND slot_id = :slot
 RETURNING token INTO granted;
-IF granted IS NULL AND (SELECT waiters IS NULL FROM ${t} WHERE sem_key = :key) THEN
+IF granted IS NULL AND ${noneWaiting(n)} THEN
   SELECT count(*), least(:limit, min(slot_limit)) INTO taken, lim FROM ${s} WHERE sem_key = :key;
   IF taken < lim THEN
     UPDATE ${t} SET token = greatest(token + 1, now_us) WHERE sem_key = :key
@@ -232,7 +246,7 @@ function waitProcedure(n: Names): Procedure<PostgresWaitArgs> {
     `${locked(n, false).replace("FOR UPDATE;", "FOR UPDATE;\nIF NOT FOUND THEN\n  RETURN;\nEND IF;")}
 SELECT count(*), min(slot_limit), min(expires_at) INTO taken, lim, soonest FROM ${s}
 WHERE sem_key = :key;
-IF taken = 0 OR (taken < lim AND (SELECT waiters IS NULL FROM ${t} WHERE sem_key = :key)) THEN
+IF taken = 0 OR (taken < lim AND ${noneWaiting(n)}) THEN
   RETURN;
 END IF;
 UPDATE ${t} SET waiters = array_append(waiters, ${WAIT_ENTRY_SQL.encode(lasts(":wait"), ":owner", ":limit")})
@@ -267,7 +281,7 @@ IF token IS NOT NULL THEN
 END IF;
 SELECT count(*), least(:limit::bigint, min(slot_limit)), min(expires_at) INTO taken, lim, soonest
 FROM ${s} WHERE sem_key = :key;
-IF taken < lim AND (SELECT waiters IS NULL FROM ${t} WHERE sem_key = :key) THEN
+IF taken < lim AND ${noneWaiting(n)} THEN
   UPDATE ${t} SET token = greatest(token + 1, now_us) WHERE sem_key = :key
   RETURNING token INTO token;
   INSERT INTO ${s} (sem_key, slot_id, token, slot_limit, expires_at)
