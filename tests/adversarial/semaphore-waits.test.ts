@@ -1,4 +1,6 @@
-// Review of issue 20: failing cases found in review, on real backends.
+// Attacks on the semaphore's queued waits, on memory, Redis and PostgreSQL with a listener: a
+// second wait of one slot id aborted in the grant's tick, and a newcomer trying to pass a claim
+// its own smaller limit holds back (each failed on one backend before its fix).
 import type { Redis } from "ioredis";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
