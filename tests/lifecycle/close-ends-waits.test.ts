@@ -149,6 +149,27 @@ function closeEndsWaits(subject: () => Subject): void {
       expect(await closedWaiter.release()).toBe(true);
     }
   });
+
+  test("close() as a blocking acquire starts (its listener still being set up): it fails at once and leaves no queue entry", async () => {
+    const { provider, queued, errorType } = subject();
+    const namespace = new Namespace(uniqueName("i20-close-early"));
+    const key = "key";
+    const full = namespace.create(key).toString();
+    const closing = provider(namespace);
+    const open = provider(namespace);
+    onTestFinished(() => open.close());
+    const holder = open.create(key);
+    expect(await holder.acquire()).toBe(true);
+    const waiting = timed(closing.create(key).acquireBlocking({ time: WAIT }));
+    const closed = closing.close();
+    const { ms, outcome } = await waiting;
+    await closed;
+    expect(outcome).toBeInstanceOf(errorType);
+    expect((outcome as Error).message).toMatch(CLOSED);
+    expect(ms).toBeLessThan(WAIT.toMilliseconds() / 4);
+    expect(await queued(full)).toBe(0);
+    expect(await holder.release()).toBe(true);
+  });
 }
 
 function lockProvider(adapter: () => RedisLockAdapter | KyselyLockAdapter) {
