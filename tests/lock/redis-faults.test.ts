@@ -479,7 +479,7 @@ describeWithBackend("redis", () => {
 
   // After close(), a waiter still blocked must not open a new subscriber connection (nothing
   // would close it, and a process that then quits its client would not exit).
-  test("close() while a waiter is blocked: the adapter opens no new connection afterwards", async () => {
+  test("close() while a waiter is blocked: the waiter fails at once, and the adapter opens no new connection afterwards", async () => {
     const name = uniqueName("closing");
     const { client, adapter, provider } = setup({ connectionName: name });
     const connections = async () => {
@@ -490,16 +490,18 @@ describeWithBackend("redis", () => {
     await holder.acquireOrFail();
     const waiter = provider.create("shut", { ttl: TimeSpan.fromSeconds(5) });
     const acquired = Promise.resolve(waiter.acquireBlocking({ time: TimeSpan.fromSeconds(5) }));
+    const failed = expect(acquired).rejects.toThrow(LockBackendError);
     try {
       await vi.waitFor(() => expect(adapter.waiting).toBe(1), { timeout: 5_000 });
       await adapter.close();
-      // The holder keeps the key: the waiter wakes at the old expiry, finds it held, waits again.
-      expect(await holder.acquire()).toBe(true);
-      await vi.waitFor(() => expect(adapter.waits).toHaveLength(1), { timeout: 5_000 });
-      await vi.waitFor(() => expect(adapter.waiting).toBe(1), { timeout: 5_000 });
-      await holder.release();
-      expect(await acquired).toBe(true);
-      await waiter.release();
+      // Its subscriber is gone: the waiter fails rather than wait for a release it cannot hear.
+      await failed;
+      await expect(acquired).rejects.toThrow(/closed \(`close\(\)` was called\)/);
+      // So does a later one, at once, without a new subscriber; the client still works.
+      await expect(waiter.acquireBlocking({ time: TimeSpan.fromSeconds(5) })).rejects.toThrow(
+        LockBackendError,
+      );
+      expect(await holder.release()).toBe(true);
       expect(await connections()).toBe(1);
     } finally {
       await Promise.allSettled([acquired]);

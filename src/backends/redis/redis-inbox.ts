@@ -50,6 +50,8 @@ export class RedisInbox {
   #subscriber: Redis | Cluster | undefined;
   /** Stops ending the subscriber with the client (while there is a subscriber). */
   #unfollowClient: (() => void) | undefined;
+  /** close() was called: no subscriber is made again (close ends what the adapter made). */
+  #closed = false;
 
   /** @param prefix the channel's, naming the primitive (`hasp-lock-inbox`) */
   constructor(client: Redis | Cluster, listeners: RedisInboxListeners, prefix: string) {
@@ -60,6 +62,9 @@ export class RedisInbox {
 
   /** The subscription, made once (again after a failure). */
   listen(): Promise<unknown> {
+    if (this.#closed) {
+      return Promise.reject(new Error("the adapter is closed (`close()` was called)"));
+    }
     if (this.#subscribed === undefined) {
       if (isClosed(this.#client)) {
         // A subscriber duplicated now would outlive the client the application closed.
@@ -76,8 +81,9 @@ export class RedisInbox {
     return this.#subscribed;
   }
 
-  /** Closes the subscriber connection; the next `listen` makes a new one. */
+  /** Closes the subscriber connection for good: a later `listen` fails. */
   async close(): Promise<void> {
+    this.#closed = true;
     const subscriber = this.#forgetSubscriber();
     if (subscriber !== undefined) {
       await subscriber.quit().catch(() => subscriber.disconnect());

@@ -21,7 +21,7 @@ import type { HeardGrant, QueueEntry, WaitCheck, WaitHandOff, WaitQueue } from "
 /** After a check that failed, the next one (the backend unreachable for a moment). */
 const CHECK_RETRY_MS = 250;
 
-/** How a wait ends before it is granted: kept (time ran out, close) or aborted. */
+/** How a wait ends before it is granted: kept (time ran out) or released (abort, close()). */
 type WaitEnding =
   | { readonly mode: "keep" }
   | { readonly mode: "release"; readonly reason: unknown };
@@ -157,9 +157,13 @@ export class QueuedWait {
     }
   }
 
-  /** Ends the wait now, as if its time had run out: for close(). */
-  close(): Promise<unknown> {
-    this.#end({ mode: "keep" });
+  /**
+   * Ends the wait now: as if its time had run out (the client ended), or, with `reason` (the
+   * adapter's close()), as an abort does, failing with `reason` once its entry is left (a key
+   * handed to it meanwhile is given back). Resolves once the wait has ended.
+   */
+  close(reason?: Error): Promise<unknown> {
+    this.#end(reason === undefined ? { mode: "keep" } : { mode: "release", reason });
     return this.promise.catch(() => {});
   }
 

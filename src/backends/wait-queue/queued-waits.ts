@@ -1,6 +1,5 @@
 import type { TimeSpan } from "../../time-span/time-span.js";
 import { durationTooLong, storeMilliseconds } from "../../time-span/time-span-schema.js";
-import { delay } from "../../timers/timers.js";
 import { QueuedWait } from "./queued-wait.js";
 import { claimFields, type EntryClaimFields } from "./wait-entry.js";
 import type { HeardGrant, WaitClaim, WaitHandOff, WaitQueue } from "./wait-queue.js";
@@ -26,6 +25,7 @@ export type QueuedWaitRequest = {
 export class QueuedWaits {
   readonly #waits = new Map<string, QueuedWait>();
   #count = 0;
+  /** The adapter's close() was called. */
   #closed = false;
 
   get size(): number {
@@ -34,8 +34,8 @@ export class QueuedWaits {
 
   /**
    * An adapter's `waitForRelease`: refuses an aborted signal and a duration above the bound
-   * before anything is sent; after {@link close}, waits out its time without queueing (no new
-   * listener); else starts the wait on the queue `request.queue` gives.
+   * before anything is sent; after {@link close}, rejects at once (no new listener: close()
+   * ended what the adapter made); else starts the wait on the queue `request.queue` gives.
    */
   waitForRelease(request: QueuedWaitRequest): Promise<WaitHandOff | undefined> {
     const { adapter, maxWait, signal, claim } = request;
@@ -50,7 +50,11 @@ export class QueuedWaits {
       return Promise.reject(durationTooLong(adapter, "claim.ttl", claim?.ttl ?? null));
     }
     if (this.#closed) {
-      return delay(maxWait, signal).then(() => undefined);
+      return Promise.reject(
+        new Error(
+          `${adapter} is closed (\`close()\` was called): no wait for a release can start on it`,
+        ),
+      );
     }
     const fields = claimFields(
       claim === undefined
@@ -123,11 +127,16 @@ export class QueuedWaits {
   }
 
   /**
-   * For the adapter's close(): ends every wait as {@link closeAll} does; a wait started later
-   * waits out its time without queueing.
+   * For the adapter's close() (`adapter`: its class name): every wait under way leaves its queue
+   * as an aborted wait does (a key or slot handed to it meanwhile is given back) and fails with
+   * an error that names close(); a wait started later fails at once. Nothing waits out its time:
+   * the adapter's listener, the only way a release reaches a wait, is going.
    */
-  close(): Promise<unknown> {
+  close(adapter: string): Promise<unknown> {
     this.#closed = true;
-    return this.closeAll();
+    const reason = new Error(
+      `${adapter} was closed (\`close()\` was called) while the wait for a release was under way`,
+    );
+    return Promise.all([...this.#waits.values()].map((wait) => wait.close(reason)));
   }
 }

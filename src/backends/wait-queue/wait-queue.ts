@@ -29,10 +29,10 @@ export type WaitHandOff = {
 
 /**
  * What ending a wait does with its entry:
- * - `keep`: the wait ran out (or the adapter closes): remove the entry; a key handed to the
+ * - `keep`: the wait ran out (or its client ended): remove the entry; a key handed to the
  *   claim meanwhile stays the waiter's (its token is answered);
- * - `release`: the wait was aborted: remove the entry; a key handed to the claim meanwhile is
- *   released (to the next wait).
+ * - `release`: the wait was aborted (or its adapter closed): remove the entry; a key handed to
+ *   the claim meanwhile is released (to the next wait).
  * Either way, a key is the claim's only when this wait's own entry is gone from the queue: a
  * second wait of the same owner, still queued, never answers (nor frees) the first one's hold.
  */

@@ -147,7 +147,9 @@ export type ILockAdapter = {
    * Optional: ends what the adapter itself made (a connection it duplicated or checked out, a
    * timer), never the clients it was given. `LockProvider.close()` calls it. Nothing the adapter
    * makes may keep the process alive once the application closed its own clients, so calling
-   * it is never needed for the process to exit.
+   * it is never needed for the process to exit. A `waitForRelease` under way at `close()` ends
+   * at once as an aborted one does (a key handed to it meanwhile is released), rejecting with an
+   * error that names `close()`; one called after `close()` rejects so at once.
    */
   close?(): Promise<void>;
 };

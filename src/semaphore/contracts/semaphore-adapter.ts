@@ -146,6 +146,9 @@ export type ISemaphoreAdapter = {
   /** Optional: as `ILockAdapter.waitsPastExpiry` (an expiring slot serves the queue). */
   readonly waitsPastExpiry?: boolean;
 
-  /** Optional: ends what the adapter itself made, never the clients it was given. */
+  /**
+   * Optional: ends what the adapter itself made, never the clients it was given; its waits end
+   * as `ILockAdapter.close` says (a slot handed to one meanwhile is released).
+   */
   close?(): Promise<void>;
 };

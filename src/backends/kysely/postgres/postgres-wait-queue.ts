@@ -168,9 +168,12 @@ export class PostgresWaitQueue {
     });
   }
 
-  /** Ends the waits under way (leaving the queue) and stops listening. */
+  /**
+   * Ends the waits under way (leaving the queue as aborted waits do, failing with an error naming
+   * close()) and stops listening; a later wait fails at once.
+   */
   async close(): Promise<void> {
-    const ending = this.#waits.close();
+    const ending = this.#waits.close(this.#settings.adapter);
     await this.#inbox.close();
     await ending;
   }

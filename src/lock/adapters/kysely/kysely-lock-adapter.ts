@@ -196,8 +196,9 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 
   /**
-   * Stops the sweep and the listener. Waits under way end at once, leaving the queue (a key
-   * already handed to one is its caller's); a later wait waits out its time without queueing.
+   * Stops the sweep and the listener. Waits under way end at once, leaving the queue as an
+   * aborted wait does (a key handed to one meanwhile is given back), and fail with an error
+   * naming close(); a later blocking wait fails at once.
    * The Kysely instance stays open: it is yours (and runs those last statements).
    */
   async close(): Promise<void> {

@@ -198,8 +198,10 @@ export class KyselySemaphoreAdapter implements ISemaphoreAdapter {
   }
 
   /**
-   * Stops the sweep and the listener. Waits under way end at once, leaving the queue (a slot
-   * already handed to one is its caller's). The Kysely instance stays open: it is yours.
+   * Stops the sweep and the listener. Waits under way end at once, leaving the queue as an
+   * aborted wait does (a slot handed to one meanwhile is given back), and fail with an error
+   * naming close(); a later blocking wait fails at once. The Kysely instance stays open: it is
+   * yours.
    */
   async close(): Promise<void> {
     clearInterval(this.#sweep);

@@ -208,12 +208,13 @@ export class RedisSemaphoreAdapter implements ISemaphoreAdapter {
   }
 
   /**
-   * Closes the subscriber connection. Waits under way end at once, leaving the queue (a slot
-   * already handed to one is its caller's); a later wait waits out its time without queueing.
+   * Closes the subscriber connection. Waits under way end at once, leaving the queue as an
+   * aborted wait does (a slot handed to one meanwhile is given back), and fail with an error
+   * naming close(); a later wait fails at once (no new subscriber).
    * The client stays open: it runs those last scripts.
    */
   async close(): Promise<void> {
-    const ending = this.#waits.close();
+    const ending = this.#waits.close(ADAPTER);
     await this.#inbox.close();
     await ending;
   }

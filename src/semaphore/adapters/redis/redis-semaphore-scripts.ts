@@ -517,8 +517,8 @@ const FIND_MINE = WAIT_ENTRY_LUA.findMine("ARGV[1]").replace("KEYS[3]", "KEYS[2]
 /**
  * KEYS[1] slots, KEYS[2] queue
  * ARGV[1] the wait's queue entry (as WAIT_SCRIPT or its last check returned it), ARGV[2] slot
- * id of the claim ("" without one), ARGV[3] "keep" (the wait ran out, or the adapter closes) or
- * "release" (the wait was aborted)
+ * id of the claim ("" without one), ARGV[3] "keep" (the wait ran out) or "release" (the wait
+ * was aborted, or its adapter closed)
  * Both remove the entry. An entry still queued was handed nothing: 0. One that is gone while
  * the claim's slot id holds a live slot (it was handed one): "keep" answers the slot's token,
  * "release" frees that slot (served to the next waits). With "release", free slots are served

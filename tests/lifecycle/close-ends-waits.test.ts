@@ -1,0 +1,293 @@
+// Closing an adapter that queues waits (Redis, PostgreSQL with a listener) ends its waits at
+// once: its listener, the only way a release reaches them, is gone. A blocking acquire waiting
+// at close() fails promptly with the primitive's backend error naming close(), leaving the
+// queue as an aborted wait does; one started after close() fails at once; the adapter's plain
+// operations on the application's client keep working.
+import type { Redis } from "ioredis";
+import { Kysely, PostgresDialect, sql } from "kysely";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, onTestFinished, test, vi } from "vitest";
+import { storedKey } from "../../src/backends/kysely/stored-key.js";
+import { KyselyLockAdapter } from "../../src/lock/adapters/kysely/kysely-lock-adapter.js";
+import { RedisLockAdapter } from "../../src/lock/adapters/redis/redis-lock-adapter.js";
+import { LockBackendError } from "../../src/lock/contracts/lock-errors.js";
+import { LOCK_STATE } from "../../src/lock/contracts/lock-state.js";
+import { LockProvider } from "../../src/lock/lock-provider.js";
+import { Namespace } from "../../src/namespace/namespace.js";
+import { KyselySemaphoreAdapter } from "../../src/semaphore/adapters/kysely/kysely-semaphore-adapter.js";
+import { RedisSemaphoreAdapter } from "../../src/semaphore/adapters/redis/redis-semaphore-adapter.js";
+import { SemaphoreBackendError } from "../../src/semaphore/contracts/semaphore-errors.js";
+import { SEMAPHORE_STATE } from "../../src/semaphore/contracts/semaphore-state.js";
+import { SemaphoreProvider } from "../../src/semaphore/semaphore-provider.js";
+import { TimeSpan } from "../../src/time-span/time-span.js";
+import {
+  createPgPool,
+  createRedisClient,
+  describeWithBackend,
+  uniqueName,
+} from "../harness/backends.js";
+
+const LONG = TimeSpan.fromSeconds(10);
+/** The blocking acquires' time: a closed wait must settle well before it. */
+const WAIT = TimeSpan.fromSeconds(8);
+const CLOSED = /closed \(`close\(\)` was called\)/;
+
+/** One primitive's face here: a lock, or a semaphore of limit 1 (so one waiter is served). */
+type Holder = {
+  readonly id: string;
+  acquire(): PromiseLike<boolean>;
+  acquireBlocking(settings: { time: TimeSpan }): PromiseLike<boolean>;
+  release(): PromiseLike<boolean>;
+  /** Whether it holds the key (its getState(), on the backend). */
+  holds(): Promise<boolean>;
+};
+
+/** A primitive on one backend: providers on adapters that share the application's client. */
+type Subject = {
+  readonly errorType: typeof LockBackendError | typeof SemaphoreBackendError;
+  /** A provider on a new adapter, closed at the end of the test. */
+  provider(namespace: Namespace): {
+    create(key: string): Holder;
+    close(): Promise<void>;
+  };
+  /** How many waits are queued on the full key. */
+  queued(fullKey: string): Promise<number>;
+};
+
+/** How long `promise` takes to settle, from now, and how (`fulfilled` or the error). */
+async function timed(promise: PromiseLike<unknown>): Promise<{ ms: number; outcome: unknown }> {
+  const from = performance.now();
+  const outcome = await Promise.resolve(promise).then(
+    (value) => ({ fulfilled: value }),
+    (error: unknown) => error,
+  );
+  return { ms: performance.now() - from, outcome };
+}
+
+/** The ids of those among `list` that hold the key. */
+async function holders(list: readonly Holder[]): Promise<string[]> {
+  const holding = await Promise.all(list.map((each) => each.holds()));
+  return list.filter((_, index) => holding[index]).map((each) => each.id);
+}
+
+function closeEndsWaits(subject: () => Subject): void {
+  test("a blocking acquire waiting at close() fails at once with the backend error naming close(); the key goes to the next waiter, never the closed one", async () => {
+    const { provider, queued, errorType } = subject();
+    const namespace = new Namespace(uniqueName("i20-close"));
+    const key = "key";
+    const full = namespace.create(key).toString();
+    const closing = provider(namespace);
+    const open = provider(namespace);
+    onTestFinished(() => open.close());
+    const holder = open.create(key);
+    expect(await holder.acquire()).toBe(true);
+    const closedWaiter = closing.create(key);
+    const waiting = timed(closedWaiter.acquireBlocking({ time: WAIT }));
+    await vi.waitFor(async () => expect(await queued(full)).toBe(1));
+    const next = open.create(key);
+    // A task runs once awaited: `timed` starts it.
+    const nextWaiting = timed(next.acquireBlocking({ time: WAIT }));
+    await vi.waitFor(async () => expect(await queued(full)).toBe(2));
+
+    const closed = closing.close();
+    const { ms, outcome } = await waiting;
+    expect(outcome).toBeInstanceOf(errorType);
+    expect((outcome as Error).message).toMatch(CLOSED);
+    expect(ms).toBeLessThan(WAIT.toMilliseconds() / 4);
+    await closed;
+    // Its entry left the queue: the release serves the next waiter.
+    expect(await queued(full)).toBe(1);
+    expect(await holder.release()).toBe(true);
+    expect((await nextWaiting).outcome).toEqual({ fulfilled: true });
+    expect(await holders([closedWaiter, next, holder])).toEqual([next.id]);
+
+    // After close(): a blocking acquire fails at once; plain operations keep working.
+    const late = closing.create(key);
+    const after = await timed(late.acquireBlocking({ time: WAIT }));
+    expect(after.outcome).toBeInstanceOf(errorType);
+    expect((after.outcome as Error).message).toMatch(CLOSED);
+    expect(after.ms).toBeLessThan(WAIT.toMilliseconds() / 4);
+    expect(await next.release()).toBe(true);
+    expect(await late.acquire()).toBe(true);
+    expect(await late.release()).toBe(true);
+    expect(await queued(full)).toBe(0);
+    expect(await holders([closedWaiter, next, holder, late])).toEqual([]);
+  });
+
+  test("close() in the tick a release hands the key to the waiting acquire: it either got the key before close(), or fails and the key is given back", async () => {
+    const { provider, queued, errorType } = subject();
+    const namespace = new Namespace(uniqueName("i20-close-race"));
+    const key = "key";
+    const full = namespace.create(key).toString();
+    const closing = provider(namespace);
+    const open = provider(namespace);
+    onTestFinished(() => open.close());
+    const holder = open.create(key);
+    expect(await holder.acquire()).toBe(true);
+    const closedWaiter = closing.create(key);
+    const waiting = timed(closedWaiter.acquireBlocking({ time: WAIT }));
+    await vi.waitFor(async () => expect(await queued(full)).toBe(1));
+    // The release hands the key to the queued claim in its own script / statement; close()
+    // follows before the wait can have heard the message of it.
+    expect(await holder.release()).toBe(true);
+    const closed = closing.close();
+    const { ms, outcome } = await waiting;
+    await closed;
+    expect(ms).toBeLessThan(WAIT.toMilliseconds() / 4);
+    expect(await queued(full)).toBe(0);
+    if (outcome instanceof Error) {
+      expect(outcome).toBeInstanceOf(errorType);
+      expect(outcome.message).toMatch(CLOSED);
+      expect(await holders([closedWaiter])).toEqual([]);
+      const other = open.create(key);
+      expect(await other.acquire()).toBe(true);
+      expect(await other.release()).toBe(true);
+    } else {
+      // Granted before close() ended it: the key is its caller's, as any acquired hold.
+      expect(outcome).toEqual({ fulfilled: true });
+      expect(await holders([closedWaiter])).toEqual([closedWaiter.id]);
+      expect(await closedWaiter.release()).toBe(true);
+    }
+  });
+
+  test("close() as a blocking acquire starts (its listener still being set up): it fails at once and leaves no queue entry", async () => {
+    const { provider, queued, errorType } = subject();
+    const namespace = new Namespace(uniqueName("i20-close-early"));
+    const key = "key";
+    const full = namespace.create(key).toString();
+    const closing = provider(namespace);
+    const open = provider(namespace);
+    onTestFinished(() => open.close());
+    const holder = open.create(key);
+    expect(await holder.acquire()).toBe(true);
+    const waiting = timed(closing.create(key).acquireBlocking({ time: WAIT }));
+    const closed = closing.close();
+    const { ms, outcome } = await waiting;
+    await closed;
+    expect(outcome).toBeInstanceOf(errorType);
+    expect((outcome as Error).message).toMatch(CLOSED);
+    expect(ms).toBeLessThan(WAIT.toMilliseconds() / 4);
+    expect(await queued(full)).toBe(0);
+    expect(await holder.release()).toBe(true);
+  });
+}
+
+function lockProvider(adapter: () => RedisLockAdapter | KyselyLockAdapter) {
+  return (namespace: Namespace) => {
+    const provider = new LockProvider({ adapter: adapter(), namespace });
+    return {
+      create: (key: string): Holder => {
+        const lock = provider.create(key, { ttl: LONG });
+        return {
+          id: lock.id,
+          acquire: () => lock.acquire(),
+          acquireBlocking: (settings: { time: TimeSpan }) => lock.acquireBlocking(settings),
+          release: () => lock.release(),
+          holds: async () => (await lock.getState()).type === LOCK_STATE.ACQUIRED,
+        };
+      },
+      close: () => provider.close(),
+    };
+  };
+}
+
+function semaphoreProvider(adapter: () => RedisSemaphoreAdapter | KyselySemaphoreAdapter) {
+  return (namespace: Namespace) => {
+    const provider = new SemaphoreProvider({ adapter: adapter(), namespace });
+    return {
+      create: (key: string): Holder => {
+        const semaphore = provider.create(key, { limit: 1, ttl: LONG });
+        return {
+          id: semaphore.slotId,
+          acquire: () => semaphore.acquire(),
+          acquireBlocking: (settings: { time: TimeSpan }) => semaphore.acquireBlocking(settings),
+          release: () => semaphore.release(),
+          holds: async () => (await semaphore.getState()).type === SEMAPHORE_STATE.ACQUIRED,
+        };
+      },
+      close: () => provider.close(),
+    };
+  };
+}
+
+describeWithBackend("redis", (url) => {
+  let client: Redis;
+
+  beforeAll(() => {
+    client = createRedisClient(url);
+  });
+
+  afterAll(async () => {
+    await client.quit();
+  });
+
+  const queued = async (full: string) => {
+    const queue = `{${full}}:queue`;
+    const type = await client.type(queue);
+    return type === "none" ? 0 : type === "zset" ? client.zcard(queue) : client.llen(queue);
+  };
+
+  describe("lock", () => {
+    closeEndsWaits(() => ({
+      errorType: LockBackendError,
+      provider: lockProvider(() => new RedisLockAdapter(client)),
+      queued,
+    }));
+  });
+
+  describe("semaphore", () => {
+    closeEndsWaits(() => ({
+      errorType: SemaphoreBackendError,
+      provider: semaphoreProvider(() => new RedisSemaphoreAdapter(client)),
+      queued,
+    }));
+  });
+});
+
+describeWithBackend("postgres", (url) => {
+  const lockTable = uniqueName("i20_close_lock");
+  const semaphoreTable = uniqueName("i20_close_sem");
+  let kysely: Kysely<unknown>;
+  let listener: pg.Pool;
+
+  beforeAll(async () => {
+    kysely = new Kysely({ dialect: new PostgresDialect({ pool: createPgPool(url) }) });
+    listener = new pg.Pool({ connectionString: url, max: 8 });
+    await new KyselyLockAdapter({ kysely, tableName: lockTable }).init();
+    await new KyselySemaphoreAdapter({ kysely, tableName: semaphoreTable }).init();
+  });
+
+  afterAll(async () => {
+    await new KyselyLockAdapter({ kysely, tableName: lockTable }).dropSchema();
+    await new KyselySemaphoreAdapter({ kysely, tableName: semaphoreTable }).dropSchema();
+    await kysely.destroy();
+    await listener.end();
+  });
+
+  const queuedIn = (table: string, column: string) => async (full: string) => {
+    const { rows } = await sql<{ queued: number | null }>`
+      SELECT cardinality(waiters) AS queued FROM ${sql.table(table)}
+      WHERE ${sql.ref(column)} = ${storedKey(full)}`.execute(kysely);
+    return Number(rows[0]?.queued ?? 0);
+  };
+
+  describe("lock", () => {
+    closeEndsWaits(() => ({
+      errorType: LockBackendError,
+      provider: lockProvider(
+        () => new KyselyLockAdapter({ kysely, tableName: lockTable, listener }),
+      ),
+      queued: queuedIn(lockTable, "lock_key"),
+    }));
+  });
+
+  describe("semaphore", () => {
+    closeEndsWaits(() => ({
+      errorType: SemaphoreBackendError,
+      provider: semaphoreProvider(
+        () => new KyselySemaphoreAdapter({ kysely, tableName: semaphoreTable, listener }),
+      ),
+      queued: queuedIn(semaphoreTable, "sem_key"),
+    }));
+  });
+});
