@@ -141,7 +141,12 @@ export class SemaphoreProvider implements ISemaphoreProvider {
   }
 
   create(key: string, settings: SemaphoreCreateSettings): ISemaphore {
-    const parsed = parseSettings("semaphore settings", semaphoreCreateSettingsSchema, settings);
+    // Without settings the missing `limit` is the problem to name, not the missing object.
+    const parsed = parseSettings(
+      "semaphore settings",
+      semaphoreCreateSettingsSchema,
+      settings ?? {},
+    );
     const ttl = parsed.ttl === undefined ? this.#defaultTtl : parsed.ttl;
     const namespaced = createKey(this.#namespace, key);
     const base = { context: this.#context, key: namespaced, limit: parsed.limit, ttl };

@@ -319,6 +319,9 @@ export function semaphoreProviderTestSuite(settings: SemaphoreProviderTestSuiteS
           world.create({ limit: 2, extra: 1 } as unknown as SemaphoreCreateSettings),
         ).toThrow(/extra/);
         expect(() => world.provider.create("", { limit: 2 })).toThrow(InvalidArgumentError);
+        // From JavaScript, without settings: the missing limit is named.
+        const bare = world.provider.create as unknown as (key: string) => unknown;
+        expect(() => bare.call(world.provider, "no-settings")).toThrow(/limit/);
         const semaphore = world.create({ limit: 2 });
         expect(() => semaphore.acquireBlocking({ time: ms(-1) })).toThrow(InvalidArgumentError);
         expect(() => semaphore.refresh(ms(0))).toThrow(InvalidArgumentError);
