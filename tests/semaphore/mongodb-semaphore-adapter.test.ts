@@ -7,6 +7,7 @@ import {
 } from "mongodb";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { InvalidArgumentError } from "../../src/errors/invalid-argument-error.js";
+import { MongodbLockAdapter } from "../../src/lock/adapters/mongodb/mongodb-lock-adapter.js";
 import { Namespace } from "../../src/namespace/namespace.js";
 import { MongodbSemaphoreAdapter } from "../../src/semaphore/adapters/mongodb/mongodb-semaphore-adapter.js";
 import {
@@ -235,6 +236,29 @@ describeWithBackend("mongodb", (url) => {
     const indexes = await own.listIndexes().toArray();
     expect(indexes.map((index) => index.key)).toEqual([{ _id: 1 }, { expiresAt: 1 }]);
     expect(indexes[1]).toMatchObject({ expireAfterSeconds: 60 });
+  });
+
+  test("without init(), as the lock's adapter: every operation works, only no TTL index reaps the documents", async () => {
+    const semaphores = newCollection("no_init_semaphores");
+    const locks = newCollection("no_init_locks");
+    const semaphore = new MongodbSemaphoreAdapter({ collection: semaphores });
+    const lock = new MongodbLockAdapter({ collection: locks });
+    const key = uniqueName("no-init");
+    tokenOf(await semaphore.acquire(key, "a", 1, ttl));
+    expect(await semaphore.acquire(key, "b", 1, ttl)).toMatchObject({ acquired: false });
+    expect(await semaphore.refresh(key, "a", ttl)).toBe(true);
+    expect(await semaphore.getState(key, "a")).toMatchObject({ acquiredSlotsCount: 1 });
+    expect(await semaphore.release(key, "a")).toBe(true);
+    expect(await lock.acquire(key, "a", ttl)).toMatchObject({ acquired: true });
+    expect(await lock.release(key, "a")).toBe(true);
+    for (const own of [semaphores, locks]) {
+      const indexes = await own.listIndexes().toArray();
+      expect(indexes.map((index) => index.key)).toEqual([{ _id: 1 }]);
+      // Ended, dated for a TTL index that is not there: it stays.
+      expect(await own.findOne({ _id: key } as Document)).toMatchObject({
+        expiresAt: expect.any(Date),
+      });
+    }
   });
 
   test("{ database } uses the hasp_semaphores collection by default", async () => {

@@ -37,6 +37,8 @@ export type SqlSchemaOwner = {
   readonly docs: string;
   /** The primitive's backend error. */
   readonly error: SqlBackendErrorFactory;
+  /** Whether `error` is already one (`init()` throws it as it is). */
+  readonly isError: (error: unknown) => boolean;
 };
 
 /** How a dialect is made: the instance, the table, the statements and whose they are. */
@@ -94,16 +96,29 @@ export interface ISqlDialect<TStatements extends SqlSchemaStatements> extends IS
   createSchema(): Promise<void>;
 }
 
-/** The missing-schema error of `owner`, saying what is `missing` and how to make it. */
-export function missingSchemaError(
-  owner: SqlSchemaOwner,
-  missing: string,
-  cause: unknown,
-  operation: string,
-  key: string,
-): Error {
-  return owner.error(key, operation, {
-    cause,
-    hint: `${missing}: call init() on the ${owner.adapter} at start-up, or apply the migration in hasp's ${owner.docs}`,
-  });
+/**
+ * What every dialect does alike: whose schema it runs on, and the missing-schema error that
+ * names its owner's `init()`. Each dialect extends it with its statements, how it runs one and
+ * how it makes the schema.
+ */
+export abstract class SqlDialectBase {
+  /** Whose schema the statements run on (its errors are the owner's). */
+  protected readonly owner: SqlSchemaOwner;
+  readonly #missingSchema: string;
+
+  protected constructor({
+    owner,
+    missingSchema,
+  }: Pick<SqlDialectSettings<unknown>, "owner" | "missingSchema">) {
+    this.owner = owner;
+    this.#missingSchema = missingSchema;
+  }
+
+  /** The owner's backend error, saying what is missing and how to make it. */
+  missingSchemaError(cause: unknown, operation: string, key: string): Error {
+    return this.owner.error(key, operation, {
+      cause,
+      hint: `${this.#missingSchema}: call init() on the ${this.owner.adapter} at start-up, or apply the migration in hasp's ${this.owner.docs}`,
+    });
+  }
 }

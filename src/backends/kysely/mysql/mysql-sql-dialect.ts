@@ -4,9 +4,8 @@ import { PooledStatementQueue } from "../pooled-statement-queue.js";
 import {
   compiledQuery,
   type ISqlDialect,
-  missingSchemaError,
+  SqlDialectBase,
   type SqlDialectSettings,
-  type SqlSchemaOwner,
 } from "../sql-dialect.js";
 import type { RunnableStatement, SqlSchemaStatements, SqlStatement } from "../sql-statement.js";
 import type { MysqlServerOptions } from "./mysql-statement.js";
@@ -45,6 +44,7 @@ export type MysqlSqlDialectSettings<TStatements> = Omit<
  * first operation asks `SELECT VERSION()`.
  */
 export class MysqlSqlDialect<TStatements extends SqlSchemaStatements>
+  extends SqlDialectBase
   implements ISqlDialect<TStatements>
 {
   readonly name = "mysql";
@@ -52,8 +52,6 @@ export class MysqlSqlDialect<TStatements extends SqlSchemaStatements>
   readonly #db: Kysely<any>;
   readonly #queue: PooledStatementQueue;
   readonly #build: (options: MysqlServerOptions) => TStatements;
-  readonly #missingSchema: string;
-  readonly #owner: SqlSchemaOwner;
   /** The settings given, the server's version deciding the rest. */
   readonly #options: Partial<MysqlServerOptions>;
   /** Unset before the server's version was learned, unless the settings decided both. */
@@ -68,11 +66,10 @@ export class MysqlSqlDialect<TStatements extends SqlSchemaStatements>
     owner,
     options,
   }: MysqlSqlDialectSettings<TStatements>) {
+    super({ owner, missingSchema });
     this.#db = db;
     this.#queue = new PooledStatementQueue(db.getExecutor());
     this.#build = statements;
-    this.#missingSchema = missingSchema;
-    this.#owner = owner;
     this.#options = {
       returning: options.returning,
       // RETURNING on an upsert is MariaDB 10.5+, where EXECUTE takes values.
@@ -132,10 +129,6 @@ export class MysqlSqlDialect<TStatements extends SqlSchemaStatements>
     );
   }
 
-  missingSchemaError(cause: unknown, operation: string, key: string): Error {
-    return missingSchemaError(this.#owner, this.#missingSchema, cause, operation, key);
-  }
-
   async createSchema(): Promise<void> {
     await this.#poolAnswers();
     const statements = await this.ready();
@@ -156,7 +149,7 @@ export class MysqlSqlDialect<TStatements extends SqlSchemaStatements>
     const silent = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         reject(
-          this.#owner.error("", "init", {
+          this.owner.error("", "init", {
             cause: new Error(`the MySQL pool gave no connection in ${POOL_ANSWER_MS / 1000} s`),
             hint: MYSQL_PROMISE_POOL_HINT,
           }),

@@ -3,14 +3,14 @@ import { PooledStatementQueue } from "../pooled-statement-queue.js";
 import {
   compiledQuery,
   type ISqlDialect,
-  missingSchemaError,
+  SqlDialectBase,
   type SqlDialectSettings,
-  type SqlSchemaOwner,
 } from "../sql-dialect.js";
 import type { RunnableStatement, SqlSchemaStatements } from "../sql-statement.js";
 
 /** PostgreSQL: a primitive's statements (CALLs of its procedures), on a connection of the pool. */
 export class PostgresSqlDialect<TStatements extends SqlSchemaStatements>
+  extends SqlDialectBase
   implements ISqlDialect<TStatements>
 {
   readonly name = "postgres";
@@ -19,18 +19,15 @@ export class PostgresSqlDialect<TStatements extends SqlSchemaStatements>
   readonly #db: Kysely<any>;
   readonly #queue: PooledStatementQueue;
   readonly #table: string;
-  readonly #missingSchema: string;
-  readonly #owner: SqlSchemaOwner;
 
   constructor({ db, table, statements, missingSchema, owner }: SqlDialectSettings<TStatements>) {
+    super({ owner, missingSchema });
     this.#db = db;
     // Straight to a connection: the statements' rows are the adapter's own, so there is no
     // result for plugins to transform, and no layer of Kysely's to pass on the way.
     this.#queue = new PooledStatementQueue(db.getExecutor());
     this.#table = table;
     this.statements = statements;
-    this.#missingSchema = missingSchema;
-    this.#owner = owner;
   }
 
   ready(): TStatements {
@@ -43,10 +40,6 @@ export class PostgresSqlDialect<TStatements extends SqlSchemaStatements>
   ): Promise<QueryResult<TRow>> {
     const query = compiledQuery(statement, parameters);
     return this.#queue.run((connection) => connection.executeQuery(query));
-  }
-
-  missingSchemaError(cause: unknown, operation: string, key: string): Error {
-    return missingSchemaError(this.#owner, this.#missingSchema, cause, operation, key);
   }
 
   /**

@@ -3,22 +3,20 @@ import { executeWithRetries } from "../execute-with-retries.js";
 import {
   compiledQuery,
   type ISqlDialect,
-  missingSchemaError,
+  SqlDialectBase,
   type SqlDialectSettings,
-  type SqlSchemaOwner,
 } from "../sql-dialect.js";
 import type { RunnableStatement, SqlSchemaStatements } from "../sql-statement.js";
 import { SqliteStatementQueue } from "./sqlite-statement-queue.js";
 
 /** SQLite: a primitive's plain statements, run in the Kysely instance's statement queue. */
 export class SqliteSqlDialect<TStatements extends SqlSchemaStatements>
+  extends SqlDialectBase
   implements ISqlDialect<TStatements>
 {
   readonly name = "sqlite";
   readonly statements: TStatements;
   readonly #queue: SqliteStatementQueue;
-  readonly #missingSchema: string;
-  readonly #owner: SqlSchemaOwner;
 
   /**
    * @param kysely the instance the adapter was given: its adapters (of every primitive) share
@@ -29,9 +27,8 @@ export class SqliteSqlDialect<TStatements extends SqlSchemaStatements>
     kysely: Kysely<any>,
     { db, statements, missingSchema, owner }: SqlDialectSettings<TStatements>,
   ) {
+    super({ owner, missingSchema });
     this.statements = statements;
-    this.#missingSchema = missingSchema;
-    this.#owner = owner;
     this.#queue = SqliteStatementQueue.of(kysely, db.getExecutor());
   }
 
@@ -44,10 +41,6 @@ export class SqliteSqlDialect<TStatements extends SqlSchemaStatements>
     parameters: readonly unknown[],
   ): Promise<QueryResult<TRow>> {
     return this.#queue.run(compiledQuery(statement, parameters));
-  }
-
-  missingSchemaError(cause: unknown, operation: string, key: string): Error {
-    return missingSchemaError(this.#owner, this.#missingSchema, cause, operation, key);
   }
 
   async createSchema(): Promise<void> {

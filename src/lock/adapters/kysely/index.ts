@@ -2,6 +2,7 @@
  * The SQL lock adapter over Kysely: PostgreSQL, MySQL/MariaDB, SQLite (needs `kysely`).
  * @module hasp/lock/kysely-lock-adapter
  */
+export type * from "../../../backends/kysely/kysely-adapter-types.js";
 export {
   KyselyLockAdapter,
   type KyselyLockAdapterSettings,
@@ -13,10 +14,4 @@ export {
   type KyselyLockStatements,
   type KyselyLockTtlArgs,
   type KyselyLockWaitArgs,
-  type PgListenClient,
-  type PgListenConnection,
-  type PgListenPool,
-  type SqlDialectName,
-  type SqlSchemaStatements,
-  type SqlStatement,
 } from "./kysely-lock-adapter.js";

@@ -1,21 +1,11 @@
 import type { QueryResult } from "kysely";
-import { executeWithRetries } from "../../../backends/kysely/execute-with-retries.js";
+import { KyselyAdapterCore } from "../../../backends/kysely/kysely-adapter-core.js";
 import { MysqlSqlDialect } from "../../../backends/kysely/mysql/mysql-sql-dialect.js";
 import { PostgresSqlDialect } from "../../../backends/kysely/postgres/postgres-sql-dialect.js";
-import { PostgresWaitQueue } from "../../../backends/kysely/postgres/postgres-wait-queue.js";
-import type {
-  ISqlDialect,
-  SqlBackendErrorFactory,
-  SqlSchemaOwner,
-} from "../../../backends/kysely/sql-dialect.js";
+import type { ISqlDialect, SqlSchemaOwner } from "../../../backends/kysely/sql-dialect.js";
 import { toRemaining, toTtlMs } from "../../../backends/kysely/sql-durations.js";
-import {
-  DEAD_ROW_GRACE_MS,
-  type RunnableStatement,
-} from "../../../backends/kysely/sql-statement.js";
 import { SqliteSqlDialect } from "../../../backends/kysely/sqlite/sqlite-sql-dialect.js";
 import { storedKey } from "../../../backends/kysely/stored-key.js";
-import { startSweep } from "../../../backends/kysely/sweep.js";
 import { TimeSpan } from "../../../time-span/time-span.js";
 import type {
   ILockAdapter,
@@ -38,16 +28,6 @@ import {
 } from "./postgres/postgres-lock-statements.js";
 import { sqliteStatements } from "./sqlite/sqlite-lock-statements.js";
 
-export type {
-  PgListenClient,
-  PgListenConnection,
-  PgListenPool,
-} from "../../../backends/kysely/postgres/postgres-inbox.js";
-export type {
-  SqlDialectName,
-  SqlSchemaStatements,
-  SqlStatement,
-} from "../../../backends/kysely/sql-statement.js";
 export { storedKey } from "../../../backends/kysely/stored-key.js";
 export type { KyselyLockAdapterSettings } from "./kysely-lock-adapter-settings.js";
 export type {
@@ -82,11 +62,8 @@ type StateRow = { owner: string | null; token: number | string | bigint; remaini
  * await adapter.init();
  */
 export class KyselyLockAdapter implements ILockAdapter {
-  /** What differs between dialects, picked once here. */
-  readonly #dialect: ISqlDialect<KyselyLockStatements>;
-  /** PostgreSQL with a `listener`: the queue waits join. */
-  readonly #waitQueue: PostgresWaitQueue | undefined;
-  readonly #sweep: ReturnType<typeof setInterval> | undefined;
+  /** The dialect picked once here, the sweep, the wait queue and what every operation runs on. */
+  readonly #core: KyselyAdapterCore<KyselyLockStatements, PostgresLockStatements>;
 
   /**
    * `true` on PostgreSQL with a `listener`: a wait with a claim takes a free key (or re-takes
@@ -117,18 +94,14 @@ export class KyselyLockAdapter implements ILockAdapter {
    */
   constructor(settings: KyselyLockAdapterSettings) {
     const parsed = parseKyselyLockAdapterSettings(settings);
-    const dialect = pickDialect(parsed);
-    this.#dialect = dialect;
-    if (parsed.listener !== undefined && dialect instanceof PostgresSqlDialect) {
-      const waitQueue = new PostgresWaitQueue({
-        adapter: "KyselyLockAdapter",
-        listener: parsed.listener,
-        statements: dialect.statements,
-        send: (statement, parameters, key) =>
-          this.#send(statement, parameters, "waitForRelease", key),
-        release: (key, owner) => this.release(key, owner),
-      });
-      this.#waitQueue = waitQueue;
+    this.#core = new KyselyAdapterCore({
+      owner: OWNER,
+      dialect: pickDialect(parsed),
+      settings: parsed,
+      release: (key, owner) => this.release(key, owner),
+    });
+    const waitQueue = this.#core.waitQueue;
+    if (waitQueue !== undefined) {
       this.waitForRelease = (key, maxWait, signal, claim) =>
         waitQueue.wait(
           key,
@@ -137,14 +110,13 @@ export class KyselyLockAdapter implements ILockAdapter {
           claim === undefined ? undefined : { owner: claim.lockId, ttl: claim.ttl },
         );
     }
-    this.waitAcquires = this.waitForRelease !== undefined;
-    this.waitsPastExpiry = this.waitForRelease !== undefined;
-    this.#sweep = startSweep("KyselyLockAdapter", () => this.removeExpired(), parsed);
+    this.waitAcquires = waitQueue !== undefined;
+    this.waitsPastExpiry = waitQueue !== undefined;
   }
 
   /** The dialect the statements are written for. */
   get dialect(): KyselyLockDialect {
-    return this.#dialect.name;
+    return this.#core.dialect.name;
   }
 
   /**
@@ -152,7 +124,7 @@ export class KyselyLockAdapter implements ILockAdapter {
    * calls a procedure of the table's own, created by `init()`: its SQL is in `createSchema`.
    */
   async statements(): Promise<KyselyLockStatements> {
-    return this.#dialect.ready();
+    return this.#core.dialect.ready();
   }
 
   /**
@@ -164,19 +136,13 @@ export class KyselyLockAdapter implements ILockAdapter {
    *   database fails or cannot be reached; on MySQL also when the pool gives no connection in
    *   15 s, the sign of a `mysql2/promise` pool (Kysely's MysqlDialect needs `mysql2`'s).
    */
-  async init(): Promise<void> {
-    try {
-      await this.#dialect.createSchema();
-    } catch (error) {
-      throw isLockBackendError(error) ? error : new LockBackendError("", "init", { cause: error });
-    }
+  init(): Promise<void> {
+    return this.#core.init();
   }
 
   /** Drops the table (for tests and uninstalls): every lock and every token history goes. */
-  async dropSchema(): Promise<void> {
-    for (const ddl of (await this.#dialect.ready()).dropSchema) {
-      await executeWithRetries(this.#dialect, { sql: ddl }, []);
-    }
+  dropSchema(): Promise<void> {
+    return this.#core.dropSchema();
   }
 
   /**
@@ -185,14 +151,8 @@ export class KyselyLockAdapter implements ILockAdapter {
    * here starts again from the server's clock, which is above every token it issued.
    * @returns how many rows were deleted.
    */
-  async removeExpired(): Promise<number> {
-    const { removeExpired } = await this.#dialect.ready();
-    const result = await this.#send(
-      removeExpired,
-      removeExpired.parameters({ grace: DEAD_ROW_GRACE_MS }),
-      "removeExpired",
-    );
-    return Number(result.numAffectedRows ?? 0);
+  removeExpired(): Promise<number> {
+    return this.#core.removeExpired();
   }
 
   /**
@@ -201,9 +161,8 @@ export class KyselyLockAdapter implements ILockAdapter {
    * naming close(); a later blocking wait fails at once.
    * The Kysely instance stays open: it is yours (and runs those last statements).
    */
-  async close(): Promise<void> {
-    clearInterval(this.#sweep);
-    await this.#waitQueue?.close();
+  close(): Promise<void> {
+    return this.#core.close();
   }
 
   /** Closes the adapter (`close()`), for `await using`. */
@@ -213,11 +172,16 @@ export class KyselyLockAdapter implements ILockAdapter {
 
   async acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<LockAcquireResult> {
     const ttlMs = ttl === null ? null : toTtlMs("KyselyLockAdapter", ttl, "ttl");
-    const statements = this.#dialect.statements ?? (await this.#dialect.ready());
+    const statements = this.#core.dialect.statements ?? (await this.#core.dialect.ready());
     const args = { key: storedKey(key), owner: lockId, ttl: ttlMs };
     const { acquire } = statements;
     for (let attempt = 1; ; attempt++) {
-      const result = await this.#send<StateRow>(acquire, acquire.parameters(args), "acquire", key);
+      const result = await this.#core.send<StateRow>(
+        acquire,
+        acquire.parameters(args),
+        "acquire",
+        key,
+      );
       if (statements.returning) {
         const row = result.rows[0];
         if (row === undefined || row.owner === null) {
@@ -244,8 +208,9 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 
   async release(key: string, lockId: string): Promise<boolean> {
-    const { release, affected } = this.#dialect.statements ?? (await this.#dialect.ready());
-    const result = await this.#send(
+    const { release, affected } =
+      this.#core.dialect.statements ?? (await this.#core.dialect.ready());
+    const result = await this.#core.send(
       release,
       release.parameters({ key: storedKey(key), owner: lockId }),
       "release",
@@ -255,8 +220,9 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 
   async forceRelease(key: string): Promise<boolean> {
-    const { forceRelease, affected } = this.#dialect.statements ?? (await this.#dialect.ready());
-    const result = await this.#send(
+    const { forceRelease, affected } =
+      this.#core.dialect.statements ?? (await this.#core.dialect.ready());
+    const result = await this.#core.send(
       forceRelease,
       forceRelease.parameters({ key: storedKey(key) }),
       "forceRelease",
@@ -267,8 +233,9 @@ export class KyselyLockAdapter implements ILockAdapter {
 
   async refresh(key: string, lockId: string, ttl: TimeSpan): Promise<boolean> {
     const ttlMs = toTtlMs("KyselyLockAdapter", ttl, "ttl");
-    const { refresh, affected } = this.#dialect.statements ?? (await this.#dialect.ready());
-    const result = await this.#send(
+    const { refresh, affected } =
+      this.#core.dialect.statements ?? (await this.#core.dialect.ready());
+    const result = await this.#core.send(
       refresh,
       refresh.parameters({ key: storedKey(key), owner: lockId, ttl: ttlMs }),
       "refresh",
@@ -278,8 +245,8 @@ export class KyselyLockAdapter implements ILockAdapter {
   }
 
   async getState(key: string): Promise<LockAdapterState | null> {
-    const { getState } = this.#dialect.statements ?? (await this.#dialect.ready());
-    const result = await this.#send<StateRow>(
+    const { getState } = this.#core.dialect.statements ?? (await this.#core.dialect.ready());
+    const result = await this.#core.send<StateRow>(
       getState,
       getState.parameters({ key: storedKey(key) }),
       "getState",
@@ -295,30 +262,14 @@ export class KyselyLockAdapter implements ILockAdapter {
       remainingTime: toRemaining(row.remaining),
     };
   }
-
-  /**
-   * Runs one statement (its `EXECUTE`, when prepared: MariaDB), again on the transient failures
-   * a lone statement can still meet; a missing table or procedure becomes a LockBackendError
-   * that says to run `init()`. Not async itself: an operation awaits one frame, not two.
-   */
-  #send<TRow = unknown>(
-    statement: RunnableStatement,
-    parameters: readonly unknown[],
-    operation: string,
-    key = "",
-  ): Promise<QueryResult<TRow>> {
-    return executeWithRetries<TRow>(this.#dialect, statement, parameters, operation, key);
-  }
 }
-
-const lockBackendError: SqlBackendErrorFactory = (key, operation, options) =>
-  new LockBackendError(key, operation, options);
 
 /** Whose schema the dialects make: their errors name this adapter's `init()`. */
 const OWNER: SqlSchemaOwner = {
   adapter: "KyselyLockAdapter",
   docs: "docs/adapters/sql.md (Schema)",
-  error: lockBackendError,
+  error: (key, operation, options) => new LockBackendError(key, operation, options),
+  isError: isLockBackendError,
 };
 
 /** The statements, how they run and the schema of `dialect`, on the settings' table. */

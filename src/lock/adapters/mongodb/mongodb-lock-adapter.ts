@@ -1,15 +1,6 @@
 import type { Collection, Db, Document } from "mongodb";
-import {
-  toNumber,
-  toRemainingTime,
-  toTtlMs,
-  upsertRetryingDuplicateKey,
-} from "../../../backends/mongodb/mongodb-answers.js";
-import {
-  createReapIndex,
-  settingsCollection,
-} from "../../../backends/mongodb/mongodb-collection.js";
-import { HaspError } from "../../../errors/hasp-error.js";
+import { toNumber, toRemainingTime, toTtlMs } from "../../../backends/mongodb/mongodb-answers.js";
+import { MongodbDocuments } from "../../../backends/mongodb/mongodb-documents.js";
 import type { TimeSpan } from "../../../time-span/time-span.js";
 import type {
   ILockAdapter,
@@ -19,7 +10,6 @@ import type {
 import { LockBackendError } from "../../contracts/lock-errors.js";
 import {
   acquireUpdate,
-  byKey,
   expiringHoldOfOwner,
   HOLD_PROJECTION,
   liveHoldOf,
@@ -51,7 +41,6 @@ export type MongodbLockAdapterSettings =
       collection: Collection<Document>;
     };
 
-const DEFAULT_COLLECTION_NAME = "hasp_locks";
 const ADAPTER_NAME = "MongodbLockAdapter";
 
 /** A hold as {@link HOLD_PROJECTION} returns it. */
@@ -79,14 +68,13 @@ type ProjectedHold = { owner: string; token: unknown; remainingMs: unknown };
  * await adapter.init();
  */
 export class MongodbLockAdapter implements ILockAdapter {
-  readonly #collection: Collection<Document>;
+  readonly #documents: MongodbDocuments;
 
   /** @throws InvalidArgumentError unless exactly one of a Db and a Collection is given, or a setting is bad. */
   constructor(settings: MongodbLockAdapterSettings) {
-    this.#collection = settingsCollection(
-      `${ADAPTER_NAME} settings`,
+    this.#documents = new MongodbDocuments(
+      { adapter: ADAPTER_NAME, primitive: "lock", defaultName: "hasp_locks" },
       settings,
-      DEFAULT_COLLECTION_NAME,
     );
   }
 
@@ -98,16 +86,17 @@ export class MongodbLockAdapter implements ILockAdapter {
    * @throws LockBackendError (`operation` `"init"`, the driver's error as `cause`) when the
    *   server fails or cannot be reached.
    */
-  async init(): Promise<void> {
-    try {
-      await createReapIndex(this.#collection);
-    } catch (error) {
-      throw new LockBackendError("", "init", { cause: error });
-    }
+  init(): Promise<void> {
+    return this.#documents.createReapIndex((cause) => new LockBackendError("", "init", { cause }));
   }
 
   async acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<LockAcquireResult> {
-    const hold = await upsertRetryingDuplicateKey(() => this.#acquire(key, lockId, ttl));
+    const ttlMs = ttl === null ? null : toTtlMs(ADAPTER_NAME, ttl);
+    const hold = await this.#documents.upsert<ProjectedHold>(
+      key,
+      acquireUpdate(lockId, ttlMs),
+      HOLD_PROJECTION,
+    );
     if (hold.owner === lockId) {
       return { acquired: true, fencingToken: toNumber(hold.token) };
     }
@@ -115,29 +104,20 @@ export class MongodbLockAdapter implements ILockAdapter {
   }
 
   async release(key: string, lockId: string): Promise<boolean> {
-    const result = await this.#collection.updateOne(liveHoldOfOwner(key, lockId), releaseUpdate());
-    return result.matchedCount === 1;
+    return this.#documents.update(liveHoldOfOwner(key, lockId), releaseUpdate());
   }
 
   async forceRelease(key: string): Promise<boolean> {
-    const result = await this.#collection.updateOne(liveHoldOf(key), releaseUpdate());
-    return result.matchedCount === 1;
+    return this.#documents.update(liveHoldOf(key), releaseUpdate());
   }
 
   async refresh(key: string, lockId: string, ttl: TimeSpan): Promise<boolean> {
-    const result = await this.#collection.updateOne(
-      expiringHoldOfOwner(key, lockId),
-      refreshUpdate(toTtlMs(ADAPTER_NAME, ttl)),
-    );
-    return result.matchedCount === 1;
+    const ttlMs = toTtlMs(ADAPTER_NAME, ttl);
+    return this.#documents.update(expiringHoldOfOwner(key, lockId), refreshUpdate(ttlMs));
   }
 
   async getState(key: string): Promise<LockAdapterState | null> {
-    const hold = await this.#collection.findOne<ProjectedHold>(liveHoldOf(key), {
-      projection: HOLD_PROJECTION,
-      // Whatever the collection's read preference: a secondary may not have seen the last write.
-      readPreference: "primary",
-    });
+    const hold = await this.#documents.findOne<ProjectedHold>(liveHoldOf(key), HOLD_PROJECTION);
     return hold === null
       ? null
       : {
@@ -145,23 +125,5 @@ export class MongodbLockAdapter implements ILockAdapter {
           fencingToken: toNumber(hold.token),
           remainingTime: toRemainingTime(hold.remainingMs),
         };
-  }
-
-  async #acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<ProjectedHold> {
-    const hold = await this.#collection.findOneAndUpdate(
-      byKey(key),
-      acquireUpdate(lockId, ttl === null ? null : toTtlMs(ADAPTER_NAME, ttl)),
-      {
-        upsert: true,
-        returnDocument: "after",
-        projection: HOLD_PROJECTION,
-        includeResultMetadata: false,
-      },
-    );
-    if (hold === null) {
-      // An upsert that returns the document after the update always returns one.
-      throw new HaspError(`MongoDB lock "${key}": findOneAndUpdate with upsert returned nothing`);
-    }
-    return hold as unknown as ProjectedHold;
   }
 }

@@ -2,6 +2,7 @@
  * The SQL semaphore adapter over Kysely: PostgreSQL, MySQL/MariaDB, SQLite (needs `kysely`).
  * @module hasp/semaphore/kysely-semaphore-adapter
  */
+export type * from "../../../backends/kysely/kysely-adapter-types.js";
 export {
   type KyselySemaphoreAcquireArgs,
   KyselySemaphoreAdapter,
@@ -10,10 +11,4 @@ export {
   type KyselySemaphoreRefreshArgs,
   type KyselySemaphoreSlotArgs,
   type KyselySemaphoreStatements,
-  type PgListenClient,
-  type PgListenConnection,
-  type PgListenPool,
-  type SqlDialectName,
-  type SqlSchemaStatements,
-  type SqlStatement,
 } from "./kysely-semaphore-adapter.js";

@@ -1,18 +1,12 @@
 import type { QueryResult } from "kysely";
-import { executeWithRetries } from "../../../backends/kysely/execute-with-retries.js";
+import { KyselyAdapterCore } from "../../../backends/kysely/kysely-adapter-core.js";
 import { MysqlSqlDialect } from "../../../backends/kysely/mysql/mysql-sql-dialect.js";
 import { PostgresSqlDialect } from "../../../backends/kysely/postgres/postgres-sql-dialect.js";
-import { PostgresWaitQueue } from "../../../backends/kysely/postgres/postgres-wait-queue.js";
 import type { ISqlDialect, SqlSchemaOwner } from "../../../backends/kysely/sql-dialect.js";
 import { toRemaining, toTtlMs } from "../../../backends/kysely/sql-durations.js";
-import {
-  DEAD_ROW_GRACE_MS,
-  type RunnableStatement,
-  type SqlDialectName,
-} from "../../../backends/kysely/sql-statement.js";
+import type { SqlDialectName } from "../../../backends/kysely/sql-statement.js";
 import { SqliteSqlDialect } from "../../../backends/kysely/sqlite/sqlite-sql-dialect.js";
 import { storedKey } from "../../../backends/kysely/stored-key.js";
-import { startSweep } from "../../../backends/kysely/sweep.js";
 import type { TimeSpan } from "../../../time-span/time-span.js";
 import type {
   ISemaphoreAdapter,
@@ -36,19 +30,8 @@ import {
   type PostgresSemaphoreStatements,
   postgresSemaphoreStatements,
 } from "./postgres/postgres-semaphore-statements.js";
-
 import { sqliteSemaphoreStatements } from "./sqlite/sqlite-semaphore-statements.js";
 
-export type {
-  PgListenClient,
-  PgListenConnection,
-  PgListenPool,
-} from "../../../backends/kysely/postgres/postgres-inbox.js";
-export type {
-  SqlDialectName,
-  SqlSchemaStatements,
-  SqlStatement,
-} from "../../../backends/kysely/sql-statement.js";
 export type { KyselySemaphoreAdapterSettings } from "./kysely-semaphore-adapter-settings.js";
 export type {
   KyselySemaphoreAcquireArgs,
@@ -81,11 +64,8 @@ type StateRow = { taken: unknown; lim: unknown; token: unknown; remaining: unkno
  * await adapter.init();
  */
 export class KyselySemaphoreAdapter implements ISemaphoreAdapter {
-  /** What differs between dialects, picked once here. */
-  readonly #dialect: ISqlDialect<KyselySemaphoreStatements>;
-  readonly #sweep: ReturnType<typeof setInterval> | undefined;
-  /** PostgreSQL with a `listener`: the queue waits join. */
-  readonly #waitQueue: PostgresWaitQueue | undefined;
+  /** The dialect picked once here, the sweep, the wait queue and what every operation runs on. */
+  readonly #core: KyselyAdapterCore<KyselySemaphoreStatements, PostgresSemaphoreStatements>;
 
   /**
    * `true` on PostgreSQL with a `listener`: a wait with a claim takes a free slot (or re-takes
@@ -115,18 +95,14 @@ export class KyselySemaphoreAdapter implements ISemaphoreAdapter {
    */
   constructor(settings: KyselySemaphoreAdapterSettings) {
     const parsed = parseKyselySemaphoreAdapterSettings(settings);
-    const dialect = pickDialect(parsed);
-    this.#dialect = dialect;
-    if (parsed.listener !== undefined && dialect instanceof PostgresSqlDialect) {
-      const waitQueue = new PostgresWaitQueue({
-        adapter: ADAPTER,
-        listener: parsed.listener,
-        statements: dialect.statements,
-        send: (statement, parameters, key) =>
-          this.#send(statement, parameters, "waitForRelease", key),
-        release: (key, slotId) => this.release(key, slotId),
-      });
-      this.#waitQueue = waitQueue;
+    this.#core = new KyselyAdapterCore({
+      owner: OWNER,
+      dialect: pickDialect(parsed),
+      settings: parsed,
+      release: (key, slotId) => this.release(key, slotId),
+    });
+    const waitQueue = this.#core.waitQueue;
+    if (waitQueue !== undefined) {
       this.waitForRelease = (key, maxWait, signal, claim) =>
         waitQueue.wait(
           key,
@@ -137,14 +113,13 @@ export class KyselySemaphoreAdapter implements ISemaphoreAdapter {
             : { owner: claim.slotId, ttl: claim.ttl, limit: claim.limit },
         );
     }
-    this.waitAcquires = this.waitForRelease !== undefined;
-    this.waitsPastExpiry = this.waitForRelease !== undefined;
-    this.#sweep = startSweep(ADAPTER, () => this.removeExpired(), parsed);
+    this.waitAcquires = waitQueue !== undefined;
+    this.waitsPastExpiry = waitQueue !== undefined;
   }
 
   /** The dialect the statements are written for. */
   get dialect(): SqlDialectName {
-    return this.#dialect.name;
+    return this.#core.dialect.name;
   }
 
   /**
@@ -153,7 +128,7 @@ export class KyselySemaphoreAdapter implements ISemaphoreAdapter {
    * `createSchema`.
    */
   async statements(): Promise<KyselySemaphoreStatements> {
-    return this.#dialect.ready();
+    return this.#core.dialect.ready();
   }
 
   /**
@@ -163,21 +138,13 @@ export class KyselySemaphoreAdapter implements ISemaphoreAdapter {
    * @throws SemaphoreBackendError (`operation` `"init"`, the driver's error as `cause`) when the
    *   database fails or cannot be reached.
    */
-  async init(): Promise<void> {
-    try {
-      await this.#dialect.createSchema();
-    } catch (error) {
-      throw isSemaphoreBackendError(error)
-        ? error
-        : new SemaphoreBackendError("", "init", { cause: error });
-    }
+  init(): Promise<void> {
+    return this.#core.init();
   }
 
   /** Drops the tables (for tests and uninstalls): every slot and every token history goes. */
-  async dropSchema(): Promise<void> {
-    for (const ddl of (await this.#dialect.ready()).dropSchema) {
-      await executeWithRetries(this.#dialect, { sql: ddl }, []);
-    }
+  dropSchema(): Promise<void> {
+    return this.#core.dropSchema();
   }
 
   /**
@@ -187,14 +154,8 @@ export class KyselySemaphoreAdapter implements ISemaphoreAdapter {
    * it issued.
    * @returns how many keys were deleted.
    */
-  async removeExpired(): Promise<number> {
-    const { removeExpired } = await this.#dialect.ready();
-    const result = await this.#send(
-      removeExpired,
-      removeExpired.parameters({ grace: DEAD_ROW_GRACE_MS }),
-      "removeExpired",
-    );
-    return Number(result.numAffectedRows ?? 0);
+  removeExpired(): Promise<number> {
+    return this.#core.removeExpired();
   }
 
   /**
@@ -203,9 +164,8 @@ export class KyselySemaphoreAdapter implements ISemaphoreAdapter {
    * naming close(); a later blocking wait fails at once. The Kysely instance stays open: it is
    * yours.
    */
-  async close(): Promise<void> {
-    clearInterval(this.#sweep);
-    await this.#waitQueue?.close();
+  close(): Promise<void> {
+    return this.#core.close();
   }
 
   /** Closes the adapter (`close()`), for `await using`. */
@@ -220,8 +180,8 @@ export class KyselySemaphoreAdapter implements ISemaphoreAdapter {
     ttl: TimeSpan | null,
   ): Promise<SemaphoreAcquireResult> {
     const ttlMs = ttl === null ? null : toTtlMs(ADAPTER, ttl, "ttl");
-    const { acquire } = this.#dialect.statements ?? (await this.#dialect.ready());
-    const result = await this.#send<AcquireRow>(
+    const { acquire } = this.#core.dialect.statements ?? (await this.#core.dialect.ready());
+    const result = await this.#core.send<AcquireRow>(
       acquire,
       acquire.parameters({ key: storedKey(key), slot: slotId, limit, ttl: ttlMs }),
       "acquire",
@@ -243,8 +203,9 @@ export class KyselySemaphoreAdapter implements ISemaphoreAdapter {
   }
 
   async release(key: string, slotId: string): Promise<boolean> {
-    const { release, freed: released } = this.#dialect.statements ?? (await this.#dialect.ready());
-    const result = await this.#send(
+    const { release, freed: released } =
+      this.#core.dialect.statements ?? (await this.#core.dialect.ready());
+    const result = await this.#core.send(
       release,
       release.parameters({ key: storedKey(key), slot: slotId }),
       "release",
@@ -255,8 +216,8 @@ export class KyselySemaphoreAdapter implements ISemaphoreAdapter {
 
   async forceReleaseAll(key: string): Promise<boolean> {
     const { forceReleaseAll, freed: released } =
-      this.#dialect.statements ?? (await this.#dialect.ready());
-    const result = await this.#send(
+      this.#core.dialect.statements ?? (await this.#core.dialect.ready());
+    const result = await this.#core.send(
       forceReleaseAll,
       forceReleaseAll.parameters({ key: storedKey(key) }),
       "forceReleaseAll",
@@ -267,8 +228,9 @@ export class KyselySemaphoreAdapter implements ISemaphoreAdapter {
 
   async refresh(key: string, slotId: string, ttl: TimeSpan): Promise<boolean> {
     const ttlMs = toTtlMs(ADAPTER, ttl, "ttl");
-    const { refresh, refreshed } = this.#dialect.statements ?? (await this.#dialect.ready());
-    const result = await this.#send(
+    const { refresh, refreshed } =
+      this.#core.dialect.statements ?? (await this.#core.dialect.ready());
+    const result = await this.#core.send(
       refresh,
       refresh.parameters({ key: storedKey(key), slot: slotId, ttl: ttlMs }),
       "refresh",
@@ -280,8 +242,8 @@ export class KyselySemaphoreAdapter implements ISemaphoreAdapter {
   }
 
   async getState(key: string, slotId: string): Promise<SemaphoreAdapterState | null> {
-    const { getState } = this.#dialect.statements ?? (await this.#dialect.ready());
-    const result = await this.#send<StateRow>(
+    const { getState } = this.#core.dialect.statements ?? (await this.#core.dialect.ready());
+    const result = await this.#core.send<StateRow>(
       getState,
       getState.parameters({ key: storedKey(key), slot: slotId }),
       "getState",
@@ -305,19 +267,6 @@ export class KyselySemaphoreAdapter implements ISemaphoreAdapter {
             },
     };
   }
-
-  /**
-   * Runs one statement, again on the transient failures a lone statement can still meet; a
-   * missing table or procedure becomes a SemaphoreBackendError that says to run `init()`.
-   */
-  #send<TRow = unknown>(
-    statement: RunnableStatement,
-    parameters: readonly unknown[],
-    operation: string,
-    key = "",
-  ): Promise<QueryResult<TRow>> {
-    return executeWithRetries<TRow>(this.#dialect, statement, parameters, operation, key);
-  }
 }
 
 /** Whose schema the dialects make: their errors name this adapter's `init()`. */
@@ -325,6 +274,7 @@ const OWNER: SqlSchemaOwner = {
   adapter: ADAPTER,
   docs: "docs/semaphore.md (Per backend: SQL through Kysely)",
   error: (key, operation, options) => new SemaphoreBackendError(key, operation, options),
+  isError: isSemaphoreBackendError,
 };
 
 /** The statements, how they run and the schema of `dialect`, on the settings' tables. */
@@ -333,31 +283,28 @@ function pickDialect(
 ): ISqlDialect<KyselySemaphoreStatements> | PostgresSqlDialect<PostgresSemaphoreStatements> {
   const { kysely, tableName: table, dialect } = parsed;
   const db = kysely.withoutPlugins();
-  const missingSchema = `The table "${table}" or "${slotsTable(table)}" is missing`;
+  const tables = `The table "${table}" or "${slotsTable(table)}"`;
+  const base = { db, table, owner: OWNER, missingSchema: `${tables} is missing` };
+  // PostgreSQL and MySQL also run procedures of the tables' own.
+  const withProcedures = {
+    ...base,
+    missingSchema: `The table "${table}", "${slotsTable(table)}" or this hasp's procedures for them are missing`,
+  };
   switch (dialect) {
     case "postgres":
       return new PostgresSqlDialect({
-        db,
-        table,
-        owner: OWNER,
-        missingSchema: `The table "${table}", "${slotsTable(table)}" or this hasp's procedures for them are missing`,
+        ...withProcedures,
         statements: postgresSemaphoreStatements(table),
       });
     case "mysql":
       return new MysqlSqlDialect({
-        db,
-        table,
-        owner: OWNER,
-        missingSchema: `The table "${table}", "${slotsTable(table)}" or this hasp's procedures for them are missing`,
+        ...withProcedures,
         statements: (options) => mysqlSemaphoreStatements(table, options),
         options: {},
       });
     case "sqlite":
       return new SqliteSqlDialect(kysely, {
-        db,
-        table,
-        owner: OWNER,
-        missingSchema,
+        ...base,
         statements: sqliteSemaphoreStatements(table),
       });
   }

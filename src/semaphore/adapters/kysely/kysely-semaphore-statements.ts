@@ -100,6 +100,48 @@ export type KyselySemaphoreStatements = SqlSchemaStatements & {
   }>;
 };
 
+/** How a dialect writes one operation's statement (MariaDB: prepared, under the operation's name). */
+export type SemaphoreStatementWriter = <TArgs extends Record<string, unknown>>(
+  operation: string,
+  text: string,
+) => SqlStatement<TArgs>;
+
+/** The condition "the slot has not expired" at `now` (ms), on the slot row `row` (`"s."`). */
+export function liveSlot(now: string, row = ""): string {
+  return `(${row}expires_at IS NULL OR ${row}expires_at > ${now})`;
+}
+
+/**
+ * The statements on the slots that read the same in every dialect but for its clock (`nowMs`,
+ * the server's time in ms), on the slots' table `s` (quoted): MySQL and SQLite run all three;
+ * PostgreSQL its getState (its release and forceReleaseAll are procedures that also serve the
+ * queue).
+ */
+export function slotStatements(
+  write: SemaphoreStatementWriter,
+  s: string,
+  nowMs: string,
+): Pick<KyselySemaphoreStatements, "release" | "forceReleaseAll" | "getState"> {
+  const live = liveSlot(nowMs);
+  return {
+    release: write<KyselySemaphoreSlotArgs>(
+      "release",
+      `DELETE FROM ${s} WHERE sem_key = :key AND slot_id = :slot AND ${live}`,
+    ),
+    forceReleaseAll: write<KyselySemaphoreKeyArgs>(
+      "force_release_all",
+      `DELETE FROM ${s} WHERE sem_key = :key AND ${live}`,
+    ),
+    getState: write<KyselySemaphoreSlotArgs>(
+      "get_state",
+      `SELECT count(*) AS taken, min(slot_limit) AS lim,
+        max(CASE WHEN slot_id = :slot THEN token END) AS token,
+        max(CASE WHEN slot_id = :slot THEN coalesce(expires_at - ${nowMs}, -1) END) AS remaining
+      FROM ${s} WHERE sem_key = :key AND ${live}`,
+    ),
+  };
+}
+
 /** The slots' table of `table`. */
 export function slotsTable(table: string): string {
   return `${table}:slots`;

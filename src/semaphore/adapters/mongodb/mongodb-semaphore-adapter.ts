@@ -1,15 +1,6 @@
 import type { Collection, Db, Document } from "mongodb";
-import {
-  toNumber,
-  toRemainingTime,
-  toTtlMs,
-  upsertRetryingDuplicateKey,
-} from "../../../backends/mongodb/mongodb-answers.js";
-import {
-  createReapIndex,
-  settingsCollection,
-} from "../../../backends/mongodb/mongodb-collection.js";
-import { HaspError } from "../../../errors/hasp-error.js";
+import { toNumber, toRemainingTime, toTtlMs } from "../../../backends/mongodb/mongodb-answers.js";
+import { MongodbDocuments } from "../../../backends/mongodb/mongodb-documents.js";
 import { InvalidArgumentError } from "../../../errors/invalid-argument-error.js";
 import type { TimeSpan } from "../../../time-span/time-span.js";
 import type {
@@ -54,7 +45,6 @@ export type MongodbSemaphoreAdapterSettings =
       collection: Collection<Document>;
     };
 
-const DEFAULT_COLLECTION_NAME = "hasp_semaphores";
 const ADAPTER_NAME = "MongodbSemaphoreAdapter";
 const LIMIT_MESSAGE = "must be a whole number, at least 1";
 
@@ -103,14 +93,13 @@ type ProjectedState = {
  * await adapter.init();
  */
 export class MongodbSemaphoreAdapter implements ISemaphoreAdapter {
-  readonly #collection: Collection<Document>;
+  readonly #documents: MongodbDocuments;
 
   /** @throws InvalidArgumentError unless exactly one of a Db and a Collection is given, or a setting is bad. */
   constructor(settings: MongodbSemaphoreAdapterSettings) {
-    this.#collection = settingsCollection(
-      `${ADAPTER_NAME} settings`,
+    this.#documents = new MongodbDocuments(
+      { adapter: ADAPTER_NAME, primitive: "semaphore", defaultName: "hasp_semaphores" },
       settings,
-      DEFAULT_COLLECTION_NAME,
     );
   }
 
@@ -122,12 +111,10 @@ export class MongodbSemaphoreAdapter implements ISemaphoreAdapter {
    * @throws SemaphoreBackendError (`operation` `"init"`, the driver's error as `cause`) when the
    *   server fails or cannot be reached.
    */
-  async init(): Promise<void> {
-    try {
-      await createReapIndex(this.#collection);
-    } catch (error) {
-      throw new SemaphoreBackendError("", "init", { cause: error });
-    }
+  init(): Promise<void> {
+    return this.#documents.createReapIndex(
+      (cause) => new SemaphoreBackendError("", "init", { cause }),
+    );
   }
 
   async acquire(
@@ -144,7 +131,11 @@ export class MongodbSemaphoreAdapter implements ISemaphoreAdapter {
       );
     }
     const ttlMs = ttl === null ? null : toTtlMs(ADAPTER_NAME, ttl);
-    const answer = await upsertRetryingDuplicateKey(() => this.#acquire(key, slotId, limit, ttlMs));
+    const answer = await this.#documents.upsert<ProjectedAcquire>(
+      key,
+      acquireUpdate(slotId, limit, ttlMs),
+      acquireProjection(slotId),
+    );
     if (answer.slotToken !== undefined && answer.slotToken !== null) {
       return { acquired: true, fencingToken: toNumber(answer.slotToken) };
     }
@@ -157,29 +148,23 @@ export class MongodbSemaphoreAdapter implements ISemaphoreAdapter {
   }
 
   async release(key: string, slotId: string): Promise<boolean> {
-    const result = await this.#collection.updateOne(liveSlotOf(key, slotId), releaseUpdate(slotId));
-    return result.matchedCount === 1;
+    return this.#documents.update(liveSlotOf(key, slotId), releaseUpdate(slotId));
   }
 
   async forceReleaseAll(key: string): Promise<boolean> {
-    const result = await this.#collection.updateOne(anyLiveSlot(key), releaseAllUpdate());
-    return result.matchedCount === 1;
+    return this.#documents.update(anyLiveSlot(key), releaseAllUpdate());
   }
 
   async refresh(key: string, slotId: string, ttl: TimeSpan): Promise<boolean> {
-    const result = await this.#collection.updateOne(
-      expiringSlotOf(key, slotId),
-      refreshUpdate(slotId, toTtlMs(ADAPTER_NAME, ttl)),
-    );
-    return result.matchedCount === 1;
+    const ttlMs = toTtlMs(ADAPTER_NAME, ttl);
+    return this.#documents.update(expiringSlotOf(key, slotId), refreshUpdate(slotId, ttlMs));
   }
 
   async getState(key: string, slotId: string): Promise<SemaphoreAdapterState | null> {
-    const document = await this.#collection.findOne<ProjectedState>(byKey(key), {
-      projection: stateProjection(slotId),
-      // Whatever the collection's read preference: a secondary may not have seen the last write.
-      readPreference: "primary",
-    });
+    const document = await this.#documents.findOne<ProjectedState>(
+      byKey(key),
+      stateProjection(slotId),
+    );
     if (document === null || document.state.count === 0) {
       return null;
     }
@@ -193,30 +178,5 @@ export class MongodbSemaphoreAdapter implements ISemaphoreAdapter {
           ? null
           : { fencingToken: toNumber(own.token), remainingTime: toRemainingTime(own.remainingMs) },
     };
-  }
-
-  async #acquire(
-    key: string,
-    slotId: string,
-    limit: number,
-    ttlMs: number | null,
-  ): Promise<ProjectedAcquire> {
-    const answer = await this.#collection.findOneAndUpdate(
-      byKey(key),
-      acquireUpdate(slotId, limit, ttlMs),
-      {
-        upsert: true,
-        returnDocument: "after",
-        projection: acquireProjection(slotId),
-        includeResultMetadata: false,
-      },
-    );
-    if (answer === null) {
-      // An upsert that returns the document after the update always returns one.
-      throw new HaspError(
-        `MongoDB semaphore "${key}": findOneAndUpdate with upsert returned nothing`,
-      );
-    }
-    return answer as unknown as ProjectedAcquire;
   }
 }

@@ -20,16 +20,15 @@ import {
 import { KEY_MAX_BYTES, statement } from "../../../../backends/kysely/sql-statement.js";
 import {
   type KyselySemaphoreAcquireArgs,
-  type KyselySemaphoreKeyArgs,
   type KyselySemaphoreRefreshArgs,
-  type KyselySemaphoreSlotArgs,
   type KyselySemaphoreStatements,
+  liveSlot,
+  slotStatements,
   slotsTable,
 } from "../kysely-semaphore-statements.js";
 
 const NOW_US = "CAST(@@timestamp * 1000000 AS SIGNED)";
 const NOW_MS = `(${NOW_US} DIV 1000)`;
-const LIVE = `(expires_at IS NULL OR expires_at > ${NOW_MS})`;
 
 /** The acquire procedure's body (its parameters are `_key`, `_slot`, `_limit`, `_ttl`). */
 function acquireBody(t: string, s: string): string {
@@ -99,14 +98,7 @@ export function mysqlSemaphoreStatements(
       "mysql",
       `CALL ${acquire}(:key, :slot, :limit, :ttl)`,
     ),
-    release: operation<KyselySemaphoreSlotArgs>(
-      "release",
-      `DELETE FROM ${s} WHERE sem_key = :key AND slot_id = :slot AND ${LIVE}`,
-    ),
-    forceReleaseAll: operation<KyselySemaphoreKeyArgs>(
-      "force_release_all",
-      `DELETE FROM ${s} WHERE sem_key = :key AND ${LIVE}`,
-    ),
+    ...slotStatements(operation, s, NOW_MS),
     // LAST_INSERT_ID(token): a refresh within the same ms changes no value, which the
     // affected-row count would not count without CLIENT_FOUND_ROWS.
     refresh: operation<KyselySemaphoreRefreshArgs>(
@@ -116,18 +108,11 @@ export function mysqlSemaphoreStatements(
     ),
     freed: "count",
     refreshed: "insert-id",
-    getState: operation<KyselySemaphoreSlotArgs>(
-      "get_state",
-      `SELECT COUNT(*) AS taken, MIN(slot_limit) AS lim,
-        MAX(CASE WHEN slot_id = :slot THEN token END) AS token,
-        MAX(CASE WHEN slot_id = :slot THEN COALESCE(expires_at - ${NOW_MS}, -1) END) AS remaining
-      FROM ${s} WHERE sem_key = :key AND ${LIVE}`,
-    ),
     removeExpired: statement(
       "mysql",
       `DELETE FROM ${t} WHERE token < ${NOW_US} - :grace * 1000
       AND NOT EXISTS (SELECT 1 FROM ${s} AS s WHERE s.sem_key = ${t}.sem_key
-        AND (s.expires_at IS NULL OR s.expires_at > ${NOW_MS}))`,
+        AND ${liveSlot(NOW_MS, "s.")})`,
     ),
   };
 }

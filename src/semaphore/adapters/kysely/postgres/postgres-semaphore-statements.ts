@@ -43,6 +43,8 @@ import {
   type KyselySemaphoreKeyArgs,
   type KyselySemaphoreSlotArgs,
   type KyselySemaphoreStatements,
+  liveSlot as live,
+  slotStatements,
   slotsTable,
 } from "../kysely-semaphore-statements.js";
 
@@ -51,11 +53,6 @@ export type PostgresSemaphoreStatements = KyselySemaphoreStatements & PostgresQu
 
 const NOW_MS = `(${NOW_US_EXPRESSION} / 1000)`;
 const CLOCK_US = "(date_part('epoch', clock_timestamp()) * 1000000)::bigint";
-
-/** The condition "the slot row has not expired" at `now`. */
-function live(now: string, row = ""): string {
-  return `(${row}expires_at IS NULL OR ${row}expires_at > ${now})`;
-}
 
 const KEY: Param = ["key", "text"];
 const WAIT_PARAMS: readonly Param[] = [
@@ -382,7 +379,6 @@ export function postgresSemaphoreStatements(table: string): PostgresSemaphoreSta
     check: checkProcedure(n),
   };
   const all = Object.values(procedures);
-  const LIVE = live(NOW_MS);
   return {
     dialect: "postgres",
     createSchema: [
@@ -411,13 +407,7 @@ export function postgresSemaphoreStatements(table: string): PostgresSemaphoreSta
       WHERE sem_key = :key AND slot_id = :slot AND expires_at > ${NOW_MS}`,
     ),
     refreshed: "count",
-    getState: statement(
-      "postgres",
-      `SELECT count(*) AS taken, min(slot_limit) AS lim,
-        max(CASE WHEN slot_id = :slot THEN token END) AS token,
-        max(CASE WHEN slot_id = :slot THEN coalesce(expires_at - ${NOW_MS}, -1) END) AS remaining
-      FROM ${s} WHERE sem_key = :key AND ${LIVE}`,
-    ),
+    getState: slotStatements((_operation, text) => statement("postgres", text), s, NOW_MS).getState,
     removeExpired: statement(
       "postgres",
       `DELETE FROM ${t} AS k WHERE k.token < ${NOW_US_EXPRESSION} - :grace::bigint * 1000

@@ -12,20 +12,15 @@
 import { statement } from "../../../../backends/kysely/sql-statement.js";
 import {
   type KyselySemaphoreAcquireArgs,
-  type KyselySemaphoreKeyArgs,
   type KyselySemaphoreRefreshArgs,
-  type KyselySemaphoreSlotArgs,
   type KyselySemaphoreStatements,
+  liveSlot as live,
+  slotStatements,
   slotsTable,
 } from "../kysely-semaphore-statements.js";
 
 const NOW_MS = "CAST(round((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)";
 const NOW_US = `(${NOW_MS} * 1000)`;
-
-/** The condition "the slot has not expired" at `now`, on the slot row `row`. */
-function live(now: string, row = ""): string {
-  return `(${row}expires_at IS NULL OR ${row}expires_at > ${now})`;
-}
 
 /**
  * The triggers of the key's row: a new row (a key without slots) writes the caller's slot; an
@@ -87,7 +82,6 @@ function acquireSql(t: string, s: string): string {
 export function sqliteSemaphoreStatements(table: string): KyselySemaphoreStatements {
   const t = `"${table}"`;
   const s = `"${slotsTable(table)}"`;
-  const LIVE = live(NOW_MS);
   const sql = <TArgs extends Record<string, unknown>>(text: string) =>
     statement<TArgs>("sqlite", text);
   return {
@@ -99,24 +93,13 @@ export function sqliteSemaphoreStatements(table: string): KyselySemaphoreStateme
     ],
     dropSchema: [`DROP TABLE IF EXISTS ${t}`, `DROP TABLE IF EXISTS ${s}`],
     acquire: sql<KyselySemaphoreAcquireArgs>(acquireSql(t, s)),
-    release: sql<KyselySemaphoreSlotArgs>(
-      `DELETE FROM ${s} WHERE sem_key = :key AND slot_id = :slot AND ${LIVE}`,
-    ),
-    forceReleaseAll: sql<KyselySemaphoreKeyArgs>(
-      `DELETE FROM ${s} WHERE sem_key = :key AND ${LIVE}`,
-    ),
+    ...slotStatements((_operation, text) => sql(text), s, NOW_MS),
     refresh: sql<KyselySemaphoreRefreshArgs>(
       `UPDATE ${s} SET expires_at = ${NOW_MS} + :ttl
       WHERE sem_key = :key AND slot_id = :slot AND expires_at > ${NOW_MS}`,
     ),
     freed: "count",
     refreshed: "count",
-    getState: sql<KyselySemaphoreSlotArgs>(
-      `SELECT count(*) AS taken, min(slot_limit) AS lim,
-        max(CASE WHEN slot_id = :slot THEN token END) AS token,
-        max(CASE WHEN slot_id = :slot THEN coalesce(expires_at - ${NOW_MS}, -1) END) AS remaining
-      FROM ${s} WHERE sem_key = :key AND ${LIVE}`,
-    ),
     removeExpired: sql(
       `DELETE FROM ${t} WHERE token < ${NOW_US} - :grace * 1000
       AND NOT EXISTS (SELECT 1 FROM ${s} AS s WHERE s.sem_key = ${t}.sem_key AND ${live(NOW_MS, "s.")})`,
