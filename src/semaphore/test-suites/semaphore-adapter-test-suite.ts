@@ -178,6 +178,20 @@ export function semaphoreAdapterTestSuite(settings: SemaphoreAdapterTestSuiteSet
       return waitForReleaseOf(context)(key, TimeSpan.fromMilliseconds(maxWait), signal, claim);
     }
 
+    /** A claimed wait of `maxWait` ms, watched, that the test ends with `abort`. */
+    function abortableClaim(
+      context: TestContext,
+      key: string,
+      claim: SemaphoreWaitClaim,
+      maxWait = 10_000,
+    ): { waiting: ReturnType<typeof observe>; abort: (reason?: unknown) => void } {
+      const controller = new AbortController();
+      return {
+        waiting: observe(claimed(context, key, claim, maxWait, controller.signal)),
+        abort: (reason) => controller.abort(reason),
+      };
+    }
+
     /**
      * Skips the test unless a release hands the freed slot to the oldest claimed wait (memory,
      * Redis, PostgreSQL with a listener) rather than only waking it: probed on a key of its own.
@@ -991,19 +1005,10 @@ export function semaphoreAdapterTestSuite(settings: SemaphoreAdapterTestSuiteSet
           { slotId: "bob", limit: 1, ttl: LONG_TTL },
           SUBSCRIBE_GRACE,
         );
-        const controller = new AbortController();
-        const aborted = observe(
-          claimed(
-            context,
-            key,
-            { slotId: "carol", limit: 1, ttl: LONG_TTL },
-            5_000,
-            controller.signal,
-          ),
-        );
+        const carol = abortableClaim(context, key, { slotId: "carol", limit: 1, ttl: LONG_TTL });
         expect(await endOf(timedOut, PROMPTLY)).toBeUndefined();
-        controller.abort(new Error("carol gave up"));
-        expect((await aborted.outcome).resolved).toBe(false);
+        carol.abort(new Error("carol gave up"));
+        expect((await carol.waiting.outcome).resolved).toBe(false);
         expect(await adapter.release(key, "alice")).toBe(true);
         await sleep(SUBSCRIBE_GRACE);
         expect(await adapter.getState(key, "bob")).toBeNull();
@@ -1013,21 +1018,12 @@ export function semaphoreAdapterTestSuite(settings: SemaphoreAdapterTestSuiteSet
         for (let round = 0; round < 5; round++) {
           const key = freshKey();
           await acquire(key, "alice", 1, LONG_TTL);
-          const controller = new AbortController();
-          const waiting = observe(
-            claimed(
-              context,
-              key,
-              { slotId: "bob", limit: 1, ttl: LONG_TTL },
-              5_000,
-              controller.signal,
-            ),
-          );
+          const bob = abortableClaim(context, key, { slotId: "bob", limit: 1, ttl: LONG_TTL });
           await untilQueued(key, 1);
           const releasing = adapter.release(key, "alice");
-          controller.abort(new Error("gave up"));
+          bob.abort(new Error("gave up"));
           expect(await releasing).toBe(true);
-          const outcome = await waiting.outcome;
+          const outcome = await bob.waiting.outcome;
           if (outcome.resolved && outcome.value !== undefined) {
             const handOff = outcome.value as { fencingToken: number };
             expect((await slotOf(key, "bob")).fencingToken, "the handed-over slot is bob's").toBe(
@@ -1070,14 +1066,13 @@ export function semaphoreAdapterTestSuite(settings: SemaphoreAdapterTestSuiteSet
         await acquire(key, "carol", 2, LONG_TTL);
         const claim: SemaphoreWaitClaim = { slotId: "bob", limit: 2, ttl: LONG_TTL };
         const first = claimed(context, key, claim);
-        const controller = new AbortController();
-        const second = observe(claimed(context, key, claim, 10_000, controller.signal));
+        const second = abortableClaim(context, key, claim);
         await untilQueued(key, 2);
         expect(await adapter.release(key, "alice")).toBe(true);
         const end = await endOf(first, PROMPTLY);
         if (end === undefined) {
-          controller.abort();
-          await second.outcome;
+          second.abort();
+          await second.waiting.outcome;
           return context.skip("the adapter wakes its waiters without handing slots over");
         }
         expect(end).toMatchObject({ acquired: true });
@@ -1085,8 +1080,8 @@ export function semaphoreAdapterTestSuite(settings: SemaphoreAdapterTestSuiteSet
         // bob holds one slot whatever became of its second wait, and the key is full.
         expect(await live(key, "bob")).toMatchObject({ acquiredSlotsCount: 2 });
         expect((await slotOf(key, "bob")).fencingToken).toBe(token);
-        controller.abort(new Error("the second wait gave up"));
-        const outcome = await second.outcome;
+        second.abort(new Error("the second wait gave up"));
+        const outcome = await second.waiting.outcome;
         if (outcome.resolved && outcome.value !== undefined) {
           expect(outcome.value).toMatchObject({ acquired: true, fencingToken: token });
         }
@@ -1104,14 +1099,13 @@ export function semaphoreAdapterTestSuite(settings: SemaphoreAdapterTestSuiteSet
         await acquire(key, "carol", 2, LONG_TTL);
         const claim: SemaphoreWaitClaim = { slotId: "bob", limit: 2, ttl: LONG_TTL };
         const first = claimed(context, key, claim);
-        const controller = new AbortController();
-        const second = observe(claimed(context, key, claim, 10_000, controller.signal));
+        const second = abortableClaim(context, key, claim);
         await untilQueued(key, 2);
         expect(await adapter.release(key, "alice")).toBe(true);
         // Right after the release returns: before the grant's message is heard.
-        controller.abort(new Error("the second wait gave up"));
+        second.abort(new Error("the second wait gave up"));
         const handed = await endOf(first, PROMPTLY);
-        await second.outcome;
+        await second.waiting.outcome;
         if (handed === undefined) {
           return context.skip("the adapter wakes its waiters without handing slots over");
         }
@@ -1131,20 +1125,11 @@ export function semaphoreAdapterTestSuite(settings: SemaphoreAdapterTestSuiteSet
         await acquire(key, "bob", 3, LONG_TTL);
         // Two slots live: carol's limit of 2 is reached, dave's of 3 is not. First come, first
         // served: else greater-limit newcomers keeping the count up pass her for ever.
-        const controller = new AbortController();
-        const carol = observe(
-          claimed(
-            context,
-            key,
-            { slotId: "carol", limit: 2, ttl: LONG_TTL },
-            10_000,
-            controller.signal,
-          ),
-        );
+        const carol = abortableClaim(context, key, { slotId: "carol", limit: 2, ttl: LONG_TTL });
         await untilQueued(key, 1);
         const dave = await adapter.acquire(key, "dave", 3, LONG_TTL);
-        controller.abort(new Error("done"));
-        await carol.outcome;
+        carol.abort(new Error("done"));
+        await carol.waiting.outcome;
         expect(dave, "dave is refused while carol waits ahead").toMatchObject({ acquired: false });
       });
 
