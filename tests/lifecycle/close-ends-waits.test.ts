@@ -21,6 +21,7 @@ import { SEMAPHORE_STATE } from "../../src/semaphore/contracts/semaphore-state.j
 import { SemaphoreProvider } from "../../src/semaphore/semaphore-provider.js";
 import { TimeSpan } from "../../src/time-span/time-span.js";
 import {
+  type BackendName,
   createPgPool,
   createRedisClient,
   describeWithBackend,
@@ -70,24 +71,44 @@ async function holders(list: readonly Holder[]): Promise<string[]> {
   return list.filter((_, index) => holding[index]).map((each) => each.id);
 }
 
+/**
+ * One test's start: two providers in a fresh namespace (`closing`, which the test closes, and
+ * `open`), and `holder`, of `open`, holding the key.
+ */
+async function arranged(subject: Subject, label: string) {
+  const { provider, queued, errorType } = subject;
+  const namespace = new Namespace(uniqueName(label));
+  const key = "key";
+  const full = namespace.create(key).toString();
+  const closing = provider(namespace);
+  const open = provider(namespace);
+  onTestFinished(() => open.close());
+  const holder = open.create(key);
+  expect(await holder.acquire()).toBe(true);
+  return {
+    key,
+    closing,
+    open,
+    holder,
+    errorType,
+    /** How many waits are queued on the key. */
+    queued: () => queued(full),
+  };
+}
+
 function closeEndsWaits(subject: () => Subject): void {
   test("a blocking acquire waiting at close() fails at once with the backend error naming close(); the key goes to the next waiter, never the closed one", async () => {
-    const { provider, queued, errorType } = subject();
-    const namespace = new Namespace(uniqueName("i20-close"));
-    const key = "key";
-    const full = namespace.create(key).toString();
-    const closing = provider(namespace);
-    const open = provider(namespace);
-    onTestFinished(() => open.close());
-    const holder = open.create(key);
-    expect(await holder.acquire()).toBe(true);
+    const { key, closing, open, holder, errorType, queued } = await arranged(
+      subject(),
+      "i20-close",
+    );
     const closedWaiter = closing.create(key);
     const waiting = timed(closedWaiter.acquireBlocking({ time: WAIT }));
-    await vi.waitFor(async () => expect(await queued(full)).toBe(1));
+    await vi.waitFor(async () => expect(await queued()).toBe(1));
     const next = open.create(key);
     // A task runs once awaited: `timed` starts it.
     const nextWaiting = timed(next.acquireBlocking({ time: WAIT }));
-    await vi.waitFor(async () => expect(await queued(full)).toBe(2));
+    await vi.waitFor(async () => expect(await queued()).toBe(2));
 
     const closed = closing.close();
     const { ms, outcome } = await waiting;
@@ -96,7 +117,7 @@ function closeEndsWaits(subject: () => Subject): void {
     expect(ms).toBeLessThan(WAIT.toMilliseconds() / 4);
     await closed;
     // Its entry left the queue: the release serves the next waiter.
-    expect(await queued(full)).toBe(1);
+    expect(await queued()).toBe(1);
     expect(await holder.release()).toBe(true);
     expect((await nextWaiting).outcome).toEqual({ fulfilled: true });
     expect(await holders([closedWaiter, next, holder])).toEqual([next.id]);
@@ -110,23 +131,18 @@ function closeEndsWaits(subject: () => Subject): void {
     expect(await next.release()).toBe(true);
     expect(await late.acquire()).toBe(true);
     expect(await late.release()).toBe(true);
-    expect(await queued(full)).toBe(0);
+    expect(await queued()).toBe(0);
     expect(await holders([closedWaiter, next, holder, late])).toEqual([]);
   });
 
   test("close() in the tick a release hands the key to the waiting acquire: it either got the key before close(), or fails and the key is given back", async () => {
-    const { provider, queued, errorType } = subject();
-    const namespace = new Namespace(uniqueName("i20-close-race"));
-    const key = "key";
-    const full = namespace.create(key).toString();
-    const closing = provider(namespace);
-    const open = provider(namespace);
-    onTestFinished(() => open.close());
-    const holder = open.create(key);
-    expect(await holder.acquire()).toBe(true);
+    const { key, closing, open, holder, errorType, queued } = await arranged(
+      subject(),
+      "i20-close-race",
+    );
     const closedWaiter = closing.create(key);
     const waiting = timed(closedWaiter.acquireBlocking({ time: WAIT }));
-    await vi.waitFor(async () => expect(await queued(full)).toBe(1));
+    await vi.waitFor(async () => expect(await queued()).toBe(1));
     // The release hands the key to the queued claim in its own script / statement; close()
     // follows before the wait can have heard the message of it.
     expect(await holder.release()).toBe(true);
@@ -134,7 +150,7 @@ function closeEndsWaits(subject: () => Subject): void {
     const { ms, outcome } = await waiting;
     await closed;
     expect(ms).toBeLessThan(WAIT.toMilliseconds() / 4);
-    expect(await queued(full)).toBe(0);
+    expect(await queued()).toBe(0);
     if (outcome instanceof Error) {
       expect(outcome).toBeInstanceOf(errorType);
       expect(outcome.message).toMatch(CLOSED);
@@ -151,15 +167,10 @@ function closeEndsWaits(subject: () => Subject): void {
   });
 
   test("close() as a blocking acquire starts (its listener still being set up): it fails at once and leaves no queue entry", async () => {
-    const { provider, queued, errorType } = subject();
-    const namespace = new Namespace(uniqueName("i20-close-early"));
-    const key = "key";
-    const full = namespace.create(key).toString();
-    const closing = provider(namespace);
-    const open = provider(namespace);
-    onTestFinished(() => open.close());
-    const holder = open.create(key);
-    expect(await holder.acquire()).toBe(true);
+    const { key, closing, holder, errorType, queued } = await arranged(
+      subject(),
+      "i20-close-early",
+    );
     const waiting = timed(closing.create(key).acquireBlocking({ time: WAIT }));
     const closed = closing.close();
     const { ms, outcome } = await waiting;
@@ -167,127 +178,142 @@ function closeEndsWaits(subject: () => Subject): void {
     expect(outcome).toBeInstanceOf(errorType);
     expect((outcome as Error).message).toMatch(CLOSED);
     expect(ms).toBeLessThan(WAIT.toMilliseconds() / 4);
-    expect(await queued(full)).toBe(0);
+    expect(await queued()).toBe(0);
     expect(await holder.release()).toBe(true);
   });
 }
 
-function lockProvider(adapter: () => RedisLockAdapter | KyselyLockAdapter) {
-  return (namespace: Namespace) => {
-    const provider = new LockProvider({ adapter: adapter(), namespace });
-    return {
-      create: (key: string): Holder => {
-        const lock = provider.create(key, { ttl: LONG });
+type LockAdapter = RedisLockAdapter | KyselyLockAdapter;
+type SemaphoreAdapter = RedisSemaphoreAdapter | KyselySemaphoreAdapter;
+
+/** A backend whose waits are queued, opened once per file: its adapters of each primitive. */
+type OpenedBackend = {
+  lockAdapter(): LockAdapter;
+  semaphoreAdapter(): SemaphoreAdapter;
+  /** How many waits are queued on a full key, per primitive. */
+  queued: Record<Primitive["name"], (fullKey: string) => Promise<number>>;
+  close(): Promise<void>;
+};
+
+type Primitive = {
+  name: "lock" | "semaphore";
+  subject(backend: OpenedBackend): Subject;
+};
+
+const PRIMITIVES: readonly Primitive[] = [
+  {
+    name: "lock",
+    subject: (backend) => ({
+      errorType: LockBackendError,
+      queued: backend.queued.lock,
+      provider: (namespace) => {
+        const provider = new LockProvider({ adapter: backend.lockAdapter(), namespace });
         return {
-          id: lock.id,
-          acquire: () => lock.acquire(),
-          acquireBlocking: (settings: { time: TimeSpan }) => lock.acquireBlocking(settings),
-          release: () => lock.release(),
-          holds: async () => (await lock.getState()).type === LOCK_STATE.ACQUIRED,
+          create: (key: string): Holder => {
+            const lock = provider.create(key, { ttl: LONG });
+            return {
+              id: lock.id,
+              acquire: () => lock.acquire(),
+              acquireBlocking: (settings: { time: TimeSpan }) => lock.acquireBlocking(settings),
+              release: () => lock.release(),
+              holds: async () => (await lock.getState()).type === LOCK_STATE.ACQUIRED,
+            };
+          },
+          close: () => provider.close(),
         };
       },
-      close: () => provider.close(),
-    };
-  };
-}
-
-function semaphoreProvider(adapter: () => RedisSemaphoreAdapter | KyselySemaphoreAdapter) {
-  return (namespace: Namespace) => {
-    const provider = new SemaphoreProvider({ adapter: adapter(), namespace });
-    return {
-      create: (key: string): Holder => {
-        const semaphore = provider.create(key, { limit: 1, ttl: LONG });
+    }),
+  },
+  {
+    name: "semaphore",
+    subject: (backend) => ({
+      errorType: SemaphoreBackendError,
+      queued: backend.queued.semaphore,
+      provider: (namespace) => {
+        const provider = new SemaphoreProvider({ adapter: backend.semaphoreAdapter(), namespace });
         return {
-          id: semaphore.slotId,
-          acquire: () => semaphore.acquire(),
-          acquireBlocking: (settings: { time: TimeSpan }) => semaphore.acquireBlocking(settings),
-          release: () => semaphore.release(),
-          holds: async () => (await semaphore.getState()).type === SEMAPHORE_STATE.ACQUIRED,
+          create: (key: string): Holder => {
+            const semaphore = provider.create(key, { limit: 1, ttl: LONG });
+            return {
+              id: semaphore.slotId,
+              acquire: () => semaphore.acquire(),
+              acquireBlocking: (settings: { time: TimeSpan }) =>
+                semaphore.acquireBlocking(settings),
+              release: () => semaphore.release(),
+              holds: async () => (await semaphore.getState()).type === SEMAPHORE_STATE.ACQUIRED,
+            };
+          },
+          close: () => provider.close(),
         };
       },
-      close: () => provider.close(),
-    };
-  };
-}
+    }),
+  },
+];
 
-describeWithBackend("redis", (url) => {
-  let client: Redis;
-
-  beforeAll(() => {
-    client = createRedisClient(url);
-  });
-
-  afterAll(async () => {
-    await client.quit();
-  });
-
+async function openRedis(url: string): Promise<OpenedBackend> {
+  const client: Redis = createRedisClient(url);
   const queued = async (full: string) => {
     const queue = `{${full}}:queue`;
     const type = await client.type(queue);
     return type === "none" ? 0 : type === "zset" ? client.zcard(queue) : client.llen(queue);
   };
+  return {
+    lockAdapter: () => new RedisLockAdapter(client),
+    semaphoreAdapter: () => new RedisSemaphoreAdapter(client),
+    queued: { lock: queued, semaphore: queued },
+    close: async () => {
+      await client.quit();
+    },
+  };
+}
 
-  describe("lock", () => {
-    closeEndsWaits(() => ({
-      errorType: LockBackendError,
-      provider: lockProvider(() => new RedisLockAdapter(client)),
-      queued,
-    }));
-  });
-
-  describe("semaphore", () => {
-    closeEndsWaits(() => ({
-      errorType: SemaphoreBackendError,
-      provider: semaphoreProvider(() => new RedisSemaphoreAdapter(client)),
-      queued,
-    }));
-  });
-});
-
-describeWithBackend("postgres", (url) => {
+async function openPostgres(url: string): Promise<OpenedBackend> {
   const lockTable = uniqueName("i20_close_lock");
   const semaphoreTable = uniqueName("i20_close_sem");
-  let kysely: Kysely<unknown>;
-  let listener: pg.Pool;
-
-  beforeAll(async () => {
-    kysely = new Kysely({ dialect: new PostgresDialect({ pool: createPgPool(url) }) });
-    listener = new pg.Pool({ connectionString: url, max: 8 });
-    await new KyselyLockAdapter({ kysely, tableName: lockTable }).init();
-    await new KyselySemaphoreAdapter({ kysely, tableName: semaphoreTable }).init();
-  });
-
-  afterAll(async () => {
-    await new KyselyLockAdapter({ kysely, tableName: lockTable }).dropSchema();
-    await new KyselySemaphoreAdapter({ kysely, tableName: semaphoreTable }).dropSchema();
-    await kysely.destroy();
-    await listener.end();
-  });
-
+  const kysely = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: createPgPool(url) }) });
+  const listener = new pg.Pool({ connectionString: url, max: 8 });
+  await new KyselyLockAdapter({ kysely, tableName: lockTable }).init();
+  await new KyselySemaphoreAdapter({ kysely, tableName: semaphoreTable }).init();
   const queuedIn = (table: string, column: string) => async (full: string) => {
     const { rows } = await sql<{ queued: number | null }>`
       SELECT cardinality(waiters) AS queued FROM ${sql.table(table)}
       WHERE ${sql.ref(column)} = ${storedKey(full)}`.execute(kysely);
     return Number(rows[0]?.queued ?? 0);
   };
+  return {
+    lockAdapter: () => new KyselyLockAdapter({ kysely, tableName: lockTable, listener }),
+    semaphoreAdapter: () =>
+      new KyselySemaphoreAdapter({ kysely, tableName: semaphoreTable, listener }),
+    queued: {
+      lock: queuedIn(lockTable, "lock_key"),
+      semaphore: queuedIn(semaphoreTable, "sem_key"),
+    },
+    close: async () => {
+      await new KyselyLockAdapter({ kysely, tableName: lockTable }).dropSchema();
+      await new KyselySemaphoreAdapter({ kysely, tableName: semaphoreTable }).dropSchema();
+      await kysely.destroy();
+      await listener.end();
+    },
+  };
+}
 
-  describe("lock", () => {
-    closeEndsWaits(() => ({
-      errorType: LockBackendError,
-      provider: lockProvider(
-        () => new KyselyLockAdapter({ kysely, tableName: lockTable, listener }),
-      ),
-      queued: queuedIn(lockTable, "lock_key"),
-    }));
-  });
+/** The backends whose waits are queued: Redis, and PostgreSQL with a listener. */
+const BACKENDS: ReadonlyArray<{ name: BackendName; open(url: string): Promise<OpenedBackend> }> = [
+  { name: "redis", open: openRedis },
+  { name: "postgres", open: openPostgres },
+];
 
-  describe("semaphore", () => {
-    closeEndsWaits(() => ({
-      errorType: SemaphoreBackendError,
-      provider: semaphoreProvider(
-        () => new KyselySemaphoreAdapter({ kysely, tableName: semaphoreTable, listener }),
-      ),
-      queued: queuedIn(semaphoreTable, "sem_key"),
-    }));
+for (const backend of BACKENDS) {
+  describeWithBackend(backend.name, (url) => {
+    let opened: OpenedBackend;
+    beforeAll(async () => {
+      opened = await backend.open(url);
+    });
+    afterAll(() => opened.close());
+    for (const primitive of PRIMITIVES) {
+      describe(primitive.name, () => {
+        closeEndsWaits(() => primitive.subject(opened));
+      });
+    }
   });
-});
+}

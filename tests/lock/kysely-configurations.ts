@@ -1,12 +1,7 @@
 // The KyselyLockAdapter test configurations (dialect, driver flags, settings) and the tests every
 // configuration runs; the kysely-*.test.ts files pick theirs.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import Database from "better-sqlite3";
-import { CompiledQuery, Kysely, MysqlDialect, PostgresDialect, SqliteDialect, sql } from "kysely";
+import { CompiledQuery, Kysely, MysqlDialect, sql } from "kysely";
 import mysql from "mysql2";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, onTestFinished, test, vi } from "vitest";
 import {
   KyselyLockAdapter,
@@ -19,39 +14,25 @@ import { lockAdapterTestSuite } from "../../src/lock/test-suites/lock-adapter-te
 import { lockProviderTestSuite } from "../../src/lock/test-suites/lock-provider-test-suite.js";
 import { TimeSpan } from "../../src/time-span/time-span.js";
 import { type BackendName, describeWithBackend, uniqueName } from "../harness/backends.js";
-
-export type AnyKysely = Kysely<any>;
-
-/** A database a configuration runs on: a Kysely instance with a statement log, and clean-up. */
-type Database_ = {
-  kysely: AnyKysely;
-  /** Every statement sent, in order (the Kysely `log` hook). */
-  log: string[];
-  /** A `pg.Pool` for `listener`, when the configuration listens. */
-  listener?: pg.Pool;
-  close: () => Promise<void>;
-};
+import {
+  type AnyKysely,
+  logged,
+  type OpenedDatabase,
+  openMysql,
+  openPostgres,
+  openSqlite,
+  sqliteFile,
+} from "../harness/kysely-databases.js";
 
 export type Configuration = {
   name: string;
   /** The server it needs; none for SQLite. */
   backend?: BackendName;
-  open: (url: string) => Database_;
+  open: (url: string) => OpenedDatabase;
   settings?: Partial<KyselyLockAdapterSettings>;
   /** Also run the provider suite (slower); every configuration runs the adapter suite. */
   provider?: boolean;
 };
-
-function logged(make: (log: (event: { query: CompiledQuery }) => void) => AnyKysely): {
-  kysely: AnyKysely;
-  log: string[];
-} {
-  const log: string[] = [];
-  const kysely = make((event) => {
-    log.push(event.query.sql);
-  });
-  return { kysely, log };
-}
 
 /**
  * A session time zone far from the server's (UTC here), for the configurations that set one:
@@ -59,72 +40,17 @@ function logged(make: (log: (event: { query: CompiledQuery }) => void) => AnyKys
  */
 const FAR_ZONE = { postgres: "Asia/Tokyo", mysql: "+09:00" };
 
-function openPostgres(url: string, listen: boolean, zone?: string): Database_ {
-  const pool = new pg.Pool({
-    connectionString: url,
-    max: 20,
-    ...(zone === undefined ? {} : { options: `-c TimeZone=${zone}` }),
-  });
-  const listener = listen ? new pg.Pool({ connectionString: url, max: 2 }) : undefined;
-  const { kysely, log } = logged(
-    (onLog) => new Kysely({ dialect: new PostgresDialect({ pool }), log: onLog }),
-  );
-  return {
-    kysely,
-    log,
-    ...(listener === undefined ? {} : { listener }),
-    close: async () => {
-      await kysely.destroy();
-      await listener?.end();
-    },
-  };
-}
-
-function openMysql(url: string, flags: string[] = [], zone?: string): Database_ {
-  const pool = mysql.createPool({ uri: url, connectionLimit: 20, flags });
-  if (zone !== undefined) {
-    // Queued on the new connection before any statement of the adapter's.
-    pool.on("connection", (connection) => {
-      connection.query(`SET time_zone = '${zone}'`);
-    });
-  }
-  const { kysely, log } = logged(
-    (onLog) => new Kysely({ dialect: new MysqlDialect({ pool }), log: onLog }),
-  );
-  return { kysely, log, close: () => kysely.destroy() };
-}
-
-function openSqlite(file: string): Database_ {
-  const { kysely, log } = logged(
-    (onLog) =>
-      new Kysely({ dialect: new SqliteDialect({ database: new Database(file) }), log: onLog }),
-  );
-  return { kysely, log, close: () => kysely.destroy() };
-}
-
-let sqliteDir: string | undefined;
-
-/** A SQLite file in a directory of this test file's, removed after its tests. */
-function sqliteFile(name: string): string {
-  if (sqliteDir === undefined) {
-    const dir = mkdtempSync(join(tmpdir(), "hasp-sqlite-"));
-    sqliteDir = dir;
-    afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  }
-  return join(sqliteDir, name);
-}
-
 export const CONFIGURATIONS: readonly Configuration[] = [
   {
     name: "PostgreSQL, LISTEN/NOTIFY",
     backend: "postgres",
-    open: (url) => openPostgres(url, true),
+    open: (url) => openPostgres(url, { listeners: 2 }),
     provider: true,
   },
   {
     name: `PostgreSQL, no listener, session time zone ${FAR_ZONE.postgres}`,
     backend: "postgres",
-    open: (url) => openPostgres(url, false, FAR_ZONE.postgres),
+    open: (url) => openPostgres(url, { zone: FAR_ZONE.postgres }),
   },
   {
     name: "MariaDB (RETURNING), mysql2 defaults (CLIENT_FOUND_ROWS on)",
@@ -135,13 +61,13 @@ export const CONFIGURATIONS: readonly Configuration[] = [
   {
     name: `MariaDB (RETURNING), CLIENT_FOUND_ROWS off, session time zone ${FAR_ZONE.mysql}`,
     backend: "mysql",
-    open: (url) => openMysql(url, ["-FOUND_ROWS"], FAR_ZONE.mysql),
+    open: (url) => openMysql(url, { flags: ["-FOUND_ROWS"], zone: FAR_ZONE.mysql }),
   },
   {
     // MariaDB 10.2 to 10.4: no RETURNING, but prepared statements (detected).
     name: "MariaDB (no RETURNING, prepared), CLIENT_FOUND_ROWS off",
     backend: "mysql",
-    open: (url) => openMysql(url, ["-FOUND_ROWS"]),
+    open: (url) => openMysql(url, { flags: ["-FOUND_ROWS"] }),
     settings: { returning: false },
   },
   {
@@ -153,7 +79,7 @@ export const CONFIGURATIONS: readonly Configuration[] = [
   {
     name: "MySQL statements (no RETURNING, not prepared), CLIENT_FOUND_ROWS off",
     backend: "mysql",
-    open: (url) => openMysql(url, ["-FOUND_ROWS"]),
+    open: (url) => openMysql(url, { flags: ["-FOUND_ROWS"] }),
     settings: { returning: false, prepared: false },
     provider: true,
   },
@@ -171,7 +97,7 @@ export function describeKyselyConfigurations(
   for (const configuration of CONFIGURATIONS.filter(select)) {
     const body = (url: string) =>
       describe(configuration.name, () => {
-        let database: Database_;
+        let database: OpenedDatabase;
         const adapters: KyselyLockAdapter[] = [];
         const tableName = uniqueName("locks");
         const newAdapter = (settings: Partial<KyselyLockAdapterSettings> = {}) => {

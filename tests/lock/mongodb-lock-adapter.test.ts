@@ -25,6 +25,7 @@ import { lockAdapterTestSuite } from "../../src/lock/test-suites/lock-adapter-te
 import { lockProviderTestSuite } from "../../src/lock/test-suites/lock-provider-test-suite.js";
 import { TimeSpan } from "../../src/time-span/time-span.js";
 import { describeWithBackend, uniqueName } from "../harness/backends.js";
+import { mongodbFixture } from "../harness/mongodb-fixture.js";
 
 /** Nothing listens there: the driver fails to select a server, after `serverSelectionTimeoutMS`. */
 const UNREACHABLE_URL = "mongodb://127.0.0.1:1/hasp_unreachable";
@@ -145,42 +146,17 @@ describe("MongodbLockAdapter queries", () => {
 });
 
 describeWithBackend("mongodb", (url) => {
+  const mongo = mongodbFixture(url, {
+    label: "locks",
+    init: (collection) => new MongodbLockAdapter({ collection }).init(),
+  });
+  const { clients, newCollection, stored, serverNow } = mongo;
   let client: MongoClient;
   let db: Db;
   let collection: Collection<Document>;
-  const collectionNames: string[] = [];
-  const clients: MongoClient[] = [];
 
-  function newCollection(label: string): Collection<Document> {
-    const name = uniqueName(label);
-    collectionNames.push(name);
-    return db.collection(name);
-  }
-
-  /** The raw document of `key` in the shared collection, failing the test when there is none. */
-  async function stored(key: string): Promise<Document> {
-    const document = await collection.findOne({ _id: key } as Document);
-    expect(document, `the document of ${key}`).not.toBeNull();
-    return document ?? {};
-  }
-
-  async function serverNow(): Promise<number> {
-    const { localTime } = await db.command({ hello: 1 });
-    return (localTime as Date).getTime();
-  }
-
-  beforeAll(async () => {
-    client = new MongoClient(url, { serverSelectionTimeoutMS: 2_000, monitorCommands: true });
-    clients.push(client);
-    await client.connect();
-    db = client.db();
-    collection = newCollection("locks");
-    await new MongodbLockAdapter({ collection }).init();
-  });
-
-  afterAll(async () => {
-    await Promise.all(collectionNames.map((name) => db.collection(name).drop()));
-    await Promise.all(clients.map((each) => each.close()));
+  beforeAll(() => {
+    ({ client, db, collection } = mongo);
   });
 
   const newAdapter = () => new MongodbLockAdapter({ collection });
@@ -235,8 +211,7 @@ describeWithBackend("mongodb", (url) => {
     });
 
     test("{ database } uses the hasp_locks collection by default, or collectionName", async () => {
-      const name = uniqueName("named");
-      collectionNames.push(name);
+      const name = newCollection("named").collectionName;
       const key = uniqueName("named");
       await new MongodbLockAdapter({ database: db, collectionName: name }).acquire(key, "a", ttl);
       expect(await db.collection(name).findOne({ _id: key } as Document)).toMatchObject({

@@ -1,20 +1,5 @@
-// KyselySemaphoreAdapter on PostgreSQL, MariaDB and SQLite: the conformance suite, and what is
-// particular to SQL (the schema, one statement per operation, the limit under concurrent
-// acquirers on many connections, counted on the server; tokens across removeExpired).
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import Database from "better-sqlite3";
-import {
-  type CompiledQuery,
-  Kysely,
-  MysqlDialect,
-  PostgresDialect,
-  SqliteDialect,
-  sql,
-} from "kysely";
-import mysql from "mysql2";
-import pg from "pg";
+import { Kysely, SqliteDialect, sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, onTestFinished, test, vi } from "vitest";
 import { storedKey } from "../../src/backends/kysely/stored-key.js";
 import { Namespace } from "../../src/namespace/namespace.js";
@@ -27,19 +12,18 @@ import { semaphoreAdapterTestSuite } from "../../src/semaphore/test-suites/semap
 import { semaphoreProviderTestSuite } from "../../src/semaphore/test-suites/semaphore-provider-test-suite.js";
 import { TimeSpan } from "../../src/time-span/time-span.js";
 import { type BackendName, describeWithBackend, uniqueName } from "../harness/backends.js";
+import {
+  type OpenedDatabase,
+  openMysql,
+  openPostgres,
+  openSqlite,
+  sqliteFile,
+} from "../harness/kysely-databases.js";
 
-type AnyKysely = Kysely<any>;
-type Opened = {
-  kysely: AnyKysely;
-  log: string[];
-  /** A `pg.Pool` for `listener`, when the configuration listens. */
-  listener?: pg.Pool;
-  close: () => Promise<void>;
-};
 type Configuration = {
   name: string;
   backend?: BackendName;
-  open: (url: string) => Opened;
+  open: (url: string) => OpenedDatabase;
   /**
    * REPEATABLE READ by default on PostgreSQL: an acquire that loses the key's row to a
    * concurrent one fails with a serialization failure, run again up to 12 times; under a storm on
@@ -51,83 +35,11 @@ type Configuration = {
   provider?: boolean;
 };
 
-function logged(make: (onLog: (event: { query: CompiledQuery }) => void) => AnyKysely): {
-  kysely: AnyKysely;
-  log: string[];
-} {
-  const log: string[] = [];
-  return { kysely: make((event) => log.push(event.query.sql)), log };
-}
-
-let sqliteDir: string | undefined;
-function sqliteFile(name: string): string {
-  if (sqliteDir === undefined) {
-    const dir = mkdtempSync(join(tmpdir(), "hasp-i20sql-"));
-    sqliteDir = dir;
-    afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  }
-  return join(sqliteDir, name);
-}
-
-function openSqlite(file: string): Opened {
-  const { kysely, log } = logged(
-    (onLog) =>
-      new Kysely({ dialect: new SqliteDialect({ database: new Database(file) }), log: onLog }),
-  );
-  return { kysely, log, close: () => kysely.destroy() };
-}
-
-function openMysql(url: string, flags: string[] = [], zone?: string, isolation?: string): Opened {
-  const pool = mysql.createPool({ uri: url, connectionLimit: 20, flags });
-  pool.on("connection", (connection) => {
-    // Queued on the new connection before any statement of the adapter's.
-    if (zone !== undefined) {
-      connection.query(`SET time_zone = '${zone}'`);
-    }
-    if (isolation !== undefined) {
-      connection.query(`SET SESSION TRANSACTION ISOLATION LEVEL ${isolation}`);
-    }
-  });
-  const { kysely, log } = logged(
-    (onLog) => new Kysely({ dialect: new MysqlDialect({ pool }), log: onLog }),
-  );
-  return { kysely, log, close: () => kysely.destroy() };
-}
-
-function openPostgres(
-  url: string,
-  settings: { zone?: string; listen?: boolean; isolation?: string } = {},
-): Opened {
-  const { zone, listen = false, isolation } = settings;
-  const options = [
-    ...(zone === undefined ? [] : [`-c TimeZone=${zone}`]),
-    ...(isolation === undefined ? [] : [`-c default_transaction_isolation=${isolation}`]),
-  ];
-  const pool = new pg.Pool({
-    connectionString: url,
-    max: 20,
-    ...(options.length === 0 ? {} : { options: options.join(" ") }),
-  });
-  const listener = listen ? new pg.Pool({ connectionString: url, max: 30 }) : undefined;
-  const { kysely, log } = logged(
-    (onLog) => new Kysely({ dialect: new PostgresDialect({ pool }), log: onLog }),
-  );
-  return {
-    kysely,
-    log,
-    ...(listener === undefined ? {} : { listener }),
-    close: async () => {
-      await kysely.destroy();
-      await listener?.end();
-    },
-  };
-}
-
 const CONFIGURATIONS: readonly Configuration[] = [
   {
     name: "PostgreSQL, LISTEN/NOTIFY",
     backend: "postgres",
-    open: (url) => openPostgres(url, { listen: true }),
+    open: (url) => openPostgres(url, { listeners: 30 }),
     provider: true,
   },
   {
@@ -150,12 +62,12 @@ const CONFIGURATIONS: readonly Configuration[] = [
   {
     name: "MariaDB, CLIENT_FOUND_ROWS off, session time zone +09:00",
     backend: "mysql",
-    open: (url) => openMysql(url, ["-FOUND_ROWS"], "+09:00"),
+    open: (url) => openMysql(url, { flags: ["-FOUND_ROWS"], zone: "+09:00" }),
   },
   {
     name: "MariaDB, READ COMMITTED",
     backend: "mysql",
-    open: (url) => openMysql(url, [], undefined, "READ COMMITTED"),
+    open: (url) => openMysql(url, { isolation: "READ COMMITTED" }),
   },
   { name: "SQLite in memory", open: () => openSqlite(":memory:"), provider: true },
   { name: "SQLite file", open: () => openSqlite(sqliteFile("semaphores.db")) },
@@ -222,7 +134,7 @@ describe("the SQL of each dialect", () => {
 for (const configuration of CONFIGURATIONS) {
   const body = (url: string) =>
     describe(configuration.name, () => {
-      let database: Opened;
+      let database: OpenedDatabase;
       const tableName = uniqueName("i20sql_sem");
       const slots = `${tableName}:slots`;
       const adapters: KyselySemaphoreAdapter[] = [];

@@ -28,6 +28,7 @@ import { semaphoreAdapterTestSuite } from "../../src/semaphore/test-suites/semap
 import { semaphoreProviderTestSuite } from "../../src/semaphore/test-suites/semaphore-provider-test-suite.js";
 import { TimeSpan } from "../../src/time-span/time-span.js";
 import { describeWithBackend, uniqueName } from "../harness/backends.js";
+import { mongodbFixture } from "../harness/mongodb-fixture.js";
 
 const UNREACHABLE_URL = "mongodb://127.0.0.1:1/hasp_unreachable";
 const ttl = TimeSpan.fromSeconds(30);
@@ -138,41 +139,17 @@ describe("MongodbSemaphoreAdapter queries", () => {
 });
 
 describeWithBackend("mongodb", (url) => {
+  const mongo = mongodbFixture(url, {
+    label: "i20_mongo_semaphores",
+    init: (collection) => new MongodbSemaphoreAdapter({ collection }).init(),
+  });
+  const { clients, newCollection, stored, serverNow } = mongo;
   let client: MongoClient;
   let db: Db;
   let collection: Collection<Document>;
-  const collectionNames: string[] = [];
-  const clients: MongoClient[] = [];
 
-  function newCollection(label: string): Collection<Document> {
-    const name = uniqueName(`i20_mongo_${label}`);
-    collectionNames.push(name);
-    return db.collection(name);
-  }
-
-  async function stored(key: string): Promise<Document> {
-    const document = await collection.findOne({ _id: key } as Document);
-    expect(document, `the document of ${key}`).not.toBeNull();
-    return document ?? {};
-  }
-
-  async function serverNow(): Promise<number> {
-    const { localTime } = await db.command({ hello: 1 });
-    return (localTime as Date).getTime();
-  }
-
-  beforeAll(async () => {
-    client = new MongoClient(url, { serverSelectionTimeoutMS: 2_000, monitorCommands: true });
-    clients.push(client);
-    await client.connect();
-    db = client.db();
-    collection = newCollection("semaphores");
-    await new MongodbSemaphoreAdapter({ collection }).init();
-  });
-
-  afterAll(async () => {
-    await Promise.all(collectionNames.map((name) => db.collection(name).drop()));
-    await Promise.all(clients.map((each) => each.close()));
+  beforeAll(() => {
+    ({ client, db, collection } = mongo);
   });
 
   const newAdapter = () => new MongodbSemaphoreAdapter({ collection });

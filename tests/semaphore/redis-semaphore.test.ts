@@ -278,7 +278,7 @@ for i = 1, #all, 2 do
   if all[i] == 'fence' then
     fence = tonumber(all[i + 1])
   else
-    local e, l, t = string.match(all[i + 1], '^(%d+):(%d+):(%d+)$')
+    local e, l, t = string.match(all[i + 1], '^(%d+):(%d+):(%d+)')
     if tonumber(e) == 0 or tonumber(e) > nowMs then
       count = count + 1
       if not minLimit or tonumber(l) < minLimit then minLimit = tonumber(l) end

@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   afterEach,
@@ -10,13 +9,24 @@ import {
   test,
   vi,
 } from "vitest";
+import { SuiteKeys, untilQueued as untilQueuedBy } from "../../primitive/test-suites/suite-keys.js";
+import { endOf, observe } from "../../primitive/test-suites/suite-promises.js";
+import {
+  ELAPSED,
+  EXTENSION,
+  LONG_TTL,
+  MIDPOINT,
+  milliseconds,
+  PAST_SHORT_TTL,
+  PROMPTLY,
+  RESTART_TTL,
+  SHORT_TTL,
+  SUBSCRIBE_GRACE,
+  unlessStalled,
+  within,
+} from "../../primitive/test-suites/suite-timing.js";
 import { TimeSpan } from "../../time-span/time-span.js";
-import type {
-  ILockAdapter,
-  LockAdapterState,
-  LockHandOff,
-  LockWaitClaim,
-} from "../contracts/lock-adapter.js";
+import type { ILockAdapter, LockAdapterState, LockWaitClaim } from "../contracts/lock-adapter.js";
 
 /** Settings of {@link lockAdapterTestSuite}: how to get the adapter under test. */
 export type LockAdapterTestSuiteSettings = {
@@ -47,89 +57,6 @@ export type LockAdapterTestSuiteSettings = {
   queuedWaits?: (key: string) => Promise<number>;
 };
 
-// Real time, on purpose: the backend's clock decides expiry, so no fake timer can stand in
-// for it. Every margin below is generous, because remote servers and loaded CI hosts are slow;
-// no test asserts that something is fast, only that it is not slower than a wide bound.
-
-/** A hold this short is surely gone after `PAST_SHORT_TTL`. */
-const SHORT_TTL = TimeSpan.fromMilliseconds(100);
-const PAST_SHORT_TTL = 300;
-/**
- * To tell a restarted TTL from one left alone: `RESTART_TTL` into a hold, after `ELAPSED` ms a
- * restarted hold has about `RESTART_TTL` left and an untouched one at most `RESTART_TTL -
- * ELAPSED`. `MIDPOINT` splits the two with 250 ms to spare on either side.
- */
-/** A timing check found the machine slower than the test's TTLs allow (see `within`). */
-class Stalled extends Error {}
-
-/** Throws `Stalled` when more than `ms` passed since `since` (performance.now()). */
-function within(since: number, ms: number, what: string): void {
-  const took = performance.now() - since;
-  if (took > ms) {
-    throw new Stalled(
-      `${what} took ${took.toFixed(0)} ms, more than the ${ms} ms the check allows`,
-    );
-  }
-}
-
-const RESTART_TTL = TimeSpan.fromMilliseconds(1_000);
-const ELAPSED = 500;
-const MIDPOINT = 750;
-/** Long enough never to run out during a test. */
-const LONG_TTL = TimeSpan.fromSeconds(60);
-/** What a stranger offers when trying to extend a hold: any extension would show. */
-const EXTENSION = TimeSpan.fromMinutes(10);
-/**
- * Time given to a waiter to subscribe (a round trip on a remote backend) before a release, when
- * the suite is not told how to see the waits queued (`queuedWaits`).
- */
-const SUBSCRIBE_GRACE = 100;
-/** How long the suite waits for waits to be queued before failing: generous, for busy hosts. */
-const PATIENCE_MS = 10_000;
-/** "Soon": far below the waits, far above any honest latency. */
-const PROMPTLY = 2_000;
-
-type Outcome = { resolved: boolean; reason: unknown; at: number };
-
-/** Watches a promise without letting its rejection go unhandled in the meantime. */
-function observe(promise: Promise<unknown>): {
-  isSettled: () => boolean;
-  outcome: Promise<Outcome>;
-} {
-  let settled = false;
-  const settle = (resolved: boolean, reason: unknown): Outcome => {
-    settled = true;
-    return { resolved, reason, at: performance.now() };
-  };
-  return {
-    isSettled: () => settled,
-    outcome: promise.then(
-      () => settle(true, undefined),
-      (reason: unknown) => settle(false, reason),
-    ),
-  };
-}
-
-/** What a wait ended with: a hand-off, nothing (woken or timed out), or "pending" after `ms`. */
-async function endOf(
-  waiting: ReturnType<NonNullable<ILockAdapter["waitForRelease"]>>,
-  ms: number,
-): Promise<LockHandOff | undefined | "pending"> {
-  const timer = new AbortController();
-  try {
-    return await Promise.race([waiting, sleep(ms, "pending" as const, { signal: timer.signal })]);
-  } finally {
-    timer.abort();
-  }
-}
-
-function milliseconds(remainingTime: TimeSpan | null): number {
-  expect(remainingTime, "a hold with a TTL has a remaining time").not.toBeNull();
-  return remainingTime?.toMilliseconds() ?? Number.NaN;
-}
-
-let suiteCounter = 0;
-
 /**
  * The behaviour every `ILockAdapter` must have, specified once; run it in a vitest file against
  * each implementation. It uses real time with TTLs of 100 ms to a few seconds, so it suits any
@@ -145,7 +72,6 @@ let suiteCounter = 0;
  * });
  */
 export function lockAdapterTestSuite(settings: LockAdapterTestSuiteSettings): void {
-  suiteCounter += 1;
   const {
     createAdapter,
     destroyAdapter,
@@ -153,46 +79,19 @@ export function lockAdapterTestSuite(settings: LockAdapterTestSuiteSettings): vo
     keyPrefix = "hasp-suite:",
     queuedWaits,
   } = settings;
-  const runPrefix = `${keyPrefix}${randomBytes(6).toString("hex")}-${suiteCounter}:`;
+  const keys = new SuiteKeys(keyPrefix);
 
   describe("lock adapter conformance", () => {
     let adapter: ILockAdapter;
-    let usedKeys: string[];
-    let keyCounter = 0;
-
     /** A key no other test (or run) has used; force-released after the test. */
-    function freshKey(label = "key"): string {
-      keyCounter += 1;
-      return track(`${runPrefix}${keyCounter}:${label}`);
-    }
-
-    function track(key: string): string {
-      usedKeys.push(key);
-      return key;
-    }
+    const freshKey = (label?: string) => keys.fresh(label);
+    const track = (key: string) => keys.track(key);
 
     /** Acquires and returns the fencing token, failing the test when the key was taken. */
     async function acquire(key: string, lockId: string, ttl: TimeSpan | null): Promise<number> {
       const result = await adapter.acquire(key, lockId, ttl);
       expect(result, `${lockId} acquires ${key}`).toMatchObject({ acquired: true });
       return result.acquired ? result.fencingToken : Number.NaN;
-    }
-
-    /**
-     * Runs `body` again, up to 3 times, when it found the machine stalled past what its timing
-     * checks allow (`within`): a busy database can take longer than a short TTL to answer.
-     */
-    async function unlessStalled(body: () => Promise<void>): Promise<void> {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await body();
-          return;
-        } catch (error) {
-          if (!(error instanceof Stalled) || attempt === 3) {
-            throw error;
-          }
-        }
-      }
     }
 
     /** The live hold of the key, failing the test when the key is free. */
@@ -203,28 +102,7 @@ export function lockAdapterTestSuite(settings: LockAdapterTestSuiteSettings): vo
     }
 
     /** Resolves once `count` waits are queued on `key` (see `queuedWaits`). */
-    async function untilQueued(key: string, count: number): Promise<void> {
-      if (queuedWaits === undefined) {
-        await sleep(SUBSCRIBE_GRACE);
-        return;
-      }
-      let queued = 0;
-      try {
-        await vi.waitFor(
-          async () => {
-            queued = await queuedWaits(key);
-            if (queued < count) {
-              throw new Error("not yet");
-            }
-          },
-          { timeout: PATIENCE_MS, interval: 5 },
-        );
-      } catch {
-        expect.fail(
-          `${count} wait(s) were not queued on ${key} within ${PATIENCE_MS} ms (${queued})`,
-        );
-      }
-    }
+    const untilQueued = (key: string, count: number) => untilQueuedBy(queuedWaits, key, count);
 
     /**
      * Releases `holder`'s hold of `key`, then each claim's in turn, checking that each release
@@ -276,12 +154,11 @@ export function lockAdapterTestSuite(settings: LockAdapterTestSuiteSettings): vo
 
     beforeEach(async () => {
       adapter = await createAdapter();
-      usedKeys = [];
     });
 
     afterEach(async () => {
       // Holds without expiry (or of 30 days) would otherwise stay on a shared server.
-      await Promise.all(usedKeys.map((key) => adapter.forceRelease(key)));
+      await Promise.all(keys.takeUsed().map((key) => adapter.forceRelease(key)));
       await destroyAdapter?.(adapter);
     });
 

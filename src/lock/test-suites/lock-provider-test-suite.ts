@@ -7,6 +7,13 @@ import { Namespace } from "../../namespace/namespace.js";
 import { BLOCKING_SLACK_MS } from "../../primitive/blocking-deadline.js";
 import { CLOCK_DRIFT_FACTOR, CLOCK_DRIFT_MS } from "../../primitive/keep-alive.js";
 import { publicOwner } from "../../primitive/owner.js";
+import {
+  uniqueNamespace as namespaceUnder,
+  tamperSerialized as tamperLock,
+  uniqueSuffix,
+} from "../../primitive/test-suites/suite-keys.js";
+import { abortedWithin, outcomeWithin } from "../../primitive/test-suites/suite-promises.js";
+import { eventually, PATIENCE_MS } from "../../primitive/test-suites/suite-timing.js";
 import { TimeoutError } from "../../resilience/resilience-errors.js";
 import { timeout } from "../../resilience/timeout.js";
 import { SuperJsonSerdeAdapter } from "../../serde/adapters/super-json/super-json-serde-adapter.js";
@@ -106,22 +113,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** An ITimeSpan that says what it is told, even what TimeSpan refuses to hold. */
 const rawSpan = (milliseconds: number): ITimeSpan => ({ toMilliseconds: () => milliseconds });
-
-let namespaceCounter = 0;
-
-/** A fresh number for names that must not meet another test's. */
-function uniqueSuffix(): string {
-  namespaceCounter += 1;
-  return `${process.pid}-${Date.now().toString(36)}-${namespaceCounter}`;
-}
-
-function uniqueNamespace(): Namespace {
-  namespaceCounter += 1;
-  return new Namespace([
-    "hasp-provider-suite",
-    `${process.pid}-${Date.now().toString(36)}-${namespaceCounter}`,
-  ]);
-}
+const uniqueNamespace = () => namespaceUnder("hasp-provider-suite");
 
 /** An interceptor failing the next `failures.left` releases, as a connection reset would. */
 function failingReleases(failures: { left: number }): Interceptor {
@@ -187,41 +179,11 @@ function eventsOf<TName extends LockEventName>(
     .filter((payload) => lockId === undefined || payload.lockId === lockId);
 }
 
-/** Resolves when `signal` aborts, or after `limit` ms (so a broken lock fails, not hangs). */
-async function abortedWithin(signal: AbortSignal, limit = 3_000): Promise<boolean> {
-  if (!signal.aborted) {
-    await Promise.race([
-      new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true })),
-      sleep(limit),
-    ]);
-  }
-  return signal.aborted;
-}
-
 /** When a hold of `ttl` ms may have ended by the lock's own reckoning, from its request. */
 const holdEndMs = (ttl: number) => ttl - (ttl * CLOCK_DRIFT_FACTOR + CLOCK_DRIFT_MS);
 
 /** A backend call that never answers, as from a stopped server. */
 const never = () => new Promise<never>(() => {});
-
-/**
- * How `task` ended and how long it took, or "still pending" after `limit` ms (so that a lock
- * that hangs fails the test rather than the run).
- */
-async function outcomeWithin(
-  task: PromiseLike<unknown>,
-  limit = 5_000,
-): Promise<{ value?: unknown; error?: unknown; pending?: true; took: number }> {
-  const start = performance.now();
-  const outcome = await Promise.race([
-    Promise.resolve(task).then(
-      (value) => ({ value }),
-      (error: unknown) => ({ error }),
-    ),
-    sleep(limit).then(() => ({ pending: true as const })),
-  ]);
-  return { ...outcome, took: performance.now() - start };
-}
 
 /** The remaining time of a held state in ms (`null`: never expires; `undefined`: free). */
 function remainingMs(state: ILockState): number | null | undefined {
@@ -234,37 +196,8 @@ function isStrictlyIncreasing(values: readonly number[]): boolean {
   return values.every((value, index) => index === 0 || value > (values[index - 1] ?? value));
 }
 
-/** Edits the plain data of the lock in a serialized document (of a lock alone). */
-function tamperLock(text: string, edit: (data: Record<string, unknown>) => void): string {
-  const document = JSON.parse(text) as { body: { json: Record<string, unknown> } };
-  edit(document.body.json);
-  return JSON.stringify(document);
-}
-
 function isLock(value: unknown): value is ILock {
   return typeof value === "object" && value !== null && "acquire" in value;
-}
-
-/**
- * How long the suite waits for what it expects (an event, a state) before failing: far beyond
- * any honest latency, so that a loaded CI host does not fail it, while what never comes still
- * fails the test. The suite never waits a fixed time for something to happen.
- */
-const PATIENCE_MS = 10_000;
-
-/**
- * Resolves with `check`'s value once it passes (it throws until then); after PATIENCE_MS fails
- * the test with its last error, prefixed with `what` was awaited.
- */
-async function eventually<T>(what: string, check: () => T | Promise<T>): Promise<T> {
-  try {
-    return await vi.waitFor(check, { timeout: PATIENCE_MS, interval: 5 });
-  } catch (error) {
-    if (error instanceof Error) {
-      error.message = `${what}, not within ${PATIENCE_MS} ms: ${error.message}`;
-    }
-    throw error;
-  }
 }
 
 /**

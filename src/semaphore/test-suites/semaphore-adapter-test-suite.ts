@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   afterEach,
@@ -10,6 +9,27 @@ import {
   test,
   vi,
 } from "vitest";
+import { SuiteKeys, untilQueued as untilQueuedBy } from "../../primitive/test-suites/suite-keys.js";
+import {
+  endOf,
+  neverAborted as never,
+  observe,
+} from "../../primitive/test-suites/suite-promises.js";
+import {
+  ELAPSED,
+  EXTENSION,
+  LONG_TTL,
+  MIDPOINT,
+  milliseconds as millisecondsOf,
+  PAST_SHORT_TTL,
+  PATIENCE_MS,
+  PROMPTLY,
+  RESTART_TTL,
+  SHORT_TTL,
+  SUBSCRIBE_GRACE,
+  unlessStalled,
+  within,
+} from "../../primitive/test-suites/suite-timing.js";
 import { TimeSpan } from "../../time-span/time-span.js";
 import type {
   ISemaphoreAdapter,
@@ -47,68 +67,13 @@ export type SemaphoreAdapterTestSuiteSettings = {
   queuedWaits?: (key: string) => Promise<number>;
 };
 
-// Real time, on purpose: the backend's clock decides expiry, so no fake timer can stand in
-// for it. Margins are generous (remote servers, loaded CI hosts); no test asserts speed.
-
-/** A slot this short is surely gone after `PAST_SHORT_TTL`. */
-const SHORT_TTL = TimeSpan.fromMilliseconds(100);
-const PAST_SHORT_TTL = 300;
-/** See the lock's suite: a restarted TTL has more than `MIDPOINT` left after `ELAPSED`. */
-const RESTART_TTL = TimeSpan.fromMilliseconds(1_000);
-const ELAPSED = 500;
-const MIDPOINT = 750;
-/** Long enough never to run out during a test. */
-const LONG_TTL = TimeSpan.fromSeconds(60);
-/** What a stranger offers when trying to extend a slot: any extension would show. */
-const EXTENSION = TimeSpan.fromMinutes(10);
-const SUBSCRIBE_GRACE = 100;
-const PATIENCE_MS = 10_000;
-/** "Soon": far below the waits, far above any honest latency. */
-const PROMPTLY = 2_000;
-
-type Outcome = { resolved: boolean; value: unknown; reason: unknown; at: number };
 type Wait = Promise<SemaphoreWaitResult>;
 
-/** Watches a promise without letting its rejection go unhandled in the meantime. */
-function observe(promise: Promise<unknown>): {
-  isSettled: () => boolean;
-  outcome: Promise<Outcome>;
-} {
-  let settled = false;
-  const settle = (resolved: boolean, value: unknown, reason: unknown): Outcome => {
-    settled = true;
-    return { resolved, value, reason, at: performance.now() };
-  };
-  return {
-    isSettled: () => settled,
-    outcome: promise.then(
-      (value) => settle(true, value, undefined),
-      (reason: unknown) => settle(false, undefined, reason),
-    ),
-  };
-}
-
-/** What a wait ended with: a hand-off, nothing (woken or timed out), or "pending" after `ms`. */
-async function endOf(waiting: Wait, ms: number): Promise<SemaphoreWaitResult | "pending"> {
-  const timer = new AbortController();
-  try {
-    return await Promise.race([waiting, sleep(ms, "pending" as const, { signal: timer.signal })]);
-  } finally {
-    timer.abort();
-  }
-}
-
-function milliseconds(remainingTime: TimeSpan | null | undefined): number {
-  expect(remainingTime, "a slot with a TTL has a remaining time").toBeDefined();
-  expect(remainingTime, "a slot with a TTL has a remaining time").not.toBeNull();
-  return remainingTime?.toMilliseconds() ?? Number.NaN;
-}
-
-function never(): AbortSignal {
-  return new AbortController().signal;
-}
-
-let suiteCounter = 0;
+/**
+ * The TTL of a claim whose hand-off is checked: the claim's own (below `LONG_TTL`), and long
+ * enough that the checks after the hand-off need no answer within it.
+ */
+const CLAIM_TTL = TimeSpan.fromSeconds(10);
 
 /**
  * The behaviour every `ISemaphoreAdapter` must have, specified once; run it in a vitest file
@@ -126,7 +91,6 @@ let suiteCounter = 0;
  * });
  */
 export function semaphoreAdapterTestSuite(settings: SemaphoreAdapterTestSuiteSettings): void {
-  suiteCounter += 1;
   const {
     createAdapter,
     destroyAdapter,
@@ -134,23 +98,15 @@ export function semaphoreAdapterTestSuite(settings: SemaphoreAdapterTestSuiteSet
     keyPrefix = "hasp-suite:",
     queuedWaits,
   } = settings;
-  const runPrefix = `${keyPrefix}${randomBytes(6).toString("hex")}-${suiteCounter}:`;
+  const keys = new SuiteKeys(keyPrefix);
+  const milliseconds = (remainingTime: TimeSpan | null | undefined) =>
+    millisecondsOf(remainingTime, "a slot");
 
   describe("semaphore adapter conformance", () => {
     let adapter: ISemaphoreAdapter;
-    let usedKeys: string[];
-    let keyCounter = 0;
-
     /** A key no other test (or run) has used; force-released after the test. */
-    function freshKey(label = "key"): string {
-      keyCounter += 1;
-      return track(`${runPrefix}${keyCounter}:${label}`);
-    }
-
-    function track(key: string): string {
-      usedKeys.push(key);
-      return key;
-    }
+    const freshKey = (label?: string) => keys.fresh(label);
+    const track = (key: string) => keys.track(key);
 
     /** Acquires and returns the fencing token, failing the test when no slot was taken. */
     async function acquire(
@@ -199,28 +155,7 @@ export function semaphoreAdapterTestSuite(settings: SemaphoreAdapterTestSuiteSet
     }
 
     /** Resolves once `count` waits are queued on `key` (see `queuedWaits`). */
-    async function untilQueued(key: string, count: number): Promise<void> {
-      if (queuedWaits === undefined) {
-        await sleep(SUBSCRIBE_GRACE);
-        return;
-      }
-      let queued = 0;
-      try {
-        await vi.waitFor(
-          async () => {
-            queued = await queuedWaits(key);
-            if (queued < count) {
-              throw new Error("not yet");
-            }
-          },
-          { timeout: PATIENCE_MS, interval: 5 },
-        );
-      } catch {
-        expect.fail(
-          `${count} wait(s) were not queued on ${key} within ${PATIENCE_MS} ms (${queued})`,
-        );
-      }
-    }
+    const untilQueued = (key: string, count: number) => untilQueuedBy(queuedWaits, key, count);
 
     function waitForReleaseOf(
       context: TestContext,
@@ -243,6 +178,37 @@ export function semaphoreAdapterTestSuite(settings: SemaphoreAdapterTestSuiteSet
       return waitForReleaseOf(context)(key, TimeSpan.fromMilliseconds(maxWait), signal, claim);
     }
 
+    /** A claimed wait of `maxWait` ms, watched, that the test ends with `abort`. */
+    function abortableClaim(
+      context: TestContext,
+      key: string,
+      claim: SemaphoreWaitClaim,
+      maxWait = 10_000,
+    ): { waiting: ReturnType<typeof observe>; abort: (reason?: unknown) => void } {
+      const controller = new AbortController();
+      return {
+        waiting: observe(claimed(context, key, claim, maxWait, controller.signal)),
+        abort: (reason) => controller.abort(reason),
+      };
+    }
+
+    /**
+     * Skips the test unless a release hands the freed slot to the oldest claimed wait (memory,
+     * Redis, PostgreSQL with a listener) rather than only waking it: probed on a key of its own.
+     */
+    async function handsOffOrSkip(context: TestContext): Promise<void> {
+      const key = freshKey("probe");
+      await acquire(key, "probe-holder", 1, LONG_TTL);
+      const waiting = claimed(context, key, { slotId: "probe-waiter", limit: 1, ttl: LONG_TTL });
+      await untilQueued(key, 1);
+      expect(await adapter.release(key, "probe-holder")).toBe(true);
+      const end = await endOf(waiting, PROMPTLY);
+      expect(end, "the wait ends soon after the release").not.toBe("pending");
+      if (end === undefined) {
+        context.skip("the adapter wakes its waiters without handing slots over");
+      }
+    }
+
     /**
      * More instances of the adapter, as other processes would have (destroyed after the test),
      * or the test's own one `count` times when instances do not share a backend.
@@ -260,12 +226,11 @@ export function semaphoreAdapterTestSuite(settings: SemaphoreAdapterTestSuiteSet
 
     beforeEach(async () => {
       adapter = await createAdapter();
-      usedKeys = [];
     });
 
     afterEach(async () => {
       // Slots without expiry would otherwise stay on a shared server.
-      await Promise.all(usedKeys.map((key) => adapter.forceReleaseAll(key)));
+      await Promise.all(keys.takeUsed().map((key) => adapter.forceReleaseAll(key)));
       await destroyAdapter?.(adapter);
     });
 
@@ -345,15 +310,27 @@ export function semaphoreAdapterTestSuite(settings: SemaphoreAdapterTestSuiteSet
       });
 
       test("a holder acquires its live slot again, even on a full key: same token, TTL restarted, count unchanged", async () => {
-        const key = freshKey();
-        const token = await acquire(key, "alice", 2, RESTART_TTL);
-        await acquire(key, "bob", 2, LONG_TTL);
-        await sleep(ELAPSED);
-        expect(await acquire(key, "alice", 2, RESTART_TTL)).toBe(token);
-        const state = await live(key, "alice");
-        expect(state.acquiredSlotsCount).toBe(2);
-        expect(state.slot?.fencingToken).toBe(token);
-        expect(milliseconds(state.slot?.remainingTime)).toBeGreaterThan(MIDPOINT);
+        await unlessStalled(async () => {
+          const key = freshKey();
+          const acquiredAt = performance.now();
+          const token = await acquire(key, "alice", 2, RESTART_TTL);
+          await acquire(key, "bob", 2, LONG_TTL);
+          await sleep(ELAPSED);
+          const again = await adapter.acquire(key, "alice", 2, RESTART_TTL);
+          const againAt = performance.now();
+          const state = await adapter.getState(key, "alice");
+          // Seen only if the database answered in time: else this says so, and tries again.
+          within(
+            acquiredAt,
+            RESTART_TTL.toMilliseconds() - 100,
+            "acquire, pause and acquire again",
+          );
+          within(againAt, RESTART_TTL.toMilliseconds() - MIDPOINT, "getState");
+          expect(again).toEqual({ acquired: true, fencingToken: token });
+          expect(state?.acquiredSlotsCount).toBe(2);
+          expect(state?.slot?.fencingToken).toBe(token);
+          expect(milliseconds(state?.slot?.remainingTime)).toBeGreaterThan(MIDPOINT);
+        });
       });
 
       test("a holder acquires again after its slot expired: a new, greater token", async () => {
@@ -377,14 +354,21 @@ export function semaphoreAdapterTestSuite(settings: SemaphoreAdapterTestSuiteSet
       });
 
       test("a refused acquire leaves the holders' TTLs alone", async () => {
-        const key = freshKey();
-        const token = await acquire(key, "alice", 1, RESTART_TTL);
-        await sleep(ELAPSED);
-        await refused(key, "bob", 1, EXTENSION);
-        await refused(key, "carol", 5, null);
-        const slot = await slotOf(key, "alice");
-        expect(slot.fencingToken).toBe(token);
-        expect(milliseconds(slot.remainingTime)).toBeLessThan(MIDPOINT);
+        await unlessStalled(async () => {
+          const key = freshKey();
+          const acquiredAt = performance.now();
+          const token = await acquire(key, "alice", 1, RESTART_TTL);
+          await sleep(ELAPSED);
+          const bob = await adapter.acquire(key, "bob", 1, EXTENSION);
+          const carol = await adapter.acquire(key, "carol", 5, null);
+          const state = await adapter.getState(key, "alice");
+          // alice's slot is live throughout only if the database answered within its TTL.
+          within(acquiredAt, RESTART_TTL.toMilliseconds() - 100, "acquire, pause, 3 calls");
+          expect(bob).toMatchObject({ acquired: false });
+          expect(carol).toMatchObject({ acquired: false });
+          expect(state?.slot?.fencingToken).toBe(token);
+          expect(milliseconds(state?.slot?.remainingTime)).toBeLessThan(MIDPOINT);
+        });
       });
     });
 
@@ -505,22 +489,40 @@ export function semaphoreAdapterTestSuite(settings: SemaphoreAdapterTestSuiteSet
 
     describe("refresh", () => {
       test("by a holder: true, and its TTL restarts with the given span; the others' stay", async () => {
-        const key = freshKey();
-        await acquire(key, "alice", 2, RESTART_TTL);
-        await acquire(key, "bob", 2, RESTART_TTL);
-        await sleep(ELAPSED);
-        expect(await adapter.refresh(key, "alice", RESTART_TTL)).toBe(true);
-        expect(milliseconds((await slotOf(key, "alice")).remainingTime)).toBeGreaterThan(MIDPOINT);
-        expect(milliseconds((await slotOf(key, "bob")).remainingTime)).toBeLessThan(MIDPOINT);
+        await unlessStalled(async () => {
+          const key = freshKey();
+          const acquiredAt = performance.now();
+          await acquire(key, "alice", 2, RESTART_TTL);
+          await acquire(key, "bob", 2, RESTART_TTL);
+          await sleep(ELAPSED);
+          const refreshedAt = performance.now();
+          const refreshed = await adapter.refresh(key, "alice", RESTART_TTL);
+          const alice = await adapter.getState(key, "alice");
+          const bob = await adapter.getState(key, "bob");
+          // Seen only if the database answered in time: else this says so, and tries again.
+          within(acquiredAt, RESTART_TTL.toMilliseconds() - 100, "2 acquires, pause, 3 calls");
+          within(refreshedAt, RESTART_TTL.toMilliseconds() - MIDPOINT, "refresh and getState");
+          expect(refreshed).toBe(true);
+          expect(milliseconds(alice?.slot?.remainingTime)).toBeGreaterThan(MIDPOINT);
+          expect(milliseconds(bob?.slot?.remainingTime)).toBeLessThan(MIDPOINT);
+        });
       });
 
       test("by a stranger: false, and nothing is extended", async () => {
-        const key = freshKey();
-        await acquire(key, "alice", 2, RESTART_TTL);
-        await sleep(ELAPSED);
-        expect(await adapter.refresh(key, "bob", EXTENSION)).toBe(false);
-        expect(await live(key, "bob")).toMatchObject({ acquiredSlotsCount: 1, slot: null });
-        expect(milliseconds((await slotOf(key, "alice")).remainingTime)).toBeLessThan(MIDPOINT);
+        await unlessStalled(async () => {
+          const key = freshKey();
+          const acquiredAt = performance.now();
+          await acquire(key, "alice", 2, RESTART_TTL);
+          await sleep(ELAPSED);
+          const refreshed = await adapter.refresh(key, "bob", EXTENSION);
+          const bob = await adapter.getState(key, "bob");
+          const alice = await adapter.getState(key, "alice");
+          // alice's slot is live throughout only if the database answered within its TTL.
+          within(acquiredAt, RESTART_TTL.toMilliseconds() - 100, "acquire, pause, 3 calls");
+          expect(refreshed).toBe(false);
+          expect(bob).toMatchObject({ acquiredSlotsCount: 1, slot: null });
+          expect(milliseconds(alice?.slot?.remainingTime)).toBeLessThan(MIDPOINT);
+        });
       });
 
       test("after the slot expired: false, and the key stays free", async () => {
@@ -899,7 +901,7 @@ export function semaphoreAdapterTestSuite(settings: SemaphoreAdapterTestSuiteSet
         for (const release of ["release", "forceReleaseAll"] as const) {
           const key = freshKey(release);
           const aliceToken = await acquire(key, "alice", 1, LONG_TTL);
-          const waiting = claimed(context, key, { slotId: "bob", limit: 1, ttl: RESTART_TTL });
+          const waiting = claimed(context, key, { slotId: "bob", limit: 1, ttl: CLAIM_TTL });
           await untilQueued(key, 1);
           expect(
             release === "release"
@@ -917,7 +919,7 @@ export function semaphoreAdapterTestSuite(settings: SemaphoreAdapterTestSuiteSet
           expect(end).toMatchObject({ acquired: true, fencingToken: expect.any(Number) });
           if (end.remainingTime !== undefined) {
             expect(end.remainingTime.toMilliseconds()).toBeLessThanOrEqual(
-              RESTART_TTL.toMilliseconds(),
+              CLAIM_TTL.toMilliseconds(),
             );
           }
           const state = await live(key, "bob");
@@ -925,7 +927,7 @@ export function semaphoreAdapterTestSuite(settings: SemaphoreAdapterTestSuiteSet
           expect(state.slot?.fencingToken).toBe(end.fencingToken);
           expect(end.fencingToken).toBeGreaterThan(aliceToken);
           expect(milliseconds(state.slot?.remainingTime)).toBeLessThanOrEqual(
-            RESTART_TTL.toMilliseconds(),
+            CLAIM_TTL.toMilliseconds(),
           );
           // The handed-over slot is bob's like any other: a stranger cannot take or free it.
           await refused(key, "carol", 1);
@@ -1003,19 +1005,10 @@ export function semaphoreAdapterTestSuite(settings: SemaphoreAdapterTestSuiteSet
           { slotId: "bob", limit: 1, ttl: LONG_TTL },
           SUBSCRIBE_GRACE,
         );
-        const controller = new AbortController();
-        const aborted = observe(
-          claimed(
-            context,
-            key,
-            { slotId: "carol", limit: 1, ttl: LONG_TTL },
-            5_000,
-            controller.signal,
-          ),
-        );
+        const carol = abortableClaim(context, key, { slotId: "carol", limit: 1, ttl: LONG_TTL });
         expect(await endOf(timedOut, PROMPTLY)).toBeUndefined();
-        controller.abort(new Error("carol gave up"));
-        expect((await aborted.outcome).resolved).toBe(false);
+        carol.abort(new Error("carol gave up"));
+        expect((await carol.waiting.outcome).resolved).toBe(false);
         expect(await adapter.release(key, "alice")).toBe(true);
         await sleep(SUBSCRIBE_GRACE);
         expect(await adapter.getState(key, "bob")).toBeNull();
@@ -1025,21 +1018,12 @@ export function semaphoreAdapterTestSuite(settings: SemaphoreAdapterTestSuiteSet
         for (let round = 0; round < 5; round++) {
           const key = freshKey();
           await acquire(key, "alice", 1, LONG_TTL);
-          const controller = new AbortController();
-          const waiting = observe(
-            claimed(
-              context,
-              key,
-              { slotId: "bob", limit: 1, ttl: LONG_TTL },
-              5_000,
-              controller.signal,
-            ),
-          );
+          const bob = abortableClaim(context, key, { slotId: "bob", limit: 1, ttl: LONG_TTL });
           await untilQueued(key, 1);
           const releasing = adapter.release(key, "alice");
-          controller.abort(new Error("gave up"));
+          bob.abort(new Error("gave up"));
           expect(await releasing).toBe(true);
-          const outcome = await waiting.outcome;
+          const outcome = await bob.waiting.outcome;
           if (outcome.resolved && outcome.value !== undefined) {
             const handOff = outcome.value as { fencingToken: number };
             expect((await slotOf(key, "bob")).fencingToken, "the handed-over slot is bob's").toBe(
@@ -1082,14 +1066,13 @@ export function semaphoreAdapterTestSuite(settings: SemaphoreAdapterTestSuiteSet
         await acquire(key, "carol", 2, LONG_TTL);
         const claim: SemaphoreWaitClaim = { slotId: "bob", limit: 2, ttl: LONG_TTL };
         const first = claimed(context, key, claim);
-        const controller = new AbortController();
-        const second = observe(claimed(context, key, claim, 10_000, controller.signal));
+        const second = abortableClaim(context, key, claim);
         await untilQueued(key, 2);
         expect(await adapter.release(key, "alice")).toBe(true);
         const end = await endOf(first, PROMPTLY);
         if (end === undefined) {
-          controller.abort();
-          await second.outcome;
+          second.abort();
+          await second.waiting.outcome;
           return context.skip("the adapter wakes its waiters without handing slots over");
         }
         expect(end).toMatchObject({ acquired: true });
@@ -1097,8 +1080,8 @@ export function semaphoreAdapterTestSuite(settings: SemaphoreAdapterTestSuiteSet
         // bob holds one slot whatever became of its second wait, and the key is full.
         expect(await live(key, "bob")).toMatchObject({ acquiredSlotsCount: 2 });
         expect((await slotOf(key, "bob")).fencingToken).toBe(token);
-        controller.abort(new Error("the second wait gave up"));
-        const outcome = await second.outcome;
+        second.abort(new Error("the second wait gave up"));
+        const outcome = await second.waiting.outcome;
         if (outcome.resolved && outcome.value !== undefined) {
           expect(outcome.value).toMatchObject({ acquired: true, fencingToken: token });
         }
@@ -1110,20 +1093,80 @@ export function semaphoreAdapterTestSuite(settings: SemaphoreAdapterTestSuiteSet
         expect(await adapter.release(key, "bob")).toBe(true);
       });
 
-      test("claims keep their order while holders refresh past their former expiries", async (context) => {
+      test("two claims of one owner: the second's abort in the grant's tick leaves the first's slot held", async (context) => {
         const key = freshKey();
-        const ttl = TimeSpan.fromMilliseconds(1_000);
-        await acquire(key, "alice", 1, ttl);
-        const names = ["w0", "w1"];
-        const waits = names.map((slotId) =>
-          claimed(context, key, { slotId, limit: 1, ttl: LONG_TTL }, 20_000),
-        );
-        await untilQueued(key, names.length);
-        const refreshUntil = performance.now() + 3 * ttl.toMilliseconds();
-        while (performance.now() < refreshUntil) {
-          expect(await adapter.refresh(key, "alice", ttl), "alice keeps her slot").toBe(true);
-          await sleep(100);
+        await acquire(key, "alice", 2, LONG_TTL);
+        await acquire(key, "carol", 2, LONG_TTL);
+        const claim: SemaphoreWaitClaim = { slotId: "bob", limit: 2, ttl: LONG_TTL };
+        const first = claimed(context, key, claim);
+        const second = abortableClaim(context, key, claim);
+        await untilQueued(key, 2);
+        expect(await adapter.release(key, "alice")).toBe(true);
+        // Right after the release returns: before the grant's message is heard.
+        second.abort(new Error("the second wait gave up"));
+        const handed = await endOf(first, PROMPTLY);
+        await second.waiting.outcome;
+        if (handed === undefined) {
+          return context.skip("the adapter wakes its waiters without handing slots over");
         }
+        expect(handed, "the first wait is handed the slot").toMatchObject({ acquired: true });
+        // bob was told it holds a slot: the key must still count it.
+        const state = await live(key, "bob");
+        expect(state.slot?.fencingToken).toBe(
+          handed === "pending" ? Number.NaN : handed.fencingToken,
+        );
+        expect(state.acquiredSlotsCount).toBe(2);
+      });
+
+      test("a newcomer does not pass a queued claim that its own smaller limit holds back", async (context) => {
+        await handsOffOrSkip(context);
+        const key = freshKey();
+        await acquire(key, "alice", 3, LONG_TTL);
+        await acquire(key, "bob", 3, LONG_TTL);
+        // Two slots live: carol's limit of 2 is reached, dave's of 3 is not. First come, first
+        // served: else greater-limit newcomers keeping the count up pass her for ever.
+        const carol = abortableClaim(context, key, { slotId: "carol", limit: 2, ttl: LONG_TTL });
+        await untilQueued(key, 1);
+        const dave = await adapter.acquire(key, "dave", 3, LONG_TTL);
+        carol.abort(new Error("done"));
+        await carol.waiting.outcome;
+        expect(dave, "dave is refused while carol waits ahead").toMatchObject({ acquired: false });
+      });
+
+      test("claims keep their order while holders refresh past their former expiries", async (context) => {
+        waitForReleaseOf(context);
+        let waits: Wait[] = [];
+        let key = "";
+        await unlessStalled(async () => {
+          key = freshKey();
+          const ttl = RESTART_TTL;
+          // A stalled attempt's waits give up, so that they take nothing of the next one's.
+          const attempt = new AbortController();
+          let sentAt = performance.now();
+          await acquire(key, "alice", 1, ttl);
+          waits = ["w0", "w1"].map((slotId) =>
+            claimed(context, key, { slotId, limit: 1, ttl: LONG_TTL }, 20_000, attempt.signal),
+          );
+          for (const wait of waits) {
+            wait.catch(() => {});
+          }
+          try {
+            await untilQueued(key, waits.length);
+            const refreshUntil = performance.now() + 3 * ttl.toMilliseconds();
+            while (performance.now() < refreshUntil) {
+              const refreshedSince = sentAt;
+              sentAt = performance.now();
+              const refreshed = await adapter.refresh(key, "alice", ttl);
+              // alice keeps her slot only if each refresh came within the TTL of the one before.
+              within(refreshedSince, ttl.toMilliseconds() - 100, "the refresh after the last");
+              expect(refreshed, "alice keeps her slot").toBe(true);
+              await sleep(100);
+            }
+          } catch (error) {
+            attempt.abort(error);
+            throw error;
+          }
+        });
         for (const wait of waits) {
           expect(await endOf(wait, 0), "a refresh ends no wait").toBe("pending");
         }
@@ -1144,12 +1187,42 @@ export function semaphoreAdapterTestSuite(settings: SemaphoreAdapterTestSuiteSet
         if (adapter.waitsPastExpiry !== true) {
           return context.skip("the adapter's waits end at the soonest expiry (waitsPastExpiry)");
         }
-        const key = freshKey();
-        const aliceToken = await acquire(key, "alice", 1, TimeSpan.fromMilliseconds(400));
-        const first = claimed(context, key, { slotId: "bob", limit: 1, ttl: LONG_TTL }, 20_000);
-        await untilQueued(key, 1);
-        const second = claimed(context, key, { slotId: "carol", limit: 1, ttl: LONG_TTL }, 20_000);
-        const end = await endOf(first, PROMPTLY + 400);
+        let key = "";
+        let aliceToken = Number.NaN;
+        let first: Wait = Promise.resolve(undefined);
+        let second: Wait = Promise.resolve(undefined);
+        await unlessStalled(async () => {
+          key = freshKey();
+          // A stalled attempt's waits give up, so that they take nothing of the next one's.
+          const attempt = new AbortController();
+          const acquiredAt = performance.now();
+          aliceToken = await acquire(key, "alice", 1, RESTART_TTL);
+          first = claimed(
+            context,
+            key,
+            { slotId: "bob", limit: 1, ttl: LONG_TTL },
+            20_000,
+            attempt.signal,
+          );
+          first.catch(() => {});
+          await untilQueued(key, 1);
+          second = claimed(
+            context,
+            key,
+            { slotId: "carol", limit: 1, ttl: LONG_TTL },
+            20_000,
+            attempt.signal,
+          );
+          second.catch(() => {});
+          try {
+            // bob waits past alice's expiry only if his wait was queued before it.
+            within(acquiredAt, RESTART_TTL.toMilliseconds() - 100, "acquire and queue a wait");
+          } catch (error) {
+            attempt.abort(error);
+            throw error;
+          }
+        });
+        const end = await endOf(first, PROMPTLY + RESTART_TTL.toMilliseconds());
         expect(end, "bob is handed the slot when alice's expires").toMatchObject({
           acquired: true,
         });
@@ -1188,28 +1261,37 @@ export function semaphoreAdapterTestSuite(settings: SemaphoreAdapterTestSuiteSet
 
       test("waitAcquires: a claimed wait on its own live slot re-takes it: same token, TTL restarted", async (context) => {
         const wait = acquiringWaitOf(context);
-        const key = freshKey();
-        const token = await acquire(key, "alice", 1, TimeSpan.fromSeconds(2));
-        expect(await wait(key, "alice", 1, LONG_TTL)).toEqual({
-          acquired: true,
-          fencingToken: token,
+        await unlessStalled(async () => {
+          const key = freshKey();
+          const acquiredAt = performance.now();
+          const ttl = TimeSpan.fromSeconds(2);
+          const token = await acquire(key, "alice", 1, ttl);
+          const taken = await wait(key, "alice", 1, LONG_TTL);
+          // The same slot is re-taken only if it was still live when the wait came.
+          within(acquiredAt, ttl.toMilliseconds() - 100, "acquire and a wait");
+          expect(taken).toEqual({ acquired: true, fencingToken: token });
+          expect(milliseconds((await slotOf(key, "alice")).remainingTime)).toBeGreaterThan(50_000);
+          expect((await live(key)).acquiredSlotsCount).toBe(1);
         });
-        expect(milliseconds((await slotOf(key, "alice")).remainingTime)).toBeGreaterThan(50_000);
-        expect((await live(key)).acquiredSlotsCount).toBe(1);
       });
 
       test("waitAcquires: a claimed wait never outlasts the soonest expiry, and the next one takes the slot", async (context) => {
         const wait = acquiringWaitOf(context);
-        const key = freshKey();
-        const first = await acquire(key, "alice", 1, TimeSpan.fromMilliseconds(400));
-        const startedAt = performance.now();
-        const end = await endOf(wait(key, "bob", 1, LONG_TTL), 5_000);
-        expect(end, "the wait ended with the slot, long before its time").not.toBe("pending");
-        expect(performance.now() - startedAt).toBeGreaterThanOrEqual(300);
-        if (end === undefined) {
-          expect(await wait(key, "bob", 1, LONG_TTL)).toMatchObject({ acquired: true });
-        }
-        expect((await slotOf(key, "bob")).fencingToken).toBeGreaterThan(first);
+        await unlessStalled(async () => {
+          const key = freshKey();
+          const acquiredAt = performance.now();
+          const first = await acquire(key, "alice", 1, TimeSpan.fromMilliseconds(400));
+          const startedAt = performance.now();
+          // The slot's expiry is 300 ms away or more only if the acquire answered within 100 ms.
+          within(acquiredAt, 100, "acquire");
+          const end = await endOf(wait(key, "bob", 1, LONG_TTL), 5_000);
+          expect(end, "the wait ended with the slot, long before its time").not.toBe("pending");
+          expect(performance.now() - startedAt).toBeGreaterThanOrEqual(300);
+          if (end === undefined) {
+            expect(await wait(key, "bob", 1, LONG_TTL)).toMatchObject({ acquired: true });
+          }
+          expect((await slotOf(key, "bob")).fencingToken).toBeGreaterThan(first);
+        });
       });
     });
   });

@@ -1,8 +1,17 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, type TestContext, test, vi } from "vitest";
 import { InvalidArgumentError } from "../../errors/invalid-argument-error.js";
-import { Namespace } from "../../namespace/namespace.js";
 import { publicOwner } from "../../primitive/owner.js";
+import {
+  uniqueNamespace as namespaceUnder,
+  tamperSerialized as tamper,
+} from "../../primitive/test-suites/suite-keys.js";
+import {
+  abortedWithin,
+  outcomeWithin,
+  started,
+} from "../../primitive/test-suites/suite-promises.js";
+import { eventually, unlessStalled, within } from "../../primitive/test-suites/suite-timing.js";
 import { SuperJsonSerdeAdapter } from "../../serde/adapters/super-json/super-json-serde-adapter.js";
 import { Serde } from "../../serde/serde.js";
 import { SerdeError } from "../../serde/serde-error.js";
@@ -72,18 +81,8 @@ type World = {
 const KEY = "resource";
 const ms = (milliseconds: number) => TimeSpan.fromMilliseconds(milliseconds);
 const LONG = TimeSpan.fromSeconds(10);
-const PATIENCE_MS = 10_000;
 const HEX_32 = /^[0-9a-f]{32}$/;
-
-let namespaceCounter = 0;
-
-function uniqueNamespace(): Namespace {
-  namespaceCounter += 1;
-  return new Namespace([
-    "hasp-semaphore-suite",
-    `${process.pid}-${Date.now().toString(36)}-${namespaceCounter}`,
-  ]);
-}
+const uniqueNamespace = () => namespaceUnder("hasp-semaphore-suite");
 
 /** Routes every call of `adapter` through `interceptor`, keeping its optional members as they are. */
 function instrument(adapter: ISemaphoreAdapter, interceptor: Interceptor): ISemaphoreAdapter {
@@ -126,61 +125,6 @@ function eventsOf<TName extends SemaphoreEventName>(
     .filter((event) => event.name === name)
     .map((event) => event.payload as SemaphoreEventMap[TName])
     .filter((payload) => slotId === undefined || payload.slotId === slotId);
-}
-
-/** Resolves with `check`'s value once it passes; fails the test after PATIENCE_MS. */
-async function eventually<T>(what: string, check: () => T | Promise<T>): Promise<T> {
-  try {
-    return await vi.waitFor(check, { timeout: PATIENCE_MS, interval: 5 });
-  } catch (error) {
-    if (error instanceof Error) {
-      error.message = `${what}, not within ${PATIENCE_MS} ms: ${error.message}`;
-    }
-    throw error;
-  }
-}
-
-/** Resolves when `signal` aborts, or after `limit` ms (so a broken semaphore fails, not hangs). */
-async function abortedWithin(signal: AbortSignal, limit = 5_000): Promise<boolean> {
-  if (!signal.aborted) {
-    await Promise.race([
-      new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true })),
-      sleep(limit),
-    ]);
-  }
-  return signal.aborted;
-}
-
-/** How `promise` ended, or "pending" after `limit` ms. */
-async function outcomeWithin(
-  promise: PromiseLike<unknown>,
-  limit = 5_000,
-): Promise<{ value?: unknown; error?: unknown; pending?: true }> {
-  return Promise.race([
-    Promise.resolve(promise).then(
-      (value) => ({ value }),
-      (error: unknown) => ({ error }),
-    ),
-    sleep(limit).then(() => ({ pending: true as const })),
-  ]);
-}
-
-/**
- * Starts a lazy task now (a `Task` runs once awaited), so a test can act while it runs. Its
- * rejection counts as handled: a test may await other things before looking at it (an aborted
- * wait of a backend that queues rejects while the test awaits the release).
- */
-function started<T>(task: PromiseLike<T>): Promise<T> {
-  const running = Promise.resolve(task);
-  running.catch(() => {});
-  return running;
-}
-
-/** Edits the plain data of the semaphore in a serialized document (of a semaphore alone). */
-function tamper(text: string, edit: (data: Record<string, unknown>) => void): string {
-  const document = JSON.parse(text) as { body: { json: Record<string, unknown> } };
-  edit(document.body.json);
-  return JSON.stringify(document);
 }
 
 /**
@@ -445,15 +389,24 @@ export function semaphoreProviderTestSuite(settings: SemaphoreProviderTestSuiteS
 
       test("refresh and refreshOrFail: the holder's TTL restarts; a stranger or a slot without TTL fails", async (context) => {
         const world = await setup(context);
-        const a = world.create({ limit: 2, ttl: ms(1_000) });
-        await a.acquireOrFail();
-        await sleep(500);
-        expect(await a.refresh()).toBe(true);
-        const state = await a.getState();
-        expect(
-          state.type === SEMAPHORE_STATE.ACQUIRED ? state.remainingTime?.toMilliseconds() : 0,
-        ).toBeGreaterThan(750);
-        expect(await a.refresh(ms(5_000))).toBe(true);
+        await unlessStalled(async () => {
+          const a = world.create({ limit: 2, ttl: ms(1_000) });
+          await a.forceReleaseAll();
+          const acquiredAt = performance.now();
+          await a.acquireOrFail();
+          await sleep(500);
+          const refreshedAt = performance.now();
+          const refreshed = await a.refresh();
+          const state = await a.getState();
+          // Seen only if the database answered in time: else this says so, and tries again.
+          within(acquiredAt, 900, "acquire, pause and refresh");
+          within(refreshedAt, 250, "refresh and getState");
+          expect(refreshed).toBe(true);
+          expect(
+            state.type === SEMAPHORE_STATE.ACQUIRED ? state.remainingTime?.toMilliseconds() : 0,
+          ).toBeGreaterThan(750);
+          expect(await a.refresh(ms(5_000))).toBe(true);
+        });
         const b = world.create({ limit: 2 });
         expect(await b.refresh()).toBe(false);
         await expect(b.refreshOrFail()).rejects.toBeInstanceOf(FailedRefreshSemaphoreError);
@@ -599,7 +552,7 @@ export function semaphoreProviderTestSuite(settings: SemaphoreProviderTestSuiteS
         await world.untilWaiting(quitter);
         const reason = new Error("gave up");
         controller.abort(reason);
-        expect(await outcomeWithin(waiting)).toEqual({ error: reason });
+        expect((await outcomeWithin(waiting)).error).toBe(reason);
         await holder.release();
         // The abort rejects at once; the adapter's leave may reach a backend after the release,
         // which then hands the slot to the claim for a moment: the leave gives it back.
@@ -670,15 +623,29 @@ export function semaphoreProviderTestSuite(settings: SemaphoreProviderTestSuiteS
 
       test("a holder refreshing while others wait serves them nothing; its release serves one", async (context) => {
         const world = await setup(context);
-        const holder = world.create({ limit: 1, ttl: ms(600) });
-        await holder.acquireOrFail();
-        const waiter = world.create({ limit: 1 });
-        const waiting = started(waiter.acquireBlocking({ time: LONG, interval: ms(20) }));
-        await world.untilWaiting(waiter);
-        for (let i = 0; i < 10; i++) {
-          expect(await holder.refresh()).toBe(true);
-          await sleep(100);
-        }
+        let attempt = 0;
+        let holder = world.create({ limit: 1 });
+        let waiting: Promise<boolean> = Promise.resolve(false);
+        await unlessStalled(async () => {
+          // Each attempt on a key of its own: a stalled one's waiter may have taken its slot.
+          attempt += 1;
+          const key = `${KEY}-${attempt}`;
+          holder = world.create({ limit: 1, ttl: ms(600) }, key);
+          let sentAt = performance.now();
+          await holder.acquireOrFail();
+          const waiter = world.create({ limit: 1 }, key);
+          waiting = started(waiter.acquireBlocking({ time: LONG, interval: ms(20) }));
+          await world.untilWaiting(waiter);
+          for (let i = 0; i < 10; i++) {
+            const refreshedSince = sentAt;
+            sentAt = performance.now();
+            const refreshed = await holder.refresh();
+            // The holder keeps its slot only if each refresh came within the TTL of the last.
+            within(refreshedSince, 500, "the refresh after the last");
+            expect(refreshed).toBe(true);
+            await sleep(100);
+          }
+        });
         expect(await holder.getState()).toMatchObject({ type: SEMAPHORE_STATE.ACQUIRED });
         await holder.release();
         expect(await waiting).toBe(true);
@@ -717,15 +684,26 @@ export function semaphoreProviderTestSuite(settings: SemaphoreProviderTestSuiteS
 
       test("auto-refresh keeps a 900 ms slot alive through a 1.5 s function", async (context) => {
         const world = await setup(context);
-        const semaphore = world.create({ limit: 1, ttl: ms(900) });
-        const competitor = world.create({ limit: 1 });
-        const seen = await semaphore.runOrFail(async ({ signal }) => {
-          const attempts: boolean[] = [];
-          for (let i = 0; i < 5; i++) {
-            await sleep(300);
-            attempts.push(await competitor.acquire());
-          }
-          return { attempts, state: await semaphore.getState(), aborted: signal.aborted };
+        let attempt = 0;
+        let semaphore = world.create({ limit: 1 });
+        let seen = { attempts: [] as boolean[], state: {}, aborted: true };
+        await unlessStalled(async () => {
+          // Each attempt on a key of its own: a stalled one may have lost its slot.
+          attempt += 1;
+          const key = `${KEY}-${attempt}`;
+          semaphore = world.create({ limit: 1, ttl: ms(900) }, key);
+          const competitor = world.create({ limit: 1 }, key);
+          seen = await semaphore.runOrFail(async ({ signal }) => {
+            const attempts: boolean[] = [];
+            for (let i = 0; i < 5; i++) {
+              const stepAt = performance.now();
+              await sleep(300);
+              attempts.push(await competitor.acquire());
+              // The keep-alive keeps up only on a machine that keeps up with the steps.
+              within(stepAt, 600, "a step of 300 ms and an acquire");
+            }
+            return { attempts, state: await semaphore.getState(), aborted: signal.aborted };
+          });
         });
         expect(seen.attempts).toEqual([false, false, false, false, false]);
         expect(seen.state).toMatchObject({ type: SEMAPHORE_STATE.ACQUIRED });
@@ -934,18 +912,29 @@ export function semaphoreProviderTestSuite(settings: SemaphoreProviderTestSuiteS
       const realNow = Date.now.bind(Date);
       const spy = vi.spyOn(Date, "now").mockImplementation(() => realNow() + shift);
       context.onTestFinished(() => spy.mockRestore());
-      const a = world.create({ limit: 1, ttl: ms(400) });
-      await a.acquireOrFail();
-      const state = await a.getState();
-      const remaining =
-        state.type === SEMAPHORE_STATE.ACQUIRED ? state.remainingTime?.toMilliseconds() : 0;
-      expect(remaining).toBeGreaterThan(0);
-      expect(remaining).toBeLessThanOrEqual(400);
-      expect(await world.create({ limit: 1 }).acquire()).toBe(false);
+      let a = world.create({ limit: 1 });
+      let attempt = 0;
+      await unlessStalled(async () => {
+        // Each attempt on a key of its own: a stalled one's slot may have run out already.
+        attempt += 1;
+        const key = `${KEY}-${attempt}`;
+        a = world.create({ limit: 1, ttl: ms(400) }, key);
+        const acquiredAt = performance.now();
+        await a.acquireOrFail();
+        const state = await a.getState();
+        const other = await world.create({ limit: 1 }, key).acquire();
+        // Seen full only if the database answered within the TTL.
+        within(acquiredAt, 300, "acquire, getState and another acquire");
+        const remaining =
+          state.type === SEMAPHORE_STATE.ACQUIRED ? state.remainingTime?.toMilliseconds() : 0;
+        expect(remaining).toBeGreaterThan(0);
+        expect(remaining).toBeLessThanOrEqual(400);
+        expect(other).toBe(false);
+      });
       await eventually("the slot expired on the backend's clock", async () =>
         expect((await a.getState()).type).toBe(SEMAPHORE_STATE.EXPIRED),
       );
-      expect(await world.create({ limit: 1 }).acquire()).toBe(true);
+      expect(await world.create({ limit: 1 }, a.key.get()).acquire()).toBe(true);
     });
   });
 }

@@ -4,7 +4,9 @@
 //
 // Layout per semaphore key K (namespaced):
 //   {K}        hash                 one field per slot, ":<slot id>" -> "<expiry ms>:<limit>:<token>"
-//                                   (expiry on the server's clock, 0: never expires), and the
+//                                   (expiry on the server's clock, 0: never expires), followed by
+//                                   ":<inbox>:<wait id>" when SERVE handed it to a queued wait
+//                                   (until the slot's next write), and the
 //                                   field "fence" -> the last token issued (no slot field is
 //                                   "fence": theirs begin with ":"). The hash outlives its latest
 //                                   slot by FENCE_GRACE_MS (persists while a slot never expires),
@@ -138,7 +140,7 @@ const FREE = "(not minLimit or count < minLimit)";
 const fits = (n: string) => `(count < ${n} and ${FREE})`;
 
 /** Lua expression: a slot value's expiry, limit and token (strings), from `value`. */
-const parts = (value: string) => `string.match(${value}, '^(%d+):(%d+):(%d+)$')`;
+const parts = (value: string) => `string.match(${value}, '^(%d+):(%d+):(%d+)')`;
 
 /** Lua: `soonest()`, ms until the soonest live slot expires, -1 when none does (-2: none live). */
 const SOONEST = `local function soonest()
@@ -219,7 +221,8 @@ local function serve()
         return false
       end
       writes[#writes + 1] = f
-      writes[#writes + 1] = put(f, ttl, limit, newToken())
+      -- Marked as this wait's: only its leave may free it (not another wait of the slot id).
+      writes[#writes + 1] = put(f, ttl, limit, newToken()) .. ':' .. inbox .. ':' .. wait
     end
     redis.call('PUBLISH', inbox, wait)
     return true
@@ -431,7 +434,8 @@ for i = 1, #all, 2 do
         minLimit = limit
       end
       if field == mine then
-        token = string.sub(value, e2 + 1)
+        local e3 = string.find(value, ':', e2 + 1, true)
+        token = string.sub(value, e2 + 1, e3 and e3 - 1)
         left = expiry == 0 and -1 or expiry - nowMs
       end
     end
@@ -520,9 +524,12 @@ const FIND_MINE = WAIT_ENTRY_LUA.findMine("ARGV[1]").replace("KEYS[3]", "KEYS[2]
  * id of the claim ("" without one), ARGV[3] "keep" (the wait ran out) or "release" (the wait
  * was aborted, or its adapter closed)
  * Both remove the entry. An entry still queued was handed nothing: 0. One that is gone while
- * the claim's slot id holds a live slot (it was handed one): "keep" answers the slot's token,
- * "release" frees that slot (served to the next waits). With "release", free slots are served
- * to the queue in any case (a woken wait that is aborted passes its turn on).
+ * the claim's slot id holds a live slot: "keep" answers the slot's token (the slot id holds it),
+ * "release" frees that slot (served to the next waits) only when SERVE handed it to this very
+ * wait (its value marked with the wait's inbox and id): another wait of the slot id, or a call
+ * that re-took or refreshed it since, counts on it. An entry gone for another reason (it
+ * lapsed: its process was paused past its deadline) was handed nothing. With "release", free
+ * slots are served to the queue in any case (a woken wait that is aborted passes its turn on).
  * Returns the claim's token when it keeps a slot handed to it; 0 otherwise.
  */
 export const LEAVE_SCRIPT = `
@@ -542,8 +549,14 @@ if own and ARGV[3] == 'keep' then
   return tonumber(token)
 end
 if ARGV[3] == 'release' then
-  if own then
+  local entry = ARGV[1]
+  ${WAIT_ENTRY_LUA.findDeadline}
+  ${WAIT_ENTRY_LUA.readFields}
+  local mark = ':' .. inbox .. ':' .. wait
+  if own and string.sub(own, -#mark) == mark then
     drop(f)
+  else
+    own = nil
   end
   if serve() or (own and string.sub(own, 1, 2) == '0:') then
     keep()
