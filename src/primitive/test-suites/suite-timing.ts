@@ -53,6 +53,11 @@ export function within(since: number, ms: number, what: string): void {
   }
 }
 
+/** Throws `Stalled`: the test saw what only a machine slower than its TTLs allow explains. */
+export function stalled(what: string): never {
+  throw new Stalled(what);
+}
+
 /**
  * Runs `body` again, up to 3 times, when it found the machine stalled past what its timing
  * checks allow (`within`): a busy database can take longer than a short TTL to answer. `body`
