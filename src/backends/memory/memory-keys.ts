@@ -8,6 +8,11 @@ import { type KeyWaiters, queueOf, type SignalWatch, Waiter, watchOf } from "./m
 
 const MIN_WRITES_BETWEEN_SWEEPS = 64;
 
+/** Answers of a release or refresh: settled promises are safe to share, and cheaper than one per call. */
+export const ANSWER_TRUE = Promise.resolve(true);
+/** See {@link ANSWER_TRUE}. */
+export const ANSWER_FALSE = Promise.resolve(false);
+
 /**
  * The entries and waits of one memory adapter. Composition, not a base class: the adapters are
  * public classes, and their hot paths stay in one file each.

@@ -1,4 +1,10 @@
-import { expiresAt, MemoryKeys, remainingTime } from "../../../backends/memory/memory-keys.js";
+import {
+  ANSWER_FALSE,
+  ANSWER_TRUE,
+  expiresAt,
+  MemoryKeys,
+  remainingTime,
+} from "../../../backends/memory/memory-keys.js";
 import type { KeyWaiters } from "../../../backends/memory/memory-waiters.js";
 import type { TimeSpan } from "../../../time-span/time-span.js";
 import type {
@@ -8,10 +14,6 @@ import type {
   LockHandOff,
   LockWaitClaim,
 } from "../../contracts/lock-adapter.js";
-
-/** A release's answers: settled promises are safe to share, and cheaper than one per call. */
-const ANSWER_TRUE = Promise.resolve(true);
-const ANSWER_FALSE = Promise.resolve(false);
 
 type Hold = { owner: string; expiresAt: number | null; fencingToken: number };
 
@@ -90,14 +92,14 @@ export class MemoryLockAdapter implements ILockAdapter {
     return ANSWER_TRUE;
   }
 
-  async refresh(key: string, lockId: string, ttl: TimeSpan): Promise<boolean> {
+  refresh(key: string, lockId: string, ttl: TimeSpan): Promise<boolean> {
     const now = performance.now();
     const hold = this.#live(key, now);
     if (hold?.owner !== lockId || hold.expiresAt === null) {
-      return false;
+      return ANSWER_FALSE;
     }
     hold.expiresAt = now + ttl.toMilliseconds();
-    return true;
+    return ANSWER_TRUE;
   }
 
   async getState(key: string): Promise<LockAdapterState | null> {

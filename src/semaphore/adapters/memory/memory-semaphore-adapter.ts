@@ -1,4 +1,10 @@
-import { expiresAt, MemoryKeys, remainingTime } from "../../../backends/memory/memory-keys.js";
+import {
+  ANSWER_FALSE,
+  ANSWER_TRUE,
+  expiresAt,
+  MemoryKeys,
+  remainingTime,
+} from "../../../backends/memory/memory-keys.js";
 import type { KeyWaiters } from "../../../backends/memory/memory-waiters.js";
 import { TimeSpan } from "../../../time-span/time-span.js";
 import type {
@@ -69,35 +75,35 @@ export class MemorySemaphoreAdapter implements ISemaphoreAdapter {
     };
   }
 
-  async release(key: string, slotId: string): Promise<boolean> {
+  release(key: string, slotId: string): Promise<boolean> {
     const now = performance.now();
     const slots = this.#live(key, now);
     if (slots === undefined || !slots.delete(slotId)) {
-      return false;
+      return ANSWER_FALSE;
     }
     this.#freed(key, slots, now);
-    return true;
+    return ANSWER_TRUE;
   }
 
-  async forceReleaseAll(key: string): Promise<boolean> {
+  forceReleaseAll(key: string): Promise<boolean> {
     const now = performance.now();
     const slots = this.#live(key, now);
     if (slots === undefined) {
-      return false;
+      return ANSWER_FALSE;
     }
     slots.clear();
     this.#freed(key, slots, now);
-    return true;
+    return ANSWER_TRUE;
   }
 
-  async refresh(key: string, slotId: string, ttl: TimeSpan): Promise<boolean> {
+  refresh(key: string, slotId: string, ttl: TimeSpan): Promise<boolean> {
     const now = performance.now();
     const slot = this.#live(key, now)?.get(slotId);
     if (slot === undefined || slot.expiresAt === null) {
-      return false;
+      return ANSWER_FALSE;
     }
     slot.expiresAt = now + ttl.toMilliseconds();
-    return true;
+    return ANSWER_TRUE;
   }
 
   async getState(key: string, slotId: string): Promise<SemaphoreAdapterState | null> {
