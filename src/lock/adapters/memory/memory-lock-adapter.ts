@@ -1,11 +1,12 @@
 import {
-  type KeyWaiters,
-  queueOf,
-  type SignalWatch,
-  Waiter,
-  watchOf,
-} from "../../../backends/memory/memory-waiters.js";
-import { TimeSpan } from "../../../time-span/time-span.js";
+  ANSWER_FALSE,
+  ANSWER_TRUE,
+  expiresAt,
+  MemoryKeys,
+  remainingTime,
+} from "../../../backends/memory/memory-keys.js";
+import type { KeyWaiters } from "../../../backends/memory/memory-waiters.js";
+import type { TimeSpan } from "../../../time-span/time-span.js";
 import type {
   ILockAdapter,
   LockAcquireResult,
@@ -13,12 +14,6 @@ import type {
   LockHandOff,
   LockWaitClaim,
 } from "../../contracts/lock-adapter.js";
-
-const MIN_WRITES_BETWEEN_SWEEPS = 64;
-
-/** A release's answers: settled promises are safe to share, and cheaper than one per call. */
-const ANSWER_TRUE = Promise.resolve(true);
-const ANSWER_FALSE = Promise.resolve(false);
 
 type Hold = { owner: string; expiresAt: number | null; fencingToken: number };
 
@@ -34,13 +29,22 @@ type LockWaiters = KeyWaiters<LockWaitClaim, LockHandOff>;
  * for the whole adapter, so they increase per key without keeping state for free keys.
  */
 export class MemoryLockAdapter implements ILockAdapter {
-  readonly #holds = new Map<string, Hold>();
-  readonly #waiters = new Map<string, LockWaiters>();
-  readonly #watches = new Map<AbortSignal, SignalWatch<LockWaitClaim, LockHandOff>>();
-  #lastToken = 0;
-  #writesSinceSweep = 0;
-  #writesBetweenSweeps = MIN_WRITES_BETWEEN_SWEEPS;
-  readonly #queueDue = (queue: LockWaiters) => this.#serve(queue);
+  readonly #keys: MemoryKeys<Hold, LockWaitClaim, LockHandOff>;
+  readonly #holds: Map<string, Hold>;
+  readonly #waiters: Map<string, LockWaiters>;
+
+  constructor() {
+    this.#keys = new MemoryKeys<Hold, LockWaitClaim, LockHandOff>(
+      (queue) => this.#serve(queue),
+      (key, hold, now) => {
+        if (hold.expiresAt !== null && hold.expiresAt <= now) {
+          this.#holds.delete(key);
+        }
+      },
+    );
+    this.#holds = this.#keys.entries;
+    this.#waiters = this.#keys.waiters;
+  }
 
   /** `true`: a wait keeps its place while the holder refreshes, and is served at its expiry. */
   readonly waitsPastExpiry = true;
@@ -58,7 +62,11 @@ export class MemoryLockAdapter implements ILockAdapter {
       return { acquired: true, fencingToken: this.#take(key, lockId, ttl, now) };
     }
     if (hold.owner !== lockId) {
-      return { acquired: false, owner: hold.owner, remainingTime: remaining(hold, now) };
+      return {
+        acquired: false,
+        owner: hold.owner,
+        remainingTime: remainingTime(hold.expiresAt, now),
+      };
     }
     hold.expiresAt = expiresAt(ttl, now);
     return { acquired: true, fencingToken: hold.fencingToken };
@@ -84,14 +92,14 @@ export class MemoryLockAdapter implements ILockAdapter {
     return ANSWER_TRUE;
   }
 
-  async refresh(key: string, lockId: string, ttl: TimeSpan): Promise<boolean> {
+  refresh(key: string, lockId: string, ttl: TimeSpan): Promise<boolean> {
     const now = performance.now();
     const hold = this.#live(key, now);
     if (hold?.owner !== lockId || hold.expiresAt === null) {
-      return false;
+      return ANSWER_FALSE;
     }
     hold.expiresAt = now + ttl.toMilliseconds();
-    return true;
+    return ANSWER_TRUE;
   }
 
   async getState(key: string): Promise<LockAdapterState | null> {
@@ -99,7 +107,11 @@ export class MemoryLockAdapter implements ILockAdapter {
     const hold = this.#live(key, now);
     return hold === undefined
       ? null
-      : { owner: hold.owner, remainingTime: remaining(hold, now), fencingToken: hold.fencingToken };
+      : {
+          owner: hold.owner,
+          remainingTime: remainingTime(hold.expiresAt, now),
+          fencingToken: hold.fencingToken,
+        };
   }
 
   waitForRelease(
@@ -127,15 +139,14 @@ export class MemoryLockAdapter implements ILockAdapter {
       hold.expiresAt = expiresAt(claim.ttl, now);
       return Promise.resolve({ acquired: true, fencingToken: hold.fencingToken });
     }
-    const queue = queueOf(this.#waiters, key, this.#queueDue);
-    if (hold.expiresAt !== null) {
-      queue.armBy(hold.expiresAt);
-    }
-    const watch = watchOf(this.#watches, signal);
     const deadline = now + maxWait.toMilliseconds();
-    return new Promise<LockHandOff | undefined>((resolve, reject) => {
-      new Waiter(queue, watch, claim, deadline, resolve, reject);
-    });
+    return this.#keys.wait(
+      key,
+      signal,
+      claim,
+      deadline,
+      hold.expiresAt ?? Number.POSITIVE_INFINITY,
+    );
   }
 
   /**
@@ -184,62 +195,31 @@ export class MemoryLockAdapter implements ILockAdapter {
       waiter.resolve(undefined);
       return;
     }
-    this.#lastToken += 1;
+    const fencingToken = this.#keys.nextToken();
     hold.owner = claim.lockId;
     hold.expiresAt = expiresAt(claim.ttl, now);
-    hold.fencingToken = this.#lastToken;
+    hold.fencingToken = fencingToken;
     if (hold.expiresAt !== null) {
       // The next waiters are served at this hold's expiry, if it comes first.
       this.#waiters.get(key)?.armBy(hold.expiresAt);
     }
     waiter.resolve(
       claim.ttl === null
-        ? { acquired: true, fencingToken: this.#lastToken }
-        : { acquired: true, fencingToken: this.#lastToken, remainingTime: claim.ttl },
+        ? { acquired: true, fencingToken }
+        : { acquired: true, fencingToken, remainingTime: claim.ttl },
     );
   }
 
   /** A new hold of `lockId` on the free `key`: its token. */
   #take(key: string, lockId: string, ttl: TimeSpan | null, now: number): number {
-    this.#lastToken += 1;
-    this.#holds.set(key, {
-      owner: lockId,
-      expiresAt: expiresAt(ttl, now),
-      fencingToken: this.#lastToken,
-    });
-    this.#sweepNowAndThen(now);
-    return this.#lastToken;
+    const fencingToken = this.#keys.nextToken();
+    this.#holds.set(key, { owner: lockId, expiresAt: expiresAt(ttl, now), fencingToken });
+    this.#keys.written(now);
+    return fencingToken;
   }
 
-  /** Drops expired holds after about as many writes as there are holds: O(1) amortised. */
-  #sweepNowAndThen(now: number): void {
-    this.#writesSinceSweep += 1;
-    if (this.#writesSinceSweep < this.#writesBetweenSweeps) {
-      return;
-    }
-    this.#writesSinceSweep = 0;
-    for (const [key, hold] of this.#holds) {
-      // A key with waiters is left to its queue's timer, which hands it over.
-      if (hold.expiresAt !== null && hold.expiresAt <= now && !this.#waiters.has(key)) {
-        this.#holds.delete(key);
-      }
-    }
-    // Fixed at the sweep, not compared with the live size: writes to new keys grow the map as
-    // fast as the count, so a moving target would never be reached and expired entries of keys
-    // nobody touches again would pile up.
-    this.#writesBetweenSweeps = Math.max(MIN_WRITES_BETWEEN_SWEEPS, this.#holds.size);
-  }
-
-  /** How many keys have an entry (live or not yet swept): for tests of leaks. */
+  /** How many keys have an entry (live or not yet swept) or waits: for tests of leaks. */
   get size(): number {
-    return this.#holds.size;
+    return this.#keys.size;
   }
-}
-
-function expiresAt(ttl: TimeSpan | null, now: number): number | null {
-  return ttl === null ? null : now + ttl.toMilliseconds();
-}
-
-function remaining(hold: Hold, now: number): TimeSpan | null {
-  return hold.expiresAt === null ? null : TimeSpan.fromMilliseconds(hold.expiresAt - now);
 }

@@ -1,10 +1,11 @@
 import {
-  type KeyWaiters,
-  queueOf,
-  type SignalWatch,
-  Waiter,
-  watchOf,
-} from "../../../backends/memory/memory-waiters.js";
+  ANSWER_FALSE,
+  ANSWER_TRUE,
+  expiresAt,
+  MemoryKeys,
+  remainingTime,
+} from "../../../backends/memory/memory-keys.js";
+import type { KeyWaiters } from "../../../backends/memory/memory-waiters.js";
 import { TimeSpan } from "../../../time-span/time-span.js";
 import type {
   ISemaphoreAdapter,
@@ -13,13 +14,7 @@ import type {
   SemaphoreHandOff,
   SemaphoreWaitClaim,
 } from "../../contracts/semaphore-adapter.js";
-
-const MIN_WRITES_BETWEEN_SWEEPS = 64;
-
-type Slot = { limit: number; expiresAt: number | null; fencingToken: number };
-
-/** The slots of one key, by slot id. */
-type Slots = Map<string, Slot>;
+import { SlotSet } from "./slot-set.js";
 
 type SlotWaiters = KeyWaiters<SemaphoreWaitClaim, SemaphoreHandOff>;
 
@@ -37,13 +32,18 @@ type SlotWaiters = KeyWaiters<SemaphoreWaitClaim, SemaphoreHandOff>;
  * increase per key.
  */
 export class MemorySemaphoreAdapter implements ISemaphoreAdapter {
-  readonly #keys = new Map<string, Slots>();
-  readonly #waiters = new Map<string, SlotWaiters>();
-  readonly #watches = new Map<AbortSignal, SignalWatch<SemaphoreWaitClaim, SemaphoreHandOff>>();
-  #lastToken = 0;
-  #writesSinceSweep = 0;
-  #writesBetweenSweeps = MIN_WRITES_BETWEEN_SWEEPS;
-  readonly #queueDue = (queue: SlotWaiters) => this.#serve(queue);
+  readonly #keys: MemoryKeys<SlotSet, SemaphoreWaitClaim, SemaphoreHandOff>;
+  readonly #slots: Map<string, SlotSet>;
+  readonly #waiters: Map<string, SlotWaiters>;
+
+  constructor() {
+    this.#keys = new MemoryKeys<SlotSet, SemaphoreWaitClaim, SemaphoreHandOff>(
+      (queue) => this.#serve(queue),
+      (key, _slots, now) => this.#live(key, now),
+    );
+    this.#slots = this.#keys.entries;
+    this.#waiters = this.#keys.waiters;
+  }
 
   /** `true`: a wait keeps its place while holders refresh, and is served at a slot's expiry. */
   readonly waitsPastExpiry = true;
@@ -69,41 +69,41 @@ export class MemorySemaphoreAdapter implements ISemaphoreAdapter {
     }
     return {
       acquired: false,
-      limit: Math.min(limit, limitOf(slots)),
+      limit: Math.min(limit, slots.limit()),
       acquiredSlotsCount: slots.size,
       remainingTime: soonestRemaining(slots, now),
     };
   }
 
-  async release(key: string, slotId: string): Promise<boolean> {
+  release(key: string, slotId: string): Promise<boolean> {
     const now = performance.now();
     const slots = this.#live(key, now);
     if (slots === undefined || !slots.delete(slotId)) {
-      return false;
+      return ANSWER_FALSE;
     }
     this.#freed(key, slots, now);
-    return true;
+    return ANSWER_TRUE;
   }
 
-  async forceReleaseAll(key: string): Promise<boolean> {
+  forceReleaseAll(key: string): Promise<boolean> {
     const now = performance.now();
     const slots = this.#live(key, now);
     if (slots === undefined) {
-      return false;
+      return ANSWER_FALSE;
     }
     slots.clear();
     this.#freed(key, slots, now);
-    return true;
+    return ANSWER_TRUE;
   }
 
-  async refresh(key: string, slotId: string, ttl: TimeSpan): Promise<boolean> {
+  refresh(key: string, slotId: string, ttl: TimeSpan): Promise<boolean> {
     const now = performance.now();
     const slot = this.#live(key, now)?.get(slotId);
     if (slot === undefined || slot.expiresAt === null) {
-      return false;
+      return ANSWER_FALSE;
     }
     slot.expiresAt = now + ttl.toMilliseconds();
-    return true;
+    return ANSWER_TRUE;
   }
 
   async getState(key: string, slotId: string): Promise<SemaphoreAdapterState | null> {
@@ -114,12 +114,12 @@ export class MemorySemaphoreAdapter implements ISemaphoreAdapter {
     }
     const own = slots.get(slotId);
     return {
-      limit: limitOf(slots),
+      limit: slots.limit(),
       acquiredSlotsCount: slots.size,
       slot:
         own === undefined
           ? null
-          : { remainingTime: remaining(own.expiresAt, now), fencingToken: own.fencingToken },
+          : { remainingTime: remainingTime(own.expiresAt, now), fencingToken: own.fencingToken },
     };
   }
 
@@ -145,52 +145,40 @@ export class MemorySemaphoreAdapter implements ISemaphoreAdapter {
         const fencingToken = this.#take(key, slots, claim.slotId, claim.limit, claim.ttl, now);
         return Promise.resolve({ acquired: true, fencingToken });
       }
-    } else if (slots === undefined || slots.size < limitOf(slots)) {
+    } else if (slots === undefined || slots.size < slots.limit()) {
       // Freed since the caller's last attempt: a release it would otherwise never hear about.
       return Promise.resolve(undefined);
     }
-    const queue = queueOf(this.#waiters, key, this.#queueDue);
-    queue.armBy(soonestExpiry(slots as Slots));
-    const watch = watchOf(this.#watches, signal);
     const deadline = now + maxWait.toMilliseconds();
-    return new Promise<SemaphoreHandOff | undefined>((resolve, reject) => {
-      new Waiter(queue, watch, claim, deadline, resolve, reject);
-    });
+    return this.#keys.wait(key, signal, claim, deadline, (slots as SlotSet).soonestExpiry());
   }
 
   /**
    * The key's live slots, `undefined` when it has none. Expired slots are dropped on the way
    * and, with waiters queued, their places handed over as a release would.
    */
-  #live(key: string, now: number): Slots | undefined {
-    const slots = this.#keys.get(key);
+  #live(key: string, now: number): SlotSet | undefined {
+    const slots = this.#slots.get(key);
     if (slots === undefined) {
       return undefined;
     }
-    let dropped = false;
-    for (const [slotId, slot] of slots) {
-      if (slot.expiresAt !== null && slot.expiresAt <= now) {
-        slots.delete(slotId);
-        dropped = true;
-      }
-    }
-    if (dropped) {
+    if (slots.dropExpired(now)) {
       this.#freed(key, slots, now);
     }
     return slots.size === 0 ? undefined : slots;
   }
 
   /** Slots of the key were freed: its queue is served, and an empty key's entry goes. */
-  #freed(key: string, slots: Slots, now: number): void {
+  #freed(key: string, slots: SlotSet, now: number): void {
     const queue = this.#waiters.get(key);
     if (queue !== undefined) {
       this.#handOut(queue, slots, now);
     }
     if (slots.size === 0) {
-      this.#keys.delete(key);
+      this.#slots.delete(key);
     } else if (queue !== undefined && this.#waiters.get(key) === queue) {
       // The next waiters are served at the soonest expiry, if it comes first.
-      queue.armBy(soonestExpiry(slots));
+      queue.armBy(slots.soonestExpiry());
     }
   }
 
@@ -201,7 +189,7 @@ export class MemorySemaphoreAdapter implements ISemaphoreAdapter {
    * holder already has a live slot (two waits of one owner) is answered with that slot. A head
    * the rule does not admit keeps the ones behind it waiting.
    */
-  #handOut(queue: SlotWaiters, slots: Slots, now: number): void {
+  #handOut(queue: SlotWaiters, slots: SlotSet, now: number): void {
     let woken = 0;
     let waiter = queue.head;
     while (waiter !== undefined) {
@@ -210,7 +198,7 @@ export class MemorySemaphoreAdapter implements ISemaphoreAdapter {
       const count = slots.size + woken;
       const admitted =
         own !== undefined ||
-        (count < limitOf(slots) && (claim === undefined || count < claim.limit));
+        (count < slots.limit() && (claim === undefined || count < claim.limit));
       if (!admitted) {
         return;
       }
@@ -221,16 +209,17 @@ export class MemorySemaphoreAdapter implements ISemaphoreAdapter {
       } else if (own !== undefined) {
         waiter.resolve({ acquired: true, fencingToken: own.fencingToken });
       } else {
-        this.#lastToken += 1;
-        slots.set(claim.slotId, {
+        const fencingToken = this.#keys.nextToken();
+        slots.add({
+          id: claim.slotId,
           limit: claim.limit,
           expiresAt: expiresAt(claim.ttl, now),
-          fencingToken: this.#lastToken,
+          fencingToken,
         });
         waiter.resolve(
           claim.ttl === null
-            ? { acquired: true, fencingToken: this.#lastToken }
-            : { acquired: true, fencingToken: this.#lastToken, remainingTime: claim.ttl },
+            ? { acquired: true, fencingToken }
+            : { acquired: true, fencingToken, remainingTime: claim.ttl },
         );
       }
       waiter = queue.head;
@@ -247,94 +236,41 @@ export class MemorySemaphoreAdapter implements ISemaphoreAdapter {
       return;
     }
     // Refreshed slots: wake again at the new soonest expiry.
-    queue.armBy(Math.min(next, slots === undefined ? next : soonestExpiry(slots)));
+    queue.armBy(Math.min(next, slots === undefined ? next : slots.soonestExpiry()));
   }
 
   /** A new slot of `slotId` under `key`, which the limit rule admits: its token. */
   #take(
     key: string,
-    slots: Slots | undefined,
+    slots: SlotSet | undefined,
     slotId: string,
     limit: number,
     ttl: TimeSpan | null,
     now: number,
   ): number {
-    this.#lastToken += 1;
-    const slot = { limit, expiresAt: expiresAt(ttl, now), fencingToken: this.#lastToken };
+    const fencingToken = this.#keys.nextToken();
+    const slot = { id: slotId, limit, expiresAt: expiresAt(ttl, now), fencingToken };
     if (slots === undefined) {
-      this.#keys.set(key, new Map([[slotId, slot]]));
+      this.#slots.set(key, new SlotSet(slot));
     } else {
-      slots.set(slotId, slot);
+      slots.add(slot);
     }
-    this.#sweepNowAndThen(now);
-    return this.#lastToken;
-  }
-
-  /** Drops expired slots after about as many writes as there are keys: O(1) amortised. */
-  #sweepNowAndThen(now: number): void {
-    this.#writesSinceSweep += 1;
-    if (this.#writesSinceSweep < this.#writesBetweenSweeps) {
-      return;
-    }
-    this.#writesSinceSweep = 0;
-    for (const key of this.#keys.keys()) {
-      // A key with waiters is left to its queue's timer, which hands its slots over.
-      if (!this.#waiters.has(key)) {
-        this.#live(key, now);
-      }
-    }
-    // Fixed at the sweep (see MemoryLockAdapter: a moving target would never be reached).
-    this.#writesBetweenSweeps = Math.max(MIN_WRITES_BETWEEN_SWEEPS, this.#keys.size);
+    this.#keys.written(now);
+    return fencingToken;
   }
 
   /** How many keys have an entry (slots, live or not yet swept, or waiters): for tests of leaks. */
   get size(): number {
-    let size = this.#keys.size;
-    for (const key of this.#waiters.keys()) {
-      if (!this.#keys.has(key)) {
-        size += 1;
-      }
-    }
-    return size;
+    return this.#keys.size;
   }
 }
 
 /** Whether a new slot of limit `limit` may join `slots` (the contract's limit rule). */
-function admits(slots: Slots, limit: number): boolean {
-  return slots.size < limit && slots.size < limitOf(slots);
+function admits(slots: SlotSet, limit: number): boolean {
+  return slots.size < limit && slots.size < slots.limit();
 }
 
-/** The limit in force: the smallest of the live slots' limits (`Infinity` with none). */
-function limitOf(slots: Slots): number {
-  let limit = Number.POSITIVE_INFINITY;
-  for (const slot of slots.values()) {
-    if (slot.limit < limit) {
-      limit = slot.limit;
-    }
-  }
-  return limit;
-}
-
-/** The performance.now() time the first of `slots` expires (`Infinity`: none expires). */
-function soonestExpiry(slots: Slots): number {
-  let soonest = Number.POSITIVE_INFINITY;
-  for (const slot of slots.values()) {
-    if (slot.expiresAt !== null && slot.expiresAt < soonest) {
-      soonest = slot.expiresAt;
-    }
-  }
-  return soonest;
-}
-
-function soonestRemaining(slots: Slots, now: number): TimeSpan | null {
-  const soonest = soonestExpiry(slots);
+function soonestRemaining(slots: SlotSet, now: number): TimeSpan | null {
+  const soonest = slots.soonestExpiry();
   return soonest === Number.POSITIVE_INFINITY ? null : TimeSpan.fromMilliseconds(soonest - now);
-}
-
-function expiresAt(ttl: TimeSpan | null, now: number): number | null {
-  return ttl === null ? null : now + ttl.toMilliseconds();
-}
-
-function remaining(at: number | null, now: number): TimeSpan | null {
-  return at === null ? null : TimeSpan.fromMilliseconds(at - now);
 }
