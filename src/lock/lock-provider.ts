@@ -3,7 +3,7 @@ import type { EventListener, IEventBus, Unsubscribe } from "../event-bus/event-b
 import { createKey, type IKey, type INamespace } from "../namespace/namespace.js";
 import { storedStringProblem } from "../namespace/stored-string-problem.js";
 import { OWNER_ID_LENGTH, randomOwnerHex } from "../primitive/owner.js";
-import { codePoints } from "../primitive/primitive-settings.js";
+import { codePoints, MAX_PROVEN_ID_LENGTH } from "../primitive/primitive-settings.js";
 import { ProviderEvents } from "../primitive/provider-events.js";
 import type { ISerdeRegister } from "../serde/serde-contracts.js";
 import { parseSettings } from "../settings/parse-settings.js";
@@ -25,7 +25,6 @@ import {
   LOCK_DEFAULTS,
   lockCreateSettingsSchema,
   lockProviderSettingsSchema,
-  MAX_PROVEN_ID_LENGTH,
 } from "./lock-settings.js";
 
 /**
