@@ -4,7 +4,7 @@
 // errors.
 
 import type { IKey } from "../namespace/namespace.js";
-import { HoldFace } from "../primitive/hold-face.js";
+import { HoldFace, holdEvents } from "../primitive/hold-face.js";
 import { publicOwner } from "../primitive/owner.js";
 import type { TimeoutError } from "../resilience/resilience-errors.js";
 import type { TimeSpan } from "../time-span/time-span.js";
@@ -36,13 +36,7 @@ export type BlockingAcquireResult = LockAcquireResult | CutShortResult;
 
 type Refused = Extract<LockAcquireResult, { acquired: false }>;
 
-const LOCK_HOLD_EVENTS = {
-  released: LOCK_EVENTS.RELEASED,
-  failedRelease: LOCK_EVENTS.FAILED_RELEASE,
-  refreshed: LOCK_EVENTS.REFRESHED,
-  failedRefresh: LOCK_EVENTS.FAILED_REFRESH,
-  unexpectedError: LOCK_EVENTS.UNEXPECTED_ERROR,
-} as const;
+const LOCK_HOLD_EVENTS = holdEvents(LOCK_EVENTS);
 
 export class LockHold extends HoldFace<
   ILockAdapter,

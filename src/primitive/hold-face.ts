@@ -8,7 +8,7 @@ import { parseSettings } from "../settings/parse-settings.js";
 import { Task } from "../task/task.js";
 import type { ITimeSpan } from "../time-span/time-span.js";
 import { BOOLEAN_ANSWER } from "./adapter-answers.js";
-import { Hold, type HoldAcquireResult, type HoldAdapter } from "./hold.js";
+import { Hold, type HoldAcquireResult, type HoldAdapter, type HoldEvents } from "./hold.js";
 import {
   blockingSettingsSchema,
   refreshTtlSchema,
@@ -17,6 +17,26 @@ import {
 } from "./primitive-settings.js";
 import { checkRunnable, type Runnable } from "./run-context.js";
 import { type RunMode, runHeld } from "./run-held.js";
+
+/** A primitive's event names (`LOCK_EVENTS`), as far as its holds go. */
+type PrimitiveHoldEvents = {
+  readonly RELEASED: string;
+  readonly FAILED_RELEASE: string;
+  readonly REFRESHED: string;
+  readonly FAILED_REFRESH: string;
+  readonly UNEXPECTED_ERROR: string;
+};
+
+/** The events a primitive's holds report under (see `HoldEvents`). */
+export function holdEvents(events: PrimitiveHoldEvents): HoldEvents {
+  return Object.freeze({
+    released: events.RELEASED,
+    failedRelease: events.FAILED_RELEASE,
+    refreshed: events.REFRESHED,
+    failedRefresh: events.FAILED_REFRESH,
+    unexpectedError: events.UNEXPECTED_ERROR,
+  });
+}
 
 /** An acquire that took nothing, as far as a face goes. */
 type NotTaken = { readonly acquired: false };

@@ -4,7 +4,7 @@
 // forceReleaseAll, its events and errors.
 
 import type { IKey } from "../namespace/namespace.js";
-import { HoldFace } from "../primitive/hold-face.js";
+import { HoldFace, holdEvents } from "../primitive/hold-face.js";
 import type { TimeoutError } from "../resilience/resilience-errors.js";
 import type { TimeSpan } from "../time-span/time-span.js";
 import type { ISemaphore } from "./contracts/semaphore.js";
@@ -40,13 +40,7 @@ export type SemaphoreBlockingResult = SemaphoreAcquireResult | CutShortResult;
 
 type Refused = Extract<SemaphoreAcquireResult, { acquired: false }>;
 
-const SEMAPHORE_HOLD_EVENTS = {
-  released: SEMAPHORE_EVENTS.RELEASED,
-  failedRelease: SEMAPHORE_EVENTS.FAILED_RELEASE,
-  refreshed: SEMAPHORE_EVENTS.REFRESHED,
-  failedRefresh: SEMAPHORE_EVENTS.FAILED_REFRESH,
-  unexpectedError: SEMAPHORE_EVENTS.UNEXPECTED_ERROR,
-} as const;
+const SEMAPHORE_HOLD_EVENTS = holdEvents(SEMAPHORE_EVENTS);
 
 /** What a semaphore is made of; the provider and the serde transformer give it. */
 export type SemaphoreSettings = {
