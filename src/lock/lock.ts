@@ -17,8 +17,8 @@ import { LockHold } from "./lock-hold.js";
 
 /**
  * A lock on one key for one owner; created by `LockProvider.create`. See `ILock`. Its hold (the
- * token, the expiry, the adapter calls and their reports) is a `LockHold`; a lock turns its
- * settings into calls on it, and runs functions while it is held.
+ * token, the expiry, the adapter calls and their reports, the Tasks its methods return) is a
+ * `LockHold`.
  */
 export class Lock implements ILock {
   readonly #hold: LockHold;

@@ -16,8 +16,8 @@ import { SemaphoreHold, type SemaphoreSettings } from "./semaphore-hold.js";
 
 /**
  * One slot of a counting semaphore, for one holder; created by `SemaphoreProvider.create`. See
- * `ISemaphore`. Its slot (token, expiry, adapter calls and their reports) is a `SemaphoreHold`;
- * the semaphore turns its settings into calls on it, and runs functions while it holds a slot.
+ * `ISemaphore`. Its slot (token, expiry, adapter calls and their reports, the Tasks its methods
+ * return) is a `SemaphoreHold`.
  */
 export class Semaphore implements ISemaphore {
   readonly #hold: SemaphoreHold;
