@@ -1,9 +1,10 @@
-import { BOOLEAN_ANSWER, isHandOff, isRemainingTime } from "../primitive/adapter-answers.js";
-import type {
-  LockAcquireResult,
-  LockAdapterState,
-  LockWaitResult,
-} from "./contracts/lock-adapter.js";
+import {
+  acquireAnswer,
+  BOOLEAN_ANSWER,
+  isRemainingTime,
+  WAIT_ANSWER,
+} from "../primitive/adapter-answers.js";
+import type { LockAcquireResult, LockAdapterState } from "./contracts/lock-adapter.js";
 
 /**
  * The shapes of adapter answers, checked on every call (a `typeof` or two, no schema): an
@@ -11,18 +12,10 @@ import type {
  * instead of being read as "held by someone else".
  */
 export const ANSWERS = {
-  acquire: {
-    expected:
-      "{ acquired: true, fencingToken: number } or { acquired: false, owner: string, remainingTime: TimeSpan | null }",
-    fits: (value: unknown): value is LockAcquireResult => {
-      const answer = value as LockAcquireResult | null | undefined;
-      return answer?.acquired === true
-        ? Number.isSafeInteger(answer.fencingToken)
-        : answer?.acquired === false &&
-            typeof answer.owner === "string" &&
-            isRemainingTime(answer.remainingTime);
-    },
-  },
+  acquire: acquireAnswer<LockAcquireResult>(
+    "{ acquired: false, owner: string, remainingTime: TimeSpan | null }",
+    (refused) => typeof refused.owner === "string" && isRemainingTime(refused.remainingTime),
+  ),
   boolean: BOOLEAN_ANSWER,
   getState: {
     expected: "null or { owner: string, remainingTime: TimeSpan | null, fencingToken: number }",
@@ -37,8 +30,5 @@ export const ANSWERS = {
       );
     },
   },
-  waitForRelease: {
-    expected: "undefined, or { acquired: true, fencingToken: number } for a hand-off",
-    fits: (value: unknown): value is LockWaitResult => value === undefined || isHandOff(value),
-  },
+  waitForRelease: WAIT_ANSWER,
 } as const;

@@ -1,15 +1,21 @@
-// One owner's hold on one key, behind a `Lock`: the shared `Hold` (token, expiry, the adapter
-// calls every primitive makes alike, their reports) with what only a lock has: its acquire's
-// arguments, its claim, getState's owner and forceRelease.
+// One owner's hold on one key, behind a `Lock`: the shared `HoldFace` (token, expiry, the
+// adapter calls every primitive makes alike, their reports, the face's Tasks) with what only a
+// lock has: its acquire's arguments, its claim, getState's owner, forceRelease, its events and
+// errors.
 
 import type { IKey } from "../namespace/namespace.js";
-import { Hold } from "../primitive/hold.js";
+import { HoldFace, holdEvents } from "../primitive/hold-face.js";
 import { publicOwner } from "../primitive/owner.js";
 import type { TimeoutError } from "../resilience/resilience-errors.js";
 import type { TimeSpan } from "../time-span/time-span.js";
 import type { ILock } from "./contracts/lock.js";
 import type { ILockAdapter, LockAcquireResult, LockWaitClaim } from "./contracts/lock-adapter.js";
-import { LockLostError } from "./contracts/lock-errors.js";
+import {
+  FailedAcquireLockError,
+  FailedRefreshLockError,
+  FailedReleaseLockError,
+  LockLostError,
+} from "./contracts/lock-errors.js";
 import { LOCK_EVENTS } from "./contracts/lock-events.js";
 import { type ILockState, LOCK_STATE } from "./contracts/lock-state.js";
 import { ANSWERS } from "./lock-adapter-answers.js";
@@ -30,15 +36,9 @@ export type BlockingAcquireResult = LockAcquireResult | CutShortResult;
 
 type Refused = Extract<LockAcquireResult, { acquired: false }>;
 
-const LOCK_HOLD_EVENTS = {
-  released: LOCK_EVENTS.RELEASED,
-  failedRelease: LOCK_EVENTS.FAILED_RELEASE,
-  refreshed: LOCK_EVENTS.REFRESHED,
-  failedRefresh: LOCK_EVENTS.FAILED_REFRESH,
-  unexpectedError: LOCK_EVENTS.UNEXPECTED_ERROR,
-} as const;
+const LOCK_HOLD_EVENTS = holdEvents(LOCK_EVENTS);
 
-export class LockHold extends Hold<
+export class LockHold extends HoldFace<
   ILockAdapter,
   ILock,
   LockAcquireResult,
@@ -73,15 +73,8 @@ export class LockHold extends Hold<
   }
 
   forceRelease(): Promise<boolean> {
-    return this.call(
-      "forceRelease",
-      ANSWERS.boolean,
-      (adapter, key) => adapter.forceRelease(key),
-      (hasReleased) => {
-        this.forgetHold();
-        this.emit(LOCK_EVENTS.FORCE_RELEASED, { hasReleased });
-        return hasReleased;
-      },
+    return this.forceReleaseBy("forceRelease", LOCK_EVENTS.FORCE_RELEASED, (adapter, key) =>
+      adapter.forceRelease(key),
     );
   }
 
@@ -122,6 +115,41 @@ export class LockHold extends Hold<
 
   lostError(): Error {
     return new LockLostError(this.key.get(), this.id);
+  }
+
+  protected announce(result: BlockingAcquireResult): void {
+    const { reporter } = this.context;
+    if (!reporter.isListened()) {
+      return;
+    }
+    if (result.acquired) {
+      reporter.emit(this.face, LOCK_EVENTS.ACQUIRED, {
+        fencingToken: result.fencingToken,
+        ttl: this.ttl,
+      });
+    } else if (result.owner !== undefined) {
+      reporter.emit(this.face, LOCK_EVENTS.UNAVAILABLE, {
+        owner: publicOwner(result.owner),
+        remainingTime: result.remainingTime,
+      });
+    }
+  }
+
+  protected notAcquiredError(result: Refused | CutShortResult): Error {
+    return new FailedAcquireLockError(
+      this.key.get(),
+      this.id,
+      result.owner === undefined ? undefined : publicOwner(result.owner),
+      "cause" in result ? { cause: result.cause } : undefined,
+    );
+  }
+
+  protected notReleasedError(): Error {
+    return new FailedReleaseLockError(this.key.get(), this.id);
+  }
+
+  protected notRefreshedError(): Error {
+    return new FailedRefreshLockError(this.key.get(), this.id);
   }
 
   protected cutShortResult(refused: Refused | undefined, cause: TimeoutError): CutShortResult {

@@ -1,7 +1,9 @@
 import type { IEventBus } from "../event-bus/event-bus-contracts.js";
 import type { INamespace } from "../namespace/namespace.js";
 import {
-  makeNamedProviders,
+  changedSettings,
+  closeProviders,
+  factoryProviders,
   type NamedProviders,
   pickProvider,
 } from "../primitive/named-providers.js";
@@ -18,18 +20,25 @@ import { LOCK_DEFAULTS } from "./lock-settings.js";
  * Settings of {@link LockProviderFactory}: named adapters, a default, and the
  * {@link LockProviderSettings} every provider shares (all but `adapter` and `providerId`).
  */
-export type LockProviderFactorySettings<TName extends string> = Omit<
-  LockProviderSettings,
-  "adapter" | "providerId" | "serdeTransformerName"
-> & {
+export type LockProviderFactorySettings<
+  TName extends string,
+  TDefault extends string = TName,
+> = Omit<LockProviderSettings, "adapter" | "providerId" | "serdeTransformerName"> & {
   /** The configured stores by name: `{ memory: new MemoryLockAdapter(), redis: … }`. */
   adapters: Record<TName, ILockAdapter>;
   /**
    * The adapter `use()` returns without a name; often `process.env.LOCK_STORE`. An unknown
-   * name fails at construction, listing the configured ones.
+   * name fails at construction, listing the configured ones; a name written in the code
+   * that is not one of `adapters` fails to compile, naming the problem (any `string` compiles).
    * @default the only adapter, when there is just one
    */
-  defaultAdapter?: TName | (string & {}) | undefined;
+  defaultAdapter?:
+    | (string extends TDefault
+        ? TDefault
+        : TDefault extends NoInfer<TName>
+          ? TDefault
+          : `"${TDefault}" is not one of the names in adapters`)
+    | undefined;
 };
 
 /**
@@ -49,40 +58,33 @@ export type LockProviderFactorySettings<TName extends string> = Omit<
  * });
  * const lock = locks.use().create("report");
  */
-export class LockProviderFactory<TName extends string> {
-  readonly #settings: LockProviderFactorySettings<TName>;
+export class LockProviderFactory<TName extends string, TDefault extends string = TName> {
+  readonly #settings: LockProviderFactorySettings<TName, TDefault>;
   readonly #named: NamedProviders<LockProvider>;
 
   /** @throws InvalidArgumentError on an unknown default, no adapters, or bad provider settings. */
-  constructor(settings: LockProviderFactorySettings<TName>) {
+  constructor(settings: LockProviderFactorySettings<TName, TDefault>) {
     this.#settings = settings;
-    const {
-      adapters,
-      defaultAdapter,
-      serdeTransformerName: _named,
-      [REPLACES_PROVIDER]: replacing,
-      ...providerSettings
-    } = settings as LockProviderFactorySettings<TName> & {
-      serdeTransformerName?: unknown;
-      [REPLACES_PROVIDER]?: boolean;
-    };
-    const namespace = providerSettings.namespace ?? LOCK_DEFAULTS.namespace;
-    this.#named = makeNamedProviders<ILockAdapter, LockProvider>(
+    this.#named = factoryProviders(
       "LockProviderFactory",
-      adapters as Record<string, ILockAdapter>,
-      defaultAdapter,
-      (name, adapter) =>
-        new LockProvider({
-          ...providerSettings,
-          adapter,
-          providerId: `${namespace.toString()}#${name}`,
-          ...(replacing === true ? { [REPLACES_PROVIDER]: true } : {}),
-        }),
+      settings as LockProviderFactorySettings<string> & { adapters: Record<string, ILockAdapter> },
+      {
+        replaces: REPLACES_PROVIDER,
+        fallback: LOCK_DEFAULTS.namespace,
+        ignored: ["serdeTransformerName"],
+      },
+      (providerSettings) => new LockProvider(providerSettings),
     );
   }
 
   /** A new factory with another `defaultAdapter`. */
-  setDefaultAdapter(name: TName | (string & {})): LockProviderFactory<TName> {
+  setDefaultAdapter<TNew extends string>(
+    name: string extends TNew
+      ? TNew
+      : TNew extends NoInfer<TName>
+        ? TNew
+        : `"${TNew}" is not one of the names in adapters`,
+  ): LockProviderFactory<TName> {
     return this.#with({ defaultAdapter: name });
   }
 
@@ -126,8 +128,8 @@ export class LockProviderFactory<TName extends string> {
     return this.#with({ defaultRefreshTime: time });
   }
 
-  #with(change: Partial<LockProviderFactorySettings<TName>>): LockProviderFactory<TName> {
-    const settings = { ...this.#settings, ...change, [REPLACES_PROVIDER]: true };
+  #with(change: Partial<LockProviderFactorySettings<TName, string>>): LockProviderFactory<TName> {
+    const settings = changedSettings(this.#settings, change, REPLACES_PROVIDER);
     return new LockProviderFactory(settings as LockProviderFactorySettings<TName>);
   }
 
@@ -144,7 +146,7 @@ export class LockProviderFactory<TName extends string> {
    * adapters' own resources. Your clients stay open.
    */
   async close(): Promise<void> {
-    await Promise.all([...this.#named.providers.values()].map((provider) => provider.close()));
+    await closeProviders(this.#named);
   }
 
   /** `close()`, for `await using locks = new LockProviderFactory(...)`. */

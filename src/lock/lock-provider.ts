@@ -3,8 +3,9 @@ import type { EventListener, IEventBus, Unsubscribe } from "../event-bus/event-b
 import { createKey, type IKey, type INamespace } from "../namespace/namespace.js";
 import { storedStringProblem } from "../namespace/stored-string-problem.js";
 import { OWNER_ID_LENGTH, randomOwnerHex } from "../primitive/owner.js";
-import { codePoints } from "../primitive/primitive-settings.js";
-import { ProviderEvents } from "../primitive/provider-events.js";
+import { codePoints, MAX_PROVEN_ID_LENGTH } from "../primitive/primitive-settings.js";
+import { ProviderCore } from "../primitive/provider-core.js";
+import type { ProviderEvents } from "../primitive/provider-events.js";
 import type { ISerdeRegister } from "../serde/serde-contracts.js";
 import { parseSettings } from "../settings/parse-settings.js";
 import type { Task } from "../task/task.js";
@@ -25,7 +26,6 @@ import {
   LOCK_DEFAULTS,
   lockCreateSettingsSchema,
   lockProviderSettingsSchema,
-  MAX_PROVEN_ID_LENGTH,
 } from "./lock-settings.js";
 
 /**
@@ -170,7 +170,7 @@ export class LockProvider implements ILockProvider {
   readonly #defaultTtl: TimeSpan | null;
   readonly #events: ProviderEvents<LockEventMap>;
   readonly #providerId: string;
-  #closing: Promise<void> | undefined;
+  readonly #core: ProviderCore<ILockAdapter, LockEventMap, LockReporter>;
   /** Listening only: the provider's own listening methods, without `create` and `close`. */
   readonly events: ILockListenable;
 
@@ -181,30 +181,19 @@ export class LockProvider implements ILockProvider {
     this.#defaultTtl = parsed.defaultTtl;
     this.#createLockId = parsed.createLockId;
     this.#providerId = providerIdOf(parsed);
-    this.#events = new ProviderEvents<LockEventMap>({
+    const replacing = (settings as { [REPLACES_PROVIDER]?: boolean })[REPLACES_PROVIDER] === true;
+    this.#core = new ProviderCore({
       kind: "lock",
       names: Object.values(LOCK_EVENTS),
-      eventBus: parsed.eventBus,
-      namespace: parsed.namespace,
       fallback: LOCK_DEFAULTS.namespace,
+      parsed,
+      reporter: (bus, isListened, adapter) => new LockReporter(bus, isListened, adapter),
+      register: (serde, provider) =>
+        registerLockProvider(serde, this.#providerId, provider, replacing),
     });
-    this.#context = {
-      adapter: parsed.adapter,
-      blockingTime: parsed.defaultBlockingTime,
-      blockingInterval: parsed.defaultBlockingInterval,
-      refreshTime: parsed.defaultRefreshTime,
-      reporter: new LockReporter(this.#events.bus, this.#events.isListened, parsed.adapter),
-    };
+    this.#context = this.#core.context;
+    this.#events = this.#core.events;
     this.events = this.#events.listening;
-    const serdes = parsed.serde === undefined ? [] : [parsed.serde].flat();
-    for (const serde of serdes) {
-      registerLockProvider(
-        serde,
-        this.#providerId,
-        { context: this.#context, namespace: this.#namespace },
-        (settings as { [REPLACES_PROVIDER]?: boolean })[REPLACES_PROVIDER] === true,
-      );
-    }
   }
 
   /** The id under which this provider's locks are serialized. */
@@ -288,17 +277,11 @@ export class LockProvider implements ILockProvider {
    * event bus stay open: they are yours. See `ILockProvider.close`.
    */
   close(): Promise<void> {
-    this.#closing ??= this.#close();
-    return this.#closing;
+    return this.#core.close();
   }
 
   /** `close()`, for `await using provider = new LockProvider(...)`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-
-  async #close(): Promise<void> {
-    await this.#events.close();
-    await this.#context.adapter.close?.();
   }
 }

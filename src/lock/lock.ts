@@ -1,22 +1,6 @@
 import type { IKey } from "../namespace/namespace.js";
 import { publicOwner } from "../primitive/owner.js";
-import {
-  blockingSettingsSchema,
-  refreshTtlSchema,
-  runBlockingSettingsSchema,
-  runSettingsSchema,
-} from "../primitive/primitive-settings.js";
-import { checkRunnable } from "../primitive/run-context.js";
-import {
-  RUN,
-  RUN_BLOCKING,
-  RUN_BLOCKING_OR_FAIL,
-  RUN_OR_FAIL,
-  type RunMode,
-  type RunSettings,
-  runHeld,
-} from "../primitive/run-held.js";
-import { parseSettings } from "../settings/parse-settings.js";
+import { RUN, RUN_BLOCKING, RUN_BLOCKING_OR_FAIL, RUN_OR_FAIL } from "../primitive/run-held.js";
 import { Task } from "../task/task.js";
 import type { ITimeSpan, TimeSpan } from "../time-span/time-span.js";
 import type {
@@ -27,20 +11,14 @@ import type {
   LockRunResult,
   LockRunSettings,
 } from "./contracts/lock.js";
-import {
-  FailedAcquireLockError,
-  FailedRefreshLockError,
-  FailedReleaseLockError,
-} from "./contracts/lock-errors.js";
-import { LOCK_EVENTS } from "./contracts/lock-events.js";
 import type { ILockState } from "./contracts/lock-state.js";
 import type { LockContext } from "./lock-context.js";
-import { type BlockingAcquireResult, LockHold } from "./lock-hold.js";
+import { LockHold } from "./lock-hold.js";
 
 /**
  * A lock on one key for one owner; created by `LockProvider.create`. See `ILock`. Its hold (the
- * token, the expiry, the adapter calls and their reports) is a `LockHold`; a lock turns its
- * settings into calls on it, and runs functions while it is held.
+ * token, the expiry, the adapter calls and their reports, the Tasks its methods return) is a
+ * `LockHold`.
  */
 export class Lock implements ILock {
   readonly #hold: LockHold;
@@ -86,57 +64,31 @@ export class Lock implements ILock {
   }
 
   acquire(): Task<boolean> {
-    return new Task((signal) =>
-      this.#hold.tryAcquire(signal, (result) => {
-        this.#announce(result);
-        return result.acquired;
-      }),
-    );
+    return this.#hold.acquireTask();
   }
 
   acquireOrFail(): Task<number> {
-    return new Task((signal) => this.#hold.tryAcquire(signal, (result) => this.#orFail(result)));
+    return this.#hold.acquireOrFailTask();
   }
 
   acquireBlocking(settings: LockBlockingSettings = {}): Task<boolean> {
-    const parsed = parseSettings("blocking settings", blockingSettingsSchema, settings);
-    return new Task(async (signal) => {
-      const result = await this.#hold.acquireBlocking(parsed, signal);
-      this.#announce(result);
-      return result.acquired;
-    });
+    return this.#hold.acquireBlockingTask(settings);
   }
 
   acquireBlockingOrFail(settings: LockBlockingSettings = {}): Task<number> {
-    const parsed = parseSettings("blocking settings", blockingSettingsSchema, settings);
-    return new Task(async (signal) =>
-      this.#orFail(await this.#hold.acquireBlocking(parsed, signal)),
-    );
+    return this.#hold.acquireBlockingOrFailTask(settings);
   }
 
   release(): Task<boolean> {
-    return new Task(() => this.#hold.release());
+    return this.#hold.releaseTask();
   }
 
   releaseOrFail(): Task<void> {
-    return new Task(async () => {
-      if (!(await this.#hold.release())) {
-        throw new FailedReleaseLockError(this.key.get(), this.id);
-      }
-    });
+    return this.#hold.releaseOrFailTask();
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {
-    const hold = this.#hold;
-    if (hold.fencingToken === null) {
-      return;
-    }
-    try {
-      await hold.release();
-    } catch {
-      // Reported (UNEXPECTED_ERROR) by the release; a dispose never throws over the block's outcome.
-      hold.retryRelease();
-    }
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.#hold.dispose();
   }
 
   forceRelease(): Task<boolean> {
@@ -144,17 +96,11 @@ export class Lock implements ILock {
   }
 
   refresh(ttl?: ITimeSpan): Task<boolean> {
-    const parsed = parseSettings("refresh ttl", refreshTtlSchema, ttl);
-    return new Task(() => this.#hold.refreshFor(parsed));
+    return this.#hold.refreshTask(ttl);
   }
 
   refreshOrFail(ttl?: ITimeSpan): Task<void> {
-    const parsed = parseSettings("refresh ttl", refreshTtlSchema, ttl);
-    return new Task(async () => {
-      if (!(await this.#hold.refreshFor(parsed))) {
-        throw new FailedRefreshLockError(this.key.get(), this.id);
-      }
-    });
+    return this.#hold.refreshOrFailTask(ttl);
   }
 
   getState(): Task<ILockState> {
@@ -162,102 +108,27 @@ export class Lock implements ILock {
   }
 
   runOrFail<TValue>(fn: LockRunnable<TValue>, settings: LockRunSettings = {}): Task<TValue> {
-    checkRunnable(fn);
-    return this.#run(fn, parseSettings("run settings", runSettingsSchema, settings), RUN_OR_FAIL);
+    return this.#hold.runTask(fn, settings, RUN_OR_FAIL);
   }
 
   runBlockingOrFail<TValue>(
     fn: LockRunnable<TValue>,
     settings: LockRunBlockingSettings = {},
   ): Task<TValue> {
-    checkRunnable(fn);
-    const parsed = parseSettings("run settings", runBlockingSettingsSchema, settings);
-    return this.#run(fn, parsed, RUN_BLOCKING_OR_FAIL);
+    return this.#hold.runTask(fn, settings, RUN_BLOCKING_OR_FAIL);
   }
 
   run<TValue>(
     fn: LockRunnable<TValue>,
     settings: LockRunSettings = {},
   ): Task<LockRunResult<TValue>> {
-    checkRunnable(fn);
-    return this.#run(fn, parseSettings("run settings", runSettingsSchema, settings), RUN);
+    return this.#hold.runTask(fn, settings, RUN);
   }
 
   runBlocking<TValue>(
     fn: LockRunnable<TValue>,
     settings: LockRunBlockingSettings = {},
   ): Task<LockRunResult<TValue>> {
-    checkRunnable(fn);
-    const parsed = parseSettings("run settings", runBlockingSettingsSchema, settings);
-    return this.#run(fn, parsed, RUN_BLOCKING);
-  }
-
-  /**
-   * Every `run*`: a Task of `runHeld`. Resolves to fn's value when `orFail` (which throws
-   * FailedAcquireLockError when the lock is not taken), else to a LockRunResult.
-   */
-  #run<TValue>(
-    fn: LockRunnable<TValue>,
-    settings: RunSettings,
-    mode: RunMode & { orFail: true },
-  ): Task<TValue>;
-  #run<TValue>(
-    fn: LockRunnable<TValue>,
-    settings: RunSettings,
-    mode: RunMode & { orFail: false },
-  ): Task<LockRunResult<TValue>>;
-  #run<TValue>(
-    fn: LockRunnable<TValue>,
-    settings: RunSettings,
-    mode: RunMode,
-  ): Task<TValue | LockRunResult<TValue>> {
-    return new Task(
-      (signal) =>
-        runHeld(this.#hold, Lock.#tell, fn, settings, mode, signal) as Promise<
-          TValue | LockRunResult<TValue>
-        >,
-    );
-  }
-
-  /** What a `run*` tells of its acquire (see `runHeld`). */
-  static readonly #tell = (face: unknown, result: BlockingAcquireResult, orFail: boolean): void => {
-    const self = face as Lock;
-    if (orFail) {
-      self.#orFail(result);
-    } else {
-      self.#announce(result);
-    }
-  };
-
-  /** Tells an acquire's outcome, and throws FailedAcquireLockError when the key was not taken. */
-  #orFail(result: BlockingAcquireResult): number {
-    this.#announce(result);
-    if (!result.acquired) {
-      throw new FailedAcquireLockError(
-        this.key.get(),
-        this.id,
-        result.owner === undefined ? undefined : publicOwner(result.owner),
-        "cause" in result ? { cause: result.cause } : undefined,
-      );
-    }
-    return result.fencingToken;
-  }
-
-  #announce(result: BlockingAcquireResult): void {
-    const { reporter } = this.#hold.context;
-    if (!reporter.isListened()) {
-      return;
-    }
-    if (result.acquired) {
-      reporter.emit(this, LOCK_EVENTS.ACQUIRED, {
-        fencingToken: result.fencingToken,
-        ttl: this.ttl,
-      });
-    } else if (result.owner !== undefined) {
-      reporter.emit(this, LOCK_EVENTS.UNAVAILABLE, {
-        owner: publicOwner(result.owner),
-        remainingTime: result.remainingTime,
-      });
-    }
+    return this.#hold.runTask(fn, settings, RUN_BLOCKING);
   }
 }

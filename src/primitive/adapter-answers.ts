@@ -1,6 +1,8 @@
 // What every primitive checks of its adapter's answers (a `typeof` or two, no schema): the
 // pieces its own answer shapes are made of (see `lock-adapter-answers.ts`).
 
+import type { TimeSpan } from "../time-span/time-span.js";
+
 /** One answer shape: what the contract expects (as text) and the check. */
 export type AnswerCheck<T> = {
   readonly expected: string;
@@ -42,4 +44,32 @@ export function mayHaveAcquired(operation: string, value: unknown): boolean {
     (operation === "acquire" || operation === "waitForRelease") &&
     (value === true || (value as { acquired?: unknown } | null | undefined)?.acquired === true)
   );
+}
+
+/** A wait's answer: `undefined`, or a hand-off (see `isHandOff`). */
+export const WAIT_ANSWER = {
+  expected: "undefined, or { acquired: true, fencingToken: number } for a hand-off",
+  fits: (
+    value: unknown,
+  ): value is { acquired: true; fencingToken: number; remainingTime?: TimeSpan } | undefined =>
+    value === undefined || isHandOff(value),
+} as const;
+
+/**
+ * An acquire's answer: `{ acquired: true, fencingToken }`, or a refusal `refused` knows (what the
+ * primitive's refusal carries, as `expected` says).
+ */
+export function acquireAnswer<TResult extends { acquired: boolean }>(
+  expectedRefusal: string,
+  refused: (answer: Extract<TResult, { acquired: false }>) => boolean,
+): AnswerCheck<TResult> {
+  return {
+    expected: `{ acquired: true, fencingToken: number } or ${expectedRefusal}`,
+    fits: (value: unknown): value is TResult => {
+      const answer = value as { acquired?: unknown; fencingToken?: unknown } | null | undefined;
+      return answer?.acquired === true
+        ? Number.isSafeInteger(answer.fencingToken)
+        : answer?.acquired === false && refused(answer as Extract<TResult, { acquired: false }>);
+    },
+  };
 }

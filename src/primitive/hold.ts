@@ -128,11 +128,6 @@ export abstract class Hold<
     this.#answers = settings.answers;
   }
 
-  /** The public face, for the shared `run*` sequence. */
-  faceOf(): TFace {
-    return this.face;
-  }
-
   get context(): HoldContext<TAdapter, TFace> {
     return this.#context;
   }

@@ -9,6 +9,8 @@ import type { ISerdeRegister } from "../serde/serde-contracts.js";
 import { mustBe, settingsObject } from "../settings/parse-settings.js";
 import { TimeSpan } from "../time-span/time-span.js";
 import {
+  MAX_DURATION_MESSAGE,
+  MAX_DURATION_MS,
   nonNegativeTimeSpanSchema,
   positiveTimeSpanSchema,
 } from "../time-span/time-span-schema.js";
@@ -21,6 +23,11 @@ export const PRIMITIVE_DEFAULTS = Object.freeze({
   /** Auto-refresh runs at this fraction of the TTL. */
   refreshFraction: 1 / 3,
 });
+
+/** A primitive's defaults: the shared ones, and its own namespace. */
+export function primitiveDefaults(namespace: readonly string[]) {
+  return Object.freeze({ ...PRIMITIVE_DEFAULTS, namespace: new Namespace([...namespace]) });
+}
 
 /** An object that has every one of `methods`. */
 export function hasMethods(value: unknown, methods: readonly string[]): boolean {
@@ -58,6 +65,14 @@ export function eventBusSchema<TEventMap extends Record<string, unknown>>() {
   );
 }
 
+/** An adapter of a primitive (`"lock"`): an object with the primitive's `methods`. */
+export function adapterSchema<TAdapter>(kind: string, methods: readonly string[]) {
+  return v.custom<TAdapter>(
+    (value) => hasMethods(value, methods),
+    mustBe(`a ${kind} adapter (with ${methods.join(", ")})`),
+  );
+}
+
 /** A TTL: `null` for holds that never expire. */
 export const ttlSchema = v.union([positiveTimeSpanSchema, v.null()], mustBe("a TimeSpan or null"));
 
@@ -82,6 +97,82 @@ export const ownerIdSchema = v.pipe(
   nonEmptyStoredStringSchema,
   v.maxCodePoints(255, "must be at most 255 characters"),
 );
+
+/**
+ * The provider settings every primitive takes, given its adapter's schema and its defaults (a
+ * primitive adds its own entries after these).
+ */
+export function providerSettingsEntries<TAdapter, TEventMap extends Record<string, unknown>>(
+  adapter: v.GenericSchema<unknown, TAdapter>,
+  defaults: ReturnType<typeof primitiveDefaults>,
+) {
+  return {
+    adapter,
+    namespace: v.optional(namespaceSchema, defaults.namespace),
+    defaultTtl: v.optional(ttlSchema, defaults.ttl),
+    defaultBlockingTime: v.optional(nonNegativeTimeSpanSchema, defaults.blockingTime),
+    defaultBlockingInterval: v.optional(positiveTimeSpanSchema, defaults.blockingInterval),
+    serde: v.optional(serdesSchema),
+    eventBus: v.optional(eventBusSchema<TEventMap>()),
+    providerId: v.optional(nonEmptyStoredStringSchema),
+    defaultRefreshTime: v.optional(positiveTimeSpanSchema),
+  };
+}
+
+/** The longest public id that still fits a 255-character credential with `.<proof>`. */
+export const MAX_PROVEN_ID_LENGTH = 255 - 33;
+
+/** What every serialized primitive holds (see `serializedSchema`). */
+type SerializedData = {
+  providerId: string;
+  key: string;
+  id: string;
+  proof: string | null;
+  ttl: number | null;
+};
+
+/**
+ * A serialized primitive (`"lock"`) of a provider: a bearer credential, its public id and the
+ * proof a generated owner has (`null` for an id given as it is), its TTL in ms, and `entries` of
+ * its own. No fencing token: a revived face learns it from the store.
+ */
+export function serializedSchema<const TEntries extends v.ObjectEntries>(
+  kind: string,
+  entries: TEntries,
+): v.GenericSchema<unknown, SerializedData & v.InferOutput<v.ObjectSchema<TEntries, undefined>>> {
+  const schema = v.pipe(
+    settingsObject({
+      providerId: nonEmptyStoredStringSchema,
+      key: nonEmptyStoredStringSchema,
+      id: ownerIdSchema,
+      proof: v.nullable(
+        v.pipe(
+          v.string(mustBe("a string or null")),
+          v.regex(/^[0-9a-f]{32}$/, "must be 32 lowercase hex digits"),
+        ),
+      ),
+      ...(entries as v.ObjectEntries),
+      ttl: v.nullable(
+        v.pipe(
+          v.number(mustBe("a number or null")),
+          v.gtValue(0, "must be positive"),
+          v.maxValue(MAX_DURATION_MS, MAX_DURATION_MESSAGE),
+        ),
+      ),
+    }),
+    v.forward(
+      v.check(
+        (data) => data.proof === null || codePoints(data.id) <= MAX_PROVEN_ID_LENGTH,
+        `must be at most ${MAX_PROVEN_ID_LENGTH} characters when the ${kind} has a proof`,
+      ),
+      ["id"],
+    ),
+  );
+  return schema as unknown as v.GenericSchema<
+    unknown,
+    SerializedData & v.InferOutput<v.ObjectSchema<TEntries, undefined>>
+  >;
+}
 
 export const blockingSettingsSchema = settingsObject({
   time: v.optional(nonNegativeTimeSpanSchema),

@@ -3,8 +3,13 @@
 // primitive and serde, shared by every provider registered on it.
 
 import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
-import type { INamespace } from "../namespace/namespace.js";
-import type { ISerdeRegister, ISerdeTransformer, JsonValue } from "../serde/serde-contracts.js";
+import type { IKey, INamespace } from "../namespace/namespace.js";
+import type { ISerdeRegister } from "../serde/serde-contracts.js";
+import {
+  type PrimitiveSerde,
+  primitiveTransformer,
+  requireTransformer,
+} from "./primitive-transformer.js";
 
 export type RegisteredProvider<TContext> = {
   readonly context: TContext;
@@ -19,23 +24,17 @@ export type ProviderRegistry<TContext extends object> = {
 };
 
 export class ProviderRegistries<
+  TFace extends { readonly key: IKey },
   TContext extends { readonly adapter: object },
-  TCustom,
-  TData extends JsonValue,
+  TOwn,
 > {
   readonly #registries = new WeakMap<ISerdeRegister, ProviderRegistry<TContext>>();
-  /** `"LockProvider"`: named in errors. */
-  readonly #providerClass: string;
-  readonly #createTransformer: (
-    registry: ProviderRegistry<TContext>,
-  ) => ISerdeTransformer<TCustom, TData>;
+  readonly #serde: PrimitiveSerde<TFace, TContext, TOwn>;
 
-  constructor(
-    providerClass: string,
-    createTransformer: (registry: ProviderRegistry<TContext>) => ISerdeTransformer<TCustom, TData>,
-  ) {
-    this.#providerClass = providerClass;
-    this.#createTransformer = createTransformer;
+  /** Also marks the face's class: a serde without its transformer refuses it. */
+  constructor(serde: PrimitiveSerde<TFace, TContext, TOwn>) {
+    this.#serde = serde;
+    requireTransformer(serde);
   }
 
   /**
@@ -54,7 +53,7 @@ export class ProviderRegistries<
     let registry = this.#registries.get(serde);
     if (registry === undefined) {
       registry = { byId: new Map(), ids: new WeakMap() };
-      serde.registerCustom(this.#createTransformer(registry));
+      serde.registerCustom(primitiveTransformer(this.#serde, registry));
       this.#registries.set(serde, registry);
     }
     const registered = registry.byId.get(providerId);
@@ -66,7 +65,7 @@ export class ProviderRegistries<
       registered.namespace.toString() === provider.namespace.toString();
     if (registered !== undefined && !isCopy) {
       throw new InvalidArgumentError(
-        `${this.#providerClass} settings: providerId: "${providerId}" is already registered on this serde; give each provider sharing a serde its own namespace or providerId`,
+        `${this.#serde.providerClass} settings: providerId: "${providerId}" is already registered on this serde; give each provider sharing a serde its own namespace or providerId`,
         [{ path: "providerId", message: "already registered on this serde" }],
       );
     }

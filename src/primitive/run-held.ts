@@ -1,6 +1,6 @@
 // Every `run*` of every primitive: take the hold (blocking or not), run the function while it
 // is held and keep it alive, and always release; the release never masks the function's
-// outcome. The primitive's face only tells the acquire's outcome (events, its typed error).
+// outcome. The primitive's hold only tells the acquire's outcome (events, its typed error).
 
 import type { ITimeSpan } from "../time-span/time-span.js";
 import type { Hold, HoldAcquireResult, HoldAdapter } from "./hold.js";
@@ -30,11 +30,17 @@ export const RUN_OR_FAIL = { blocking: false, orFail: true } as const;
 export const RUN_BLOCKING = { blocking: true, orFail: false } as const;
 export const RUN_BLOCKING_OR_FAIL = { blocking: true, orFail: true } as const;
 
-/**
- * Tells an acquire's outcome for `face` (its events), and when `orFail` throws the primitive's
- * error if nothing was taken. One function per primitive, not a closure per run.
- */
-export type TellOutcome<TFace, TResult> = (face: TFace, result: TResult, orFail: boolean) => void;
+/** The hold a run takes: a `Hold` that tells an acquire's outcome (see `HoldFace`). */
+export type RunHold<
+  TAdapter extends HoldAdapter,
+  TFace,
+  TAcquire extends HoldAcquireResult,
+  TClaim,
+  TCutShort,
+> = Hold<TAdapter, TFace, TAcquire, TClaim, TCutShort> & {
+  /** Its events, and when `orFail` the primitive's error if nothing was taken. */
+  tellAcquire(result: TAcquire | TCutShort, orFail: boolean): void;
+};
 
 /** Every `run*`, in one async step (each layer costs a promise and a tick). */
 export async function runHeld<
@@ -45,8 +51,7 @@ export async function runHeld<
   TCutShort,
   TValue,
 >(
-  hold: Hold<TAdapter, TFace, TAcquire, TClaim, TCutShort>,
-  tell: TellOutcome<TFace, TAcquire | TCutShort>,
+  hold: RunHold<TAdapter, TFace, TAcquire, TClaim, TCutShort>,
   fn: Runnable<TValue>,
   settings: RunSettings,
   { blocking, orFail }: RunMode,
@@ -55,7 +60,7 @@ export async function runHeld<
   const result = blocking
     ? await hold.acquireBlocking(settings, signal)
     : await hold.tryAcquire(signal, identity);
-  tell(hold.faceOf(), result, orFail);
+  hold.tellAcquire(result, orFail);
   if (!(result as HoldAcquireResult).acquired) {
     return [false, null];
   }

@@ -1,8 +1,12 @@
-import { BOOLEAN_ANSWER, isHandOff, isRemainingTime } from "../primitive/adapter-answers.js";
+import {
+  acquireAnswer,
+  BOOLEAN_ANSWER,
+  isRemainingTime,
+  WAIT_ANSWER,
+} from "../primitive/adapter-answers.js";
 import type {
   SemaphoreAcquireResult,
   SemaphoreAdapterState,
-  SemaphoreWaitResult,
 } from "./contracts/semaphore-adapter.js";
 
 function isCount(value: unknown): boolean {
@@ -24,19 +28,13 @@ function isSlot(value: unknown): boolean {
  * another contract fails loudly instead of being read as "no slot free".
  */
 export const SEMAPHORE_ANSWERS = {
-  acquire: {
-    expected:
-      "{ acquired: true, fencingToken: number } or { acquired: false, limit: number, acquiredSlotsCount: number, remainingTime: TimeSpan | null }",
-    fits: (value: unknown): value is SemaphoreAcquireResult => {
-      const answer = value as SemaphoreAcquireResult | null | undefined;
-      return answer?.acquired === true
-        ? Number.isSafeInteger(answer.fencingToken)
-        : answer?.acquired === false &&
-            isCount(answer.limit) &&
-            isCount(answer.acquiredSlotsCount) &&
-            isRemainingTime(answer.remainingTime);
-    },
-  },
+  acquire: acquireAnswer<SemaphoreAcquireResult>(
+    "{ acquired: false, limit: number, acquiredSlotsCount: number, remainingTime: TimeSpan | null }",
+    (refused) =>
+      isCount(refused.limit) &&
+      isCount(refused.acquiredSlotsCount) &&
+      isRemainingTime(refused.remainingTime),
+  ),
   boolean: BOOLEAN_ANSWER,
   getState: {
     expected:
@@ -52,8 +50,5 @@ export const SEMAPHORE_ANSWERS = {
       );
     },
   },
-  waitForRelease: {
-    expected: "undefined, or { acquired: true, fencingToken: number } for a hand-off",
-    fits: (value: unknown): value is SemaphoreWaitResult => value === undefined || isHandOff(value),
-  },
+  waitForRelease: WAIT_ANSWER,
 } as const;

@@ -1,9 +1,10 @@
-// One holder's slot of one key, behind a `Semaphore`: the shared `Hold` (token, expiry, the
-// adapter calls every primitive makes alike, their reports) with what only a semaphore has: its
-// limit, its acquire's arguments and claim, getState's counts and forceReleaseAll.
+// One holder's slot of one key, behind a `Semaphore`: the shared `HoldFace` (token, expiry, the
+// adapter calls every primitive makes alike, their reports, the face's Tasks) with what only a
+// semaphore has: its limit, its acquire's arguments and claim, getState's counts,
+// forceReleaseAll, its events and errors.
 
 import type { IKey } from "../namespace/namespace.js";
-import { Hold } from "../primitive/hold.js";
+import { HoldFace, holdEvents } from "../primitive/hold-face.js";
 import type { TimeoutError } from "../resilience/resilience-errors.js";
 import type { TimeSpan } from "../time-span/time-span.js";
 import type { ISemaphore } from "./contracts/semaphore.js";
@@ -13,7 +14,12 @@ import type {
   SemaphoreAdapterState,
   SemaphoreWaitClaim,
 } from "./contracts/semaphore-adapter.js";
-import { SemaphoreSlotLostError } from "./contracts/semaphore-errors.js";
+import {
+  FailedRefreshSemaphoreError,
+  FailedReleaseSemaphoreError,
+  LimitReachedSemaphoreError,
+  SemaphoreSlotLostError,
+} from "./contracts/semaphore-errors.js";
 import { SEMAPHORE_EVENTS } from "./contracts/semaphore-events.js";
 import { type ISemaphoreState, SEMAPHORE_STATE } from "./contracts/semaphore-state.js";
 import { SEMAPHORE_ANSWERS } from "./semaphore-adapter-answers.js";
@@ -34,17 +40,10 @@ export type SemaphoreBlockingResult = SemaphoreAcquireResult | CutShortResult;
 
 type Refused = Extract<SemaphoreAcquireResult, { acquired: false }>;
 
-const SEMAPHORE_HOLD_EVENTS = {
-  released: SEMAPHORE_EVENTS.RELEASED,
-  failedRelease: SEMAPHORE_EVENTS.FAILED_RELEASE,
-  refreshed: SEMAPHORE_EVENTS.REFRESHED,
-  failedRefresh: SEMAPHORE_EVENTS.FAILED_REFRESH,
-  unexpectedError: SEMAPHORE_EVENTS.UNEXPECTED_ERROR,
-} as const;
+const SEMAPHORE_HOLD_EVENTS = holdEvents(SEMAPHORE_EVENTS);
 
-/** What a semaphore is: its face, provider, key, credentials, limit and TTL. */
-export type SemaphoreIdentity = {
-  readonly face: ISemaphore;
+/** What a semaphore is made of; the provider and the serde transformer give it. */
+export type SemaphoreSettings = {
   readonly context: SemaphoreContext;
   readonly key: IKey;
   /** What the adapter stores as the holder: the id and the proof of a generated slot. */
@@ -55,7 +54,7 @@ export type SemaphoreIdentity = {
   readonly ttl: TimeSpan | null;
 };
 
-export class SemaphoreHold extends Hold<
+export class SemaphoreHold extends HoldFace<
   ISemaphoreAdapter,
   ISemaphore,
   SemaphoreAcquireResult,
@@ -65,10 +64,15 @@ export class SemaphoreHold extends Hold<
   readonly #adapter: ISemaphoreAdapter;
   readonly #limit: number;
 
-  constructor(identity: SemaphoreIdentity) {
-    super({ ...identity, events: SEMAPHORE_HOLD_EVENTS, answers: SEMAPHORE_ANSWERS });
-    this.#adapter = identity.context.adapter;
-    this.#limit = identity.limit;
+  constructor(semaphore: ISemaphore, settings: SemaphoreSettings) {
+    super({
+      ...settings,
+      face: semaphore,
+      events: SEMAPHORE_HOLD_EVENTS,
+      answers: SEMAPHORE_ANSWERS,
+    });
+    this.#adapter = settings.context.adapter;
+    this.#limit = settings.limit;
   }
 
   override get context(): SemaphoreContext {
@@ -80,15 +84,10 @@ export class SemaphoreHold extends Hold<
   }
 
   forceReleaseAll(): Promise<boolean> {
-    return this.call(
+    return this.forceReleaseBy(
       "forceReleaseAll",
-      SEMAPHORE_ANSWERS.boolean,
+      SEMAPHORE_EVENTS.ALL_FORCE_RELEASED,
       (adapter, key) => adapter.forceReleaseAll(key),
-      (hasReleased) => {
-        this.forgetHold();
-        this.emit(SEMAPHORE_EVENTS.ALL_FORCE_RELEASED, { hasReleased });
-        return hasReleased;
-      },
     );
   }
 
@@ -136,6 +135,42 @@ export class SemaphoreHold extends Hold<
 
   lostError(): Error {
     return new SemaphoreSlotLostError(this.key.get(), this.id);
+  }
+
+  protected announce(result: SemaphoreBlockingResult): void {
+    const { reporter } = this.context;
+    if (!reporter.isListened()) {
+      return;
+    }
+    if (result.acquired) {
+      reporter.emit(this.face, SEMAPHORE_EVENTS.ACQUIRED, {
+        fencingToken: result.fencingToken,
+        ttl: this.ttl,
+        limit: this.#limit,
+      });
+    } else if (result.limit !== undefined && result.acquiredSlotsCount !== undefined) {
+      reporter.emit(this.face, SEMAPHORE_EVENTS.LIMIT_REACHED, {
+        limit: result.limit,
+        acquiredSlotsCount: result.acquiredSlotsCount,
+      });
+    }
+  }
+
+  protected notAcquiredError(result: Refused | CutShortResult): Error {
+    return new LimitReachedSemaphoreError(
+      this.key.get(),
+      this.id,
+      result.limit,
+      "cause" in result ? { cause: result.cause } : undefined,
+    );
+  }
+
+  protected notReleasedError(): Error {
+    return new FailedReleaseSemaphoreError(this.key.get(), this.id);
+  }
+
+  protected notRefreshedError(): Error {
+    return new FailedRefreshSemaphoreError(this.key.get(), this.id);
   }
 
   protected cutShortResult(refused: Refused | undefined, cause: TimeoutError): CutShortResult {

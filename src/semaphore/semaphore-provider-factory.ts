@@ -1,7 +1,9 @@
 import type { IEventBus } from "../event-bus/event-bus-contracts.js";
 import type { INamespace } from "../namespace/namespace.js";
 import {
-  makeNamedProviders,
+  changedSettings,
+  closeProviders,
+  factoryProviders,
   type NamedProviders,
   pickProvider,
 } from "../primitive/named-providers.js";
@@ -20,18 +22,25 @@ import { SEMAPHORE_DEFAULTS } from "./semaphore-settings.js";
  * Settings of {@link SemaphoreProviderFactory}: named adapters, a default, and the
  * {@link SemaphoreProviderSettings} every provider shares (all but `adapter` and `providerId`).
  */
-export type SemaphoreProviderFactorySettings<TName extends string> = Omit<
-  SemaphoreProviderSettings,
-  "adapter" | "providerId"
-> & {
+export type SemaphoreProviderFactorySettings<
+  TName extends string,
+  TDefault extends string = TName,
+> = Omit<SemaphoreProviderSettings, "adapter" | "providerId"> & {
   /** The configured stores by name: `{ memory: new MemorySemaphoreAdapter(), redis: … }`. */
   adapters: Record<TName, ISemaphoreAdapter>;
   /**
    * The adapter `use()` returns without a name; often `process.env.SEMAPHORE_STORE`. An unknown
-   * name fails at construction, listing the configured ones.
+   * name fails at construction, listing the configured ones; a name written in the code
+   * that is not one of `adapters` fails to compile, naming the problem (any `string` compiles).
    * @default the only adapter, when there is just one
    */
-  defaultAdapter?: TName | (string & {}) | undefined;
+  defaultAdapter?:
+    | (string extends TDefault
+        ? TDefault
+        : TDefault extends NoInfer<TName>
+          ? TDefault
+          : `"${TDefault}" is not one of the names in adapters`)
+    | undefined;
 };
 
 /**
@@ -46,38 +55,31 @@ export type SemaphoreProviderFactorySettings<TName extends string> = Omit<
  * });
  * const exports = semaphores.use().create("exports", { limit: 3 });
  */
-export class SemaphoreProviderFactory<TName extends string> {
-  readonly #settings: SemaphoreProviderFactorySettings<TName>;
+export class SemaphoreProviderFactory<TName extends string, TDefault extends string = TName> {
+  readonly #settings: SemaphoreProviderFactorySettings<TName, TDefault>;
   readonly #named: NamedProviders<SemaphoreProvider>;
 
   /** @throws InvalidArgumentError on an unknown default, no adapters, or bad provider settings. */
-  constructor(settings: SemaphoreProviderFactorySettings<TName>) {
+  constructor(settings: SemaphoreProviderFactorySettings<TName, TDefault>) {
     this.#settings = settings;
-    const {
-      adapters,
-      defaultAdapter,
-      [REPLACES_SEMAPHORE_PROVIDER]: replacing,
-      ...providerSettings
-    } = settings as SemaphoreProviderFactorySettings<TName> & {
-      [REPLACES_SEMAPHORE_PROVIDER]?: boolean;
-    };
-    const namespace = providerSettings.namespace ?? SEMAPHORE_DEFAULTS.namespace;
-    this.#named = makeNamedProviders<ISemaphoreAdapter, SemaphoreProvider>(
+    this.#named = factoryProviders(
       "SemaphoreProviderFactory",
-      adapters as Record<string, ISemaphoreAdapter>,
-      defaultAdapter,
-      (name, adapter) =>
-        new SemaphoreProvider({
-          ...providerSettings,
-          adapter,
-          providerId: `${namespace.toString()}#${name}`,
-          ...(replacing === true ? { [REPLACES_SEMAPHORE_PROVIDER]: true } : {}),
-        }),
+      settings as SemaphoreProviderFactorySettings<string> & {
+        adapters: Record<string, ISemaphoreAdapter>;
+      },
+      { replaces: REPLACES_SEMAPHORE_PROVIDER, fallback: SEMAPHORE_DEFAULTS.namespace },
+      (providerSettings) => new SemaphoreProvider(providerSettings),
     );
   }
 
   /** A new factory with another `defaultAdapter`. */
-  setDefaultAdapter(name: TName | (string & {})): SemaphoreProviderFactory<TName> {
+  setDefaultAdapter<TNew extends string>(
+    name: string extends TNew
+      ? TNew
+      : TNew extends NoInfer<TName>
+        ? TNew
+        : `"${TNew}" is not one of the names in adapters`,
+  ): SemaphoreProviderFactory<TName> {
     return this.#with({ defaultAdapter: name });
   }
 
@@ -116,8 +118,10 @@ export class SemaphoreProviderFactory<TName extends string> {
     return this.#with({ defaultRefreshTime: time });
   }
 
-  #with(change: Partial<SemaphoreProviderFactorySettings<TName>>): SemaphoreProviderFactory<TName> {
-    const settings = { ...this.#settings, ...change, [REPLACES_SEMAPHORE_PROVIDER]: true };
+  #with(
+    change: Partial<SemaphoreProviderFactorySettings<TName, string>>,
+  ): SemaphoreProviderFactory<TName> {
+    const settings = changedSettings(this.#settings, change, REPLACES_SEMAPHORE_PROVIDER);
     return new SemaphoreProviderFactory(settings as SemaphoreProviderFactorySettings<TName>);
   }
 
@@ -131,7 +135,7 @@ export class SemaphoreProviderFactory<TName extends string> {
 
   /** Closes every provider: the event buses they made and the adapters' own resources. */
   async close(): Promise<void> {
-    await Promise.all([...this.#named.providers.values()].map((provider) => provider.close()));
+    await closeProviders(this.#named);
   }
 
   /** `close()`, for `await using semaphores = new SemaphoreProviderFactory(...)`. */

@@ -1,7 +1,8 @@
 import type { EventListener, IEventBus, Unsubscribe } from "../event-bus/event-bus-contracts.js";
 import { createKey, type INamespace } from "../namespace/namespace.js";
 import { OWNER_ID_LENGTH, publicOwner, randomOwnerHex } from "../primitive/owner.js";
-import { ProviderEvents } from "../primitive/provider-events.js";
+import { ProviderCore } from "../primitive/provider-core.js";
+import type { ProviderEvents } from "../primitive/provider-events.js";
 import type { ISerdeRegister } from "../serde/serde-contracts.js";
 import { parseSettings } from "../settings/parse-settings.js";
 import type { Task } from "../task/task.js";
@@ -93,7 +94,7 @@ export class SemaphoreProvider implements ISemaphoreProvider {
   readonly #defaultTtl: TimeSpan | null;
   readonly #events: ProviderEvents<SemaphoreEventMap>;
   readonly #providerId: string;
-  #closing: Promise<void> | undefined;
+  readonly #core: ProviderCore<ISemaphoreAdapter, SemaphoreEventMap, SemaphoreReporter>;
   /** Listening only: the provider's own listening methods, without `create` and `close`. */
   readonly events: ISemaphoreListenable;
 
@@ -107,32 +108,21 @@ export class SemaphoreProvider implements ISemaphoreProvider {
     this.#namespace = parsed.namespace;
     this.#defaultTtl = parsed.defaultTtl;
     this.#providerId = parsed.providerId ?? parsed.namespace.toString();
-    this.#events = new ProviderEvents<SemaphoreEventMap>({
-      kind: "semaphore",
-      names: Object.values(SEMAPHORE_EVENTS),
-      eventBus: parsed.eventBus,
-      namespace: parsed.namespace,
-      fallback: SEMAPHORE_DEFAULTS.namespace,
-    });
-    this.#context = {
-      adapter: parsed.adapter,
-      blockingTime: parsed.defaultBlockingTime,
-      blockingInterval: parsed.defaultBlockingInterval,
-      refreshTime: parsed.defaultRefreshTime,
-      reporter: new SemaphoreReporter(this.#events.bus, this.#events.isListened, parsed.adapter),
-    };
-    this.events = this.#events.listening;
     const replacing =
       (settings as { [REPLACES_SEMAPHORE_PROVIDER]?: boolean })[REPLACES_SEMAPHORE_PROVIDER] ===
       true;
-    for (const serde of parsed.serde === undefined ? [] : [parsed.serde].flat()) {
-      registerSemaphoreProvider(
-        serde,
-        this.#providerId,
-        { context: this.#context, namespace: this.#namespace },
-        replacing,
-      );
-    }
+    this.#core = new ProviderCore({
+      kind: "semaphore",
+      names: Object.values(SEMAPHORE_EVENTS),
+      fallback: SEMAPHORE_DEFAULTS.namespace,
+      parsed,
+      reporter: (bus, isListened, adapter) => new SemaphoreReporter(bus, isListened, adapter),
+      register: (serde, provider) =>
+        registerSemaphoreProvider(serde, this.#providerId, provider, replacing),
+    });
+    this.#context = this.#core.context;
+    this.#events = this.#core.events;
+    this.events = this.#events.listening;
   }
 
   /** The id under which this provider's semaphores are serialized. */
@@ -212,17 +202,11 @@ export class SemaphoreProvider implements ISemaphoreProvider {
    * resources through its `close()`. Your clients and event bus stay open.
    */
   close(): Promise<void> {
-    this.#closing ??= this.#close();
-    return this.#closing;
+    return this.#core.close();
   }
 
   /** `close()`, for `await using provider = new SemaphoreProvider(...)`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-
-  async #close(): Promise<void> {
-    await this.#events.close();
-    await this.#context.adapter.close?.();
   }
 }

@@ -1,21 +1,5 @@
 import type { IKey } from "../namespace/namespace.js";
-import {
-  blockingSettingsSchema,
-  refreshTtlSchema,
-  runBlockingSettingsSchema,
-  runSettingsSchema,
-} from "../primitive/primitive-settings.js";
-import { checkRunnable } from "../primitive/run-context.js";
-import {
-  RUN,
-  RUN_BLOCKING,
-  RUN_BLOCKING_OR_FAIL,
-  RUN_OR_FAIL,
-  type RunMode,
-  type RunSettings,
-  runHeld,
-} from "../primitive/run-held.js";
-import { parseSettings } from "../settings/parse-settings.js";
+import { RUN, RUN_BLOCKING, RUN_BLOCKING_OR_FAIL, RUN_OR_FAIL } from "../primitive/run-held.js";
 import { Task } from "../task/task.js";
 import type { ITimeSpan, TimeSpan } from "../time-span/time-span.js";
 import type {
@@ -26,39 +10,21 @@ import type {
   SemaphoreRunResult,
   SemaphoreRunSettings,
 } from "./contracts/semaphore.js";
-import {
-  FailedRefreshSemaphoreError,
-  FailedReleaseSemaphoreError,
-  LimitReachedSemaphoreError,
-} from "./contracts/semaphore-errors.js";
-import { SEMAPHORE_EVENTS } from "./contracts/semaphore-events.js";
 import type { ISemaphoreState } from "./contracts/semaphore-state.js";
 import type { SemaphoreContext } from "./semaphore-context.js";
-import { type SemaphoreBlockingResult, SemaphoreHold } from "./semaphore-hold.js";
-
-/** What a semaphore is made of; the provider and the serde transformer give it. */
-export type SemaphoreSettings = {
-  readonly context: SemaphoreContext;
-  readonly key: IKey;
-  /** The credential the adapter stores. */
-  readonly owner: string;
-  /** Its public part. */
-  readonly id: string;
-  readonly limit: number;
-  readonly ttl: TimeSpan | null;
-};
+import { SemaphoreHold, type SemaphoreSettings } from "./semaphore-hold.js";
 
 /**
  * One slot of a counting semaphore, for one holder; created by `SemaphoreProvider.create`. See
- * `ISemaphore`. Its slot (token, expiry, adapter calls and their reports) is a `SemaphoreHold`;
- * the semaphore turns its settings into calls on it, and runs functions while it holds a slot.
+ * `ISemaphore`. Its slot (token, expiry, adapter calls and their reports, the Tasks its methods
+ * return) is a `SemaphoreHold`.
  */
 export class Semaphore implements ISemaphore {
   readonly #hold: SemaphoreHold;
 
   /** @internal Use `SemaphoreProvider.create`. */
   constructor(settings: SemaphoreSettings) {
-    this.#hold = new SemaphoreHold({ ...settings, face: this });
+    this.#hold = new SemaphoreHold(this, settings);
   }
 
   /** @internal The context of the provider that made `semaphore`, for its serialization only. */
@@ -92,57 +58,31 @@ export class Semaphore implements ISemaphore {
   }
 
   acquire(): Task<boolean> {
-    return new Task((signal) =>
-      this.#hold.tryAcquire(signal, (result) => {
-        this.#announce(result);
-        return result.acquired;
-      }),
-    );
+    return this.#hold.acquireTask();
   }
 
   acquireOrFail(): Task<number> {
-    return new Task((signal) => this.#hold.tryAcquire(signal, (result) => this.#orFail(result)));
+    return this.#hold.acquireOrFailTask();
   }
 
   acquireBlocking(settings: SemaphoreBlockingSettings = {}): Task<boolean> {
-    const parsed = parseSettings("blocking settings", blockingSettingsSchema, settings);
-    return new Task(async (signal) => {
-      const result = await this.#hold.acquireBlocking(parsed, signal);
-      this.#announce(result);
-      return result.acquired;
-    });
+    return this.#hold.acquireBlockingTask(settings);
   }
 
   acquireBlockingOrFail(settings: SemaphoreBlockingSettings = {}): Task<number> {
-    const parsed = parseSettings("blocking settings", blockingSettingsSchema, settings);
-    return new Task(async (signal) =>
-      this.#orFail(await this.#hold.acquireBlocking(parsed, signal)),
-    );
+    return this.#hold.acquireBlockingOrFailTask(settings);
   }
 
   release(): Task<boolean> {
-    return new Task(() => this.#hold.release());
+    return this.#hold.releaseTask();
   }
 
   releaseOrFail(): Task<void> {
-    return new Task(async () => {
-      if (!(await this.#hold.release())) {
-        throw new FailedReleaseSemaphoreError(this.key.get(), this.slotId);
-      }
-    });
+    return this.#hold.releaseOrFailTask();
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {
-    const hold = this.#hold;
-    if (hold.fencingToken === null) {
-      return;
-    }
-    try {
-      await hold.release();
-    } catch {
-      // Reported (UNEXPECTED_ERROR) by the release; a dispose never throws over the block's outcome.
-      hold.retryRelease();
-    }
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.#hold.dispose();
   }
 
   forceReleaseAll(): Task<boolean> {
@@ -150,17 +90,11 @@ export class Semaphore implements ISemaphore {
   }
 
   refresh(ttl?: ITimeSpan): Task<boolean> {
-    const parsed = parseSettings("refresh ttl", refreshTtlSchema, ttl);
-    return new Task(() => this.#hold.refreshFor(parsed));
+    return this.#hold.refreshTask(ttl);
   }
 
   refreshOrFail(ttl?: ITimeSpan): Task<void> {
-    const parsed = parseSettings("refresh ttl", refreshTtlSchema, ttl);
-    return new Task(async () => {
-      if (!(await this.#hold.refreshFor(parsed))) {
-        throw new FailedRefreshSemaphoreError(this.key.get(), this.slotId);
-      }
-    });
+    return this.#hold.refreshOrFailTask(ttl);
   }
 
   getState(): Task<ISemaphoreState> {
@@ -171,104 +105,27 @@ export class Semaphore implements ISemaphore {
     fn: SemaphoreRunnable<TValue>,
     settings: SemaphoreRunSettings = {},
   ): Task<TValue> {
-    checkRunnable(fn);
-    const parsed = parseSettings("run settings", runSettingsSchema, settings);
-    return this.#run(fn, parsed, RUN_OR_FAIL);
+    return this.#hold.runTask(fn, settings, RUN_OR_FAIL);
   }
 
   runBlockingOrFail<TValue>(
     fn: SemaphoreRunnable<TValue>,
     settings: SemaphoreRunBlockingSettings = {},
   ): Task<TValue> {
-    checkRunnable(fn);
-    const parsed = parseSettings("run settings", runBlockingSettingsSchema, settings);
-    return this.#run(fn, parsed, RUN_BLOCKING_OR_FAIL);
+    return this.#hold.runTask(fn, settings, RUN_BLOCKING_OR_FAIL);
   }
 
   run<TValue>(
     fn: SemaphoreRunnable<TValue>,
     settings: SemaphoreRunSettings = {},
   ): Task<SemaphoreRunResult<TValue>> {
-    checkRunnable(fn);
-    return this.#run(fn, parseSettings("run settings", runSettingsSchema, settings), RUN);
+    return this.#hold.runTask(fn, settings, RUN);
   }
 
   runBlocking<TValue>(
     fn: SemaphoreRunnable<TValue>,
     settings: SemaphoreRunBlockingSettings = {},
   ): Task<SemaphoreRunResult<TValue>> {
-    checkRunnable(fn);
-    const parsed = parseSettings("run settings", runBlockingSettingsSchema, settings);
-    return this.#run(fn, parsed, RUN_BLOCKING);
-  }
-
-  #run<TValue>(
-    fn: SemaphoreRunnable<TValue>,
-    settings: RunSettings,
-    mode: RunMode & { orFail: true },
-  ): Task<TValue>;
-  #run<TValue>(
-    fn: SemaphoreRunnable<TValue>,
-    settings: RunSettings,
-    mode: RunMode & { orFail: false },
-  ): Task<SemaphoreRunResult<TValue>>;
-  #run<TValue>(
-    fn: SemaphoreRunnable<TValue>,
-    settings: RunSettings,
-    mode: RunMode,
-  ): Task<TValue | SemaphoreRunResult<TValue>> {
-    return new Task(
-      (signal) =>
-        runHeld(this.#hold, Semaphore.#tell, fn, settings, mode, signal) as Promise<
-          TValue | SemaphoreRunResult<TValue>
-        >,
-    );
-  }
-
-  /** What a `run*` tells of its acquire (see `runHeld`). */
-  static readonly #tell = (
-    face: unknown,
-    result: SemaphoreBlockingResult,
-    orFail: boolean,
-  ): void => {
-    const self = face as Semaphore;
-    if (orFail) {
-      self.#orFail(result);
-    } else {
-      self.#announce(result);
-    }
-  };
-
-  /** Tells an acquire's outcome, and throws LimitReachedSemaphoreError when no slot was taken. */
-  #orFail(result: SemaphoreBlockingResult): number {
-    this.#announce(result);
-    if (!result.acquired) {
-      throw new LimitReachedSemaphoreError(
-        this.key.get(),
-        this.slotId,
-        result.limit,
-        "cause" in result ? { cause: result.cause } : undefined,
-      );
-    }
-    return result.fencingToken;
-  }
-
-  #announce(result: SemaphoreBlockingResult): void {
-    const { reporter } = this.#hold.context;
-    if (!reporter.isListened()) {
-      return;
-    }
-    if (result.acquired) {
-      reporter.emit(this, SEMAPHORE_EVENTS.ACQUIRED, {
-        fencingToken: result.fencingToken,
-        ttl: this.ttl,
-        limit: this.limit,
-      });
-    } else if (result.limit !== undefined && result.acquiredSlotsCount !== undefined) {
-      reporter.emit(this, SEMAPHORE_EVENTS.LIMIT_REACHED, {
-        limit: result.limit,
-        acquiredSlotsCount: result.acquiredSlotsCount,
-      });
-    }
+    return this.#hold.runTask(fn, settings, RUN_BLOCKING);
   }
 }

@@ -60,6 +60,23 @@ describe("LockProviderFactory", () => {
     expect(factory.use("memory")).toBeInstanceOf(LockProvider);
   });
 
+  test("a defaultAdapter written in the code that is none of the adapters fails to compile, naming it (not the adapters)", () => {
+    const error = (() => {
+      try {
+        // @ts-expect-error '"reddis"' is not assignable to '"\"reddis\" is not one of the names in adapters"'
+        new LockProviderFactory({ adapters: stores(), defaultAdapter: "reddis" });
+        return null;
+      } catch (caught) {
+        return caught;
+      }
+    })();
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    // Any string (an environment variable) compiles, and is checked at construction.
+    const fromEnv: string | undefined = process.env.HASP_TEST_UNSET_STORE ?? "memory";
+    const factory = new LockProviderFactory({ adapters: stores(), defaultAdapter: fromEnv });
+    expect(factory.use()).toBe(factory.use("memory"));
+  });
+
   test("an unknown defaultAdapter (a mistyped LOCK_STORE) fails at construction, naming the valid names", () => {
     const error = constructionError({ adapters: stores(), defaultAdapter: "reddis" });
     expect(error).toBeInstanceOf(InvalidArgumentError);
@@ -195,6 +212,7 @@ describe("LockProviderFactory", () => {
     expect(factory.setDefaultTtl(null).use().create("k").ttl).toBeNull();
 
     expect(factory.setDefaultAdapter("redis").use()).not.toBe(factory.use());
+    // @ts-expect-error A name written in the code that is not one of `adapters` fails to compile.
     expect(() => factory.setDefaultAdapter("nope")).toThrow(/"nope" is not one of/);
     const named = factory
       .setCreateLockId(() => "worker")
