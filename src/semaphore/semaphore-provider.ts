@@ -138,15 +138,20 @@ export class SemaphoreProvider implements ISemaphoreProvider {
       settings ?? {},
     );
     const ttl = parsed.ttl === undefined ? this.#defaultTtl : parsed.ttl;
-    const namespaced = createKey(this.#namespace, key);
-    const base = { context: this.#context, key: namespaced, limit: parsed.limit, ttl };
+    let owner: string;
+    let id: string;
     if (parsed.slotId !== undefined) {
       // An explicit slot id is its own credential: it has no proof.
-      return new Semaphore({ ...base, owner: parsed.slotId, id: publicOwner(parsed.slotId) });
+      owner = parsed.slotId;
+      id = publicOwner(owner);
+    } else {
+      const hex = randomOwnerHex();
+      id = hex.slice(0, OWNER_ID_LENGTH);
+      owner = `${id}.${hex.slice(OWNER_ID_LENGTH)}`;
     }
-    const hex = randomOwnerHex();
-    const id = hex.slice(0, OWNER_ID_LENGTH);
-    return new Semaphore({ ...base, owner: `${id}.${hex.slice(OWNER_ID_LENGTH)}`, id });
+    const context = this.#context;
+    const namespaced = createKey(this.#namespace, key);
+    return new Semaphore({ context, key: namespaced, owner, id, limit: parsed.limit, ttl });
   }
 
   addListener<TName extends keyof SemaphoreEventMap & string>(
