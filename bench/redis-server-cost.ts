@@ -139,11 +139,15 @@ function haspSubject(url: string, name: string, Adapter: typeof RedisLockAdapter
 }
 
 /** RedisSemaphoreAdapter's cycle, on a client of its own: one slot of a limit of 4. */
-function semaphoreSubject(url: string): Subject {
-  const adapter = new RedisSemaphoreAdapter(new Redis(url));
+function semaphoreSubject(
+  url: string,
+  name = "semaphore",
+  Adapter: typeof RedisSemaphoreAdapter = RedisSemaphoreAdapter,
+): Subject {
+  const adapter = new Adapter(new Redis(url));
   const ttl = TimeSpan.fromMilliseconds(TTL_MS);
   return {
-    name: "semaphore",
+    name,
     sent: ["evalsha"],
     steps: [
       {
@@ -202,6 +206,17 @@ async function main() {
     const root = resolve(values.before, "src/lock/adapters/redis/index.js");
     const before: { RedisLockAdapter: typeof RedisLockAdapter } = await import(root);
     subjects.push(haspSubject(values.url as string, "hasp-before", before.RedisLockAdapter));
+    const semaphoreRoot = resolve(values.before, "src/semaphore/adapters/redis/index.js");
+    const semaphoreBefore: { RedisSemaphoreAdapter: typeof RedisSemaphoreAdapter } = await import(
+      semaphoreRoot
+    );
+    subjects.push(
+      semaphoreSubject(
+        values.url as string,
+        "semaphore-before",
+        semaphoreBefore.RedisSemaphoreAdapter,
+      ),
+    );
   }
   const results = new Map<string, Rows[]>();
   for (let run = 0; run < Number(values.runs); run += 1) {
