@@ -30,6 +30,7 @@ import {
   NOW_MS,
   tokenFrom,
 } from "../../../backends/redis/redis-fence.js";
+import { REDIS_QUEUE_LUA } from "../../../backends/redis/redis-wait-queue.js";
 import {
   NEVER_EXPIRES_TTL,
   NO_CLAIM_TTL,
@@ -485,10 +486,6 @@ end
 return {minLimit, count, token, left}
 `;
 
-/** Lua shared by WAIT, LEAVE and CHECK: an entry's deadline from now (`lasts`), given `left`. */
-const LASTS = `local pttl = soonest()
-    ${WAIT_ENTRY_LUA.lasts}`;
-
 /**
  * KEYS[1] slots, KEYS[2] queue
  * ARGV[1] slot id of the claim ("" without one), ARGV[2] its ttl in ms ("": never expires; "-":
@@ -534,19 +531,14 @@ if not blockedQueue and (claim and ${fits("tonumber(ARGV[6])")} or (not claim an
   return tonumber(token)
 end
 local left = tonumber(ARGV[3])
-${LASTS}
-local entry = ${WAIT_ENTRY_LUA.encode("nowMs + lasts", {
+local pttl = soonest()
+${REDIS_QUEUE_LUA.joinAndReturn("KEYS[2]", {
   ttl: "ARGV[2]",
   inbox: "ARGV[4]",
   id: "ARGV[5]",
   owner: "ARGV[1]",
   limit: "(claim and ARGV[6] or '')",
 })}
-redis.call('RPUSH', KEYS[2], entry)
-if redis.call('PTTL', KEYS[2]) < lasts then
-  redis.call('PEXPIRE', KEYS[2], lasts)
-end
-return {entry, pttl}
 `;
 
 /**
@@ -654,11 +646,6 @@ if not index then
   end
   return {-1, 0}
 end
-${LASTS}
-local renewed = ${WAIT_ENTRY_LUA.renewed("nowMs + lasts")}
-redis.call('LSET', KEYS[2], index, renewed)
-if redis.call('PTTL', KEYS[2]) < lasts then
-  redis.call('PEXPIRE', KEYS[2], lasts)
-end
-return {0, pttl, renewed}
+local pttl = soonest()
+${REDIS_QUEUE_LUA.renewAndReturn("KEYS[2]")}
 `;
