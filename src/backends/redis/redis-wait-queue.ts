@@ -93,6 +93,15 @@ export const REDIS_QUEUE_LUA = {
   ${keepQueueFor(queue)}
   return {entry, pttl}`,
   /**
+   * Statements opening every LEAVE (after WAIT_ENTRY_LUA.findMine): an entry still queued was
+   * handed nothing; it is taken out, and the script returns 0.
+   */
+  leaveIfQueued: (queue: string) => `local _, queued = mine()
+if queued then
+  redis.call('LREM', ${queue}, 1, queued)
+  return 0
+end`,
+  /**
    * Statements: renews in place the entry at `index` (after WAIT_ENTRY_LUA.findMine), and
    * returns {0, pttl, renewed entry}.
    */

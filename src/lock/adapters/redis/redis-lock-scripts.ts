@@ -231,11 +231,7 @@ const FIND_MINE = WAIT_ENTRY_LUA.findMine("ARGV[1]");
  */
 export const LEAVE_SCRIPT = `
 ${FIND_MINE}
-local _, queued = mine()
-if queued then
-  redis.call('LREM', KEYS[3], 1, queued)
-  return 0
-end
+${REDIS_QUEUE_LUA.leaveIfQueued("KEYS[3]")}
 local hold = redis.call('GET', KEYS[1])
 local sep = hold and string.find(hold, ':', 1, true)
 if hold and string.sub(hold, sep + 1) == ARGV[2] then

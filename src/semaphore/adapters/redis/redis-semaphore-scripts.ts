@@ -564,11 +564,7 @@ const FIND_MINE = WAIT_ENTRY_LUA.findMine("ARGV[1]").replace("KEYS[3]", "KEYS[2]
  */
 export const LEAVE_SCRIPT = `
 ${FIND_MINE}
-local _, queued = mine()
-if queued then
-  redis.call('LREM', KEYS[2], 1, queued)
-  return 0
-end
+${REDIS_QUEUE_LUA.leaveIfQueued("KEYS[2]")}
 ${READ_SLOTS}
 ${SERVE}
 ${DROP}
