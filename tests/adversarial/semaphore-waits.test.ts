@@ -53,6 +53,23 @@ async function until(check: () => Promise<boolean>): Promise<void> {
   }
 }
 
+/**
+ * alice and carol hold both slots of `key` (limit 2); bob's first wait starts (10 s, never
+ * aborted). Its claim, for a second wait of the same slot id, and the wait.
+ */
+async function fullThenBobWaits(adapter: ISemaphoreAdapter, key: string) {
+  await adapter.acquire(key, "alice", 2, LONG);
+  await adapter.acquire(key, "carol", 2, LONG);
+  const claim: SemaphoreWaitClaim = { slotId: "bob", limit: 2, ttl: LONG };
+  const first = adapter.waitForRelease!(
+    key,
+    TimeSpan.fromSeconds(10),
+    new AbortController().signal,
+    claim,
+  );
+  return { claim, first };
+}
+
 /** The second wait's max wait: its entry lapses this long after it was queued. */
 const LAPSING_WAIT_MS = 1_500;
 
@@ -90,15 +107,7 @@ function lapsedSecondWaitOfOneSlotId(
 /** One run of the lapse scenario on `key`: `false` when the abort came too late to attack. */
 async function lapseThenAbort(world: LapseWorld, key: string): Promise<boolean> {
   const { adapter } = world;
-  await adapter.acquire(key, "alice", 2, LONG);
-  await adapter.acquire(key, "carol", 2, LONG);
-  const claim: SemaphoreWaitClaim = { slotId: "bob", limit: 2, ttl: LONG };
-  const first = adapter.waitForRelease!(
-    key,
-    TimeSpan.fromSeconds(10),
-    new AbortController().signal,
-    claim,
-  );
+  const { claim, first } = await fullThenBobWaits(adapter, key);
   await world.untilQueued(key, 1);
   const secondStarted = Date.now();
   const controller = new AbortController();

@@ -6,9 +6,8 @@ import {
   redisSettings,
   toPx,
 } from "../../../backends/redis/redis-client.js";
-import { RedisInbox } from "../../../backends/redis/redis-inbox.js";
 import { redisWaitQueue } from "../../../backends/redis/redis-wait-queue.js";
-import { QueuedWaits } from "../../../backends/wait-queue/queued-waits.js";
+import { RedisWaits } from "../../../backends/redis/redis-waits.js";
 import type { EntryClaimFields } from "../../../backends/wait-queue/wait-entry.js";
 import type { WaitQueue } from "../../../backends/wait-queue/wait-queue.js";
 import { InvalidArgumentError } from "../../../errors/invalid-argument-error.js";
@@ -72,8 +71,7 @@ const ADAPTER = "RedisSemaphoreAdapter";
 export class RedisSemaphoreAdapter implements ISemaphoreAdapter {
   readonly #commands: RedisSemaphoreCommands;
   /** The waits under way, told of their hand-offs on the adapter's inbox channel. */
-  readonly #waits = new QueuedWaits();
-  readonly #inbox: RedisInbox;
+  readonly #waits: RedisWaits;
 
   /** `true`: a wait with a claim takes a free slot (or re-takes its own) at once. */
   readonly waitAcquires = true;
@@ -89,17 +87,10 @@ export class RedisSemaphoreAdapter implements ISemaphoreAdapter {
       redisSettings(settings),
     );
     this.#commands = defineRedisSemaphoreCommands(database);
-    this.#inbox = new RedisInbox(
-      database,
-      {
-        onMessage: (message) => this.#waits.heard(message),
-        // Messages published while the subscriber was away were lost: every wait asks Redis.
-        onReconnected: (subscribe) => this.#waits.recheck(subscribe, { ifListenFails: "skip" }),
-        // No message can come any more: the waits end now rather than hold the process.
-        onClientEnded: () => void this.#waits.closeAll(),
-      },
-      "hasp-semaphore-inbox",
-    );
+    this.#waits = new RedisWaits(database, {
+      adapter: ADAPTER,
+      inboxPrefix: "hasp-semaphore-inbox",
+    });
   }
 
   acquire(
@@ -169,7 +160,6 @@ export class RedisSemaphoreAdapter implements ISemaphoreAdapter {
       return Promise.reject(badLimit(claim.limit));
     }
     return this.#waits.waitForRelease({
-      adapter: ADAPTER,
       maxWait,
       signal,
       claim:
@@ -177,7 +167,6 @@ export class RedisSemaphoreAdapter implements ISemaphoreAdapter {
           ? undefined
           : { owner: claim.slotId, ttl: claim.ttl, limit: claim.limit },
       queue: (fields) => this.#queue(key, fields),
-      listen: () => this.#inbox.listen(),
     });
   }
 
@@ -186,7 +175,7 @@ export class RedisSemaphoreAdapter implements ISemaphoreAdapter {
     const slots = redisHashTag(key);
     const keys = [slots, `${slots}:queue`] as const;
     const commands = this.#commands;
-    const inbox = this.#inbox.channel;
+    const inbox = this.#waits.channel;
     // A wait without a claim has no limit: the script checks its argument all the same.
     const limit = claim.limit === "" ? "1" : claim.limit;
     return redisWaitQueue({
@@ -214,9 +203,7 @@ export class RedisSemaphoreAdapter implements ISemaphoreAdapter {
    * The client stays open: it runs those last scripts.
    */
   async close(): Promise<void> {
-    const ending = this.#waits.close(ADAPTER);
-    await this.#inbox.close();
-    await ending;
+    await this.#waits.close();
   }
 
   /** Closes the adapter (`close()`), for `await using`. */
