@@ -10,7 +10,6 @@ import { redisWaitQueue } from "../../../backends/redis/redis-wait-queue.js";
 import { RedisWaits } from "../../../backends/redis/redis-waits.js";
 import type { EntryClaimFields } from "../../../backends/wait-queue/wait-entry.js";
 import type { WaitQueue } from "../../../backends/wait-queue/wait-queue.js";
-import { InvalidArgumentError } from "../../../errors/invalid-argument-error.js";
 import { parseSettings, settingsObject } from "../../../settings/parse-settings.js";
 import type { TimeSpan } from "../../../time-span/time-span.js";
 import { durationTooLong } from "../../../time-span/time-span-schema.js";
@@ -21,6 +20,7 @@ import type {
   SemaphoreWaitClaim,
   SemaphoreWaitResult,
 } from "../../contracts/semaphore-adapter.js";
+import { badLimit } from "../../contracts/semaphore-limit.js";
 import {
   defineRedisSemaphoreCommands,
   type RedisSemaphoreCommands,
@@ -40,9 +40,6 @@ export type RedisSemaphoreAdapterSettings = {
 export type RedisSemaphoreClient = Redis | Cluster;
 
 const settingsSchema = settingsObject({ database: redisClientSchema });
-
-/** The largest limit the scripts take (9 digits). */
-const MAX_LIMIT = 999_999_999;
 
 const ADAPTER = "RedisSemaphoreAdapter";
 
@@ -104,8 +101,9 @@ export class RedisSemaphoreAdapter implements ISemaphoreAdapter {
     if (ttlArg === undefined) {
       return Promise.reject(durationTooLong(ADAPTER, "ttl", ttl));
     }
-    if (!isLimit(limit)) {
-      return Promise.reject(badLimit(limit));
+    const bad = badLimit(ADAPTER, limit);
+    if (bad !== undefined) {
+      return Promise.reject(bad);
     }
     return this.#commands
       .hasp_semaphore_acquire(slots, `${slots}:queue`, slotId, String(limit), ttlArg)
@@ -156,8 +154,9 @@ export class RedisSemaphoreAdapter implements ISemaphoreAdapter {
     signal: AbortSignal,
     claim?: SemaphoreWaitClaim,
   ): Promise<SemaphoreWaitResult> {
-    if (claim !== undefined && !isLimit(claim.limit)) {
-      return Promise.reject(badLimit(claim.limit));
+    const bad = claim === undefined ? undefined : badLimit(ADAPTER, claim.limit);
+    if (bad !== undefined) {
+      return Promise.reject(bad);
     }
     return this.#waits.waitForRelease({
       maxWait,
@@ -222,15 +221,4 @@ function toAcquireResult(reply: SemaphoreAcquireReply): SemaphoreAcquireResult {
 
 function isOne(reply: number): boolean {
   return reply === 1;
-}
-
-function isLimit(limit: number): boolean {
-  return Number.isSafeInteger(limit) && limit >= 1 && limit <= MAX_LIMIT;
-}
-
-function badLimit(limit: number): InvalidArgumentError {
-  const message = `must be a whole number from 1 to ${MAX_LIMIT}`;
-  return new InvalidArgumentError(`Invalid ${ADAPTER} argument: limit: ${message}, got ${limit}`, [
-    { path: "limit", message },
-  ]);
 }
