@@ -260,13 +260,8 @@ export class PostgresWaitQueue {
       leave.parameters({ key: stored, owner, entry, mode }),
       key,
     );
-    const token = Number(result.rows[0]?.token ?? 0);
-    if (mode === "release" && token > 0) {
-      // Handed the key as the wait was aborted: on to the next wait.
-      await this.#settings.release(key, owner);
-      return 0;
-    }
-    return token;
+    // With "release", the procedure itself freed a hold handed to this very wait (0).
+    return Number(result.rows[0]?.token ?? 0);
   }
 
   async #check({ key, stored, owner }: Waiter, entry: string, leftMs: number): Promise<WaitCheck> {
