@@ -116,7 +116,11 @@ export type KyselyLockStatements = SqlSchemaStatements & {
    * `token` is 0.
    */
   readonly leave?: KyselyLockStatement<
-    KyselyLockOwnerArgs & KyselyLockEntryArgs & { mode: "keep" | "release" }
+    KyselyLockOwnerArgs &
+      KyselyLockEntryArgs & {
+        /** "keep" (the wait ran out) or "release" (an abort, close()): see above. */
+        mode: "keep" | "release";
+      }
   >;
   /**
    * PostgreSQL: asks whether a queued wait was handed the key; when its entry is queued and the
