@@ -447,6 +447,46 @@ describeWithBackend("postgres", (url) => {
       expect(await adapter.getState(key)).toBeNull();
     });
 
+    test("a claim aborted as the release hands it the key frees that hold in its leave: the next claim gets it", async () => {
+      const table = await newTable();
+      const adapter = newAdapter(table);
+      const direct = new pg.Client({ connectionString: url });
+      await direct.connect();
+      try {
+        for (let round = 0; round < 3; round++) {
+          const key = uniqueName("raced");
+          await adapter.acquire(key, "alice", LONG);
+          const controller = new AbortController();
+          const reason = new Error("bob gave up");
+          const bob = adapter
+            .waitForRelease?.(key, LONG, controller.signal, { lockId: "bob", ttl: LONG })
+            .then(
+              () => "resolved",
+              (error: unknown) => error,
+            );
+          await vi.waitFor(async () => expect(await waitersOf(table, key)).toHaveLength(1));
+          const carol = adapter.waitForRelease?.(key, LONG, never(), {
+            lockId: "carol",
+            ttl: LONG,
+          });
+          await vi.waitFor(async () => expect(await waitersOf(table, key)).toHaveLength(2));
+          // The release is written now, on a connection of its own; the abort's leave goes out
+          // ticks later, on a pooled one: the hand-off gives bob the key, and bob's leave frees it.
+          const released = direct.query(`CALL "${table}:release"($1::text, 'alice', NULL)`, [
+            storedKey(key),
+          ]);
+          controller.abort(reason);
+          await released;
+          expect(await bob, "bob's wait was aborted").toBe(reason);
+          expect(await carol).toMatchObject({ acquired: true });
+          expect(await adapter.getState(key)).toMatchObject({ owner: "carol" });
+          await adapter.release(key, "carol");
+        }
+      } finally {
+        await direct.end();
+      }
+    });
+
     test("a second wait of one owner whose entry lapsed, then aborted, leaves the owner's later hold alone", async () => {
       // Two waits of bob; a release hands the first the key. The second stays queued, and its
       // process is paused (the event loop blocked) past its entry's deadline; meanwhile bob
