@@ -64,27 +64,19 @@ const LAPSING_WAIT_MS = 1_500;
  * the slot the first wait holds (F4: Redis's leave freed the slot id's slot, whichever wait it
  * was handed to).
  */
-function lapsedSecondWaitOfOneSlotId(
-  name: string,
-  make: () => LapseWorld,
-  options: { fails?: true } = {},
-) {
-  (options.fails ? test.fails : test)(
-    `${name}: a second wait of one slot id whose entry lapsed, then aborted, leaves the first wait's slot held`,
-    async () => {
-      // A busy machine may run the second wait's own deadline before the test blocks it: then
-      // nothing was attacked, and the scenario runs again.
-      for (let attempt = 1; ; attempt += 1) {
-        const world = make();
-        const attacked = await lapseThenAbort(world, `${world.prefix}lapse-${attempt}`);
-        if (attacked || attempt === 3) {
-          expect(attacked, "the second wait was aborted, not ended by its deadline").toBe(true);
-          return;
-        }
+function lapsedSecondWaitOfOneSlotId(name: string, make: () => LapseWorld) {
+  test(`${name}: a second wait of one slot id whose entry lapsed, then aborted, leaves the first wait's slot held`, async () => {
+    // A busy machine may run the second wait's own deadline before the test blocks it: then
+    // nothing was attacked, and the scenario runs again.
+    for (let attempt = 1; ; attempt += 1) {
+      const world = make();
+      const attacked = await lapseThenAbort(world, `${world.prefix}lapse-${attempt}`);
+      if (attacked || attempt === 3) {
+        expect(attacked, "the second wait was aborted, not ended by its deadline").toBe(true);
+        return;
       }
-    },
-    30_000,
-  );
+    }
+  }, 30_000);
 }
 
 /** One run of the lapse scenario on `key`: `false` when the abort came too late to attack. */
