@@ -213,8 +213,9 @@ describe("MemoryLockAdapter", () => {
 describe("MemoryLockAdapter behind a LockProvider", () => {
   test("waiters keep their order while the holder's run() refreshes, and no newcomer gets the key", async () => {
     const provider = new LockProvider({ adapter: new MemoryLockAdapter() });
-    // A 150 ms TTL: the run refreshes every 50 ms, past its former expiries.
-    const ttl = TimeSpan.fromMilliseconds(150);
+    // The run refreshes every third of the TTL, past its former expiries. 1 s: a busy machine
+    // that delays a refresh past a shorter TTL ends the run, and no refresh would come again.
+    const ttl = TimeSpan.fromSeconds(1);
     const served: string[] = [];
     const refreshes: Array<() => void> = [];
     await provider.addListener(LOCK_EVENTS.REFRESHED, () => {
