@@ -672,13 +672,13 @@ describeWithBackend("redis", (url) => {
       const key = uniqueName("pass");
       await adapter.acquire(key, "holder", SECONDS_5);
       const controller = new AbortController();
-      const { waiting } = await claimWithLostMessage(
-        adapter,
-        key,
-        "quitter",
-        SECONDS_5,
-        controller.signal,
-      );
+      const waiting = adapter.waitForRelease(key, SECONDS_5, controller.signal, {
+        lockId: "quitter",
+        ttl: SECONDS_5,
+      });
+      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(1), {
+        timeout: 10_000,
+      });
       const next = adapter.waitForRelease(key, SECONDS_5, never(), {
         lockId: "next",
         ttl: SECONDS_5,
@@ -686,11 +686,16 @@ describeWithBackend("redis", (url) => {
       await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(2), {
         timeout: 10_000,
       });
-      expect(await adapter.release(key, "holder")).toBe(true);
-      expect((await adapter.getState(key))?.owner).toBe("quitter");
+      // The release hands the key to quitter; its leave goes out after it on the same connection,
+      // before quitter can hear of the hand-off. (Its entry can no longer be made to lose the
+      // message: a hold handed to a wait names that wait, and only its leave may free it.)
+      const released = adapter.release(key, "holder");
       const reason = new Error("gave up");
       controller.abort(reason);
+      expect(await released).toBe(true);
       await expect(waiting).rejects.toBe(reason);
+      // Passed on at once: had the leave kept quitter's hold, next's wait would end before it
+      // expires, without the key.
       expect(await next).toMatchObject({ acquired: true });
       expect((await adapter.getState(key))?.owner).toBe("next");
       await adapter.release(key, "next");
