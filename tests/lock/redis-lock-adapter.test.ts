@@ -672,13 +672,13 @@ describeWithBackend("redis", (url) => {
       const key = uniqueName("pass");
       await adapter.acquire(key, "holder", SECONDS_5);
       const controller = new AbortController();
-      const { waiting } = await claimWithLostMessage(
-        adapter,
-        key,
-        "quitter",
-        SECONDS_5,
-        controller.signal,
-      );
+      const waiting = adapter.waitForRelease(key, SECONDS_5, controller.signal, {
+        lockId: "quitter",
+        ttl: SECONDS_5,
+      });
+      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(1), {
+        timeout: 10_000,
+      });
       const next = adapter.waitForRelease(key, SECONDS_5, never(), {
         lockId: "next",
         ttl: SECONDS_5,
@@ -686,14 +686,50 @@ describeWithBackend("redis", (url) => {
       await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(2), {
         timeout: 10_000,
       });
-      expect(await adapter.release(key, "holder")).toBe(true);
-      expect((await adapter.getState(key))?.owner).toBe("quitter");
+      // The release hands the key to quitter; its leave goes out after it on the same connection,
+      // before quitter can hear of the hand-off. (Its entry can no longer be made to lose the
+      // message: a hold handed to a wait names that wait, and only its leave may free it.)
+      const released = adapter.release(key, "holder");
       const reason = new Error("gave up");
       controller.abort(reason);
+      expect(await released).toBe(true);
       await expect(waiting).rejects.toBe(reason);
+      // Passed on at once: had the leave kept quitter's hold, next's wait would end before it
+      // expires, without the key.
       expect(await next).toMatchObject({ acquired: true });
       expect((await adapter.getState(key))?.owner).toBe("next");
       await adapter.release(key, "next");
+    });
+
+    test("a waiter aborted after the key was handed to it leaves the hold alone once its owner re-took it", async () => {
+      const adapter = newAdapter();
+      const key = uniqueName("retaken");
+      await adapter.acquire(key, "holder", SECONDS_5);
+      const controller = new AbortController();
+      const waiting = adapter.waitForRelease(key, SECONDS_5, controller.signal, {
+        lockId: "owner-7",
+        ttl: SECONDS_5,
+      });
+      await vi.waitFor(async () => expect(await client.llen(queueOf(key))).toBe(1), {
+        timeout: 10_000,
+      });
+      // On one connection, in this order: the release hands the key to the wait; another lock of
+      // owner-7 re-takes it (and is told it holds it); the wait, aborted before it heard of the
+      // hand-off, leaves. The hold is the re-take's now, not the wait's to give back.
+      const released = adapter.release(key, "holder");
+      const retaken = adapter.acquire(key, "owner-7", SECONDS_5);
+      const reason = new Error("gave up");
+      controller.abort(reason);
+      expect(await released).toBe(true);
+      const retake = await retaken;
+      expect(retake).toMatchObject({ acquired: true });
+      await expect(waiting).rejects.toBe(reason);
+      expect(await adapter.getState(key)).toMatchObject({
+        owner: "owner-7",
+        fencingToken: (retake as { fencingToken: number }).fencingToken,
+      });
+      expect(await adapter.acquire(key, "stranger", SECONDS_5)).toMatchObject({ acquired: false });
+      await adapter.release(key, "owner-7");
     });
 
     test("a forged message on the inbox only makes the wait check: it is not granted, and the real hand-off's token comes from Redis", async () => {

@@ -3,7 +3,11 @@
 // script share a hash tag, so they live in one slot and the scripts run on Redis Cluster.
 //
 // Layout per lock key K (namespaced):
-//   {K}          string "<token>:<owner>"  expires with the hold (PX), or never (ttl null)
+//   {K}          string "<token>:<owner>"  expires with the hold (PX), or never (ttl null); a
+//                                           hold a release handed to a queued wait is
+//                                           "<token>/<inbox>/<wait id>:<owner>" (the wait it
+//                                           served: only that wait's LEAVE may free it) until
+//                                           its next write; the token is the leading digits
 //   {K}:fence    string last token          outlives the hold by FENCE_GRACE_MS (its TTL is the
 //                                           hold's plus the grace, set with it), so a new hold's
 //                                           token is always above it; then the server clock takes over
@@ -19,8 +23,10 @@
 //                                           the wait it served ("<wait id>"): a wake-up only, since
 //                                           anyone may PUBLISH; the wait asks CHECK_SCRIPT
 //
-// The hold is one string (the token never contains ":"; the owner may), so each script reads it
-// with one GET and the common paths make as few calls as they can. Every call (and argument)
+// The hold is one string (the token and the served-to mark never contain ":"; the owner may), so
+// each script reads it with one GET and the common paths make as few calls as they can: the
+// owner is what follows the first ":", the token the leading digits. Only a hand-off writes the
+// mark, so acquire and release cost what they did without it. Every call (and argument)
 // costs server time on each cycle: the grace is part of the script text, and a release with
 // nobody waiting publishes nothing.
 
@@ -36,6 +42,12 @@ import {
   NO_CLAIM_TTL,
   WAIT_ENTRY_LUA,
 } from "../../../backends/wait-queue/wait-entry.js";
+
+/**
+ * Lua expression: the token (a string of digits) of the hold `hold`, its leading digits, with or
+ * without the served-to mark after them.
+ */
+const TOKEN_OF = (hold: string) => `string.match(${hold}, '^%d+')`;
 
 /** Lua shared by ACQUIRE and WAIT: a new token from `current` (the MGET of hold and fence), ... */
 const NEW_TOKEN = `  local time = redis.call('TIME')
@@ -76,7 +88,7 @@ if hold then
   if owner ~= ARGV[1] then
     return {owner, redis.call('PTTL', KEYS[1])}
   end
-  token = string.sub(hold, 1, sep - 1)
+  token = ${TOKEN_OF("hold")}
 else
 ${NEW_TOKEN}
 end
@@ -118,11 +130,13 @@ if entry then
       local last = redis.call('GET', KEYS[2])
       local token
       ${tokenFrom("last")}
+      -- Marked as this wait's: only its LEAVE may free it (not another wait of the owner's).
+      local value = token .. '/' .. inbox .. '/' .. wait .. ':' .. owner
       if ${WAIT_ENTRY_LUA.neverExpires("ttl")} then
-        redis.call('SET', KEYS[1], token .. ':' .. owner)
+        redis.call('SET', KEYS[1], value)
         redis.call('SET', KEYS[2], token)
       else
-        redis.call('SET', KEYS[1], token .. ':' .. owner, 'PX', ttl)
+        redis.call('SET', KEYS[1], value, 'PX', ttl)
         redis.call('SET', KEYS[2], token, 'PX', tonumber(ttl) + ${FENCE_GRACE_MS})
       end
       redis.call('PUBLISH', inbox, wait)
@@ -201,7 +215,7 @@ if hold then
     local pttl = redis.call('PTTL', KEYS[1])
     ${REDIS_QUEUE_LUA.joinAndReturn("KEYS[3]", { ttl: "ARGV[2]", inbox: "ARGV[4]", id: "ARGV[5]", owner: "ARGV[1]" })}
   end
-  token = string.sub(hold, 1, sep - 1)
+  token = ${TOKEN_OF("hold")}
   again = true
 elseif ${WAIT_ENTRY_LUA.noClaim("ARGV[2]")} then
   return 0
@@ -223,22 +237,33 @@ const FIND_MINE = WAIT_ENTRY_LUA.findMine("ARGV[1]");
  * ARGV[1] the wait's queue entry (as WAIT_SCRIPT or its last check returned it), ARGV[2] owner id
  * of the claim ("" without one), ARGV[3] what to do: "keep" (the wait ran out, or the adapter
  * closes) or "release" (the wait was aborted)
- * Both remove the entry. An entry still queued was handed nothing: 0. One that is gone because
- * the key was handed to the claim: "keep" answers the hold's token (the waiter has the key),
- * "release" ends that hold as RELEASE_SCRIPT does (the next wait gets it). A wait without a
- * claim that was woken and is aborted passes the wake-up on if the key is still free.
+ * Both remove the entry. An entry still queued was handed nothing: 0. One that is gone while
+ * the claim's owner holds the key: "keep" answers the hold's token (the owner has the key);
+ * "release" ends that hold as RELEASE_SCRIPT does (the next wait gets it) only when a release
+ * handed it to this very wait (its value marked with the wait's inbox and id): another wait or
+ * acquire of the owner's, or a re-take since, counts on it. An entry gone for another reason
+ * (it lapsed: its process was paused past its deadline, and a release dropped it) was handed
+ * nothing. A wait without a claim that was woken and is aborted passes the wake-up on if the
+ * key is still free.
  * Returns the claim's token when the key was handed to it and it keeps it; 0 otherwise.
  */
 export const LEAVE_SCRIPT = `
 ${FIND_MINE}
 ${REDIS_QUEUE_LUA.leaveIfQueued("KEYS[3]")}
 local hold = redis.call('GET', KEYS[1])
-local sep = hold and string.find(hold, ':', 1, true)
-if hold and string.sub(hold, sep + 1) == ARGV[2] then
-  if ARGV[3] == 'release' then
+local cut = hold and string.find(hold, ':', 1, true)
+if hold and string.sub(hold, cut + 1) == ARGV[2] then
+  if ARGV[3] == 'keep' then
+    return tonumber(${TOKEN_OF("hold")})
+  end
+  local entry = ARGV[1]
+  ${WAIT_ENTRY_LUA.findDeadline}
+  ${WAIT_ENTRY_LUA.readFields}
+  local mark = '/' .. inbox .. '/' .. wait
+  if string.sub(hold, cut - #mark, cut - 1) == mark then
     ${handOverAndReturn("0")}
   end
-  return tonumber(string.sub(hold, 1, sep - 1))
+  return 0
 end
 if ARGV[3] == 'release' and not hold and redis.call('EXISTS', KEYS[3]) == 1 then
   ${handOverAndReturn("0")}
@@ -275,7 +300,7 @@ local function granted()
   if hold then
     local sep = string.find(hold, ':', 1, true)
     if string.sub(hold, sep + 1) == ARGV[2] then
-      return {1, tonumber(string.sub(hold, 1, sep - 1)), redis.call('PTTL', KEYS[1])}
+      return {1, tonumber(${TOKEN_OF("hold")}), redis.call('PTTL', KEYS[1])}
     end
   end
   return false
@@ -332,7 +357,7 @@ if not hold then
   return false
 end
 local sep = string.find(hold, ':', 1, true)
-return {string.sub(hold, sep + 1), string.sub(hold, 1, sep - 1), redis.call('PTTL', KEYS[1])}
+return {string.sub(hold, sep + 1), ${TOKEN_OF("hold")}, redis.call('PTTL', KEYS[1])}
 `;
 
 // With waitForReplicas, a grant the replicas did not acknowledge is undone, and an undo puts
@@ -346,7 +371,7 @@ local token, expiry = '', 0
 if previous then
   local sep = string.find(previous, ':', 1, true)
   if string.sub(previous, sep + 1) == ARGV[1] then
-    token = string.sub(previous, 1, sep - 1)
+    token = ${TOKEN_OF("previous")}
     expiry = redis.call('PTTL', KEYS[1])
     if expiry >= 0 then
       local time = redis.call('TIME')
@@ -393,7 +418,9 @@ export const RESTORE_EXPIRY_SCRIPT = `
 if not (ARGV[3] == '-1' or (#ARGV[3] <= 14 and string.find(ARGV[3], '^[1-9]%d*$'))) then
   return redis.error_reply('ERR hasp: expiry must be a positive whole number of ms of at most 14 digits, or "-1"')
 end
-if redis.call('GET', KEYS[1]) ~= ARGV[2] .. ':' .. ARGV[1] then
+local hold = redis.call('GET', KEYS[1])
+local sep = hold and string.find(hold, ':', 1, true)
+if not hold or string.sub(hold, sep + 1) ~= ARGV[1] or ${TOKEN_OF("hold")} ~= ARGV[2] then
   return 0
 end
 if ARGV[3] == '-1' then
