@@ -122,22 +122,18 @@ const LAPSING_WAIT_MS = 1_500;
  * aborted. Its entry is gone, yet the key was never handed to it: its leaving must not free the
  * hold the acquire took (Redis's leave released the owner's hold whenever the entry was gone).
  */
-function lapsedWaitThenAbort(name: string, make: () => LapseWorld, options: { fails?: true } = {}) {
-  (options.fails ? test.fails : test)(
-    `${name}: a wait whose entry lapsed, then aborted, leaves the hold its owner took meanwhile`,
-    async () => {
-      // A busy machine may run the wait's own deadline before the test blocks it: then nothing
-      // was attacked, and the scenario runs again.
-      for (let attempt = 1; ; attempt += 1) {
-        const attacked = await lapseThenAbort(make(), uniqueName(`lockf4-lapse-${attempt}`));
-        if (attacked || attempt === 3) {
-          expect(attacked, "the wait was aborted, not ended by its deadline").toBe(true);
-          return;
-        }
+function lapsedWaitThenAbort(name: string, make: () => LapseWorld) {
+  test(`${name}: a wait whose entry lapsed, then aborted, leaves the hold its owner took meanwhile`, async () => {
+    // A busy machine may run the wait's own deadline before the test blocks it: then nothing
+    // was attacked, and the scenario runs again.
+    for (let attempt = 1; ; attempt += 1) {
+      const attacked = await lapseThenAbort(make(), uniqueName(`lockf4-lapse-${attempt}`));
+      if (attacked || attempt === 3) {
+        expect(attacked, "the wait was aborted, not ended by its deadline").toBe(true);
+        return;
       }
-    },
-    30_000,
-  );
+    }
+  }, 30_000);
 }
 
 /** One run of the lapse scenario on `key`: `false` when the abort came too late to attack. */
@@ -267,36 +263,29 @@ describeWithBackend("postgres", (url) => {
     await direct.end();
   });
   const literal = (text: string) => `'${text.replaceAll("'", "''")}'`;
-  // F4 on the PostgreSQL lock, left to its owner (pgf4): "<table>:leave" answers the owner's
-  // live hold whenever the entry is gone, and the wait queue then releases it, whichever call
-  // it was taken by. Drop `fails` once its leave frees only a hold handed to this wait's entry.
-  lapsedWaitThenAbort(
-    "postgres with a listener",
-    () => ({
-      adapter: make(),
-      untilQueued: (key, count) =>
-        eventually(async () => {
-          const { rows } = await direct.query<{ n: number | null }>(
-            `SELECT cardinality(waiters) AS n FROM "${table}" WHERE lock_key = $1`,
-            [storedKey(key)],
-          );
-          expect(rows[0]?.n ?? 0).toBeGreaterThanOrEqual(count);
-        }),
-      // The release and the acquire procedures in one query on the direct connection: written
-      // before the adapter's leave (on a pooled connection, ticks later), and run in the pause
-      // that follows.
-      releaseThenAcquire: async (key, holder, owner) => {
-        const stored = literal(storedKey(key));
-        const results = (await direct.query(
-          `CALL "${table}:release"(${stored}, ${literal(holder)}, NULL::bigint);
+  lapsedWaitThenAbort("postgres with a listener", () => ({
+    adapter: make(),
+    untilQueued: (key, count) =>
+      eventually(async () => {
+        const { rows } = await direct.query<{ n: number | null }>(
+          `SELECT cardinality(waiters) AS n FROM "${table}" WHERE lock_key = $1`,
+          [storedKey(key)],
+        );
+        expect(rows[0]?.n ?? 0).toBeGreaterThanOrEqual(count);
+      }),
+    // The release and the acquire procedures in one query on the direct connection: written
+    // before the adapter's leave (on a pooled connection, ticks later), and run in the pause
+    // that follows.
+    releaseThenAcquire: async (key, holder, owner) => {
+      const stored = literal(storedKey(key));
+      const results = (await direct.query(
+        `CALL "${table}:release"(${stored}, ${literal(holder)}, NULL::bigint);
 CALL "${table}:acquire"(${stored}, ${literal(owner)}, ${LONG.toMilliseconds()}::bigint, NULL::text, NULL::bigint, NULL::bigint)`,
-        )) as unknown as pg.QueryResult<{ owner: string | null; token: string | null }>[];
-        const row = results[1]?.rows[0];
-        return row?.owner === owner && row.token !== null ? Number(row.token) : null;
-      },
-    }),
-    { fails: true },
-  );
+      )) as unknown as pg.QueryResult<{ owner: string | null; token: string | null }>[];
+      const row = results[1]?.rows[0];
+      return row?.owner === owner && row.token !== null ? Number(row.token) : null;
+    },
+  }));
 });
 
 /** An acquire's token, null when not acquired. */
