@@ -110,10 +110,12 @@ function rawSubject(client: Redis): Subject {
   };
 }
 
-/** On a client of its own: the adapters of two checkouts define their scripts by one name. */
-function haspSubject(url: string, name: string, Adapter: typeof RedisLockAdapter): Subject {
-  const adapter = new Adapter(new Redis(url));
-  const ttl = TimeSpan.fromMilliseconds(TTL_MS);
+/** An adapter's cycle, run by its scripts (EVALSHA): `acquire` answers whether it acquired. */
+function scriptSubject(
+  name: string,
+  acquire: (key: string, id: string) => Promise<boolean>,
+  release: (key: string, id: string) => Promise<boolean>,
+): Subject {
   return {
     name,
     sent: ["evalsha"],
@@ -121,16 +123,16 @@ function haspSubject(url: string, name: string, Adapter: typeof RedisLockAdapter
       {
         name: "acquire",
         async run(key, id) {
-          if (!(await adapter.acquire(key, id, ttl)).acquired) {
-            throw new Error("hasp: not acquired");
+          if (!(await acquire(key, id))) {
+            throw new Error(`${name}: not acquired`);
           }
         },
       },
       {
         name: "release",
         async run(key, id) {
-          if (!(await adapter.release(key, id))) {
-            throw new Error("hasp: not released");
+          if (!(await release(key, id))) {
+            throw new Error(`${name}: not released`);
           }
         },
       },
@@ -138,32 +140,30 @@ function haspSubject(url: string, name: string, Adapter: typeof RedisLockAdapter
   };
 }
 
-/** RedisSemaphoreAdapter's cycle, on a client of its own: one slot of a limit of 4. */
-function semaphoreSubject(url: string): Subject {
-  const adapter = new RedisSemaphoreAdapter(new Redis(url));
+/** On a client of its own: the adapters of two checkouts define their scripts by one name. */
+function haspSubject(url: string, name: string, Adapter: typeof RedisLockAdapter): Subject {
+  const adapter = new Adapter(new Redis(url));
   const ttl = TimeSpan.fromMilliseconds(TTL_MS);
-  return {
-    name: "semaphore",
-    sent: ["evalsha"],
-    steps: [
-      {
-        name: "acquire",
-        async run(key, id) {
-          if (!(await adapter.acquire(key, id, 4, ttl)).acquired) {
-            throw new Error("semaphore: not acquired");
-          }
-        },
-      },
-      {
-        name: "release",
-        async run(key, id) {
-          if (!(await adapter.release(key, id))) {
-            throw new Error("semaphore: not released");
-          }
-        },
-      },
-    ],
-  };
+  return scriptSubject(
+    name,
+    async (key, id) => (await adapter.acquire(key, id, ttl)).acquired,
+    (key, id) => adapter.release(key, id),
+  );
+}
+
+/** RedisSemaphoreAdapter's cycle, on a client of its own: one slot of a limit of 4. */
+function semaphoreSubject(
+  url: string,
+  name = "semaphore",
+  Adapter: typeof RedisSemaphoreAdapter = RedisSemaphoreAdapter,
+): Subject {
+  const adapter = new Adapter(new Redis(url));
+  const ttl = TimeSpan.fromMilliseconds(TTL_MS);
+  return scriptSubject(
+    name,
+    async (key, id) => (await adapter.acquire(key, id, 4, ttl)).acquired,
+    (key, id) => adapter.release(key, id),
+  );
 }
 
 type Rows = Record<string, { usec: number; calls: number }>;
@@ -202,6 +202,17 @@ async function main() {
     const root = resolve(values.before, "src/lock/adapters/redis/index.js");
     const before: { RedisLockAdapter: typeof RedisLockAdapter } = await import(root);
     subjects.push(haspSubject(values.url as string, "hasp-before", before.RedisLockAdapter));
+    const semaphoreRoot = resolve(values.before, "src/semaphore/adapters/redis/index.js");
+    const semaphoreBefore: { RedisSemaphoreAdapter: typeof RedisSemaphoreAdapter } = await import(
+      semaphoreRoot
+    );
+    subjects.push(
+      semaphoreSubject(
+        values.url as string,
+        "semaphore-before",
+        semaphoreBefore.RedisSemaphoreAdapter,
+      ),
+    );
   }
   const results = new Map<string, Rows[]>();
   for (let run = 0; run < Number(values.runs); run += 1) {

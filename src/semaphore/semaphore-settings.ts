@@ -10,14 +10,9 @@ import {
 import { mustBe, settingsObject } from "../settings/parse-settings.js";
 import type { ISemaphoreAdapter } from "./contracts/semaphore-adapter.js";
 import type { SemaphoreEventMap } from "./contracts/semaphore-events.js";
+import { MAX_LIMIT } from "./contracts/semaphore-limit.js";
 
 export const SEMAPHORE_DEFAULTS = primitiveDefaults(["hasp", "semaphore"]);
-
-/**
- * The greatest limit: far beyond any sensible one (a slot is a holder doing work), and small
- * enough for every backend to count slots in a plain integer and scan them in one step.
- */
-export const MAX_LIMIT = 1_000_000;
 
 export const limitSchema = v.pipe(
   v.number(mustBe("a number")),

@@ -1,6 +1,6 @@
 // An attack on the semaphore's queued waits, on memory, Redis and PostgreSQL with a listener: a
 // second wait of one slot id whose queue entry lapsed before its abort (F4: failed on Redis
-// before its fix; PostgreSQL still has the flaw). The other attacks on these waits are in
+// and PostgreSQL before their fixes). The other attacks on these waits are in
 // semaphoreAdapterTestSuite, which every adapter runs. This one stays here: it must send a
 // release before pausing the process, which each backend does its own way (PostgreSQL: on a
 // connection of its own, as the adapter's pooled statements go out ticks later).
@@ -53,6 +53,23 @@ async function until(check: () => Promise<boolean>): Promise<void> {
   }
 }
 
+/**
+ * alice and carol hold both slots of `key` (limit 2); bob's first wait starts (10 s, never
+ * aborted). Its claim, for a second wait of the same slot id, and the wait.
+ */
+async function fullThenBobWaits(adapter: ISemaphoreAdapter, key: string) {
+  await adapter.acquire(key, "alice", 2, LONG);
+  await adapter.acquire(key, "carol", 2, LONG);
+  const claim: SemaphoreWaitClaim = { slotId: "bob", limit: 2, ttl: LONG };
+  const first = adapter.waitForRelease!(
+    key,
+    TimeSpan.fromSeconds(10),
+    new AbortController().signal,
+    claim,
+  );
+  return { claim, first };
+}
+
 /** The second wait's max wait: its entry lapses this long after it was queued. */
 const LAPSING_WAIT_MS = 1_500;
 
@@ -64,41 +81,25 @@ const LAPSING_WAIT_MS = 1_500;
  * the slot the first wait holds (F4: Redis's leave freed the slot id's slot, whichever wait it
  * was handed to).
  */
-function lapsedSecondWaitOfOneSlotId(
-  name: string,
-  make: () => LapseWorld,
-  options: { fails?: true } = {},
-) {
-  (options.fails ? test.fails : test)(
-    `${name}: a second wait of one slot id whose entry lapsed, then aborted, leaves the first wait's slot held`,
-    async () => {
-      // A busy machine may run the second wait's own deadline before the test blocks it: then
-      // nothing was attacked, and the scenario runs again.
-      for (let attempt = 1; ; attempt += 1) {
-        const world = make();
-        const attacked = await lapseThenAbort(world, `${world.prefix}lapse-${attempt}`);
-        if (attacked || attempt === 3) {
-          expect(attacked, "the second wait was aborted, not ended by its deadline").toBe(true);
-          return;
-        }
+function lapsedSecondWaitOfOneSlotId(name: string, make: () => LapseWorld) {
+  test(`${name}: a second wait of one slot id whose entry lapsed, then aborted, leaves the first wait's slot held`, async () => {
+    // A busy machine may run the second wait's own deadline before the test blocks it: then
+    // nothing was attacked, and the scenario runs again.
+    for (let attempt = 1; ; attempt += 1) {
+      const world = make();
+      const attacked = await lapseThenAbort(world, `${world.prefix}lapse-${attempt}`);
+      if (attacked || attempt === 3) {
+        expect(attacked, "the second wait was aborted, not ended by its deadline").toBe(true);
+        return;
       }
-    },
-    30_000,
-  );
+    }
+  }, 30_000);
 }
 
 /** One run of the lapse scenario on `key`: `false` when the abort came too late to attack. */
 async function lapseThenAbort(world: LapseWorld, key: string): Promise<boolean> {
   const { adapter } = world;
-  await adapter.acquire(key, "alice", 2, LONG);
-  await adapter.acquire(key, "carol", 2, LONG);
-  const claim: SemaphoreWaitClaim = { slotId: "bob", limit: 2, ttl: LONG };
-  const first = adapter.waitForRelease!(
-    key,
-    TimeSpan.fromSeconds(10),
-    new AbortController().signal,
-    claim,
-  );
+  const { claim, first } = await fullThenBobWaits(adapter, key);
   await world.untilQueued(key, 1);
   const secondStarted = Date.now();
   const controller = new AbortController();
@@ -224,29 +225,24 @@ describeWithBackend("postgres", (url) => {
     await listener.end();
     await direct.end();
   });
-  // F4 on PostgreSQL, left to its owner: "<table>:leave" answers the owner's live slot whenever
-  // the entry is gone, and the wait queue then releases it, whichever wait it was handed to.
-  // Drop `fails` once its leave frees only a slot served to this wait's own entry.
-  lapsedSecondWaitOfOneSlotId(
-    "postgres with a listener",
-    () => ({
-      adapter: make(),
-      prefix: "p:",
-      untilQueued: (key, count) =>
-        until(async () => {
-          const { rows } = await direct.query<{ n: number | null }>(
-            `SELECT cardinality(waiters) AS n FROM "${table}" WHERE sem_key = $1`,
-            [key],
-          );
-          return (rows[0]?.n ?? 0) >= count;
-        }),
-      // The release procedure's statement, on the direct connection: written before the adapter's
-      // leave (on a pooled connection, ticks later), and run in the pause that follows.
-      releaseNow: (key, slotId) =>
-        void direct
-          .query(`CALL "${table}:release"($1::text, $2::text, NULL::bigint)`, [key, slotId])
-          .catch(() => {}),
-    }),
-    { fails: true },
-  );
+  // F4 on PostgreSQL: "<table>:leave" freed the owner's live slot whenever the entry was gone,
+  // whichever wait it was handed to; it now frees only a slot served to this very wait.
+  lapsedSecondWaitOfOneSlotId("postgres with a listener", () => ({
+    adapter: make(),
+    prefix: "p:",
+    untilQueued: (key, count) =>
+      until(async () => {
+        const { rows } = await direct.query<{ n: number | null }>(
+          `SELECT cardinality(waiters) AS n FROM "${table}" WHERE sem_key = $1`,
+          [key],
+        );
+        return (rows[0]?.n ?? 0) >= count;
+      }),
+    // The release procedure's statement, on the direct connection: written before the adapter's
+    // leave (on a pooled connection, ticks later), and run in the pause that follows.
+    releaseNow: (key, slotId) =>
+      void direct
+        .query(`CALL "${table}:release"($1::text, $2::text, NULL::bigint)`, [key, slotId])
+        .catch(() => {}),
+  }));
 });

@@ -15,6 +15,94 @@ import { describeWithBackend, uniqueName } from "../harness/backends.js";
 
 const LONG = TimeSpan.fromSeconds(60);
 
+/** The second wait's max wait: its entry lapses this long after it was queued. */
+const LAPSING_WAIT_MS = 1_500;
+
+/** Blocks the event loop (no timer, no I/O callback runs) until `Date.now()` reaches `until`. */
+function blockUntil(until: number): void {
+  while (Date.now() < until) {
+    // The waits' own timers must not run: the test plays a process paused past its deadline.
+  }
+}
+
+/**
+ * One run of the lapse scenario on `key` (see its test): `false` when the abort came too late to
+ * attack. `direct` is a connection of its own, whose query is written before `query` returns
+ * (the adapter's pooled statements go out ticks later).
+ */
+async function lapseThenAbort(
+  table: string,
+  adapter: KyselyLockAdapter,
+  direct: pg.Client,
+  key: string,
+): Promise<boolean> {
+  const queued = async (count: number) => {
+    const { rows } = await direct.query<{ n: number | null }>(
+      `SELECT cardinality(waiters) AS n FROM "${table}" WHERE lock_key = $1`,
+      [storedKey(key)],
+    );
+    return (rows[0]?.n ?? 0) >= count;
+  };
+  const untilQueued = (count: number) =>
+    vi.waitFor(async () => expect(await queued(count)).toBe(true), { timeout: 10_000 });
+  await adapter.acquire(key, "alice", LONG);
+  const claim = { lockId: "bob", ttl: LONG };
+  const first = adapter.waitForRelease?.(
+    key,
+    TimeSpan.fromSeconds(10),
+    new AbortController().signal,
+    claim,
+  );
+  await untilQueued(1);
+  const secondStarted = Date.now();
+  const controller = new AbortController();
+  const reason = new Error("the second wait gave up");
+  let settled = false;
+  const second = adapter
+    .waitForRelease?.(key, TimeSpan.fromMilliseconds(LAPSING_WAIT_MS), controller.signal, claim)
+    .then(
+      (value) => {
+        settled = true;
+        return { value };
+      },
+      (error: unknown) => {
+        settled = true;
+        return { error };
+      },
+    );
+  await untilQueued(2);
+  // The entry's deadline, on the server's clock (this machine's), is before this plus the wait.
+  const lapsed = Date.now() + LAPSING_WAIT_MS + 50;
+  expect(await adapter.release(key, "alice")).toBe(true);
+  expect(await first).toMatchObject({ acquired: true });
+  const stored = storedKey(key);
+  const tooLate = Date.now() > secondStarted + LAPSING_WAIT_MS - 200;
+  if (settled || tooLate) {
+    controller.abort(reason);
+    await second;
+    await adapter.forceRelease(key);
+    return false;
+  }
+  blockUntil(lapsed);
+  // In one simple query, run in the pause: bob's release (the hand-off drops the lapsed entry)
+  // and bob's acquire, a new hold of bob's that no wait was handed.
+  void direct
+    .query(
+      `CALL "${table}:release"('${stored}', 'bob', NULL); CALL "${table}:acquire"('${stored}', 'bob', 60000, NULL, NULL, NULL)`,
+    )
+    .catch(() => {});
+  blockUntil(Date.now() + 200);
+  controller.abort(reason);
+  const end = await second;
+  const state = await adapter.getState(key);
+  await adapter.forceRelease(key);
+  if (!(end !== undefined && "error" in end && end.error === reason)) {
+    return false;
+  }
+  expect(state, "bob's new hold stays").toMatchObject({ owner: "bob" });
+  return true;
+}
+
 describeWithBackend("postgres", (url) => {
   let pool: pg.Pool;
   let listener: pg.Pool;
@@ -358,6 +446,71 @@ describeWithBackend("postgres", (url) => {
       await adapter.release(key, "alice");
       expect(await adapter.getState(key)).toBeNull();
     });
+
+    test("a claim aborted as the release hands it the key frees that hold in its leave: the next claim gets it", async () => {
+      const table = await newTable();
+      const adapter = newAdapter(table);
+      const direct = new pg.Client({ connectionString: url });
+      await direct.connect();
+      try {
+        for (let round = 0; round < 3; round++) {
+          const key = uniqueName("raced");
+          await adapter.acquire(key, "alice", LONG);
+          const controller = new AbortController();
+          const reason = new Error("bob gave up");
+          const bob = adapter
+            .waitForRelease?.(key, LONG, controller.signal, { lockId: "bob", ttl: LONG })
+            .then(
+              () => "resolved",
+              (error: unknown) => error,
+            );
+          await vi.waitFor(async () => expect(await waitersOf(table, key)).toHaveLength(1));
+          const carol = adapter.waitForRelease?.(key, LONG, never(), {
+            lockId: "carol",
+            ttl: LONG,
+          });
+          await vi.waitFor(async () => expect(await waitersOf(table, key)).toHaveLength(2));
+          // The release is written now, on a connection of its own; the abort's leave goes out
+          // ticks later, on a pooled one: the hand-off gives bob the key, and bob's leave frees it.
+          const released = direct.query(`CALL "${table}:release"($1::text, 'alice', NULL)`, [
+            storedKey(key),
+          ]);
+          controller.abort(reason);
+          await released;
+          expect(await bob, "bob's wait was aborted").toBe(reason);
+          expect(await carol).toMatchObject({ acquired: true });
+          expect(await adapter.getState(key)).toMatchObject({ owner: "carol" });
+          await adapter.release(key, "carol");
+        }
+      } finally {
+        await direct.end();
+      }
+    });
+
+    test("a second wait of one owner whose entry lapsed, then aborted, leaves the owner's later hold alone", async () => {
+      // Two waits of bob; a release hands the first the key. The second stays queued, and its
+      // process is paused (the event loop blocked) past its entry's deadline; meanwhile bob
+      // releases (the hand-off skips and drops the lapsed entry) and acquires again. Then the
+      // second wait is aborted: its entry is gone, yet the hold was never handed to it, so its
+      // leave must not free bob's new hold (before, it freed the owner's live hold whenever the
+      // entry was gone). A busy machine may end the second wait by its own deadline before the
+      // test blocks it: then nothing was attacked, and the scenario runs again.
+      const table = await newTable();
+      const adapter = newAdapter(table);
+      const direct = new pg.Client({ connectionString: url });
+      await direct.connect();
+      try {
+        for (let attempt = 1; ; attempt += 1) {
+          const attacked = await lapseThenAbort(table, adapter, direct, uniqueName("lapse"));
+          if (attacked || attempt === 3) {
+            expect(attacked, "the second wait was aborted, not ended by its deadline").toBe(true);
+            return;
+          }
+        }
+      } finally {
+        await direct.end();
+      }
+    }, 30_000);
 
     test("8 workers in 4 processes' adapters take turns by hand-off: one acquire statement each, no retries", async () => {
       const table = await newTable();

@@ -63,13 +63,13 @@ describe("MongodbSemaphoreAdapter without a server", () => {
     refused({ database: db, collectionName: "a$b" }, /collectionName: must not contain "\$"/);
   });
 
-  test("a limit that is not a whole number from 1 is refused before the backend", async () => {
+  test("a limit that is not a whole number from 1 to 1,000,000 is refused before the backend", async () => {
     const adapter = new MongodbSemaphoreAdapter({ database: client.db() });
-    for (const limit of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+    for (const limit of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 1_000_001]) {
       await expect(adapter.acquire("k", "a", limit, ttl)).rejects.toThrow(InvalidArgumentError);
     }
     await expect(adapter.acquire("k", "a", 0, ttl)).rejects.toThrow(
-      /^Invalid MongodbSemaphoreAdapter argument: limit: must be a whole number, at least 1, got 0$/,
+      /^Invalid MongodbSemaphoreAdapter argument: limit: must be a whole number from 1 to 1000000, got 0$/,
     );
   });
 

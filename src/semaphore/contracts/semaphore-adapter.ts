@@ -98,7 +98,8 @@ export type ISemaphoreAdapter = {
    * token and the slot's limit stay. After its own slot expired, `slotId` needs a free slot
    * like anyone else, and gets a new token.
    *
-   * @param limit A whole number, at least 1.
+   * @param limit A whole number from 1 to 1,000,000; any other is refused (`InvalidArgumentError`)
+   *   before the store is touched, here and in a wait's claim.
    * @param ttl `null`: the slot never expires.
    */
   acquire(

@@ -9,6 +9,7 @@ import {
   test,
   vi,
 } from "vitest";
+import { InvalidArgumentError } from "../../errors/invalid-argument-error.js";
 import { SuiteKeys, untilQueued as untilQueuedBy } from "../../primitive/test-suites/suite-keys.js";
 import {
   endOf,
@@ -418,6 +419,26 @@ export function semaphoreAdapterTestSuite(settings: SemaphoreAdapterTestSuiteSet
         expect(await acquire(key, "alice", 5, LONG_TTL)).toBe(token);
         expect(await live(key)).toMatchObject({ limit: 1, acquiredSlotsCount: 1 });
         await refused(key, "bob", 5);
+      });
+
+      test("a limit that is not a whole number from 1 to 1,000,000 is refused with InvalidArgumentError, and nothing is stored", async () => {
+        const key = freshKey();
+        const bad = [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 1_000_001];
+        for (const limit of bad) {
+          await expect(
+            adapter.acquire(key, "alice", limit, LONG_TTL),
+            String(limit),
+          ).rejects.toThrow(InvalidArgumentError);
+          if (adapter.waitForRelease !== undefined) {
+            const claim = { slotId: "alice", limit, ttl: LONG_TTL };
+            await expect(
+              adapter.waitForRelease(key, LONG_TTL, new AbortController().signal, claim),
+              `a claim's ${limit}`,
+            ).rejects.toThrow(InvalidArgumentError);
+          }
+        }
+        expect(await adapter.getState(key, "alice")).toBeNull();
+        await acquire(key, "alice", 1_000_000, LONG_TTL);
       });
 
       test("200 acquirers with limits 2 and 4 at once: never more live slots than any holder's limit", async () => {

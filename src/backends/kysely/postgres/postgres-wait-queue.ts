@@ -48,6 +48,12 @@ export type PostgresEntryArgs = {
   entry: string;
 };
 
+/** The arguments of `leave`: one wait's queue entry, and what its end does with a grant. */
+export type PostgresLeaveArgs = PostgresEntryArgs & {
+  /** "keep" (the wait ran out) or "release" (an abort, close()). */
+  mode: LeaveMode;
+};
+
 /**
  * A primitive's queue procedures on PostgreSQL, as the queue calls them (see the lock's
  * `KyselyLockStatements` for what each answers): `wait` answers `entry`, `remaining`; `claim`
@@ -58,7 +64,7 @@ export type PostgresEntryArgs = {
 export type PostgresQueueStatements = {
   readonly wait: SqlStatement<PostgresWaitArgs>;
   readonly claim: SqlStatement<PostgresWaitArgs>;
-  readonly leave: SqlStatement<PostgresEntryArgs>;
+  readonly leave: SqlStatement<PostgresLeaveArgs>;
   readonly check: SqlStatement<
     PostgresEntryArgs & {
       /** Ms left of the wait. */
@@ -251,16 +257,11 @@ export class PostgresWaitQueue {
     const { leave } = this.#settings.statements;
     const result = await this.#settings.send<{ token: number | string }>(
       leave,
-      leave.parameters({ key: stored, owner, entry }),
+      leave.parameters({ key: stored, owner, entry, mode }),
       key,
     );
-    const token = Number(result.rows[0]?.token ?? 0);
-    if (mode === "release" && token > 0) {
-      // Handed the key as the wait was aborted: on to the next wait.
-      await this.#settings.release(key, owner);
-      return 0;
-    }
-    return token;
+    // With "release", the procedure itself freed a hold handed to this very wait (0).
+    return Number(result.rows[0]?.token ?? 0);
   }
 
   async #check({ key, stored, owner }: Waiter, entry: string, leftMs: number): Promise<WaitCheck> {

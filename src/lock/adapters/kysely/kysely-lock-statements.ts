@@ -109,11 +109,19 @@ export type KyselyLockStatements = SqlSchemaStatements & {
    */
   readonly claim?: KyselyLockStatement<KyselyLockWaitArgs>;
   /**
-   * PostgreSQL: takes a wait's entry out of the queue; answers `token`: the hold's, when the
-   * entry was gone because the key was handed to `owner`, else 0 (an entry still queued was
-   * handed nothing, whoever holds the key).
+   * PostgreSQL: takes a wait's entry out of the queue. An entry still queued was handed nothing,
+   * whoever holds the key: `token` 0. One that is gone: with `mode` "keep" (the wait ran out),
+   * `token` is `owner`'s live hold's (0: none); with "release" (an abort, close()), the hold is
+   * freed (the trigger serving the queue) only when the hand-off gave it to this very wait, and
+   * `token` is 0.
    */
-  readonly leave?: KyselyLockStatement<KyselyLockOwnerArgs & KyselyLockEntryArgs>;
+  readonly leave?: KyselyLockStatement<
+    KyselyLockOwnerArgs &
+      KyselyLockEntryArgs & {
+        /** "keep" (the wait ran out) or "release" (an abort, close()): see above. */
+        mode: "keep" | "release";
+      }
+  >;
   /**
    * PostgreSQL: asks whether a queued wait was handed the key; when its entry is queued and the
    * hold has expired, first frees the row so the trigger serves the queue. An entry still queued

@@ -7,9 +7,8 @@ import {
   redisSettings,
   toPx,
 } from "../../../backends/redis/redis-client.js";
-import { RedisInbox } from "../../../backends/redis/redis-inbox.js";
 import { redisWaitQueue } from "../../../backends/redis/redis-wait-queue.js";
-import { QueuedWaits } from "../../../backends/wait-queue/queued-waits.js";
+import { RedisWaits } from "../../../backends/redis/redis-waits.js";
 import { type EntryClaimFields, NO_CLAIM } from "../../../backends/wait-queue/wait-entry.js";
 import { HaspError } from "../../../errors/hasp-error.js";
 import type { InvalidArgumentError } from "../../../errors/invalid-argument-error.js";
@@ -124,8 +123,7 @@ export class RedisLockAdapter implements ILockAdapter {
   readonly #commands: RedisLockCommands;
   readonly #replicas: { count: number; timeoutMs: number } | undefined;
   /** The waits under way, told of their hand-offs on the adapter's inbox channel. */
-  readonly #waits = new QueuedWaits();
-  readonly #inbox: RedisInbox;
+  readonly #waits: RedisWaits;
 
   /** @throws InvalidArgumentError when no ioredis client is given, or a setting is bad. */
   constructor(settings: RedisLockClient | RedisLockAdapterSettings) {
@@ -143,18 +141,10 @@ export class RedisLockAdapter implements ILockAdapter {
             timeoutMs: Math.ceil(waitForReplicas.timeout.toMilliseconds()),
           };
     this.#commands = defineRedisLockCommands(database);
-    this.#inbox = new RedisInbox(
-      database,
-      {
-        onMessage: (message) => this.#waits.heard(message),
-        // Messages published while the subscriber was away were lost: every wait asks Redis.
-        onReconnected: (subscribe) => this.#waits.recheck(subscribe, { ifListenFails: "skip" }),
-        // Their messages can no longer come, nor their queue entries be left: they end now
-        // (failing, as the client is closed) rather than hold the process until their time.
-        onClientEnded: () => void this.#waits.closeAll(),
-      },
-      "hasp-lock-inbox",
-    );
+    this.#waits = new RedisWaits(database, {
+      adapter: "RedisLockAdapter",
+      inboxPrefix: "hasp-lock-inbox",
+    });
   }
 
   // acquire and release are the hot path: plain functions returning the client's promise plus
@@ -239,12 +229,10 @@ export class RedisLockAdapter implements ILockAdapter {
     claim?: LockWaitClaim,
   ): Promise<LockHandOff | undefined> {
     return this.#waits.waitForRelease({
-      adapter: "RedisLockAdapter",
       maxWait,
       signal,
       claim: claim === undefined ? undefined : { owner: claim.lockId, ttl: claim.ttl },
       queue: (fields) => this.#queue(key, this.#replicas === undefined ? fields : NO_CLAIM),
-      listen: () => this.#inbox.listen(),
     });
   }
 
@@ -253,7 +241,7 @@ export class RedisLockAdapter implements ILockAdapter {
     const hold = redisHoldKey(key);
     const keys = [hold, `${hold}:fence`, `${hold}:queue`] as const;
     const commands = this.#commands;
-    const inbox = this.#inbox.channel;
+    const inbox = this.#waits.channel;
     return redisWaitQueue({
       wait: (maxWait, waitId) =>
         commands.hasp_lock_wait(...keys, claim.owner, claim.ttl, maxWait, inbox, waitId),
@@ -312,9 +300,7 @@ export class RedisLockAdapter implements ILockAdapter {
    * The client stays open: it runs those last scripts.
    */
   async close(): Promise<void> {
-    const ending = this.#waits.close("RedisLockAdapter");
-    await this.#inbox.close();
-    await ending;
+    await this.#waits.close();
   }
 
   /** Closes the adapter (`close()`), for `await using`. */

@@ -1,5 +1,6 @@
 import type { RedisClient } from "../../../backends/redis/redis-client.js";
 import { defineRedisCommands } from "../../../backends/redis/redis-commands.js";
+import type { RedisCheckReply, RedisWaitReply } from "../../../backends/redis/redis-wait-queue.js";
 import type { LeaveMode } from "../../../backends/wait-queue/wait-queue.js";
 import {
   ACQUIRE_NOTING_SCRIPT,
@@ -39,7 +40,7 @@ export type RedisLockCommands = {
     maxWait: string,
     inbox: string,
     waitId: string,
-  ): Promise<number | [entry: string, pttl: number]>;
+  ): Promise<RedisWaitReply>;
   hasp_lock_leave(
     hold: string,
     fence: string,
@@ -57,7 +58,7 @@ export type RedisLockCommands = {
     owner: string,
     left: string,
     serve: "0" | "1",
-  ): Promise<[state: number, value: number, third?: string | number]>;
+  ): Promise<RedisCheckReply>;
   hasp_lock_refresh(hold: string, fence: string, owner: string, ttl: string): Promise<number>;
   hasp_lock_get_state(hold: string): Promise<[string, string, number] | null>;
   hasp_lock_acquire_noting(

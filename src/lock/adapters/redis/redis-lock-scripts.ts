@@ -24,7 +24,13 @@
 // costs server time on each cycle: the grace is part of the script text, and a release with
 // nobody waiting publishes nothing.
 
-import { checkDurations, FENCE_GRACE_MS, tokenFrom } from "../../../backends/redis/redis-fence.js";
+import {
+  checkDurations,
+  FENCE_GRACE_MS,
+  NOW_MS,
+  tokenFrom,
+} from "../../../backends/redis/redis-fence.js";
+import { REDIS_QUEUE_LUA } from "../../../backends/redis/redis-wait-queue.js";
 import {
   NEVER_EXPIRES_TTL,
   NO_CLAIM_TTL,
@@ -98,7 +104,7 @@ const handOverAndReturn = (result: string) => `
 local entry = redis.call('LPOP', KEYS[3])
 if entry then
   local time = redis.call('TIME')
-  local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  ${NOW_MS}
   repeat
     ${WAIT_ENTRY_LUA.findDeadline}
     if ${WAIT_ENTRY_LUA.deadline} > nowMs then
@@ -190,16 +196,10 @@ if hold then
   local sep = string.find(hold, ':', 1, true)
   if ${WAIT_ENTRY_LUA.noClaim("ARGV[2]")} or string.sub(hold, sep + 1) ~= ARGV[1] then
     local time = redis.call('TIME')
-    local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+    ${NOW_MS}
     local left = tonumber(ARGV[3])
     local pttl = redis.call('PTTL', KEYS[1])
-    ${WAIT_ENTRY_LUA.lasts}
-    local entry = ${WAIT_ENTRY_LUA.encode("nowMs + lasts", { ttl: "ARGV[2]", inbox: "ARGV[4]", id: "ARGV[5]", owner: "ARGV[1]" })}
-    redis.call('RPUSH', KEYS[3], entry)
-    if redis.call('PTTL', KEYS[3]) < lasts then
-      redis.call('PEXPIRE', KEYS[3], lasts)
-    end
-    return {entry, pttl}
+    ${REDIS_QUEUE_LUA.joinAndReturn("KEYS[3]", { ttl: "ARGV[2]", inbox: "ARGV[4]", id: "ARGV[5]", owner: "ARGV[1]" })}
   end
   token = string.sub(hold, 1, sep - 1)
   again = true
@@ -231,11 +231,7 @@ const FIND_MINE = WAIT_ENTRY_LUA.findMine("ARGV[1]");
  */
 export const LEAVE_SCRIPT = `
 ${FIND_MINE}
-local _, queued = mine()
-if queued then
-  redis.call('LREM', KEYS[3], 1, queued)
-  return 0
-end
+${REDIS_QUEUE_LUA.leaveIfQueued("KEYS[3]")}
 local hold = redis.call('GET', KEYS[1])
 local sep = hold and string.find(hold, ':', 1, true)
 if hold and string.sub(hold, sep + 1) == ARGV[2] then
@@ -271,7 +267,7 @@ return 0
 export const CHECK_SCRIPT = `
 ${checkDurations({ argv: 3, name: "wait left" })}
 local time = redis.call('TIME')
-local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+${NOW_MS}
 local left = tonumber(ARGV[3])
 ${FIND_MINE}
 local function granted()
@@ -290,13 +286,7 @@ local function answer()
     return granted() or {-1, 0}
   end
   local pttl = redis.call('PTTL', KEYS[1])
-  ${WAIT_ENTRY_LUA.lasts}
-  local renewed = ${WAIT_ENTRY_LUA.renewed("nowMs + lasts")}
-  redis.call('LSET', KEYS[3], index, renewed)
-  if redis.call('PTTL', KEYS[3]) < lasts then
-    redis.call('PEXPIRE', KEYS[3], lasts)
-  end
-  return {0, pttl, renewed}
+  ${REDIS_QUEUE_LUA.renewAndReturn("KEYS[3]")}
 end
 if not mine() then
   local reply = granted()

@@ -41,6 +41,8 @@ export type {
   KyselySemaphoreStatements,
 } from "./kysely-semaphore-statements.js";
 
+import { badLimit } from "../../contracts/semaphore-limit.js";
+
 const ADAPTER = "KyselySemaphoreAdapter";
 
 type AcquireRow = { granted: unknown; lim: unknown; taken: unknown; remaining: unknown };
@@ -103,8 +105,12 @@ export class KyselySemaphoreAdapter implements ISemaphoreAdapter {
     });
     const waitQueue = this.#core.waitQueue;
     if (waitQueue !== undefined) {
-      this.waitForRelease = (key, maxWait, signal, claim) =>
-        waitQueue.wait(
+      this.waitForRelease = (key, maxWait, signal, claim) => {
+        const bad = claim === undefined ? undefined : badLimit(ADAPTER, claim.limit);
+        if (bad !== undefined) {
+          return Promise.reject(bad);
+        }
+        return waitQueue.wait(
           key,
           maxWait,
           signal,
@@ -112,6 +118,7 @@ export class KyselySemaphoreAdapter implements ISemaphoreAdapter {
             ? undefined
             : { owner: claim.slotId, ttl: claim.ttl, limit: claim.limit },
         );
+      };
     }
     this.waitAcquires = waitQueue !== undefined;
     this.waitsPastExpiry = waitQueue !== undefined;
@@ -179,6 +186,10 @@ export class KyselySemaphoreAdapter implements ISemaphoreAdapter {
     limit: number,
     ttl: TimeSpan | null,
   ): Promise<SemaphoreAcquireResult> {
+    const bad = badLimit(ADAPTER, limit);
+    if (bad !== undefined) {
+      throw bad;
+    }
     const ttlMs = ttl === null ? null : toTtlMs(ADAPTER, ttl, "ttl");
     const { acquire } = this.#core.dialect.statements ?? (await this.#core.dialect.ready());
     const result = await this.#core.send<AcquireRow>(

@@ -14,7 +14,10 @@ import type {
   SemaphoreHandOff,
   SemaphoreWaitClaim,
 } from "../../contracts/semaphore-adapter.js";
+import { badLimit } from "../../contracts/semaphore-limit.js";
 import { SlotSet } from "./slot-set.js";
+
+const ADAPTER = "MemorySemaphoreAdapter";
 
 type SlotWaiters = KeyWaiters<SemaphoreWaitClaim, SemaphoreHandOff>;
 
@@ -57,6 +60,10 @@ export class MemorySemaphoreAdapter implements ISemaphoreAdapter {
     limit: number,
     ttl: TimeSpan | null,
   ): Promise<SemaphoreAcquireResult> {
+    const bad = badLimit(ADAPTER, limit);
+    if (bad !== undefined) {
+      throw bad;
+    }
     const now = performance.now();
     const slots = this.#live(key, now);
     const own = slots?.get(slotId);
@@ -131,6 +138,10 @@ export class MemorySemaphoreAdapter implements ISemaphoreAdapter {
   ): Promise<SemaphoreHandOff | undefined> {
     if (signal.aborted) {
       return Promise.reject(signal.reason);
+    }
+    const bad = claim === undefined ? undefined : badLimit(ADAPTER, claim.limit);
+    if (bad !== undefined) {
+      return Promise.reject(bad);
     }
     const now = performance.now();
     const slots = this.#live(key, now);

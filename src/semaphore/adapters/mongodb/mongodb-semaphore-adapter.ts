@@ -1,7 +1,6 @@
 import type { Collection, Db, Document } from "mongodb";
 import { toNumber, toRemainingTime, toTtlMs } from "../../../backends/mongodb/mongodb-answers.js";
 import { MongodbDocuments } from "../../../backends/mongodb/mongodb-documents.js";
-import { InvalidArgumentError } from "../../../errors/invalid-argument-error.js";
 import type { TimeSpan } from "../../../time-span/time-span.js";
 import type {
   ISemaphoreAdapter,
@@ -9,6 +8,7 @@ import type {
   SemaphoreAdapterState,
 } from "../../contracts/semaphore-adapter.js";
 import { SemaphoreBackendError } from "../../contracts/semaphore-errors.js";
+import { badLimit } from "../../contracts/semaphore-limit.js";
 import {
   acquireProjection,
   acquireUpdate,
@@ -46,7 +46,6 @@ export type MongodbSemaphoreAdapterSettings =
     };
 
 const ADAPTER_NAME = "MongodbSemaphoreAdapter";
-const LIMIT_MESSAGE = "must be a whole number, at least 1";
 
 /** The updated document as {@link acquireProjection} returns it. */
 type ProjectedAcquire = {
@@ -123,12 +122,9 @@ export class MongodbSemaphoreAdapter implements ISemaphoreAdapter {
     limit: number,
     ttl: TimeSpan | null,
   ): Promise<SemaphoreAcquireResult> {
-    if (!Number.isSafeInteger(limit) || limit < 1) {
-      // Stored with the slot and compared by every later acquire: never a fraction or NaN.
-      throw new InvalidArgumentError(
-        `Invalid ${ADAPTER_NAME} argument: limit: ${LIMIT_MESSAGE}, got ${limit}`,
-        [{ path: "limit", message: LIMIT_MESSAGE }],
-      );
+    const bad = badLimit(ADAPTER_NAME, limit);
+    if (bad !== undefined) {
+      throw bad;
     }
     const ttlMs = ttl === null ? null : toTtlMs(ADAPTER_NAME, ttl);
     const answer = await this.#documents.upsert<ProjectedAcquire>(

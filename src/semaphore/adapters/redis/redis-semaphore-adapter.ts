@@ -6,12 +6,10 @@ import {
   redisSettings,
   toPx,
 } from "../../../backends/redis/redis-client.js";
-import { RedisInbox } from "../../../backends/redis/redis-inbox.js";
 import { redisWaitQueue } from "../../../backends/redis/redis-wait-queue.js";
-import { QueuedWaits } from "../../../backends/wait-queue/queued-waits.js";
+import { RedisWaits } from "../../../backends/redis/redis-waits.js";
 import type { EntryClaimFields } from "../../../backends/wait-queue/wait-entry.js";
 import type { WaitQueue } from "../../../backends/wait-queue/wait-queue.js";
-import { InvalidArgumentError } from "../../../errors/invalid-argument-error.js";
 import { parseSettings, settingsObject } from "../../../settings/parse-settings.js";
 import type { TimeSpan } from "../../../time-span/time-span.js";
 import { durationTooLong } from "../../../time-span/time-span-schema.js";
@@ -22,6 +20,7 @@ import type {
   SemaphoreWaitClaim,
   SemaphoreWaitResult,
 } from "../../contracts/semaphore-adapter.js";
+import { badLimit } from "../../contracts/semaphore-limit.js";
 import {
   defineRedisSemaphoreCommands,
   type RedisSemaphoreCommands,
@@ -41,9 +40,6 @@ export type RedisSemaphoreAdapterSettings = {
 export type RedisSemaphoreClient = Redis | Cluster;
 
 const settingsSchema = settingsObject({ database: redisClientSchema });
-
-/** The largest limit the scripts take (9 digits). */
-const MAX_LIMIT = 999_999_999;
 
 const ADAPTER = "RedisSemaphoreAdapter";
 
@@ -72,8 +68,7 @@ const ADAPTER = "RedisSemaphoreAdapter";
 export class RedisSemaphoreAdapter implements ISemaphoreAdapter {
   readonly #commands: RedisSemaphoreCommands;
   /** The waits under way, told of their hand-offs on the adapter's inbox channel. */
-  readonly #waits = new QueuedWaits();
-  readonly #inbox: RedisInbox;
+  readonly #waits: RedisWaits;
 
   /** `true`: a wait with a claim takes a free slot (or re-takes its own) at once. */
   readonly waitAcquires = true;
@@ -89,17 +84,10 @@ export class RedisSemaphoreAdapter implements ISemaphoreAdapter {
       redisSettings(settings),
     );
     this.#commands = defineRedisSemaphoreCommands(database);
-    this.#inbox = new RedisInbox(
-      database,
-      {
-        onMessage: (message) => this.#waits.heard(message),
-        // Messages published while the subscriber was away were lost: every wait asks Redis.
-        onReconnected: (subscribe) => this.#waits.recheck(subscribe, { ifListenFails: "skip" }),
-        // No message can come any more: the waits end now rather than hold the process.
-        onClientEnded: () => void this.#waits.closeAll(),
-      },
-      "hasp-semaphore-inbox",
-    );
+    this.#waits = new RedisWaits(database, {
+      adapter: ADAPTER,
+      inboxPrefix: "hasp-semaphore-inbox",
+    });
   }
 
   acquire(
@@ -113,8 +101,9 @@ export class RedisSemaphoreAdapter implements ISemaphoreAdapter {
     if (ttlArg === undefined) {
       return Promise.reject(durationTooLong(ADAPTER, "ttl", ttl));
     }
-    if (!isLimit(limit)) {
-      return Promise.reject(badLimit(limit));
+    const bad = badLimit(ADAPTER, limit);
+    if (bad !== undefined) {
+      return Promise.reject(bad);
     }
     return this.#commands
       .hasp_semaphore_acquire(slots, `${slots}:queue`, slotId, String(limit), ttlArg)
@@ -165,11 +154,11 @@ export class RedisSemaphoreAdapter implements ISemaphoreAdapter {
     signal: AbortSignal,
     claim?: SemaphoreWaitClaim,
   ): Promise<SemaphoreWaitResult> {
-    if (claim !== undefined && !isLimit(claim.limit)) {
-      return Promise.reject(badLimit(claim.limit));
+    const bad = claim === undefined ? undefined : badLimit(ADAPTER, claim.limit);
+    if (bad !== undefined) {
+      return Promise.reject(bad);
     }
     return this.#waits.waitForRelease({
-      adapter: ADAPTER,
       maxWait,
       signal,
       claim:
@@ -177,7 +166,6 @@ export class RedisSemaphoreAdapter implements ISemaphoreAdapter {
           ? undefined
           : { owner: claim.slotId, ttl: claim.ttl, limit: claim.limit },
       queue: (fields) => this.#queue(key, fields),
-      listen: () => this.#inbox.listen(),
     });
   }
 
@@ -186,7 +174,7 @@ export class RedisSemaphoreAdapter implements ISemaphoreAdapter {
     const slots = redisHashTag(key);
     const keys = [slots, `${slots}:queue`] as const;
     const commands = this.#commands;
-    const inbox = this.#inbox.channel;
+    const inbox = this.#waits.channel;
     // A wait without a claim has no limit: the script checks its argument all the same.
     const limit = claim.limit === "" ? "1" : claim.limit;
     return redisWaitQueue({
@@ -214,9 +202,7 @@ export class RedisSemaphoreAdapter implements ISemaphoreAdapter {
    * The client stays open: it runs those last scripts.
    */
   async close(): Promise<void> {
-    const ending = this.#waits.close(ADAPTER);
-    await this.#inbox.close();
-    await ending;
+    await this.#waits.close();
   }
 
   /** Closes the adapter (`close()`), for `await using`. */
@@ -235,15 +221,4 @@ function toAcquireResult(reply: SemaphoreAcquireReply): SemaphoreAcquireResult {
 
 function isOne(reply: number): boolean {
   return reply === 1;
-}
-
-function isLimit(limit: number): boolean {
-  return Number.isSafeInteger(limit) && limit >= 1 && limit <= MAX_LIMIT;
-}
-
-function badLimit(limit: number): InvalidArgumentError {
-  const message = `must be a whole number from 1 to ${MAX_LIMIT}`;
-  return new InvalidArgumentError(`Invalid ${ADAPTER} argument: limit: ${message}, got ${limit}`, [
-    { path: "limit", message },
-  ]);
 }

@@ -1,5 +1,6 @@
 import type { RedisClient } from "../../../backends/redis/redis-client.js";
 import { defineRedisCommands } from "../../../backends/redis/redis-commands.js";
+import type { RedisCheckReply, RedisWaitReply } from "../../../backends/redis/redis-wait-queue.js";
 import type { LeaveMode } from "../../../backends/wait-queue/wait-queue.js";
 import {
   ACQUIRE_SCRIPT,
@@ -46,7 +47,7 @@ export type RedisSemaphoreCommands = {
     inbox: string,
     waitId: string,
     limit: string,
-  ): Promise<number | [entry: string, pttl: number]>;
+  ): Promise<RedisWaitReply>;
   hasp_semaphore_leave(
     slots: string,
     queue: string,
@@ -61,7 +62,7 @@ export type RedisSemaphoreCommands = {
     slotId: string,
     left: string,
     serve: "0" | "1",
-  ): Promise<[state: number, value: number, third?: string | number]>;
+  ): Promise<RedisCheckReply>;
 };
 
 const COMMANDS = {

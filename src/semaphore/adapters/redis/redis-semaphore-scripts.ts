@@ -30,6 +30,7 @@ import {
   NOW_MS,
   tokenFrom,
 } from "../../../backends/redis/redis-fence.js";
+import { REDIS_QUEUE_LUA } from "../../../backends/redis/redis-wait-queue.js";
 import {
   NEVER_EXPIRES_TTL,
   NO_CLAIM_TTL,
@@ -44,29 +45,12 @@ const checkLimit = (
 end`;
 
 /**
- * Lua opening every script but GET_STATE: the server's time (`time`, `nowMs`) and the key's live
- * slots, the expired ones dropped. `slots` maps each live slot's field to its value; `count`
- * is how many, `minLimit` the smallest of their limits (nil: none), `latest` the latest expiry
- * (nowMs when none expires), `persistent` whether one never expires; `last` is the fence.
+ * Lua statements counting the live slot whose value is `value` into `count`, `minLimit`,
+ * `latest` and `persistent`, given its expiry (`expiry`, a number): the one tally of the live
+ * slots, by SCAN and by DROP's recount.
  */
-const READ_SLOTS = `local time = redis.call('TIME')
-${NOW_MS}
-local all = redis.call('HGETALL', KEYS[1])
-local slots, count, minLimit, latest, persistent, last = {}, 0, nil, nowMs, false, nil
-local expired = {}
-for i = 1, #all, 2 do
-  local field, value = all[i], all[i + 1]
-  if field == 'fence' then
-    last = value
-  else
-    local e, l = string.match(value, '^(%d+):(%d+):')
-    local expiry = tonumber(e)
-    if expiry ~= 0 and expiry <= nowMs then
-      expired[#expired + 1] = field
-    else
-      local limit = tonumber(l)
-      slots[field] = value
-      count = count + 1
+const tally = (value: string) => `count = count + 1
+      local limit = tonumber(string.match(${value}, '^%d+:(%d+):'))
       if not minLimit or limit < minLimit then
         minLimit = limit
       end
@@ -74,15 +58,47 @@ for i = 1, #all, 2 do
         persistent = true
       elseif expiry > latest then
         latest = expiry
-      end
+      end`;
+
+/**
+ * Lua after CLOCK, in every script but GET_STATE (and the fast paths that read one field): the
+ * key's live slots, the expired ones dropped. `slots` maps each
+ * live slot's field to its value; `count` is how many, `minLimit` the smallest of their limits
+ * (nil: none), `latest` the latest expiry (nowMs when none expires), `persistent` whether one
+ * never expires; `last` is the fence. `keptLatest` and `keptPersistent` are what the hash's TTL
+ * already covers: every script that sets a slot's expiry keeps the hash's TTL at least that
+ * expiry plus the grace (or persists it), so keep() need not ask PTTL.
+ */
+const SCAN = `local all = redis.call('HGETALL', KEYS[1])
+local slots, count, minLimit, latest, persistent, last = {}, 0, nil, nowMs, false, nil
+local expired = {}
+for i = 1, #all, 2 do
+  local field, value = all[i], all[i + 1]
+  if field == 'fence' then
+    last = value
+  else
+    local expiry = tonumber(string.match(value, '^%d+'))
+    if expiry ~= 0 and expiry <= nowMs then
+      expired[#expired + 1] = field
+    else
+      slots[field] = value
+      ${tally("value")}
     end
   end
 end
 for i = 1, #expired, 1000 do
   redis.call('HDEL', KEYS[1], unpack(expired, i, math.min(i + 999, #expired)))
 end
--- A slot for field f (live or new), expiring ttl ms from now ('': never), into slots.
-local function put(f, ttl, limit, token)
+local keptLatest, keptPersistent = latest, persistent`;
+
+/**
+ * Lua after SCAN: `put(f, ttl, limit, token)`, a slot for field f (live or new) expiring ttl ms
+ * from now ('': never), into slots (its value returned, for the caller's HSET); `newToken()`,
+ * above the fence and the clock in µs (the fence follows it: the caller writes `last`);
+ * `keep()`, the hash's TTL after the slots changed: it outlives every live slot by the grace,
+ * or persists while one never expires.
+ */
+const SLOT_WRITES = `local function put(f, ttl, limit, token)
   local expiry = 0
   if ttl == '' then
     persistent = true
@@ -111,27 +127,35 @@ local function put(f, ttl, limit, token)
   end
   return slots[f]
 end
--- A new token, above the fence and the clock in µs; the fence follows it (written by keep()).
 local function newToken()
   local token
   ${tokenFrom("last")}
   last = token
   return token
 end
--- The hash outlives every live slot by the grace, or persists while one never expires.
 local function keep()
-  local pttl = redis.call('PTTL', KEYS[1])
   if persistent then
-    if pttl ~= -1 then
+    if not keptPersistent then
       redis.call('PERSIST', KEYS[1])
     end
-  else
-    local need = latest - nowMs + ${FENCE_GRACE_MS}
-    if pttl == -1 or pttl < need then
-      redis.call('PEXPIRE', KEYS[1], need)
-    end
+  elseif keptPersistent or latest > keptLatest then
+    redis.call('PEXPIRE', KEYS[1], latest - nowMs + ${FENCE_GRACE_MS})
   end
+  keptLatest, keptPersistent = latest, persistent
 end`;
+
+/** Lua: the server's time, `time` (TIME's reply) and `nowMs`. */
+const CLOCK = `local time = redis.call('TIME')
+${NOW_MS}`;
+
+/** CLOCK, SCAN and SLOT_WRITES: what a script that may change the slots opens with. */
+const READ_SLOTS = `${CLOCK}
+${SCAN}
+${SLOT_WRITES}`;
+
+/** Lua expression: whether the slot value `value` (a string, or nil) is live at nowMs. */
+const isLive = (value: string) =>
+  `(${value} and (string.sub(${value}, 1, 2) == '0:' or tonumber(string.match(${value}, '^%d+')) > nowMs))`;
 
 /** Lua expression: whether a slot is free under the live slots' limits (after READ_SLOTS). */
 const FREE = "(not minLimit or count < minLimit)";
@@ -163,17 +187,8 @@ const DROP = `local function drop(f)
   slots[f] = nil
   count, minLimit, latest, persistent = 0, nil, nowMs, false
   for _, value in pairs(slots) do
-    local e, l = string.match(value, '^(%d+):(%d+):')
-    local expiry, limit = tonumber(e), tonumber(l)
-    count = count + 1
-    if not minLimit or limit < minLimit then
-      minLimit = limit
-    end
-    if expiry == 0 then
-      persistent = true
-    elseif expiry > latest then
-      latest = expiry
-    end
+    local expiry = tonumber(string.match(value, '^%d+'))
+    ${tally("value")}
   end
 end`;
 
@@ -267,13 +282,14 @@ end`;
 /**
  * Lua: `heldBack()`, whether the queue's first live wait (past the lapsed ones and the claims
  * whose slot id holds a slot, which SERVE passes over) is a claim that its own, smaller limit
- * holds back: the count is not below it, though it is below the live slots' limits. A newcomer
+ * holds back: the count is not below it, though it is below the live slots' limits (`queued`:
+ * whether the queue existed as the script began). A newcomer
  * then takes no slot (first come, first served: otherwise the claim is passed for as long as
  * holders of the greater limit keep the count up). A woken wait without a claim is not queued
  * any more, and one still queued is not held back by a limit of its own.
  */
 const HELD_BACK = `local function heldBack()
-  if redis.call('EXISTS', KEYS[2]) == 0 then
+  if not queued then
     return false
   end
   local from = 0
@@ -309,13 +325,21 @@ export const ACQUIRE_SCRIPT = `
 ${checkLimit(2)}
 ${checkDurations({ argv: 3, name: "ttl", also: [""] })}
 ${READ_SLOTS}
+local f = ':' .. ARGV[1]
+local queued = redis.call('EXISTS', KEYS[2]) == 1
+-- The common case first: a new slot, nobody queued.
+if not queued and not slots[f] and ${fits("tonumber(ARGV[2])")} then
+  local token = newToken()
+  redis.call('HSET', KEYS[1], f, put(f, ARGV[3], ARGV[2], token), 'fence', token)
+  keep()
+  return tonumber(token)
+end
 ${SERVE}
 ${HELD_BACK}
 -- Slots that expired unnoticed go to the queue first: no newcomer takes them past a waiter.
-if #expired > 0 and serve() then
+if queued and #expired > 0 and serve() then
   keep()
 end
-local f = ':' .. ARGV[1]
 local own = slots[f]
 local token
 if own then
@@ -340,11 +364,26 @@ return tonumber(token)
  * slots go to the queue (SERVE): a slot that expired unnoticed is served here too.
  */
 export const RELEASE_SCRIPT = `
-${READ_SLOTS}
+${CLOCK}
+local f = ':' .. ARGV[1]
+local own = redis.call('HGET', KEYS[1], f)
+if not ${isLive("own")} then
+  own = nil
+end
+-- Nobody queued: only this slot changes (expired ones stay until a script that decides reads
+-- them); one that never expired changes the hash's TTL, below.
+if redis.call('EXISTS', KEYS[2]) == 0 and not (own and string.sub(own, 1, 2) == '0:') then
+  if own then
+    redis.call('HDEL', KEYS[1], f)
+    return 1
+  end
+  return 0
+end
+${SCAN}
+${SLOT_WRITES}
 ${SERVE}
 ${DROP}
-local f = ':' .. ARGV[1]
-local own = slots[f]
+own = slots[f]
 if own then
   drop(f)
 end
@@ -447,10 +486,6 @@ end
 return {minLimit, count, token, left}
 `;
 
-/** Lua shared by WAIT, LEAVE and CHECK: an entry's deadline from now (`lasts`), given `left`. */
-const LASTS = `local pttl = soonest()
-    ${WAIT_ENTRY_LUA.lasts}`;
-
 /**
  * KEYS[1] slots, KEYS[2] queue
  * ARGV[1] slot id of the claim ("" without one), ARGV[2] its ttl in ms ("": never expires; "-":
@@ -496,19 +531,14 @@ if not blockedQueue and (claim and ${fits("tonumber(ARGV[6])")} or (not claim an
   return tonumber(token)
 end
 local left = tonumber(ARGV[3])
-${LASTS}
-local entry = ${WAIT_ENTRY_LUA.encode("nowMs + lasts", {
+local pttl = soonest()
+${REDIS_QUEUE_LUA.joinAndReturn("KEYS[2]", {
   ttl: "ARGV[2]",
   inbox: "ARGV[4]",
   id: "ARGV[5]",
   owner: "ARGV[1]",
   limit: "(claim and ARGV[6] or '')",
 })}
-redis.call('RPUSH', KEYS[2], entry)
-if redis.call('PTTL', KEYS[2]) < lasts then
-  redis.call('PEXPIRE', KEYS[2], lasts)
-end
-return {entry, pttl}
 `;
 
 /**
@@ -534,11 +564,7 @@ const FIND_MINE = WAIT_ENTRY_LUA.findMine("ARGV[1]").replace("KEYS[3]", "KEYS[2]
  */
 export const LEAVE_SCRIPT = `
 ${FIND_MINE}
-local _, queued = mine()
-if queued then
-  redis.call('LREM', KEYS[2], 1, queued)
-  return 0
-end
+${REDIS_QUEUE_LUA.leaveIfQueued("KEYS[2]")}
 ${READ_SLOTS}
 ${SERVE}
 ${DROP}
@@ -582,16 +608,15 @@ return 0
  */
 export const CHECK_SCRIPT = `
 ${checkDurations({ argv: 3, name: "wait left" })}
-${READ_SLOTS}
-${SERVE}
-${SOONEST}
+${CLOCK}
 ${FIND_MINE}
 local left = tonumber(ARGV[3])
 local f = ':' .. ARGV[2]
 local lost = false
+-- A hand-off's check first: the entry gone and the slot live (one field read, not the hash).
 if not mine() then
-  local own = ARGV[2] ~= '' and slots[f]
-  if own then
+  local own = ARGV[2] ~= '' and redis.call('HGET', KEYS[1], f)
+  if ${isLive("own")} then
     local expiry, _, token = ${parts("own")}
     return {1, tonumber(token), expiry == '0' and -1 or tonumber(expiry) - nowMs}
   end
@@ -601,6 +626,10 @@ if not mine() then
   redis.call('RPUSH', KEYS[2], ${WAIT_ENTRY_LUA.renewed("nowMs + left")})
   lost = true
 end
+${SCAN}
+${SLOT_WRITES}
+${SERVE}
+${SOONEST}
 if (ARGV[4] == '1' or not lost) and serve() then
   keep()
 end
@@ -613,11 +642,6 @@ if not index then
   end
   return {-1, 0}
 end
-${LASTS}
-local renewed = ${WAIT_ENTRY_LUA.renewed("nowMs + lasts")}
-redis.call('LSET', KEYS[2], index, renewed)
-if redis.call('PTTL', KEYS[2]) < lasts then
-  redis.call('PEXPIRE', KEYS[2], lasts)
-end
-return {0, pttl, renewed}
+local pttl = soonest()
+${REDIS_QUEUE_LUA.renewAndReturn("KEYS[2]")}
 `;

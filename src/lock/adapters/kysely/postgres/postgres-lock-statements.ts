@@ -21,6 +21,12 @@
 // alone, a wake-up). NOTIFY is sent at commit and needs no privilege at all: a message that is
 // not a grant signed with the inbox's secret is a wake-up, and the wait asks `check`.
 //
+// served_to: "<inbox>:<wait id>" of the wait the trigger handed the hold to, until the row's next
+// acquire or refresh (NULL: the hold was not handed over, or was re-taken or refreshed since).
+// Only that wait's leave frees it (a wait aborted as its grant came); another wait of the same
+// owner (whose entry lapsed: its process was paused past its deadline, and a hand-off dropped
+// it) frees nothing.
+//
 // "<table>:inboxes": one row per listening adapter (inbox, secret, and the pid of the backend
 // that listens, so that a registration can drop the rows of backends gone). A role that may read
 // it can forge grants: grant it to nobody but the roles that write the lock table.
@@ -90,6 +96,7 @@ ON CONFLICT (lock_key) DO UPDATE SET
     `token = CASE WHEN ${free(NOW_MS)} THEN greatest(l.token + 1, ${NOW_US}) ELSE l.token END`,
     `owner = CASE WHEN ${TAKES} THEN excluded.owner ELSE l.owner END`,
     `expires_at = CASE WHEN ${TAKES} THEN excluded.expires_at ELSE l.expires_at END`,
+    `served_to = CASE WHEN ${TAKES} THEN NULL ELSE l.served_to END`,
     ...more,
   ].join(",\n  ")}`;
 }
@@ -116,6 +123,11 @@ function lasts(left: string, row = ""): string {
     live: liveHold(NOW_MS, row),
     expiresAt: `${row}expires_at`,
   });
+}
+
+/** A hold's `served_to`: the wait of the entry split into `parts` ("<inbox>:<wait id>"). */
+function servedTo(parts: { inbox: string; waitId: string }): string {
+  return `(${parts.inbox} || ':' || ${parts.waitId})`;
 }
 
 // The trigger's reads of an entry split into its `parts` (wait-entry.ts).
@@ -176,7 +188,7 @@ function refreshProcedure(table: string): Procedure<KyselyLockTtlArgs & { ttl: n
     "refresh",
     [KEY, OWNER, ["ttl", "bigint"]],
     "token bigint",
-    `UPDATE "${table}" SET expires_at = ${NOW_MS} + :ttl
+    `UPDATE "${table}" SET expires_at = ${NOW_MS} + :ttl, served_to = NULL
 WHERE lock_key = :key AND owner = :owner AND expires_at > ${NOW_MS}
 RETURNING token`,
   );
@@ -243,20 +255,31 @@ END IF;`,
 }
 
 /**
- * `"<table>:leave"(key, owner, entry)`: takes a wait's entry out of the queue. Answers token: the
- * hold's when the entry was gone because the key was handed to owner, else 0. An entry still
- * queued was handed nothing, even when its owner holds the key (through another wait of the same
- * owner, whose hold must stay).
+ * `"<table>:leave"(key, owner, entry, mode)`: takes a wait's entry out of the queue. An entry
+ * still queued was handed nothing, even when its owner holds the key (through another wait of
+ * the same owner, whose hold must stay): token 0. One that is gone: with mode "keep" (the wait
+ * ran out), token is owner's live hold's (0: none); with "release" (an abort, close()), the hold
+ * is freed (the trigger serves the queue) only when the trigger handed it to this very wait
+ * (served_to), and token is 0.
  */
-function leaveProcedure(table: string): Procedure<KyselyLockOwnerArgs & KyselyLockEntryArgs> {
+function leaveProcedure(
+  table: string,
+): Procedure<KyselyLockOwnerArgs & KyselyLockEntryArgs & { mode: "keep" | "release" }> {
+  const entry = WAIT_ENTRY_SQL.fields(`(${WAIT_ENTRY_SQL.split(":entry")})`);
   return procedure(
     table,
     "leave",
-    [KEY, OWNER, ENTRY],
+    [KEY, OWNER, ENTRY, ["mode", "text"]],
     "token bigint",
     `UPDATE "${table}" SET waiters = nullif(array_remove(waiters, ${MINE}), '{}')
 WHERE lock_key = :key AND ${MINE} IS NOT NULL;
 IF FOUND THEN
+  token := 0;
+  RETURN;
+END IF;
+IF :mode = 'release' THEN
+  UPDATE "${table}" SET owner = NULL, expires_at = ${NOW_MS}
+  WHERE lock_key = :key AND owner = :owner AND served_to = ${servedTo(entry)} AND ${unexpired(NOW_MS)};
   token := 0;
   RETURN;
 END IF;
@@ -335,6 +358,7 @@ BEGIN
     NEW.owner := ${PARTS.owner};
     NEW.token := greatest(OLD.token + 1, now_us);
     NEW.expires_at := now_us / 1000 + ${PARTS.ttlMs};
+    NEW.served_to := ${servedTo(PARTS)};
     NEW.waiters := nullif(NEW.waiters[position + 1:], '{}');
     SELECT i.secret INTO inbox_secret FROM ${inboxes(table)} AS i WHERE i.inbox = ${PARTS.inbox};
     PERFORM pg_notify(${PARTS.inbox}, ${message});
@@ -379,7 +403,15 @@ export function postgresStatements(table: string): PostgresLockStatements {
       // Concurrent CREATE TABLE IF NOT EXISTS can still collide in pg_type: the dialect runs
       // these under an advisory lock. No index beyond the key: every update then stays in its
       // page (a HOT update), and removeExpired, an occasional sweep, can scan.
-      `CREATE TABLE IF NOT EXISTS ${t} (lock_key text PRIMARY KEY, owner text, token bigint NOT NULL, expires_at bigint, waiters text[])`,
+      `CREATE TABLE IF NOT EXISTS ${t} (lock_key text PRIMARY KEY, owner text, token bigint NOT NULL, expires_at bigint, waiters text[], served_to text)`,
+      // A table made before served_to gains it, once (an ALTER TABLE at every init() would lock
+      // the table). The previous version's leave, which took no mode, stays beside the new one
+      // until dropSchema(): a process of that version may still call it.
+      `DO $hasp$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '${t}'::regclass AND attname = 'served_to' AND NOT attisdropped) THEN
+    ALTER TABLE ${t} ADD COLUMN served_to text;
+  END IF;
+END $hasp$`,
       `CREATE TABLE IF NOT EXISTS ${inboxes(table)} (inbox text PRIMARY KEY, secret text NOT NULL, pid int NOT NULL)`,
       handOffFunction(table),
       handOffTrigger(table),
@@ -390,6 +422,7 @@ export function postgresStatements(table: string): PostgresLockStatements {
       `DROP TABLE IF EXISTS ${inboxes(table)}`,
       `DROP FUNCTION IF EXISTS "${table}_hand_off"()`,
       ...all.map(({ drop }) => drop),
+      `DROP PROCEDURE IF EXISTS "${table}:leave"(text, text, text, bigint)`,
     ],
     returning: true,
     affected: "token",

@@ -8,6 +8,10 @@
 //   "<table>".waiters   text[], the queue of blocking acquires, oldest first (NULL: nobody
 //                       waits), in wait-entry.ts's format (with the claim's limit).
 //   "<table>:inboxes"   the listening adapters' secrets (postgres-inbox.ts).
+//   "<table>:slots".served_to   "<inbox>:<wait id>" of the queued wait the queue's service
+//                       handed the slot to, until the slot's next write (a re-take, a refresh);
+//                       NULL for a slot taken by an acquire or a claim's own statement. Only
+//                       that wait's leave frees it (a wait aborted as its grant came).
 //
 // The queue is served by "<table>:serve"(key, now), which every procedure that may free a slot or
 // find one expired runs once it holds the key's row: release, forceReleaseAll, acquire, and a
@@ -18,6 +22,9 @@
 // whose owner already holds a live slot (another of its waits was served) is passed over and
 // stays queued, in its order, as on Redis: its abort must not free that slot. An acquire (or a
 // claim) finding a wait queued that is not passed over so takes no slot: no newcomer slips in.
+// A wait whose entry is gone without a grant (it lapsed: its process was paused past its
+// deadline, and a service dropped it) finds its owner's slot unmarked, or marked with another
+// wait: its abort frees nothing.
 //
 // Time: a procedure reads the server's clock once it holds the key's row (an acquire that waited
 // for another must not date its slot from before that wait); a plain statement reads it once, at
@@ -33,6 +40,7 @@ import {
 } from "../../../../backends/kysely/postgres/postgres-procedure.js";
 import type {
   PostgresEntryArgs,
+  PostgresLeaveArgs,
   PostgresQueueStatements,
   PostgresWaitArgs,
 } from "../../../../backends/kysely/postgres/postgres-wait-queue.js";
@@ -64,6 +72,11 @@ const WAIT_PARAMS: readonly Param[] = [
   ["inbox", "text"],
   ["id", "text"],
 ];
+
+/** A slot's `served_to`: the wait of the entry split into `parts` ("<inbox>:<wait id>"). */
+function servedTo(parts: { inbox: string; waitId: string }): string {
+  return `(${parts.inbox} || ':' || ${parts.waitId})`;
+}
 
 /** The names of a table's objects. */
 type Names = { t: string; s: string; serve: string; table: string };
@@ -150,8 +163,8 @@ BEGIN
     END IF;
     UPDATE ${t} SET token = greatest(token + 1, now_us) WHERE sem_key = _key
     RETURNING token INTO granted;
-    INSERT INTO ${s} (sem_key, slot_id, token, slot_limit, expires_at)
-    VALUES (_key, ${p.owner}, granted, ${p.limit}, now_ms + ${p.ttlMs});
+    INSERT INTO ${s} (sem_key, slot_id, token, slot_limit, expires_at, served_to)
+    VALUES (_key, ${p.owner}, granted, ${p.limit}, now_ms + ${p.ttlMs}, ${servedTo(p)});
     SELECT i.secret INTO inbox_secret FROM ${inboxes(table)} AS i WHERE i.inbox = ${p.inbox};
     PERFORM pg_notify(${p.inbox}, ${message});
   END LOOP;
@@ -179,7 +192,7 @@ function acquireProcedure(n: Names): Procedure<KyselySemaphoreAcquireArgs> {
     [KEY, ["slot", "text"], ["limit", "bigint"], ["ttl", "bigint"]],
     "granted bigint, lim bigint, taken bigint, remaining bigint",
     `${locked(n, true)}
-UPDATE ${s} SET expires_at = now_ms + :ttl WHERE sem_key = :key AND slot_id = :slot
+UPDATE ${s} SET expires_at = now_ms + :ttl, served_to = NULL WHERE sem_key = :key AND slot_id = :slot
 RETURNING token INTO granted;
 IF granted IS NULL AND ${noneWaiting(n)} THEN
   SELECT count(*), least(:limit, min(slot_limit)) INTO taken, lim FROM ${s} WHERE sem_key = :key;
@@ -270,7 +283,8 @@ function claimProcedure(n: Names): Procedure<PostgresWaitArgs> {
     "owner text, token bigint, remaining bigint, entry text, at bigint",
     `${locked(n, true)}
 at := now_ms;
-UPDATE ${s} SET expires_at = now_ms + ${ttl} WHERE sem_key = :key AND slot_id = :owner
+UPDATE ${s} SET expires_at = now_ms + ${ttl}, served_to = NULL
+WHERE sem_key = :key AND slot_id = :owner
 RETURNING -token INTO token;
 IF token IS NOT NULL THEN
   owner := :owner;
@@ -296,23 +310,42 @@ RETURNING NULL::text, NULL::bigint, coalesce(soonest - now_ms, -1), waiters[card
 }
 
 /**
- * `"<table>:leave"(key, owner, entry)`: takes a wait's entry out of the queue. Answers token: the
- * owner's live slot's when the entry was gone (its claim was served), else 0.
+ * `"<table>:leave"(key, owner, entry, mode)`: takes a wait's entry out of the queue. An entry
+ * still queued was handed nothing: token 0. One that is gone: with mode "keep" (the wait ran
+ * out), token is the owner's live slot's (0: none); with "release" (an abort, close()), the
+ * owner's slot is freed, and the queue served, only when the queue's service handed it to this
+ * very wait (`served_to`): another wait of the owner, or a call that re-took or refreshed it
+ * since, counts on it, and an entry that lapsed was handed nothing. Answers token 0 then.
  */
-function leaveProcedure(n: Names): Procedure<PostgresEntryArgs> {
+function leaveProcedure(n: Names): Procedure<PostgresLeaveArgs> {
+  const { t, s, serve } = n;
   const mine = WAIT_ENTRY_SQL.mine();
+  const entry = WAIT_ENTRY_SQL.fields(`(${WAIT_ENTRY_SQL.split(":entry")})`);
   return procedure(
     n.table,
     "leave",
-    [KEY, ["owner", "text"], ["entry", "text"]],
+    [KEY, ["owner", "text"], ["entry", "text"], ["mode", "text"]],
     "token bigint",
-    `UPDATE ${n.t} SET waiters = nullif(array_remove(waiters, ${mine}), '{}')
+    `UPDATE ${t} SET waiters = nullif(array_remove(waiters, ${mine}), '{}')
 WHERE sem_key = :key AND ${mine} IS NOT NULL;
 IF FOUND THEN
   token := 0;
   RETURN;
 END IF;
-SELECT token FROM ${n.s} WHERE sem_key = :key AND slot_id = :owner AND ${live("now_ms")}`,
+IF :mode = 'release' THEN
+  PERFORM 1 FROM ${t} WHERE sem_key = :key FOR UPDATE;
+  now_us := ${CLOCK_US};
+  now_ms := now_us / 1000;
+  DELETE FROM ${s} WHERE sem_key = :key AND slot_id = :owner AND served_to = ${servedTo(entry)}
+    AND ${live("now_ms")};
+  IF FOUND THEN
+    DELETE FROM ${s} WHERE sem_key = :key AND expires_at <= now_ms;
+    PERFORM ${serve}(:key, now_us);
+  END IF;
+  token := 0;
+  RETURN;
+END IF;
+SELECT token FROM ${s} WHERE sem_key = :key AND slot_id = :owner AND ${live("now_ms")}`,
   );
 }
 
@@ -383,7 +416,15 @@ export function postgresSemaphoreStatements(table: string): PostgresSemaphoreSta
     dialect: "postgres",
     createSchema: [
       `CREATE TABLE IF NOT EXISTS ${t} (sem_key text PRIMARY KEY, token bigint NOT NULL, waiters text[])`,
-      `CREATE TABLE IF NOT EXISTS ${s} (sem_key text NOT NULL, slot_id text NOT NULL, token bigint NOT NULL, slot_limit bigint NOT NULL, expires_at bigint, PRIMARY KEY (sem_key, slot_id))`,
+      `CREATE TABLE IF NOT EXISTS ${s} (sem_key text NOT NULL, slot_id text NOT NULL, token bigint NOT NULL, slot_limit bigint NOT NULL, expires_at bigint, served_to text, PRIMARY KEY (sem_key, slot_id))`,
+      // A table made before served_to gains it, once (an ALTER TABLE at every init() would lock
+      // the table). The previous version's leave, which took no mode, stays beside the new one
+      // until dropSchema(): a process of that version may still call it.
+      `DO $hasp$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '${s}'::regclass AND attname = 'served_to' AND NOT attisdropped) THEN
+    ALTER TABLE ${s} ADD COLUMN served_to text;
+  END IF;
+END $hasp$`,
       `CREATE TABLE IF NOT EXISTS ${inboxes(table)} (inbox text PRIMARY KEY, secret text NOT NULL, pid int NOT NULL)`,
       ...forgetTrigger(table),
       serveFunction(n),
@@ -396,6 +437,7 @@ export function postgresSemaphoreStatements(table: string): PostgresSemaphoreSta
       `DROP FUNCTION IF EXISTS "${table}:forget"()`,
       `DROP FUNCTION IF EXISTS ${n.serve}(text, bigint)`,
       ...all.map(({ drop }) => drop),
+      `DROP PROCEDURE IF EXISTS "${table}:leave"(text, text, text, bigint)`,
     ],
     acquire: procedures.acquire.call,
     release: procedures.release.call,
@@ -403,7 +445,7 @@ export function postgresSemaphoreStatements(table: string): PostgresSemaphoreSta
     freed: "row",
     refresh: statement(
       "postgres",
-      `UPDATE ${s} SET expires_at = ${NOW_MS} + :ttl::bigint
+      `UPDATE ${s} SET expires_at = ${NOW_MS} + :ttl::bigint, served_to = NULL
       WHERE sem_key = :key AND slot_id = :slot AND expires_at > ${NOW_MS}`,
     ),
     refreshed: "count",
