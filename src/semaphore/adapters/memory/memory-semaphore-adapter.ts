@@ -6,6 +6,7 @@ import {
   remainingTime,
 } from "../../../backends/memory/memory-keys.js";
 import type { KeyWaiters } from "../../../backends/memory/memory-waiters.js";
+import { SlotSet } from "../../../backends/memory/slot-set.js";
 import { TimeSpan } from "../../../time-span/time-span.js";
 import type {
   ISemaphoreAdapter,
@@ -15,7 +16,6 @@ import type {
   SemaphoreWaitClaim,
 } from "../../contracts/semaphore-adapter.js";
 import { badLimit } from "../../contracts/semaphore-limit.js";
-import { SlotSet } from "./slot-set.js";
 
 const ADAPTER = "MemorySemaphoreAdapter";
 
