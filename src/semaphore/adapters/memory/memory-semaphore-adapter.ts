@@ -7,6 +7,7 @@ import {
 } from "../../../backends/memory/memory-keys.js";
 import type { KeyWaiters } from "../../../backends/memory/memory-waiters.js";
 import { SlotSet } from "../../../backends/memory/slot-set.js";
+import { badLimit } from "../../../primitive/slot-limit.js";
 import { TimeSpan } from "../../../time-span/time-span.js";
 import type {
   ISemaphoreAdapter,
@@ -15,7 +16,6 @@ import type {
   SemaphoreHandOff,
   SemaphoreWaitClaim,
 } from "../../contracts/semaphore-adapter.js";
-import { badLimit } from "../../contracts/semaphore-limit.js";
 
 const ADAPTER = "MemorySemaphoreAdapter";
 
