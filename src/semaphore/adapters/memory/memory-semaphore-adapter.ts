@@ -6,6 +6,7 @@ import {
   remainingTime,
 } from "../../../backends/memory/memory-keys.js";
 import type { KeyWaiters } from "../../../backends/memory/memory-waiters.js";
+import { SlotSet } from "../../../backends/memory/slot-set.js";
 import { badLimit } from "../../../primitive/slot-limit.js";
 import { TimeSpan } from "../../../time-span/time-span.js";
 import type {
@@ -15,7 +16,6 @@ import type {
   SemaphoreHandOff,
   SemaphoreWaitClaim,
 } from "../../contracts/semaphore-adapter.js";
-import { SlotSet } from "./slot-set.js";
 
 const ADAPTER = "MemorySemaphoreAdapter";
 
