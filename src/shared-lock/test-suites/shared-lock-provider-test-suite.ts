@@ -789,6 +789,74 @@ export function sharedLockProviderTestSuite(settings: SharedLockProviderTestSuit
           expect(blocking.every((intent) => intent === null)).toBe(true);
         }
       });
+      test.for([
+        ["writer", "acquireWriter", "releaseWriter"],
+        ["reader", "acquireReader", "releaseReader"],
+      ] as const)(
+        "a %s acquire aborted while its request is in flight: the hold granted late is released on its side",
+        async ([side, acquire, release], context) => {
+          const releases: string[] = [];
+          const world = await setup(context, {
+            intercept: async (method, _args, call) => {
+              if (method === acquire) {
+                // The request is on the wire: the backend grants it after the caller gave up.
+                await sleep(200);
+              }
+              if (method === "releaseWriter" || method === "releaseReader") {
+                releases.push(method);
+              }
+              return call();
+            },
+          });
+          const sharedLock = world.create({ limit: 2, ttl: LONG });
+          const controller = new AbortController();
+          setTimeout(() => controller.abort(new Error("gave up")), 50);
+          const task = side === "writer" ? sharedLock.acquireWriter() : sharedLock.acquireReader();
+          await expect(task.withSignal(controller.signal)).rejects.toThrow("gave up");
+          await eventually("the late grant let go", async () => {
+            expect(releases).toEqual([release]);
+            expect(await world.adapter.getState(world.storedKey(), "nobody")).toBeNull();
+          });
+          expect(sharedLock.fencingToken).toBeNull();
+        },
+      );
+
+      test("a backend that does not answer: the blocking acquire ends at its cut-off, with a TimeoutError cause", async (context) => {
+        let hanging = true;
+        const world = await setup(context, {
+          intercept: async (method, _args, call) => {
+            if (hanging && (method === "acquireWriter" || method === "waitForRelease")) {
+              await sleep(1_000);
+            }
+            return call();
+          },
+        });
+        const writer = world.create({ limit: 1, ttl: LONG });
+        const outcome = await outcomeWithin(
+          writer.acquireWriterBlockingOrFail({ time: ms(100), interval: ms(50) }),
+        );
+        hanging = false;
+        expect(outcome.took).toBeLessThan(900);
+        expect(outcome.error).toBeInstanceOf(FailedAcquireWriterLockError);
+        expect(outcome.error).toMatchObject({
+          blockedBy: undefined,
+          cause: { name: "TimeoutError" },
+        });
+        await eventually("UNEXPECTED_ERROR", () =>
+          expect(
+            eventsOf(world.events, SHARED_LOCK_EVENTS.UNEXPECTED_ERROR, writer.id)[0],
+          ).toMatchObject({
+            operation: expect.stringMatching(/^(acquireWriter|waitForRelease)$/),
+            error: { name: "TimeoutError" },
+          }),
+        );
+        // The late answer's grant is let go: the key ends free.
+        await eventually("the late grant let go", async () =>
+          expect(await world.create({ limit: 1 }).getState()).toEqual({
+            type: SHARED_LOCK_STATE.EXPIRED,
+          }),
+        );
+      });
     });
 
     describe("writer preference", () => {
