@@ -1099,6 +1099,34 @@ export function sharedLockAdapterTestSuite(settings: SharedLockAdapterTestSuiteS
         expect((await w2.outcome).value).toMatchObject({ acquired: true });
       });
 
+      test("a reader's claim its own smaller limit holds back keeps the claims behind it, and newcomers, waiting", async (context) => {
+        await handsOffOrSkip(context);
+        const key = freshKey();
+        await reader(key, "r1", 3);
+        await reader(key, "r2", 3);
+        await reader(key, "r3", 3);
+        const strictWait = claimed(context, key, readerClaim("strict", 2));
+        await untilQueued(key, 1);
+        const looseWait = claimed(context, key, readerClaim("loose", 3));
+        await untilQueued(key, 2);
+        // 2 slots live: below the loose claim's limit, not below the strict one's.
+        expect(await adapter.releaseReader(key, "r3")).toBe(true);
+        expect(await endOf(looseWait, SUBSCRIBE_GRACE), "loose waits behind strict").toBe(
+          "pending",
+        );
+        expect(await readerRefused(key, "newcomer", 3)).toMatchObject({
+          blockedBy: "waiters",
+          acquiredSlotsCount: 2,
+        });
+        expect(await adapter.releaseReader(key, "r2")).toBe(true);
+        await handedOver(strictWait, "strict");
+        // Now the strict slot's limit of 2 holds the loose claim back.
+        expect(await endOf(looseWait, SUBSCRIBE_GRACE), "the limit is 2 now").toBe("pending");
+        expect(await adapter.releaseReader(key, "r1")).toBe(true);
+        await handedOver(looseWait, "loose");
+        expect(await readersState(key)).toMatchObject({ limit: 2, acquiredSlotsCount: 2 });
+      });
+
       test("waitsPastExpiry: a crashed reader's expiry hands the key to the waiting writer, with no other call", async (context) => {
         if (adapter.waitsPastExpiry !== true) {
           context.skip("the adapter's waits do not outlast the holders' expiries");
