@@ -38,7 +38,13 @@ export type BlockingContext = {
 export type BlockingAcquirer<TResult extends AcquireAnswer, TClaim, TCutShort> = {
   /** Work of this owner the acquire waits for before it sends anything (a late release). */
   unsettled(): Promise<void> | undefined;
-  sendAcquire(): Promise<unknown>;
+  /**
+   * Sends one attempt. `nextAttemptMs`: on an adapter without `waitForRelease`, when this
+   * attempt is refused, the next one comes within this many ms (a polling shared lock's writer
+   * records its intent for that long); `undefined` for an attempt with none after it, or when
+   * the adapter queues waits. The lock and the semaphore ignore it.
+   */
+  sendAcquire(nextAttemptMs?: number): Promise<unknown>;
   /** Checks an acquire's answer, and records a hold asked for at `requestedAt` (performance.now()). */
   took(answer: unknown, requestedAt: number, signal: AbortSignal): TResult;
   /**
@@ -170,12 +176,15 @@ class BlockingAcquire<TResult extends AcquireAnswer, TClaim, TCutShort> implemen
    */
   #next(now: number): void {
     const wait = this.#deadline - now;
-    if (wait > 0 && this.#adapter.waitAcquires === true && this.#adapter.waitForRelease) {
+    const adapter = this.#adapter;
+    if (wait > 0 && adapter.waitAcquires === true && adapter.waitForRelease) {
       this.#wait(wait, now);
       return;
     }
+    const next =
+      wait > 0 && adapter.waitForRelease === undefined ? Math.min(this.#interval, wait) : undefined;
     try {
-      this.#send("acquire", this.#acquirer.sendAcquire());
+      this.#send("acquire", this.#acquirer.sendAcquire(next));
     } catch (error) {
       this.#fail(this.#acquirer.backendError("acquire", error));
     }

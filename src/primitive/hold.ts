@@ -153,8 +153,11 @@ export abstract class Hold<
     return this.#fencingToken;
   }
 
-  /** Sends the primitive's acquire and hands back the adapter's own promise. */
-  abstract sendAcquire(): Promise<unknown>;
+  /**
+   * Sends the primitive's acquire and hands back the adapter's own promise. `nextAttemptMs`:
+   * see `BlockingAcquirer.sendAcquire` (`undefined` for a single attempt).
+   */
+  abstract sendAcquire(nextAttemptMs?: number): Promise<unknown>;
 
   abstract claim(): TClaim;
 

@@ -14,6 +14,7 @@ import {
   nonNegativeTimeSpanSchema,
   positiveTimeSpanSchema,
 } from "../time-span/time-span-schema.js";
+import { MAX_LIMIT } from "./slot-limit.js";
 
 /** The defaults every primitive's provider shares. */
 export const PRIMITIVE_DEFAULTS = Object.freeze({
@@ -72,6 +73,17 @@ export function adapterSchema<TAdapter>(kind: string, methods: readonly string[]
     mustBe(`a ${kind} adapter (with ${methods.join(", ")})`),
   );
 }
+
+/**
+ * The limit of a primitive of several holders (a semaphore's, a shared lock's readers'): a
+ * whole number from 1 to `MAX_LIMIT`.
+ */
+export const limitSchema = v.pipe(
+  v.number(mustBe("a number")),
+  v.integer("must be a whole number"),
+  v.minValue(1, "must be at least 1"),
+  v.maxValue(MAX_LIMIT, `must be at most ${MAX_LIMIT}`),
+);
 
 /** A TTL: `null` for holds that never expire. */
 export const ttlSchema = v.union([positiveTimeSpanSchema, v.null()], mustBe("a TimeSpan or null"));

@@ -41,7 +41,7 @@ export type {
   KyselySemaphoreStatements,
 } from "./kysely-semaphore-statements.js";
 
-import { badLimit } from "../../contracts/semaphore-limit.js";
+import { badLimit } from "../../../primitive/slot-limit.js";
 
 const ADAPTER = "KyselySemaphoreAdapter";
 

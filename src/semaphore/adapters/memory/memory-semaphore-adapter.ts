@@ -6,6 +6,8 @@ import {
   remainingTime,
 } from "../../../backends/memory/memory-keys.js";
 import type { KeyWaiters } from "../../../backends/memory/memory-waiters.js";
+import { SlotSet } from "../../../backends/memory/slot-set.js";
+import { badLimit } from "../../../primitive/slot-limit.js";
 import { TimeSpan } from "../../../time-span/time-span.js";
 import type {
   ISemaphoreAdapter,
@@ -14,8 +16,6 @@ import type {
   SemaphoreHandOff,
   SemaphoreWaitClaim,
 } from "../../contracts/semaphore-adapter.js";
-import { badLimit } from "../../contracts/semaphore-limit.js";
-import { SlotSet } from "./slot-set.js";
 
 const ADAPTER = "MemorySemaphoreAdapter";
 

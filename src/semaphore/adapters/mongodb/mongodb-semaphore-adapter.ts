@@ -1,6 +1,7 @@
 import type { Collection, Db, Document } from "mongodb";
 import { toNumber, toRemainingTime, toTtlMs } from "../../../backends/mongodb/mongodb-answers.js";
 import { MongodbDocuments } from "../../../backends/mongodb/mongodb-documents.js";
+import { badLimit } from "../../../primitive/slot-limit.js";
 import type { TimeSpan } from "../../../time-span/time-span.js";
 import type {
   ISemaphoreAdapter,
@@ -8,7 +9,6 @@ import type {
   SemaphoreAdapterState,
 } from "../../contracts/semaphore-adapter.js";
 import { SemaphoreBackendError } from "../../contracts/semaphore-errors.js";
-import { badLimit } from "../../contracts/semaphore-limit.js";
 import {
   acquireProjection,
   acquireUpdate,

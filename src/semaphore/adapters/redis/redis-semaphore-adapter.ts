@@ -10,6 +10,7 @@ import { redisWaitQueue } from "../../../backends/redis/redis-wait-queue.js";
 import { RedisWaits } from "../../../backends/redis/redis-waits.js";
 import type { EntryClaimFields } from "../../../backends/wait-queue/wait-entry.js";
 import type { WaitQueue } from "../../../backends/wait-queue/wait-queue.js";
+import { badLimit } from "../../../primitive/slot-limit.js";
 import { parseSettings, settingsObject } from "../../../settings/parse-settings.js";
 import type { TimeSpan } from "../../../time-span/time-span.js";
 import { durationTooLong } from "../../../time-span/time-span-schema.js";
@@ -20,7 +21,6 @@ import type {
   SemaphoreWaitClaim,
   SemaphoreWaitResult,
 } from "../../contracts/semaphore-adapter.js";
-import { badLimit } from "../../contracts/semaphore-limit.js";
 import {
   defineRedisSemaphoreCommands,
   type RedisSemaphoreCommands,

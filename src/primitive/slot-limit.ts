@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from "../../errors/invalid-argument-error.js";
+import { InvalidArgumentError } from "../errors/invalid-argument-error.js";
 
 /**
  * The greatest limit: far beyond any sensible one (a slot is a holder doing work), and small
