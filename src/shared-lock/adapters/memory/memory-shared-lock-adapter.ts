@@ -275,34 +275,21 @@ export class MemorySharedLockAdapter implements ISharedLockAdapter {
     }
     const now = performance.now();
     const entry = this.#live(key, now);
-    // A claimed wait acquires (waitAcquires); the caller counts the TTL from its request.
-    if (claim.side === "writer") {
-      const writer = entry?.writer;
-      if (writer?.owner === claim.lockId) {
-        writer.expiresAt = expiresAt(claim.ttl, now);
-        return Promise.resolve({ acquired: true, fencingToken: writer.fencingToken });
-      }
-      if (entry === undefined && !this.#waiters.has(key)) {
-        const fencingToken = this.#takeWriter(key, entry, claim.lockId, claim.ttl, now);
-        return Promise.resolve({ acquired: true, fencingToken });
-      }
-    } else if (entry?.writer == null) {
-      const readers = entry?.readers ?? null;
-      const own = readers?.get(claim.lockId);
-      if (own !== undefined) {
-        own.expiresAt = expiresAt(claim.ttl, now);
-        return Promise.resolve({ acquired: true, fencingToken: own.fencingToken });
-      }
-      if (!this.#waiters.has(key) && (readers === null || admits(readers, claim.limit))) {
-        const fencingToken = this.#takeReader(
-          key,
-          entry,
-          claim.lockId,
-          claim.limit,
-          claim.ttl,
-          now,
-        );
-        return Promise.resolve({ acquired: true, fencingToken });
+    const own = entry === undefined ? undefined : ownHold(entry, claim);
+    if (own !== undefined) {
+      own.expiresAt = expiresAt(claim.ttl, now);
+      return Promise.resolve({ acquired: true, fencingToken: own.fencingToken });
+    }
+    if (!this.#waiters.has(key)) {
+      // A claimed wait acquires (waitAcquires); the caller counts the TTL from its request.
+      const taken = entry ?? { writer: null, readers: null };
+      const granted = this.#grant(claim, taken, now);
+      if (granted !== undefined) {
+        if (entry === undefined) {
+          this.#entries.set(key, taken);
+          this.#keys.written(now);
+        }
+        return Promise.resolve({ acquired: true, fencingToken: granted.fencingToken });
       }
     }
     const deadline = now + maxWait.toMilliseconds();
@@ -348,61 +335,58 @@ export class MemorySharedLockAdapter implements ISharedLockAdapter {
   }
 
   /**
-   * Serves the queue, oldest first, in this very step (no newcomer can come in between): a
-   * reader's claim is handed a slot while no writer holds and the limit rule admits it, a
-   * writer's claim the key while nobody holds it; a claim whose lock id already holds that side
-   * is answered with that hold. The first claim that cannot be served stops the serving, and
-   * keeps the ones behind it waiting. Waits past their deadline are let go on the way.
+   * Serves the queue, oldest first, in this very step (no newcomer can come in between). The
+   * first claim that cannot be served stops the serving, and keeps the ones behind it waiting.
+   * Waits past their deadline are let go on the way.
    */
   #handOut(queue: SharedWaiters, entry: SharedEntry, now: number): void {
     let waiter = queue.head;
     while (waiter !== undefined) {
       const next = waiter.next;
-      const claim = waiter.claim as SharedLockWaitClaim;
-      if (waiter.deadline <= now) {
-        waiter.leave();
-        waiter.resolve(undefined);
-      } else if (claim.side === "writer") {
-        const writer = entry.writer;
-        if (writer?.owner === claim.lockId) {
-          waiter.leave();
-          waiter.resolve({ acquired: true, fencingToken: writer.fencingToken });
-        } else if (isEmpty(entry)) {
-          waiter.leave();
-          const fencingToken = this.#keys.nextToken();
-          entry.writer = {
-            owner: claim.lockId,
-            expiresAt: expiresAt(claim.ttl, now),
-            fencingToken,
-          };
-          waiter.resolve(handOff(fencingToken, claim.ttl));
-        } else {
-          return;
-        }
-      } else {
-        const own = entry.readers?.get(claim.lockId);
-        if (own !== undefined) {
-          waiter.leave();
-          waiter.resolve({ acquired: true, fencingToken: own.fencingToken });
-        } else if (
-          entry.writer === null &&
-          (entry.readers === null || admits(entry.readers, claim.limit))
-        ) {
-          waiter.leave();
-          const fencingToken = this.#keys.nextToken();
-          addReader(entry, {
-            id: claim.lockId,
-            limit: claim.limit,
-            expiresAt: expiresAt(claim.ttl, now),
-            fencingToken,
-          });
-          waiter.resolve(handOff(fencingToken, claim.ttl));
-        } else {
-          return;
-        }
+      const granted =
+        waiter.deadline <= now
+          ? undefined
+          : this.#grant(waiter.claim as SharedLockWaitClaim, entry, now);
+      if (granted === undefined && waiter.deadline > now) {
+        return;
       }
+      waiter.leave();
+      waiter.resolve(granted);
       waiter = next;
     }
+  }
+
+  /**
+   * What `claim` is given now, if anything: its lock id's live hold of that side (two waits of
+   * one owner), or a new hold: a reader slot while no writer holds and the limit rule admits
+   * it, the key while nobody holds it.
+   */
+  #grant(
+    claim: SharedLockWaitClaim,
+    entry: SharedEntry,
+    now: number,
+  ): SharedLockHandOff | undefined {
+    const own = ownHold(entry, claim);
+    if (own !== undefined) {
+      return { acquired: true, fencingToken: own.fencingToken };
+    }
+    const free =
+      claim.side === "writer"
+        ? isEmpty(entry)
+        : entry.writer === null && (entry.readers === null || admits(entry.readers, claim.limit));
+    if (!free) {
+      return undefined;
+    }
+    const fencingToken = this.#keys.nextToken();
+    const at = expiresAt(claim.ttl, now);
+    if (claim.side === "writer") {
+      entry.writer = { owner: claim.lockId, expiresAt: at, fencingToken };
+    } else {
+      addReader(entry, { id: claim.lockId, limit: claim.limit, expiresAt: at, fencingToken });
+    }
+    return claim.ttl === null
+      ? { acquired: true, fencingToken }
+      : { acquired: true, fencingToken, remainingTime: claim.ttl };
   }
 
   /**
@@ -478,10 +462,12 @@ export class MemorySharedLockAdapter implements ISharedLockAdapter {
   }
 }
 
-function handOff(fencingToken: number, ttl: TimeSpan | null): SharedLockHandOff {
-  return ttl === null
-    ? { acquired: true, fencingToken }
-    : { acquired: true, fencingToken, remainingTime: ttl };
+/** `claim`'s lock id's live hold of the side it claims, if any. */
+function ownHold(entry: SharedEntry, claim: SharedLockWaitClaim): Writer | Slot | undefined {
+  if (claim.side === "reader") {
+    return entry.readers?.get(claim.lockId);
+  }
+  return entry.writer?.owner === claim.lockId ? entry.writer : undefined;
 }
 
 function addReader(entry: SharedEntry, slot: Slot): void {
