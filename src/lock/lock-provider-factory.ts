@@ -22,7 +22,7 @@ import { LOCK_DEFAULTS } from "./lock-settings.js";
  */
 export type LockProviderFactorySettings<
   TName extends string,
-  TDefault extends string = TName,
+  TDefault extends string = string,
 > = Omit<LockProviderSettings, "adapter" | "providerId" | "serdeTransformerName"> & {
   /** The configured stores by name: `{ memory: new MemoryLockAdapter(), redis: … }`. */
   adapters: Record<TName, ILockAdapter>;
@@ -58,8 +58,8 @@ export type LockProviderFactorySettings<
  * });
  * const lock = locks.use().create("report");
  */
-export class LockProviderFactory<TName extends string, TDefault extends string = TName> {
-  readonly #settings: LockProviderFactorySettings<TName, TDefault>;
+export class LockProviderFactory<TName extends string, TDefault extends string = string> {
+  readonly #settings: LockProviderFactorySettings<TName>;
   readonly #named: NamedProviders<LockProvider>;
 
   /** @throws InvalidArgumentError on an unknown default, no adapters, or bad provider settings. */

@@ -24,7 +24,7 @@ import { SEMAPHORE_DEFAULTS } from "./semaphore-settings.js";
  */
 export type SemaphoreProviderFactorySettings<
   TName extends string,
-  TDefault extends string = TName,
+  TDefault extends string = string,
 > = Omit<SemaphoreProviderSettings, "adapter" | "providerId"> & {
   /** The configured stores by name: `{ memory: new MemorySemaphoreAdapter(), redis: … }`. */
   adapters: Record<TName, ISemaphoreAdapter>;
@@ -55,8 +55,8 @@ export type SemaphoreProviderFactorySettings<
  * });
  * const exports = semaphores.use().create("exports", { limit: 3 });
  */
-export class SemaphoreProviderFactory<TName extends string, TDefault extends string = TName> {
-  readonly #settings: SemaphoreProviderFactorySettings<TName, TDefault>;
+export class SemaphoreProviderFactory<TName extends string, TDefault extends string = string> {
+  readonly #settings: SemaphoreProviderFactorySettings<TName>;
   readonly #named: NamedProviders<SemaphoreProvider>;
 
   /** @throws InvalidArgumentError on an unknown default, no adapters, or bad provider settings. */

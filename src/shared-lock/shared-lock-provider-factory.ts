@@ -24,7 +24,7 @@ import { SHARED_LOCK_DEFAULTS } from "./shared-lock-settings.js";
  */
 export type SharedLockProviderFactorySettings<
   TName extends string,
-  TDefault extends string = TName,
+  TDefault extends string = string,
 > = Omit<SharedLockProviderSettings, "adapter" | "providerId"> & {
   /** The configured stores by name: `{ memory: new MemorySharedLockAdapter(), redis: … }`. */
   adapters: Record<TName, ISharedLockAdapter>;
@@ -55,8 +55,8 @@ export type SharedLockProviderFactorySettings<
  * });
  * const catalog = sharedLocks.use().create("catalog", { limit: 16 });
  */
-export class SharedLockProviderFactory<TName extends string, TDefault extends string = TName> {
-  readonly #settings: SharedLockProviderFactorySettings<TName, TDefault>;
+export class SharedLockProviderFactory<TName extends string, TDefault extends string = string> {
+  readonly #settings: SharedLockProviderFactorySettings<TName>;
   readonly #named: NamedProviders<SharedLockProvider>;
 
   /** @throws InvalidArgumentError on an unknown default, no adapters, or bad provider settings. */

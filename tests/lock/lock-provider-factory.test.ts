@@ -6,7 +6,10 @@ import { MemoryLockAdapter } from "../../src/lock/adapters/memory/memory-lock-ad
 import type { ILock } from "../../src/lock/contracts/lock.js";
 import { LOCK_EVENTS, type LockEventMap } from "../../src/lock/contracts/lock-events.js";
 import { LockProvider } from "../../src/lock/lock-provider.js";
-import { LockProviderFactory } from "../../src/lock/lock-provider-factory.js";
+import {
+  LockProviderFactory,
+  type LockProviderFactorySettings,
+} from "../../src/lock/lock-provider-factory.js";
 import { Namespace } from "../../src/namespace/namespace.js";
 import { SuperJsonSerdeAdapter } from "../../src/serde/adapters/super-json/super-json-serde-adapter.js";
 import { Serde } from "../../src/serde/serde.js";
@@ -75,6 +78,13 @@ describe("LockProviderFactory", () => {
     const fromEnv: string | undefined = process.env.HASP_TEST_UNSET_STORE ?? "memory";
     const factory = new LockProviderFactory({ adapters: stores(), defaultAdapter: fromEnv });
     expect(factory.use()).toBe(factory.use("memory"));
+    // Typed by its names only (settings written beside it, a factory injected as a dependency).
+    const settings: LockProviderFactorySettings<"memory" | "redis"> = {
+      adapters: stores(),
+      defaultAdapter: fromEnv,
+    };
+    const injected: LockProviderFactory<"memory" | "redis"> = new LockProviderFactory(settings);
+    expect(injected.use()).toBe(injected.use("memory"));
   });
 
   test("an unknown defaultAdapter (a mistyped LOCK_STORE) fails at construction, naming the valid names", () => {
