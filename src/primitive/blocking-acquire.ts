@@ -28,7 +28,44 @@ export type BlockingContext = {
   readonly adapter: WaitingAdapter;
   readonly blockingTime: TimeSpan;
   readonly blockingInterval: TimeSpan;
+  /** The provider's acquires under way, ended by its `close()`. */
+  readonly waits: BlockingWaits;
 };
+
+/** A blocking acquire under way, as its provider's close() sees it. */
+type ClosableWait = { closed(error: Error): void };
+
+/**
+ * The blocking acquires under way of one provider. Its `close()` ends them all at once, on every
+ * adapter (a polling wait, a memory adapter's queued waiter, a call in flight), and one begun
+ * after it fails at once: no wait outlives its provider and takes a hold nobody will release.
+ */
+export class BlockingWaits {
+  readonly #waits = new Set<ClosableWait>();
+  #closed: Error | undefined;
+
+  /** Joins `wait`; the error to fail it with when the provider is closed already. */
+  join(wait: ClosableWait): Error | undefined {
+    if (this.#closed === undefined) {
+      this.#waits.add(wait);
+    }
+    return this.#closed;
+  }
+
+  leave(wait: ClosableWait): void {
+    this.#waits.delete(wait);
+  }
+
+  /** Ends every wait under way, and every later one, with `error`. */
+  close(error: Error): void {
+    this.#closed ??= error;
+    const waits = [...this.#waits];
+    this.#waits.clear();
+    for (const wait of waits) {
+      wait.closed(this.#closed);
+    }
+  }
+}
 
 /**
  * What a blocking acquire asks of the primitive (its hold object: nothing is made per call). A
@@ -90,7 +127,7 @@ export function acquireBlocking<TResult extends AcquireAnswer, TClaim, TCutShort
   const time = (settings.time ?? context.blockingTime).toMilliseconds();
   const interval = (settings.interval ?? context.blockingInterval).toMilliseconds();
   return new Promise((resolve, reject) => {
-    new BlockingAcquire(acquirer, context.adapter, time, interval, signal, resolve, reject);
+    new BlockingAcquire(acquirer, context, time, interval, signal, resolve, reject);
   });
 }
 
@@ -109,9 +146,12 @@ type Call = "unsettled" | "acquire" | "waitForRelease" | "pause";
  * it), and the adapter's wait and the pauses already end at an abort; only a call the backend
  * does not answer outlives the abort, until the cut-off.
  */
-class BlockingAcquire<TResult extends AcquireAnswer, TClaim, TCutShort> implements DueEntry {
+class BlockingAcquire<TResult extends AcquireAnswer, TClaim, TCutShort>
+  implements DueEntry, ClosableWait
+{
   readonly #acquirer: BlockingAcquirer<TResult, TClaim, TCutShort>;
   readonly #adapter: WaitingAdapter;
+  readonly #waits: BlockingWaits;
   readonly #interval: number;
   readonly #signal: AbortSignal;
   readonly #resolve: (result: TResult | TCutShort) => void;
@@ -137,7 +177,7 @@ class BlockingAcquire<TResult extends AcquireAnswer, TClaim, TCutShort> implemen
 
   constructor(
     acquirer: BlockingAcquirer<TResult, TClaim, TCutShort>,
-    adapter: WaitingAdapter,
+    context: BlockingContext,
     time: number,
     interval: number,
     signal: AbortSignal,
@@ -145,7 +185,8 @@ class BlockingAcquire<TResult extends AcquireAnswer, TClaim, TCutShort> implemen
     reject: (error: unknown) => void,
   ) {
     this.#acquirer = acquirer;
-    this.#adapter = adapter;
+    this.#adapter = context.adapter;
+    this.#waits = context.waits;
     this.#interval = interval;
     this.#signal = signal;
     this.#resolve = resolve;
@@ -155,6 +196,11 @@ class BlockingAcquire<TResult extends AcquireAnswer, TClaim, TCutShort> implemen
     this.#deadline = now + time;
     this.#cutOffAfter = time + BLOCKING_SLACK_MS;
     DueQueue.join(this, this.#cutOffAfter, now);
+    const closed = this.#waits.join(this);
+    if (closed !== undefined) {
+      this.#fail(acquirer.backendError("acquire", closed));
+      return;
+    }
     // A retried release of this owner (or a late one of a call given up) must not free the new
     // hold: nothing is sent before it ends.
     try {
@@ -288,6 +334,23 @@ class BlockingAcquire<TResult extends AcquireAnswer, TClaim, TCutShort> implemen
     return signal.aborted ? signal.reason : this.#acquirer.backendError("waitForRelease", error);
   }
 
+  /**
+   * ClosableWait: the provider was closed. A call under way is given up (a hold it grants late
+   * is let go, as at the cut-off), and the acquire fails as the backend failing would.
+   */
+  closed(error: Error): void {
+    const pending = this.#pending;
+    if (pending === undefined && this.#call !== "unsettled") {
+      return;
+    }
+    this.#pending = undefined;
+    const call = this.#call;
+    if (pending !== undefined && (call === "acquire" || call === "waitForRelease")) {
+      this.#acquirer.abandon(pending);
+    }
+    this.#fail(this.#acquirer.backendError(call === "waitForRelease" ? call : "acquire", error));
+  }
+
   /** DueEntry: the cut-off passed. */
   due(): void {
     this.#cutOffPassed = true;
@@ -323,11 +386,13 @@ class BlockingAcquire<TResult extends AcquireAnswer, TClaim, TCutShort> implemen
 
   #settle(result: TResult | TCutShort): void {
     DueQueue.leave(this);
+    this.#waits.leave(this);
     this.#resolve(result);
   }
 
   #fail(error: unknown): void {
     DueQueue.leave(this);
+    this.#waits.leave(this);
     this.#reject(error);
   }
 }

@@ -6,6 +6,7 @@ import type { IEventBus } from "../event-bus/event-bus-contracts.js";
 import type { INamespace, Namespace } from "../namespace/namespace.js";
 import type { ISerdeRegister } from "../serde/serde-contracts.js";
 import type { TimeSpan } from "../time-span/time-span.js";
+import { BlockingWaits } from "./blocking-acquire.js";
 import { ProviderEvents } from "./provider-events.js";
 import type { RegisteredProvider } from "./provider-registry.js";
 
@@ -17,6 +18,8 @@ export type ProviderContext<TAdapter, TReporter> = {
   /** What `refresh()` without a TTL gives; `undefined`: the face's own TTL. */
   readonly refreshTime: TimeSpan | undefined;
   readonly reporter: TReporter;
+  /** Its blocking acquires under way, ended by its `close()`. */
+  readonly waits: BlockingWaits;
 };
 
 /** The parsed settings every provider has (see `providerSettingsEntries`). */
@@ -59,6 +62,7 @@ export class ProviderCore<
 > {
   readonly events: ProviderEvents<TMap>;
   readonly context: ProviderContext<TAdapter, TReporter>;
+  readonly #kind: string;
   #closing: Promise<void> | undefined;
 
   constructor(settings: ProviderCoreSettings<TAdapter, TMap, TReporter>) {
@@ -76,7 +80,9 @@ export class ProviderCore<
       blockingInterval: parsed.defaultBlockingInterval,
       refreshTime: parsed.defaultRefreshTime,
       reporter: settings.reporter(this.events.bus, this.events.isListened, parsed.adapter),
+      waits: new BlockingWaits(),
     };
+    this.#kind = settings.kind;
     const serdes: readonly ISerdeRegister[] =
       parsed.serde === undefined ? [] : [parsed.serde].flat();
     for (const serde of serdes) {
@@ -84,13 +90,21 @@ export class ProviderCore<
     }
   }
 
-  /** Closes the bus the provider made (not one given), then the adapter's own resources. */
+  /**
+   * Ends the blocking acquires under way (and fails later ones at once), closes the bus the
+   * provider made (not one given), then the adapter's own resources.
+   */
   close(): Promise<void> {
     this.#closing ??= this.#close();
     return this.#closing;
   }
 
   async #close(): Promise<void> {
+    this.context.waits.close(
+      new Error(
+        `The ${this.#kind} provider is closed (\`close()\` was called): no blocking acquire waits past it`,
+      ),
+    );
     await this.events.close();
     await this.context.adapter.close?.();
   }

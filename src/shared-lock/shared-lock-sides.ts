@@ -80,6 +80,7 @@ function sideContext(
     adapter: adapterSide,
     blockingTime: context.blockingTime,
     blockingInterval: context.blockingInterval,
+    waits: context.waits,
     refreshTime: context.refreshTime,
     reporter: sideReporter(context.reporter, name),
   };

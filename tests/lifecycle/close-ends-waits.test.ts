@@ -1,20 +1,25 @@
-// Closing an adapter that queues waits (Redis, PostgreSQL with a listener) ends its waits at
-// once: its listener, the only way a release reaches them, is gone. A blocking acquire waiting
+// Closing a provider ends its blocking acquires at once on every adapter (the end of this
+// file). Closing an adapter that queues waits (Redis, PostgreSQL with a listener) ends its waits at
+// once too: its listener, the only way a release reaches them, is gone. A blocking acquire waiting
 // at close() fails promptly with the primitive's backend error naming close(), leaving the
 // queue as an aborted wait does; one started after close() fails at once; the adapter's plain
 // operations on the application's client keep working.
+
+import Database from "better-sqlite3";
 import type { Redis } from "ioredis";
-import { Kysely, PostgresDialect, sql } from "kysely";
+import { Kysely, PostgresDialect, SqliteDialect, sql } from "kysely";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, onTestFinished, test, vi } from "vitest";
 import { storedKey } from "../../src/backends/kysely/stored-key.js";
 import { KyselyLockAdapter } from "../../src/lock/adapters/kysely/kysely-lock-adapter.js";
+import { MemoryLockAdapter } from "../../src/lock/adapters/memory/memory-lock-adapter.js";
 import { RedisLockAdapter } from "../../src/lock/adapters/redis/redis-lock-adapter.js";
 import { LockBackendError } from "../../src/lock/contracts/lock-errors.js";
 import { LOCK_STATE } from "../../src/lock/contracts/lock-state.js";
 import { LockProvider } from "../../src/lock/lock-provider.js";
 import { Namespace } from "../../src/namespace/namespace.js";
 import { KyselySemaphoreAdapter } from "../../src/semaphore/adapters/kysely/kysely-semaphore-adapter.js";
+import { MemorySemaphoreAdapter } from "../../src/semaphore/adapters/memory/memory-semaphore-adapter.js";
 import { RedisSemaphoreAdapter } from "../../src/semaphore/adapters/redis/redis-semaphore-adapter.js";
 import { SemaphoreBackendError } from "../../src/semaphore/contracts/semaphore-errors.js";
 import { SEMAPHORE_STATE } from "../../src/semaphore/contracts/semaphore-state.js";
@@ -27,6 +32,7 @@ import {
   describeWithBackend,
   uniqueName,
 } from "../harness/backends.js";
+import { sqliteFile } from "../harness/kysely-databases.js";
 
 const LONG = TimeSpan.fromSeconds(10);
 /** The blocking acquires' time: a closed wait must settle well before it. */
@@ -317,3 +323,194 @@ for (const backend of BACKENDS) {
     }
   });
 }
+
+// A provider's own close() ends its blocking acquires on every adapter, not only where the
+// adapter queues waits in the store: a polling wait between attempts, a memory adapter's
+// in-process waiter, an attempt in flight. None of them takes the key after the close (a late
+// grant is let go), and one started after close() fails at once.
+
+/**
+ * The closing provider's view of a shared adapter (memory adapters share state only through one
+ * instance): every method delegated, its acquire and waitForRelease calls counted, and no
+ * close() (the adapter is the other provider's too).
+ */
+type Counted = { adapter: LockAdapterOf | SemaphoreAdapterOf; attempts(): number };
+type LockAdapterOf = MemoryLockAdapter | KyselyLockAdapter;
+type SemaphoreAdapterOf = MemorySemaphoreAdapter | KyselySemaphoreAdapter;
+
+function counted(adapter: LockAdapterOf | SemaphoreAdapterOf): Counted {
+  let attempts = 0;
+  const source = adapter as unknown as Record<string, unknown>;
+  const view: Record<string, unknown> = {};
+  const names = new Set<string>(Object.keys(adapter));
+  for (let proto = Object.getPrototypeOf(adapter); proto !== Object.prototype; ) {
+    for (const name of Object.getOwnPropertyNames(proto)) {
+      names.add(name);
+    }
+    proto = Object.getPrototypeOf(proto);
+  }
+  names.delete("constructor");
+  names.delete("close");
+  for (const name of names) {
+    const value = source[name];
+    if (typeof value !== "function") {
+      view[name] = value;
+      continue;
+    }
+    const counts = name === "acquire" || name === "waitForRelease";
+    view[name] = (...args: unknown[]) => {
+      attempts += counts ? 1 : 0;
+      return (value as (...a: unknown[]) => unknown).apply(adapter, args);
+    };
+  }
+  return { adapter: view as unknown as typeof adapter, attempts: () => attempts };
+}
+
+type PollingWorld = {
+  lockAdapter(): LockAdapterOf;
+  semaphoreAdapter(): SemaphoreAdapterOf;
+  close(): Promise<void>;
+};
+
+function providerCloseEndsWaits(primitive: "lock" | "semaphore", world: () => PollingWorld): void {
+  test(`${primitive}: a provider's close() ends a blocking acquire under way at once; the key never goes to it`, async () => {
+    const opened = world();
+    const namespace = new Namespace(uniqueName("i20-close-poll"));
+    const make = (adapter: LockAdapterOf | SemaphoreAdapterOf) =>
+      primitive === "lock"
+        ? lockFaces(new LockProvider({ adapter: adapter as LockAdapterOf, namespace }))
+        : semaphoreFaces(
+            new SemaphoreProvider({ adapter: adapter as SemaphoreAdapterOf, namespace }),
+          );
+    const shared = primitive === "lock" ? opened.lockAdapter() : opened.semaphoreAdapter();
+    const open = make(shared);
+    onTestFinished(() => open.close());
+    const watched = counted(shared);
+    const closing = make(watched.adapter);
+    const holder = open.create("key");
+    expect(await holder.acquire()).toBe(true);
+    const closedWaiter = closing.create("key");
+    const waiting = timed(closedWaiter.acquireBlocking({ time: WAIT }));
+    // Waiting: refused once, then a pause between polls; or (memory, whose claimed wait is its
+    // first attempt) queued as a waiter.
+    const waitingAfter = shared.waitAcquires === true ? 1 : 2;
+    await vi.waitFor(() => expect(watched.attempts()).toBeGreaterThanOrEqual(waitingAfter));
+    const before = watched.attempts();
+    const closed = closing.close();
+    const { ms, outcome } = await waiting;
+    await closed;
+    const errorType = primitive === "lock" ? LockBackendError : SemaphoreBackendError;
+    expect(outcome).toBeInstanceOf(errorType);
+    expect((outcome as Error).message).toMatch(CLOSED);
+    expect(ms).toBeLessThan(WAIT.toMilliseconds() / 4);
+
+    // The holder releases: the key goes to the next waiter, never to the closed one.
+    const next = open.create("key");
+    const nextWaiting = timed(next.acquireBlocking({ time: WAIT }));
+    expect(await holder.release()).toBe(true);
+    expect((await nextWaiting).outcome).toEqual({ fulfilled: true });
+    expect(await holders([closedWaiter, next])).toEqual([next.id]);
+    // No attempt of the closed provider after its close (a memory waiter handed the key then
+    // gives it back through its release, which is not an attempt).
+    expect(watched.attempts()).toBe(before);
+
+    const late = closing.create("key");
+    const after = await timed(late.acquireBlocking({ time: WAIT }));
+    expect(after.outcome).toBeInstanceOf(errorType);
+    expect((after.outcome as Error).message).toMatch(CLOSED);
+    expect(watched.attempts()).toBe(before);
+    expect(await next.release()).toBe(true);
+    expect(await late.acquire()).toBe(true);
+    expect(await late.release()).toBe(true);
+  });
+}
+
+function lockFaces(provider: LockProvider) {
+  return {
+    create: (key: string): Holder => {
+      const lock = provider.create(key, { ttl: LONG });
+      return {
+        id: lock.id,
+        acquire: () => lock.acquire(),
+        acquireBlocking: (settings: { time: TimeSpan }) =>
+          lock.acquireBlocking({ ...settings, interval: TimeSpan.fromMilliseconds(20) }),
+        release: () => lock.release(),
+        holds: async () => (await lock.getState()).type === LOCK_STATE.ACQUIRED,
+      };
+    },
+    close: () => provider.close(),
+  };
+}
+
+function semaphoreFaces(provider: SemaphoreProvider) {
+  return {
+    create: (key: string): Holder => {
+      const semaphore = provider.create(key, { limit: 1, ttl: LONG });
+      return {
+        id: semaphore.slotId,
+        acquire: () => semaphore.acquire(),
+        acquireBlocking: (settings: { time: TimeSpan }) =>
+          semaphore.acquireBlocking({ ...settings, interval: TimeSpan.fromMilliseconds(20) }),
+        release: () => semaphore.release(),
+        holds: async () => (await semaphore.getState()).type === SEMAPHORE_STATE.ACQUIRED,
+      };
+    },
+    close: () => provider.close(),
+  };
+}
+
+describe("memory", () => {
+  const world = (): PollingWorld => ({
+    lockAdapter: () => new MemoryLockAdapter(),
+    semaphoreAdapter: () => new MemorySemaphoreAdapter(),
+    close: async () => {},
+  });
+  providerCloseEndsWaits("lock", world);
+  providerCloseEndsWaits("semaphore", world);
+});
+
+describe("sqlite (polling)", () => {
+  let kysely: Kysely<unknown>;
+  const lockTable = uniqueName("i20_close_poll_lock");
+  const semaphoreTable = uniqueName("i20_close_poll_sem");
+  beforeAll(async () => {
+    kysely = new Kysely({
+      dialect: new SqliteDialect({ database: new Database(sqliteFile(uniqueName("close"))) }),
+    });
+    await new KyselyLockAdapter({ kysely, tableName: lockTable }).init();
+    await new KyselySemaphoreAdapter({ kysely, tableName: semaphoreTable }).init();
+  });
+  afterAll(() => kysely.destroy());
+  const world = (): PollingWorld => ({
+    lockAdapter: () => new KyselyLockAdapter({ kysely, tableName: lockTable }),
+    semaphoreAdapter: () => new KyselySemaphoreAdapter({ kysely, tableName: semaphoreTable }),
+    close: async () => {},
+  });
+  providerCloseEndsWaits("lock", world);
+  providerCloseEndsWaits("semaphore", world);
+});
+
+describeWithBackend("postgres", (url) => {
+  describe("without a listener (polling)", () => {
+    let kysely: Kysely<unknown>;
+    const lockTable = uniqueName("i20_close_poll_lock");
+    const semaphoreTable = uniqueName("i20_close_poll_sem");
+    beforeAll(async () => {
+      kysely = new Kysely({ dialect: new PostgresDialect({ pool: createPgPool(url) }) });
+      await new KyselyLockAdapter({ kysely, tableName: lockTable }).init();
+      await new KyselySemaphoreAdapter({ kysely, tableName: semaphoreTable }).init();
+    });
+    afterAll(async () => {
+      await new KyselyLockAdapter({ kysely, tableName: lockTable }).dropSchema();
+      await new KyselySemaphoreAdapter({ kysely, tableName: semaphoreTable }).dropSchema();
+      await kysely.destroy();
+    });
+    const world = (): PollingWorld => ({
+      lockAdapter: () => new KyselyLockAdapter({ kysely, tableName: lockTable }),
+      semaphoreAdapter: () => new KyselySemaphoreAdapter({ kysely, tableName: semaphoreTable }),
+      close: async () => {},
+    });
+    providerCloseEndsWaits("lock", world);
+    providerCloseEndsWaits("semaphore", world);
+  });
+});
