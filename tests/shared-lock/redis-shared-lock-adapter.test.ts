@@ -1,8 +1,9 @@
 import type { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { redisHashTag } from "../../src/backends/redis/redis-client.js";
 import { FENCE_GRACE_MS } from "../../src/backends/redis/redis-fence.js";
 import { RedisSharedLockAdapter } from "../../src/shared-lock/adapters/redis/redis-shared-lock-adapter.js";
+import { defineRedisSharedLockCommands } from "../../src/shared-lock/adapters/redis/redis-shared-lock-commands.js";
 import { sharedLockAdapterTestSuite } from "../../src/shared-lock/test-suites/shared-lock-adapter-test-suite.js";
 import { sharedLockProviderTestSuite } from "../../src/shared-lock/test-suites/shared-lock-provider-test-suite.js";
 import { TimeSpan } from "../../src/time-span/time-span.js";
@@ -94,5 +95,90 @@ describeWithBackend("redis", (url) => {
       expect(withWriter).toBeGreaterThan(long.toMilliseconds() + FENCE_GRACE_MS - 2_000);
       expect(await adapter.forceRelease(key)).toBe(true);
     });
+  });
+
+  // F4: a wait's leave ("release": aborted, or its adapter closed) frees a hold only when the
+  // serving handed it to that very wait (the hold is marked with the wait until its next write).
+  // The scripts are driven directly, so that an entry can lapse with no process paused.
+  describe("RedisSharedLockAdapter: an aborted wait frees only what was handed to it", () => {
+    const INBOX = "b3-test-inbox";
+    const LONG_MS = "60000";
+    const serverMs = async () => {
+      const [seconds, micros] = await client.time();
+      return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    };
+    /** Queues a claim of `lockId` on `key` ("" limit: a writer's), lapsing after `maxWaitMs`. */
+    const queue = async (key: string, lockId: string, limit: string, maxWaitMs: string) => {
+      const hash = redisHashTag(key);
+      const reply = await defineRedisSharedLockCommands(client).hasp_shared_lock_wait(
+        hash,
+        `${hash}:queue`,
+        lockId,
+        LONG_MS,
+        maxWaitMs,
+        INBOX,
+        `wait-${lockId}`,
+        limit,
+      );
+      if (typeof reply === "number") {
+        throw new Error(`the claim was not queued: ${reply}`);
+      }
+      return reply[0];
+    };
+    const leave = (key: string, entry: string, lockId: string, mode: "keep" | "release") => {
+      const hash = redisHashTag(key);
+      return defineRedisSharedLockCommands(client).hasp_shared_lock_leave(
+        hash,
+        `${hash}:queue`,
+        entry,
+        lockId,
+        mode,
+      );
+    };
+
+    for (const side of ["writer", "reader"] as const) {
+      const limit = side === "writer" ? "" : "2";
+      const takeDirectly = (adapter: RedisSharedLockAdapter, key: string) =>
+        side === "writer"
+          ? adapter.acquireWriter(key, "owner-7", TimeSpan.fromMinutes(1), null)
+          : adapter.acquireReader(key, "owner-7", 2, TimeSpan.fromMinutes(1));
+
+      test(`${side}: the hold a serving handed the wait is freed by its leave`, async () => {
+        const adapter = newAdapter();
+        const key = uniqueName(`i21-redis-sl-f4-${side}`);
+        await adapter.acquireWriter(key, "holder", TimeSpan.fromMinutes(1), null);
+        const entry = await queue(key, "owner-7", limit, LONG_MS);
+        expect(await adapter.releaseWriter(key, "holder")).toBe(true);
+        const handed = await adapter.getState(key, "owner-7");
+        expect(handed).not.toBeNull();
+        expect(await leave(key, entry, "owner-7", "release")).toBe(0);
+        expect(await adapter.getState(key, "owner-7")).toBeNull();
+      });
+
+      test(`${side}: a wait whose entry lapsed leaves the hold its owner took meanwhile`, async () => {
+        const adapter = newAdapter();
+        const key = uniqueName(`i21-redis-sl-f4-lapse-${side}`);
+        await adapter.acquireWriter(key, "holder", TimeSpan.fromMinutes(1), null);
+        const entry = await queue(key, "owner-7", limit, "200");
+        const deadline = Number(entry.slice(0, entry.indexOf(":")));
+        await vi.waitFor(async () => expect(await serverMs()).toBeGreaterThan(deadline), {
+          timeout: 5_000,
+        });
+        // The release drops the lapsed entry; owner-7 then takes the key's side itself.
+        expect(await adapter.releaseWriter(key, "holder")).toBe(true);
+        expect(await client.llen(`${redisHashTag(key)}:queue`)).toBe(0);
+        const taken = await takeDirectly(adapter, key);
+        expect(taken).toMatchObject({ acquired: true });
+        expect(await leave(key, entry, "owner-7", "release")).toBe(0);
+        const state = await adapter.getState(key, "owner-7");
+        const token = taken.acquired ? taken.fencingToken : undefined;
+        if (side === "writer") {
+          expect(state).toMatchObject({ heldBy: "writer", owner: "owner-7", fencingToken: token });
+        } else {
+          expect(state).toMatchObject({ heldBy: "readers", slot: { fencingToken: token } });
+        }
+        await adapter.forceRelease(key);
+      });
+    }
   });
 });
