@@ -288,10 +288,30 @@ return tonumber(token)
  * KEYS[1] hash, KEYS[2] queue
  * ARGV[1] lock id ("" with ARGV[2] "force": whoever writes), ARGV[2] "own" or "force"
  * Returns 1 when the live writer (ARGV[1]'s, or anyone's when forced) was freed, 0 when none
- * was. Either way the queue is served.
+ * was. Either way the queue is served (with nobody queued, only the writer's field is read).
  */
 export const RELEASE_WRITER_SCRIPT = `
-${PRELUDE}
+${CLOCK}
+-- Nobody queued: only the writer's field changes (a writer that never expired changes the
+-- hash's TTL, below).
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  local value = redis.call('HGET', KEYS[1], 'writer')
+  if not ${isLive("value")} then
+    return 0
+  end
+  local expiry, _, _, _, owner = ${writerParts("value")}
+  if ARGV[2] ~= 'force' and owner ~= ARGV[1] then
+    return 0
+  end
+  if expiry ~= '0' then
+    redis.call('HDEL', KEYS[1], 'writer')
+    return 1
+  end
+end
+${scanSlots({ writer: true })}
+${SLOT_WRITES}
+${WRITER_WRITES}
+${SERVE}
 local freed = 0
 if writer then
   local _, _, _, _, owner = ${writerParts("writer")}
@@ -309,12 +329,28 @@ return freed
  * KEYS[1] hash, KEYS[2] queue
  * ARGV[1] lock id
  * Returns 1 when the lock id's live reader slot was freed, 0 when it held none. Either way the
- * queue is served.
+ * queue is served (with nobody queued, only the slot's field is read).
  */
 export const RELEASE_READER_SCRIPT = `
-${PRELUDE}
-${DROP}
+${CLOCK}
 local f = ':' .. ARGV[1]
+-- Nobody queued: only this slot changes (expired ones stay until a script that decides reads
+-- them); one that never expired changes the hash's TTL, below.
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  local own = redis.call('HGET', KEYS[1], f)
+  if not ${isLive("own")} then
+    return 0
+  end
+  if string.sub(own, 1, 2) ~= '0:' then
+    redis.call('HDEL', KEYS[1], f)
+    return 1
+  end
+end
+${scanSlots({ writer: true })}
+${SLOT_WRITES}
+${WRITER_WRITES}
+${SERVE}
+${DROP}
 local freed = 0
 if slots[f] then
   drop(f)
