@@ -58,7 +58,7 @@ const WRITER_FIELD = `  elseif field == 'writer' then
  * already covers: every script that sets a slot's expiry keeps the hash's TTL at least that
  * expiry plus the grace (or persists it), so keep() need not ask PTTL.
  *
- * With `writer` (the shared lock's hash), the field "writer" ("<expiry ms>:<token>:<owner>") is
+ * With `writer` (the shared lock's hash), the field "writer" (its value begins with "<expiry ms>:") is
  * read too: `writer` is its value while it is live (nil otherwise), an expired one is dropped
  * with the expired slots (its field listed in `expired`), and a live one's expiry counts into
  * `latest` and `persistent`, so that keep() covers it. Without it, the text is the semaphore's.
