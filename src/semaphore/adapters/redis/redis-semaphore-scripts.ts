@@ -24,12 +24,20 @@
 // The limit rule: a slot is taken only while the live slots number fewer than the taker's limit
 // and fewer than every live slot's own limit (kept in its field).
 
+import { checkDurations, NOW_MS } from "../../../backends/redis/redis-fence.js";
 import {
-  checkDurations,
-  FENCE_GRACE_MS,
-  NOW_MS,
-  tokenFrom,
-} from "../../../backends/redis/redis-fence.js";
+  CLOCK,
+  checkLimit,
+  DROP,
+  FREE,
+  fits,
+  isLive,
+  parts,
+  readSlots,
+  SLOT_WRITES,
+  SOONEST,
+  scanSlots,
+} from "../../../backends/redis/redis-slots.js";
 import { REDIS_QUEUE_LUA } from "../../../backends/redis/redis-wait-queue.js";
 import {
   NEVER_EXPIRES_TTL,
@@ -37,160 +45,9 @@ import {
   WAIT_ENTRY_LUA,
 } from "../../../backends/wait-queue/wait-entry.js";
 
-/** Lua: ARGV[n] must be a limit, a whole number from 1 with at most 9 digits. */
-const checkLimit = (
-  argv: number,
-) => `if not (#ARGV[${argv}] <= 9 and string.find(ARGV[${argv}], '^[1-9]%d*$')) then
-  return redis.error_reply('ERR hasp: limit must be a positive whole number of at most 9 digits')
-end`;
-
-/**
- * Lua statements counting the live slot whose value is `value` into `count`, `minLimit`,
- * `latest` and `persistent`, given its expiry (`expiry`, a number): the one tally of the live
- * slots, by SCAN and by DROP's recount.
- */
-const tally = (value: string) => `count = count + 1
-      local limit = tonumber(string.match(${value}, '^%d+:(%d+):'))
-      if not minLimit or limit < minLimit then
-        minLimit = limit
-      end
-      if expiry == 0 then
-        persistent = true
-      elseif expiry > latest then
-        latest = expiry
-      end`;
-
-/**
- * Lua after CLOCK, in every script but GET_STATE (and the fast paths that read one field): the
- * key's live slots, the expired ones dropped. `slots` maps each
- * live slot's field to its value; `count` is how many, `minLimit` the smallest of their limits
- * (nil: none), `latest` the latest expiry (nowMs when none expires), `persistent` whether one
- * never expires; `last` is the fence. `keptLatest` and `keptPersistent` are what the hash's TTL
- * already covers: every script that sets a slot's expiry keeps the hash's TTL at least that
- * expiry plus the grace (or persists it), so keep() need not ask PTTL.
- */
-const SCAN = `local all = redis.call('HGETALL', KEYS[1])
-local slots, count, minLimit, latest, persistent, last = {}, 0, nil, nowMs, false, nil
-local expired = {}
-for i = 1, #all, 2 do
-  local field, value = all[i], all[i + 1]
-  if field == 'fence' then
-    last = value
-  else
-    local expiry = tonumber(string.match(value, '^%d+'))
-    if expiry ~= 0 and expiry <= nowMs then
-      expired[#expired + 1] = field
-    else
-      slots[field] = value
-      ${tally("value")}
-    end
-  end
-end
-for i = 1, #expired, 1000 do
-  redis.call('HDEL', KEYS[1], unpack(expired, i, math.min(i + 999, #expired)))
-end
-local keptLatest, keptPersistent = latest, persistent`;
-
-/**
- * Lua after SCAN: `put(f, ttl, limit, token)`, a slot for field f (live or new) expiring ttl ms
- * from now ('': never), into slots (its value returned, for the caller's HSET); `newToken()`,
- * above the fence and the clock in µs (the fence follows it: the caller writes `last`);
- * `keep()`, the hash's TTL after the slots changed: it outlives every live slot by the grace,
- * or persists while one never expires.
- */
-const SLOT_WRITES = `local function put(f, ttl, limit, token)
-  local expiry = 0
-  if ttl == '' then
-    persistent = true
-  else
-    expiry = nowMs + tonumber(ttl)
-    if expiry > latest then
-      latest = expiry
-    end
-  end
-  if not slots[f] then
-    count = count + 1
-    if not minLimit or tonumber(limit) < minLimit then
-      minLimit = tonumber(limit)
-    end
-  end
-  local was = slots[f]
-  slots[f] = string.format('%.0f', expiry) .. ':' .. limit .. ':' .. token
-  if was and expiry ~= 0 and string.sub(was, 1, 2) == '0:' then
-    -- A slot that never expired now does: the hash may persist no longer.
-    persistent = false
-    for _, value in pairs(slots) do
-      if string.sub(value, 1, 2) == '0:' then
-        persistent = true
-      end
-    end
-  end
-  return slots[f]
-end
-local function newToken()
-  local token
-  ${tokenFrom("last")}
-  last = token
-  return token
-end
-local function keep()
-  if persistent then
-    if not keptPersistent then
-      redis.call('PERSIST', KEYS[1])
-    end
-  elseif keptPersistent or latest > keptLatest then
-    redis.call('PEXPIRE', KEYS[1], latest - nowMs + ${FENCE_GRACE_MS})
-  end
-  keptLatest, keptPersistent = latest, persistent
-end`;
-
-/** Lua: the server's time, `time` (TIME's reply) and `nowMs`. */
-const CLOCK = `local time = redis.call('TIME')
-${NOW_MS}`;
-
-/** CLOCK, SCAN and SLOT_WRITES: what a script that may change the slots opens with. */
-const READ_SLOTS = `${CLOCK}
-${SCAN}
-${SLOT_WRITES}`;
-
-/** Lua expression: whether the slot value `value` (a string, or nil) is live at nowMs. */
-const isLive = (value: string) =>
-  `(${value} and (string.sub(${value}, 1, 2) == '0:' or tonumber(string.match(${value}, '^%d+')) > nowMs))`;
-
-/** Lua expression: whether a slot is free under the live slots' limits (after READ_SLOTS). */
-const FREE = "(not minLimit or count < minLimit)";
-
-/** Lua expression: whether a slot of limit `n` (a Lua number) may be taken now. */
-const fits = (n: string) => `(count < ${n} and ${FREE})`;
-
-/** Lua expression: a slot value's expiry, limit and token (strings), from `value`. */
-const parts = (value: string) => `string.match(${value}, '^(%d+):(%d+):(%d+)')`;
-
-/** Lua: `soonest()`, ms until the soonest live slot expires, -1 when none does (-2: none live). */
-const SOONEST = `local function soonest()
-  local best = nil
-  for _, value in pairs(slots) do
-    local expiry = tonumber(string.match(value, '^(%d+):'))
-    if expiry ~= 0 and (not best or expiry < best) then
-      best = expiry
-    end
-  end
-  if best then
-    return best - nowMs
-  end
-  return count > 0 and -1 or -2
-end`;
-
-/** Lua: `drop(f)`, which frees the live slot of field f and recounts what it may have set. */
-const DROP = `local function drop(f)
-  redis.call('HDEL', KEYS[1], f)
-  slots[f] = nil
-  count, minLimit, latest, persistent = 0, nil, nowMs, false
-  for _, value in pairs(slots) do
-    local expiry = tonumber(string.match(value, '^%d+'))
-    ${tally("value")}
-  end
-end`;
+/** The slot fragments (redis-slots.ts), over a hash of slots only. */
+const SCAN = scanSlots({ writer: false });
+const READ_SLOTS = readSlots({ writer: false });
 
 /**
  * Lua: `serve()`, the hand-off. The queue's waits, oldest first, take the free slots while the
