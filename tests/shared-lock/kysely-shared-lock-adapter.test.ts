@@ -1,7 +1,9 @@
-import { sql } from "kysely";
-import { afterAll, beforeAll, describe, expect, onTestFinished, test } from "vitest";
+import Database from "better-sqlite3";
+import { Kysely, SqliteDialect, sql } from "kysely";
+import { afterAll, beforeAll, describe, expect, onTestFinished, test, vi } from "vitest";
 import { storedKey } from "../../src/backends/kysely/stored-key.js";
 import { KyselySharedLockAdapter } from "../../src/shared-lock/adapters/kysely/kysely-shared-lock-adapter.js";
+import { postgresSharedLockStatements } from "../../src/shared-lock/adapters/kysely/postgres/postgres-shared-lock-statements.js";
 import type { ISharedLockAdapter } from "../../src/shared-lock/contracts/shared-lock-adapter.js";
 import { sharedLockAdapterTestSuite } from "../../src/shared-lock/test-suites/shared-lock-adapter-test-suite.js";
 import { sharedLockProviderTestSuite } from "../../src/shared-lock/test-suites/shared-lock-provider-test-suite.js";
@@ -33,6 +35,48 @@ const CONFIGURATIONS: readonly Configuration[] = [
 ];
 
 const LONG = TimeSpan.fromSeconds(30);
+
+describe("settings", () => {
+  const kysely = new Kysely<any>({
+    dialect: new SqliteDialect({ database: new Database(":memory:") }),
+  });
+  afterAll(() => kysely.destroy());
+
+  test("a listener is refused on another dialect than PostgreSQL, by name", () => {
+    const listener = { query: async () => ({}), on: () => {}, removeListener: () => {} };
+    expect(() => new KyselySharedLockAdapter({ kysely, listener })).toThrow(
+      /Invalid KyselySharedLockAdapter settings: listener: only PostgreSQL/,
+    );
+  });
+
+  test("a bad table name is refused, naming the field", () => {
+    expect(() => new KyselySharedLockAdapter({ kysely, tableName: "locks; DROP" })).toThrow(
+      /tableName/,
+    );
+  });
+
+  test("the tables default to hasp_shared_locks and hasp_shared_locks:readers", () => {
+    const { createSchema } = postgresSharedLockStatements("hasp_shared_locks");
+    expect(createSchema[0]).toContain('"hasp_shared_locks"');
+    expect(createSchema[1]).toContain('"hasp_shared_locks:readers"');
+  });
+});
+
+describe("the SQL of each dialect", () => {
+  /** A statements object as text: each statement's SQL, the DDL as it is. */
+  function text(statements: object): Record<string, unknown> {
+    return Object.fromEntries(
+      Object.entries(statements).map(([name, value]) => [
+        name,
+        typeof value === "object" && value !== null && "sql" in value ? { sql: value.sql } : value,
+      ]),
+    );
+  }
+
+  test("postgres", () => {
+    expect(text(postgresSharedLockStatements("hasp_shared_locks"))).toMatchSnapshot();
+  });
+});
 
 for (const configuration of CONFIGURATIONS) {
   describeWithBackend(configuration.backend, (url) =>
@@ -109,6 +153,55 @@ for (const configuration of CONFIGURATIONS) {
             .catch((error: unknown) => error);
           expect(failure).toMatchObject({ name: "SharedLockBackendError", key: "k" });
           expect(String((failure as Error).message)).toMatch(/init\(\)/);
+        });
+
+        test("a table shared by adapters with and without a listener: the queue goes first, then the intent's writer", async () => {
+          const queueing = newAdapter();
+          const polling = new KyselySharedLockAdapter({ kysely: database.kysely, tableName });
+          onTestFinished(() => polling.close());
+          const key = `i21sql:mixed:${uniqueName()}`;
+          onTestFinished(() => polling.forceRelease(key).then(() => undefined));
+          expect(await polling.acquireReader(key, "r1", 3, LONG)).toMatchObject({ acquired: true });
+          // The polling writer is refused by the reader, and records its intent.
+          expect(
+            await polling.acquireWriter(key, "w", LONG, TimeSpan.fromSeconds(10)),
+          ).toMatchObject({ acquired: false, blockedBy: "readers" });
+          expect(await queueing.acquireReader(key, "r2", 3, LONG)).toMatchObject({
+            acquired: false,
+            blockedBy: "waiters",
+          });
+          if (queueing.waitForRelease === undefined) {
+            // Without a listener on either side, the intent alone keeps readers out.
+            expect(await polling.releaseReader(key, "r1")).toBe(true);
+            expect(
+              await polling.acquireWriter(key, "w", LONG, TimeSpan.fromSeconds(10)),
+            ).toMatchObject({ acquired: true });
+            return;
+          }
+          // A queued reader's claim respects the intent as a newcomer, so it queues...
+          const handed = queueing.waitForRelease(key, LONG, new AbortController().signal, {
+            side: "reader",
+            lockId: "r2",
+            limit: 3,
+            ttl: LONG,
+          });
+          await vi.waitFor(async () => {
+            const { rows } = await sql<{ queued: number | null }>`
+              SELECT cardinality(waiters) AS queued FROM ${sql.table(tableName)}
+              WHERE sl_key = ${storedKey(key)}`.execute(database.kysely);
+            expect(Number(rows[0]?.queued ?? 0)).toBe(1);
+          });
+          // ...and the serving ignores the intent: r1's release hands r2 its slot.
+          expect(await polling.releaseReader(key, "r1")).toBe(true);
+          await expect(handed).resolves.toMatchObject({ acquired: true });
+          expect(
+            await polling.acquireWriter(key, "w", LONG, TimeSpan.fromSeconds(10)),
+          ).toMatchObject({ acquired: false, blockedBy: "readers" });
+          // The queue empty, the intent's writer gets its turn once r2 leaves.
+          expect(await queueing.releaseReader(key, "r2")).toBe(true);
+          expect(
+            await polling.acquireWriter(key, "w", LONG, TimeSpan.fromSeconds(10)),
+          ).toMatchObject({ acquired: true });
         });
 
         test("removeExpired() deletes only dead keys, and tokens still grow after it", async () => {

@@ -124,10 +124,15 @@ export type KyselySharedLockStatements = SqlSchemaStatements & {
   readonly forceRelease: SqlStatement<KyselySharedLockKeyArgs>;
   /** How each release says it freed something (see `KyselySharedLockFreed`). */
   readonly freed: {
+    /** How `releaseWriter` says it. */
     readonly releaseWriter: KyselySharedLockFreed;
+    /** How `forceReleaseWriter` says it. */
     readonly forceReleaseWriter: KyselySharedLockFreed;
+    /** How `releaseReader` says it. */
     readonly releaseReader: KyselySharedLockFreed;
+    /** How `forceReleaseAllReaders` says it. */
     readonly forceReleaseAllReaders: KyselySharedLockFreed;
+    /** How `forceRelease` says it (`count`: the writer and the readers freed, summed). */
     readonly forceRelease: KyselySharedLockFreed;
   };
   /** Restarts the TTL of the caller's live, expiring writer hold. */
