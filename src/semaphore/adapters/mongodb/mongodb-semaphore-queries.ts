@@ -16,28 +16,10 @@
 // there a string starting with "$" would be read as a field path.
 
 import type { Document } from "mongodb";
-import { nextToken } from "../../../backends/mongodb/mongodb-collection.js";
-
-/** The unexpired slots of the document (none when it has no `slots` yet: a fresh upsert). */
-const LIVE_SLOTS = {
-  $filter: {
-    input: { $ifNull: ["$slots", []] },
-    as: "slot",
-    cond: { $or: [{ $eq: ["$$slot.expiresAt", null] }, { $gt: ["$$slot.expiresAt", "$$NOW"] }] },
-  },
-} as const;
-
-/** The new slot's (and the document's last) token, from the last one issued for the key. */
-const NEXT_TOKEN = nextToken("$token");
+import { LIVE_SLOTS, lastExpiry, NEXT_TOKEN } from "../../../backends/mongodb/mongodb-slots.js";
 
 /** The document's `expiresAt` from its (live) `slots`: see the layout above. */
-const LAST_EXPIRY = {
-  $cond: [
-    { $eq: [{ $size: "$slots" }, 0] },
-    "$$NOW",
-    { $cond: [{ $in: [null, "$slots.expiresAt"] }, null, { $max: "$slots.expiresAt" }] },
-  ],
-} as const;
+const LAST_EXPIRY = lastExpiry("$slots");
 
 /** The stage that ends every update: the document's expiry from its slots, temporaries gone. */
 const FINISH = [
