@@ -32,3 +32,72 @@ export function lastExpiry(holds: `$${string}`): Document {
     ],
   };
 }
+
+/** Whether `$$slot` is `slotId`'s. */
+export function isSlotOf(slotId: string): Document {
+  return { $eq: ["$$slot.id", { $literal: slotId }] };
+}
+
+/** The slots of `slots` (an expression) that `slotId` holds: none or one. */
+export function slotsOf(slotId: string, slots: unknown): Document {
+  return { $filter: { input: slots, as: "slot", cond: isSlotOf(slotId) } };
+}
+
+/** An expiry `ttlMs` from now; null: never. */
+export function expiryIn(ttlMs: number | null): Document | null {
+  return ttlMs === null ? null : { $add: ["$$NOW", ttlMs] };
+}
+
+/** `slots` (the field path of the live slots) with `slotId`'s slot expiring anew. */
+export function restarted(slotId: string, ttlMs: number | null, slots: `$${string}`): Document {
+  return {
+    $map: {
+      input: slots,
+      as: "slot",
+      in: {
+        $cond: [
+          isSlotOf(slotId),
+          {
+            id: "$$slot.id",
+            limit: "$$slot.limit",
+            token: "$$slot.token",
+            expiresAt: expiryIn(ttlMs),
+          },
+          "$$slot",
+        ],
+      },
+    },
+  };
+}
+
+/** The key while `slotId` holds a live slot of it (release). */
+export function liveSlotOf(key: string, slotId: string): Document {
+  return {
+    _id: key,
+    $expr: {
+      $in: [{ $literal: slotId }, { $map: { input: LIVE_SLOTS, as: "slot", in: "$$slot.id" } }],
+    },
+  };
+}
+
+/** The key while `slotId` holds a live slot of it that expires (refresh). */
+export function expiringSlotOf(key: string, slotId: string): Document {
+  const expiring = {
+    $filter: {
+      input: { $ifNull: ["$slots", []] },
+      as: "slot",
+      cond: { $gt: ["$$slot.expiresAt", "$$NOW"] },
+    },
+  };
+  return {
+    _id: key,
+    $expr: {
+      $in: [{ $literal: slotId }, { $map: { input: expiring, as: "slot", in: "$$slot.id" } }],
+    },
+  };
+}
+
+/** The key while any slot of it is live (forceReleaseAll). */
+export function anyLiveSlot(key: string): Document {
+  return { _id: key, $expr: { $gt: [{ $size: LIVE_SLOTS }, 0] } };
+}
