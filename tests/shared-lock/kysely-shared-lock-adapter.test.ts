@@ -1,0 +1,143 @@
+import { sql } from "kysely";
+import { afterAll, beforeAll, describe, expect, onTestFinished, test } from "vitest";
+import { storedKey } from "../../src/backends/kysely/stored-key.js";
+import { KyselySharedLockAdapter } from "../../src/shared-lock/adapters/kysely/kysely-shared-lock-adapter.js";
+import type { ISharedLockAdapter } from "../../src/shared-lock/contracts/shared-lock-adapter.js";
+import { sharedLockAdapterTestSuite } from "../../src/shared-lock/test-suites/shared-lock-adapter-test-suite.js";
+import { sharedLockProviderTestSuite } from "../../src/shared-lock/test-suites/shared-lock-provider-test-suite.js";
+import { TimeSpan } from "../../src/time-span/time-span.js";
+import { type BackendName, describeWithBackend, uniqueName } from "../harness/backends.js";
+import { type OpenedDatabase, openPostgres } from "../harness/kysely-databases.js";
+
+type Configuration = {
+  name: string;
+  backend: BackendName;
+  open: (url: string) => OpenedDatabase;
+  /** The waits queue in the key's row (PostgreSQL with a listener). */
+  queue?: boolean;
+};
+
+// MariaDB and SQLite join once their statements land (B5, src/shared-lock/adapters/kysely/).
+const CONFIGURATIONS: readonly Configuration[] = [
+  {
+    name: "PostgreSQL, LISTEN/NOTIFY",
+    backend: "postgres",
+    open: (url) => openPostgres(url, { listeners: 30 }),
+    queue: true,
+  },
+  {
+    name: "PostgreSQL, no listener",
+    backend: "postgres",
+    open: (url) => openPostgres(url),
+  },
+];
+
+const LONG = TimeSpan.fromSeconds(30);
+
+for (const configuration of CONFIGURATIONS) {
+  describeWithBackend(configuration.backend, (url) =>
+    describe(configuration.name, () => {
+      let database: OpenedDatabase;
+      const tableName = uniqueName("i21sql_sl");
+      const adapters: KyselySharedLockAdapter[] = [];
+      const newAdapter = (table = tableName) => {
+        const adapter = new KyselySharedLockAdapter({
+          kysely: database.kysely,
+          tableName: table,
+          ...(database.listener === undefined ? {} : { listener: database.listener }),
+        });
+        adapters.push(adapter);
+        return adapter;
+      };
+
+      beforeAll(async () => {
+        database = configuration.open(url);
+        await newAdapter().init();
+      });
+
+      afterAll(async () => {
+        await Promise.all(adapters.map((adapter) => adapter.close()));
+        await adapters[0]?.dropSchema();
+        await database.close();
+      });
+
+      const queuedWaits =
+        configuration.queue !== true
+          ? undefined
+          : async (key: string) => {
+              const { rows } = await sql<{ queued: number | null }>`
+                SELECT cardinality(waiters) AS queued FROM ${sql.table(tableName)}
+                WHERE sl_key = ${storedKey(key)}`.execute(database.kysely);
+              return Number(rows[0]?.queued ?? 0);
+            };
+      const destroyAdapter = (adapter: ISharedLockAdapter) =>
+        (adapter as KyselySharedLockAdapter).close();
+
+      describe("adapter conformance", () => {
+        sharedLockAdapterTestSuite({
+          createAdapter: () => newAdapter(),
+          destroyAdapter,
+          keyPrefix: "i21sql:",
+          ...(queuedWaits === undefined ? {} : { queuedWaits }),
+        });
+      });
+
+      describe("provider conformance", () => {
+        sharedLockProviderTestSuite({
+          createAdapter: () => newAdapter(),
+          destroyAdapter,
+          ...(queuedWaits === undefined ? {} : { queuedWaits }),
+        });
+      });
+
+      describe("SQL specifics", () => {
+        test("init() is idempotent, from several adapters at once", async () => {
+          const table = uniqueName("i21sql_init");
+          const racing = [newAdapter(table), newAdapter(table), newAdapter(table)];
+          onTestFinished(() => racing[0]?.dropSchema());
+          await Promise.all(racing.map((adapter) => adapter.init()));
+          await racing[1]?.init();
+          await expect(racing[2]?.acquireReader("k", "a", 2, LONG)).resolves.toMatchObject({
+            acquired: true,
+          });
+        });
+
+        test("an operation before init() fails with a SharedLockBackendError naming init()", async () => {
+          const adapter = newAdapter(uniqueName("i21sql_none"));
+          const failure = await adapter
+            .acquireWriter("k", "a", LONG, null)
+            .catch((error: unknown) => error);
+          expect(failure).toMatchObject({ name: "SharedLockBackendError", key: "k" });
+          expect(String((failure as Error).message)).toMatch(/init\(\)/);
+        });
+
+        test("removeExpired() deletes only dead keys, and tokens still grow after it", async () => {
+          const adapter = adapters[0] as KyselySharedLockAdapter;
+          const key = `i21sql:dead:${uniqueName()}`;
+          const first = await adapter.acquireWriter(key, "w", LONG, null);
+          expect(first.acquired).toBe(true);
+          await adapter.releaseWriter(key, "w");
+          // Age the row's last token past the grace, as a minute without tokens would.
+          await sql`UPDATE ${sql.table(tableName)} SET token = token - 120000000
+            WHERE sl_key = ${storedKey(key)}`.execute(database.kysely);
+          const held = `i21sql:held:${uniqueName()}`;
+          await adapter.acquireReader(held, "r", 2, LONG);
+          await sql`UPDATE ${sql.table(tableName)} SET token = token - 120000000
+            WHERE sl_key = ${storedKey(held)}`.execute(database.kysely);
+          expect(await adapter.removeExpired()).toBeGreaterThanOrEqual(1);
+          const { rows } = await sql<{
+            n: string;
+          }>`SELECT count(*) AS n FROM ${sql.table(tableName)}
+            WHERE sl_key IN (${storedKey(key)}, ${storedKey(held)})`.execute(database.kysely);
+          expect(Number(rows[0]?.n)).toBe(1);
+          const again = await adapter.acquireReader(key, "r", 2, LONG);
+          expect(again.acquired && first.acquired && again.fencingToken > first.fencingToken).toBe(
+            true,
+          );
+          await adapter.forceRelease(key);
+          await adapter.forceRelease(held);
+        });
+      });
+    }),
+  );
+}
