@@ -64,13 +64,16 @@ const DECLARE_KEY = `DECLARE now_us BIGINT;
   DECLARE blocked VARCHAR(8);
   DECLARE taken BIGINT;
   DECLARE soonest BIGINT;
-  DECLARE remaining BIGINT;
-  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;`;
+  DECLARE remaining BIGINT;`;
+
+/** The declaration that ends every procedure's declarations: a failure rolls back. */
+const ON_FAILURE = "DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;";
 
 /** acquireWriter's body (parameters `_key`, `_owner`, `_ttl`, `_intent`). */
 function acquireWriterBody(t: string, r: string): string {
   return `BEGIN
   ${DECLARE_KEY}
+  ${ON_FAILURE}
   START TRANSACTION;
   ${lockedKey(t, r, true)}
   SELECT COUNT(*), MIN(expires_at) - now_ms INTO taken, soonest
@@ -114,6 +117,7 @@ function acquireReaderBody(t: string, r: string): string {
   return `BEGIN
   ${DECLARE_KEY}
   DECLARE lim BIGINT;
+  ${ON_FAILURE}
   START TRANSACTION;
   ${lockedKey(t, r, true)}
   IF w_owner IS NOT NULL THEN
@@ -156,6 +160,7 @@ function forceReleaseBody(t: string, r: string): string {
   return `BEGIN
   ${DECLARE_KEY}
   DECLARE freed BIGINT DEFAULT 0;
+  ${ON_FAILURE}
   START TRANSACTION;
   ${lockedKey(t, r, false)}
   IF w_owner IS NOT NULL THEN
