@@ -9,17 +9,23 @@ import { sharedLockAdapterTestSuite } from "../../src/shared-lock/test-suites/sh
 import { sharedLockProviderTestSuite } from "../../src/shared-lock/test-suites/shared-lock-provider-test-suite.js";
 import { TimeSpan } from "../../src/time-span/time-span.js";
 import { type BackendName, describeWithBackend, uniqueName } from "../harness/backends.js";
-import { type OpenedDatabase, openPostgres } from "../harness/kysely-databases.js";
+import {
+  type OpenedDatabase,
+  openMysql,
+  openPostgres,
+  openSqlite,
+  sqliteFile,
+} from "../harness/kysely-databases.js";
 
 type Configuration = {
   name: string;
-  backend: BackendName;
+  /** The server to run against; none: SQLite, in this process. */
+  backend?: BackendName;
   open: (url: string) => OpenedDatabase;
   /** The waits queue in the key's row (PostgreSQL with a listener). */
   queue?: boolean;
 };
 
-// MariaDB and SQLite join once their statements land (B5, src/shared-lock/adapters/kysely/).
 const CONFIGURATIONS: readonly Configuration[] = [
   {
     name: "PostgreSQL, LISTEN/NOTIFY",
@@ -32,6 +38,14 @@ const CONFIGURATIONS: readonly Configuration[] = [
     backend: "postgres",
     open: (url) => openPostgres(url),
   },
+  { name: "MariaDB, mysql2 defaults", backend: "mysql", open: (url) => openMysql(url) },
+  {
+    name: "MariaDB, CLIENT_FOUND_ROWS off, READ COMMITTED",
+    backend: "mysql",
+    open: (url) => openMysql(url, { flags: ["-FOUND_ROWS"], isolation: "READ COMMITTED" }),
+  },
+  { name: "SQLite in memory", open: () => openSqlite(":memory:") },
+  { name: "SQLite file", open: () => openSqlite(sqliteFile("shared-locks.db")) },
 ];
 
 const LONG = TimeSpan.fromSeconds(30);
@@ -79,7 +93,7 @@ describe("the SQL of each dialect", () => {
 });
 
 for (const configuration of CONFIGURATIONS) {
-  describeWithBackend(configuration.backend, (url) =>
+  const body = (url: string) =>
     describe(configuration.name, () => {
       let database: OpenedDatabase;
       const tableName = uniqueName("i21sql_sl");
@@ -231,6 +245,10 @@ for (const configuration of CONFIGURATIONS) {
           await adapter.forceRelease(held);
         });
       });
-    }),
-  );
+    });
+  if (configuration.backend === undefined) {
+    body("");
+  } else {
+    describeWithBackend(configuration.backend, body);
+  }
 }

@@ -1,9 +1,11 @@
 import type { QueryResult } from "kysely";
 import { KyselyAdapterCore } from "../../../backends/kysely/kysely-adapter-core.js";
+import { MysqlSqlDialect } from "../../../backends/kysely/mysql/mysql-sql-dialect.js";
 import { PostgresSqlDialect } from "../../../backends/kysely/postgres/postgres-sql-dialect.js";
 import type { ISqlDialect, SqlSchemaOwner } from "../../../backends/kysely/sql-dialect.js";
 import { toRemaining, toTtlMs } from "../../../backends/kysely/sql-durations.js";
 import type { SqlDialectName } from "../../../backends/kysely/sql-statement.js";
+import { SqliteSqlDialect } from "../../../backends/kysely/sqlite/sqlite-sql-dialect.js";
 import { storedKey } from "../../../backends/kysely/stored-key.js";
 import { badLimit } from "../../../primitive/slot-limit.js";
 import type { TimeSpan } from "../../../time-span/time-span.js";
@@ -29,10 +31,12 @@ import {
   type KyselySharedLockStatements,
   readersTable,
 } from "./kysely-shared-lock-statements.js";
+import { mysqlSharedLockStatements } from "./mysql/mysql-shared-lock-statements.js";
 import {
   type PostgresSharedLockStatements,
   postgresSharedLockStatements,
 } from "./postgres/postgres-shared-lock-statements.js";
+import { sqliteSharedLockStatements } from "./sqlite/sqlite-shared-lock-statements.js";
 
 export type { KyselySharedLockAdapterSettings } from "./kysely-shared-lock-adapter-settings.js";
 export type {
@@ -111,7 +115,6 @@ export class KyselySharedLockAdapter implements ISharedLockAdapter {
   /**
    * @throws InvalidArgumentError for a bad setting, a Kysely transaction, a dialect that is not
    *   PostgreSQL, MySQL/MariaDB or SQLite, or a `listener` on another dialect than PostgreSQL.
-   * @throws Error on MySQL/MariaDB and SQLite, whose statements are not written yet.
    */
   constructor(settings: KyselySharedLockAdapterSettings) {
     const parsed = parseKyselySharedLockAdapterSettings(settings);
@@ -423,10 +426,22 @@ function pickDialect(
         statements: postgresSharedLockStatements(table),
       });
     case "mysql":
+      return new MysqlSqlDialect({
+        db,
+        table,
+        owner: OWNER,
+        missingSchema,
+        statements: (options) => mysqlSharedLockStatements(table, options),
+        options: {},
+      });
     case "sqlite":
-      throw new Error(
-        `${ADAPTER}: the ${dialect === "mysql" ? "MySQL/MariaDB" : "SQLite"} statements are not written yet (issue 21); PostgreSQL only for now`,
-      );
+      return new SqliteSqlDialect(kysely, {
+        db,
+        table,
+        owner: OWNER,
+        missingSchema: `The table "${table}" or "${readersTable(table)}" is missing`,
+        statements: sqliteSharedLockStatements(table),
+      });
   }
 }
 
