@@ -3,7 +3,9 @@ import { Kysely, SqliteDialect, sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, onTestFinished, test, vi } from "vitest";
 import { storedKey } from "../../src/backends/kysely/stored-key.js";
 import { KyselySharedLockAdapter } from "../../src/shared-lock/adapters/kysely/kysely-shared-lock-adapter.js";
+import { mysqlSharedLockStatements } from "../../src/shared-lock/adapters/kysely/mysql/mysql-shared-lock-statements.js";
 import { postgresSharedLockStatements } from "../../src/shared-lock/adapters/kysely/postgres/postgres-shared-lock-statements.js";
+import { sqliteSharedLockStatements } from "../../src/shared-lock/adapters/kysely/sqlite/sqlite-shared-lock-statements.js";
 import type { ISharedLockAdapter } from "../../src/shared-lock/contracts/shared-lock-adapter.js";
 import { sharedLockAdapterTestSuite } from "../../src/shared-lock/test-suites/shared-lock-adapter-test-suite.js";
 import { sharedLockProviderTestSuite } from "../../src/shared-lock/test-suites/shared-lock-provider-test-suite.js";
@@ -82,13 +84,22 @@ describe("the SQL of each dialect", () => {
     return Object.fromEntries(
       Object.entries(statements).map(([name, value]) => [
         name,
-        typeof value === "object" && value !== null && "sql" in value ? { sql: value.sql } : value,
+        typeof value === "object" && value !== null && "sql" in value
+          ? { sql: value.sql, prepared: value.prepared?.name }
+          : value,
       ]),
     );
   }
 
-  test("postgres", () => {
-    expect(text(postgresSharedLockStatements("hasp_shared_locks"))).toMatchSnapshot();
+  test.each([
+    ["postgres", () => postgresSharedLockStatements("hasp_shared_locks")],
+    [
+      "mysql",
+      () => mysqlSharedLockStatements("hasp_shared_locks", { returning: true, prepared: true }),
+    ],
+    ["sqlite", () => sqliteSharedLockStatements("hasp_shared_locks")],
+  ] as const)("%s", (_dialect, make) => {
+    expect(text(make())).toMatchSnapshot();
   });
 });
 

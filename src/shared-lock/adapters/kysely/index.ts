@@ -1,6 +1,5 @@
 /**
- * The SQL shared lock adapter over Kysely: PostgreSQL (MySQL/MariaDB and SQLite to come; needs
- * `kysely`).
+ * The SQL shared lock adapter over Kysely: PostgreSQL, MySQL/MariaDB, SQLite (needs `kysely`).
  * @module hasp/shared-lock/kysely-shared-lock-adapter
  */
 export type * from "../../../backends/kysely/kysely-adapter-types.js";

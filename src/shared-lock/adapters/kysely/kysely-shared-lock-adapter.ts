@@ -72,8 +72,8 @@ type StateRow = {
 };
 
 /**
- * Shared locks (reader-writer locks) in two SQL tables through Kysely, on PostgreSQL (MySQL/MariaDB
- * and SQLite to come): a row per key (its fencing counter, its writer, a waiting writer's intent)
+ * Shared locks (reader-writer locks) in two SQL tables through Kysely, on PostgreSQL,
+ * MySQL/MariaDB or SQLite: a row per key (its fencing counter, its writer, a waiting writer's intent)
  * and a row per reader slot. Each operation is one statement on the server's clock, which drops
  * the key's expired readers and writer before it decides, so a crashed reader keeps a writer out
  * no longer than its TTL. One counter per key issues both sides' tokens, each
