@@ -23,6 +23,11 @@
 // across release, expiry and `removeExpired()`, which deletes a key's row only when it has no
 // live slot and issued its last token over a minute ago (the clock has passed every old token).
 
+import {
+  liveSlot,
+  type StatementWriter,
+  slotStatements as sharedSlotStatements,
+} from "../../../backends/kysely/slot-statements.js";
 import type {
   SqlDialectName,
   SqlSchemaStatements,
@@ -101,15 +106,9 @@ export type KyselySemaphoreStatements = SqlSchemaStatements & {
 };
 
 /** How a dialect writes one operation's statement (MariaDB: prepared, under the operation's name). */
-export type SemaphoreStatementWriter = <TArgs extends Record<string, unknown>>(
-  operation: string,
-  text: string,
-) => SqlStatement<TArgs>;
+export type SemaphoreStatementWriter = StatementWriter;
 
-/** The condition "the slot has not expired" at `now` (ms), on the slot row `row` (`"s."`). */
-export function liveSlot(now: string, row = ""): string {
-  return `(${row}expires_at IS NULL OR ${row}expires_at > ${now})`;
-}
+export { liveSlot };
 
 /**
  * The statements on the slots that read the same in every dialect but for its clock (`nowMs`,
@@ -122,24 +121,7 @@ export function slotStatements(
   s: string,
   nowMs: string,
 ): Pick<KyselySemaphoreStatements, "release" | "forceReleaseAll" | "getState"> {
-  const live = liveSlot(nowMs);
-  return {
-    release: write<KyselySemaphoreSlotArgs>(
-      "release",
-      `DELETE FROM ${s} WHERE sem_key = :key AND slot_id = :slot AND ${live}`,
-    ),
-    forceReleaseAll: write<KyselySemaphoreKeyArgs>(
-      "force_release_all",
-      `DELETE FROM ${s} WHERE sem_key = :key AND ${live}`,
-    ),
-    getState: write<KyselySemaphoreSlotArgs>(
-      "get_state",
-      `SELECT count(*) AS taken, min(slot_limit) AS lim,
-        max(CASE WHEN slot_id = :slot THEN token END) AS token,
-        max(CASE WHEN slot_id = :slot THEN coalesce(expires_at - ${nowMs}, -1) END) AS remaining
-      FROM ${s} WHERE sem_key = :key AND ${live}`,
-    ),
-  };
+  return sharedSlotStatements(write, s, nowMs, { key: "sem_key", id: "slot" });
 }
 
 /** The slots' table of `table`. */

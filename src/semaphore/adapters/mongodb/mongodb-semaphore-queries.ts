@@ -16,70 +16,30 @@
 // there a string starting with "$" would be read as a field path.
 
 import type { Document } from "mongodb";
-import { nextToken } from "../../../backends/mongodb/mongodb-collection.js";
+import {
+  expiryIn,
+  isSlotOf,
+  LIVE_SLOTS,
+  lastExpiry,
+  NEXT_TOKEN,
+  restarted,
+  slotsOf,
+} from "../../../backends/mongodb/mongodb-slots.js";
 
-/** The unexpired slots of the document (none when it has no `slots` yet: a fresh upsert). */
-const LIVE_SLOTS = {
-  $filter: {
-    input: { $ifNull: ["$slots", []] },
-    as: "slot",
-    cond: { $or: [{ $eq: ["$$slot.expiresAt", null] }, { $gt: ["$$slot.expiresAt", "$$NOW"] }] },
-  },
-} as const;
-
-/** The new slot's (and the document's last) token, from the last one issued for the key. */
-const NEXT_TOKEN = nextToken("$token");
+export {
+  anyLiveSlot,
+  expiringSlotOf,
+  liveSlotOf,
+} from "../../../backends/mongodb/mongodb-slots.js";
 
 /** The document's `expiresAt` from its (live) `slots`: see the layout above. */
-const LAST_EXPIRY = {
-  $cond: [
-    { $eq: [{ $size: "$slots" }, 0] },
-    "$$NOW",
-    { $cond: [{ $in: [null, "$slots.expiresAt"] }, null, { $max: "$slots.expiresAt" }] },
-  ],
-} as const;
+const LAST_EXPIRY = lastExpiry("$slots");
 
 /** The stage that ends every update: the document's expiry from its slots, temporaries gone. */
 const FINISH = [
   { $set: { expiresAt: LAST_EXPIRY } },
   { $unset: ["live", "mine", "free", "taken"] },
 ];
-
-/** Whether `$$slot` is `slotId`'s. */
-function isSlotOf(slotId: string): Document {
-  return { $eq: ["$$slot.id", { $literal: slotId }] };
-}
-
-/** The slots of `slots` (an expression) that `slotId` holds: none or one. */
-function slotsOf(slotId: string, slots: unknown): Document {
-  return { $filter: { input: slots, as: "slot", cond: isSlotOf(slotId) } };
-}
-
-function expiryIn(ttlMs: number | null): Document | null {
-  return ttlMs === null ? null : { $add: ["$$NOW", ttlMs] };
-}
-
-/** `slots` with `slotId`'s slot expiring anew (as `$live`: the live slots). */
-function restarted(slotId: string, ttlMs: number | null): Document {
-  return {
-    $map: {
-      input: "$live",
-      as: "slot",
-      in: {
-        $cond: [
-          isSlotOf(slotId),
-          {
-            id: "$$slot.id",
-            limit: "$$slot.limit",
-            token: "$$slot.token",
-            expiresAt: expiryIn(ttlMs),
-          },
-          "$$slot",
-        ],
-      },
-    },
-  };
-}
 
 /** A one-document filter: the key. With `upsert` the inserted document gets this `_id`. */
 export function byKey(key: string): Document {
@@ -116,7 +76,7 @@ export function acquireUpdate(slotId: string, limit: number, ttlMs: number | nul
         slots: {
           $cond: [
             "$mine",
-            restarted(slotId, ttlMs),
+            restarted(slotId, ttlMs, "$live"),
             {
               $cond: [
                 "$taken",
@@ -192,38 +152,6 @@ export function stateProjection(slotId: string): Document {
   };
 }
 
-/** The key while `slotId` holds a live slot of it (release). */
-export function liveSlotOf(key: string, slotId: string): Document {
-  return {
-    _id: key,
-    $expr: {
-      $in: [{ $literal: slotId }, { $map: { input: LIVE_SLOTS, as: "slot", in: "$$slot.id" } }],
-    },
-  };
-}
-
-/** The key while `slotId` holds a live slot of it that expires (refresh). */
-export function expiringSlotOf(key: string, slotId: string): Document {
-  const expiring = {
-    $filter: {
-      input: { $ifNull: ["$slots", []] },
-      as: "slot",
-      cond: { $gt: ["$$slot.expiresAt", "$$NOW"] },
-    },
-  };
-  return {
-    _id: key,
-    $expr: {
-      $in: [{ $literal: slotId }, { $map: { input: expiring, as: "slot", in: "$$slot.id" } }],
-    },
-  };
-}
-
-/** The key while any slot of it is live (forceReleaseAll). */
-export function anyLiveSlot(key: string): Document {
-  return { _id: key, $expr: { $gt: [{ $size: LIVE_SLOTS }, 0] } };
-}
-
 /**
  * The update of release: `slotId`'s slot and the expired ones go. The document stays, with its
  * token, so the next slot's token is above it; the TTL index deletes it later.
@@ -246,5 +174,9 @@ export function releaseAllUpdate(): Document[] {
 
 /** The update of refresh: `slotId`'s slot expires `ttlMs` from now; the expired ones go. */
 export function refreshUpdate(slotId: string, ttlMs: number): Document[] {
-  return [{ $set: { live: LIVE_SLOTS } }, { $set: { slots: restarted(slotId, ttlMs) } }, ...FINISH];
+  return [
+    { $set: { live: LIVE_SLOTS } },
+    { $set: { slots: restarted(slotId, ttlMs, "$live") } },
+    ...FINISH,
+  ];
 }
